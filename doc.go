@@ -1,0 +1,27 @@
+// Package saaskit is the Go SDK for multi-tenant SaaS backends: the
+// cross-cutting parts every such service needs, as independent packages
+// that share small interfaces, with in-memory adapters for tests and SQL
+// adapters (SQLite embedded, PostgreSQL at scale) for production.
+//
+// The packages:
+//
+//	tenancy        whose request is this: tenant model, context, resolution
+//	               middleware, API keys, isolation, rate limits, templates
+//	flags          feature flags (OpenFeature provider)            planned
+//	webhook        Standard Webhooks signing and durable delivery  planned
+//	crypto         per-tenant envelope encryption on Tink          planned
+//	gdpr           data-subject requests, consent, retention       planned
+//	versioning     dated API versions with migrations              planned
+//	observability  OpenTelemetry setup, tenant-aware telemetry     planned
+//	backup         encrypted, verified backups with retention      planned
+//
+// Each package follows the shape of database/sql: a concrete type you
+// call, over a small interface that adapters implement (memstore,
+// sqlstore), with an exported conformance suite (tenancytest) that every
+// adapter passes. The package at the root of each folder imports no
+// database driver, message broker or cloud SDK; adapters in subpackages do.
+//
+// examples/saas wires the packages into one runnable service:
+//
+//	go run ./examples/saas
+package saaskit

@@ -1,0 +1,268 @@
+// Command saas is the saaskit demo service: a multi-tenant HTTP API on
+// embedded SQLite that wires the saaskit packages together.
+//
+//	go run ./examples/saas
+//
+// It seeds two tenants, acme and globex, on first start and prints their
+// demo API keys once. Try:
+//
+//	curl http://acme.localhost:8080/api/branding
+//	curl -H 'X-Tenant-ID: globex' http://localhost:8080/api/tenant
+//	curl -H 'Authorization: Bearer <key>' http://localhost:8080/api/tenant
+//	open http://globex.localhost:8080/
+//
+// Flags (and environment variables): -addr (SAASKIT_ADDR, default
+// localhost:8080), -data (SAASKIT_DATA_DIR, default ./data), -domain
+// (SAASKIT_BASE_DOMAIN, default localhost).
+package main
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/saaskit/saaskit/internal/problem"
+	"github.com/saaskit/saaskit/tenancy"
+	"github.com/saaskit/saaskit/tenancy/sqlstore"
+)
+
+//go:embed templates
+var templateFiles embed.FS
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "saas:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	addr, dataDir, domain string
+}
+
+func parseFlags(args []string) (config, error) {
+	fsFlags := flag.NewFlagSet("saas", flag.ContinueOnError)
+	var c config
+	fsFlags.StringVar(&c.addr, "addr", envOr("SAASKIT_ADDR", "localhost:8080"), "listen address")
+	fsFlags.StringVar(&c.dataDir, "data", envOr("SAASKIT_DATA_DIR", "data"), "directory of the SQLite database")
+	fsFlags.StringVar(&c.domain, "domain", envOr("SAASKIT_BASE_DOMAIN", "localhost"), "base domain whose subdomains name tenants")
+	return c, fsFlags.Parse(args)
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// run serves until ctx ends, then shuts down gracefully.
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	cfg, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(tenancy.LogHandler(slog.NewJSONHandler(stdout, nil)))
+
+	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	store, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(cfg.dataDir, "saas.db"))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	reg := tenancy.NewRegistry(store, store, tenancy.Options{Regions: []string{"eu-west", "us-east"}})
+	defer reg.Close()
+	if err := seed(ctx, reg, stdout); err != nil {
+		return err
+	}
+
+	app, err := newApp(reg, store, cfg.domain, logger)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           app.routes(),
+		ReadHeaderTimeout: 5 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	fmt.Fprintf(stdout, "saaskit demo listening on http://%s:%d (try http://acme.%s:%d/api/branding)\n", cfg.domain, port, cfg.domain, port)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// seed creates the demo tenants on first start and prints their API keys,
+// which exist nowhere else, once.
+func seed(ctx context.Context, reg *tenancy.Registry, stdout io.Writer) error {
+	demo := []*tenancy.Tenant{
+		{ID: "acme", Slug: "acme", Name: "Acme Corporation", Plan: "pro", Region: "eu-west",
+			Branding: tenancy.Branding{Name: "Acme Cloud", LogoURL: "https://acme.example/logo.svg",
+				PrimaryColor: "#d9480f", SecondaryColor: "#212529", Font: "Georgia, serif", SupportEmail: "help@acme.example"}},
+		{ID: "globex", Slug: "globex", Name: "Globex", Plan: "free", Region: "us-east",
+			Branding: tenancy.Branding{Name: "Globex Portal", PrimaryColor: "#1864ab", Font: "Helvetica, sans-serif",
+				SupportEmail: "support@globex.example", CSSVars: map[string]string{"--radius": "0"}}},
+	}
+	for _, t := range demo {
+		if _, err := reg.Get(ctx, t.ID); err == nil {
+			continue
+		} else if !errors.Is(err, tenancy.ErrNotFound) {
+			return err
+		}
+		if _, err := reg.Create(ctx, t); err != nil {
+			return fmt.Errorf("seed %s: %w", t.ID, err)
+		}
+		token, _, err := reg.CreateKey(ctx, t.ID, tenancy.KeyOptions{Name: "demo", Scopes: []string{"tenant:read", "keys:write"}})
+		if err != nil {
+			return fmt.Errorf("seed %s key: %w", t.ID, err)
+		}
+		fmt.Fprintf(stdout, "seeded tenant %s; its demo API key (shown once): %s\n", t.ID, token)
+	}
+	return nil
+}
+
+type app struct {
+	reg       *tenancy.Registry
+	store     *sqlstore.Store
+	logger    *slog.Logger
+	resolve   func(http.Handler) http.Handler
+	limit     *tenancy.RateLimiter
+	templates *tenancy.Templates
+}
+
+func newApp(reg *tenancy.Registry, store *sqlstore.Store, domain string, logger *slog.Logger) (*app, error) {
+	sub, err := tenancy.Subdomain(reg, []string{domain}, "www", "api")
+	if err != nil {
+		return nil, err
+	}
+	hdr, err := tenancy.Header(reg, "", tenancy.ByID)
+	if err != nil {
+		return nil, err
+	}
+	limit, err := tenancy.NewRateLimiter(tenancy.RateLimitOptions{
+		Plans:   map[string]tenancy.Limit{"free": {Rate: 5, Burst: 10}, "pro": {Rate: 50, Burst: 100}},
+		Default: tenancy.Limit{Rate: 5, Burst: 10},
+	})
+	if err != nil {
+		return nil, err
+	}
+	defaults, _ := fs.Sub(templateFiles, "templates")
+	return &app{
+		reg: reg, store: store, logger: logger, limit: limit,
+		resolve: tenancy.Middleware(tenancy.MiddlewareOptions{
+			Resolvers: []tenancy.Resolver{tenancy.CustomDomain(reg), sub, hdr, tenancy.APIKeyAuth(reg)},
+			Logger:    logger,
+		}),
+		// Overrides live beside the defaults, in a directory per tenant ID.
+		templates: tenancy.NewTemplates(defaults, defaults),
+	}, nil
+}
+
+func (a *app) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", a.healthz)
+	tenant := func(h http.HandlerFunc) http.Handler { return a.resolve(a.limit.Middleware(h)) }
+	mux.Handle("GET /{$}", tenant(a.home))
+	mux.Handle("GET /api/branding", tenant(a.branding))
+	mux.Handle("GET /api/tenant", tenant(a.tenant))
+	mux.Handle("POST /api/keys", tenant(a.createKey))
+	return mux
+}
+
+func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.store.DB().PingContext(ctx); err != nil {
+		a.logger.ErrorContext(ctx, "health check failed", slog.String("error", err.Error()))
+		problem.Write(w, problem.Details{Status: http.StatusServiceUnavailable, Detail: "database unreachable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (a *app) home(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := a.templates.Render(r.Context(), w, "home.html", nil); err != nil {
+		a.logger.ErrorContext(r.Context(), "render home", slog.String("error", err.Error()))
+	}
+}
+
+func (a *app) branding(w http.ResponseWriter, r *http.Request) {
+	t, _ := tenancy.FromContext(r.Context())
+	writeJSON(w, http.StatusOK, t.Branding)
+}
+
+func (a *app) tenant(w http.ResponseWriter, r *http.Request) {
+	t, _ := tenancy.FromContext(r.Context())
+	a.logger.InfoContext(r.Context(), "tenant read")
+	writeJSON(w, http.StatusOK, t)
+}
+
+// createKey issues an API key; the caller must present a key with the
+// keys:write scope.
+func (a *app) createKey(w http.ResponseWriter, r *http.Request) {
+	t, _ := tenancy.FromContext(r.Context())
+	caller, ok := tenancy.KeyFromContext(r.Context())
+	if !ok || !caller.HasScope("keys:write") {
+		problem.Write(w, problem.Details{Status: http.StatusForbidden, Detail: "needs an API key with scope keys:write"})
+		return
+	}
+	var req struct {
+		Name   string   `json:"name"`
+		Scopes []string `json:"scopes"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&req); err != nil {
+		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "body must be JSON {name, scopes}"})
+		return
+	}
+	token, key, err := a.reg.CreateKey(r.Context(), t.ID, tenancy.KeyOptions{Name: req.Name, Scopes: req.Scopes})
+	if err != nil {
+		problem.Write(w, problem.Details{Status: tenancy.HTTPStatus(err), Detail: err.Error()})
+		return
+	}
+	a.logger.InfoContext(r.Context(), "api key created", slog.String("key.id", key.ID))
+	writeJSON(w, http.StatusCreated, map[string]any{"id": key.ID, "token": token, "scopes": key.Scopes})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

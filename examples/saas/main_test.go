@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// server is the demo binary running on a random port.
+type server struct {
+	cmd    *exec.Cmd
+	port   string
+	mu     sync.Mutex
+	output []string // every stdout line so far
+	done   chan error
+}
+
+var (
+	listenLine = regexp.MustCompile(`listening on http://localhost:(\d+)`)
+	seededLine = regexp.MustCompile(`seeded tenant (\w+); its demo API key \(shown once\): (\S+)`)
+)
+
+func buildDemo(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "saas")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return bin
+}
+
+func start(t *testing.T, bin, dataDir string) *server {
+	t.Helper()
+	s := &server{cmd: exec.Command(bin, "-addr", "127.0.0.1:0", "-data", dataDir, "-domain", "localhost"), done: make(chan error, 1)}
+	stdout, err := s.cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, s.cmd.Start())
+	t.Cleanup(func() { _ = s.cmd.Process.Kill() })
+
+	portc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			s.mu.Lock()
+			s.output = append(s.output, sc.Text())
+			s.mu.Unlock()
+			if m := listenLine.FindStringSubmatch(sc.Text()); m != nil {
+				portc <- m[1]
+			}
+		}
+		s.done <- s.cmd.Wait()
+	}()
+	select {
+	case s.port = <-portc:
+	case err := <-s.done:
+		t.Fatalf("demo exited before listening: %v\n%s", err, strings.Join(s.lines(), "\n"))
+	case <-time.After(60 * time.Second):
+		t.Fatal("demo did not start within 60s")
+	}
+	return s
+}
+
+func (s *server) lines() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.output...)
+}
+
+func (s *server) stop(t *testing.T) {
+	t.Helper()
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-s.done:
+		require.NoError(t, err, "demo did not exit cleanly")
+	case <-time.After(20 * time.Second):
+		t.Fatal("demo did not shut down within 20s of SIGTERM")
+	}
+}
+
+// get calls the demo as host (the Host header) with extra headers.
+func (s *server) call(t *testing.T, method, host, path string, body io.Reader, header ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://127.0.0.1:"+s.port+path, body)
+	require.NoError(t, err)
+	req.Host = host + ":" + s.port
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, string(b)
+}
+
+func TestDemoService(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the demo binary")
+	}
+	bin := buildDemo(t)
+	data := t.TempDir()
+	s := start(t, bin, data)
+
+	keys := map[string]string{}
+	for _, l := range s.lines() {
+		if m := seededLine.FindStringSubmatch(l); m != nil {
+			keys[m[1]] = m[2]
+		}
+	}
+	require.Len(t, keys, 2, "both demo tenants seeded with a key")
+
+	resp, body := s.call(t, "GET", "localhost", "/healthz", nil)
+	assert.Equal(t, 200, resp.StatusCode, body)
+
+	t.Run("subdomain", func(t *testing.T) {
+		resp, body := s.call(t, "GET", "acme.localhost", "/api/branding", nil)
+		require.Equal(t, 200, resp.StatusCode, body)
+		var b map[string]any
+		require.NoError(t, json.Unmarshal([]byte(body), &b))
+		assert.Equal(t, "Acme Cloud", b["name"])
+		assert.Equal(t, "#d9480f", b["primary_color"])
+	})
+	t.Run("header", func(t *testing.T) {
+		resp, body := s.call(t, "GET", "localhost", "/api/tenant", nil, "X-Tenant-ID", "globex")
+		require.Equal(t, 200, resp.StatusCode, body)
+		assert.Contains(t, body, `"slug":"globex"`)
+	})
+	t.Run("api key", func(t *testing.T) {
+		resp, body := s.call(t, "GET", "localhost", "/api/tenant", nil, "Authorization", "Bearer "+keys["acme"])
+		require.Equal(t, 200, resp.StatusCode, body)
+		assert.Contains(t, body, `"slug":"acme"`)
+
+		resp, body = s.call(t, "POST", "localhost", "/api/keys", strings.NewReader(`{"name":"ci","scopes":["tenant:read"]}`),
+			"Authorization", "Bearer "+keys["acme"])
+		require.Equal(t, 201, resp.StatusCode, body)
+		var created struct{ Token string }
+		require.NoError(t, json.Unmarshal([]byte(body), &created))
+		resp, body = s.call(t, "GET", "localhost", "/api/tenant", nil, "X-API-Key", created.Token)
+		require.Equal(t, 200, resp.StatusCode, body)
+
+		// The new key lacks keys:write.
+		resp, _ = s.call(t, "POST", "localhost", "/api/keys", strings.NewReader(`{}`), "X-API-Key", created.Token)
+		assert.Equal(t, 403, resp.StatusCode)
+	})
+	t.Run("white-label home pages", func(t *testing.T) {
+		_, acme := s.call(t, "GET", "acme.localhost", "/", nil)
+		assert.Contains(t, acme, "<h1>Acme Cloud</h1>")
+		_, globex := s.call(t, "GET", "globex.localhost", "/", nil)
+		assert.Contains(t, globex, "Globex Portal: the Globex portal")
+	})
+	t.Run("errors are problem+json", func(t *testing.T) {
+		for host, status := range map[string]int{"nobody.localhost": 404, "localhost": 400, "bad_host.localhost": 400} {
+			resp, body := s.call(t, "GET", host, "/api/branding", nil)
+			assert.Equal(t, status, resp.StatusCode, host)
+			assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"), body)
+		}
+		resp, _ := s.call(t, "GET", "localhost", "/api/tenant", nil, "X-API-Key", "sk_live_nope")
+		assert.Equal(t, 400, resp.StatusCode)
+	})
+	t.Run("rate limit by plan", func(t *testing.T) {
+		limited := false
+		for range 30 { // globex is on the free plan: burst 10
+			resp, _ := s.call(t, "GET", "globex.localhost", "/api/branding", nil)
+			if resp.StatusCode == 429 {
+				limited = true
+				assert.NotEmpty(t, resp.Header.Get("Retry-After"))
+				break
+			}
+		}
+		assert.True(t, limited, "free plan never limited")
+	})
+	t.Run("json logs carry the tenant and no secrets", func(t *testing.T) {
+		found := false
+		for _, l := range s.lines() {
+			if seededLine.MatchString(l) {
+				continue // the one time a key is shown
+			}
+			assert.NotContains(t, l, keys["globex"][10:], "a log line holds an API key")
+			var rec map[string]any
+			if json.Unmarshal([]byte(l), &rec) == nil && rec["msg"] == "tenant read" && rec["tenant.id"] == "acme" {
+				found = true
+			}
+		}
+		assert.True(t, found, "no JSON log line with tenant.id")
+	})
+
+	s.stop(t)
+
+	// A restart keeps the tenants and keys and seeds nothing new.
+	s = start(t, bin, data)
+	resp, body = s.call(t, "GET", "localhost", "/api/tenant", nil, "X-API-Key", keys["globex"])
+	assert.Equal(t, 200, resp.StatusCode, body)
+	for _, l := range s.lines() {
+		assert.NotRegexp(t, seededLine, l)
+	}
+	s.stop(t)
+}

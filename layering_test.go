@@ -1,0 +1,58 @@
+package saaskit_test
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// corePackages must stay free of drivers and SDKs, so that importing one
+// never drags a database, broker or cloud into a service.
+var corePackages = []string{"tenancy", "flags", "webhook", "crypto", "gdpr", "versioning", "observability", "backup"}
+
+// forbidden are import-path prefixes of database drivers, message
+// brokers and cloud SDKs.
+var forbidden = []string{
+	"modernc.org/sqlite", "github.com/jackc/pgx", "github.com/lib/pq", "github.com/mattn/go-sqlite3",
+	"github.com/go-sql-driver/mysql", "github.com/nats-io/", "github.com/redis/", "github.com/go-redis/",
+	"go.mongodb.org/", "cloud.google.com/go", "google.golang.org/api", "github.com/aws/", "github.com/Azure/",
+	"github.com/hashicorp/vault", "github.com/tink-crypto/tink-go-gcpkms", "github.com/tink-crypto/tink-go-awskms",
+	"github.com/tink-crypto/tink-go-hcvault", "github.com/rabbitmq/", "github.com/segmentio/kafka-go", "github.com/IBM/sarama",
+}
+
+// offending lists the forbidden packages pkg depends on (not its tests).
+func offending(t *testing.T, pkg string) []string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", pkg).CombinedOutput()
+	require.NoError(t, err, "go list %s: %s", pkg, out)
+	var bad []string
+	for dep := range strings.FieldsSeq(string(out)) {
+		for _, f := range forbidden {
+			if strings.HasPrefix(dep, f) {
+				bad = append(bad, dep)
+			}
+		}
+	}
+	return bad
+}
+
+func TestCorePackagesImportNoDriverOrSDK(t *testing.T) {
+	checked := 0
+	for _, dir := range corePackages {
+		if _, err := os.Stat(dir); err != nil {
+			continue // not written yet
+		}
+		checked++
+		assert.Empty(t, offending(t, "./"+dir), "package %s depends on a driver or SDK", dir)
+	}
+	require.NotZero(t, checked, "no core package found")
+}
+
+// The check itself must see a driver where there is one.
+func TestLayeringCheckSeesDrivers(t *testing.T) {
+	assert.NotEmpty(t, offending(t, "./tenancy/sqlstore"))
+}

@@ -1,0 +1,72 @@
+// Package tenancy tells a Go service whose request it is serving, keeps
+// tenants apart and white-labels them. Every other saaskit package reads
+// the tenant it puts in the request context.
+//
+// # Quick start
+//
+//	st := memstore.New() // or sqlstore.Open(ctx, "sqlite:data/saas.db")
+//	reg := tenancy.NewRegistry(st, st, tenancy.Options{})
+//	defer reg.Close()
+//	acme, err := reg.Create(ctx, &tenancy.Tenant{Slug: "acme", Name: "Acme"})
+//
+//	sub, err := tenancy.Subdomain(reg, []string{"example.com", "localhost"}, "www")
+//	hdr, err := tenancy.Header(reg, "", tenancy.ByID)
+//	mw := tenancy.Middleware(tenancy.MiddlewareOptions{
+//		Resolvers: []tenancy.Resolver{tenancy.CustomDomain(reg), sub, hdr, tenancy.APIKeyAuth(reg)},
+//	})
+//	http.ListenAndServe(":8080", mw(mux))
+//
+//	// in a handler:
+//	t, err := tenancy.FromContext(r.Context())
+//
+// # Tenants
+//
+// A Tenant has an ID, a slug (its subdomain), a status (active, suspended,
+// deleted), a plan tier, a home region, an isolation mode (shared
+// database, or a dedicated one reached through its DSN), branding, custom
+// domains, an API-version pin and free-form settings. Validate checks all
+// of it and names the field and rule that fail ([FieldError]).
+//
+// A [Registry] is the directory a service uses: it validates writes,
+// retries updates that lose a race (no write is lost), caches lookups
+// with a TTL, and drops its caches the moment it changes a tenant.
+// Stores implement the small [Store] and [KeyStore] interfaces: memstore
+// (in memory) and sqlstore (SQLite, PostgreSQL) ship with saaskit, and
+// tenancytest is the conformance suite every store passes.
+//
+// # Resolution
+//
+// [Middleware] asks an ordered chain of resolvers; the first that finds
+// what it reads in the request decides: [Subdomain] (acme.example.com,
+// acme.localhost:8080), [CustomDomain], [Header] (X-Tenant-ID),
+// [PathPrefix] (/t/acme/...), [APIKeyAuth] and [Claims] (a hook for the
+// identity your own authentication middleware verified; saaskit does not
+// verify JWTs). Failures are application/problem+json: malformed 400,
+// bad API key 401, suspended 403, unknown or deleted 404. A host seen
+// before resolves without parsing and without allocating, at about the
+// cost of one map lookup (see BENCHMARKS.md).
+//
+// # API keys
+//
+// [Registry.CreateKey] issues tokens like sk_live_<key id><secret><crc>:
+// the CRC32 suffix catches a typo before any lookup, only a SHA-256 of the
+// secret is stored, and comparison is constant-time. Keys carry scopes,
+// expiry and a last-used time, and can be revoked or rotated with an
+// overlap window. The token is returned once and never logged.
+//
+// # Isolation
+//
+// [DBRouter] returns a tenant's database: the shared pool or a bounded
+// pool of its own. On PostgreSQL, [WithTenantTx] runs a transaction with
+// app.tenant_id set transaction-locally, so [RLSPolicy] policies confine
+// it to the tenant's rows and nothing leaks to the next user of the
+// pooled connection.
+//
+// # Around the request
+//
+// [RateLimiter] keeps a token bucket per tenant sized by plan and answers
+// 429 with Retry-After. [Transport] carries the tenant ID to services you
+// call; [ContextWithBaggage] puts it in OpenTelemetry baggage; [LogHandler]
+// adds tenant.id to every log record. [Templates] renders white-labelled
+// emails from a tenant's own templates or the defaults.
+package tenancy

@@ -1,0 +1,109 @@
+package tenancy_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing/fstest"
+
+	"github.com/saaskit/saaskit/tenancy"
+	"github.com/saaskit/saaskit/tenancy/memstore"
+)
+
+func Example() {
+	ctx := context.Background()
+	st := memstore.New()
+	reg := tenancy.NewRegistry(st, st, tenancy.Options{})
+	defer reg.Close()
+	if _, err := reg.Create(ctx, &tenancy.Tenant{ID: "t1", Slug: "acme", Name: "Acme"}); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	sub, _ := tenancy.Subdomain(reg, []string{"example.com"})
+	mw := tenancy.Middleware(tenancy.MiddlewareOptions{Resolvers: []tenancy.Resolver{sub}})
+	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, _ := tenancy.FromContext(r.Context())
+		fmt.Fprintf(w, "hello %s", t.Name)
+	}))
+
+	for _, host := range []string{"acme.example.com", "nobody.example.com"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "http://"+host+"/", nil))
+		fmt.Println(rec.Code, rec.Header().Get("Content-Type"), strings.Split(rec.Body.String(), ",")[0])
+	}
+	// Output:
+	// 200 text/plain; charset=utf-8 hello Acme
+	// 404 application/problem+json {"type":"about:blank"
+}
+
+func ExampleValidate() {
+	err := tenancy.Validate(&tenancy.Tenant{ID: "t1", Slug: "Acme!", Name: "Acme",
+		Status: tenancy.StatusActive, Isolation: tenancy.IsolationShared}, nil)
+	fmt.Println(err)
+	// Output:
+	// tenancy: invalid slug: must be 2 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-'
+}
+
+func ExampleRegistry_CreateKey() {
+	ctx := context.Background()
+	st := memstore.New()
+	reg := tenancy.NewRegistry(st, st, tenancy.Options{})
+	defer reg.Close()
+	t, _ := reg.Create(ctx, &tenancy.Tenant{Slug: "acme", Name: "Acme"})
+
+	token, key, _ := reg.CreateKey(ctx, t.ID, tenancy.KeyOptions{Name: "ci", Scopes: []string{"invoices:read"}})
+	fmt.Println(strings.HasPrefix(token, "sk_live_"), len(token))
+
+	who, used, err := reg.Authenticate(ctx, token)
+	fmt.Println(who.Slug, used.ID == key.ID, used.HasScope("invoices:read"), err)
+
+	_ = reg.RevokeKey(ctx, t.ID, key.ID)
+	_, _, err = reg.Authenticate(ctx, token)
+	fmt.Println(err)
+	// Output:
+	// true 58
+	// acme true true <nil>
+	// tenancy: invalid API key
+}
+
+func ExampleTemplates() {
+	defaults := fstest.MapFS{"welcome.txt": {Data: []byte("Welcome to {{.Branding.Name}}, {{.Data}}!")}}
+	overrides := fstest.MapFS{"t-globex/welcome.txt": {Data: []byte("Globex says hi, {{.Data}}.")}}
+	ts := tenancy.NewTemplates(defaults, overrides)
+
+	for _, t := range []*tenancy.Tenant{
+		{ID: "t-acme", Branding: tenancy.Branding{Name: "Acme Cloud"}},
+		{ID: "t-globex"},
+	} {
+		_ = ts.Render(tenancy.WithTenant(context.Background(), t), os.Stdout, "welcome.txt", "Ada")
+		fmt.Println()
+	}
+	// Output:
+	// Welcome to Acme Cloud, Ada!
+	// Globex says hi, Ada.
+}
+
+func ExampleTransport() {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.Header.Get("X-Tenant-ID"))
+	}))
+	defer backend.Close()
+	client := &http.Client{Transport: &tenancy.Transport{}}
+
+	ctx := tenancy.WithTenant(context.Background(), &tenancy.Tenant{ID: "t-acme"})
+	req, _ := http.NewRequestWithContext(ctx, "GET", backend.URL, nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(string(body))
+	// Output: t-acme
+}

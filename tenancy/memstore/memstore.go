@@ -1,0 +1,238 @@
+// Package memstore is the in-memory tenancy store: for tests, examples and
+// single-process services that can lose their tenants on restart.
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/saaskit/saaskit/tenancy"
+)
+
+// Store keeps tenants and API keys in maps behind one mutex. It
+// implements tenancy.Store and tenancy.KeyStore. The zero value is not
+// usable; call New.
+type Store struct {
+	mu      sync.RWMutex
+	tenants map[string]*tenancy.Tenant // by ID
+	slugs   map[string]string          // slug → ID
+	domains map[string]string          // domain → ID
+	keys    map[string]*tenancy.APIKey // by key ID
+}
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{
+		tenants: map[string]*tenancy.Tenant{},
+		slugs:   map[string]string{},
+		domains: map[string]string{},
+		keys:    map[string]*tenancy.APIKey{},
+	}
+}
+
+var (
+	_ tenancy.Store    = (*Store)(nil)
+	_ tenancy.KeyStore = (*Store)(nil)
+)
+
+// Create implements tenancy.Store.
+func (s *Store) Create(ctx context.Context, t *tenancy.Tenant) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.tenants[t.ID]; ok {
+		return fmt.Errorf("tenant id %q: %w", t.ID, tenancy.ErrConflict)
+	}
+	if err := s.checkUnique(t); err != nil {
+		return err
+	}
+	c := t.Clone()
+	c.Version = 1
+	s.put(c)
+	t.Version = 1
+	return nil
+}
+
+// checkUnique reports a slug or domain held by another tenant.
+func (s *Store) checkUnique(t *tenancy.Tenant) error {
+	if id, ok := s.slugs[t.Slug]; ok && id != t.ID {
+		return fmt.Errorf("slug %q: %w", t.Slug, tenancy.ErrConflict)
+	}
+	for _, d := range t.Domains {
+		if id, ok := s.domains[d]; ok && id != t.ID {
+			return fmt.Errorf("domain %q: %w", d, tenancy.ErrConflict)
+		}
+	}
+	return nil
+}
+
+func (s *Store) put(t *tenancy.Tenant) {
+	s.tenants[t.ID] = t
+	s.slugs[t.Slug] = t.ID
+	for _, d := range t.Domains {
+		s.domains[d] = t.ID
+	}
+}
+
+func (s *Store) unindex(t *tenancy.Tenant) {
+	delete(s.slugs, t.Slug)
+	for _, d := range t.Domains {
+		delete(s.domains, d)
+	}
+}
+
+// Lookup implements tenancy.Store.
+func (s *Store) Lookup(ctx context.Context, by tenancy.Field, value string) (*tenancy.Tenant, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	id := value
+	switch by {
+	case tenancy.ByID:
+	case tenancy.BySlug:
+		id = s.slugs[value]
+	case tenancy.ByDomain:
+		id = s.domains[value]
+	default:
+		return nil, fmt.Errorf("lookup by %s: %w", by, tenancy.ErrInvalid)
+	}
+	t, ok := s.tenants[id]
+	if !ok {
+		return nil, fmt.Errorf("tenant with %s %q: %w", by, value, tenancy.ErrNotFound)
+	}
+	return t.Clone(), nil
+}
+
+// Update implements tenancy.Store.
+func (s *Store) Update(ctx context.Context, t *tenancy.Tenant) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.tenants[t.ID]
+	if !ok {
+		return fmt.Errorf("tenant %q: %w", t.ID, tenancy.ErrNotFound)
+	}
+	if cur.Version != t.Version {
+		return fmt.Errorf("tenant %q version %d is stale (now %d): %w", t.ID, t.Version, cur.Version, tenancy.ErrConflict)
+	}
+	if err := s.checkUnique(t); err != nil {
+		return err
+	}
+	c := t.Clone()
+	c.Version++
+	c.CreatedAt = cur.CreatedAt
+	s.unindex(cur)
+	s.put(c)
+	t.Version = c.Version
+	return nil
+}
+
+// List implements tenancy.Store.
+func (s *Store) List(ctx context.Context, opts tenancy.ListOptions) ([]*tenancy.Tenant, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []*tenancy.Tenant
+	for id, t := range s.tenants {
+		if id > opts.After && (opts.Status == "" || t.Status == opts.Status) {
+			out = append(out, t)
+		}
+	}
+	slices.SortFunc(out, func(a, b *tenancy.Tenant) int { return strings.Compare(a.ID, b.ID) })
+	out = out[:min(len(out), opts.EffectiveLimit())]
+	for i, t := range out {
+		out[i] = t.Clone()
+	}
+	return out, nil
+}
+
+// Delete implements tenancy.Store.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tenants[id]
+	if !ok {
+		return fmt.Errorf("tenant %q: %w", id, tenancy.ErrNotFound)
+	}
+	s.unindex(t)
+	delete(s.tenants, id)
+	for kid, k := range s.keys {
+		if k.TenantID == id {
+			delete(s.keys, kid)
+		}
+	}
+	return nil
+}
+
+// CreateKey implements tenancy.KeyStore.
+func (s *Store) CreateKey(ctx context.Context, k *tenancy.APIKey) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.tenants[k.TenantID]; !ok {
+		return fmt.Errorf("tenant %q: %w", k.TenantID, tenancy.ErrNotFound)
+	}
+	if _, ok := s.keys[k.ID]; ok {
+		return fmt.Errorf("api key %q: %w", k.ID, tenancy.ErrConflict)
+	}
+	s.keys[k.ID] = cloneKey(k)
+	return nil
+}
+
+// GetKey implements tenancy.KeyStore.
+func (s *Store) GetKey(ctx context.Context, tenantID, id string) (*tenancy.APIKey, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	k, ok := s.keys[id]
+	if !ok || k.TenantID != tenantID {
+		return nil, fmt.Errorf("api key %q: %w", id, tenancy.ErrNotFound)
+	}
+	return cloneKey(k), nil
+}
+
+// FindKey implements tenancy.KeyStore.
+func (s *Store) FindKey(ctx context.Context, id string) (*tenancy.APIKey, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	k, ok := s.keys[id]
+	if !ok {
+		return nil, fmt.Errorf("api key %q: %w", id, tenancy.ErrNotFound)
+	}
+	return cloneKey(k), nil
+}
+
+// ListKeys implements tenancy.KeyStore.
+func (s *Store) ListKeys(ctx context.Context, tenantID string) ([]*tenancy.APIKey, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []*tenancy.APIKey
+	for _, k := range s.keys {
+		if k.TenantID == tenantID {
+			out = append(out, cloneKey(k))
+		}
+	}
+	slices.SortFunc(out, func(a, b *tenancy.APIKey) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// UpdateKey implements tenancy.KeyStore.
+func (s *Store) UpdateKey(ctx context.Context, tenantID, id string, ch tenancy.KeyChange) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.keys[id]
+	if !ok || k.TenantID != tenantID {
+		return fmt.Errorf("api key %q: %w", id, tenancy.ErrNotFound)
+	}
+	ch.Apply(k)
+	return nil
+}
+
+func cloneKey(k *tenancy.APIKey) *tenancy.APIKey {
+	c := *k
+	c.Hash = slices.Clone(k.Hash)
+	c.Scopes = slices.Clone(k.Scopes)
+	return &c
+}

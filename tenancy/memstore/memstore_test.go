@@ -1,0 +1,12 @@
+package memstore_test
+
+import (
+	"testing"
+
+	"github.com/saaskit/saaskit/tenancy/memstore"
+	"github.com/saaskit/saaskit/tenancy/tenancytest"
+)
+
+func TestConformance(t *testing.T) {
+	tenancytest.RunStoreTests(t, func(t *testing.T) tenancytest.Adapter { return memstore.New() })
+}

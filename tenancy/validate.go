@@ -1,0 +1,249 @@
+package tenancy
+
+import (
+	"errors"
+	"net/mail"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits on tenant fields, so that one tenant cannot bloat every cache
+// and row.
+const (
+	maxIDLen       = 64
+	maxNameLen     = 200
+	maxDomains     = 50
+	maxSettings    = 200
+	maxSettingLen  = 4096
+	maxCSSVars     = 100
+	maxCSSValueLen = 200
+	maxURLLen      = 2048
+	maxPlanLen     = 64
+	maxDSNLen      = 4096
+)
+
+// Validate checks every field of t and returns all violations joined; each
+// is a *FieldError wrapping ErrInvalid. When regions is non-empty,
+// t.Region must be one of them.
+func Validate(t *Tenant, regions []string) error {
+	var errs []error
+	add := func(field, rule string) { errs = append(errs, fieldErr(field, rule)) }
+
+	if !validID(t.ID) {
+		add("id", "must be 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'")
+	}
+	if !validLabel(t.Slug) || len(t.Slug) < 2 {
+		add("slug", "must be 2 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-'")
+	}
+	if t.Name == "" || len(t.Name) > maxNameLen || !printable(t.Name) {
+		add("name", "must be 1 to 200 printable characters")
+	}
+	switch t.Status {
+	case StatusActive, StatusSuspended, StatusDeleted:
+	default:
+		add("status", "must be active, suspended or deleted")
+	}
+	if len(t.Plan) > maxPlanLen || !isToken(t.Plan) {
+		add("plan", "must be at most 64 characters of a-z, A-Z, 0-9, '_', '-' and '.'")
+	}
+	switch {
+	case len(regions) > 0 && !slices.Contains(regions, t.Region):
+		add("region", "must be one of "+strings.Join(regions, ", "))
+	case len(t.Region) > maxPlanLen || !isToken(t.Region):
+		add("region", "must be at most 64 characters of a-z, A-Z, 0-9, '_', '-' and '.'")
+	}
+	switch t.Isolation {
+	case IsolationShared:
+		if t.DSN != "" {
+			add("dsn", "must be empty for shared isolation")
+		}
+	case IsolationDedicated:
+		if t.DSN == "" || len(t.DSN) > maxDSNLen {
+			add("dsn", "is required for dedicated isolation (at most 4096 bytes)")
+		}
+	default:
+		add("isolation", "must be shared or dedicated")
+	}
+	if len(t.Domains) > maxDomains {
+		add("domains", "must hold at most 50 domains")
+	}
+	for i, d := range t.Domains {
+		if !ValidDomain(d) {
+			add("domains["+strconv.Itoa(i)+"]", "must be a fully qualified lower-case domain name (punycode for IDN)")
+		} else if slices.Contains(t.Domains[:i], d) {
+			add("domains["+strconv.Itoa(i)+"]", "must not repeat "+d)
+		}
+	}
+	if t.APIVersion != "" {
+		if _, err := time.Parse(time.DateOnly, t.APIVersion); err != nil {
+			add("api_version", "must be a date YYYY-MM-DD")
+		}
+	}
+	if len(t.Settings) > maxSettings {
+		add("settings", "must hold at most 200 entries")
+	}
+	for k, v := range t.Settings {
+		if k == "" || len(k) > maxPlanLen || !isToken(k) {
+			add("settings", "keys must be 1 to 64 characters of a-z, A-Z, 0-9, '_', '-' and '.'")
+			break
+		}
+		if len(v) > maxSettingLen {
+			add("settings."+k, "must be at most 4096 bytes")
+		}
+	}
+	errs = append(errs, validateBranding(&t.Branding)...)
+	return errors.Join(errs...)
+}
+
+func validateBranding(b *Branding) []error {
+	var errs []error
+	add := func(field, rule string) { errs = append(errs, fieldErr("branding."+field, rule)) }
+	if len(b.Name) > maxNameLen || !printable(b.Name) {
+		add("name", "must be at most 200 printable characters")
+	}
+	if b.LogoURL != "" && !validHTTPURL(b.LogoURL) {
+		add("logo_url", "must be an absolute http or https URL of at most 2048 bytes")
+	}
+	if b.PrimaryColor != "" && !validColor(b.PrimaryColor) {
+		add("primary_color", "must be #rgb, #rrggbb or #rrggbbaa")
+	}
+	if b.SecondaryColor != "" && !validColor(b.SecondaryColor) {
+		add("secondary_color", "must be #rgb, #rrggbb or #rrggbbaa")
+	}
+	if len(b.Font) > maxCSSValueLen || !validCSSValue(b.Font) {
+		add("font", "must be at most 200 characters of letters, digits, spaces, ',', '-', '.' and quotes")
+	}
+	if b.SupportEmail != "" {
+		if a, err := mail.ParseAddress(b.SupportEmail); err != nil || a.Name != "" || a.Address != b.SupportEmail {
+			add("support_email", "must be a single bare address like help@example.com")
+		}
+	}
+	if len(b.CSSVars) > maxCSSVars {
+		add("css_vars", "must hold at most 100 entries")
+	}
+	for k, v := range b.CSSVars {
+		if !validCSSVarName(k) {
+			add("css_vars", "names must be '--' followed by 1 to 64 characters of a-z, 0-9 and '-'")
+			break
+		}
+		if len(v) > maxCSSValueLen || !validCSSValue(v) {
+			add("css_vars."+k, "must be at most 200 characters without ';', '{', '}', '<', '>', '\\' or newlines")
+		}
+	}
+	return errs
+}
+
+func validID(s string) bool {
+	if s == "" || len(s) > maxIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !isAlnum(c) && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// validLabel reports whether s is a lower-case DNS label: 1 to 63
+// characters of a-z, 0-9 and '-', not starting or ending with '-'.
+func validLabel(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidDomain reports whether s is a lower-case fully qualified domain
+// name: at least two labels, at most 253 characters, and a top-level
+// label that is not all digits (so IP addresses are refused).
+func ValidDomain(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	labels := strings.Split(s, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if !validLabel(l) {
+			return false
+		}
+	}
+	tld := labels[len(labels)-1]
+	return strings.TrimLeft(tld, "0123456789") != ""
+}
+
+func validColor(s string) bool {
+	if len(s) != 4 && len(s) != 7 && len(s) != 9 || s[0] != '#' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func validHTTPURL(s string) bool {
+	if len(s) > maxURLLen {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil
+}
+
+// validCSSValue refuses characters that could end a declaration or a
+// style block, so branding cannot inject CSS or HTML.
+func validCSSValue(s string) bool {
+	for _, r := range s {
+		switch {
+		case r < 0x20 || r == 0x7f:
+			return false
+		case strings.ContainsRune(";{}<>\\", r):
+			return false
+		}
+	}
+	return true
+}
+
+func validCSSVarName(s string) bool {
+	name, ok := strings.CutPrefix(s, "--")
+	return ok && len(name) <= 64 && validLabel(name)
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// isToken: empty or characters of a-z, A-Z, 0-9, '_', '-' and '.'.
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !isAlnum(c) && c != '_' && c != '-' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r == 0xfffd {
+			return false
+		}
+	}
+	return true
+}
