@@ -64,7 +64,12 @@ func Middleware(opts MiddlewareOptions) func(http.Handler) http.Handler {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	resolvers := slices.Clone(opts.Resolvers)
+	var resolvers []Resolver
+	for _, r := range opts.Resolvers {
+		if r != nil {
+			resolvers = append(resolvers, r)
+		}
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			m, err := resolve(resolvers, r)

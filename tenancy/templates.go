@@ -86,6 +86,9 @@ func (ts *Templates) lookup(t *Tenant, name string) (executor, error) {
 		if key[0] != '/' {
 			fsys, file = ts.overrides, key
 		}
+		if fsys == nil {
+			continue
+		}
 		src, err := fs.ReadFile(fsys, file)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
