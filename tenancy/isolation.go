@@ -161,7 +161,7 @@ const RLSSetting = "app.tenant_id"
 // policies (see RLSPolicy) confine fn to that tenant's rows. The setting
 // is transaction-local (set_config with is_local true): it ends with the
 // transaction and never leaks to the next user of the pooled connection.
-// fn's error, or a failed commit, rolls back.
+// fn's error or panic, or a failed commit, rolls back.
 func WithTenantTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) (err error) {
 	id := IDFromContext(ctx)
 	if id == "" {
@@ -171,11 +171,9 @@ func WithTenantTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) (e
 	if err != nil {
 		return fmt.Errorf("tenant transaction: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
+	// Roll back on every way out but a commit, a panic in fn included:
+	// after Commit, Rollback is a no-op (sql.ErrTxDone).
+	defer func() { _ = tx.Rollback() }()
 	if _, err = tx.ExecContext(ctx, "SELECT set_config('"+RLSSetting+"', $1, true)", id); err != nil {
 		return fmt.Errorf("tenant transaction: set %s: %w", RLSSetting, err)
 	}
@@ -190,7 +188,8 @@ func WithTenantTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) (e
 
 // RLSPolicy returns the PostgreSQL statements that confine table to the
 // rows whose column equals app.tenant_id, for the table owner too. Rows
-// are invisible, and writes refused, when the setting is absent.
+// are invisible, and writes refused, when the setting is absent or
+// empty (as it is on a connection after a transaction-local setting).
 // Superusers and roles with BYPASSRLS are not confined: connect as an
 // ordinary role.
 func RLSPolicy(table, column string) (string, error) {
@@ -201,8 +200,8 @@ func RLSPolicy(table, column string) (string, error) {
 ALTER TABLE %[1]s FORCE ROW LEVEL SECURITY;
 DROP POLICY IF EXISTS tenant_isolation ON %[1]s;
 CREATE POLICY tenant_isolation ON %[1]s
-  USING (%[2]s = current_setting('%[3]s', true))
-  WITH CHECK (%[2]s = current_setting('%[3]s', true));`, table, column, RLSSetting), nil
+  USING (%[2]s = NULLIF(current_setting('%[3]s', true), ''))
+  WITH CHECK (%[2]s = NULLIF(current_setting('%[3]s', true), ''));`, table, column, RLSSetting), nil
 }
 
 func validSQLName(s string) bool {

@@ -392,7 +392,8 @@ func TestWithTenantTxPostgres(t *testing.T) {
 	if dsn == "" {
 		t.Skip("SAASKIT_TEST_POSTGRES_DSN is unset: skipping PostgreSQL")
 	}
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a pinned connection must not hang the run
+	defer cancel()
 	admin, err := sql.Open("pgx", dsn)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = admin.Close() })
@@ -411,7 +412,10 @@ func TestWithTenantTxPostgres(t *testing.T) {
 	_, err = admin.ExecContext(ctx, "CREATE ROLE "+role+" LOGIN NOSUPERUSER NOBYPASSRLS")
 	require.NoError(t, err)
 	t.Cleanup(func() {
-		_, err := admin.ExecContext(context.Background(), "DROP OWNED BY "+role+"; DROP ROLE IF EXISTS "+role)
+		ctx := context.Background()
+		_, err := admin.ExecContext(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role)
+		assert.NoError(t, err)
+		_, err = admin.ExecContext(ctx, "DROP OWNED BY "+role+"; DROP ROLE IF EXISTS "+role)
 		assert.NoError(t, err)
 	})
 	_, err = admin.ExecContext(ctx, fmt.Sprintf(
@@ -446,7 +450,7 @@ func TestWithTenantTxPostgres(t *testing.T) {
 
 	ctxA := tenancy.WithTenant(ctx, &tenancy.Tenant{ID: "a"})
 	ctxB := tenancy.WithTenant(ctx, &tenancy.Tenant{ID: "b"})
-	bodies := func(ctx context.Context, q interface {
+	bodies := func(t *testing.T, ctx context.Context, q interface {
 		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 	}) []string {
 		t.Helper()
@@ -464,7 +468,7 @@ func TestWithTenantTxPostgres(t *testing.T) {
 	}
 	// setting returns app.tenant_id outside any transaction and checks
 	// that the single connection is the one the transactions used.
-	setting := func() sql.NullString {
+	setting := func(t *testing.T) sql.NullString {
 		t.Helper()
 		qctx, cancel := context.WithTimeout(ctx, 10*time.Second) // a pinned connection would block
 		defer cancel()
@@ -475,12 +479,12 @@ func TestWithTenantTxPostgres(t *testing.T) {
 		require.Equal(t, pid, p, "the same pooled connection")
 		return s
 	}
-	assertNoLeak := func(msg string) {
+	assertNoLeak := func(t *testing.T, msg string) {
 		t.Helper()
-		s := setting()
+		s := setting(t)
 		assert.True(t, !s.Valid || s.String == "", "%s: app.tenant_id leaked: %q", msg, s.String)
 	}
-	assertRLSViolation := func(err error) {
+	assertRLSViolation := func(t *testing.T, err error) {
 		t.Helper()
 		var pgErr *pgconn.PgError
 		require.ErrorAs(t, err, &pgErr)
@@ -492,8 +496,8 @@ func TestWithTenantTxPostgres(t *testing.T) {
 			_, err := tx.ExecContext(ctxA, "INSERT INTO "+notes+" VALUES ('b', 'forged')")
 			return err
 		})
-		assertRLSViolation(err)
-		assertNoLeak("after a refused insert")
+		assertRLSViolation(t, err)
+		assertNoLeak(t, "after a refused insert")
 	})
 
 	t.Run("each tenant sees only its rows", func(t *testing.T) {
@@ -505,26 +509,26 @@ func TestWithTenantTxPostgres(t *testing.T) {
 			assert.Equal(t, pid, p)
 			_, err := tx.ExecContext(ctxA, "INSERT INTO "+notes+" VALUES ('a', 'a1'), ('a', 'a2')")
 			require.NoError(t, err)
-			assert.Equal(t, []string{"a1", "a2"}, bodies(ctxA, tx))
+			assert.Equal(t, []string{"a1", "a2"}, bodies(t, ctxA, tx))
 			return nil
 		}))
-		assertNoLeak("after a's transaction")
+		assertNoLeak(t, "after a's transaction")
 
 		require.NoError(t, tenancy.WithTenantTx(ctxB, app, func(tx *sql.Tx) error {
-			assert.Empty(t, bodies(ctxB, tx), "a's rows are invisible to b")
+			assert.Empty(t, bodies(t, ctxB, tx), "a's rows are invisible to b")
 			_, err := tx.ExecContext(ctxB, "INSERT INTO "+notes+" VALUES ('b', 'b1')")
 			require.NoError(t, err)
-			assert.Equal(t, []string{"b1"}, bodies(ctxB, tx))
+			assert.Equal(t, []string{"b1"}, bodies(t, ctxB, tx))
 			return nil
 		}))
 		require.NoError(t, tenancy.WithTenantTx(ctxA, app, func(tx *sql.Tx) error {
-			assert.Equal(t, []string{"a1", "a2"}, bodies(ctxA, tx), "committed, and b's row invisible")
+			assert.Equal(t, []string{"a1", "a2"}, bodies(t, ctxA, tx), "committed, and b's row invisible")
 			return nil
 		}))
 
-		assert.Empty(t, bodies(ctx, app), "outside a tenant transaction no row is visible")
-		assert.Equal(t, []string{"a1", "a2", "b1"}, bodies(ctx, admin), "the rows exist")
-		assertNoLeak("after b's transaction")
+		assert.Empty(t, bodies(t, ctx, app), "outside a tenant transaction no row is visible")
+		assert.Equal(t, []string{"a1", "a2", "b1"}, bodies(t, ctx, admin), "the rows exist")
+		assertNoLeak(t, "after b's transaction")
 	})
 
 	t.Run("fn's error rolls back", func(t *testing.T) {
@@ -535,9 +539,9 @@ func TestWithTenantTxPostgres(t *testing.T) {
 			return errFn
 		})
 		require.ErrorIs(t, err, errFn)
-		assertNoLeak("after a failed transaction")
+		assertNoLeak(t, "after a failed transaction")
 		require.NoError(t, tenancy.WithTenantTx(ctxA, app, func(tx *sql.Tx) error {
-			assert.Equal(t, []string{"a1", "a2"}, bodies(ctxA, tx), "the insert was rolled back")
+			assert.Equal(t, []string{"a1", "a2"}, bodies(t, ctxA, tx), "the insert was rolled back")
 			return nil
 		}))
 	})
@@ -550,9 +554,9 @@ func TestWithTenantTxPostgres(t *testing.T) {
 				panic("fn panicked")
 			})
 		})
-		assertNoLeak("after a panicking transaction")
+		assertNoLeak(t, "after a panicking transaction")
 		require.NoError(t, tenancy.WithTenantTx(ctxA, app, func(tx *sql.Tx) error {
-			assert.Equal(t, []string{"a1", "a2"}, bodies(ctxA, tx), "the insert was rolled back")
+			assert.Equal(t, []string{"a1", "a2"}, bodies(t, ctxA, tx), "the insert was rolled back")
 			return nil
 		}))
 	})
@@ -562,9 +566,9 @@ func TestWithTenantTxPostgres(t *testing.T) {
 		// exists with an empty value: it must still count as absent.
 		for _, v := range []string{"''", "NULL"} {
 			_, err := app.ExecContext(ctx, "INSERT INTO "+notes+" VALUES ("+v+", 'no tenant')")
-			assertRLSViolation(err)
+			assertRLSViolation(t, err)
 		}
-		assert.Equal(t, []string{"a1", "a2", "b1"}, bodies(ctx, admin))
+		assert.Equal(t, []string{"a1", "a2", "b1"}, bodies(t, ctx, admin))
 	})
 
 	t.Run("no tenant", func(t *testing.T) {

@@ -1,0 +1,358 @@
+package crypto_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	skcrypto "github.com/saaskit/saaskit/crypto"
+	"github.com/saaskit/saaskit/crypto/cryptotest"
+	"github.com/saaskit/saaskit/crypto/memstore"
+	"github.com/saaskit/saaskit/tenancy"
+)
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+type fixture struct {
+	k     *skcrypto.Keyring
+	store *memstore.Store
+	root  *cryptotest.RootKey
+	clock *clock
+}
+
+func newFixture(t testing.TB, opts skcrypto.Options) *fixture {
+	f := &fixture{store: memstore.New(), root: cryptotest.NewRootKey(t), clock: &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	if opts.Now == nil {
+		opts.Now = f.clock.Now
+	}
+	k, err := skcrypto.NewKeyring(f.root, f.store, f.store, opts)
+	require.NoError(t, err)
+	f.k = k
+	return f
+}
+
+var (
+	ctx  = context.Background()
+	acme = skcrypto.Scope{Tenant: "acme"}
+)
+
+func TestEveryBitFlipIsRejected(t *testing.T) {
+	f := newFixture(t, skcrypto.Options{})
+	msg := bytes.Repeat([]byte{0x5a}, 64)
+	ct, err := f.k.Encrypt(ctx, acme, msg, []byte("ad"))
+	require.NoError(t, err)
+	for i := range len(ct) * 8 {
+		flipped := bytes.Clone(ct)
+		flipped[i/8] ^= 1 << (i % 8)
+		_, err := f.k.Decrypt(ctx, acme, flipped, []byte("ad"))
+		require.ErrorIs(t, err, skcrypto.ErrDecrypt, "bit %d", i)
+	}
+	for n := range len(ct) {
+		_, err := f.k.Decrypt(ctx, acme, ct[:n], []byte("ad"))
+		require.ErrorIs(t, err, skcrypto.ErrDecrypt, "truncated to %d", n)
+	}
+	for _, extra := range [][]byte{{0}, []byte("trailing")} {
+		_, err := f.k.Decrypt(ctx, acme, append(bytes.Clone(ct), extra...), []byte("ad"))
+		require.ErrorIs(t, err, skcrypto.ErrDecrypt)
+	}
+	pt, err := f.k.Decrypt(ctx, acme, ct, []byte("ad"))
+	require.NoError(t, err)
+	assert.Equal(t, msg, pt)
+}
+
+func TestWarmCacheMakesAtMostOneKMSCall(t *testing.T) {
+	f := newFixture(t, skcrypto.Options{})
+	for i := range 10000 {
+		_, err := f.k.Encrypt(ctx, acme, []byte("message"), nil)
+		require.NoError(t, err, "message %d", i)
+	}
+	assert.LessOrEqual(t, f.root.Calls(), int64(1))
+}
+
+func TestDataKeyLimits(t *testing.T) {
+	keyOf := func(ct []byte) string { return string(ct[2:18]) }
+	t.Run("messages", func(t *testing.T) {
+		f := newFixture(t, skcrypto.Options{DataKeyMaxMessages: 3})
+		keys := map[string]int{}
+		for range 9 {
+			ct, err := f.k.Encrypt(ctx, acme, []byte("m"), nil)
+			require.NoError(t, err)
+			keys[keyOf(ct)]++
+		}
+		assert.Len(t, keys, 3)
+		for _, n := range keys {
+			assert.Equal(t, 3, n)
+		}
+	})
+	t.Run("bytes", func(t *testing.T) {
+		f := newFixture(t, skcrypto.Options{DataKeyMaxBytes: 100})
+		a, _ := f.k.Encrypt(ctx, acme, make([]byte, 60), nil)
+		b, _ := f.k.Encrypt(ctx, acme, make([]byte, 30), nil)
+		c, _ := f.k.Encrypt(ctx, acme, make([]byte, 30), nil)
+		assert.Equal(t, keyOf(a), keyOf(b))
+		assert.NotEqual(t, keyOf(b), keyOf(c))
+	})
+	t.Run("age", func(t *testing.T) {
+		f := newFixture(t, skcrypto.Options{DataKeyMaxAge: time.Hour})
+		a, _ := f.k.Encrypt(ctx, acme, []byte("m"), nil)
+		f.clock.Advance(59 * time.Minute)
+		b, _ := f.k.Encrypt(ctx, acme, []byte("m"), nil)
+		f.clock.Advance(2 * time.Minute)
+		c, _ := f.k.Encrypt(ctx, acme, []byte("m"), nil)
+		assert.Equal(t, keyOf(a), keyOf(b))
+		assert.NotEqual(t, keyOf(b), keyOf(c))
+		for _, ct := range [][]byte{a, b, c} {
+			_, err := f.k.Decrypt(ctx, acme, ct, nil)
+			require.NoError(t, err)
+		}
+	})
+}
+
+func TestRestartReusesRecentDataKey(t *testing.T) {
+	f := newFixture(t, skcrypto.Options{})
+	a, err := f.k.Encrypt(ctx, acme, []byte("m"), nil)
+	require.NoError(t, err)
+	restarted, err := skcrypto.NewKeyring(f.root, f.store, f.store, skcrypto.Options{Now: f.clock.Now})
+	require.NoError(t, err)
+	b, err := restarted.Encrypt(ctx, acme, []byte("m"), nil)
+	require.NoError(t, err)
+	assert.Equal(t, a[2:18], b[2:18])
+}
+
+func TestAutomaticRotation(t *testing.T) {
+	f := newFixture(t, skcrypto.Options{RotationPeriod: 24 * time.Hour, DataKeyMaxAge: time.Hour})
+	old, err := f.k.Encrypt(ctx, acme, []byte("m"), nil)
+	require.NoError(t, err)
+	f.clock.Advance(25 * time.Hour)
+	_, err = f.k.Encrypt(ctx, acme, []byte("m"), nil)
+	require.NoError(t, err)
+	info, err := f.k.KEK(ctx, "acme")
+	require.NoError(t, err)
+	assert.Equal(t, 2, info.Primary)
+	_, err = f.k.Decrypt(ctx, acme, old, nil)
+	assert.NoError(t, err)
+}
+
+func TestKMSDownFailsClosed(t *testing.T) {
+	f := newFixture(t, skcrypto.Options{})
+	f.root.SetDown(true)
+	ct, err := f.k.Encrypt(ctx, acme, []byte("never stored in the clear"), nil)
+	assert.ErrorIs(t, err, skcrypto.ErrKMS)
+	assert.Nil(t, ct)
+
+	f.root.SetDown(false)
+	ct, err = f.k.Encrypt(ctx, acme, []byte("m"), nil)
+	require.NoError(t, err)
+	cold, err := skcrypto.NewKeyring(f.root, f.store, f.store, skcrypto.Options{})
+	require.NoError(t, err)
+	f.root.SetDown(true)
+	_, err = cold.Decrypt(ctx, acme, ct, nil)
+	assert.ErrorIs(t, err, skcrypto.ErrKMS)
+	_, err = f.k.Decrypt(ctx, acme, ct, nil)
+	assert.NoError(t, err, "a warm cache keeps serving while the KMS is down")
+}
+
+func TestValidation(t *testing.T) {
+	f := newFixture(t, skcrypto.Options{})
+	for _, s := range []skcrypto.Scope{{}, {Tenant: strings.Repeat("x", 65)}, {Tenant: "a b"}, {Tenant: "t", Subject: "x\n"}} {
+		_, err := f.k.Encrypt(ctx, s, nil, nil)
+		assert.ErrorIs(t, err, skcrypto.ErrInvalid, "%q", s)
+	}
+	_, err := skcrypto.NewKeyring(nil, f.store, f.store, skcrypto.Options{})
+	assert.ErrorIs(t, err, skcrypto.ErrInvalid)
+	_, err = f.k.ShredSubject(ctx, "acme", "")
+	assert.ErrorIs(t, err, skcrypto.ErrInvalid)
+	assert.ErrorIs(t, f.k.PromoteKEKVersion(ctx, "acme", 7), skcrypto.ErrInvalid)
+	assert.ErrorIs(t, f.k.SetMinDecryptionVersion(ctx, "acme", 0), skcrypto.ErrInvalid)
+}
+
+func TestScopeFromContext(t *testing.T) {
+	_, err := skcrypto.ScopeFromContext(ctx)
+	assert.ErrorIs(t, err, skcrypto.ErrInvalid)
+	s, err := skcrypto.ScopeFromContext(tenancy.WithTenant(ctx, &tenancy.Tenant{ID: "acme"}))
+	require.NoError(t, err)
+	assert.Equal(t, acme, s)
+}
+
+func TestDeterministicAndBlindIndex(t *testing.T) {
+	f := newFixture(t, skcrypto.Options{})
+	a1, err := f.k.EncryptDeterministic(ctx, "acme", "email", []byte("ada@example.com"))
+	require.NoError(t, err)
+	a2, _ := f.k.EncryptDeterministic(ctx, "acme", "email", []byte("ada@example.com"))
+	other, _ := f.k.EncryptDeterministic(ctx, "acme", "phone", []byte("ada@example.com"))
+	g, _ := f.k.EncryptDeterministic(ctx, "globex", "email", []byte("ada@example.com"))
+	assert.Equal(t, a1, a2, "equal plaintexts give equal ciphertexts")
+	assert.NotEqual(t, a1, other, "columns are separate domains")
+	assert.NotEqual(t, a1, g, "tenants have their own keys")
+	pt, err := f.k.DecryptDeterministic(ctx, "acme", "email", a1)
+	require.NoError(t, err)
+	assert.Equal(t, "ada@example.com", string(pt))
+	_, err = f.k.DecryptDeterministic(ctx, "globex", "email", a1)
+	assert.ErrorIs(t, err, skcrypto.ErrDecrypt)
+	_, err = f.k.DecryptDeterministic(ctx, "acme", "email", []byte{1})
+	assert.ErrorIs(t, err, skcrypto.ErrDecrypt)
+
+	i1, err := f.k.BlindIndex(ctx, "acme", "email", []byte("ada@example.com"))
+	require.NoError(t, err)
+	assert.Len(t, i1, skcrypto.BlindIndexSize)
+	i2, _ := f.k.BlindIndex(ctx, "acme", "email", []byte("ada@example.com"))
+	i3, _ := f.k.BlindIndex(ctx, "acme", "email", []byte("bob@example.com"))
+	i4, _ := f.k.BlindIndex(ctx, "globex", "email", []byte("ada@example.com"))
+	i5, _ := f.k.BlindIndex(ctx, "acme", "emai", []byte("lada@example.com"))
+	assert.Equal(t, i1, i2)
+	for _, other := range [][]byte{i3, i4, i5} {
+		assert.NotEqual(t, i1, other)
+	}
+	// A cold keyring over the same store computes the same index.
+	cold, err := skcrypto.NewKeyring(f.root, f.store, f.store, skcrypto.Options{})
+	require.NoError(t, err)
+	i6, err := cold.BlindIndex(ctx, "acme", "email", []byte("ada@example.com"))
+	require.NoError(t, err)
+	assert.Equal(t, i1, i6)
+}
+
+func TestStreaming(t *testing.T) {
+	f := newFixture(t, skcrypto.Options{})
+	plain := bytes.Repeat([]byte("0123456789abcdef"), 200000) // 3.2 MB: several segments
+	var sealed bytes.Buffer
+	w, err := f.k.EncryptStream(ctx, "acme", &sealed, []byte("backup-1"))
+	require.NoError(t, err)
+	_, err = io.Copy(w, bytes.NewReader(plain))
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+
+	r, err := f.k.DecryptStream(ctx, "acme", bytes.NewReader(sealed.Bytes()), []byte("backup-1"))
+	require.NoError(t, err)
+	got, err := io.ReadAll(r)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(plain, got))
+
+	read := func(tenant string, b, ad []byte) error {
+		r, err := f.k.DecryptStream(ctx, tenant, bytes.NewReader(b), ad)
+		if err != nil {
+			return err
+		}
+		_, err = io.ReadAll(r)
+		return err
+	}
+	tampered := bytes.Clone(sealed.Bytes())
+	tampered[len(tampered)/2] ^= 1
+	assert.ErrorIs(t, read("acme", tampered, []byte("backup-1")), skcrypto.ErrDecrypt)
+	assert.ErrorIs(t, read("acme", sealed.Bytes()[:sealed.Len()-10], []byte("backup-1")), skcrypto.ErrDecrypt)
+	assert.ErrorIs(t, read("acme", sealed.Bytes(), []byte("backup-2")), skcrypto.ErrDecrypt)
+	assert.ErrorIs(t, read("globex", sealed.Bytes(), []byte("backup-1")), skcrypto.ErrDecrypt)
+	assert.ErrorIs(t, read("acme", []byte{1}, nil), skcrypto.ErrDecrypt)
+
+	_, err = f.k.ShredTenant(ctx, "acme")
+	require.NoError(t, err)
+	assert.ErrorIs(t, read("acme", sealed.Bytes(), []byte("backup-1")), skcrypto.ErrKeyDestroyed)
+}
+
+func TestReencryptAll(t *testing.T) {
+	f := newFixture(t, skcrypto.Options{})
+	rows := map[string][]byte{}
+	for _, id := range []string{"r1", "r2", "r3"} {
+		ct, err := f.k.Encrypt(ctx, acme, []byte("value "+id), []byte(id))
+		require.NoError(t, err)
+		rows[id] = ct
+	}
+	_, err := f.k.RotateKEK(ctx, "acme")
+	require.NoError(t, err)
+	n, err := f.k.ReencryptAll(ctx, acme, func(yield func(skcrypto.Row) bool) {
+		for _, id := range []string{"r1", "r2", "r3"} {
+			if !yield(skcrypto.Row{ID: id, Ciphertext: rows[id], AD: []byte(id)}) {
+				return
+			}
+		}
+	}, func(id string, ct []byte) error { rows[id] = ct; return nil })
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
+	for id, ct := range rows {
+		pt, err := f.k.Decrypt(ctx, acme, ct, []byte(id))
+		require.NoError(t, err)
+		assert.Equal(t, "value "+id, string(pt))
+	}
+	n, err = f.k.ReencryptAll(ctx, acme, func(yield func(skcrypto.Row) bool) {
+		yield(skcrypto.Row{ID: "bad", Ciphertext: []byte("junk")})
+	}, func(string, []byte) error { return nil })
+	assert.ErrorIs(t, err, skcrypto.ErrDecrypt)
+	assert.Zero(t, n)
+}
+
+func TestScopedAEAD(t *testing.T) {
+	f := newFixture(t, skcrypto.Options{})
+	a := f.k.AEAD(skcrypto.Scope{Tenant: "acme", Subject: "endpoint-1"})
+	ct, err := a.Encrypt([]byte("whsec_..."), []byte("endpoint-1"))
+	require.NoError(t, err)
+	pt, err := a.Decrypt(ct, []byte("endpoint-1"))
+	require.NoError(t, err)
+	assert.Equal(t, "whsec_...", string(pt))
+	_, err = f.k.AEAD(acme).Decrypt(ct, []byte("endpoint-1"))
+	assert.ErrorIs(t, err, skcrypto.ErrDecrypt)
+}
+
+func TestMetrics(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	f := newFixture(t, skcrypto.Options{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))})
+	for range 3 {
+		_, err := f.k.Encrypt(ctx, acme, []byte("m"), nil)
+		require.NoError(t, err)
+	}
+	_, _ = f.k.Decrypt(ctx, acme, []byte("junk"), nil)
+
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(ctx, &rm))
+	sums := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				sums[m.Name] += dp.Value
+			}
+		}
+	}
+	assert.Equal(t, f.root.Calls(), sums["saaskit.crypto.kms.calls"])
+	assert.Positive(t, sums["saaskit.crypto.cache.lookups"])
+	assert.Equal(t, int64(1), sums["saaskit.crypto.failures"])
+}
+
+// FuzzDecrypt: no input panics, and nothing but a real ciphertext opens.
+func FuzzDecrypt(f *testing.F) {
+	fx := newFixture(f, skcrypto.Options{})
+	ct, err := fx.k.Encrypt(ctx, acme, []byte("hello"), nil)
+	require.NoError(f, err)
+	f.Add(ct)
+	f.Add([]byte{})
+	f.Add([]byte{1, 1})
+	f.Add(append([]byte{1, 1}, make([]byte, 60)...))
+	f.Add(append([]byte{1, 2}, ct[2:]...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pt, err := fx.k.Decrypt(ctx, acme, b, nil)
+		if err == nil {
+			assert.Equal(t, ct, b, "a forged ciphertext opened")
+			assert.Equal(t, "hello", string(pt))
+			return
+		}
+		assert.ErrorIs(t, err, skcrypto.ErrDecrypt)
+		_, err = fx.k.DecryptDeterministic(ctx, "acme", "c", b)
+		assert.Error(t, err)
+	})
+}

@@ -1,0 +1,20 @@
+CREATE TABLE crypto_keys (
+    tenant_id  TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    subject    TEXT NOT NULL,
+    material   BLOB NOT NULL,
+    wrapped_by BIGINT NOT NULL,
+    meta       BLOB,
+    created_at TIMESTAMP NOT NULL,
+    version    BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX crypto_keys_kind ON crypto_keys (tenant_id, kind, subject, created_at);
+
+CREATE TABLE crypto_tombstones (
+    tenant_id TEXT NOT NULL,
+    key_id    TEXT NOT NULL,
+    buried_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (tenant_id, key_id)
+);
