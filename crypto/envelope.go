@@ -123,12 +123,7 @@ func (k *Keyring) currentDataKey(ctx context.Context, s Scope, n int) (*dataKey,
 		}
 	}
 	d.take(k, now, n)
-	k.cacheMu.Lock()
-	if len(k.enc) >= k.opts.CacheSize {
-		clear(k.enc)
-	}
-	k.enc[s] = d
-	k.cacheMu.Unlock()
+	putBounded(k, k.enc, s, d)
 	return d, nil
 }
 
@@ -189,12 +184,7 @@ func (k *Keyring) cacheDataKey(tenant string, id dekID, subject string, raw []by
 		return nil, fmt.Errorf("data key: %w", err)
 	}
 	d := &dataKey{id: id, subject: subject, aead: a, created: created, loaded: k.opts.Now()}
-	k.cacheMu.Lock()
-	if len(k.dec) >= k.opts.CacheSize {
-		clear(k.dec)
-	}
-	k.dec[decKey{tenant, id}] = d
-	k.cacheMu.Unlock()
+	putBounded(k, k.dec, decKey{tenant, id}, d)
 	return d, nil
 }
 

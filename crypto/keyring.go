@@ -299,13 +299,18 @@ func (k *Keyring) loadKEK(ctx context.Context, tenant string, create bool) (*kek
 	return e, nil
 }
 
-func (k *Keyring) cacheKEK(tenant string, e *kek) {
+func (k *Keyring) cacheKEK(tenant string, e *kek) { putBounded(k, k.keks, tenant, e) }
+
+// putBounded caches v under key in one of the keyring's caches; a cache
+// that reached CacheSize starts empty again, which bounds memory without
+// bookkeeping on the hot path.
+func putBounded[K comparable, V any](k *Keyring, cache map[K]V, key K, v V) {
 	k.cacheMu.Lock()
 	defer k.cacheMu.Unlock()
-	if len(k.keks) >= k.opts.CacheSize {
-		clear(k.keks)
+	if len(cache) >= k.opts.CacheSize {
+		clear(cache)
 	}
-	k.keks[tenant] = e
+	cache[key] = v
 }
 
 func (k *Keyring) createKEK(ctx context.Context, tenant string) (*kek, error) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,30 +16,19 @@ import (
 	skcrypto "github.com/saaskit/saaskit/crypto"
 	"github.com/saaskit/saaskit/crypto/cryptotest"
 	"github.com/saaskit/saaskit/crypto/memstore"
+	"github.com/saaskit/saaskit/internal/testclock"
 	"github.com/saaskit/saaskit/tenancy"
 )
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 type fixture struct {
 	k     *skcrypto.Keyring
 	store *memstore.Store
 	root  *cryptotest.RootKey
-	clock *clock
+	clock *testclock.Clock
 }
 
 func newFixture(t testing.TB, opts skcrypto.Options) *fixture {
-	f := &fixture{store: memstore.New(), root: cryptotest.NewRootKey(t), clock: &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	f := &fixture{store: memstore.New(), root: cryptotest.NewRootKey(t), clock: testclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
 	if opts.Now == nil {
 		opts.Now = f.clock.Now
 	}

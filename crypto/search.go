@@ -69,12 +69,7 @@ func (k *Keyring) tenantKeysetOf(ctx context.Context, tenant string, kind Kind) 
 		return nil, err
 	}
 	ks.loaded = now
-	k.cacheMu.Lock()
-	if len(k.keysets) >= k.opts.CacheSize {
-		clear(k.keysets)
-	}
-	k.keysets[key] = ks
-	k.cacheMu.Unlock()
+	putBounded(k, k.keysets, key, ks)
 	return ks, nil
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	skcrypto "github.com/saaskit/saaskit/crypto"
+	"github.com/saaskit/saaskit/internal/testclock"
 )
 
 // ---- throwaway PKI -------------------------------------------------------
@@ -239,24 +240,6 @@ func serverCN(t *testing.T, srv *httptest.Server, client *tls.Config) string {
 	require.NoError(t, err)
 	require.NotEmpty(t, st.PeerCertificates)
 	return st.PeerCertificates[0].Subject.CommonName
-}
-
-// tlsTestClock is a settable clock.
-type tlsTestClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *tlsTestClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *tlsTestClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 // errorRecorder collects OnError calls, which may come from handshake
@@ -537,7 +520,7 @@ func TestCertReloaderExplicitReload(t *testing.T) {
 
 func TestServerTLSReloadsAfterInterval(t *testing.T) {
 	p := newTLSPKI(t)
-	clock := &tlsTestClock{now: time.Now()}
+	clock := testclock.New(time.Now())
 	var rec errorRecorder
 	cfg, err := skcrypto.ServerTLS(skcrypto.TLSOptions{
 		CertFile: p.serverCert, KeyFile: p.serverKey,
@@ -660,7 +643,7 @@ func assertNoKeyMaterial(t *testing.T, err error, keys ...[]byte) {
 
 func TestCertReloaderHalfWrittenUpdateHeals(t *testing.T) {
 	p := newTLSPKI(t)
-	clock := &tlsTestClock{now: time.Now()}
+	clock := testclock.New(time.Now())
 	var rec errorRecorder
 	r, err := skcrypto.NewCertReloader(p.serverCert, p.serverKey, skcrypto.ReloaderOptions{Now: clock.Now, OnError: rec.record})
 	require.NoError(t, err)
@@ -692,7 +675,7 @@ func TestCertReloaderHalfWrittenUpdateHeals(t *testing.T) {
 
 func TestCertReloaderConcurrentHandshakesAndReloads(t *testing.T) {
 	p := newTLSPKI(t)
-	clock := &tlsTestClock{now: time.Now()}
+	clock := testclock.New(time.Now())
 	r, err := skcrypto.NewCertReloader(p.serverCert, p.serverKey, skcrypto.ReloaderOptions{Now: clock.Now, ReloadInterval: time.Second})
 	require.NoError(t, err)
 	cfg, err := skcrypto.ServerTLS(skcrypto.TLSOptions{Reloader: r})

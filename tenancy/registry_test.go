@@ -12,31 +12,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/saaskit/saaskit/internal/testclock"
 	"github.com/saaskit/saaskit/tenancy"
 	"github.com/saaskit/saaskit/tenancy/memstore"
 )
-
-// fakeClock is a settable clock for Options.Now.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // countingStore counts lookups that reach the store.
 type countingStore struct {
@@ -56,12 +35,12 @@ func (s *countingStore) Lookup(ctx context.Context, by tenancy.Field, v string) 
 type fixture struct {
 	reg   *tenancy.Registry
 	store *countingStore
-	clock *fakeClock
+	clock *testclock.Clock
 }
 
 func newFixture(t *testing.T, opts tenancy.Options) *fixture {
 	t.Helper()
-	f := &fixture{store: &countingStore{Store: memstore.New()}, clock: newFakeClock()}
+	f := &fixture{store: &countingStore{Store: memstore.New()}, clock: testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}
 	if opts.Now == nil {
 		opts.Now = f.clock.Now
 	}
