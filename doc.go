@@ -8,8 +8,11 @@
 //	tenancy        whose request is this: tenant model, context, resolution
 //	               middleware, API keys, isolation, rate limits, templates
 //	flags          feature flags (OpenFeature provider)            planned
-//	webhook        Standard Webhooks signing and durable delivery  planned
-//	crypto         per-tenant envelope encryption on Tink          planned
+//	webhook        Standard Webhooks signing, verification and
+//	               receiver middleware (durable delivery planned)
+//	crypto         per-tenant envelope encryption on Tink: rotation,
+//	               data-key caching, blind indexes, streaming,
+//	               crypto-shredding, TLS
 //	gdpr           data-subject requests, consent, retention       planned
 //	versioning     dated API versions with migrations              planned
 //	observability  OpenTelemetry setup, tenant-aware telemetry     planned

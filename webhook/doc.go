@@ -1,0 +1,47 @@
+// Package webhook signs and verifies webhooks in the Standard Webhooks
+// format (v1.0.0), the open wire format Svix and others speak: headers
+// webhook-id, webhook-timestamp and webhook-signature over the exact
+// bytes "{id}.{timestamp}.{body}", with "v1" HMAC-SHA256 signatures
+// (whsec_ secrets) and "v1a" Ed25519 signatures (whsk_/whpk_ keys).
+//
+// # Sender
+//
+//	secret := webhook.NewSecret() // "whsec_...", give it to the endpoint's owner
+//	signer, err := webhook.NewSigner(secret)
+//	req, _ := http.NewRequest("POST", endpointURL, bytes.NewReader(body))
+//	err = signer.SetHeaders(req.Header, "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", time.Now(), body)
+//
+// During a rotation, give NewSigner the new and the old key: every
+// message carries both signatures, and receivers switch keys without
+// missing one. NewKeyPair makes an Ed25519 pair when receivers should
+// hold only a public key.
+//
+// # Receiver
+//
+//	v, err := webhook.NewVerifier(webhook.VerifyOptions{}, "whsec_...")
+//	mux.Handle("POST /webhooks", webhook.Receiver(v, webhook.ReceiverOptions{
+//		Seen: webhook.NewMemorySeen(0, nil), // refuse replays
+//	})(handler))
+//
+// Receiver caps the body, verifies it, refuses replays, and hands the
+// verified raw body to handler (r.Body and Body). Failures are
+// application/problem+json naming the reason. Verify and VerifyValues do
+// the same checks for other frameworks.
+//
+// Verification reads webhook-* or svix-* headers, accepts the message if
+// any entry of a supported version matches (unknown versions are
+// skipped), compares in constant time, and refuses timestamps more than
+// VerifyOptions.Tolerance (default 5 minutes) away from its clock in
+// either direction. Secrets are decoded leniently: with or without the
+// whsec_ prefix, padded or not. Failures are exactly one of
+// ErrMissingHeader, ErrMalformed, ErrTooOld, ErrTooNew and ErrNoMatch.
+//
+// # Performance
+//
+// Keys are prepared once: HMAC states are pooled and Reset rather than
+// rebuilt, so signing and verifying "v1" allocate nothing and cost about
+// one HMAC-SHA256 over the message (see BENCHMARKS.md).
+//
+// testdata/conformance.json holds language-neutral vectors, computed
+// outside this package, that the tests run.
+package webhook

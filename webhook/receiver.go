@@ -1,0 +1,153 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/saaskit/saaskit/internal/problem"
+)
+
+// SeenStore remembers accepted webhook ids, so a captured message cannot
+// be replayed within the tolerance window.
+type SeenStore interface {
+	// MarkSeen records id until the given time and reports whether it was
+	// new. Implementations must check and record atomically.
+	MarkSeen(ctx context.Context, id string, until time.Time) (bool, error)
+}
+
+// MemorySeen is an in-memory SeenStore for one process. It forgets ids
+// once their time is up, and holds at most its limit of ids: past it,
+// MarkSeen refuses new ids rather than forget ones still in their window.
+type MemorySeen struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+	limit int
+	now   func() time.Time
+}
+
+// NewMemorySeen returns a MemorySeen holding at most limit ids (default
+// 1,000,000 when limit <= 0), reading time from now (default time.Now).
+func NewMemorySeen(limit int, now func() time.Time) *MemorySeen {
+	if limit <= 0 {
+		limit = 1_000_000
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &MemorySeen{until: map[string]time.Time{}, limit: limit, now: now}
+}
+
+// errSeenFull: the store is at its limit with ids still in their window.
+var errSeenFull = errors.New("webhook: replay store full")
+
+// MarkSeen implements SeenStore.
+func (m *MemorySeen) MarkSeen(_ context.Context, id string, until time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	if t, ok := m.until[id]; ok && now.Before(t) {
+		return false, nil
+	}
+	if len(m.until) >= m.limit {
+		for k, t := range m.until {
+			if !now.Before(t) {
+				delete(m.until, k)
+			}
+		}
+		if len(m.until) >= m.limit {
+			return false, errSeenFull
+		}
+	}
+	m.until[id] = until
+	return true, nil
+}
+
+// ReceiverOptions configure Receiver. The zero value is a sensible
+// default.
+type ReceiverOptions struct {
+	// MaxBody caps the request body. Default 1 MiB.
+	MaxBody int64
+	// Seen, when set, refuses a webhook id accepted before, for as long as
+	// its timestamp stays within the tolerance (after that, Verify refuses
+	// the message as too old anyway).
+	Seen SeenStore
+	// Logger records replay-store failures. Default slog.Default().
+	Logger *slog.Logger
+}
+
+type bodyKey struct{}
+
+// Body returns the verified raw body that Receiver read, for handlers that
+// want the bytes rather than r.Body.
+func Body(ctx context.Context) []byte {
+	b, _ := ctx.Value(bodyKey{}).([]byte)
+	return b
+}
+
+// Receiver returns middleware that verifies each request with v before
+// calling next. next sees the verified raw body in r.Body and in Body.
+// Failures are answered with application/problem+json naming the reason:
+// 400 missing or malformed headers, 401 bad signature or timestamp, 409
+// replayed id, 413 body too large.
+func Receiver(v *Verifier, opts ReceiverOptions) func(http.Handler) http.Handler {
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = 1 << 20
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, err := io.ReadAll(io.LimitReader(r.Body, opts.MaxBody+1))
+			if err != nil {
+				problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "reading the body failed"})
+				return
+			}
+			if int64(len(body)) > opts.MaxBody {
+				refuse(w, ErrTooLarge)
+				return
+			}
+			if err := v.Verify(r.Header, body); err != nil {
+				refuse(w, err)
+				return
+			}
+			if opts.Seen != nil {
+				ts, _ := parseTimestamp(first(r.Header, timestampHeaders))
+				until := time.Unix(ts, 0).Add(v.opts.Tolerance)
+				fresh, err := opts.Seen.MarkSeen(r.Context(), first(r.Header, idHeaders), until)
+				if err != nil {
+					logger.ErrorContext(r.Context(), "webhook replay check failed", slog.String("error", err.Error()))
+					problem.Write(w, problem.Details{Status: http.StatusServiceUnavailable, Detail: "replay check unavailable"})
+					return
+				}
+				if !fresh {
+					refuse(w, ErrReplayed)
+					return
+				}
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, body)))
+		})
+	}
+}
+
+// refuse answers a verification failure with its status and reason.
+func refuse(w http.ResponseWriter, err error) {
+	status := http.StatusUnauthorized
+	switch err {
+	case ErrMissingHeader, ErrMalformed:
+		status = http.StatusBadRequest
+	case ErrReplayed:
+		status = http.StatusConflict
+	case ErrTooLarge:
+		status = http.StatusRequestEntityTooLarge
+	}
+	problem.Write(w, problem.Details{Status: status, Detail: err.Error()})
+}
