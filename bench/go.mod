@@ -5,6 +5,8 @@ go 1.26.0
 require (
 	github.com/go-saas/saas v0.6.3
 	github.com/saaskit/saaskit v0.0.0
+	github.com/standard-webhooks/standard-webhooks/libraries v0.0.1
+	github.com/svix/svix-webhooks v1.44.0
 	github.com/tink-crypto/tink-go/v2 v2.9.0
 )
 
@@ -22,6 +24,7 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.11 // indirect
+	gopkg.in/validator.v2 v2.0.1 // indirect
 )
 
 replace github.com/saaskit/saaskit => ../
