@@ -10,6 +10,14 @@
 //	curl -H 'X-Tenant-ID: globex' http://localhost:8080/api/tenant
 //	curl -H 'Authorization: Bearer <key>' http://localhost:8080/api/tenant
 //	open http://globex.localhost:8080/
+//	curl -H 'X-Tenant-ID: acme' -d '{"email":"ada@example.com"}' http://localhost:8080/api/users
+//	curl -H 'X-Tenant-ID: acme' 'http://localhost:8080/api/users?email=ada@example.com'
+//	curl -X DELETE -H 'X-Tenant-ID: acme' http://localhost:8080/api/users/<id>
+//
+// Users' emails are stored encrypted under a key per user (package
+// crypto), found by a blind index, and erased by shredding that key. The
+// root key is a keyset file in the data directory protected by
+// SAASKIT_ROOT_PASSPHRASE (the demo invents and keeps one when unset).
 //
 // Flags (and environment variables): -addr (SAASKIT_ADDR, default
 // localhost:8080), -data (SAASKIT_DATA_DIR, default ./data), -domain
@@ -34,6 +42,7 @@ import (
 	"syscall"
 	"time"
 
+	skcrypto "github.com/saaskit/saaskit/crypto"
 	"github.com/saaskit/saaskit/internal/problem"
 	"github.com/saaskit/saaskit/tenancy"
 	"github.com/saaskit/saaskit/tenancy/sqlstore"
@@ -93,7 +102,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
-	app, err := newApp(reg, store, cfg.domain, logger)
+	keys, err := openKeyring(ctx, store.DB(), cfg.dataDir)
+	if err != nil {
+		return err
+	}
+	app, err := newApp(reg, store, keys, cfg.domain, logger)
 	if err != nil {
 		return err
 	}
@@ -165,9 +178,10 @@ type app struct {
 	resolve   func(http.Handler) http.Handler
 	limit     *tenancy.RateLimiter
 	templates *tenancy.Templates
+	users     *users
 }
 
-func newApp(reg *tenancy.Registry, store *sqlstore.Store, domain string, logger *slog.Logger) (*app, error) {
+func newApp(reg *tenancy.Registry, store *sqlstore.Store, keys *skcrypto.Keyring, domain string, logger *slog.Logger) (*app, error) {
 	sub, err := tenancy.Subdomain(reg, []string{domain}, "www", "api")
 	if err != nil {
 		return nil, err
@@ -186,6 +200,7 @@ func newApp(reg *tenancy.Registry, store *sqlstore.Store, domain string, logger 
 	defaults, _ := fs.Sub(templateFiles, "templates")
 	return &app{
 		reg: reg, store: store, logger: logger, limit: limit,
+		users: &users{db: store.DB(), keys: keys, logger: logger},
 		resolve: tenancy.Middleware(tenancy.MiddlewareOptions{
 			Resolvers: []tenancy.Resolver{tenancy.CustomDomain(reg), sub, hdr, tenancy.APIKeyAuth(reg)},
 			Logger:    logger,
@@ -203,6 +218,9 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /api/branding", tenant(a.branding))
 	mux.Handle("GET /api/tenant", tenant(a.tenant))
 	mux.Handle("POST /api/keys", tenant(a.createKey))
+	mux.Handle("POST /api/users", tenant(a.users.create))
+	mux.Handle("GET /api/users", tenant(a.users.find))
+	mux.Handle("DELETE /api/users/{id}", tenant(a.users.erase))
 	return mux
 }
 

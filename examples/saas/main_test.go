@@ -207,3 +207,36 @@ func TestDemoService(t *testing.T) {
 	}
 	s.stop(t)
 }
+
+func TestDemoEncryptedUsers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the demo binary")
+	}
+	s := start(t, buildDemo(t), t.TempDir())
+	defer s.stop(t)
+	acme := []string{"X-Tenant-ID", "acme"}
+
+	resp, body := s.call(t, "POST", "localhost", "/api/users", strings.NewReader(`{"email":" Ada@Example.com "}`), acme...)
+	require.Equal(t, 201, resp.StatusCode, body)
+	var created struct{ ID string }
+	require.NoError(t, json.Unmarshal([]byte(body), &created))
+
+	resp, body = s.call(t, "GET", "localhost", "/api/users?email=ada@example.com", nil, acme...)
+	require.Equal(t, 200, resp.StatusCode, body)
+	assert.JSONEq(t, `[{"id":"`+created.ID+`","email":"ada@example.com"}]`, body)
+
+	// Another tenant's index does not find acme's user.
+	resp, body = s.call(t, "GET", "localhost", "/api/users?email=ada@example.com", nil, "X-Tenant-ID", "globex")
+	require.Equal(t, 200, resp.StatusCode, body)
+	assert.JSONEq(t, `[]`, body)
+
+	resp, body = s.call(t, "DELETE", "localhost", "/api/users/"+created.ID, nil, acme...)
+	require.Equal(t, 200, resp.StatusCode, body)
+	assert.Contains(t, body, "shredded_keys")
+	resp, body = s.call(t, "GET", "localhost", "/api/users?email=ada@example.com", nil, acme...)
+	require.Equal(t, 200, resp.StatusCode, body)
+	assert.JSONEq(t, `[{"id":"`+created.ID+`","erased":true}]`, body)
+
+	resp, _ = s.call(t, "POST", "localhost", "/api/users", strings.NewReader(`{"email":"not an email"}`), acme...)
+	assert.Equal(t, 400, resp.StatusCode)
+}

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+
+	skcrypto "github.com/saaskit/saaskit/crypto"
+	"github.com/saaskit/saaskit/crypto/localkms"
+	cryptostore "github.com/saaskit/saaskit/crypto/sqlstore"
+	"github.com/saaskit/saaskit/internal/problem"
+	"github.com/saaskit/saaskit/tenancy"
+)
+
+// users keeps each tenant's users with their email encrypted under a key
+// of their own (so one user can be erased by shredding it) and a blind
+// index to find them by email without the database seeing it.
+type users struct {
+	db     *sql.DB
+	keys   *skcrypto.Keyring
+	logger *slog.Logger
+}
+
+const usersSchema = `CREATE TABLE IF NOT EXISTS demo_users (
+	tenant_id   TEXT NOT NULL,
+	id          TEXT NOT NULL,
+	email       BLOB NOT NULL,
+	email_index BLOB NOT NULL,
+	PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX IF NOT EXISTS demo_users_email ON demo_users (tenant_id, email_index);`
+
+// openKeyring makes the keyring whose root key is a passphrase-protected
+// keyset file in the data directory. The passphrase comes from
+// SAASKIT_ROOT_PASSPHRASE; without it the demo keeps a random one beside
+// the keyset, which only a demo should do.
+func openKeyring(ctx context.Context, db *sql.DB, dataDir string) (*skcrypto.Keyring, error) {
+	passphrase := []byte(os.Getenv("SAASKIT_ROOT_PASSPHRASE"))
+	if len(passphrase) == 0 {
+		var err error
+		if passphrase, err = demoPassphrase(filepath.Join(dataDir, "root.passphrase")); err != nil {
+			return nil, err
+		}
+	}
+	kms, err := localkms.New(passphrase, localkms.Options{Create: true})
+	if err != nil {
+		return nil, err
+	}
+	root, err := kms.GetAEAD(localkms.NewKeyURI(filepath.Join(dataDir, "root.keyset")))
+	if err != nil {
+		return nil, err
+	}
+	st, err := cryptostore.New(db)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := db.ExecContext(ctx, usersSchema); err != nil {
+		return nil, fmt.Errorf("users table: %w", err)
+	}
+	return skcrypto.NewKeyring(root, st, st, skcrypto.Options{})
+}
+
+func demoPassphrase(path string) ([]byte, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return b, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	p := []byte(hex.EncodeToString(randomBytes(32)))
+	if err := os.WriteFile(path, p, 0o600); err != nil {
+		return nil, fmt.Errorf("demo passphrase: %w", err)
+	}
+	return p, nil
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+func normalizeEmail(s string) (string, bool) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	a, err := mail.ParseAddress(s)
+	return s, err == nil && a.Address == s && len(s) <= 254
+}
+
+// create handles POST /api/users {"email": "..."}.
+func (u *users) create(w http.ResponseWriter, r *http.Request) {
+	t, _ := tenancy.FromContext(r.Context())
+	var req struct {
+		Email string `json:"email"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&req); err != nil {
+		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "body must be JSON {email}"})
+		return
+	}
+	email, ok := normalizeEmail(req.Email)
+	if !ok {
+		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "email must be a single address"})
+		return
+	}
+	id := "usr_" + hex.EncodeToString(randomBytes(8))
+	ct, err := u.keys.Encrypt(r.Context(), skcrypto.Scope{Tenant: t.ID, Subject: id}, []byte(email), []byte("demo_users.email:"+id))
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	idx, err := u.keys.BlindIndex(r.Context(), t.ID, "demo_users.email", []byte(email))
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	if _, err := u.db.ExecContext(r.Context(), "INSERT INTO demo_users (tenant_id, id, email, email_index) VALUES (?, ?, ?, ?)", t.ID, id, ct, idx); err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"id": id, "email": email})
+}
+
+// find handles GET /api/users?email=...: a lookup by blind index.
+func (u *users) find(w http.ResponseWriter, r *http.Request) {
+	t, _ := tenancy.FromContext(r.Context())
+	email, ok := normalizeEmail(r.URL.Query().Get("email"))
+	if !ok {
+		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "query parameter email must be a single address"})
+		return
+	}
+	idx, err := u.keys.BlindIndex(r.Context(), t.ID, "demo_users.email", []byte(email))
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	rows, err := u.db.QueryContext(r.Context(), "SELECT id, email FROM demo_users WHERE tenant_id = ? AND email_index = ?", t.ID, idx)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	defer rows.Close()
+	type user struct {
+		ID     string `json:"id"`
+		Email  string `json:"email,omitempty"`
+		Erased bool   `json:"erased,omitempty"`
+	}
+	found := []user{}
+	for rows.Next() {
+		var id string
+		var ct []byte
+		if err := rows.Scan(&id, &ct); err != nil {
+			u.fail(w, r, err)
+			return
+		}
+		pt, err := u.keys.Decrypt(r.Context(), skcrypto.Scope{Tenant: t.ID, Subject: id}, ct, []byte("demo_users.email:"+id))
+		switch {
+		case errors.Is(err, skcrypto.ErrKeyDestroyed):
+			found = append(found, user{ID: id, Erased: true})
+		case err != nil:
+			u.fail(w, r, err)
+			return
+		default:
+			found = append(found, user{ID: id, Email: string(pt)})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, found)
+}
+
+// erase handles DELETE /api/users/{id}: crypto-shredding the user's key
+// makes their email unreadable everywhere, backups included.
+func (u *users) erase(w http.ResponseWriter, r *http.Request) {
+	t, _ := tenancy.FromContext(r.Context())
+	id := r.PathValue("id")
+	var exists int
+	err := u.db.QueryRowContext(r.Context(), "SELECT 1 FROM demo_users WHERE tenant_id = ? AND id = ?", t.ID, id).Scan(&exists)
+	if errors.Is(err, sql.ErrNoRows) {
+		problem.Write(w, problem.Details{Status: http.StatusNotFound, Detail: "no such user"})
+		return
+	}
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	ev, err := u.keys.ShredSubject(r.Context(), t.ID, id)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	u.logger.InfoContext(r.Context(), "user keys shredded", slog.String("user.id", id), slog.Any("key.ids", ev.KeyIDs))
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "shredded_keys": ev.KeyIDs, "at": ev.At})
+}
+
+func (u *users) fail(w http.ResponseWriter, r *http.Request, err error) {
+	u.logger.ErrorContext(r.Context(), "users request failed", slog.String("error", err.Error()))
+	problem.Write(w, problem.Details{Status: http.StatusInternalServerError, Detail: "internal error"})
+}
