@@ -33,7 +33,8 @@
 // Options.DataKeyMaxAge; data keys encrypt until they reach an age, a
 // message count or a byte count, in the spirit of the AWS Encryption
 // SDK's caching materials manager. Tink's own KMSEnvelopeAEAD calls the
-// KMS on every message.
+// KMS on every message. Usage is counted in memory, so each process makes
+// its own data keys and never takes up another's with its count reset.
 //
 // Ciphertexts are self-describing: a format version, a kind and the data
 // key's ID. The associated data always binds the tenant and the subject,
@@ -49,7 +50,9 @@
 //     primary version. No data is read or written.
 //  3. SetMinDecryptionVersion retires older versions. It refuses while
 //     any key is still wrapped by one of them, so retiring never loses
-//     data.
+//     data. New keys are wrapped with the KEK as stored at that moment,
+//     and Rewrap also repairs a key a lagging process wrapped by a
+//     version retired in the meantime.
 //
 // To move data itself onto fresh data keys, use Reencrypt or
 // ReencryptAll over your rows.
@@ -68,7 +71,11 @@
 // with ErrKeyDestroyed, and the returned Evidence (key IDs, time) goes to
 // the audit log. The tombstones stop a key store restored from an old
 // backup from bringing shredded keys back: keep them where such restores
-// do not reach.
+// do not reach. The shredding process stops using the keys at once;
+// other processes re-read tombstones of the keys they hold every
+// Options.TombstoneCheckInterval (default 1 minute). Blind indexes,
+// deterministic ciphertexts and streams use tenant-wide keys, which only
+// ShredTenant destroys.
 //
 // # Failure
 //

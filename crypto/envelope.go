@@ -19,6 +19,7 @@ type dataKey struct {
 	loaded   time.Time
 	messages atomic.Int64
 	bytes    atomic.Int64
+	liveness
 }
 
 // take counts one message of n bytes against the key's limits and
@@ -89,75 +90,53 @@ func (k *Keyring) currentDataKey(ctx context.Context, s Scope, n int) (*dataKey,
 	k.cacheMu.RUnlock()
 	if d != nil && d.take(k, now, n) {
 		k.metrics.cache(ctx, "dek", true)
+		if d.due(k, now) {
+			if err := k.stillAlive(ctx, s.Tenant, d.id.String(), &d.liveness, now); err != nil {
+				return nil, err
+			}
+		}
 		return d, nil
 	}
 	k.metrics.cache(ctx, "dek", false)
 
-	e, err := k.tenantKEK(ctx, s.Tenant, true)
-	if err != nil {
-		return nil, err
-	}
-	if k.rotationDue(e) {
-		if _, err := k.RotateKEK(ctx, s.Tenant); err != nil && !errors.Is(err, ErrConflict) {
+	if k.opts.RotationPeriod > 0 {
+		e, err := k.tenantKEK(ctx, s.Tenant, true)
+		if err != nil {
 			return nil, err
 		}
+		if k.rotationDue(&e.meta, e.primary) {
+			if err := k.rotateIfDue(ctx, s.Tenant); err != nil {
+				return nil, err
+			}
+		}
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	mu := k.tenantLock(s.Tenant)
+	mu.Lock()
+	defer mu.Unlock()
+	gen := k.generation(s.Tenant)
 	k.cacheMu.RLock()
 	d = k.enc[s]
 	k.cacheMu.RUnlock()
 	if d != nil && d.take(k, now, n) { // another goroutine made one meanwhile
 		return d, nil
 	}
-	exhausted := d != nil
-	d = nil
-	if !exhausted { // a cold start: pick up a recent key if there is one
-		if d, err = k.reuseDataKey(ctx, s, now); err != nil {
-			return nil, err
-		}
-	}
-	if d == nil {
-		if d, err = k.newDataKey(ctx, s, now); err != nil {
-			return nil, err
-		}
-	}
-	d.take(k, now, n)
-	putBounded(k, k.enc, s, d)
-	return d, nil
-}
-
-// reuseDataKey picks up the scope's newest stored data key while it is
-// younger than DataKeyMaxAge, so restarts do not mint a key per scope.
-// Its message and byte counts start again from zero in this process.
-func (k *Keyring) reuseDataKey(ctx context.Context, s Scope, now time.Time) (*dataKey, error) {
-	recs, err := k.store.List(ctx, s.Tenant, Filter{Kind: KindDEK, Subject: s.Subject, SubjectSet: true})
-	if err != nil {
-		return nil, fmt.Errorf("list data keys: %w", err)
-	}
-	if len(recs) == 0 {
-		return nil, nil
-	}
-	newest := recs[len(recs)-1]
-	if now.Sub(newest.CreatedAt) >= k.opts.DataKeyMaxAge/2 {
-		return nil, nil
-	}
-	e, err := k.tenantKEK(ctx, s.Tenant, false)
-	if err != nil || newest.WrappedBy != e.primary {
-		return nil, err // wrapped by an older KEK version: make a new one
-	}
-	id, err := parseDEKID(newest.ID)
+	// A fresh key for every process and every limit reached: usage counts
+	// live in memory, so a key is never picked up again with its counts
+	// reset.
+	d, err := k.newDataKey(ctx, s, now, gen)
 	if err != nil {
 		return nil, err
 	}
-	if k.checkAlive(ctx, s.Tenant, newest.ID) != nil {
-		return nil, nil
-	}
-	return k.openDataKey(ctx, newest, id)
+	d.take(k, now, n)
+	putCached(k, k.enc, s, d, s.Tenant, gen)
+	return d, nil
 }
 
-func (k *Keyring) newDataKey(ctx context.Context, s Scope, now time.Time) (*dataKey, error) {
-	e, err := k.tenantKEK(ctx, s.Tenant, true)
+// newDataKey makes, wraps and stores a data key for the scope. The KEK
+// is read fresh from the store first, so the key is never wrapped by a
+// version another process has already retired.
+func (k *Keyring) newDataKey(ctx context.Context, s Scope, now time.Time, gen uint64) (*dataKey, error) {
+	e, err := k.freshKEK(ctx, s.Tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -171,10 +150,10 @@ func (k *Keyring) newDataKey(ctx context.Context, s Scope, now time.Time) (*data
 	if err := k.store.Create(ctx, rec); err != nil {
 		return nil, fmt.Errorf("store data key: %w", err)
 	}
-	return k.cacheDataKey(s.Tenant, id, s.Subject, raw, rec.CreatedAt)
+	return k.cacheDataKey(s.Tenant, id, s.Subject, raw, rec.CreatedAt, gen)
 }
 
-func (k *Keyring) cacheDataKey(tenant string, id dekID, subject string, raw []byte, created time.Time) (*dataKey, error) {
+func (k *Keyring) cacheDataKey(tenant string, id dekID, subject string, raw []byte, created time.Time, gen uint64) (*dataKey, error) {
 	block, err := aes.NewCipher(raw)
 	if err != nil {
 		return nil, fmt.Errorf("data key: %w", err)
@@ -183,21 +162,30 @@ func (k *Keyring) cacheDataKey(tenant string, id dekID, subject string, raw []by
 	if err != nil {
 		return nil, fmt.Errorf("data key: %w", err)
 	}
-	d := &dataKey{id: id, subject: subject, aead: a, created: created, loaded: k.opts.Now()}
-	putBounded(k, k.dec, decKey{tenant, id}, d)
+	now := k.opts.Now()
+	d := &dataKey{id: id, subject: subject, aead: a, created: created, loaded: now}
+	d.checked.Store(now.UnixNano())
+	putCached(k, k.dec, decKey{tenant, id}, d, tenant, gen)
 	return d, nil
 }
 
 // decryptionKey returns the unwrapped data key with that ID.
 func (k *Keyring) decryptionKey(ctx context.Context, s Scope, id dekID) (*dataKey, error) {
+	now := k.opts.Now()
 	k.cacheMu.RLock()
 	d := k.dec[decKey{s.Tenant, id}]
 	k.cacheMu.RUnlock()
-	if d != nil && k.opts.Now().Sub(d.loaded) < k.opts.DataKeyMaxAge {
+	if d != nil && now.Sub(d.loaded) < k.opts.DataKeyMaxAge {
 		k.metrics.cache(ctx, "dek", true)
+		if d.due(k, now) {
+			if err := k.stillAlive(ctx, s.Tenant, id.String(), &d.liveness, now); err != nil {
+				return nil, err
+			}
+		}
 		return d, nil
 	}
 	k.metrics.cache(ctx, "dek", false)
+	gen := k.generation(s.Tenant)
 	if err := k.checkAlive(ctx, s.Tenant, id.String()); err != nil {
 		return nil, err
 	}
@@ -211,15 +199,15 @@ func (k *Keyring) decryptionKey(ctx context.Context, s Scope, id dekID) (*dataKe
 	if rec.Kind != KindDEK {
 		return nil, fmt.Errorf("%w: key %s is not a data key", ErrDecrypt, id)
 	}
-	return k.openDataKey(ctx, rec, id)
+	return k.openDataKey(ctx, rec, id, gen)
 }
 
-func (k *Keyring) openDataKey(ctx context.Context, rec *KeyRecord, id dekID) (*dataKey, error) {
+func (k *Keyring) openDataKey(ctx context.Context, rec *KeyRecord, id dekID, gen uint64) (*dataKey, error) {
 	raw, err := k.unwrapRecord(ctx, rec)
 	if err != nil {
 		return nil, err
 	}
-	return k.cacheDataKey(rec.TenantID, id, rec.Subject, raw, rec.CreatedAt)
+	return k.cacheDataKey(rec.TenantID, id, rec.Subject, raw, rec.CreatedAt, gen)
 }
 
 // forgetEncryptionKeys drops the cached encryption keys of the scopes

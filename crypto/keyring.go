@@ -73,6 +73,10 @@ type Options struct {
 	// older, checked whenever a data key is made. Default 0: no automatic
 	// rotation.
 	RotationPeriod time.Duration
+	// TombstoneCheckInterval is how often a cached key re-reads its
+	// tombstones, which bounds how long a shred made by another process
+	// takes to reach this one. Default 1 minute.
+	TombstoneCheckInterval time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// MeterProvider records saaskit.crypto.* metrics. Default the global
@@ -93,6 +97,9 @@ func (o Options) withDefaults() Options {
 	if o.CacheSize <= 0 {
 		o.CacheSize = 10000
 	}
+	if o.TombstoneCheckInterval <= 0 {
+		o.TombstoneCheckInterval = time.Minute
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -112,9 +119,10 @@ type Keyring struct {
 	opts    Options
 	metrics *metrics
 
-	mu sync.Mutex // serialises creating and changing keys
+	locks [64]sync.Mutex // see tenantLock
 
 	cacheMu sync.RWMutex
+	gens    map[string]uint64   // shred generation by tenant; see putCached
 	keks    map[string]*kek     // by tenant
 	enc     map[Scope]*dataKey  // the data key each scope encrypts with
 	dec     map[decKey]*dataKey // unwrapped data keys by tenant and ID
@@ -145,10 +153,13 @@ func NewKeyring(root tink.AEAD, store KeyStore, graves Tombstones, opts Options)
 	}
 	return &Keyring{
 		root: root, store: store, graves: graves, opts: opts, metrics: m,
-		keks: map[string]*kek{}, enc: map[Scope]*dataKey{}, dec: map[decKey]*dataKey{},
+		gens: map[string]uint64{}, keks: map[string]*kek{}, enc: map[Scope]*dataKey{}, dec: map[decKey]*dataKey{},
 		keysets: map[keysetKey]*tenantKeyset{},
 	}, nil
 }
+
+// Close releases the keyring's metrics callback. Keys stay usable.
+func (k *Keyring) Close() error { return k.metrics.reg.Unregister() }
 
 // kekMeta is the version history kept in the KEK record's Meta.
 type kekMeta struct {
@@ -179,6 +190,7 @@ type kek struct {
 	meta    kekMeta
 	record  *KeyRecord
 	loaded  time.Time
+	liveness
 }
 
 func kekAD(tenant string) []byte {
@@ -273,6 +285,9 @@ func (k *Keyring) tenantKEK(ctx context.Context, tenant string, create bool) (*k
 	k.cacheMu.RUnlock()
 	if e != nil && now.Sub(e.loaded) < k.opts.DataKeyMaxAge {
 		k.metrics.cache(ctx, "kek", true)
+		if err := k.stillAlive(ctx, tenant, "kek", &e.liveness, now); err != nil {
+			return nil, err
+		}
 		return e, nil
 	}
 	k.metrics.cache(ctx, "kek", false)
@@ -281,12 +296,16 @@ func (k *Keyring) tenantKEK(ctx context.Context, tenant string, create bool) (*k
 
 // loadKEK reads the tenant's KEK from the store, bypassing the cache.
 func (k *Keyring) loadKEK(ctx context.Context, tenant string, create bool) (*kek, error) {
+	gen := k.generation(tenant)
 	if err := k.checkAlive(ctx, tenant, "kek"); err != nil {
 		return nil, err
 	}
 	rec, err := k.store.Get(ctx, tenant, "kek")
 	if errors.Is(err, ErrNotFound) && create {
-		return k.createKEK(ctx, tenant)
+		return k.createKEK(ctx, tenant, gen)
+	}
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("%w: tenant %s has no keys", ErrDecrypt, tenant)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("kek of tenant %s: %w", tenant, err)
@@ -295,25 +314,30 @@ func (k *Keyring) loadKEK(ctx context.Context, tenant string, create bool) (*kek
 	if err != nil {
 		return nil, err
 	}
-	k.cacheKEK(tenant, e)
+	e.checked.Store(k.opts.Now().UnixNano())
+	putCached(k, k.keks, tenant, e, tenant, gen)
 	return e, nil
 }
 
-func (k *Keyring) cacheKEK(tenant string, e *kek) { putBounded(k, k.keks, tenant, e) }
-
-// putBounded caches v under key in one of the keyring's caches; a cache
-// that reached CacheSize starts empty again, which bounds memory without
-// bookkeeping on the hot path.
-func putBounded[K comparable, V any](k *Keyring, cache map[K]V, key K, v V) {
-	k.cacheMu.Lock()
-	defer k.cacheMu.Unlock()
-	if len(cache) >= k.opts.CacheSize {
-		clear(cache)
+// freshKEK returns the tenant's KEK as the store has it now, reloading
+// the cached one if another process changed it. Keys are wrapped only
+// with a fresh KEK, so none is wrapped by a version already retired.
+func (k *Keyring) freshKEK(ctx context.Context, tenant string) (*kek, error) {
+	e, err := k.tenantKEK(ctx, tenant, true)
+	if err != nil {
+		return nil, err
 	}
-	cache[key] = v
+	rec, err := k.store.Get(ctx, tenant, "kek")
+	if err != nil {
+		return nil, fmt.Errorf("kek of tenant %s: %w", tenant, err)
+	}
+	if rec.Version == e.record.Version {
+		return e, nil
+	}
+	return k.loadKEK(ctx, tenant, false)
 }
 
-func (k *Keyring) createKEK(ctx context.Context, tenant string) (*kek, error) {
+func (k *Keyring) createKEK(ctx context.Context, tenant string, gen uint64) (*kek, error) {
 	now := k.opts.Now().UTC()
 	h, meta, err := newKEK(now)
 	if err != nil {
@@ -334,7 +358,8 @@ func (k *Keyring) createKEK(ctx context.Context, tenant string) (*kek, error) {
 	if err != nil {
 		return nil, err
 	}
-	k.cacheKEK(tenant, e)
+	e.checked.Store(now.UnixNano())
+	putCached(k, k.keks, tenant, e, tenant, gen)
 	return e, nil
 }
 
@@ -431,8 +456,10 @@ func (k *Keyring) changeKEK(ctx context.Context, tenant string, change func(m *k
 	if err := (Scope{Tenant: tenant}).validate(); err != nil {
 		return nil, err
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	mu := k.tenantLock(tenant)
+	mu.Lock()
+	defer mu.Unlock()
+	gen := k.generation(tenant)
 	cur, err := k.loadKEK(ctx, tenant, true)
 	if err != nil {
 		return nil, err
@@ -461,7 +488,8 @@ func (k *Keyring) changeKEK(ctx context.Context, tenant string, change func(m *k
 	if err != nil {
 		return nil, err
 	}
-	k.cacheKEK(tenant, e)
+	e.checked.Store(k.opts.Now().UnixNano())
+	putCached(k, k.keks, tenant, e, tenant, gen)
 	k.forgetEncryptionKeys(func(s Scope) bool { return s.Tenant == tenant })
 	return e, nil
 }
@@ -512,14 +540,21 @@ func (k *Keyring) RotateKEK(ctx context.Context, tenant string) (int, error) {
 
 // Rewrap re-wraps every key of the tenant that an older KEK version
 // wrapped under the primary version, without touching any data. It
-// returns how many keys it re-wrapped.
+// returns how many keys it re-wrapped. It also repairs keys wrapped by a
+// retired version (a process that had not yet seen a rotation can write
+// one): after Rewrap they open again.
 func (k *Keyring) Rewrap(ctx context.Context, tenant string) (int, error) {
 	if err := (Scope{Tenant: tenant}).validate(); err != nil {
 		return 0, err
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	mu := k.tenantLock(tenant)
+	mu.Lock()
+	defer mu.Unlock()
 	e, err := k.loadKEK(ctx, tenant, false)
+	if err != nil {
+		return 0, err
+	}
+	all, err := e.allVersions()
 	if err != nil {
 		return 0, err
 	}
@@ -532,9 +567,9 @@ func (k *Keyring) Rewrap(ctx context.Context, tenant string) (int, error) {
 		if rec.Kind == KindKEK || rec.WrappedBy == e.primary {
 			continue
 		}
-		material, err := e.unwrap(rec)
+		material, err := all.Decrypt(rec.Material, recordAD(rec))
 		if err != nil {
-			return n, err
+			return n, fmt.Errorf("rewrap %s key %s: %w", rec.Kind, rec.ID, ErrDecrypt)
 		}
 		if err := e.wrap(rec, material); err != nil {
 			return n, err
@@ -552,11 +587,11 @@ func (k *Keyring) Rewrap(ctx context.Context, tenant string) (int, error) {
 // while any key is still wrapped by a version it would retire: call
 // Rewrap first, so retiring never loses data.
 func (k *Keyring) SetMinDecryptionVersion(ctx context.Context, tenant string, version int) error {
-	recs, err := k.store.List(ctx, tenant, Filter{})
-	if err != nil {
-		return fmt.Errorf("retire kek versions of tenant %s: %w", tenant, err)
-	}
-	_, err = k.changeKEK(ctx, tenant, func(m *keyset.Manager, meta *kekMeta) error {
+	_, err := k.changeKEK(ctx, tenant, func(m *keyset.Manager, meta *kekMeta) error {
+		recs, err := k.store.List(ctx, tenant, Filter{})
+		if err != nil {
+			return fmt.Errorf("retire kek versions of tenant %s: %w", tenant, err)
+		}
 		h, err := m.Handle()
 		if err != nil {
 			return err
@@ -587,13 +622,58 @@ func (k *Keyring) SetMinDecryptionVersion(ctx context.Context, tenant string, ve
 }
 
 // rotationDue reports whether RotationPeriod has passed since the
-// tenant's primary KEK version was made.
-func (k *Keyring) rotationDue(e *kek) bool {
+// primary KEK version was made.
+func (k *Keyring) rotationDue(meta *kekMeta, primary uint32) bool {
 	if k.opts.RotationPeriod <= 0 {
 		return false
 	}
-	v := e.meta.versionOf(e.primary)
-	return v > 0 && k.opts.Now().Sub(e.meta.Versions[v-1].Created) >= k.opts.RotationPeriod
+	v := meta.versionOf(primary)
+	return v > 0 && k.opts.Now().Sub(meta.Versions[v-1].Created) >= k.opts.RotationPeriod
+}
+
+var errNotDue = errors.New("rotation not due")
+
+// rotateIfDue rotates the tenant's KEK if rotation is due by the KEK as
+// stored now, so concurrent callers and processes rotate once a period.
+func (k *Keyring) rotateIfDue(ctx context.Context, tenant string) error {
+	_, err := k.changeKEK(ctx, tenant, func(m *keyset.Manager, meta *kekMeta) error {
+		h, err := m.Handle()
+		if err != nil {
+			return err
+		}
+		p, err := h.Primary()
+		if err != nil {
+			return err
+		}
+		if !k.rotationDue(meta, p.KeyID()) {
+			return errNotDue
+		}
+		id, err := m.Add(aead.AES256GCMKeyTemplate())
+		if err != nil {
+			return fmt.Errorf("add kek version: %w", err)
+		}
+		v := meta.Versions[len(meta.Versions)-1].Version + 1
+		meta.Versions = append(meta.Versions, kekVersion{Version: v, KeyID: id, Created: k.opts.Now().UTC()})
+		return m.SetPrimary(id)
+	})
+	if errors.Is(err, errNotDue) || errors.Is(err, ErrConflict) {
+		return nil
+	}
+	return err
+}
+
+// allVersions returns an AEAD over every version of the KEK, retired ones
+// included, for Rewrap to repair keys stranded under a retired version.
+func (e *kek) allVersions() (tink.AEAD, error) {
+	m := keyset.NewManagerFromHandle(e.handle)
+	for _, v := range e.meta.Versions {
+		_ = m.Enable(v.KeyID) // enabling an enabled key is a no-op error
+	}
+	h, err := m.Handle()
+	if err != nil {
+		return nil, fmt.Errorf("kek versions: %w", err)
+	}
+	return aead.New(h)
 }
 
 func randomBytes(n int) []byte {

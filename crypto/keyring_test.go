@@ -3,8 +3,12 @@ package crypto_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,7 +119,7 @@ func TestDataKeyLimits(t *testing.T) {
 	})
 }
 
-func TestRestartReusesRecentDataKey(t *testing.T) {
+func TestRestartMakesAFreshDataKey(t *testing.T) {
 	f := newFixture(t, skcrypto.Options{})
 	a, err := f.k.Encrypt(ctx, acme, []byte("m"), nil)
 	require.NoError(t, err)
@@ -123,7 +127,24 @@ func TestRestartReusesRecentDataKey(t *testing.T) {
 	require.NoError(t, err)
 	b, err := restarted.Encrypt(ctx, acme, []byte("m"), nil)
 	require.NoError(t, err)
-	assert.Equal(t, a[2:18], b[2:18])
+	assert.NotEqual(t, a[2:18], b[2:18], "usage counts live in memory: a restart must not reuse a key")
+	pt, err := restarted.Decrypt(ctx, acme, a, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "m", string(pt))
+}
+
+func TestLimitsHoldWhenTheCacheChurns(t *testing.T) {
+	f := newFixture(t, skcrypto.Options{DataKeyMaxMessages: 3, CacheSize: 2})
+	uses := map[string]int{}
+	for i := range 30 {
+		s := skcrypto.Scope{Tenant: "acme", Subject: []string{"a", "b", "c"}[i%3]}
+		ct, err := f.k.Encrypt(ctx, s, []byte("m"), nil)
+		require.NoError(t, err)
+		uses[string(ct[2:18])]++
+	}
+	for _, n := range uses {
+		assert.LessOrEqual(t, n, 3)
+	}
 }
 
 func TestAutomaticRotation(t *testing.T) {
@@ -343,4 +364,154 @@ func FuzzDecrypt(f *testing.F) {
 		_, err = fx.k.DecryptDeterministic(ctx, "acme", "c", b)
 		assert.Error(t, err)
 	})
+}
+
+// gateStore pauses Get of one record after reading it, until released.
+type gateStore struct {
+	*memstore.Store
+	id       string
+	entered  chan struct{}
+	released chan struct{}
+}
+
+func (g *gateStore) Get(c context.Context, tenant, id string) (*skcrypto.KeyRecord, error) {
+	r, err := g.Store.Get(c, tenant, id)
+	if id == g.id {
+		g.id = "" // once
+		close(g.entered)
+		<-g.released
+	}
+	return r, err
+}
+
+func TestShredDuringALoadDoesNotResurrectTheKey(t *testing.T) {
+	f := newFixture(t, skcrypto.Options{})
+	alice := skcrypto.Scope{Tenant: "acme", Subject: "alice"}
+	ct, err := f.k.Encrypt(ctx, alice, []byte("alice's data"), nil)
+	require.NoError(t, err)
+
+	gate := &gateStore{Store: f.store, id: hex.EncodeToString(ct[2:18]), entered: make(chan struct{}), released: make(chan struct{})}
+	cold, err := skcrypto.NewKeyring(f.root, gate, f.store, skcrypto.Options{Now: f.clock.Now})
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = cold.Decrypt(ctx, alice, ct, nil) // may finish first: it began before the shred
+	}()
+	<-gate.entered
+	_, err = cold.ShredSubject(ctx, "acme", "alice")
+	require.NoError(t, err)
+	close(gate.released)
+	<-done
+	_, err = cold.Decrypt(ctx, alice, ct, nil)
+	assert.ErrorIs(t, err, skcrypto.ErrKeyDestroyed, "a load that raced the shred cached the key")
+}
+
+func TestShredReachesOtherProcesses(t *testing.T) {
+	f := newFixture(t, skcrypto.Options{})
+	other, err := skcrypto.NewKeyring(f.root, f.store, f.store, skcrypto.Options{Now: f.clock.Now, TombstoneCheckInterval: time.Minute})
+	require.NoError(t, err)
+	alice := skcrypto.Scope{Tenant: "acme", Subject: "alice"}
+	ct, err := f.k.Encrypt(ctx, alice, []byte("x"), nil)
+	require.NoError(t, err)
+	_, err = other.Decrypt(ctx, alice, ct, nil) // now cached there
+	require.NoError(t, err)
+
+	_, err = f.k.ShredSubject(ctx, "acme", "alice")
+	require.NoError(t, err)
+	f.clock.Advance(time.Minute)
+	_, err = other.Decrypt(ctx, alice, ct, nil)
+	assert.ErrorIs(t, err, skcrypto.ErrKeyDestroyed)
+
+	_, err = other.Encrypt(ctx, acme, []byte("y"), nil)
+	require.NoError(t, err)
+	_, err = f.k.ShredTenant(ctx, "acme")
+	require.NoError(t, err)
+	f.clock.Advance(time.Minute)
+	_, err = other.Encrypt(ctx, acme, []byte("z"), nil)
+	assert.ErrorIs(t, err, skcrypto.ErrKeyDestroyed, "a shredded tenant kept encrypting")
+}
+
+func TestRetiringDoesNotStrandKeysOfAnotherProcess(t *testing.T) {
+	f := newFixture(t, skcrypto.Options{})
+	other, err := skcrypto.NewKeyring(f.root, f.store, f.store, skcrypto.Options{Now: f.clock.Now})
+	require.NoError(t, err)
+	_, err = other.Encrypt(ctx, acme, []byte("warms version 1 there"), nil)
+	require.NoError(t, err)
+
+	v, err := f.k.RotateKEK(ctx, "acme")
+	require.NoError(t, err)
+	_, err = f.k.Rewrap(ctx, "acme")
+	require.NoError(t, err)
+	require.NoError(t, f.k.SetMinDecryptionVersion(ctx, "acme", v))
+
+	bob := skcrypto.Scope{Tenant: "acme", Subject: "bob"}
+	ct, err := other.Encrypt(ctx, bob, []byte("written after the retire"), nil)
+	require.NoError(t, err)
+	fresh, err := skcrypto.NewKeyring(f.root, f.store, f.store, skcrypto.Options{Now: f.clock.Now})
+	require.NoError(t, err)
+	pt, err := fresh.Decrypt(ctx, bob, ct, nil)
+	require.NoError(t, err, "a key was wrapped by a retired version")
+	assert.Equal(t, "written after the retire", string(pt))
+}
+
+func TestAutomaticRotationHappensOncePerPeriod(t *testing.T) {
+	f := newFixture(t, skcrypto.Options{RotationPeriod: 24 * time.Hour})
+	_, err := f.k.Encrypt(ctx, acme, []byte("m"), nil)
+	require.NoError(t, err)
+	f.clock.Advance(25 * time.Hour)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			_, err := f.k.Encrypt(ctx, skcrypto.Scope{Tenant: "acme", Subject: fmt.Sprint("s", i)}, []byte("m"), nil)
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	info, err := f.k.KEK(ctx, "acme")
+	require.NoError(t, err)
+	assert.Len(t, info.Versions, 2)
+}
+
+func TestDecryptingCreatesNoKeys(t *testing.T) {
+	f := newFixture(t, skcrypto.Options{})
+	_, err := f.k.DecryptDeterministic(ctx, "ghost", "email", []byte{1, 2, 3})
+	assert.ErrorIs(t, err, skcrypto.ErrDecrypt)
+	_, err = f.k.DecryptStream(ctx, "ghost", bytes.NewReader([]byte{1, 3, 0, 0}), nil)
+	assert.ErrorIs(t, err, skcrypto.ErrDecrypt)
+	_, err = f.k.Decrypt(ctx, skcrypto.Scope{Tenant: "ghost"}, make([]byte, 60), nil)
+	assert.ErrorIs(t, err, skcrypto.ErrDecrypt)
+	recs, err := f.store.List(ctx, "ghost", skcrypto.Filter{})
+	require.NoError(t, err)
+	assert.Empty(t, recs)
+	assert.Zero(t, f.root.Calls())
+}
+
+// failingReader fails after its data, like a dropped connection.
+type failingReader struct{ r io.Reader }
+
+var errConnReset = errors.New("connection reset")
+
+func (f failingReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		return n, errConnReset
+	}
+	return n, err
+}
+
+func TestStreamSourceFailureIsNotTampering(t *testing.T) {
+	f := newFixture(t, skcrypto.Options{})
+	var sealed bytes.Buffer
+	w, err := f.k.EncryptStream(ctx, "acme", &sealed, nil)
+	require.NoError(t, err)
+	_, _ = w.Write(bytes.Repeat([]byte("x"), 3<<20))
+	require.NoError(t, w.Close())
+	r, err := f.k.DecryptStream(ctx, "acme", failingReader{bytes.NewReader(sealed.Bytes()[:2<<20])}, nil)
+	require.NoError(t, err)
+	_, err = io.ReadAll(r)
+	assert.ErrorIs(t, err, errConnReset)
+	assert.NotErrorIs(t, err, skcrypto.ErrDecrypt)
+	_, err = f.k.DecryptStream(ctx, "acme", failingReader{bytes.NewReader(nil)}, nil)
+	assert.ErrorIs(t, err, errConnReset)
 }

@@ -21,6 +21,7 @@ type tenantKeyset struct {
 	prf    *prf.Set
 	stream tink.StreamingAEAD
 	loaded int64
+	liveness
 }
 
 var keysetTemplates = map[Kind]func() *tinkpb.KeyTemplate{
@@ -30,28 +31,36 @@ var keysetTemplates = map[Kind]func() *tinkpb.KeyTemplate{
 }
 
 // tenantKeysetOf returns the tenant's keyset of that kind, making it on
-// first use.
-func (k *Keyring) tenantKeysetOf(ctx context.Context, tenant string, kind Kind) (*tenantKeyset, error) {
+// first use when create is set (encrypting), and failing with ErrDecrypt
+// when it is not (decrypting: nothing was ever sealed with it).
+func (k *Keyring) tenantKeysetOf(ctx context.Context, tenant string, kind Kind, create bool) (*tenantKeyset, error) {
 	if err := (Scope{Tenant: tenant}).validate(); err != nil {
 		return nil, err
 	}
-	now := k.opts.Now().UnixNano()
+	now := k.opts.Now()
 	key := keysetKey{tenant, kind}
+	id := string(kind)
 	k.cacheMu.RLock()
 	ks := k.keysets[key]
 	k.cacheMu.RUnlock()
-	if ks != nil && now-ks.loaded < int64(k.opts.DataKeyMaxAge) {
-		k.metrics.cache(ctx, string(kind), true)
+	if ks != nil && now.UnixNano()-ks.loaded < int64(k.opts.DataKeyMaxAge) {
+		k.metrics.cache(ctx, id, true)
+		if err := k.stillAlive(ctx, tenant, id, &ks.liveness, now); err != nil {
+			return nil, err
+		}
 		return ks, nil
 	}
-	k.metrics.cache(ctx, string(kind), false)
-	id := string(kind)
+	k.metrics.cache(ctx, id, false)
+	gen := k.generation(tenant)
 	if err := k.checkAlive(ctx, tenant, id); err != nil {
 		return nil, err
 	}
 	rec, err := k.store.Get(ctx, tenant, id)
-	if errors.Is(err, ErrNotFound) {
+	switch {
+	case errors.Is(err, ErrNotFound) && create:
 		rec, err = k.createKeyset(ctx, tenant, kind)
+	case errors.Is(err, ErrNotFound):
+		return nil, fmt.Errorf("%w: tenant %s has no %s keyset", ErrDecrypt, tenant, kind)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s keyset of tenant %s: %w", kind, tenant, err)
@@ -68,8 +77,9 @@ func (k *Keyring) tenantKeysetOf(ctx context.Context, tenant string, kind Kind) 
 	if err != nil {
 		return nil, err
 	}
-	ks.loaded = now
-	putBounded(k, k.keysets, key, ks)
+	ks.loaded = now.UnixNano()
+	ks.checked.Store(now.UnixNano())
+	putCached(k, k.keysets, key, ks, tenant, gen)
 	return ks, nil
 }
 
@@ -93,12 +103,13 @@ func primitiveOf(kind Kind, h *keyset.Handle) (*tenantKeyset, error) {
 }
 
 func (k *Keyring) createKeyset(ctx context.Context, tenant string, kind Kind) (*KeyRecord, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	mu := k.tenantLock(tenant)
+	mu.Lock()
+	defer mu.Unlock()
 	if rec, err := k.store.Get(ctx, tenant, string(kind)); err == nil {
 		return rec, nil // made while we waited
 	}
-	e, err := k.tenantKEK(ctx, tenant, true)
+	e, err := k.freshKEK(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +139,7 @@ func (k *Keyring) createKeyset(ctx context.Context, tenant string, kind Kind) (*
 // use it only where that is acceptable, and prefer BlindIndex plus
 // Encrypt otherwise. column separates the equality domains.
 func (k *Keyring) EncryptDeterministic(ctx context.Context, tenant, column string, plaintext []byte) ([]byte, error) {
-	ks, err := k.tenantKeysetOf(ctx, tenant, KindDeterministic)
+	ks, err := k.tenantKeysetOf(ctx, tenant, KindDeterministic, true)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +157,7 @@ func (k *Keyring) DecryptDeterministic(ctx context.Context, tenant, column strin
 	if err != nil {
 		return nil, err
 	}
-	ks, err := k.tenantKeysetOf(ctx, tenant, KindDeterministic)
+	ks, err := k.tenantKeysetOf(ctx, tenant, KindDeterministic, false)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +182,7 @@ const BlindIndexSize = 16
 // values index equally. Different tenants and columns give unrelated
 // indexes.
 func (k *Keyring) BlindIndex(ctx context.Context, tenant, column string, value []byte) ([]byte, error) {
-	ks, err := k.tenantKeysetOf(ctx, tenant, KindIndex)
+	ks, err := k.tenantKeysetOf(ctx, tenant, KindIndex, true)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +199,7 @@ func (k *Keyring) BlindIndex(ctx context.Context, tenant, column string, value [
 // segments), for objects too large to hold in memory. Close it to write
 // the final segment.
 func (k *Keyring) EncryptStream(ctx context.Context, tenant string, w io.Writer, ad []byte) (io.WriteCloser, error) {
-	ks, err := k.tenantKeysetOf(ctx, tenant, KindStreaming)
+	ks, err := k.tenantKeysetOf(ctx, tenant, KindStreaming, true)
 	if err != nil {
 		return nil, err
 	}
@@ -204,28 +215,58 @@ func (k *Keyring) EncryptStream(ctx context.Context, tenant string, w io.Writer,
 func (k *Keyring) DecryptStream(ctx context.Context, tenant string, r io.Reader, ad []byte) (io.Reader, error) {
 	var head [2]byte
 	if _, err := io.ReadFull(r, head[:]); err != nil {
-		return nil, fmt.Errorf("%w: stream header: %w", ErrDecrypt, err)
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%w: stream too short", ErrDecrypt)
+		}
+		return nil, fmt.Errorf("read stream: %w", err) // the source failed, not the data
 	}
 	if _, err := checkHeader(head[:], kindStream); err != nil {
 		return nil, err
 	}
-	ks, err := k.tenantKeysetOf(ctx, tenant, KindStreaming)
+	ks, err := k.tenantKeysetOf(ctx, tenant, KindStreaming, false)
 	if err != nil {
 		return nil, err
 	}
-	dr, err := ks.stream.NewDecryptingReader(r, boundAD("saaskit.crypto.stream", Scope{Tenant: tenant}, nil, ad))
+	src := &sourceReader{r: r}
+	dr, err := ks.stream.NewDecryptingReader(src, boundAD("saaskit.crypto.stream", Scope{Tenant: tenant}, nil, ad))
 	if err != nil {
+		if src.err != nil {
+			return nil, fmt.Errorf("read stream: %w", src.err)
+		}
 		return nil, fmt.Errorf("%w: %w", ErrDecrypt, err)
 	}
-	return decryptErrReader{dr}, nil
+	return &decryptErrReader{r: dr, src: src}, nil
 }
 
-// decryptErrReader marks authentication failures with ErrDecrypt.
-type decryptErrReader struct{ r io.Reader }
+// sourceReader remembers the first error of the encrypted source other
+// than EOF, so a failing source is not reported as tampering.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
 
-func (d decryptErrReader) Read(p []byte) (int, error) {
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF && s.err == nil {
+		s.err = err
+	}
+	return n, err
+}
+
+// decryptErrReader marks authentication failures with ErrDecrypt and
+// passes the source's own failures through.
+type decryptErrReader struct {
+	r   io.Reader
+	src *sourceReader
+}
+
+func (d *decryptErrReader) Read(p []byte) (int, error) {
 	n, err := d.r.Read(p)
-	if err != nil && err != io.EOF {
+	switch {
+	case err == nil || err == io.EOF:
+	case d.src.err != nil:
+		err = fmt.Errorf("read stream: %w", d.src.err)
+	default:
 		err = fmt.Errorf("%w: %w", ErrDecrypt, err)
 	}
 	return n, err

@@ -15,9 +15,16 @@ type Evidence struct {
 }
 
 // ShredSubject destroys every data key of one data subject: all their
-// ciphertexts, wherever copies live (replicas, exports, backups), then
-// fail with ErrKeyDestroyed. Tombstones are written before the keys are
-// deleted, so a failure half-way still leaves the keys unusable.
+// ciphertexts made with Encrypt, wherever copies live (replicas, exports,
+// backups), then fail with ErrKeyDestroyed. Tombstones are written before
+// the keys are deleted, so a failure half-way still leaves the keys
+// unusable.
+//
+// This process stops using the keys at once; other processes within
+// Options.TombstoneCheckInterval. Search indexes, deterministic
+// ciphertexts and streams use tenant-wide keys: a subject's values there
+// must be deleted as rows, or encrypted with Encrypt under the subject's
+// scope.
 func (k *Keyring) ShredSubject(ctx context.Context, tenant, subject string) (Evidence, error) {
 	s := Scope{Tenant: tenant, Subject: subject}
 	if err := s.validate(); err != nil {
@@ -26,46 +33,44 @@ func (k *Keyring) ShredSubject(ctx context.Context, tenant, subject string) (Evi
 	if subject == "" {
 		return Evidence{}, fmt.Errorf("%w: subject is required; use ShredTenant for a whole tenant", ErrInvalid)
 	}
-	recs, err := k.store.List(ctx, tenant, Filter{Kind: KindDEK, Subject: subject, SubjectSet: true})
-	if err != nil {
-		return Evidence{}, fmt.Errorf("shred subject: %w", err)
-	}
-	return k.shred(ctx, s, recs)
+	return k.shred(ctx, s, Filter{Kind: KindDEK, Subject: subject, SubjectSet: true})
 }
 
 // ShredTenant destroys every key of the tenant, its KEK included: all of
-// its data becomes unreadable for good.
+// its data becomes unreadable for good, and no new keys are made for it.
 func (k *Keyring) ShredTenant(ctx context.Context, tenant string) (Evidence, error) {
 	s := Scope{Tenant: tenant}
 	if err := s.validate(); err != nil {
 		return Evidence{}, err
 	}
-	recs, err := k.store.List(ctx, tenant, Filter{})
-	if err != nil {
-		return Evidence{}, fmt.Errorf("shred tenant: %w", err)
-	}
-	// The KEK's tombstone buries the tenant even if it has no record yet.
-	hasKEK := false
-	for _, r := range recs {
-		hasKEK = hasKEK || r.ID == "kek"
-	}
-	if !hasKEK {
-		recs = append(recs, &KeyRecord{TenantID: tenant, ID: "kek", Kind: KindKEK})
-	}
-	return k.shred(ctx, s, recs)
+	return k.shred(ctx, s, Filter{})
 }
 
-func (k *Keyring) shred(ctx context.Context, s Scope, recs []*KeyRecord) (Evidence, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
+// shred buries and deletes the records that f selects. It holds the
+// tenant's lock, so this process makes no key for the tenant between
+// listing and burying.
+func (k *Keyring) shred(ctx context.Context, s Scope, f Filter) (Evidence, error) {
+	mu := k.tenantLock(s.Tenant)
+	mu.Lock()
+	defer mu.Unlock()
+	recs, err := k.store.List(ctx, s.Tenant, f)
+	if err != nil {
+		return Evidence{}, fmt.Errorf("shred: %w", err)
+	}
 	ev := Evidence{TenantID: s.Tenant, Subject: s.Subject, At: k.opts.Now().UTC()}
-	graves := make([]Tombstone, 0, len(recs))
 	for _, r := range recs {
 		ev.KeyIDs = append(ev.KeyIDs, r.ID)
-		graves = append(graves, Tombstone{TenantID: s.Tenant, KeyID: r.ID, At: ev.At})
 	}
-	if len(graves) == 0 {
+	if s.Subject == "" && !containsKEK(ev.KeyIDs) {
+		// The KEK's tombstone buries the tenant even before it has keys.
+		ev.KeyIDs = append(ev.KeyIDs, "kek")
+	}
+	if len(ev.KeyIDs) == 0 {
 		return ev, nil
+	}
+	graves := make([]Tombstone, len(ev.KeyIDs))
+	for i, id := range ev.KeyIDs {
+		graves[i] = Tombstone{TenantID: s.Tenant, KeyID: id, At: ev.At}
 	}
 	if err := k.graves.Bury(ctx, graves); err != nil {
 		return Evidence{}, fmt.Errorf("write tombstones: %w", err)
@@ -77,10 +82,21 @@ func (k *Keyring) shred(ctx context.Context, s Scope, recs []*KeyRecord) (Eviden
 	return ev, nil
 }
 
-// forget drops shredded keys from every cache.
+func containsKEK(ids []string) bool {
+	for _, id := range ids {
+		if id == "kek" {
+			return true
+		}
+	}
+	return false
+}
+
+// forget drops shredded keys from every cache and bumps the tenant's
+// generation, so loads already under way do not cache them again.
 func (k *Keyring) forget(s Scope, ids []string) {
 	k.cacheMu.Lock()
 	defer k.cacheMu.Unlock()
+	k.gens[s.Tenant]++
 	wholeTenant := s.Subject == ""
 	for sc := range k.enc {
 		if sc.Tenant == s.Tenant && (wholeTenant || sc.Subject == s.Subject) {

@@ -202,10 +202,11 @@ func RunKeyringTests(t *testing.T, newStores NewStores) {
 	t.Run("RotationUnderLoadNeverFailsADecrypt", func(t *testing.T) {
 		k, _, _ := newKeyring(t, skcrypto.Options{DataKeyMaxMessages: 50})
 		var wg sync.WaitGroup
-		var ops atomic.Int64
+		var ops, quit atomic.Int64
 		stop := make(chan struct{})
 		for w := range 4 {
 			wg.Go(func() {
+				defer quit.Add(1)
 				s := []skcrypto.Scope{acme, alice}[w%2]
 				for {
 					select {
@@ -230,7 +231,8 @@ func RunKeyringTests(t *testing.T, newStores NewStores) {
 			require.NoError(t, err)
 			_, err = k.Rewrap(ctx, "acme")
 			require.NoError(t, err)
-			for before := ops.Load(); ops.Load() < before+100; { // let the workers run between rotations
+			// Let the workers run between rotations (unless they all failed).
+			for before := ops.Load(); ops.Load() < before+100 && quit.Load() < 4; {
 				runtime.Gosched()
 			}
 		}
