@@ -1,0 +1,146 @@
+package webhook
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors of the delivery side.
+var (
+	// ErrNotFound: no such endpoint, message or delivery for this tenant.
+	ErrNotFound = errors.New("webhook: not found")
+	// ErrConflict: an ID is taken, or an update was made against a stale
+	// version or an expired lease.
+	ErrConflict = errors.New("webhook: conflict")
+	// ErrInvalid: input failed validation; the message names the field.
+	ErrInvalid = errors.New("webhook: invalid")
+)
+
+// Endpoint is where a tenant's webhooks go.
+type Endpoint struct {
+	ID       string
+	TenantID string
+	URL      string
+	// EventTypes the endpoint subscribes to; empty means every type.
+	EventTypes []string
+	// Secrets are the endpoint's signing secrets (whsec_ or whsk_), sealed
+	// with the dispatcher's Seal function. The first signs; all sign
+	// during a rotation.
+	Secrets [][]byte
+	// RateLimit caps deliveries per second to this endpoint; 0 means none.
+	RateLimit float64
+	// Ordered delivers one message at a time, in order: a message waits
+	// until the one before it succeeded or was dead-lettered.
+	Ordered bool
+	// DisabledReason is set when the endpoint is disabled (410 Gone,
+	// failing for too long, or by hand); "" means enabled.
+	DisabledReason string
+	Metadata       map[string]string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	Version        int64 // optimistic concurrency, as in package tenancy
+}
+
+// Subscribed reports whether the endpoint takes events of type t.
+func (e *Endpoint) Subscribed(t string) bool {
+	if len(e.EventTypes) == 0 {
+		return true
+	}
+	for _, et := range e.EventTypes {
+		if et == t {
+			return true
+		}
+	}
+	return false
+}
+
+// Message is one event for a tenant. Its ID is sent as webhook-id on
+// every attempt to every endpoint, so receivers can deduplicate.
+type Message struct {
+	ID        string
+	TenantID  string
+	EventType string
+	Payload   json.RawMessage
+	// Subject names the data subject the payload is about, so the gdpr
+	// package can export and erase it; "" when none.
+	Subject   string
+	CreatedAt time.Time
+}
+
+// DeliveryState is where a delivery stands.
+type DeliveryState string
+
+// Delivery states.
+const (
+	StatePending   DeliveryState = "pending"   // waiting for its next attempt
+	StateSucceeded DeliveryState = "succeeded" // an attempt got a 2xx
+	StateDead      DeliveryState = "dead"      // out of attempts, or its endpoint is gone
+)
+
+// Delivery is one message on its way to one endpoint.
+type Delivery struct {
+	ID         string
+	Message    *Message
+	EndpointID string
+	State      DeliveryState
+	Attempts   int       // attempts made so far
+	NextAt     time.Time // when the next attempt is due (pending)
+	LastError  string    // outcome of the last failed attempt
+	// Seq orders deliveries to one endpoint (enqueue order).
+	Seq int64
+	// Lease is the claim a worker holds: its token and expiry. Complete
+	// succeeds only with the token, so a worker whose lease ran out cannot
+	// overwrite the work of the one that took over.
+	LeaseToken string
+	LeaseUntil time.Time
+	UpdatedAt  time.Time
+}
+
+// Attempt is the log of one delivery attempt.
+type Attempt struct {
+	DeliveryID string
+	At         time.Time
+	Status     int           // HTTP status; 0 when no response came
+	Latency    time.Duration // until the response headers, or the failure
+	Error      string        // why it failed; "" on success
+	Response   []byte        // the response body, truncated
+}
+
+// Limits on what the API accepts.
+const (
+	maxPayload    = 1 << 20
+	maxEventType  = 128
+	maxEventTypes = 100
+	maxMetadata   = 50
+)
+
+func validEventType(t string) bool {
+	if t == "" || len(t) > maxEventType {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *Message) validate() error {
+	switch {
+	case m.TenantID == "":
+		return fmt.Errorf("%w: message tenant is required", ErrInvalid)
+	case !validID(m.ID):
+		return fmt.Errorf("%w: message id must be 1 to %d bytes without '.' or spaces", ErrInvalid, maxIDLen)
+	case !validEventType(m.EventType):
+		return fmt.Errorf("%w: event type must be 1 to %d characters of a-z, A-Z, 0-9, '_', '.', '-'", ErrInvalid, maxEventType)
+	case len(m.Payload) > maxPayload:
+		return fmt.Errorf("%w: payload is %d bytes, more than %d", ErrInvalid, len(m.Payload), maxPayload)
+	case !json.Valid(m.Payload):
+		return fmt.Errorf("%w: payload must be valid JSON", ErrInvalid)
+	}
+	return nil
+}

@@ -1,0 +1,329 @@
+package webhook_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/tink-crypto/tink-go/v2/testing/fakekms"
+
+	"github.com/saaskit/saaskit/internal/testclock"
+	"github.com/saaskit/saaskit/webhook"
+	"github.com/saaskit/saaskit/webhook/memstore"
+)
+
+// receiver records what reaches it and answers with the statuses it is
+// given, one per request (the last repeats).
+type receiver struct {
+	*httptest.Server
+	mu       sync.Mutex
+	statuses []int
+	header   http.Header
+	got      []http.Header
+	bodies   []string
+}
+
+func newReceiver(t *testing.T, statuses ...int) *receiver {
+	r := &receiver{statuses: statuses, header: http.Header{}}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.got = append(r.got, req.Header.Clone())
+		r.bodies = append(r.bodies, string(body))
+		status := r.statuses[min(len(r.got), len(r.statuses))-1]
+		for k, v := range r.header {
+			w.Header()[k] = v
+		}
+		r.mu.Unlock()
+		if status >= 300 && status < 400 {
+			w.Header().Set("Location", "/elsewhere")
+		}
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *receiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.got)
+}
+
+type deliveryFixture struct {
+	d     *webhook.Dispatcher
+	store *memstore.Store
+	clock *testclock.Clock
+	opts  webhook.WorkerOptions
+}
+
+func newDeliveryFixture(t *testing.T) *deliveryFixture {
+	uri, err := fakekms.NewKeyURI()
+	require.NoError(t, err)
+	aead, err := fakekms.NewAEAD(uri)
+	require.NoError(t, err)
+	f := &deliveryFixture{store: memstore.New(), clock: testclock.New(time.Now().UTC().Truncate(time.Second))}
+	f.d, err = webhook.NewDispatcher(f.store, f.store, func(string) webhook.AEAD { return aead }, webhook.DispatcherOptions{Now: f.clock.Now})
+	require.NoError(t, err)
+	f.opts = webhook.WorkerOptions{
+		Poll:  2 * time.Millisecond,
+		Lease: time.Minute,
+		Client: webhook.NewDeliveryClient(webhook.DeliveryClientOptions{
+			AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Timeout: 2 * time.Second,
+		}),
+		RetryDelay: func(n int) time.Duration { return time.Duration(n) * time.Minute },
+	}
+	return f
+}
+
+// run starts a worker for the test's duration.
+func (f *deliveryFixture) run(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = f.d.Run(ctx, f.opts) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// endpoint creates an endpoint of tenant acme.
+func (f *deliveryFixture) endpoint(t *testing.T, spec webhook.EndpointSpec) *webhook.Endpoint {
+	e, _, err := f.d.CreateEndpoint(context.Background(), "acme", spec)
+	require.NoError(t, err)
+	return e
+}
+
+// send sends an event of type "a" for tenant acme.
+func (f *deliveryFixture) send(t *testing.T, id string) {
+	_, err := f.d.Send(context.Background(), &webhook.Message{ID: id, TenantID: "acme", EventType: "a", Payload: []byte(`{}`)})
+	require.NoError(t, err)
+}
+
+func (f *deliveryFixture) deliveries(t *testing.T, tenant string, state webhook.DeliveryState) []*webhook.Delivery {
+	ds, err := f.store.Deliveries(context.Background(), tenant, webhook.DeliveryFilter{State: state})
+	require.NoError(t, err)
+	return ds
+}
+
+func (f *deliveryFixture) waitFor(t *testing.T, tenant string, state webhook.DeliveryState, n int) []*webhook.Delivery {
+	var ds []*webhook.Delivery
+	require.Eventually(t, func() bool {
+		ds = f.deliveries(t, tenant, state)
+		return len(ds) >= n
+	}, 10*time.Second, 2*time.Millisecond, "waiting for %d %s deliveries", n, state)
+	return ds
+}
+
+func TestDeliverySignedAndLogged(t *testing.T) {
+	f := newDeliveryFixture(t)
+	r := newReceiver(t, 200)
+	ctx := context.Background()
+	ep, secret, err := f.d.CreateEndpoint(ctx, "acme", webhook.EndpointSpec{URL: r.URL + "/hooks", EventTypes: []string{"invoice.paid"}})
+	require.NoError(t, err)
+	assert.NotContains(t, string(ep.Secrets[0]), secret[6:], "the secret is stored in the clear")
+
+	n, err := f.d.Send(ctx, &webhook.Message{TenantID: "acme", EventType: "invoice.paid", Payload: []byte(`{"id":"in_1"}`)})
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	n, err = f.d.Send(ctx, &webhook.Message{TenantID: "acme", EventType: "user.created", Payload: []byte(`{}`)})
+	require.NoError(t, err)
+	assert.Zero(t, n, "an unsubscribed event type was queued")
+	n, err = f.d.Send(ctx, &webhook.Message{TenantID: "globex", EventType: "invoice.paid", Payload: []byte(`{}`)})
+	require.NoError(t, err)
+	assert.Zero(t, n, "another tenant's endpoint got a message")
+
+	f.run(t)
+	done := f.waitFor(t, "acme", webhook.StateSucceeded, 1)
+	require.Equal(t, 1, r.count())
+	v, err := webhook.NewVerifier(webhook.VerifyOptions{Now: f.clock.Now}, secret)
+	require.NoError(t, err)
+	assert.NoError(t, v.Verify(r.got[0], []byte(r.bodies[0])), "the receiver cannot verify the signature")
+	assert.Equal(t, done[0].Message.ID, r.got[0].Get("webhook-id"))
+	attempts, err := f.store.Attempts(ctx, "acme", done[0].ID)
+	require.NoError(t, err)
+	require.Len(t, attempts, 1)
+	assert.Equal(t, 200, attempts[0].Status)
+}
+
+func TestRetriesKeepTheMessageID(t *testing.T) {
+	f := newDeliveryFixture(t)
+	r := newReceiver(t, 500, 200)
+	f.endpoint(t, webhook.EndpointSpec{URL: r.URL})
+	f.send(t, "msg_retry")
+	f.run(t)
+
+	require.Eventually(t, func() bool { return r.count() == 1 }, 10*time.Second, time.Millisecond)
+	f.waitFor(t, "acme", webhook.StatePending, 1)
+	require.Eventually(t, func() bool {
+		return f.deliveries(t, "acme", webhook.StatePending)[0].Attempts == 1
+	}, 10*time.Second, time.Millisecond)
+	pending := f.deliveries(t, "acme", webhook.StatePending)
+	assert.Equal(t, f.clock.Now().Add(time.Minute), pending[0].NextAt)
+	assert.Equal(t, "HTTP 500", pending[0].LastError)
+
+	f.clock.Advance(time.Minute)
+	f.waitFor(t, "acme", webhook.StateSucceeded, 1)
+	assert.Equal(t, 2, r.count())
+	assert.Equal(t, "msg_retry", r.got[0].Get("webhook-id"))
+	assert.Equal(t, "msg_retry", r.got[1].Get("webhook-id"))
+}
+
+func TestGoneDisablesTheEndpoint(t *testing.T) {
+	f := newDeliveryFixture(t)
+	r := newReceiver(t, 410)
+	ctx := context.Background()
+	ep := f.endpoint(t, webhook.EndpointSpec{URL: r.URL})
+	f.send(t, "")
+	f.run(t)
+	dead := f.waitFor(t, "acme", webhook.StateDead, 1)
+	assert.Contains(t, dead[0].LastError, "410")
+	got, err := f.store.GetEndpoint(ctx, "acme", ep.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "410 Gone", got.DisabledReason)
+	n, err := f.d.Send(ctx, &webhook.Message{TenantID: "acme", EventType: "a", Payload: []byte(`{}`)})
+	require.NoError(t, err)
+	assert.Zero(t, n, "a disabled endpoint got a message")
+}
+
+func TestRedirectsAreFailuresAndRetryAfterIsHonoured(t *testing.T) {
+	f := newDeliveryFixture(t)
+	redirect := newReceiver(t, 302)
+	throttle := newReceiver(t, 429)
+	throttle.header.Set("Retry-After", "7200")
+	ctx := context.Background()
+	for _, r := range []*receiver{redirect, throttle} {
+		_, _, err := f.d.CreateEndpoint(ctx, "acme", webhook.EndpointSpec{URL: r.URL})
+		require.NoError(t, err)
+	}
+	_, err := f.d.Send(ctx, &webhook.Message{TenantID: "acme", EventType: "a", Payload: []byte(`{}`)})
+	require.NoError(t, err)
+	f.run(t)
+	require.Eventually(t, func() bool {
+		ds := f.deliveries(t, "acme", webhook.StatePending)
+		return len(ds) == 2 && ds[0].Attempts == 1 && ds[1].Attempts == 1
+	}, 10*time.Second, time.Millisecond)
+	next := map[string]time.Time{}
+	for _, d := range f.deliveries(t, "acme", webhook.StatePending) {
+		next[d.LastError] = d.NextAt
+	}
+	assert.Equal(t, f.clock.Now().Add(time.Minute), next["HTTP 302"], "a redirect is a plain failure")
+	assert.Equal(t, f.clock.Now().Add(2*time.Hour), next["HTTP 429"], "Retry-After ignored")
+	assert.Equal(t, 1, redirect.count(), "the redirect was followed")
+}
+
+func TestDeadLettersAndRetry(t *testing.T) {
+	f := newDeliveryFixture(t)
+	f.opts.MaxAttempts = 2
+	r := newReceiver(t, 500, 500, 200)
+	ctx := context.Background()
+	f.endpoint(t, webhook.EndpointSpec{URL: r.URL})
+	f.send(t, "")
+	f.run(t)
+	require.Eventually(t, func() bool { return r.count() == 1 }, 10*time.Second, time.Millisecond)
+	f.clock.Advance(time.Hour)
+	dead := f.waitFor(t, "acme", webhook.StateDead, 1)
+	assert.Equal(t, 2, dead[0].Attempts)
+
+	assert.ErrorIs(t, f.d.RetryDead(ctx, "globex", dead[0].ID), webhook.ErrNotFound, "another tenant retried it")
+	require.NoError(t, f.d.RetryDead(ctx, "acme", dead[0].ID))
+	f.waitFor(t, "acme", webhook.StateSucceeded, 1)
+	assert.ErrorIs(t, f.d.RetryDead(ctx, "acme", dead[0].ID), webhook.ErrConflict, "only dead deliveries can be retried")
+}
+
+func TestExpiredLeaseIsTakenOver(t *testing.T) {
+	f := newDeliveryFixture(t)
+	r := newReceiver(t, 200)
+	ctx := context.Background()
+	f.endpoint(t, webhook.EndpointSpec{URL: r.URL})
+	f.send(t, "")
+
+	// A worker claims the delivery and dies.
+	lost, err := f.store.Claim(ctx, f.clock.Now(), time.Minute, 10, 10)
+	require.NoError(t, err)
+	require.Len(t, lost, 1)
+	f.run(t)
+	f.clock.Advance(time.Minute)
+	f.waitFor(t, "acme", webhook.StateSucceeded, 1)
+	assert.Equal(t, 1, r.count())
+
+	// The dead worker's late report cannot overwrite the outcome.
+	lost[0].State = webhook.StateDead
+	assert.ErrorIs(t, f.store.Complete(ctx, lost[0], webhook.Attempt{At: f.clock.Now()}), webhook.ErrConflict)
+}
+
+func TestOrderedEndpointWaitsForTheMessageBefore(t *testing.T) {
+	f := newDeliveryFixture(t)
+	var order []string
+	var mu sync.Mutex
+	var fails atomic.Int32
+	fails.Store(1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		order = append(order, req.Header.Get("webhook-id"))
+		mu.Unlock()
+		if fails.Add(-1) >= 0 {
+			w.WriteHeader(500)
+		}
+	}))
+	defer srv.Close()
+	f.endpoint(t, webhook.EndpointSpec{URL: srv.URL, Ordered: true})
+	for _, id := range []string{"msg_1", "msg_2", "msg_3"} {
+		f.send(t, id)
+	}
+	f.run(t)
+	require.Eventually(t, func() bool {
+		ds := f.deliveries(t, "acme", webhook.StatePending)
+		return len(ds) == 3 && ds[0].Attempts+ds[1].Attempts+ds[2].Attempts == 1
+	}, 10*time.Second, time.Millisecond)
+	f.clock.Advance(time.Minute)
+	f.waitFor(t, "acme", webhook.StateSucceeded, 3)
+	assert.Equal(t, []string{"msg_1", "msg_1", "msg_2", "msg_3"}, order, "msg_2 went out while msg_1 was failing")
+}
+
+func TestPrivateAddressesAreRefusedByDefault(t *testing.T) {
+	f := newDeliveryFixture(t)
+	f.opts.Client = nil // the default client: SSRF protection on
+	r := newReceiver(t, 200)
+	f.endpoint(t, webhook.EndpointSpec{URL: r.URL})
+	f.send(t, "")
+	f.run(t)
+	require.Eventually(t, func() bool {
+		ds := f.deliveries(t, "acme", webhook.StatePending)
+		return len(ds) == 1 && ds[0].Attempts == 1
+	}, 10*time.Second, time.Millisecond)
+	assert.Contains(t, f.deliveries(t, "acme", webhook.StatePending)[0].LastError, "not allowed")
+	assert.Zero(t, r.count())
+}
+
+func TestSendAndCreateEndpointValidate(t *testing.T) {
+	f := newDeliveryFixture(t)
+	ctx := context.Background()
+	for _, spec := range []webhook.EndpointSpec{
+		{URL: "ftp://x.example"}, {URL: "/relative"}, {URL: "https://u:p@x.example"},
+		{URL: "https://x.example", EventTypes: []string{"bad type"}}, {URL: "https://x.example", RateLimit: -1},
+	} {
+		_, _, err := f.d.CreateEndpoint(ctx, "acme", spec)
+		assert.Error(t, err, "%+v", spec)
+	}
+	_, _, err := f.d.CreateEndpoint(ctx, "", webhook.EndpointSpec{URL: "https://x.example"})
+	assert.ErrorIs(t, err, webhook.ErrInvalid)
+	_, _, err = f.d.CreateEndpoint(ctx, "acme", webhook.EndpointSpec{URL: "https://x.example"})
+	require.NoError(t, err)
+	for _, m := range []*webhook.Message{
+		{TenantID: "acme", EventType: "a", Payload: []byte(`{not json`)},
+		{TenantID: "acme", EventType: "bad type", Payload: []byte(`{}`)},
+		{TenantID: "acme", EventType: "a", Payload: make([]byte, 2<<20)},
+		{TenantID: "", EventType: "a", Payload: []byte(`{}`)},
+		{ID: "has.dot", TenantID: "acme", EventType: "a", Payload: []byte(`{}`)},
+	} {
+		_, err := f.d.Send(ctx, m)
+		assert.ErrorIs(t, err, webhook.ErrInvalid)
+	}
+	assert.Empty(t, f.deliveries(t, "acme", ""), "a refused message left a delivery")
+}

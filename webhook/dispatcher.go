@@ -1,0 +1,198 @@
+package webhook
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+)
+
+// AEAD seals endpoint secrets at rest. A crypto.Keyring bound to the
+// tenant (Keyring.AEAD) is one; so is any tink.AEAD.
+type AEAD interface {
+	Encrypt(plaintext, associatedData []byte) ([]byte, error)
+	Decrypt(ciphertext, associatedData []byte) ([]byte, error)
+}
+
+// DispatcherOptions configure a Dispatcher. The zero value is a sensible
+// default.
+type DispatcherOptions struct {
+	// HTTPSOnly refuses endpoint URLs that are not https. Default false.
+	HTTPSOnly bool
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Dispatcher manages endpoints and fans messages out to them durably;
+// Run delivers what it queued.
+type Dispatcher struct {
+	endpoints EndpointStore
+	queue     Queue
+	seal      func(tenantID string) AEAD
+	opts      DispatcherOptions
+
+	mu      sync.Mutex
+	signers map[string]*cachedSigner // by endpoint ID
+}
+
+type cachedSigner struct {
+	version int64
+	signer  *Signer
+}
+
+// NewDispatcher returns a Dispatcher over the stores. seal returns the
+// AEAD that seals a tenant's endpoint secrets.
+func NewDispatcher(endpoints EndpointStore, queue Queue, seal func(tenantID string) AEAD, opts DispatcherOptions) (*Dispatcher, error) {
+	if endpoints == nil || queue == nil || seal == nil {
+		return nil, fmt.Errorf("%w: endpoint store, queue and seal are required", ErrInvalid)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Dispatcher{endpoints: endpoints, queue: queue, seal: seal, opts: opts, signers: map[string]*cachedSigner{}}, nil
+}
+
+// EndpointSpec describes a new endpoint.
+type EndpointSpec struct {
+	URL        string
+	EventTypes []string          // empty: every type
+	RateLimit  float64           // deliveries per second; 0: none
+	Ordered    bool              // deliver one at a time, in order
+	Metadata   map[string]string // at most 50 entries
+}
+
+func newID(prefix string) string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+func secretAD(e *Endpoint) []byte { return []byte("saaskit.webhook.secret:" + e.TenantID + ":" + e.ID) }
+
+// CreateEndpoint validates spec and stores a new endpoint with a fresh
+// signing secret, sealed at rest. The secret is returned once: show it to
+// the endpoint's owner.
+func (d *Dispatcher) CreateEndpoint(ctx context.Context, tenantID string, spec EndpointSpec) (*Endpoint, string, error) {
+	if tenantID == "" {
+		return nil, "", fmt.Errorf("%w: tenant is required", ErrInvalid)
+	}
+	if _, err := CheckURL(spec.URL, d.opts.HTTPSOnly); err != nil {
+		return nil, "", err
+	}
+	if len(spec.EventTypes) > maxEventTypes {
+		return nil, "", fmt.Errorf("%w: at most %d event types", ErrInvalid, maxEventTypes)
+	}
+	for _, t := range spec.EventTypes {
+		if !validEventType(t) {
+			return nil, "", fmt.Errorf("%w: event type %q: 1 to %d characters of a-z, A-Z, 0-9, '_', '.', '-'", ErrInvalid, t, maxEventType)
+		}
+	}
+	if spec.RateLimit < 0 || spec.RateLimit > 1e6 {
+		return nil, "", fmt.Errorf("%w: rate limit must be 0 to 1e6 per second", ErrInvalid)
+	}
+	if len(spec.Metadata) > maxMetadata {
+		return nil, "", fmt.Errorf("%w: at most %d metadata entries", ErrInvalid, maxMetadata)
+	}
+	now := d.opts.Now().UTC()
+	e := &Endpoint{
+		ID: newID("ep_"), TenantID: tenantID, URL: spec.URL, EventTypes: slices.Clone(spec.EventTypes),
+		RateLimit: spec.RateLimit, Ordered: spec.Ordered, Metadata: maps.Clone(spec.Metadata), CreatedAt: now, UpdatedAt: now,
+	}
+	secret := NewSecret()
+	sealed, err := d.seal(tenantID).Encrypt([]byte(secret), secretAD(e))
+	if err != nil {
+		return nil, "", fmt.Errorf("seal endpoint secret: %w", err)
+	}
+	e.Secrets = [][]byte{sealed}
+	if err := d.endpoints.CreateEndpoint(ctx, e); err != nil {
+		return nil, "", fmt.Errorf("create endpoint: %w", err)
+	}
+	return e, secret, nil
+}
+
+// Send queues msg for every enabled endpoint of its tenant that
+// subscribes to its event type and returns how many deliveries it queued.
+// An empty ID gets a fresh one; CreatedAt defaults to now.
+func (d *Dispatcher) Send(ctx context.Context, msg *Message) (int, error) {
+	if msg.ID == "" {
+		msg.ID = newID("msg_")
+	}
+	if msg.CreatedAt.IsZero() {
+		msg.CreatedAt = d.opts.Now().UTC()
+	}
+	if err := msg.validate(); err != nil {
+		return 0, err
+	}
+	eps, err := d.endpoints.ListEndpoints(ctx, msg.TenantID)
+	if err != nil {
+		return 0, fmt.Errorf("send: %w", err)
+	}
+	var targets []*Endpoint
+	for _, e := range eps {
+		if e.DisabledReason == "" && e.Subscribed(msg.EventType) {
+			targets = append(targets, e)
+		}
+	}
+	if len(targets) == 0 {
+		return 0, nil
+	}
+	if err := d.queue.Enqueue(ctx, msg, targets); err != nil {
+		return 0, fmt.Errorf("send: %w", err)
+	}
+	return len(targets), nil
+}
+
+// RetryDead queues a dead delivery of the tenant again, due now.
+func (d *Dispatcher) RetryDead(ctx context.Context, tenantID, deliveryID string) error {
+	return d.queue.Requeue(ctx, tenantID, deliveryID, d.opts.Now().UTC())
+}
+
+// signer returns the endpoint's signer, unsealing its secrets once per
+// endpoint version.
+func (d *Dispatcher) signer(e *Endpoint) (*Signer, error) {
+	d.mu.Lock()
+	c := d.signers[e.ID]
+	d.mu.Unlock()
+	if c != nil && c.version == e.Version {
+		return c.signer, nil
+	}
+	keys := make([]string, 0, len(e.Secrets))
+	for _, sealed := range e.Secrets {
+		secret, err := d.seal(e.TenantID).Decrypt(sealed, secretAD(e))
+		if err != nil {
+			return nil, fmt.Errorf("unseal secret of endpoint %s: %w", e.ID, err)
+		}
+		keys = append(keys, string(secret))
+	}
+	s, err := NewSigner(keys...)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint %s: %w", e.ID, err)
+	}
+	d.mu.Lock()
+	d.signers[e.ID] = &cachedSigner{version: e.Version, signer: s}
+	d.mu.Unlock()
+	return s, nil
+}
+
+// disable marks the endpoint disabled with reason, retrying on races.
+func (d *Dispatcher) disable(ctx context.Context, tenantID, id, reason string) error {
+	for range 5 {
+		e, err := d.endpoints.GetEndpoint(ctx, tenantID, id)
+		if err != nil {
+			return err
+		}
+		if e.DisabledReason != "" {
+			return nil
+		}
+		e.DisabledReason, e.UpdatedAt = reason, d.opts.Now().UTC()
+		if err = d.endpoints.UpdateEndpoint(ctx, e); !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+	return fmt.Errorf("disable endpoint %s: %w", id, ErrConflict)
+}

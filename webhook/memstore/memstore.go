@@ -1,0 +1,268 @@
+// Package memstore keeps webhook endpoints and the delivery queue in
+// memory: for tests, examples and single-process services that may lose
+// pending deliveries when they stop.
+package memstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/saaskit/saaskit/webhook"
+)
+
+// Store implements webhook.EndpointStore and webhook.Queue.
+type Store struct {
+	mu         sync.Mutex
+	endpoints  map[string]*webhook.Endpoint // by ID
+	deliveries map[string]*entry            // by delivery ID
+	seq        int64
+}
+
+type entry struct {
+	d        webhook.Delivery
+	tenant   string
+	ordered  bool
+	attempts []webhook.Attempt
+}
+
+var (
+	_ webhook.EndpointStore = (*Store)(nil)
+	_ webhook.Queue         = (*Store)(nil)
+)
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{endpoints: map[string]*webhook.Endpoint{}, deliveries: map[string]*entry{}}
+}
+
+func cloneEndpoint(e *webhook.Endpoint) *webhook.Endpoint {
+	c := *e
+	c.EventTypes = slices.Clone(e.EventTypes)
+	c.Secrets = make([][]byte, len(e.Secrets))
+	for i, s := range e.Secrets {
+		c.Secrets[i] = slices.Clone(s)
+	}
+	c.Metadata = maps.Clone(e.Metadata)
+	return &c
+}
+
+// CreateEndpoint implements webhook.EndpointStore.
+func (s *Store) CreateEndpoint(ctx context.Context, e *webhook.Endpoint) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.endpoints[e.ID]; ok {
+		return fmt.Errorf("endpoint %s: %w", e.ID, webhook.ErrConflict)
+	}
+	c := cloneEndpoint(e)
+	c.Version = 1
+	s.endpoints[e.ID] = c
+	e.Version = 1
+	return nil
+}
+
+func (s *Store) endpoint(tenantID, id string) (*webhook.Endpoint, error) {
+	e, ok := s.endpoints[id]
+	if !ok || e.TenantID != tenantID {
+		return nil, fmt.Errorf("endpoint %s: %w", id, webhook.ErrNotFound)
+	}
+	return e, nil
+}
+
+// GetEndpoint implements webhook.EndpointStore.
+func (s *Store) GetEndpoint(ctx context.Context, tenantID, id string) (*webhook.Endpoint, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, err := s.endpoint(tenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	return cloneEndpoint(e), nil
+}
+
+// ListEndpoints implements webhook.EndpointStore.
+func (s *Store) ListEndpoints(ctx context.Context, tenantID string) ([]*webhook.Endpoint, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*webhook.Endpoint
+	for _, e := range s.endpoints {
+		if e.TenantID == tenantID {
+			out = append(out, cloneEndpoint(e))
+		}
+	}
+	slices.SortFunc(out, func(a, b *webhook.Endpoint) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// UpdateEndpoint implements webhook.EndpointStore.
+func (s *Store) UpdateEndpoint(ctx context.Context, e *webhook.Endpoint) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, err := s.endpoint(e.TenantID, e.ID)
+	if err != nil {
+		return err
+	}
+	if cur.Version != e.Version {
+		return fmt.Errorf("endpoint %s version %d is stale: %w", e.ID, e.Version, webhook.ErrConflict)
+	}
+	c := cloneEndpoint(e)
+	c.Version++
+	c.CreatedAt = cur.CreatedAt
+	s.endpoints[e.ID] = c
+	e.Version = c.Version
+	return nil
+}
+
+// DeleteEndpoint implements webhook.EndpointStore.
+func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.endpoint(tenantID, id); err != nil {
+		return err
+	}
+	delete(s.endpoints, id)
+	return nil
+}
+
+// Enqueue implements webhook.Queue.
+func (s *Store) Enqueue(ctx context.Context, msg *webhook.Message, endpoints []*webhook.Endpoint) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, en := range s.deliveries {
+		if en.d.Message.ID == msg.ID && en.tenant == msg.TenantID {
+			return fmt.Errorf("message %s: %w", msg.ID, webhook.ErrConflict)
+		}
+	}
+	m := *msg
+	m.Payload = slices.Clone(msg.Payload)
+	for _, ep := range endpoints {
+		s.seq++
+		id := newID()
+		s.deliveries[id] = &entry{
+			tenant: msg.TenantID, ordered: ep.Ordered,
+			d: webhook.Delivery{ID: id, Message: &m, EndpointID: ep.ID, State: webhook.StatePending,
+				NextAt: msg.CreatedAt, Seq: s.seq, UpdatedAt: msg.CreatedAt},
+		}
+	}
+	return nil
+}
+
+func newID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return "dlv_" + hex.EncodeToString(b)
+}
+
+// Claim implements webhook.Queue.
+func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, max, perEndpoint int) ([]*webhook.Delivery, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var due []*entry
+	blocked := map[string]bool{} // ordered endpoints with an earlier pending delivery
+	var all []*entry
+	for _, en := range s.deliveries {
+		if en.d.State == webhook.StatePending {
+			all = append(all, en)
+		}
+	}
+	slices.SortFunc(all, func(a, b *entry) int { return int(a.d.Seq - b.d.Seq) })
+	for _, en := range all {
+		if en.ordered && blocked[en.d.EndpointID] {
+			continue
+		}
+		if en.ordered {
+			blocked[en.d.EndpointID] = true
+		}
+		if !en.d.NextAt.After(now) && !en.d.LeaseUntil.After(now) {
+			due = append(due, en)
+		}
+	}
+	taken := map[string]int{}
+	var out []*webhook.Delivery
+	for _, en := range due {
+		if len(out) == max {
+			break
+		}
+		if taken[en.d.EndpointID] >= perEndpoint {
+			continue
+		}
+		taken[en.d.EndpointID]++
+		en.d.LeaseToken = newID()
+		en.d.LeaseUntil = now.Add(lease)
+		d := en.d
+		out = append(out, &d)
+	}
+	return out, nil
+}
+
+// Complete implements webhook.Queue.
+func (s *Store) Complete(ctx context.Context, d *webhook.Delivery, a webhook.Attempt) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	en, ok := s.deliveries[d.ID]
+	if !ok {
+		return fmt.Errorf("delivery %s: %w", d.ID, webhook.ErrNotFound)
+	}
+	if en.d.LeaseToken != d.LeaseToken || en.d.State != webhook.StatePending {
+		return fmt.Errorf("delivery %s: lease lost: %w", d.ID, webhook.ErrConflict)
+	}
+	a.Response = slices.Clone(a.Response)
+	en.attempts = append(en.attempts, a)
+	en.d.State, en.d.NextAt, en.d.LastError, en.d.Attempts = d.State, d.NextAt, d.LastError, d.Attempts
+	en.d.LeaseToken, en.d.LeaseUntil, en.d.UpdatedAt = "", time.Time{}, a.At
+	return nil
+}
+
+// Deliveries implements webhook.Queue.
+func (s *Store) Deliveries(ctx context.Context, tenantID string, f webhook.DeliveryFilter) ([]*webhook.Delivery, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*webhook.Delivery
+	for _, en := range s.deliveries {
+		d := en.d
+		if en.tenant != tenantID || f.EndpointID != "" && d.EndpointID != f.EndpointID || f.State != "" && d.State != f.State ||
+			!f.Since.IsZero() && d.UpdatedAt.Before(f.Since) || !f.Until.IsZero() && !d.UpdatedAt.Before(f.Until) || d.ID <= f.AfterID {
+			continue
+		}
+		out = append(out, &d)
+	}
+	slices.SortFunc(out, func(a, b *webhook.Delivery) int { return strings.Compare(a.ID, b.ID) })
+	return out[:min(len(out), f.EffectiveLimit())], nil
+}
+
+// Requeue implements webhook.Queue.
+func (s *Store) Requeue(ctx context.Context, tenantID, deliveryID string, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	en, ok := s.deliveries[deliveryID]
+	if !ok || en.tenant != tenantID {
+		return fmt.Errorf("delivery %s: %w", deliveryID, webhook.ErrNotFound)
+	}
+	if en.d.State != webhook.StateDead {
+		return fmt.Errorf("delivery %s is %s, not dead: %w", deliveryID, en.d.State, webhook.ErrConflict)
+	}
+	en.d.State, en.d.NextAt, en.d.UpdatedAt = webhook.StatePending, at, at
+	return nil
+}
+
+// Attempts implements webhook.Queue.
+func (s *Store) Attempts(ctx context.Context, tenantID, deliveryID string) ([]webhook.Attempt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	en, ok := s.deliveries[deliveryID]
+	if !ok || en.tenant != tenantID {
+		return nil, fmt.Errorf("delivery %s: %w", deliveryID, webhook.ErrNotFound)
+	}
+	return slices.Clone(en.attempts), nil
+}

@@ -1,0 +1,68 @@
+package webhook
+
+import (
+	"context"
+	"time"
+)
+
+// EndpointStore keeps endpoints. Every method is scoped to a tenant:
+// another tenant's endpoint is ErrNotFound.
+type EndpointStore interface {
+	// CreateEndpoint inserts e with Version 1; ErrConflict if its ID is taken.
+	CreateEndpoint(ctx context.Context, e *Endpoint) error
+	// GetEndpoint returns the tenant's endpoint with that ID.
+	GetEndpoint(ctx context.Context, tenantID, id string) (*Endpoint, error)
+	// ListEndpoints returns the tenant's endpoints, oldest first.
+	ListEndpoints(ctx context.Context, tenantID string) ([]*Endpoint, error)
+	// UpdateEndpoint replaces the endpoint if e.Version is current, then
+	// increments e.Version; ErrConflict when stale.
+	UpdateEndpoint(ctx context.Context, e *Endpoint) error
+	// DeleteEndpoint removes the endpoint; workers let its pending
+	// deliveries die.
+	DeleteEndpoint(ctx context.Context, tenantID, id string) error
+}
+
+// Queue holds deliveries durably: a delivery it accepted is attempted
+// until it succeeds or dies, whatever happens to the workers. It has six
+// methods, one more than the house limit, because the attempt log is part
+// of what a queue keeps.
+type Queue interface {
+	// Enqueue stores msg and one pending delivery per endpoint, due at
+	// once, atomically.
+	Enqueue(ctx context.Context, msg *Message, endpoints []*Endpoint) error
+	// Claim leases up to max due deliveries until now+lease and returns
+	// them with their messages. It skips a delivery to an ordered endpoint
+	// while an earlier one to that endpoint is pending, and takes at most
+	// perEndpoint deliveries of any one endpoint, so one busy endpoint
+	// cannot starve the others.
+	Claim(ctx context.Context, now time.Time, lease time.Duration, max, perEndpoint int) ([]*Delivery, error)
+	// Complete records the attempt and moves the delivery to its next
+	// state (d.State, d.NextAt, d.LastError, d.Attempts), releasing the
+	// lease. ErrConflict when d.LeaseToken is no longer the lease.
+	Complete(ctx context.Context, d *Delivery, a Attempt) error
+	// Deliveries lists the tenant's deliveries that match f, oldest first,
+	// for dead-letter review and recovery.
+	Deliveries(ctx context.Context, tenantID string, f DeliveryFilter) ([]*Delivery, error)
+	// Requeue makes a dead delivery of the tenant pending again, due at.
+	Requeue(ctx context.Context, tenantID, deliveryID string, at time.Time) error
+	// Attempts returns the tenant's delivery's attempt log, oldest first.
+	Attempts(ctx context.Context, tenantID, deliveryID string) ([]Attempt, error)
+}
+
+// DeliveryFilter selects deliveries; zero fields match anything.
+type DeliveryFilter struct {
+	EndpointID string
+	State      DeliveryState
+	Since      time.Time // updated at or after
+	Until      time.Time // updated before
+	AfterID    string    // keyset pagination: deliveries after this ID
+	Limit      int       // default and maximum 1000
+}
+
+// EffectiveLimit is the page size a queue applies.
+func (f DeliveryFilter) EffectiveLimit() int {
+	if f.Limit <= 0 || f.Limit > 1000 {
+		return 1000
+	}
+	return f.Limit
+}

@@ -1,0 +1,258 @@
+// Package webhooktest is the conformance suite for webhook endpoint
+// stores and delivery queues. Every adapter runs it:
+//
+//	webhooktest.RunStoreTests(t, func(t *testing.T) webhooktest.Adapter { return mystore.New() })
+package webhooktest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/saaskit/saaskit/webhook"
+)
+
+// Adapter stores endpoints and queues deliveries.
+type Adapter interface {
+	webhook.EndpointStore
+	webhook.Queue
+}
+
+var t0 = time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)
+
+// RunStoreTests runs the suite; newAdapter returns an empty adapter.
+func RunStoreTests(t *testing.T, newAdapter func(t *testing.T) Adapter) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, a Adapter)
+	}{
+		{"Endpoints", testEndpoints},
+		{"EndpointsAreTenantScoped", testEndpointsScoped},
+		{"EnqueueClaimComplete", testEnqueueClaimComplete},
+		{"ClaimRespectsTimeAndLeases", testLeases},
+		{"ClaimIsFairAcrossEndpoints", testFairness},
+		{"OrderedEndpoints", testOrdered},
+		{"DeadLetters", testDeadLetters},
+		{"DeliveriesAreTenantScoped", testDeliveriesScoped},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newAdapter(t)) })
+	}
+}
+
+func endpoint(tenant, id string, ordered bool) *webhook.Endpoint {
+	return &webhook.Endpoint{
+		ID: id, TenantID: tenant, URL: "https://hooks.example.com/" + id, EventTypes: []string{"invoice.paid"},
+		Secrets: [][]byte{[]byte("sealed-" + id)}, RateLimit: 5, Ordered: ordered,
+		Metadata: map[string]string{"team": "billing"}, CreatedAt: t0, UpdatedAt: t0,
+	}
+}
+
+func message(tenant, id string) *webhook.Message {
+	return &webhook.Message{ID: id, TenantID: tenant, EventType: "invoice.paid", Payload: json.RawMessage(`{"n":1}`), Subject: "user-1", CreatedAt: t0}
+}
+
+func testEndpoints(t *testing.T, a Adapter) {
+	ctx := context.Background()
+	e := endpoint("acme", "ep1", false)
+	require.NoError(t, a.CreateEndpoint(ctx, e))
+	assert.Equal(t, int64(1), e.Version)
+	assert.ErrorIs(t, a.CreateEndpoint(ctx, endpoint("acme", "ep1", false)), webhook.ErrConflict)
+	got, err := a.GetEndpoint(ctx, "acme", "ep1")
+	require.NoError(t, err)
+	assert.Equal(t, e, got)
+
+	got.DisabledReason, got.URL = "410 Gone", "https://new.example.com"
+	require.NoError(t, a.UpdateEndpoint(ctx, got))
+	assert.Equal(t, int64(2), got.Version)
+	stale := *got
+	stale.Version = 1
+	assert.ErrorIs(t, a.UpdateEndpoint(ctx, &stale), webhook.ErrConflict)
+	again, _ := a.GetEndpoint(ctx, "acme", "ep1")
+	assert.Equal(t, "410 Gone", again.DisabledReason)
+
+	e2 := endpoint("acme", "ep2", true)
+	e2.CreatedAt = t0.Add(time.Second)
+	require.NoError(t, a.CreateEndpoint(ctx, e2))
+	list, err := a.ListEndpoints(ctx, "acme")
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	assert.Equal(t, "ep1", list[0].ID)
+	require.NoError(t, a.DeleteEndpoint(ctx, "acme", "ep1"))
+	_, err = a.GetEndpoint(ctx, "acme", "ep1")
+	assert.ErrorIs(t, err, webhook.ErrNotFound)
+}
+
+func testEndpointsScoped(t *testing.T, a Adapter) {
+	ctx := context.Background()
+	require.NoError(t, a.CreateEndpoint(ctx, endpoint("acme", "ep1", false)))
+	_, err := a.GetEndpoint(ctx, "globex", "ep1")
+	assert.ErrorIs(t, err, webhook.ErrNotFound)
+	list, err := a.ListEndpoints(ctx, "globex")
+	require.NoError(t, err)
+	assert.Empty(t, list)
+	other := endpoint("globex", "ep1", false)
+	other.Version = 1
+	assert.ErrorIs(t, a.UpdateEndpoint(ctx, other), webhook.ErrNotFound)
+	assert.ErrorIs(t, a.DeleteEndpoint(ctx, "globex", "ep1"), webhook.ErrNotFound)
+	_, err = a.GetEndpoint(ctx, "acme", "ep1")
+	assert.NoError(t, err)
+}
+
+func testEnqueueClaimComplete(t *testing.T, a Adapter) {
+	ctx := context.Background()
+	e1, e2 := endpoint("acme", "ep1", false), endpoint("acme", "ep2", false)
+	require.NoError(t, a.Enqueue(ctx, message("acme", "msg_1"), []*webhook.Endpoint{e1, e2}))
+	assert.ErrorIs(t, a.Enqueue(ctx, message("acme", "msg_1"), []*webhook.Endpoint{e1}), webhook.ErrConflict)
+
+	claimed, err := a.Claim(ctx, t0, time.Minute, 10, 10)
+	require.NoError(t, err)
+	require.Len(t, claimed, 2)
+	for _, d := range claimed {
+		assert.Equal(t, "msg_1", d.Message.ID)
+		assert.JSONEq(t, `{"n":1}`, string(d.Message.Payload))
+		assert.Equal(t, "user-1", d.Message.Subject)
+		assert.NotEmpty(t, d.LeaseToken)
+	}
+	again, err := a.Claim(ctx, t0, time.Minute, 10, 10)
+	require.NoError(t, err)
+	assert.Empty(t, again, "leased deliveries were claimed twice")
+
+	ok := claimed[0]
+	ok.State, ok.Attempts = webhook.StateSucceeded, 1
+	require.NoError(t, a.Complete(ctx, ok, webhook.Attempt{DeliveryID: ok.ID, At: t0, Status: 200, Latency: time.Millisecond, Response: []byte("ok")}))
+	retry := claimed[1]
+	retry.State, retry.Attempts, retry.NextAt, retry.LastError = webhook.StatePending, 1, t0.Add(time.Hour), "HTTP 500"
+	require.NoError(t, a.Complete(ctx, retry, webhook.Attempt{DeliveryID: retry.ID, At: t0, Status: 500, Error: "HTTP 500"}))
+
+	attempts, err := a.Attempts(ctx, "acme", ok.ID)
+	require.NoError(t, err)
+	require.Len(t, attempts, 1)
+	assert.Equal(t, 200, attempts[0].Status)
+	assert.Equal(t, "ok", string(attempts[0].Response))
+
+	none, err := a.Claim(ctx, t0.Add(59*time.Minute), time.Minute, 10, 10)
+	require.NoError(t, err)
+	assert.Empty(t, none, "a delivery came back before it was due")
+	due, err := a.Claim(ctx, t0.Add(time.Hour), time.Minute, 10, 10)
+	require.NoError(t, err)
+	require.Len(t, due, 1)
+	assert.Equal(t, retry.ID, due[0].ID)
+	assert.Equal(t, 1, due[0].Attempts)
+	assert.Equal(t, "HTTP 500", due[0].LastError)
+}
+
+func testLeases(t *testing.T, a Adapter) {
+	ctx := context.Background()
+	require.NoError(t, a.Enqueue(ctx, message("acme", "msg_1"), []*webhook.Endpoint{endpoint("acme", "ep1", false)}))
+	first, err := a.Claim(ctx, t0, time.Minute, 1, 1)
+	require.NoError(t, err)
+	require.Len(t, first, 1)
+	later, err := a.Claim(ctx, t0.Add(time.Minute), time.Minute, 1, 1)
+	require.NoError(t, err)
+	require.Len(t, later, 1, "an expired lease was not taken over")
+	assert.NotEqual(t, first[0].LeaseToken, later[0].LeaseToken)
+
+	first[0].State = webhook.StateSucceeded
+	assert.ErrorIs(t, a.Complete(ctx, first[0], webhook.Attempt{At: t0}), webhook.ErrConflict, "a stale lease completed")
+	later[0].State = webhook.StateSucceeded
+	require.NoError(t, a.Complete(ctx, later[0], webhook.Attempt{At: t0}))
+	assert.ErrorIs(t, a.Complete(ctx, later[0], webhook.Attempt{At: t0}), webhook.ErrConflict, "completed twice")
+}
+
+func testFairness(t *testing.T, a Adapter) {
+	ctx := context.Background()
+	busy, quiet := endpoint("acme", "busy", false), endpoint("acme", "quiet", false)
+	for i := range 10 {
+		require.NoError(t, a.Enqueue(ctx, message("acme", fmt.Sprint("b", i)), []*webhook.Endpoint{busy}))
+	}
+	require.NoError(t, a.Enqueue(ctx, message("acme", "q"), []*webhook.Endpoint{quiet}))
+	claimed, err := a.Claim(ctx, t0, time.Minute, 5, 2)
+	require.NoError(t, err)
+	per := map[string]int{}
+	for _, d := range claimed {
+		per[d.EndpointID]++
+	}
+	assert.Equal(t, 2, per["busy"])
+	assert.Equal(t, 1, per["quiet"], "the quiet endpoint starved")
+}
+
+func testOrdered(t *testing.T, a Adapter) {
+	ctx := context.Background()
+	ord := endpoint("acme", "ord", true)
+	for _, id := range []string{"m1", "m2", "m3"} {
+		require.NoError(t, a.Enqueue(ctx, message("acme", id), []*webhook.Endpoint{ord}))
+	}
+	claimed, err := a.Claim(ctx, t0, time.Minute, 10, 10)
+	require.NoError(t, err)
+	require.Len(t, claimed, 1)
+	assert.Equal(t, "m1", claimed[0].Message.ID)
+	d := claimed[0]
+	d.State, d.Attempts, d.NextAt = webhook.StatePending, 1, t0.Add(time.Minute)
+	require.NoError(t, a.Complete(ctx, d, webhook.Attempt{At: t0, Status: 500}))
+	blocked, err := a.Claim(ctx, t0.Add(30*time.Second), time.Minute, 10, 10)
+	require.NoError(t, err)
+	assert.Empty(t, blocked, "m2 went ahead of a failing m1")
+
+	next, err := a.Claim(ctx, t0.Add(time.Minute), time.Minute, 10, 10)
+	require.NoError(t, err)
+	require.Len(t, next, 1)
+	next[0].State, next[0].Attempts = webhook.StateDead, 2
+	require.NoError(t, a.Complete(ctx, next[0], webhook.Attempt{At: t0}))
+	after, err := a.Claim(ctx, t0.Add(time.Minute), time.Minute, 10, 10)
+	require.NoError(t, err)
+	require.Len(t, after, 1)
+	assert.Equal(t, "m2", after[0].Message.ID, "a dead-lettered message unblocks the next")
+}
+
+func testDeadLetters(t *testing.T, a Adapter) {
+	ctx := context.Background()
+	e := endpoint("acme", "ep1", false)
+	for i := range 5 {
+		require.NoError(t, a.Enqueue(ctx, message("acme", fmt.Sprint("m", i)), []*webhook.Endpoint{e}))
+	}
+	claimed, err := a.Claim(ctx, t0, time.Minute, 10, 10)
+	require.NoError(t, err)
+	for i, d := range claimed {
+		d.State, d.Attempts, d.LastError = webhook.StateDead, 10, "HTTP 500"
+		require.NoError(t, a.Complete(ctx, d, webhook.Attempt{At: t0.Add(time.Duration(i) * time.Hour)}))
+	}
+	var all []*webhook.Delivery
+	for after := ""; ; {
+		page, err := a.Deliveries(ctx, "acme", webhook.DeliveryFilter{State: webhook.StateDead, EndpointID: "ep1", AfterID: after, Limit: 2})
+		require.NoError(t, err)
+		if len(page) == 0 {
+			break
+		}
+		all = append(all, page...)
+		after = page[len(page)-1].ID
+	}
+	assert.Len(t, all, 5)
+	window, err := a.Deliveries(ctx, "acme", webhook.DeliveryFilter{State: webhook.StateDead, Since: t0.Add(time.Hour), Until: t0.Add(3 * time.Hour)})
+	require.NoError(t, err)
+	assert.Len(t, window, 2)
+
+	require.NoError(t, a.Requeue(ctx, "acme", all[0].ID, t0.Add(5*time.Hour)))
+	assert.ErrorIs(t, a.Requeue(ctx, "acme", all[0].ID, t0), webhook.ErrConflict, "requeued a pending delivery")
+	due, err := a.Claim(ctx, t0.Add(5*time.Hour), time.Minute, 10, 10)
+	require.NoError(t, err)
+	require.Len(t, due, 1)
+	assert.Equal(t, all[0].ID, due[0].ID)
+}
+
+func testDeliveriesScoped(t *testing.T, a Adapter) {
+	ctx := context.Background()
+	require.NoError(t, a.Enqueue(ctx, message("acme", "m1"), []*webhook.Endpoint{endpoint("acme", "ep1", false)}))
+	require.NoError(t, a.Enqueue(ctx, message("globex", "m1"), []*webhook.Endpoint{endpoint("globex", "ep9", false)}), "message ids are per tenant")
+	mine, err := a.Deliveries(ctx, "acme", webhook.DeliveryFilter{})
+	require.NoError(t, err)
+	require.Len(t, mine, 1)
+	_, err = a.Attempts(ctx, "globex", mine[0].ID)
+	assert.ErrorIs(t, err, webhook.ErrNotFound)
+	assert.ErrorIs(t, a.Requeue(ctx, "globex", mine[0].ID, t0), webhook.ErrNotFound)
+}

@@ -1,0 +1,266 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// WorkerOptions configure Run. The zero value is a sensible default.
+type WorkerOptions struct {
+	// Concurrency bounds deliveries in flight. Default 16.
+	Concurrency int
+	// PerEndpoint bounds in-flight deliveries to one endpoint, so one slow
+	// endpoint cannot take every slot. Default 4.
+	PerEndpoint int
+	// Lease is how long a claimed delivery stays with this worker; if the
+	// worker dies, another takes it after the lease. Default 1 minute.
+	Lease time.Duration
+	// Poll is how often an idle worker looks for due deliveries. Default 1s.
+	Poll time.Duration
+	// MaxAttempts before a delivery is dead. Default 10.
+	MaxAttempts int
+	// RetryDelay returns the wait after the given failed attempt (1 for the
+	// first). Default: exponential with jitter from 5 seconds, times 4 each
+	// time, at most a day between attempts: ten attempts span about three
+	// days, as the Standard Webhooks specification recommends.
+	RetryDelay func(attempt int) time.Duration
+	// MinThrottle is the least wait after a 429, a 502, a 503, a 504 or a
+	// timeout. Default 1 minute.
+	MinThrottle time.Duration
+	// MaxRetryAfter bounds how long a Retry-After header can postpone a
+	// delivery. Default 24 hours.
+	MaxRetryAfter time.Duration
+	// Client makes the requests. Default NewDeliveryClient with its
+	// defaults: SSRF protection on.
+	Client *http.Client
+	// MaxResponseBody is how much of a response the attempt log keeps.
+	// Default 4 KiB.
+	MaxResponseBody int64
+	// Logger records store failures. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o WorkerOptions) withDefaults() WorkerOptions {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 16
+	}
+	if o.PerEndpoint <= 0 {
+		o.PerEndpoint = 4
+	}
+	if o.Lease <= 0 {
+		o.Lease = time.Minute
+	}
+	if o.Poll <= 0 {
+		o.Poll = time.Second
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 10
+	}
+	if o.RetryDelay == nil {
+		o.RetryDelay = DefaultRetryDelay
+	}
+	if o.MinThrottle <= 0 {
+		o.MinThrottle = time.Minute
+	}
+	if o.MaxRetryAfter <= 0 {
+		o.MaxRetryAfter = 24 * time.Hour
+	}
+	if o.Client == nil {
+		o.Client = NewDeliveryClient(DeliveryClientOptions{})
+	}
+	if o.MaxResponseBody <= 0 {
+		o.MaxResponseBody = 4 << 10
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// DefaultRetryDelay is the default schedule: 5s, 20s, 80s, ~5m, ~21m,
+// ~85m, ~6h, ~23h, then a day, each with ±25% jitter.
+func DefaultRetryDelay(attempt int) time.Duration {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 5 * time.Second
+	b.Multiplier = 4
+	b.RandomizationFactor = 0.25
+	b.MaxInterval = 24 * time.Hour
+	b.MaxElapsedTime = 0
+	b.Reset()
+	var d time.Duration
+	for range max(attempt, 1) {
+		d = b.NextBackOff()
+	}
+	return d
+}
+
+// Run delivers due messages until ctx ends, then waits for the deliveries
+// in flight (each bounded by its request timeout) and returns.
+func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
+	opts = opts.withDefaults()
+	slots := make(chan struct{}, opts.Concurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		}
+		free := opts.Concurrency - len(slots)
+		claimed := 0
+		if free > 0 {
+			batch, err := d.queue.Claim(ctx, d.opts.Now().UTC(), opts.Lease, free, opts.PerEndpoint)
+			if err != nil && ctx.Err() == nil {
+				opts.Logger.ErrorContext(ctx, "webhook claim failed", slog.String("error", err.Error()))
+			}
+			for _, del := range batch {
+				slots <- struct{}{}
+				wg.Add(1)
+				go func() {
+					defer func() { <-slots; wg.Done() }()
+					// Finish the attempt even if Run is stopping: the lease
+					// covers it, and abandoning it would only repeat it.
+					d.deliver(context.WithoutCancel(ctx), del, opts)
+				}()
+			}
+			claimed = len(batch)
+		}
+		wait := opts.Poll
+		if claimed > 0 {
+			wait = 0 // there may be more
+		}
+		timer.Reset(wait)
+	}
+}
+
+// deliver makes one attempt and records its outcome.
+func (d *Dispatcher) deliver(ctx context.Context, del *Delivery, opts WorkerOptions) {
+	now := d.opts.Now().UTC()
+	attempt := Attempt{DeliveryID: del.ID, At: now}
+	e, err := d.endpoints.GetEndpoint(ctx, del.Message.TenantID, del.EndpointID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		d.finish(ctx, del, attempt, StateDead, time.Time{}, "endpoint deleted", opts)
+		return
+	case err != nil:
+		opts.Logger.ErrorContext(ctx, "webhook endpoint lookup failed", slog.String("error", err.Error()))
+		return // the lease runs out and another attempt follows
+	case e.DisabledReason != "":
+		d.finish(ctx, del, attempt, StateDead, time.Time{}, "endpoint disabled: "+e.DisabledReason, opts)
+		return
+	}
+	status, retryAfter, timedOut, err := d.post(ctx, e, del, &attempt, opts)
+	attempt.Status = status
+	switch {
+	case err == nil && status >= 200 && status < 300:
+		d.finish(ctx, del, attempt, StateSucceeded, time.Time{}, "", opts)
+		return
+	case status == http.StatusGone:
+		if err := d.disable(ctx, e.TenantID, e.ID, "410 Gone"); err != nil {
+			opts.Logger.ErrorContext(ctx, "webhook endpoint disable failed", slog.String("error", err.Error()))
+		}
+		d.finish(ctx, del, attempt, StateDead, time.Time{}, "410 Gone: endpoint disabled", opts)
+		return
+	}
+	reason := fmt.Sprintf("HTTP %d", status)
+	if err != nil {
+		reason = err.Error()
+	}
+	if del.Attempts+1 >= opts.MaxAttempts {
+		d.finish(ctx, del, attempt, StateDead, time.Time{}, reason, opts)
+		return
+	}
+	wait := opts.RetryDelay(del.Attempts + 1)
+	if timedOut || throttled(status) {
+		wait = max(wait, opts.MinThrottle)
+	}
+	if retryAfter > 0 {
+		wait = max(wait, min(retryAfter, opts.MaxRetryAfter))
+	}
+	d.finish(ctx, del, attempt, StatePending, now.Add(wait), reason, opts)
+}
+
+// post sends the signed message and fills the attempt's latency, error
+// and response. It returns the status (0 without a response), the
+// Retry-After the receiver asked for, and whether the request timed out.
+func (d *Dispatcher) post(ctx context.Context, e *Endpoint, del *Delivery, a *Attempt, opts WorkerOptions) (status int, wait time.Duration, timedOut bool, err error) {
+	signer, err := d.signer(e)
+	if err != nil {
+		a.Error = err.Error()
+		return 0, 0, false, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL, bytes.NewReader(del.Message.Payload))
+	if err != nil {
+		a.Error = "bad endpoint url"
+		return 0, 0, false, fmt.Errorf("%w: endpoint url", ErrInvalidURL)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "saaskit-webhook/1")
+	if err := signer.SetHeaders(req.Header, del.Message.ID, a.At, del.Message.Payload); err != nil {
+		a.Error = err.Error()
+		return 0, 0, false, err
+	}
+	start := time.Now()
+	resp, err := opts.Client.Do(req)
+	a.Latency = time.Since(start)
+	if err != nil {
+		// The URL may carry a secret token: keep only the cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		var ne net.Error
+		timedOut = errors.As(err, &ne) && ne.Timeout()
+		a.Error = err.Error()
+		return 0, 0, timedOut, err
+	}
+	a.Response, _ = ReadCapped(resp, opts.MaxResponseBody)
+	return resp.StatusCode, retryAfter(resp.Header.Get("Retry-After"), a.At), false, nil
+}
+
+// throttled reports whether the status asks the sender to slow down.
+func throttled(status int) bool {
+	switch status {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// retryAfter parses a Retry-After header: seconds or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil && secs > 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+func (d *Dispatcher) finish(ctx context.Context, del *Delivery, a Attempt, state DeliveryState, next time.Time, reason string, opts WorkerOptions) {
+	if a.Error == "" && state != StateSucceeded {
+		a.Error = reason
+	}
+	del.State, del.NextAt, del.LastError, del.Attempts = state, next, reason, del.Attempts+1
+	if err := d.queue.Complete(ctx, del, a); err != nil {
+		opts.Logger.WarnContext(ctx, "webhook delivery not recorded", slog.String("delivery.id", del.ID), slog.String("error", err.Error()))
+	}
+}
