@@ -37,7 +37,10 @@ type Endpoint struct {
 	// DisabledReason is set when the endpoint is disabled (410 Gone,
 	// failing for too long, or by hand); "" means enabled.
 	DisabledReason string
-	Metadata       map[string]string
+	// FailingSince is when the endpoint's current run of failures began;
+	// zero while it succeeds.
+	FailingSince time.Time
+	Metadata     map[string]string
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	Version        int64 // optimistic concurrency, as in package tenancy

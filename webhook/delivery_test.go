@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -326,4 +327,100 @@ func TestSendAndCreateEndpointValidate(t *testing.T) {
 		assert.ErrorIs(t, err, webhook.ErrInvalid)
 	}
 	assert.Empty(t, f.deliveries(t, "acme", ""), "a refused message left a delivery")
+}
+
+func TestCircuitBreakerSparesAttempts(t *testing.T) {
+	f := newDeliveryFixture(t)
+	f.opts.BreakerFailures, f.opts.BreakerProbes, f.opts.BreakerOpen = 2, 1, time.Minute
+	f.opts.RetryDelay = func(int) time.Duration { return time.Hour }
+	f.opts.PerEndpoint = 1
+	f.opts.Concurrency = 1
+	var failing atomic.Bool
+	failing.Store(true)
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+		if failing.Load() {
+			w.WriteHeader(500)
+		}
+	}))
+	defer srv.Close()
+	f.endpoint(t, webhook.EndpointSpec{URL: srv.URL})
+	for range 5 {
+		f.send(t, "")
+	}
+	f.run(t)
+	// Two failures open the breaker; the other three wait, unattempted.
+	require.Eventually(t, func() bool {
+		ds := f.deliveries(t, "acme", webhook.StatePending)
+		waiting := 0
+		for _, d := range ds {
+			if d.Attempts == 0 && d.NextAt.Equal(f.clock.Now().Add(time.Minute)) {
+				waiting++
+			}
+		}
+		return waiting == 3
+	}, 10*time.Second, time.Millisecond)
+	assert.EqualValues(t, 2, hits.Load())
+
+	// After the open period one probe goes through; its success closes
+	// the breaker and the rest follow.
+	failing.Store(false)
+	f.clock.Advance(time.Minute)
+	f.waitFor(t, "acme", webhook.StateSucceeded, 3)
+	assert.EqualValues(t, 5, hits.Load())
+}
+
+func TestRateLimitIsEnforced(t *testing.T) {
+	f := newDeliveryFixture(t)
+	const limit, n = 200.0, 101
+	var mu sync.Mutex
+	var times []time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		mu.Lock()
+		times = append(times, time.Now())
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	f.endpoint(t, webhook.EndpointSpec{URL: srv.URL, RateLimit: limit})
+	for range n {
+		f.send(t, "")
+	}
+	f.run(t)
+	f.waitFor(t, "acme", webhook.StateSucceeded, n)
+	mu.Lock()
+	defer mu.Unlock()
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	observed := float64(n-1) / times[n-1].Sub(times[0]).Seconds()
+	// The limiter may run slower on a loaded machine, never faster.
+	assert.LessOrEqual(t, observed, limit*1.01, "observed %.1f deliveries/s", observed)
+}
+
+func TestLongFailingEndpointIsDisabled(t *testing.T) {
+	f := newDeliveryFixture(t)
+	f.opts.DisableAfter = 48 * time.Hour
+	f.opts.BreakerFailures = 100
+	var events []webhook.Event
+	var mu sync.Mutex
+	f.opts.OnEvent = func(e webhook.Event) { mu.Lock(); events = append(events, e); mu.Unlock() }
+	r := newReceiver(t, 500)
+	ep := f.endpoint(t, webhook.EndpointSpec{URL: r.URL})
+	f.send(t, "")
+	f.run(t)
+	require.Eventually(t, func() bool { return r.count() == 1 }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool {
+		got, _ := f.store.GetEndpoint(context.Background(), "acme", ep.ID)
+		return !got.FailingSince.IsZero()
+	}, 10*time.Second, time.Millisecond)
+	f.clock.Advance(49 * time.Hour)
+	require.Eventually(t, func() bool { return r.count() == 2 }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool {
+		got, _ := f.store.GetEndpoint(context.Background(), "acme", ep.ID)
+		return got.DisabledReason != ""
+	}, 10*time.Second, time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, events, 1)
+	assert.Equal(t, "endpoint.disabled", events[0].Type)
+	assert.Equal(t, ep.ID, events[0].EndpointID)
 }

@@ -38,6 +38,7 @@ type Dispatcher struct {
 
 	mu      sync.Mutex
 	signers map[string]*cachedSigner // by endpoint ID
+	health  healthBook
 }
 
 type cachedSigner struct {

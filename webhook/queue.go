@@ -38,7 +38,9 @@ type Queue interface {
 	Claim(ctx context.Context, now time.Time, lease time.Duration, max, perEndpoint int) ([]*Delivery, error)
 	// Complete records the attempt and moves the delivery to its next
 	// state (d.State, d.NextAt, d.LastError, d.Attempts), releasing the
-	// lease. ErrConflict when d.LeaseToken is no longer the lease.
+	// lease. A zero Attempt (At zero) records no attempt: the delivery was
+	// postponed without one. ErrConflict when d.LeaseToken is no longer
+	// the lease.
 	Complete(ctx context.Context, d *Delivery, a Attempt) error
 	// Deliveries lists the tenant's deliveries that match f, oldest first,
 	// for dead-letter review and recovery.

@@ -47,8 +47,34 @@ type WorkerOptions struct {
 	// MaxResponseBody is how much of a response the attempt log keeps.
 	// Default 4 KiB.
 	MaxResponseBody int64
+	// BreakerFailures consecutive failures open an endpoint's circuit
+	// breaker. Default 5.
+	BreakerFailures int
+	// BreakerOpen is how long a breaker first stays open. Default 30s.
+	BreakerOpen time.Duration
+	// BreakerMaxOpen caps the open period, which doubles after each
+	// failed probe. Default 10 minutes.
+	BreakerMaxOpen time.Duration
+	// BreakerProbes is how many deliveries a half-open breaker lets
+	// through, and how many must succeed to close it. Default 2.
+	BreakerProbes int
+	// DisableAfter disables an endpoint that has failed without a single
+	// success for this long. Default 5 days.
+	DisableAfter time.Duration
+	// OnEvent, when set, is told of operational events (an endpoint
+	// disabled), for alerts or the tenant's dashboard.
+	OnEvent func(Event)
 	// Logger records store failures. Default slog.Default().
 	Logger *slog.Logger
+}
+
+// Event is an operational event of delivery.
+type Event struct {
+	Type       string // "endpoint.disabled"
+	TenantID   string
+	EndpointID string
+	Reason     string
+	At         time.Time
 }
 
 func (o WorkerOptions) withDefaults() WorkerOptions {
@@ -81,6 +107,24 @@ func (o WorkerOptions) withDefaults() WorkerOptions {
 	}
 	if o.MaxResponseBody <= 0 {
 		o.MaxResponseBody = 4 << 10
+	}
+	if o.BreakerFailures <= 0 {
+		o.BreakerFailures = 5
+	}
+	if o.BreakerOpen <= 0 {
+		o.BreakerOpen = 30 * time.Second
+	}
+	if o.BreakerMaxOpen <= 0 {
+		o.BreakerMaxOpen = 10 * time.Minute
+	}
+	if o.BreakerProbes <= 0 {
+		o.BreakerProbes = 2
+	}
+	if o.DisableAfter <= 0 {
+		o.DisableAfter = 5 * 24 * time.Hour
+	}
+	if o.OnEvent == nil {
+		o.OnEvent = func(Event) {}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -163,10 +207,26 @@ func (d *Dispatcher) deliver(ctx context.Context, del *Delivery, opts WorkerOpti
 		d.finish(ctx, del, attempt, StateDead, time.Time{}, "endpoint disabled: "+e.DisabledReason, opts)
 		return
 	}
+	health := d.health.of(e)
+	if ok, retryAt := health.admit(now, opts.BreakerProbes); !ok {
+		d.postpone(ctx, del, retryAt, opts) // the breaker is open: no attempt spent
+		return
+	}
+	if limiter := health.rateLimiter(); limiter != nil {
+		if err := limiter.Wait(ctx); err != nil {
+			health.record(true, now, opts) // not attempted: release the probe
+			return
+		}
+		now = d.opts.Now().UTC()
+		attempt.At = now
+	}
 	status, retryAfter, timedOut, err := d.post(ctx, e, del, &attempt, opts)
 	attempt.Status = status
+	success := err == nil && status >= 200 && status < 300
+	health.record(success, now, opts)
+	d.trackFailing(ctx, e, success, now, opts)
 	switch {
-	case err == nil && status >= 200 && status < 300:
+	case success:
 		d.finish(ctx, del, attempt, StateSucceeded, time.Time{}, "", opts)
 		return
 	case status == http.StatusGone:
@@ -253,6 +313,39 @@ func retryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// postpone moves a delivery to later without spending an attempt.
+func (d *Dispatcher) postpone(ctx context.Context, del *Delivery, until time.Time, opts WorkerOptions) {
+	del.NextAt = until
+	if err := d.queue.Complete(ctx, del, Attempt{}); err != nil {
+		opts.Logger.WarnContext(ctx, "webhook delivery not postponed", slog.String("delivery.id", del.ID), slog.String("error", err.Error()))
+	}
+}
+
+// trackFailing keeps the endpoint's FailingSince and disables an endpoint
+// that has failed for DisableAfter. It writes only on transitions.
+func (d *Dispatcher) trackFailing(ctx context.Context, e *Endpoint, success bool, now time.Time, opts WorkerOptions) {
+	switch {
+	case success && e.FailingSince.IsZero(), !success && !e.FailingSince.IsZero() && now.Sub(e.FailingSince) < opts.DisableAfter:
+		return
+	case success:
+		e.FailingSince = time.Time{}
+	case e.FailingSince.IsZero():
+		e.FailingSince = now
+	default:
+		reason := fmt.Sprintf("failing since %s", e.FailingSince.Format(time.RFC3339))
+		if err := d.disable(ctx, e.TenantID, e.ID, reason); err != nil {
+			opts.Logger.ErrorContext(ctx, "webhook endpoint disable failed", slog.String("error", err.Error()))
+			return
+		}
+		opts.OnEvent(Event{Type: "endpoint.disabled", TenantID: e.TenantID, EndpointID: e.ID, Reason: reason, At: now})
+		return
+	}
+	e.UpdatedAt = now
+	if err := d.endpoints.UpdateEndpoint(ctx, e); err != nil && !errors.Is(err, ErrConflict) {
+		opts.Logger.ErrorContext(ctx, "webhook endpoint update failed", slog.String("error", err.Error()))
+	}
 }
 
 func (d *Dispatcher) finish(ctx context.Context, del *Delivery, a Attempt, state DeliveryState, next time.Time, reason string, opts WorkerOptions) {

@@ -217,10 +217,13 @@ func (s *Store) Complete(ctx context.Context, d *webhook.Delivery, a webhook.Att
 	if en.d.LeaseToken != d.LeaseToken || en.d.State != webhook.StatePending {
 		return fmt.Errorf("delivery %s: lease lost: %w", d.ID, webhook.ErrConflict)
 	}
-	a.Response = slices.Clone(a.Response)
-	en.attempts = append(en.attempts, a)
+	if !a.At.IsZero() {
+		a.Response = slices.Clone(a.Response)
+		en.attempts = append(en.attempts, a)
+		en.d.UpdatedAt = a.At
+	}
 	en.d.State, en.d.NextAt, en.d.LastError, en.d.Attempts = d.State, d.NextAt, d.LastError, d.Attempts
-	en.d.LeaseToken, en.d.LeaseUntil, en.d.UpdatedAt = "", time.Time{}, a.At
+	en.d.LeaseToken, en.d.LeaseUntil = "", time.Time{}
 	return nil
 }
 

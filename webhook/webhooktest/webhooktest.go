@@ -38,6 +38,7 @@ func RunStoreTests(t *testing.T, newAdapter func(t *testing.T) Adapter) {
 		{"ClaimIsFairAcrossEndpoints", testFairness},
 		{"OrderedEndpoints", testOrdered},
 		{"DeadLetters", testDeadLetters},
+		{"PostponeRecordsNoAttempt", testPostpone},
 		{"DeliveriesAreTenantScoped", testDeliveriesScoped},
 	}
 	for _, tc := range tests {
@@ -255,4 +256,25 @@ func testDeliveriesScoped(t *testing.T, a Adapter) {
 	_, err = a.Attempts(ctx, "globex", mine[0].ID)
 	assert.ErrorIs(t, err, webhook.ErrNotFound)
 	assert.ErrorIs(t, a.Requeue(ctx, "globex", mine[0].ID, t0), webhook.ErrNotFound)
+}
+
+func testPostpone(t *testing.T, a Adapter) {
+	ctx := context.Background()
+	require.NoError(t, a.Enqueue(ctx, message("acme", "m1"), []*webhook.Endpoint{endpoint("acme", "ep1", false)}))
+	claimed, err := a.Claim(ctx, t0, time.Minute, 1, 1)
+	require.NoError(t, err)
+	require.Len(t, claimed, 1)
+	d := claimed[0]
+	d.NextAt = t0.Add(time.Hour)
+	require.NoError(t, a.Complete(ctx, d, webhook.Attempt{}))
+	attempts, err := a.Attempts(ctx, "acme", d.ID)
+	require.NoError(t, err)
+	assert.Empty(t, attempts, "a postponement was logged as an attempt")
+	early, err := a.Claim(ctx, t0.Add(59*time.Minute), time.Minute, 1, 1)
+	require.NoError(t, err)
+	assert.Empty(t, early)
+	due, err := a.Claim(ctx, t0.Add(time.Hour), time.Minute, 1, 1)
+	require.NoError(t, err)
+	require.Len(t, due, 1)
+	assert.Zero(t, due[0].Attempts)
 }
