@@ -41,9 +41,9 @@ type Endpoint struct {
 	// zero while it succeeds.
 	FailingSince time.Time
 	Metadata     map[string]string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	Version        int64 // optimistic concurrency, as in package tenancy
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	Version      int64 // optimistic concurrency, as in package tenancy
 }
 
 // Subscribed reports whether the endpoint takes events of type t.
