@@ -10,6 +10,10 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // AEAD seals endpoint secrets at rest. A crypto.Keyring bound to the
@@ -26,6 +30,10 @@ type DispatcherOptions struct {
 	HTTPSOnly bool
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// TracerProvider and MeterProvider receive a span per attempt and
+	// saaskit.webhook.* metrics. Default the global providers.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 // Dispatcher manages endpoints and fans messages out to them durably;
@@ -39,6 +47,7 @@ type Dispatcher struct {
 	mu      sync.Mutex
 	signers map[string]*cachedSigner // by endpoint ID
 	health  healthBook
+	tel     *telemetry
 }
 
 type cachedSigner struct {
@@ -55,7 +64,11 @@ func NewDispatcher(endpoints EndpointStore, queue Queue, seal func(tenantID stri
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Dispatcher{endpoints: endpoints, queue: queue, seal: seal, opts: opts, signers: map[string]*cachedSigner{}}, nil
+	tel, err := newTelemetry(opts.TracerProvider, opts.MeterProvider)
+	if err != nil {
+		return nil, err
+	}
+	return &Dispatcher{endpoints: endpoints, queue: queue, seal: seal, opts: opts, signers: map[string]*cachedSigner{}, tel: tel}, nil
 }
 
 // EndpointSpec describes a new endpoint.
@@ -145,6 +158,7 @@ func (d *Dispatcher) Send(ctx context.Context, msg *Message) (int, error) {
 	if err := d.queue.Enqueue(ctx, msg, targets); err != nil {
 		return 0, fmt.Errorf("send: %w", err)
 	}
+	d.tel.messages.Add(ctx, 1, metric.WithAttributes(attribute.String("saaskit.webhook.event_type", msg.EventType)))
 	return len(targets), nil
 }
 

@@ -92,25 +92,27 @@ func (h *endpointHealth) admit(now time.Time, probes int) (bool, time.Time) {
 	return true, time.Time{}
 }
 
-// record notes the outcome of an admitted attempt.
-func (h *endpointHealth) record(ok bool, now time.Time, o WorkerOptions) {
+// record notes the outcome of an admitted attempt and reports whether
+// it opened the breaker.
+func (h *endpointHealth) record(ok bool, now time.Time, o WorkerOptions) (opened bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch h.state {
 	case breakerClosed:
 		if ok {
 			h.failures = 0
-			return
+			return false
 		}
 		h.failures++
 		if h.failures >= o.BreakerFailures {
 			h.open(now, o.BreakerOpen, o)
+			return true
 		}
 	case breakerHalfOpen:
 		h.probes--
 		if !ok {
 			h.open(now, min(2*h.openFor, o.BreakerMaxOpen), o)
-			return
+			return true
 		}
 		h.successes++
 		if h.successes >= o.BreakerProbes {
@@ -119,6 +121,7 @@ func (h *endpointHealth) record(ok bool, now time.Time, o WorkerOptions) {
 	case breakerOpen:
 		// A result from before the breaker opened: nothing to change.
 	}
+	return false
 }
 
 func (h *endpointHealth) open(now time.Time, d time.Duration, o WorkerOptions) {

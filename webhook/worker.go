@@ -220,10 +220,14 @@ func (d *Dispatcher) deliver(ctx context.Context, del *Delivery, opts WorkerOpti
 		now = d.opts.Now().UTC()
 		attempt.At = now
 	}
-	status, retryAfter, timedOut, err := d.post(ctx, e, del, &attempt, opts)
+	spanCtx, span := d.tel.startAttempt(ctx, del, e)
+	status, retryAfter, timedOut, err := d.post(spanCtx, e, del, &attempt, opts)
 	attempt.Status = status
 	success := err == nil && status >= 200 && status < 300
-	health.record(success, now, opts)
+	d.tel.endAttempt(ctx, span, status, attempt.Latency, outcomeOf(success, status, del.Attempts+1 >= opts.MaxAttempts), err)
+	if health.record(success, now, opts) {
+		d.tel.opened.Add(ctx, 1)
+	}
 	d.trackFailing(ctx, e, success, now, opts)
 	switch {
 	case success:
@@ -290,6 +294,19 @@ func (d *Dispatcher) post(ctx context.Context, e *Endpoint, del *Delivery, a *At
 	}
 	a.Response, _ = ReadCapped(resp, opts.MaxResponseBody)
 	return resp.StatusCode, retryAfter(resp.Header.Get("Retry-After"), a.At), false, nil
+}
+
+// outcomeOf names an attempt's outcome for metrics.
+func outcomeOf(success bool, status int, last bool) string {
+	switch {
+	case success:
+		return "succeeded"
+	case status == 410:
+		return "gone"
+	case last:
+		return "exhausted"
+	}
+	return "retry"
 }
 
 // throttled reports whether the status asks the sender to slow down.

@@ -1,0 +1,90 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// telemetry is the dispatcher's OpenTelemetry instruments:
+//
+//	span saaskit.webhook.attempt      one per delivery attempt
+//	saaskit.webhook.messages          messages sent, by event type
+//	saaskit.webhook.attempts          attempts, by outcome
+//	saaskit.webhook.attempt.duration  attempt latency, seconds
+//	saaskit.webhook.breaker.opened    breakers that opened
+type telemetry struct {
+	tracer   trace.Tracer
+	messages metric.Int64Counter
+	attempts metric.Int64Counter
+	latency  metric.Float64Histogram
+	opened   metric.Int64Counter
+}
+
+const instrumentation = "github.com/saaskit/saaskit/webhook"
+
+func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry, error) {
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	meter := mp.Meter(instrumentation)
+	t := &telemetry{tracer: tp.Tracer(instrumentation)}
+	var err error
+	if t.messages, err = meter.Int64Counter("saaskit.webhook.messages", metric.WithUnit("{message}"),
+		metric.WithDescription("Messages sent, fanned out to endpoints.")); err != nil {
+		return nil, fmt.Errorf("webhook metrics: %w", err)
+	}
+	if t.attempts, err = meter.Int64Counter("saaskit.webhook.attempts", metric.WithUnit("{attempt}"),
+		metric.WithDescription("Delivery attempts, by outcome.")); err != nil {
+		return nil, fmt.Errorf("webhook metrics: %w", err)
+	}
+	if t.latency, err = meter.Float64Histogram("saaskit.webhook.attempt.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time from sending a delivery to its response.")); err != nil {
+		return nil, fmt.Errorf("webhook metrics: %w", err)
+	}
+	if t.opened, err = meter.Int64Counter("saaskit.webhook.breaker.opened", metric.WithUnit("{event}"),
+		metric.WithDescription("Endpoint circuit breakers that opened.")); err != nil {
+		return nil, fmt.Errorf("webhook metrics: %w", err)
+	}
+	return t, nil
+}
+
+// startAttempt starts the span of one attempt.
+func (t *telemetry) startAttempt(ctx context.Context, del *Delivery, e *Endpoint) (context.Context, trace.Span) {
+	return t.tracer.Start(ctx, "saaskit.webhook.attempt", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+		attribute.String("tenant.id", e.TenantID),
+		attribute.String("saaskit.webhook.endpoint.id", e.ID),
+		attribute.String("saaskit.webhook.message.id", del.Message.ID),
+		attribute.String("saaskit.webhook.event_type", del.Message.EventType),
+		attribute.Int("saaskit.webhook.attempt", del.Attempts+1),
+	))
+}
+
+// endAttempt records an attempt's outcome on its span and in metrics.
+func (t *telemetry) endAttempt(ctx context.Context, span trace.Span, status int, latency time.Duration, outcome string, err error) {
+	if status > 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", status))
+	}
+	if outcome != "succeeded" {
+		msg := outcome
+		if err != nil {
+			msg = err.Error()
+		} else if status > 0 {
+			msg = "HTTP " + strconv.Itoa(status)
+		}
+		span.SetStatus(codes.Error, msg)
+	}
+	span.End()
+	t.attempts.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcome)))
+	t.latency.Record(ctx, latency.Seconds())
+}
