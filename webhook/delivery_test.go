@@ -424,3 +424,22 @@ func TestLongFailingEndpointIsDisabled(t *testing.T) {
 	assert.Equal(t, "endpoint.disabled", events[0].Type)
 	assert.Equal(t, ep.ID, events[0].EndpointID)
 }
+
+func TestSubjectExportAndErase(t *testing.T) {
+	f := newDeliveryFixture(t)
+	ctx := context.Background()
+	f.endpoint(t, webhook.EndpointSpec{URL: "https://hooks.example.com/x"})
+	_, err := f.d.Send(ctx, &webhook.Message{TenantID: "acme", EventType: "user.updated", Subject: "user-7", Payload: []byte(`{"email":"a@example.com"}`)})
+	require.NoError(t, err)
+	msgs, err := f.d.ExportSubject(ctx, "acme", "user-7")
+	require.NoError(t, err)
+	require.Len(t, msgs, 1)
+	assert.JSONEq(t, `{"email":"a@example.com"}`, string(msgs[0].Payload))
+	n, err := f.d.EraseSubject(ctx, "acme", "user-7")
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	_, err = f.d.EraseSubject(ctx, "acme", "")
+	assert.ErrorIs(t, err, webhook.ErrInvalid)
+	_, err = f.d.SendTx(ctx, nil, &webhook.Message{TenantID: "acme", EventType: "a", Payload: []byte(`{}`)})
+	assert.ErrorIs(t, err, webhook.ErrUnsupported, "the in-memory queue has no transactions")
+}

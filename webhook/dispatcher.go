@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -129,10 +130,61 @@ func (d *Dispatcher) CreateEndpoint(ctx context.Context, tenantID string, spec E
 	return e, secret, nil
 }
 
+// ErrUnsupported: the queue does not implement an optional interface
+// (TxQueue, SubjectQueue).
+var ErrUnsupported = errors.New("webhook: not supported by this queue")
+
 // Send queues msg for every enabled endpoint of its tenant that
 // subscribes to its event type and returns how many deliveries it queued.
 // An empty ID gets a fresh one; CreatedAt defaults to now.
 func (d *Dispatcher) Send(ctx context.Context, msg *Message) (int, error) {
+	return d.send(ctx, msg, d.queue.Enqueue)
+}
+
+// SendTx is Send inside the caller's transaction (the transactional
+// outbox): the message commits or rolls back with the business change
+// made in tx. The queue must implement TxQueue and live in tx's database.
+func (d *Dispatcher) SendTx(ctx context.Context, tx *sql.Tx, msg *Message) (int, error) {
+	tq, ok := d.queue.(TxQueue)
+	if !ok {
+		return 0, fmt.Errorf("send in a transaction: %w", ErrUnsupported)
+	}
+	return d.send(ctx, msg, func(ctx context.Context, m *Message, eps []*Endpoint) error {
+		return tq.EnqueueTx(ctx, tx, m, eps)
+	})
+}
+
+// ExportSubject returns the tenant's messages about a data subject.
+func (d *Dispatcher) ExportSubject(ctx context.Context, tenantID, subject string) ([]*Message, error) {
+	sq, err := d.subjectQueue(subject)
+	if err != nil {
+		return nil, fmt.Errorf("export subject: %w", err)
+	}
+	return sq.SubjectMessages(ctx, tenantID, subject)
+}
+
+// EraseSubject deletes the tenant's messages about a data subject with
+// their deliveries and attempts, and returns how many it erased.
+func (d *Dispatcher) EraseSubject(ctx context.Context, tenantID, subject string) (int, error) {
+	sq, err := d.subjectQueue(subject)
+	if err != nil {
+		return 0, fmt.Errorf("erase subject: %w", err)
+	}
+	return sq.EraseSubject(ctx, tenantID, subject)
+}
+
+func (d *Dispatcher) subjectQueue(subject string) (SubjectQueue, error) {
+	if subject == "" {
+		return nil, fmt.Errorf("%w: subject is required", ErrInvalid)
+	}
+	sq, ok := d.queue.(SubjectQueue)
+	if !ok {
+		return nil, ErrUnsupported
+	}
+	return sq, nil
+}
+
+func (d *Dispatcher) send(ctx context.Context, msg *Message, enqueue func(context.Context, *Message, []*Endpoint) error) (int, error) {
 	if msg.ID == "" {
 		msg.ID = newID("msg_")
 	}
@@ -155,7 +207,7 @@ func (d *Dispatcher) Send(ctx context.Context, msg *Message) (int, error) {
 	if len(targets) == 0 {
 		return 0, nil
 	}
-	if err := d.queue.Enqueue(ctx, msg, targets); err != nil {
+	if err := enqueue(ctx, msg, targets); err != nil {
 		return 0, fmt.Errorf("send: %w", err)
 	}
 	d.tel.messages.Add(ctx, 1, metric.WithAttributes(attribute.String("saaskit.webhook.event_type", msg.EventType)))

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"database/sql"
 	"time"
 )
 
@@ -67,4 +68,22 @@ func (f DeliveryFilter) EffectiveLimit() int {
 		return 1000
 	}
 	return f.Limit
+}
+
+// SubjectQueue is a Queue that can find and erase the messages about one
+// data subject (Message.Subject), for data-subject access and erasure
+// requests. memstore and sqlstore implement it.
+type SubjectQueue interface {
+	// SubjectMessages returns the tenant's messages about subject, oldest
+	// first.
+	SubjectMessages(ctx context.Context, tenantID, subject string) ([]*Message, error)
+	// EraseSubject deletes the tenant's messages about subject with their
+	// deliveries and attempt logs, and returns how many messages it erased.
+	EraseSubject(ctx context.Context, tenantID, subject string) (int, error)
+}
+
+// TxQueue is a Queue that can enqueue inside the caller's database
+// transaction: the transactional outbox. sqlstore implements it.
+type TxQueue interface {
+	EnqueueTx(ctx context.Context, tx *sql.Tx, msg *Message, endpoints []*Endpoint) error
 }

@@ -35,6 +35,7 @@ type entry struct {
 var (
 	_ webhook.EndpointStore = (*Store)(nil)
 	_ webhook.Queue         = (*Store)(nil)
+	_ webhook.SubjectQueue  = (*Store)(nil)
 )
 
 // New returns an empty Store.
@@ -268,4 +269,42 @@ func (s *Store) Attempts(ctx context.Context, tenantID, deliveryID string) ([]we
 		return nil, fmt.Errorf("delivery %s: %w", deliveryID, webhook.ErrNotFound)
 	}
 	return slices.Clone(en.attempts), nil
+}
+
+// SubjectMessages implements webhook.SubjectQueue.
+func (s *Store) SubjectMessages(ctx context.Context, tenantID, subject string) ([]*webhook.Message, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[string]bool{}
+	var out []*webhook.Message
+	for _, en := range s.deliveries {
+		m := en.d.Message
+		if en.tenant == tenantID && m.Subject == subject && !seen[m.ID] {
+			seen[m.ID] = true
+			c := *m
+			c.Payload = slices.Clone(m.Payload)
+			out = append(out, &c)
+		}
+	}
+	slices.SortFunc(out, func(a, b *webhook.Message) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// EraseSubject implements webhook.SubjectQueue.
+func (s *Store) EraseSubject(ctx context.Context, tenantID, subject string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	erased := map[string]bool{}
+	for id, en := range s.deliveries {
+		if en.tenant == tenantID && en.d.Message.Subject == subject {
+			erased[en.d.Message.ID] = true
+			delete(s.deliveries, id)
+		}
+	}
+	return len(erased), nil
 }

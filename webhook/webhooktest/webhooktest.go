@@ -44,6 +44,46 @@ func RunStoreTests(t *testing.T, newAdapter func(t *testing.T) Adapter) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newAdapter(t)) })
 	}
+	t.Run("Subjects", func(t *testing.T) {
+		a := newAdapter(t)
+		sq, ok := a.(webhook.SubjectQueue)
+		if !ok {
+			t.Skip("the adapter does not implement webhook.SubjectQueue")
+		}
+		testSubjects(t, a, sq)
+	})
+}
+
+func testSubjects(t *testing.T, a Adapter, sq webhook.SubjectQueue) {
+	ctx := context.Background()
+	eps := []*webhook.Endpoint{endpoint("acme", "ep1", false), endpoint("acme", "ep2", false)}
+	m1, m2, other := message("acme", "m1"), message("acme", "m2"), message("acme", "m3")
+	m2.CreatedAt = t0.Add(time.Second)
+	other.Subject = "user-2"
+	for _, m := range []*webhook.Message{m1, m2, other} {
+		require.NoError(t, a.Enqueue(ctx, m, eps))
+	}
+	require.NoError(t, a.Enqueue(ctx, message("globex", "m1"), []*webhook.Endpoint{endpoint("globex", "ep9", false)}))
+
+	got, err := sq.SubjectMessages(ctx, "acme", "user-1")
+	require.NoError(t, err)
+	require.Len(t, got, 2, "one entry per message, not per delivery")
+	assert.Equal(t, "m1", got[0].ID)
+	assert.Equal(t, "m2", got[1].ID)
+	assert.JSONEq(t, `{"n":1}`, string(got[0].Payload))
+
+	n, err := sq.EraseSubject(ctx, "acme", "user-1")
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	got, err = sq.SubjectMessages(ctx, "acme", "user-1")
+	require.NoError(t, err)
+	assert.Empty(t, got)
+	left, err := a.Deliveries(ctx, "acme", webhook.DeliveryFilter{})
+	require.NoError(t, err)
+	assert.Len(t, left, 2, "another subject's deliveries were erased")
+	theirs, err := sq.SubjectMessages(ctx, "globex", "user-1")
+	require.NoError(t, err)
+	assert.Len(t, theirs, 1, "another tenant's messages were erased")
 }
 
 func endpoint(tenant, id string, ordered bool) *webhook.Endpoint {
