@@ -34,6 +34,9 @@ type Endpoint struct {
 	// Ordered delivers one message at a time, in order: a message waits
 	// until the one before it succeeded or was dead-lettered.
 	Ordered bool
+	// APIVersion pins the payload version this endpoint receives (see
+	// DispatcherOptions.Render); "" follows the latest.
+	APIVersion string
 	// DisabledReason is set when the endpoint is disabled (410 Gone,
 	// failing for too long, or by hand); "" means enabled.
 	DisabledReason string

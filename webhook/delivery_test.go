@@ -443,3 +443,26 @@ func TestSubjectExportAndErase(t *testing.T) {
 	_, err = f.d.SendTx(ctx, nil, &webhook.Message{TenantID: "acme", EventType: "a", Payload: []byte(`{}`)})
 	assert.ErrorIs(t, err, webhook.ErrUnsupported, "the in-memory queue has no transactions")
 }
+
+func TestRenderForPinnedVersion(t *testing.T) {
+	f := newDeliveryFixture(t)
+	uri, _ := fakekms.NewKeyURI()
+	aead, _ := fakekms.NewAEAD(uri)
+	var err error
+	f.d, err = webhook.NewDispatcher(f.store, f.store, func(string) webhook.AEAD { return aead }, webhook.DispatcherOptions{
+		Now: f.clock.Now,
+		Render: func(_ context.Context, e *webhook.Endpoint, m *webhook.Message) ([]byte, error) {
+			return []byte(`{"version":"` + e.APIVersion + `","data":` + string(m.Payload) + `}`), nil
+		},
+	})
+	require.NoError(t, err)
+	r := newReceiver(t, 200)
+	_, secret, err := f.d.CreateEndpoint(context.Background(), "acme", webhook.EndpointSpec{URL: r.URL, APIVersion: "2024-01-01"})
+	require.NoError(t, err)
+	f.send(t, "")
+	f.run(t)
+	f.waitFor(t, "acme", webhook.StateSucceeded, 1)
+	assert.JSONEq(t, `{"version":"2024-01-01","data":{}}`, r.bodies[0])
+	v, _ := webhook.NewVerifier(webhook.VerifyOptions{Now: f.clock.Now}, secret)
+	assert.NoError(t, v.Verify(r.got[0], []byte(r.bodies[0])), "the rendered body is not what was signed")
+}

@@ -31,6 +31,11 @@ type DispatcherOptions struct {
 	HTTPSOnly bool
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Render, when set, turns a message into the body one endpoint
+	// receives, for example down-converting it to the endpoint's pinned
+	// APIVersion. The body is signed as rendered. Default: the payload as
+	// sent.
+	Render func(ctx context.Context, e *Endpoint, msg *Message) ([]byte, error)
 	// TracerProvider and MeterProvider receive a span per attempt and
 	// saaskit.webhook.* metrics. Default the global providers.
 	TracerProvider trace.TracerProvider
@@ -75,6 +80,7 @@ func NewDispatcher(endpoints EndpointStore, queue Queue, seal func(tenantID stri
 // EndpointSpec describes a new endpoint.
 type EndpointSpec struct {
 	URL        string
+	APIVersion string            // pinned payload version; "" follows the latest
 	EventTypes []string          // empty: every type
 	RateLimit  float64           // deliveries per second; 0: none
 	Ordered    bool              // deliver one at a time, in order
@@ -110,12 +116,15 @@ func (d *Dispatcher) CreateEndpoint(ctx context.Context, tenantID string, spec E
 	if spec.RateLimit < 0 || spec.RateLimit > 1e6 {
 		return nil, "", fmt.Errorf("%w: rate limit must be 0 to 1e6 per second", ErrInvalid)
 	}
+	if len(spec.APIVersion) > maxEventType || !isPrintableASCII(spec.APIVersion) {
+		return nil, "", fmt.Errorf("%w: api version must be at most %d printable characters", ErrInvalid, maxEventType)
+	}
 	if len(spec.Metadata) > maxMetadata {
 		return nil, "", fmt.Errorf("%w: at most %d metadata entries", ErrInvalid, maxMetadata)
 	}
 	now := d.opts.Now().UTC()
 	e := &Endpoint{
-		ID: newID("ep_"), TenantID: tenantID, URL: spec.URL, EventTypes: slices.Clone(spec.EventTypes),
+		ID: newID("ep_"), TenantID: tenantID, URL: spec.URL, APIVersion: spec.APIVersion, EventTypes: slices.Clone(spec.EventTypes),
 		RateLimit: spec.RateLimit, Ordered: spec.Ordered, Metadata: maps.Clone(spec.Metadata), CreatedAt: now, UpdatedAt: now,
 	}
 	secret := NewSecret()
@@ -262,4 +271,13 @@ func (d *Dispatcher) disable(ctx context.Context, tenantID, id, reason string) e
 		}
 	}
 	return fmt.Errorf("disable endpoint %s: %w", id, ErrConflict)
+}
+
+func isPrintableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }

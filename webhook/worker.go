@@ -267,14 +267,21 @@ func (d *Dispatcher) post(ctx context.Context, e *Endpoint, del *Delivery, a *At
 		a.Error = err.Error()
 		return 0, 0, false, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL, bytes.NewReader(del.Message.Payload))
+	body := []byte(del.Message.Payload)
+	if d.opts.Render != nil {
+		if body, err = d.opts.Render(ctx, e, del.Message); err != nil {
+			a.Error = "render payload: " + err.Error()
+			return 0, 0, false, err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL, bytes.NewReader(body))
 	if err != nil {
 		a.Error = "bad endpoint url"
 		return 0, 0, false, fmt.Errorf("%w: endpoint url", ErrInvalidURL)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "saaskit-webhook/1")
-	if err := signer.SetHeaders(req.Header, del.Message.ID, a.At, del.Message.Payload); err != nil {
+	if err := signer.SetHeaders(req.Header, del.Message.ID, a.At, body); err != nil {
 		a.Error = err.Error()
 		return 0, 0, false, err
 	}
