@@ -466,3 +466,45 @@ func TestRenderForPinnedVersion(t *testing.T) {
 	v, _ := webhook.NewVerifier(webhook.VerifyOptions{Now: f.clock.Now}, secret)
 	assert.NoError(t, v.Verify(r.got[0], []byte(r.bodies[0])), "the rendered body is not what was signed")
 }
+
+func TestRecoverAWindowOfFailures(t *testing.T) {
+	f := newDeliveryFixture(t)
+	f.opts.MaxAttempts = 1
+	var healthy atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if !healthy.Load() {
+			w.WriteHeader(500)
+		}
+	}))
+	defer srv.Close()
+	ep := f.endpoint(t, webhook.EndpointSpec{URL: srv.URL})
+	const n = 1500 // more than one page of 1000
+	for range n {
+		f.send(t, "")
+	}
+	f.opts.BreakerFailures = n + 1
+	f.opts.Concurrency, f.opts.PerEndpoint = 64, 64
+	f.run(t)
+	start := f.clock.Now()
+	require.Eventually(t, func() bool { return f.count(t, webhook.StateDead) == n }, 30*time.Second, 5*time.Millisecond)
+
+	healthy.Store(true)
+	got, err := f.d.Recover(context.Background(), "acme", ep.ID, start, start.Add(time.Second))
+	require.NoError(t, err)
+	assert.Equal(t, n, got)
+	require.Eventually(t, func() bool { return f.count(t, webhook.StateSucceeded) == n }, 30*time.Second, 5*time.Millisecond)
+}
+
+// count pages through the deliveries of tenant acme in a state.
+func (f *deliveryFixture) count(t *testing.T, state webhook.DeliveryState) int {
+	n := 0
+	for after := ""; ; {
+		page, err := f.store.Deliveries(context.Background(), "acme", webhook.DeliveryFilter{State: state, AfterID: after})
+		require.NoError(t, err)
+		if len(page) == 0 {
+			return n
+		}
+		n += len(page)
+		after = page[len(page)-1].ID
+	}
+}

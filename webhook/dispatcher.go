@@ -228,6 +228,31 @@ func (d *Dispatcher) RetryDead(ctx context.Context, tenantID, deliveryID string)
 	return d.queue.Requeue(ctx, tenantID, deliveryID, d.opts.Now().UTC())
 }
 
+// Recover requeues every dead delivery of the tenant's endpoint whose
+// last change falls in [since, until), page by page with no cap, and
+// returns how many it requeued.
+func (d *Dispatcher) Recover(ctx context.Context, tenantID, endpointID string, since, until time.Time) (int, error) {
+	n := 0
+	for after := ""; ; {
+		page, err := d.queue.Deliveries(ctx, tenantID, DeliveryFilter{
+			EndpointID: endpointID, State: StateDead, Since: since, Until: until, AfterID: after,
+		})
+		if err != nil {
+			return n, fmt.Errorf("recover: %w", err)
+		}
+		if len(page) == 0 {
+			return n, nil
+		}
+		for _, del := range page {
+			if err := d.RetryDead(ctx, tenantID, del.ID); err != nil && !errors.Is(err, ErrConflict) {
+				return n, fmt.Errorf("recover delivery %s: %w", del.ID, err)
+			}
+			n++
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
 // signer returns the endpoint's signer, unsealing its secrets once per
 // endpoint version.
 func (d *Dispatcher) signer(e *Endpoint) (*Signer, error) {
