@@ -95,8 +95,10 @@ func (s *Signer) SetHeaders(h http.Header, id string, ts time.Time, body []byte)
 	if err != nil {
 		return err
 	}
-	h.Set(HeaderID, id)
-	h.Set(HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
-	h.Set(HeaderSignature, sig)
+	// Canonical keys, set directly: the header names are fixed, and
+	// canonicalising them again would cost an allocation each.
+	h[idHeaders[0]] = []string{id}
+	h[timestampHeaders[0]] = []string{strconv.FormatInt(ts.Unix(), 10)}
+	h[signatureHeaders[0]] = []string{sig}
 	return nil
 }

@@ -129,6 +129,10 @@ func NewDeliveryClient(opts DeliveryClientOptions) *http.Client {
 		DialContext:            dialer.DialContext,
 		ForceAttemptHTTP2:      true,
 		MaxIdleConns:           100,
+		// Deliveries to one endpoint run in parallel (WorkerOptions.
+		// PerEndpoint); keeping that many connections idle per host
+		// avoids a new TCP and TLS handshake for most attempts.
+		MaxIdleConnsPerHost: 16,
 		IdleConnTimeout:        90 * time.Second,
 		TLSHandshakeTimeout:    min(10*time.Second, timeout),
 		ExpectContinueTimeout:  1 * time.Second,

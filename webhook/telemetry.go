@@ -59,23 +59,39 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry,
 	return t, nil
 }
 
-// startAttempt starts the span of one attempt.
+var spanKindClient = trace.WithSpanKind(trace.SpanKindClient)
+
+// startAttempt starts the span of one attempt. Attributes are built only
+// for a recording span, so an unconfigured tracer costs nothing.
 func (t *telemetry) startAttempt(ctx context.Context, del *Delivery, e *Endpoint) (context.Context, trace.Span) {
-	return t.tracer.Start(ctx, "saaskit.webhook.attempt", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
-		attribute.String("tenant.id", e.TenantID),
-		attribute.String("saaskit.webhook.endpoint.id", e.ID),
-		attribute.String("saaskit.webhook.message.id", del.Message.ID),
-		attribute.String("saaskit.webhook.event_type", del.Message.EventType),
-		attribute.Int("saaskit.webhook.attempt", del.Attempts+1),
-	))
+	ctx, span := t.tracer.Start(ctx, "saaskit.webhook.attempt", spanKindClient)
+	if span.IsRecording() {
+		span.SetAttributes(
+			attribute.String("tenant.id", e.TenantID),
+			attribute.String("saaskit.webhook.endpoint.id", e.ID),
+			attribute.String("saaskit.webhook.message.id", del.Message.ID),
+			attribute.String("saaskit.webhook.event_type", del.Message.EventType),
+			attribute.Int("saaskit.webhook.attempt", del.Attempts+1),
+		)
+	}
+	return ctx, span
+}
+
+// outcomeAttrs are the prebuilt attribute sets of attempt outcomes.
+var outcomeAttrs = map[string]metric.MeasurementOption{}
+
+func init() {
+	for _, o := range []string{"succeeded", "gone", "exhausted", "retry"} {
+		outcomeAttrs[o] = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", o)))
+	}
 }
 
 // endAttempt records an attempt's outcome on its span and in metrics.
 func (t *telemetry) endAttempt(ctx context.Context, span trace.Span, status int, latency time.Duration, outcome string, err error) {
-	if status > 0 {
+	if status > 0 && span.IsRecording() {
 		span.SetAttributes(attribute.Int("http.response.status_code", status))
 	}
-	if outcome != "succeeded" {
+	if outcome != "succeeded" && span.IsRecording() {
 		msg := outcome
 		if err != nil {
 			msg = err.Error()
@@ -85,6 +101,6 @@ func (t *telemetry) endAttempt(ctx context.Context, span trace.Span, status int,
 		span.SetStatus(codes.Error, msg)
 	}
 	span.End()
-	t.attempts.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcome)))
+	t.attempts.Add(ctx, 1, outcomeAttrs[outcome])
 	t.latency.Record(ctx, latency.Seconds())
 }

@@ -150,44 +150,59 @@ func DefaultRetryDelay(attempt int) time.Duration {
 }
 
 // Run delivers due messages until ctx ends, then waits for the deliveries
-// in flight (each bounded by its request timeout) and returns.
+// in flight (each bounded by its request timeout) and returns. A fixed
+// pool of Concurrency goroutines makes the attempts; Run claims work for
+// them as they come free.
 func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 	opts = opts.withDefaults()
-	slots := make(chan struct{}, opts.Concurrency)
+	work := make(chan *Delivery)
+	idle := make(chan struct{}, opts.Concurrency) // one token per idle goroutine
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	// Attempts finish even when Run is stopping: the lease covers them,
+	// and abandoning one would only repeat it.
+	attemptCtx := context.WithoutCancel(ctx)
+	for range opts.Concurrency {
+		idle <- struct{}{}
+		wg.Go(func() {
+			for del := range work {
+				d.deliver(attemptCtx, del, opts)
+				idle <- struct{}{}
+			}
+		})
+	}
+	defer func() { close(work); wg.Wait() }()
+	// backlog holds claimed deliveries not yet handed out: claiming a
+	// batch at a time keeps the queue's cost per delivery low. On stop,
+	// its leases simply run out and the deliveries come back.
+	var backlog []*Delivery
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-timer.C:
+		case <-idle:
 		}
-		free := opts.Concurrency - len(slots)
-		claimed := 0
-		if free > 0 {
-			batch, err := d.queue.Claim(ctx, d.opts.Now().UTC(), opts.Lease, free, opts.PerEndpoint)
+		if len(backlog) == 0 {
+			var err error
+			backlog, err = d.queue.Claim(ctx, d.opts.Now().UTC(), opts.Lease, opts.Concurrency, opts.PerEndpoint)
 			if err != nil && ctx.Err() == nil {
 				opts.Logger.ErrorContext(ctx, "webhook claim failed", slog.String("error", err.Error()))
 			}
-			for _, del := range batch {
-				slots <- struct{}{}
-				wg.Add(1)
-				go func() {
-					defer func() { <-slots; wg.Done() }()
-					// Finish the attempt even if Run is stopping: the lease
-					// covers it, and abandoning it would only repeat it.
-					d.deliver(context.WithoutCancel(ctx), del, opts)
-				}()
+		}
+		if len(backlog) == 0 {
+			idle <- struct{}{} // nothing due: give the token back and wait
+			timer.Reset(opts.Poll)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return nil
+			case <-timer.C:
 			}
-			claimed = len(batch)
+			continue
 		}
-		wait := opts.Poll
-		if claimed > 0 {
-			wait = 0 // there may be more
-		}
-		timer.Reset(wait)
+		work <- backlog[0]
+		backlog = backlog[1:]
 	}
 }
 

@@ -22,6 +22,9 @@ type Store struct {
 	mu         sync.Mutex
 	endpoints  map[string]*webhook.Endpoint // by ID
 	deliveries map[string]*entry            // by delivery ID
+	pending    []*entry                     // pending deliveries by Seq; others are dropped lazily
+	messages   map[[2]string]bool           // (tenant, message ID) enqueued
+	live       int                          // pending deliveries
 	seq        int64
 }
 
@@ -40,7 +43,7 @@ var (
 
 // New returns an empty Store.
 func New() *Store {
-	return &Store{endpoints: map[string]*webhook.Endpoint{}, deliveries: map[string]*entry{}}
+	return &Store{endpoints: map[string]*webhook.Endpoint{}, deliveries: map[string]*entry{}, messages: map[[2]string]bool{}}
 }
 
 func cloneEndpoint(e *webhook.Endpoint) *webhook.Endpoint {
@@ -140,21 +143,24 @@ func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) error {
 func (s *Store) Enqueue(ctx context.Context, msg *webhook.Message, endpoints []*webhook.Endpoint) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, en := range s.deliveries {
-		if en.d.Message.ID == msg.ID && en.tenant == msg.TenantID {
-			return fmt.Errorf("message %s: %w", msg.ID, webhook.ErrConflict)
-		}
+	key := [2]string{msg.TenantID, msg.ID}
+	if s.messages[key] {
+		return fmt.Errorf("message %s: %w", msg.ID, webhook.ErrConflict)
 	}
+	s.messages[key] = true
 	m := *msg
 	m.Payload = slices.Clone(msg.Payload)
 	for _, ep := range endpoints {
 		s.seq++
 		id := newID()
-		s.deliveries[id] = &entry{
+		en := &entry{
 			tenant: msg.TenantID, ordered: ep.Ordered,
 			d: webhook.Delivery{ID: id, Message: &m, EndpointID: ep.ID, State: webhook.StatePending,
 				NextAt: msg.CreatedAt, Seq: s.seq, UpdatedAt: msg.CreatedAt},
 		}
+		s.deliveries[id] = en
+		s.pending = append(s.pending, en)
+		s.live++
 	}
 	return nil
 }
@@ -165,37 +171,30 @@ func newID() string {
 	return "dlv_" + hex.EncodeToString(b)
 }
 
-// Claim implements webhook.Queue.
+// Claim implements webhook.Queue. It walks the pending deliveries in
+// order; ones no longer pending are dropped from the front at once and
+// from the middle when they make up half of the list.
 func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, max, perEndpoint int) ([]*webhook.Delivery, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var due []*entry
+	s.compact()
 	blocked := map[string]bool{} // ordered endpoints with an earlier pending delivery
-	var all []*entry
-	for _, en := range s.deliveries {
-		if en.d.State == webhook.StatePending {
-			all = append(all, en)
+	taken := map[string]int{}
+	var out []*webhook.Delivery
+	for _, en := range s.pending {
+		if len(out) == max {
+			break
 		}
-	}
-	slices.SortFunc(all, func(a, b *entry) int { return int(a.d.Seq - b.d.Seq) })
-	for _, en := range all {
+		if !s.isPending(en) {
+			continue
+		}
 		if en.ordered && blocked[en.d.EndpointID] {
 			continue
 		}
 		if en.ordered {
 			blocked[en.d.EndpointID] = true
 		}
-		if !en.d.NextAt.After(now) && !en.d.LeaseUntil.After(now) {
-			due = append(due, en)
-		}
-	}
-	taken := map[string]int{}
-	var out []*webhook.Delivery
-	for _, en := range due {
-		if len(out) == max {
-			break
-		}
-		if taken[en.d.EndpointID] >= perEndpoint {
+		if en.d.NextAt.After(now) || en.d.LeaseUntil.After(now) || taken[en.d.EndpointID] >= perEndpoint {
 			continue
 		}
 		taken[en.d.EndpointID]++
@@ -205,6 +204,29 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, m
 		out = append(out, &d)
 	}
 	return out, nil
+}
+
+func (s *Store) isPending(en *entry) bool {
+	return en.d.State == webhook.StatePending && s.deliveries[en.d.ID] == en
+}
+
+// compact drops finished deliveries from the pending list: from the
+// front always, everywhere once they are half of it.
+func (s *Store) compact() {
+	for len(s.pending) > 0 && !s.isPending(s.pending[0]) {
+		s.pending[0] = nil
+		s.pending = s.pending[1:]
+	}
+	if len(s.pending) < 2*s.live+64 {
+		return
+	}
+	kept := make([]*entry, 0, s.live)
+	for _, en := range s.pending {
+		if s.isPending(en) {
+			kept = append(kept, en)
+		}
+	}
+	s.pending = kept
 }
 
 // Complete implements webhook.Queue.
@@ -222,6 +244,9 @@ func (s *Store) Complete(ctx context.Context, d *webhook.Delivery, a webhook.Att
 		a.Response = slices.Clone(a.Response)
 		en.attempts = append(en.attempts, a)
 		en.d.UpdatedAt = a.At
+	}
+	if d.State != webhook.StatePending {
+		s.live--
 	}
 	en.d.State, en.d.NextAt, en.d.LastError, en.d.Attempts = d.State, d.NextAt, d.LastError, d.Attempts
 	en.d.LeaseToken, en.d.LeaseUntil = "", time.Time{}
@@ -257,6 +282,9 @@ func (s *Store) Requeue(ctx context.Context, tenantID, deliveryID string, at tim
 		return fmt.Errorf("delivery %s is %s, not dead: %w", deliveryID, en.d.State, webhook.ErrConflict)
 	}
 	en.d.State, en.d.NextAt, en.d.UpdatedAt = webhook.StatePending, at, at
+	s.live++
+	i, _ := slices.BinarySearchFunc(s.pending, en.d.Seq, func(e *entry, seq int64) int { return int(e.d.Seq - seq) })
+	s.pending = slices.Insert(s.pending, i, en)
 	return nil
 }
 
@@ -303,8 +331,14 @@ func (s *Store) EraseSubject(ctx context.Context, tenantID, subject string) (int
 	for id, en := range s.deliveries {
 		if en.tenant == tenantID && en.d.Message.Subject == subject {
 			erased[en.d.Message.ID] = true
+			if en.d.State == webhook.StatePending {
+				s.live--
+			}
 			delete(s.deliveries, id)
 		}
+	}
+	for id := range erased {
+		delete(s.messages, [2]string{tenantID, id})
 	}
 	return len(erased), nil
 }
