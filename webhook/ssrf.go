@@ -125,14 +125,14 @@ func NewDeliveryClient(opts DeliveryClientOptions) *http.Client {
 	transport := &http.Transport{
 		// No proxy: a proxy would make the outbound connection for us, so
 		// the dial-time check would only ever see the proxy's address.
-		Proxy:                  nil,
-		DialContext:            dialer.DialContext,
-		ForceAttemptHTTP2:      true,
-		MaxIdleConns:           100,
+		Proxy:             nil,
+		DialContext:       dialer.DialContext,
+		ForceAttemptHTTP2: true,
+		MaxIdleConns:      100,
 		// Deliveries to one endpoint run in parallel (WorkerOptions.
 		// PerEndpoint); keeping that many connections idle per host
 		// avoids a new TCP and TLS handshake for most attempts.
-		MaxIdleConnsPerHost: 16,
+		MaxIdleConnsPerHost:    16,
 		IdleConnTimeout:        90 * time.Second,
 		TLSHandshakeTimeout:    min(10*time.Second, timeout),
 		ExpectContinueTimeout:  1 * time.Second,
