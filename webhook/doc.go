@@ -44,4 +44,34 @@
 //
 // testdata/conformance.json holds language-neutral vectors, computed
 // outside this package, that the tests run.
+//
+// # Delivery
+//
+// A Dispatcher sends a tenant's events to the endpoints that subscribe
+// to them, at least once, over an EndpointStore and a Queue (memstore in
+// memory; sqlstore on SQLite or PostgreSQL; webhooktest checks them):
+//
+//	d, err := webhook.NewDispatcher(st, st, func(tenant string) webhook.AEAD {
+//		return keys.AEAD(skcrypto.Scope{Tenant: tenant}) // seals endpoint secrets
+//	}, webhook.DispatcherOptions{})
+//	ep, secret, err := d.CreateEndpoint(ctx, "acme", webhook.EndpointSpec{URL: "https://hooks.acme.example/in"})
+//	n, err := d.Send(ctx, &webhook.Message{TenantID: "acme", EventType: "invoice.paid", Payload: body})
+//	go d.Run(ctx, webhook.WorkerOptions{}) // in as many processes as you like
+//
+// SendTx enqueues inside the caller's *sql.Tx, so an event commits or
+// rolls back with the business change (transactional outbox). Every
+// attempt is signed afresh and keeps the message's webhook-id. Failures
+// retry with exponential backoff and jitter (about ten attempts over three
+// days); Retry-After is honoured within bounds, throttling answers wait
+// at least WorkerOptions.MinThrottle, redirects are failures, and 410 Gone
+// disables the endpoint. A circuit breaker per endpoint stops attempts
+// while it fails, without spending the deliveries' attempts, and lets a
+// bounded number of probes through; an endpoint failing for DisableAfter
+// is disabled. Endpoints may be rate limited and ordered (one message at a
+// time, in order). Dead letters stay queryable; RetryDead and Recover
+// bring them back, with no cap on how many.
+//
+// The delivery client refuses private, loopback, link-local, metadata
+// and other special-purpose addresses after DNS resolution, follows no
+// redirects and caps response bodies (NewDeliveryClient).
 package webhook
