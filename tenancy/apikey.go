@@ -198,7 +198,8 @@ func (r *Registry) CreateKey(ctx context.Context, tenantID string, opts KeyOptio
 	return tok, k, nil
 }
 
-// Authenticate checks a token and returns the key and its tenant.
+// Authenticate checks a token and returns the key and its tenant, both
+// shared with the Registry's caches: read them, never change them.
 // Syntax errors give ErrMalformed; an unknown, revoked, expired or wrong
 // key gives ErrUnauthenticated. The tenant's status is the caller's to
 // check.
@@ -223,30 +224,40 @@ func (r *Registry) Authenticate(ctx context.Context, tok string) (*Tenant, *APIK
 	if err != nil {
 		return nil, nil, err
 	}
-	if now.Sub(k.LastUsedAt) >= r.opts.KeyTouchInterval {
+	if r.touchDue(k, now) {
 		used := now.UTC().Truncate(time.Microsecond)
 		if err := ks.UpdateKey(ctx, k.TenantID, k.ID, KeyChange{LastUsedAt: used}); err != nil {
 			return nil, nil, fmt.Errorf("record api key use: %w", err)
 		}
-		touched := *k
-		touched.LastUsedAt = used
-		k = &touched
-		r.keyc.put(k.ID, k, nil)
+		r.touched.Store(k.ID, used.UnixNano())
 	}
 	return t, k, nil
+}
+
+// touchDue reports whether the key's LastUsedAt is older than
+// KeyTouchInterval, by the stored value or by this Registry's last
+// write. The touch is remembered apart from the cached key, so writing it
+// never makes a cached key (and a revocation it misses) live longer.
+func (r *Registry) touchDue(k *APIKey, now time.Time) bool {
+	last := k.LastUsedAt.UnixNano()
+	if v, ok := r.touched.Load(k.ID); ok {
+		last = max(last, v.(int64))
+	}
+	return now.UnixNano()-last >= int64(r.opts.KeyTouchInterval)
 }
 
 func (r *Registry) findKey(ctx context.Context, ks KeyStore, id string) (*APIKey, error) {
 	if k, err, ok := r.keyc.get(id); ok {
 		return k, err
 	}
+	gen := r.keyc.generation()
 	k, err := ks.FindKey(ctx, id)
 	switch {
 	case err == nil:
-		r.keyc.put(id, k, nil)
+		r.keyc.put(id, k, nil, gen)
 		return k, nil
 	case errors.Is(err, ErrNotFound):
-		r.keyc.put(id, nil, ErrUnauthenticated)
+		r.keyc.put(id, nil, ErrUnauthenticated, gen)
 		return nil, ErrUnauthenticated
 	}
 	return nil, fmt.Errorf("find api key: %w", err)

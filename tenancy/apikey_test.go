@@ -44,13 +44,15 @@ func TestAPIKeyLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, tn.ID, gotTenant.ID)
 	assert.Equal(t, key.ID, gotKey.ID)
-	assert.Equal(t, f.clock.Now(), gotKey.LastUsedAt)
+	stored, err := f.store.GetKey(ctx, tn.ID, key.ID)
+	require.NoError(t, err)
+	assert.Equal(t, f.clock.Now(), stored.LastUsedAt, "first use not recorded")
 
 	// Use within the touch interval does not write; after it, it does.
 	f.clock.Advance(30 * time.Second)
 	_, _, err = f.reg.Authenticate(ctx, tok)
 	require.NoError(t, err)
-	stored, err := f.store.GetKey(ctx, tn.ID, key.ID)
+	stored, err = f.store.GetKey(ctx, tn.ID, key.ID)
 	require.NoError(t, err)
 	assert.Equal(t, f.clock.Now().Add(-30*time.Second), stored.LastUsedAt)
 	f.clock.Advance(time.Minute)

@@ -42,19 +42,41 @@ func newCache[V any](c *clock, gen *atomic.Uint64, ttl time.Duration, max int) *
 // get returns the cached value or error for key; ok is false on a miss or
 // an expired entry.
 func (c *cache[V]) get(key string) (v V, err error, ok bool) {
-	e, found := c.m.Load().Load(key)
-	if !found {
-		return v, nil, false
-	}
-	entry := e.(*cacheEntry[V])
-	if entry.gen != c.gen.Load() || c.clock.nanos() >= entry.expires {
+	entry := c.entry(key)
+	if entry == nil {
 		return v, nil, false
 	}
 	return entry.value, entry.err, true
 }
 
-func (c *cache[V]) put(key string, v V, err error) {
-	if c.ttl <= 0 {
+// entry returns the live entry for key, or nil.
+func (c *cache[V]) entry(key string) *cacheEntry[V] {
+	e, found := c.m.Load().Load(key)
+	if !found {
+		return nil
+	}
+	entry := e.(*cacheEntry[V])
+	if entry.gen != c.gen.Load() || c.clock.nanos() >= entry.expires {
+		return nil
+	}
+	return entry
+}
+
+// generation is read before a store lookup and handed to put, so a
+// value read before a change made through the Registry is not cached
+// after it.
+func (c *cache[V]) generation() uint64 { return c.gen.Load() }
+
+// put caches v (or err) for the TTL unless the Registry changed something
+// since gen was read.
+func (c *cache[V]) put(key string, v V, err error, gen uint64) {
+	c.putUntil(key, v, err, gen, c.clock.nanos()+c.ttl)
+}
+
+// putUntil is put with an explicit expiry, for entries derived from
+// other cached entries: they must not outlive their source.
+func (c *cache[V]) putUntil(key string, v V, err error, gen uint64, expires int64) {
+	if c.ttl <= 0 || gen != c.gen.Load() {
 		return
 	}
 	n := c.size.Load()
@@ -64,7 +86,7 @@ func (c *cache[V]) put(key string, v V, err error) {
 	if n >= c.max {
 		c.clear()
 	}
-	entry := &cacheEntry[V]{value: v, err: err, expires: c.clock.nanos() + c.ttl, gen: c.gen.Load()}
+	entry := &cacheEntry[V]{value: v, err: err, expires: expires, gen: gen}
 	if _, loaded := c.m.Load().Swap(key, entry); !loaded {
 		c.size.Add(1)
 	}
@@ -80,7 +102,7 @@ func (c *cache[V]) clear() {
 // ticker refreshes, because calling time.Now costs five map lookups.
 type clock struct {
 	now    func() time.Time
-	coarse atomic.Int64
+	coarse atomic.Int64 // Unix nanoseconds, or clockStopped once closed
 	stop   chan struct{}
 	once   sync.Once
 }
@@ -103,18 +125,33 @@ func (c *clock) run(resolution time.Duration) {
 		case <-c.stop:
 			return
 		case now := <-t.C:
-			c.coarse.Store(now.UnixNano())
+			// Never overwrite the stopped mark set by a concurrent close.
+			if old := c.coarse.Load(); old == clockStopped || !c.coarse.CompareAndSwap(old, now.UnixNano()) {
+				return
+			}
 		}
 	}
 }
 
 // nanos returns the current time in Unix nanoseconds.
 func (c *clock) nanos() int64 {
+	if v := c.coarse.Load(); v > 0 { // the ticker's time: small enough to inline
+		return v
+	}
+	return c.exactNanos()
+}
+
+// exactNanos serves an injected clock, and a closed one, whose ticker no
+// longer keeps the coarse time.
+func (c *clock) exactNanos() int64 {
 	if c.now != nil {
 		return c.now().UnixNano()
 	}
-	return c.coarse.Load()
+	return time.Now().UnixNano()
 }
+
+// clockStopped in the coarse time marks a closed clock.
+const clockStopped = -1
 
 // Now returns the current time, exact even when the caches read a coarse
 // one.
@@ -125,4 +162,9 @@ func (c *clock) Now() time.Time {
 	return time.Now()
 }
 
-func (c *clock) close() { c.once.Do(func() { close(c.stop) }) }
+func (c *clock) close() {
+	c.once.Do(func() {
+		close(c.stop)
+		c.coarse.Store(clockStopped)
+	})
+}

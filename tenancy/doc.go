@@ -5,14 +5,13 @@
 // # Quick start
 //
 //	st := memstore.New() // or sqlstore.Open(ctx, "sqlite:data/saas.db")
-//	reg := tenancy.NewRegistry(st, st, tenancy.Options{})
+//	reg := tenancy.NewRegistry(st, st, tenancy.Options{PlatformDomains: []string{"example.com"}})
 //	defer reg.Close()
 //	acme, err := reg.Create(ctx, &tenancy.Tenant{Slug: "acme", Name: "Acme"})
 //
 //	sub, err := tenancy.Subdomain(reg, []string{"example.com", "localhost"}, "www")
-//	hdr, err := tenancy.Header(reg, "", tenancy.ByID)
 //	mw := tenancy.Middleware(tenancy.MiddlewareOptions{
-//		Resolvers: []tenancy.Resolver{tenancy.CustomDomain(reg), sub, hdr, tenancy.APIKeyAuth(reg)},
+//		Resolvers: []tenancy.Resolver{sub, tenancy.CustomDomain(reg), tenancy.APIKeyAuth(reg)},
 //	})
 //	http.ListenAndServe(":8080", mw(mux))
 //
@@ -37,8 +36,13 @@
 // # Resolution
 //
 // [Middleware] asks an ordered chain of resolvers; the first that finds
-// what it reads in the request decides: [Subdomain] (acme.example.com,
-// acme.localhost:8080), [CustomDomain], [Header] (X-Tenant-ID),
+// what it reads in the request decides, so order matters: put what a
+// client cannot forge first, and list the service's own domains in
+// Options.PlatformDomains so no tenant can claim them as custom domains.
+// [Header] and [PathPrefix] take the client's word: use them behind your
+// own authentication or between your own services. The resolvers:
+// [Subdomain] (acme.example.com, acme.localhost:8080), [CustomDomain],
+// [Header] (X-Tenant-ID),
 // [PathPrefix] (/t/acme/...), [APIKeyAuth] and [Claims] (a hook for the
 // identity your own authentication middleware verified; saaskit does not
 // verify JWTs). Failures are application/problem+json: malformed 400,

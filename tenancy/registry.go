@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -23,6 +26,10 @@ type Options struct {
 	// before a use writes it again, to save a write per request.
 	// Default 1 minute.
 	KeyTouchInterval time.Duration
+	// PlatformDomains are the service's own domains (the base domains of
+	// Subdomain resolution, the apex). No tenant may claim one of them, or
+	// a name under one, as a custom domain.
+	PlatformDomains []string
 	// Now is the clock. Default time.Now, read coarsely (to within
 	// CacheTTL/10, at most 1s) for cache expiry.
 	Now func() time.Time
@@ -45,13 +52,14 @@ func (o Options) withDefaults() Options {
 // cached lookups and API keys, over a Store and a KeyStore.
 // It is safe for concurrent use. Call Close to stop its clock.
 type Registry struct {
-	store  Store
-	keys   KeyStore
-	opts   Options
-	clock  *clock
-	gen    atomic.Uint64 // bumped on every change; see invalidate
-	caches [ByDomain + 1]*cache[*Tenant]
-	keyc   *cache[*APIKey]
+	store   Store
+	keys    KeyStore
+	opts    Options
+	clock   *clock
+	gen     atomic.Uint64 // bumped on every change; see invalidate
+	caches  [ByDomain + 1]*cache[*Tenant]
+	keyc    *cache[*APIKey]
+	touched sync.Map // API key ID → Unix nanoseconds of this Registry's last LastUsedAt write
 }
 
 // NewRegistry returns a Registry over store. keys may be nil when the
@@ -92,7 +100,7 @@ func (r *Registry) Create(ctx context.Context, t *Tenant) (*Tenant, error) {
 	c.normalize()
 	now := r.clock.Now().UTC().Truncate(time.Microsecond)
 	c.CreatedAt, c.UpdatedAt = now, now
-	if err := Validate(c, r.opts.Regions); err != nil {
+	if err := r.validate(c); err != nil {
 		return nil, fmt.Errorf("create tenant: %w", err)
 	}
 	if err := r.store.Create(ctx, c); err != nil {
@@ -118,24 +126,33 @@ func (r *Registry) Lookup(ctx context.Context, by Field, value string) (*Tenant,
 
 // lookup returns the cached, shared tenant: callers must not change it.
 func (r *Registry) lookup(ctx context.Context, by Field, value string) (*Tenant, error) {
+	t, _, err := r.lookupUntil(ctx, by, value)
+	return t, err
+}
+
+// lookupUntil is lookup that also says until when (clock nanoseconds)
+// the answer may be cached.
+func (r *Registry) lookupUntil(ctx context.Context, by Field, value string) (*Tenant, int64, error) {
 	if by < ByID || by > ByDomain {
-		return nil, fmt.Errorf("lookup tenant: %w", fieldErr("field", "must be ByID, BySlug or ByDomain"))
+		return nil, 0, fmt.Errorf("lookup tenant: %w", fieldErr("field", "must be ByID, BySlug or ByDomain"))
 	}
 	c := r.caches[by]
-	if t, err, ok := c.get(value); ok {
-		return t, err
+	if e := c.entry(value); e != nil {
+		return e.value, e.expires, e.err
 	}
+	gen := c.generation()
+	expires := r.clock.nanos() + int64(r.opts.CacheTTL)
 	t, err := r.store.Lookup(ctx, by, value)
 	switch {
 	case err == nil:
-		c.put(value, t, nil)
+		c.put(value, t, nil, gen)
 	case errors.Is(err, ErrNotFound):
 		err = fmt.Errorf("tenant with %s %q: %w", by, value, ErrNotFound)
-		c.put(value, nil, err)
+		c.put(value, nil, err, gen)
 	default:
-		return nil, fmt.Errorf("lookup tenant by %s: %w", by, err)
+		return nil, 0, fmt.Errorf("lookup tenant by %s: %w", by, err)
 	}
-	return t, err
+	return t, expires, err
 }
 
 // Update applies change to the current version of the tenant and stores
@@ -155,7 +172,7 @@ func (r *Registry) Update(ctx context.Context, id string, change func(t *Tenant)
 		t.ID, t.Version, t.CreatedAt = cur.ID, cur.Version, cur.CreatedAt
 		t.normalize()
 		t.UpdatedAt = r.clock.Now().UTC().Truncate(time.Microsecond)
-		if err := Validate(t, r.opts.Regions); err != nil {
+		if err := r.validate(t); err != nil {
 			return nil, fmt.Errorf("update tenant %s: %w", id, err)
 		}
 		err = r.store.Update(ctx, t)
@@ -173,6 +190,21 @@ func (r *Registry) Update(ctx context.Context, id string, change func(t *Tenant)
 			return nil, fmt.Errorf("update tenant %s: %w", id, err)
 		}
 	}
+}
+
+// validate checks a tenant against the rules and this Registry's
+// configuration.
+func (r *Registry) validate(t *Tenant) error {
+	err := Validate(t, r.opts.Regions)
+	for i, d := range t.Domains {
+		for _, p := range r.opts.PlatformDomains {
+			p = strings.ToLower(strings.TrimSuffix(p, "."))
+			if d == p || strings.HasSuffix(d, "."+p) {
+				err = errors.Join(err, fieldErr("domains["+strconv.Itoa(i)+"]", "must not be "+p+" or under it: the platform's own domain"))
+			}
+		}
+	}
+	return err
 }
 
 // SetStatus changes a tenant's status (suspend, reactivate, soft delete).

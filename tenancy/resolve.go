@@ -172,22 +172,24 @@ func Subdomain(reg *Registry, baseDomains []string, reserved ...string) (*Subdom
 }
 
 // Resolve implements Resolver. A host seen before is answered from a
-// cache keyed by the raw Host header, without parsing.
+// cache keyed by the raw Host header, without parsing; its entries expire
+// with the registry entries they came from.
 func (s *SubdomainResolver) Resolve(r *http.Request) (Match, error) {
-	if t, _, ok := s.hosts.get(r.Host); ok {
-		return Match{Tenant: t}, nil
+	if e := s.hosts.entry(r.Host); e != nil {
+		return Match{Tenant: e.value}, nil
 	}
-	m, err := s.resolve(r)
+	gen := s.hosts.generation()
+	m, expires, err := s.resolve(r)
 	if err == nil && m.Tenant != nil {
-		s.hosts.put(r.Host, m.Tenant, nil)
+		s.hosts.putUntil(r.Host, m.Tenant, nil, gen, expires)
 	}
 	return m, err
 }
 
-func (s *SubdomainResolver) resolve(r *http.Request) (Match, error) {
+func (s *SubdomainResolver) resolve(r *http.Request) (Match, int64, error) {
 	name, err := hostname(r.Host)
 	if err != nil || name == "" {
-		return Match{}, err
+		return Match{}, 0, err
 	}
 	for _, base := range s.bases {
 		n := len(name) - len(base) - 1
@@ -196,15 +198,15 @@ func (s *SubdomainResolver) resolve(r *http.Request) (Match, error) {
 		}
 		label := name[:n]
 		if slices.Contains(s.reserved, label) {
-			return Match{}, nil
+			return Match{}, 0, nil
 		}
 		if !validLabel(label) {
-			return Match{}, fmt.Errorf("host %q: %w: subdomain is not a tenant slug", name, ErrMalformed)
+			return Match{}, 0, fmt.Errorf("host %q: %w: subdomain is not a tenant slug", name, ErrMalformed)
 		}
-		t, err := s.reg.lookup(r.Context(), BySlug, label)
-		return Match{Tenant: t}, err
+		t, expires, err := s.reg.lookupUntil(r.Context(), BySlug, label)
+		return Match{Tenant: t}, expires, err
 	}
-	return Match{}, nil
+	return Match{}, 0, nil
 }
 
 // hostname returns the lower-case host name of a Host header value,
@@ -280,19 +282,25 @@ func CustomDomain(reg *Registry) *CustomDomainResolver {
 // Resolve implements Resolver. A host seen before is answered from a
 // cache keyed by the raw Host header, without parsing.
 func (c *CustomDomainResolver) Resolve(r *http.Request) (Match, error) {
-	if t, _, ok := c.hosts.get(r.Host); ok {
-		return Match{Tenant: t}, nil
+	if e := c.hosts.entry(r.Host); e != nil {
+		return Match{Tenant: e.value}, nil
 	}
 	name, err := hostname(r.Host)
 	if err != nil || name == "" {
 		return Match{}, err
 	}
-	t, err := c.reg.lookup(r.Context(), ByDomain, name)
+	for _, p := range c.reg.opts.PlatformDomains {
+		if name == p || strings.HasSuffix(name, "."+p) {
+			return Match{}, nil // the platform's own names are never custom domains
+		}
+	}
+	gen := c.hosts.generation()
+	t, expires, err := c.reg.lookupUntil(r.Context(), ByDomain, name)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return Match{}, nil
 	case err == nil:
-		c.hosts.put(r.Host, t, nil)
+		c.hosts.putUntil(r.Host, t, nil, gen, expires)
 	}
 	return Match{Tenant: t}, err
 }

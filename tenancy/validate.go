@@ -113,8 +113,8 @@ func validateBranding(b *Branding) []error {
 	if b.SecondaryColor != "" && !validColor(b.SecondaryColor) {
 		add("secondary_color", "must be #rgb, #rrggbb or #rrggbbaa")
 	}
-	if len(b.Font) > maxCSSValueLen || !validCSSValue(b.Font) {
-		add("font", "must be at most 200 characters of letters, digits, spaces, ',', '-', '.' and quotes")
+	if len(b.Font) > maxCSSValueLen || !validFont(b.Font) {
+		add("font", "must be at most 200 characters of letters, digits, spaces, ',', '-' and quotes")
 	}
 	if b.SupportEmail != "" {
 		if a, err := mail.ParseAddress(b.SupportEmail); err != nil || a.Name != "" || a.Address != b.SupportEmail {
@@ -198,25 +198,50 @@ func validColor(s string) bool {
 }
 
 func validHTTPURL(s string) bool {
-	if len(s) > maxURLLen {
+	// Characters that could end a CSS url() or an HTML attribute are
+	// refused outright, so a logo URL is safe wherever it is placed.
+	if len(s) > maxURLLen || strings.ContainsAny(s, "\"'()<>\\ \t\n\r") {
 		return false
 	}
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil
 }
 
-// validCSSValue refuses characters that could end a declaration or a
-// style block, so branding cannot inject CSS or HTML.
+// validCSSValue refuses what could end a declaration or a style block,
+// open a comment, a string or a function such as url() or expression(),
+// so branding cannot inject CSS, load resources or break out into HTML.
 func validCSSValue(s string) bool {
+	if strings.Contains(s, "/*") {
+		return false
+	}
 	for _, r := range s {
 		switch {
-		case r < 0x20 || r == 0x7f:
+		case r < 0x20 || r == 0x7f || isBidiControl(r):
 			return false
-		case strings.ContainsRune(";{}<>\\", r):
+		case strings.ContainsRune(";{}<>\\()\"'", r):
 			return false
 		}
 	}
 	return true
+}
+
+// validFont: letters, digits, spaces, ',', '-' and quotes around family
+// names.
+func validFont(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !isAlnum(c) && !strings.ContainsRune(" ,-'\"", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// isBidiControl reports the invisible characters that reorder text
+// (embeddings, overrides, isolates, marks): in a tenant's name they can
+// make it display as another's.
+func isBidiControl(r rune) bool {
+	return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r == 0x200e || r == 0x200f || r == 0x061c
 }
 
 func validCSSVarName(s string) bool {
@@ -241,7 +266,7 @@ func isToken(s string) bool {
 
 func printable(s string) bool {
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r == 0xfffd {
+		if r < 0x20 || r == 0x7f || r == 0xfffd || isBidiControl(r) {
 			return false
 		}
 	}

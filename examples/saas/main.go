@@ -96,7 +96,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer store.Close()
-	reg := tenancy.NewRegistry(store, store, tenancy.Options{Regions: []string{"eu-west", "us-east"}})
+	reg := tenancy.NewRegistry(store, store, tenancy.Options{Regions: []string{"eu-west", "us-east"}, PlatformDomains: []string{cfg.domain}})
 	defer reg.Close()
 	if err := seed(ctx, reg, stdout); err != nil {
 		return err
@@ -202,7 +202,10 @@ func newApp(reg *tenancy.Registry, store *sqlstore.Store, keys *skcrypto.Keyring
 		reg: reg, store: store, logger: logger, limit: limit,
 		users: &users{db: store.DB(), keys: keys, logger: logger},
 		resolve: tenancy.Middleware(tenancy.MiddlewareOptions{
-			Resolvers: []tenancy.Resolver{tenancy.CustomDomain(reg), sub, hdr, tenancy.APIKeyAuth(reg)},
+			// Subdomains and keys first; the X-Tenant-ID header takes the
+			// client's word and is here for the demo's convenience only:
+			// a real service resolves it behind its own authentication.
+			Resolvers: []tenancy.Resolver{sub, tenancy.CustomDomain(reg), tenancy.APIKeyAuth(reg), hdr},
 			Logger:    logger,
 		}),
 		// Overrides live beside the defaults, in a directory per tenant ID.

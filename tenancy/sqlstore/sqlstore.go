@@ -319,15 +319,28 @@ func (s *Store) List(ctx context.Context, opts tenancy.ListOptions) ([]*tenancy.
 	return out, nil
 }
 
-// Delete implements tenancy.Store. Domains and API keys go with the
-// tenant (ON DELETE CASCADE).
+// Delete implements tenancy.Store. Domains and API keys are deleted
+// explicitly in the same transaction rather than left to ON DELETE
+// CASCADE, which SQLite only honours on connections with foreign keys
+// on: a reused tenant ID must never inherit an old tenant's keys.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	res, err := s.db.ExecContext(ctx, s.q("DELETE FROM tenancy_tenants WHERE id = ?"), id)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, table := range []string{"tenancy_api_keys", "tenancy_domains"} {
+			if _, err := tx.ExecContext(ctx, s.q("DELETE FROM "+table+" WHERE tenant_id = ?"), id); err != nil {
+				return err
+			}
+		}
+		res, err := tx.ExecContext(ctx, s.q("DELETE FROM tenancy_tenants WHERE id = ?"), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return errors.Join(err, fmt.Errorf("tenant %q: %w", id, tenancy.ErrNotFound))
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("delete tenant: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return fmt.Errorf("delete tenant %q: %w", id, errors.Join(err, tenancy.ErrNotFound))
 	}
 	return nil
 }

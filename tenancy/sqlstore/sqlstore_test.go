@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 
@@ -82,4 +83,29 @@ func TestNewRejectsUnknownDriver(t *testing.T) {
 	assert.Error(t, err)
 	_, err = sqlstore.Open(context.Background(), "mysql://nope")
 	assert.Error(t, err)
+}
+
+// A *sql.DB opened by hand has SQLite's foreign keys off: deleting a
+// tenant must still take its keys and domains with it, so a reused ID
+// inherits nothing.
+func TestDeleteWithoutForeignKeys(t *testing.T) {
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "plain.db"))
+	require.NoError(t, err)
+	defer db.Close()
+	s, err := sqlstore.New(db)
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(ctx))
+	reg := tenancy.NewRegistry(s, s, tenancy.Options{})
+	defer reg.Close()
+	_, err = reg.Create(ctx, &tenancy.Tenant{ID: "cust-42", Slug: "old", Name: "Old", Domains: []string{"old.example.org"}})
+	require.NoError(t, err)
+	tok, _, err := reg.CreateKey(ctx, "cust-42", tenancy.KeyOptions{Scopes: []string{"admin"}})
+	require.NoError(t, err)
+	require.NoError(t, reg.Delete(ctx, "cust-42"))
+
+	_, err = reg.Create(ctx, &tenancy.Tenant{ID: "cust-42", Slug: "newco", Name: "New Co", Domains: []string{"old.example.org"}})
+	require.NoError(t, err, "the old tenant's domain is still taken")
+	_, _, err = reg.Authenticate(ctx, tok)
+	assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "an old tenant's key logs into the new one")
 }
