@@ -1,0 +1,790 @@
+// Package sqlstore keeps webhook endpoints and the delivery queue in
+// SQLite (embedded, the default) or PostgreSQL (many workers on many
+// machines), in the tables webhook_endpoints, webhook_messages,
+// webhook_deliveries and webhook_attempts.
+//
+//	st, err := sqlstore.New(db) // a *sql.DB from modernc.org/sqlite or pgx's stdlib
+//	if err != nil { ... }
+//	if err := st.Migrate(ctx); err != nil { ... }
+//	d, err := webhook.NewDispatcher(st, st, seal, webhook.DispatcherOptions{})
+//
+// # Transactional outbox
+//
+// EnqueueTx writes a message and its deliveries inside the caller's
+// transaction, so they commit or roll back with the business change
+// made in it; Dispatcher.SendTx uses it. Enqueue is EnqueueTx in a
+// transaction of its own.
+//
+// # Claiming
+//
+// Claim leases due deliveries in one statement or transaction. On
+// PostgreSQL it locks the rows it takes with FOR UPDATE SKIP LOCKED, so
+// any number of workers in any number of processes share the queue and
+// never take the same delivery; on SQLite the write transaction excludes
+// every other writer.
+package sqlstore
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/saaskit/saaskit/internal/sqldb"
+	"github.com/saaskit/saaskit/webhook"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Store implements webhook.EndpointStore, webhook.Queue,
+// webhook.TxQueue and webhook.SubjectQueue over one database.
+type Store struct {
+	db *sqldb.DB
+}
+
+var (
+	_ webhook.EndpointStore = (*Store)(nil)
+	_ webhook.Queue         = (*Store)(nil)
+	_ webhook.TxQueue       = (*Store)(nil)
+	_ webhook.SubjectQueue  = (*Store)(nil)
+)
+
+// New returns a Store over db, which must come from modernc.org/sqlite or
+// github.com/jackc/pgx/v5/stdlib. Call Migrate before use. For SQLite,
+// open db with sqldb's defaults (WAL, busy timeout, immediate
+// transactions, foreign keys).
+func New(db *sql.DB) (*Store, error) {
+	d, err := sqldb.DialectOf(db)
+	if err != nil {
+		return nil, fmt.Errorf("webhook sqlstore: %w", err)
+	}
+	return &Store{db: &sqldb.DB{DB: db, Dialect: d}}, nil
+}
+
+// Migrate creates or upgrades the tables. It is idempotent and safe to
+// run from several processes at once.
+func (s *Store) Migrate(ctx context.Context) error {
+	migs, err := sqldb.LoadMigrations(migrations, "migrations/"+s.db.Dialect.String())
+	if err == nil {
+		err = s.db.Migrate(ctx, "webhook", migs)
+	}
+	if err != nil {
+		return fmt.Errorf("webhook sqlstore: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) q(query string) string { return s.db.Dialect.Rebind(query) }
+
+// inTx runs fn in a transaction, committing when it returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func nullTime(t time.Time) sql.NullTime {
+	return sql.NullTime{Time: sqldb.Timestamp(t), Valid: !t.IsZero()}
+}
+
+func utcOrZero(t sql.NullTime) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
+}
+
+// Endpoints.
+
+const endpointColumns = "id, tenant_id, url, event_types, secrets, rate_limit, ordered, api_version, disabled_reason, failing_since, metadata, created_at, updated_at, version"
+
+// encodeEndpoint returns the JSON columns of e. Empty lists and maps are
+// stored as [] and {} and read back as nil.
+func encodeEndpoint(e *webhook.Endpoint) (eventTypes, secrets, metadata string, err error) {
+	et, err := json.Marshal(orEmpty(e.EventTypes))
+	if err != nil {
+		return "", "", "", fmt.Errorf("encode event types: %w", err)
+	}
+	sc, err := json.Marshal(orEmpty(e.Secrets)) // base64 strings
+	if err != nil {
+		return "", "", "", fmt.Errorf("encode secrets: %w", err)
+	}
+	md := e.Metadata
+	if md == nil {
+		md = map[string]string{}
+	}
+	mj, err := json.Marshal(md)
+	if err != nil {
+		return "", "", "", fmt.Errorf("encode metadata: %w", err)
+	}
+	return string(et), string(sc), string(mj), nil
+}
+
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func scanEndpoint(row scanner) (*webhook.Endpoint, error) {
+	var (
+		e                    webhook.Endpoint
+		et, sc, md           []byte
+		failingSince         sql.NullTime
+		createdAt, updatedAt time.Time
+	)
+	if err := row.Scan(&e.ID, &e.TenantID, &e.URL, &et, &sc, &e.RateLimit, &e.Ordered, &e.APIVersion, &e.DisabledReason,
+		&failingSince, &md, &createdAt, &updatedAt, &e.Version); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(et, &e.EventTypes); err != nil {
+		return nil, fmt.Errorf("decode event types of endpoint %s: %w", e.ID, err)
+	}
+	if err := json.Unmarshal(sc, &e.Secrets); err != nil {
+		return nil, fmt.Errorf("decode secrets of endpoint %s: %w", e.ID, err)
+	}
+	if err := json.Unmarshal(md, &e.Metadata); err != nil {
+		return nil, fmt.Errorf("decode metadata of endpoint %s: %w", e.ID, err)
+	}
+	if len(e.EventTypes) == 0 {
+		e.EventTypes = nil
+	}
+	if len(e.Secrets) == 0 {
+		e.Secrets = nil
+	}
+	if len(e.Metadata) == 0 {
+		e.Metadata = nil
+	}
+	e.FailingSince, e.CreatedAt, e.UpdatedAt = utcOrZero(failingSince), createdAt.UTC(), updatedAt.UTC()
+	return &e, nil
+}
+
+// CreateEndpoint implements webhook.EndpointStore.
+func (s *Store) CreateEndpoint(ctx context.Context, e *webhook.Endpoint) error {
+	et, sc, md, err := encodeEndpoint(e)
+	if err != nil {
+		return fmt.Errorf("create endpoint: %w", err)
+	}
+	_, err = s.db.ExecContext(ctx, s.q("INSERT INTO webhook_endpoints ("+endpointColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"),
+		e.ID, e.TenantID, e.URL, et, sc, e.RateLimit, e.Ordered, e.APIVersion, e.DisabledReason,
+		nullTime(e.FailingSince), md, sqldb.Timestamp(e.CreatedAt), sqldb.Timestamp(e.UpdatedAt))
+	if sqldb.IsUniqueViolation(err) {
+		return fmt.Errorf("endpoint %s: %w", e.ID, webhook.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("create endpoint: %w", err)
+	}
+	e.Version = 1
+	return nil
+}
+
+// GetEndpoint implements webhook.EndpointStore.
+func (s *Store) GetEndpoint(ctx context.Context, tenantID, id string) (*webhook.Endpoint, error) {
+	e, err := scanEndpoint(s.db.QueryRowContext(ctx, s.q("SELECT "+endpointColumns+" FROM webhook_endpoints WHERE tenant_id = ? AND id = ?"), tenantID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("endpoint %s: %w", id, webhook.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get endpoint: %w", err)
+	}
+	return e, nil
+}
+
+// ListEndpoints implements webhook.EndpointStore.
+func (s *Store) ListEndpoints(ctx context.Context, tenantID string) ([]*webhook.Endpoint, error) {
+	rows, err := s.db.QueryContext(ctx, s.q("SELECT "+endpointColumns+" FROM webhook_endpoints WHERE tenant_id = ? ORDER BY created_at, id"), tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("list endpoints: %w", err)
+	}
+	defer rows.Close()
+	var out []*webhook.Endpoint
+	for rows.Next() {
+		e, err := scanEndpoint(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list endpoints: %w", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list endpoints: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateEndpoint implements webhook.EndpointStore. CreatedAt is kept.
+func (s *Store) UpdateEndpoint(ctx context.Context, e *webhook.Endpoint) error {
+	et, sc, md, err := encodeEndpoint(e)
+	if err != nil {
+		return fmt.Errorf("update endpoint: %w", err)
+	}
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE webhook_endpoints SET url = ?, event_types = ?, secrets = ?, rate_limit = ?,
+		ordered = ?, api_version = ?, disabled_reason = ?, failing_since = ?, metadata = ?, updated_at = ?, version = version + 1
+		WHERE tenant_id = ? AND id = ? AND version = ?`),
+		e.URL, et, sc, e.RateLimit, e.Ordered, e.APIVersion, e.DisabledReason, nullTime(e.FailingSince), md,
+		sqldb.Timestamp(e.UpdatedAt), e.TenantID, e.ID, e.Version)
+	if err != nil {
+		return fmt.Errorf("update endpoint: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("update endpoint: %w", err)
+	} else if n == 0 {
+		if _, err := s.GetEndpoint(ctx, e.TenantID, e.ID); err != nil {
+			return err
+		}
+		return fmt.Errorf("endpoint %s version %d is stale: %w", e.ID, e.Version, webhook.ErrConflict)
+	}
+	e.Version++
+	return nil
+}
+
+// DeleteEndpoint implements webhook.EndpointStore. The endpoint's
+// deliveries stay; workers let the pending ones die.
+func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) error {
+	res, err := s.db.ExecContext(ctx, s.q("DELETE FROM webhook_endpoints WHERE tenant_id = ? AND id = ?"), tenantID, id)
+	if err != nil {
+		return fmt.Errorf("delete endpoint: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("delete endpoint: %w", err)
+	} else if n == 0 {
+		return fmt.Errorf("endpoint %s: %w", id, webhook.ErrNotFound)
+	}
+	return nil
+}
+
+// Queue.
+
+// Enqueue implements webhook.Queue: EnqueueTx in a transaction of its own.
+func (s *Store) Enqueue(ctx context.Context, msg *webhook.Message, endpoints []*webhook.Endpoint) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error { return s.EnqueueTx(ctx, tx, msg, endpoints) })
+}
+
+// orderedLockClass is the first key of the PostgreSQL advisory locks that
+// EnqueueTx takes on ordered endpoints; the second is a hash of the
+// endpoint ID. Two-key advisory locks never collide with one-key ones
+// such as sqldb's migration lock.
+var orderedLockClass = int32(hash32("saaskit.webhook.ordered"))
+
+func hash32(s string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(s))
+	return h.Sum32()
+}
+
+// deliveryChunk is how many deliveries one INSERT writes (7 parameters
+// each, well below both engines' limits).
+const deliveryChunk = 500
+
+// EnqueueTx implements webhook.TxQueue, the transactional outbox: it
+// writes msg and one pending delivery per endpoint, due at
+// msg.CreatedAt, in tx, so they commit or roll back with whatever else
+// tx does. tx must be a transaction on the Store's database. A message
+// ID the tenant already used is ErrConflict; tx stays usable (the
+// insert does nothing rather than fail), and the caller decides whether
+// to commit.
+//
+// Deliveries to one ordered endpoint go out one at a time in seq order,
+// so seq must follow commit order: otherwise a transaction that drew a
+// lower seq but committed later would put its delivery at the head
+// while a later one is already out. On PostgreSQL seq is drawn at
+// insert time, not at commit, so EnqueueTx takes a
+// transaction-scoped advisory lock per ordered endpoint (in a fixed
+// order, so two enqueues never deadlock on them): transactions that
+// enqueue to the same ordered endpoint commit one after the other. On
+// SQLite the write transaction already serialises them.
+func (s *Store) EnqueueTx(ctx context.Context, tx *sql.Tx, msg *webhook.Message, endpoints []*webhook.Endpoint) error {
+	if tx == nil {
+		return fmt.Errorf("%w: transaction is required", webhook.ErrInvalid)
+	}
+	if s.db.Dialect == sqldb.Postgres {
+		if err := lockOrdered(ctx, tx, endpoints); err != nil {
+			return fmt.Errorf("enqueue message %s: %w", msg.ID, err)
+		}
+	}
+	payload := []byte(msg.Payload)
+	if payload == nil {
+		payload = []byte{}
+	}
+	created := sqldb.Timestamp(msg.CreatedAt)
+	res, err := tx.ExecContext(ctx, s.q(`INSERT INTO webhook_messages (tenant_id, id, event_type, payload, subject, created_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, id) DO NOTHING`),
+		msg.TenantID, msg.ID, msg.EventType, payload, msg.Subject, created)
+	if err != nil {
+		return fmt.Errorf("enqueue message %s: %w", msg.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("enqueue message %s: %w", msg.ID, err)
+	} else if n == 0 {
+		return fmt.Errorf("message %s: %w", msg.ID, webhook.ErrConflict)
+	}
+	for chunk := range slices.Chunk(endpoints, deliveryChunk) {
+		var b strings.Builder
+		b.WriteString(`INSERT INTO webhook_deliveries (id, tenant_id, message_id, endpoint_id, ordered, state, attempts, next_at, last_error, updated_at) VALUES `)
+		args := make([]any, 0, 7*len(chunk))
+		for i, ep := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?, ?, ?, 'pending', 0, ?, '', ?)")
+			args = append(args, newDeliveryID(), msg.TenantID, msg.ID, ep.ID, ep.Ordered, created, created)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
+			return fmt.Errorf("enqueue message %s: %w", msg.ID, err)
+		}
+	}
+	return nil
+}
+
+// lockOrdered takes the advisory lock of each ordered endpoint, in key
+// order.
+func lockOrdered(ctx context.Context, tx *sql.Tx, endpoints []*webhook.Endpoint) error {
+	var keys []int32
+	for _, ep := range endpoints {
+		if ep.Ordered {
+			keys = append(keys, int32(hash32(ep.ID)))
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range slices.Compact(keys) {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1, $2)", orderedLockClass, k); err != nil {
+			return fmt.Errorf("lock ordered endpoint: %w", err)
+		}
+	}
+	return nil
+}
+
+// newDeliveryID returns "dlv_" and 32 hex digits: 48 bits of Unix
+// milliseconds, then 80 random bits. IDs sort by when they were made, so
+// listing by ID (keyset pagination) lists oldest first.
+func newDeliveryID() string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMilli())<<16)
+	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails
+	return "dlv_" + hex.EncodeToString(b[:])
+}
+
+func newLeaseToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// deliveryColumns are read from webhook_deliveries as d joined with
+// webhook_messages as m.
+const deliveryColumns = `d.id, d.seq, d.tenant_id, d.message_id, d.endpoint_id, d.state, d.attempts, d.next_at, d.last_error,
+	d.lease_token, d.lease_until, d.updated_at, m.event_type, m.payload, m.subject, m.created_at`
+
+func scanDelivery(row scanner) (*webhook.Delivery, error) {
+	var (
+		d                    webhook.Delivery
+		m                    webhook.Message
+		state                string
+		token                sql.NullString
+		leaseUntil           sql.NullTime
+		nextAt, updatedAt, c time.Time
+		payload              []byte
+	)
+	if err := row.Scan(&d.ID, &d.Seq, &m.TenantID, &m.ID, &d.EndpointID, &state, &d.Attempts, &nextAt, &d.LastError,
+		&token, &leaseUntil, &updatedAt, &m.EventType, &payload, &m.Subject, &c); err != nil {
+		return nil, err
+	}
+	m.Payload, m.CreatedAt = payload, c.UTC()
+	d.Message, d.State, d.NextAt, d.UpdatedAt = &m, webhook.DeliveryState(state), nextAt.UTC(), updatedAt.UTC()
+	d.LeaseToken, d.LeaseUntil = token.String, utcOrZero(leaseUntil)
+	return &d, nil
+}
+
+func collectDeliveries(rows *sql.Rows) ([]*webhook.Delivery, error) {
+	defer rows.Close()
+	var out []*webhook.Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// due is the condition for a delivery d that Claim may take, with the
+// claim time as the parameter(s) marked {now}: pending, due, not leased,
+// and, for an ordered delivery, no earlier pending ordered delivery to
+// its endpoint (whether due or leased or not), exactly as memstore walks
+// the pending deliveries in seq order.
+const due = `d.state = 'pending' AND d.next_at <= {now} AND (d.lease_until IS NULL OR d.lease_until <= {now})
+	AND (NOT d.ordered OR NOT EXISTS (
+		SELECT 1 FROM webhook_deliveries e
+		WHERE e.endpoint_id = d.endpoint_id AND e.state = 'pending' AND e.ordered AND e.seq < d.seq))`
+
+// claimPostgres claims in one statement, so in one transaction.
+//
+// PostgreSQL does not allow FOR UPDATE in a SELECT with a window
+// function, and locking every due row first (to rank them afterwards)
+// would lock the whole backlog. Instead:
+//
+//  1. heads: the endpoints with due work, ordered by their oldest
+//     claimable delivery, at most max of them. The deliveries memstore
+//     would pick (the first max, in seq order, of each endpoint's first
+//     perEndpoint claimable deliveries) all belong to these endpoints:
+//     if an endpoint contributes any, it contributes its oldest, and
+//     every endpoint whose oldest is older contributes too.
+//  2. picked: per head endpoint (LATERAL), its first perEndpoint
+//     claimable deliveries in seq order, locked FOR UPDATE SKIP LOCKED,
+//     then the first max of them all in seq order. A row another claimer
+//     has locked is skipped, not waited for: that claimer takes the
+//     next rows of a busy endpoint instead of the same ones. A row that
+//     another claimer leased and committed after this statement's
+//     snapshot is re-checked on its new version when locked (READ
+//     COMMITTED) and dropped, because its lease now runs.
+//  3. leased: UPDATE the picked rows' lease, RETURNING them, joined with
+//     their messages.
+//
+// So no two claimers ever hold the same delivery, nobody blocks, and
+// with one claimer the result is exactly memstore's. The cost is one
+// aggregate over the due rows (index webhook_deliveries_due) and at
+// most max index walks of webhook_deliveries_endpoint; at most
+// max*min(perEndpoint, max) rows are locked, until the statement ends.
+var claimPostgres = `WITH heads AS (
+	SELECT d.endpoint_id, MIN(d.seq) AS head FROM webhook_deliveries d
+	WHERE ` + strings.ReplaceAll(due, "{now}", "$1") + `
+	GROUP BY d.endpoint_id ORDER BY head LIMIT $2
+), picked AS (
+	SELECT c.id, c.seq FROM heads h CROSS JOIN LATERAL (
+		SELECT d.id, d.seq FROM webhook_deliveries d
+		WHERE d.endpoint_id = h.endpoint_id AND d.seq >= h.head AND ` + strings.ReplaceAll(due, "{now}", "$1") + `
+		ORDER BY d.seq LIMIT $3
+		FOR UPDATE SKIP LOCKED
+	) c
+	ORDER BY c.seq LIMIT $2
+), leased AS (
+	UPDATE webhook_deliveries u SET lease_token = $4, lease_until = $5
+	FROM picked WHERE u.id = picked.id
+	RETURNING u.*
+)
+SELECT ` + deliveryColumns + ` FROM leased d
+JOIN webhook_messages m ON m.tenant_id = d.tenant_id AND m.id = d.message_id
+ORDER BY d.seq`
+
+// claimSQLite ranks the claimable deliveries of each endpoint with
+// ROW_NUMBER and leases the first max of those ranked perEndpoint or
+// better, in seq order. It runs in a write transaction, which excludes
+// every other writer; the UPDATE comes first, so the transaction takes
+// the write lock at once even when it began deferred.
+var claimSQLite = `UPDATE webhook_deliveries SET lease_token = ?, lease_until = ?
+WHERE seq IN (
+	SELECT seq FROM (
+		SELECT d.seq, ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.seq) AS rn
+		FROM webhook_deliveries d
+		WHERE ` + strings.ReplaceAll(due, "{now}", "?") + `
+	) WHERE rn <= ? ORDER BY seq LIMIT ?
+)
+RETURNING seq`
+
+// Claim implements webhook.Queue. All the deliveries of one claim share
+// one random lease token.
+func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, max, perEndpoint int) ([]*webhook.Delivery, error) {
+	if max <= 0 || perEndpoint <= 0 {
+		return nil, nil
+	}
+	perEndpoint = min(perEndpoint, max)
+	token, until := newLeaseToken(), sqldb.Timestamp(now.Add(lease))
+	now = sqldb.Timestamp(now)
+	var (
+		out []*webhook.Delivery
+		err error
+	)
+	if s.db.Dialect == sqldb.Postgres {
+		var rows *sql.Rows
+		rows, err = s.db.QueryContext(ctx, claimPostgres, now, max, perEndpoint, token, until)
+		if err == nil {
+			out, err = collectDeliveries(rows)
+		}
+	} else {
+		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			var err error
+			out, err = s.claimSQLite(ctx, tx, now, until, token, max, perEndpoint)
+			return err
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) claimSQLite(ctx context.Context, tx *sql.Tx, now, until time.Time, token string, max, perEndpoint int) ([]*webhook.Delivery, error) {
+	rows, err := tx.QueryContext(ctx, claimSQLite, token, until, now, now, perEndpoint, max)
+	if err != nil {
+		return nil, err
+	}
+	var seqs []any
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		seqs = append(seqs, seq)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(seqs) == 0 {
+		return nil, err
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(seqs)), ", ")
+	rows, err = tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries d
+		JOIN webhook_messages m ON m.tenant_id = d.tenant_id AND m.id = d.message_id
+		WHERE d.seq IN (`+marks+`) ORDER BY d.seq`, seqs...)
+	if err != nil {
+		return nil, err
+	}
+	return collectDeliveries(rows)
+}
+
+// Complete implements webhook.Queue. The UPDATE matches the lease token
+// and the pending state; the attempt's row is written only if it
+// matched, atomically with it: on PostgreSQL in one statement (the
+// UPDATE in a CTE feeding the INSERT), on SQLite in one transaction.
+func (s *Store) Complete(ctx context.Context, d *webhook.Delivery, a webhook.Attempt) error {
+	const where = " WHERE id = ? AND lease_token = ? AND state = 'pending'"
+	set := "UPDATE webhook_deliveries SET state = ?, attempts = ?, next_at = ?, last_error = ?, lease_token = NULL, lease_until = NULL"
+	args := []any{string(d.State), d.Attempts, sqldb.Timestamp(d.NextAt), d.LastError}
+	if !a.At.IsZero() {
+		set += ", updated_at = ?"
+		args = append(args, sqldb.Timestamp(a.At))
+	}
+	args = append(args, d.ID, d.LeaseToken)
+	var response []byte
+	if len(a.Response) > 0 {
+		response = a.Response
+	}
+	var (
+		n   int64
+		err error
+	)
+	switch {
+	case a.At.IsZero(): // postponed: no attempt to log
+		n, err = execN(ctx, s.db, s.q(set+where), args...)
+	case s.db.Dialect == sqldb.Postgres:
+		n, err = execN(ctx, s.db, s.q(`WITH u AS (`+set+where+` RETURNING tenant_id)
+			INSERT INTO webhook_attempts (delivery_id, tenant_id, at, status, latency_ns, error, response)
+			SELECT ?::text, u.tenant_id, ?::timestamptz, ?::integer, ?::bigint, ?::text, ?::bytea FROM u`),
+			append(args, d.ID, sqldb.Timestamp(a.At), a.Status, int64(a.Latency), a.Error, response)...)
+	default:
+		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			var tenantID string
+			err := tx.QueryRowContext(ctx, s.q(set+where+" RETURNING tenant_id"), args...).Scan(&tenantID)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil // n stays 0
+			}
+			if err != nil {
+				return err
+			}
+			n = 1
+			_, err = tx.ExecContext(ctx, s.q(`INSERT INTO webhook_attempts (delivery_id, tenant_id, at, status, latency_ns, error, response)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`),
+				d.ID, tenantID, sqldb.Timestamp(a.At), a.Status, int64(a.Latency), a.Error, response)
+			return err
+		})
+	}
+	if err == nil && n == 0 {
+		err = s.lostLease(ctx, d.ID)
+	}
+	if errors.Is(err, webhook.ErrConflict) || errors.Is(err, webhook.ErrNotFound) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("complete delivery %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+// execN runs an Exec and returns the rows it affected.
+func execN(ctx context.Context, q sqldb.Querier, query string, args ...any) (int64, error) {
+	res, err := q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// lostLease explains a Complete that matched no row.
+func (s *Store) lostLease(ctx context.Context, id string) error {
+	var one int
+	err := s.db.QueryRowContext(ctx, s.q("SELECT 1 FROM webhook_deliveries WHERE id = ?"), id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("delivery %s: %w", id, webhook.ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("delivery %s: lease lost: %w", id, webhook.ErrConflict)
+}
+
+// Deliveries implements webhook.Queue: ordered by ID, after f.AfterID.
+func (s *Store) Deliveries(ctx context.Context, tenantID string, f webhook.DeliveryFilter) ([]*webhook.Delivery, error) {
+	query := `SELECT ` + deliveryColumns + ` FROM webhook_deliveries d
+		JOIN webhook_messages m ON m.tenant_id = d.tenant_id AND m.id = d.message_id
+		WHERE d.tenant_id = ? AND d.id > ?`
+	args := []any{tenantID, f.AfterID}
+	if f.EndpointID != "" {
+		query += " AND d.endpoint_id = ?"
+		args = append(args, f.EndpointID)
+	}
+	if f.State != "" {
+		query += " AND d.state = ?"
+		args = append(args, string(f.State))
+	}
+	if !f.Since.IsZero() {
+		query += " AND d.updated_at >= ?"
+		args = append(args, sqldb.Timestamp(f.Since))
+	}
+	if !f.Until.IsZero() {
+		query += " AND d.updated_at < ?"
+		args = append(args, sqldb.Timestamp(f.Until))
+	}
+	query += " ORDER BY d.id LIMIT ?"
+	args = append(args, f.EffectiveLimit())
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	out, err := collectDeliveries(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// Requeue implements webhook.Queue.
+func (s *Store) Requeue(ctx context.Context, tenantID, deliveryID string, at time.Time) error {
+	at = sqldb.Timestamp(at)
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE webhook_deliveries SET state = 'pending', next_at = ?, updated_at = ?
+		WHERE tenant_id = ? AND id = ? AND state = 'dead'`), at, at, tenantID, deliveryID)
+	if err != nil {
+		return fmt.Errorf("requeue delivery %s: %w", deliveryID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("requeue delivery %s: %w", deliveryID, err)
+	} else if n > 0 {
+		return nil
+	}
+	var state string
+	err = s.db.QueryRowContext(ctx, s.q("SELECT state FROM webhook_deliveries WHERE tenant_id = ? AND id = ?"), tenantID, deliveryID).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("delivery %s: %w", deliveryID, webhook.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("requeue delivery %s: %w", deliveryID, err)
+	}
+	return fmt.Errorf("delivery %s is %s, not dead: %w", deliveryID, state, webhook.ErrConflict)
+}
+
+// Attempts implements webhook.Queue.
+func (s *Store) Attempts(ctx context.Context, tenantID, deliveryID string) ([]webhook.Attempt, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, s.q("SELECT 1 FROM webhook_deliveries WHERE tenant_id = ? AND id = ?"), tenantID, deliveryID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("delivery %s: %w", deliveryID, webhook.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list attempts: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT at, status, latency_ns, error, response FROM webhook_attempts
+		WHERE tenant_id = ? AND delivery_id = ? ORDER BY id`), tenantID, deliveryID)
+	if err != nil {
+		return nil, fmt.Errorf("list attempts: %w", err)
+	}
+	defer rows.Close()
+	var out []webhook.Attempt
+	for rows.Next() {
+		a := webhook.Attempt{DeliveryID: deliveryID}
+		var latency int64
+		if err := rows.Scan(&a.At, &a.Status, &latency, &a.Error, &a.Response); err != nil {
+			return nil, fmt.Errorf("list attempts: %w", err)
+		}
+		a.At, a.Latency = a.At.UTC(), time.Duration(latency)
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list attempts: %w", err)
+	}
+	return out, nil
+}
+
+// Data subjects.
+
+// SubjectMessages implements webhook.SubjectQueue.
+func (s *Store) SubjectMessages(ctx context.Context, tenantID, subject string) ([]*webhook.Message, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT tenant_id, id, event_type, payload, subject, created_at FROM webhook_messages
+		WHERE tenant_id = ? AND subject = ? ORDER BY created_at, id`), tenantID, subject)
+	if err != nil {
+		return nil, fmt.Errorf("list subject messages: %w", err)
+	}
+	defer rows.Close()
+	var out []*webhook.Message
+	for rows.Next() {
+		var (
+			m       webhook.Message
+			payload []byte
+		)
+		if err := rows.Scan(&m.TenantID, &m.ID, &m.EventType, &payload, &m.Subject, &m.CreatedAt); err != nil {
+			return nil, fmt.Errorf("list subject messages: %w", err)
+		}
+		m.Payload, m.CreatedAt = payload, m.CreatedAt.UTC()
+		out = append(out, &m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list subject messages: %w", err)
+	}
+	return out, nil
+}
+
+// EraseSubject implements webhook.SubjectQueue. It deletes attempts,
+// deliveries and messages explicitly, in one transaction, rather than
+// rely on ON DELETE CASCADE, which SQLite applies only when foreign keys
+// are on.
+func (s *Store) EraseSubject(ctx context.Context, tenantID, subject string) (int, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		const messages = "SELECT id FROM webhook_messages WHERE tenant_id = ? AND subject = ?"
+		const deliveries = "SELECT id FROM webhook_deliveries WHERE tenant_id = ? AND message_id IN (" + messages + ")"
+		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM webhook_attempts WHERE tenant_id = ? AND delivery_id IN ("+deliveries+")"),
+			tenantID, tenantID, tenantID, subject); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM webhook_deliveries WHERE tenant_id = ? AND message_id IN ("+messages+")"),
+			tenantID, tenantID, subject); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, s.q("DELETE FROM webhook_messages WHERE tenant_id = ? AND subject = ?"), tenantID, subject)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("erase subject: %w", err)
+	}
+	return int(n), nil
+}

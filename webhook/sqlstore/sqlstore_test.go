@@ -1,0 +1,377 @@
+package sqlstore_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/saaskit/saaskit/internal/sqldb"
+	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
+	"github.com/saaskit/saaskit/webhook"
+	"github.com/saaskit/saaskit/webhook/sqlstore"
+	"github.com/saaskit/saaskit/webhook/webhooktest"
+)
+
+// backends lists the engines; postgres skips, with the reason, when
+// SAASKIT_TEST_POSTGRES_DSN is unset.
+var backends = []struct {
+	name string
+	open func(testing.TB) *sqldb.DB
+}{
+	{"sqlite", sqldbtest.OpenSQLite},
+	{"postgres", sqldbtest.OpenPostgres},
+}
+
+var t0 = time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)
+
+func newStore(t testing.TB, db *sqldb.DB) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.New(db.DB)
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(context.Background()))
+	return s
+}
+
+func message(tenant, id string) *webhook.Message {
+	return &webhook.Message{ID: id, TenantID: tenant, EventType: "invoice.paid", Payload: json.RawMessage(`{"n":1}`), Subject: "user-1", CreatedAt: t0}
+}
+
+func endpoint(id string, ordered bool) *webhook.Endpoint {
+	return &webhook.Endpoint{ID: id, TenantID: "acme", URL: "https://hooks.example.com/" + id, Ordered: ordered}
+}
+
+func TestConformance(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			b.open(t) // an unavailable engine skips here, once
+			webhooktest.RunStoreTests(t, func(t *testing.T) webhooktest.Adapter { return newStore(t, b.open(t)) })
+		})
+	}
+}
+
+func TestNewRejectsOtherDrivers(t *testing.T) {
+	_, err := sqlstore.New(nil)
+	assert.ErrorIs(t, err, sqldb.ErrUnsupported)
+}
+
+func TestMigrateTwiceIsNoOp(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := b.open(t)
+			s := newStore(t, db)
+			e := endpoint("ep1", false)
+			require.NoError(t, s.CreateEndpoint(ctx, e))
+			require.NoError(t, s.Enqueue(ctx, message("acme", "m1"), []*webhook.Endpoint{e}))
+			var before int
+			require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM saaskit_migrations WHERE component = 'webhook'").Scan(&before))
+
+			require.NoError(t, s.Migrate(ctx))
+			require.NoError(t, s.Migrate(ctx))
+			var after int
+			require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM saaskit_migrations WHERE component = 'webhook'").Scan(&after))
+			assert.Equal(t, before, after)
+			assert.Equal(t, 1, after)
+			_, err := s.GetEndpoint(ctx, "acme", "ep1")
+			assert.NoError(t, err, "migrating again lost data")
+			ds, err := s.Deliveries(ctx, "acme", webhook.DeliveryFilter{})
+			require.NoError(t, err)
+			assert.Len(t, ds, 1)
+		})
+	}
+}
+
+// TestEnqueueTx checks the transactional outbox: the message and its
+// deliveries commit or roll back with the caller's business change.
+func TestEnqueueTx(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := b.open(t)
+			s := newStore(t, db)
+			_, err := db.Exec("CREATE TABLE orders (id TEXT PRIMARY KEY)")
+			require.NoError(t, err)
+			eps := []*webhook.Endpoint{endpoint("ep1", false), endpoint("ep2", true)}
+			order := func(tx *sql.Tx, id string) {
+				t.Helper()
+				_, err := tx.Exec(db.Dialect.Rebind("INSERT INTO orders (id) VALUES (?)"), id)
+				require.NoError(t, err)
+			}
+			orders := func() int {
+				var n int
+				require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM orders").Scan(&n))
+				return n
+			}
+
+			var tx *sql.Tx
+			defer func() { // on failure, before the database is dropped
+				if tx != nil {
+					_ = tx.Rollback()
+				}
+			}()
+			tx, err = db.BeginTx(ctx, nil)
+			require.NoError(t, err)
+			order(tx, "o1")
+			require.NoError(t, s.EnqueueTx(ctx, tx, message("acme", "m1"), eps))
+			require.NoError(t, tx.Rollback())
+			assert.Zero(t, orders())
+			ds, err := s.Deliveries(ctx, "acme", webhook.DeliveryFilter{})
+			require.NoError(t, err)
+			assert.Empty(t, ds, "a rolled-back enqueue left deliveries")
+			ms, err := s.SubjectMessages(ctx, "acme", "user-1")
+			require.NoError(t, err)
+			assert.Empty(t, ms, "a rolled-back enqueue left its message")
+			claimed, err := s.Claim(ctx, t0, time.Minute, 10, 10)
+			require.NoError(t, err)
+			assert.Empty(t, claimed)
+
+			tx, err = db.BeginTx(ctx, nil)
+			require.NoError(t, err)
+			order(tx, "o1")
+			require.NoError(t, s.EnqueueTx(ctx, tx, message("acme", "m1"), eps), "the rolled-back message ID is free again")
+			require.NoError(t, tx.Commit())
+			assert.Equal(t, 1, orders())
+			ds, err = s.Deliveries(ctx, "acme", webhook.DeliveryFilter{})
+			require.NoError(t, err)
+			require.Len(t, ds, 2)
+			for _, d := range ds {
+				assert.Equal(t, "m1", d.Message.ID)
+				assert.Equal(t, webhook.StatePending, d.State)
+			}
+			claimed, err = s.Claim(ctx, t0, time.Minute, 10, 10)
+			require.NoError(t, err)
+			assert.Len(t, claimed, 2)
+
+			// A duplicate is ErrConflict and leaves the transaction usable.
+			tx, err = db.BeginTx(ctx, nil)
+			require.NoError(t, err)
+			assert.ErrorIs(t, s.EnqueueTx(ctx, tx, message("acme", "m1"), eps), webhook.ErrConflict)
+			order(tx, "o2")
+			require.NoError(t, tx.Commit())
+			assert.Equal(t, 2, orders())
+			ds, err = s.Deliveries(ctx, "acme", webhook.DeliveryFilter{})
+			require.NoError(t, err)
+			assert.Len(t, ds, 2)
+
+			assert.ErrorIs(t, s.EnqueueTx(ctx, nil, message("acme", "m9"), eps), webhook.ErrInvalid)
+		})
+	}
+}
+
+// TestOrderedEnqueueFollowsCommitOrder: a second enqueue to an ordered
+// endpoint waits for an open transaction that enqueued to it first, so
+// seq order is commit order and the first message goes first.
+func TestOrderedEnqueueFollowsCommitOrder(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := b.open(t)
+			s := newStore(t, db)
+			ord := endpoint("ord", true)
+			tx, err := db.BeginTx(ctx, nil)
+			require.NoError(t, err)
+			defer func() { _ = tx.Rollback() }() // on failure, before the database is dropped
+			require.NoError(t, s.EnqueueTx(ctx, tx, message("acme", "m1"), []*webhook.Endpoint{ord}))
+
+			done := make(chan error, 1)
+			go func() { done <- s.Enqueue(ctx, message("acme", "m2"), []*webhook.Endpoint{ord}) }()
+			select {
+			case err := <-done:
+				t.Fatalf("the second enqueue did not wait for the first to commit (err %v)", err)
+			case <-time.After(300 * time.Millisecond):
+			}
+			require.NoError(t, tx.Commit())
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+			case <-time.After(15 * time.Second):
+				t.Fatal("the second enqueue never finished")
+			}
+			claimed, err := s.Claim(ctx, t0, time.Minute, 10, 10)
+			require.NoError(t, err)
+			require.Len(t, claimed, 1)
+			assert.Equal(t, "m1", claimed[0].Message.ID)
+		})
+	}
+}
+
+// TestConcurrentClaimers runs 8 claim loops over 200 deliveries (16
+// endpoints, 4 of them ordered) through one shared handle and through
+// a handle each, as separate processes would. No delivery is ever held
+// by two claimers, each is claimed exactly once (leases never expire
+// here), an ordered endpoint never has two deliveries out at once and
+// gets them in order, and together the claimers take all 200.
+func TestConcurrentClaimers(t *testing.T) {
+	const (
+		claimers   = 8
+		total      = 200
+		nEndpoints = 16
+		nOrdered   = 4
+	)
+	for _, b := range backends {
+		for _, separate := range []bool{false, true} {
+			name := b.name + "/shared_handle"
+			if separate {
+				name = b.name + "/handle_each"
+			}
+			t.Run(name, func(t *testing.T) {
+				ctx := context.Background()
+				db := b.open(t)
+				s := newStore(t, db)
+				eps := make([]*webhook.Endpoint, nEndpoints)
+				ordered := map[string]bool{}
+				for i := range eps {
+					eps[i] = endpoint(fmt.Sprintf("ep%02d", i), i < nOrdered)
+					ordered[eps[i].ID] = eps[i].Ordered
+				}
+				perEndpoint := map[string]int{}
+				for i := range total {
+					ep := eps[i%nEndpoints]
+					require.NoError(t, s.Enqueue(ctx, message("acme", fmt.Sprintf("m%03d", i)), []*webhook.Endpoint{ep}))
+					perEndpoint[ep.ID]++
+				}
+				stores := make([]*sqlstore.Store, claimers)
+				for i := range stores {
+					stores[i] = s
+					if separate {
+						stores[i] = newStore(t, sqldbtest.Reopen(t, db))
+					}
+				}
+
+				var (
+					mu          sync.Mutex
+					holder      = map[string]int{}    // delivery ID → claimer holding it
+					claimed     = map[string]bool{}   // delivery IDs ever claimed
+					orderedBusy = map[string]string{} // ordered endpoint → delivery out
+					orderedSeen = map[string][]int64{}
+					done        atomic.Int64
+					wg          sync.WaitGroup
+				)
+				deadline := time.Now().Add(2 * time.Minute)
+				for w := range claimers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						st := stores[w]
+						for done.Load() < total && time.Now().Before(deadline) {
+							batch, err := st.Claim(ctx, t0, time.Hour, 8, 2)
+							if !assert.NoError(t, err) {
+								return
+							}
+							if len(batch) == 0 {
+								time.Sleep(time.Millisecond)
+								continue
+							}
+							mu.Lock()
+							for _, d := range batch {
+								if other, ok := holder[d.ID]; ok {
+									t.Errorf("delivery %s handed to claimer %d while claimer %d holds it", d.ID, w, other)
+								}
+								if claimed[d.ID] {
+									t.Errorf("delivery %s claimed twice", d.ID)
+								}
+								holder[d.ID], claimed[d.ID] = w, true
+								if ordered[d.EndpointID] {
+									if out, ok := orderedBusy[d.EndpointID]; ok {
+										t.Errorf("ordered endpoint %s got %s while %s is out", d.EndpointID, d.ID, out)
+									}
+									orderedBusy[d.EndpointID] = d.ID
+									orderedSeen[d.EndpointID] = append(orderedSeen[d.EndpointID], d.Seq)
+								}
+							}
+							mu.Unlock()
+							for _, d := range batch {
+								mu.Lock()
+								delete(holder, d.ID)
+								if orderedBusy[d.EndpointID] == d.ID {
+									delete(orderedBusy, d.EndpointID) // before Complete commits
+								}
+								mu.Unlock()
+								d.State, d.Attempts = webhook.StateSucceeded, 1
+								assert.NoError(t, st.Complete(ctx, d, webhook.Attempt{DeliveryID: d.ID, At: t0, Status: 200}))
+								done.Add(1)
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				assert.Len(t, claimed, total, "the claimers did not take every delivery")
+				for ep, seqs := range orderedSeen {
+					assert.IsIncreasing(t, seqs, "ordered endpoint %s out of order", ep)
+					assert.Len(t, seqs, perEndpoint[ep])
+				}
+				left, err := s.Claim(ctx, t0.Add(2*time.Hour), time.Minute, 100, 100)
+				require.NoError(t, err)
+				assert.Empty(t, left)
+			})
+		}
+	}
+}
+
+// TestClaimSkipsLockedRows: on PostgreSQL a claim passes over rows that
+// another transaction holds instead of waiting for them.
+func TestClaimSkipsLockedRows(t *testing.T) {
+	ctx := context.Background()
+	db := sqldbtest.OpenPostgres(t)
+	s := newStore(t, db)
+	ep, ord := endpoint("ep", false), endpoint("ord", true)
+	for _, m := range []string{"m1", "m2"} {
+		require.NoError(t, s.Enqueue(ctx, message("acme", m), []*webhook.Endpoint{ep}))
+	}
+	for _, m := range []string{"o1", "o2"} {
+		require.NoError(t, s.Enqueue(ctx, message("acme", m), []*webhook.Endpoint{ord}))
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback() }()
+	rows, err := tx.QueryContext(ctx, "SELECT id FROM webhook_deliveries WHERE message_id IN ('m1', 'o1') FOR UPDATE")
+	require.NoError(t, err)
+	require.NoError(t, rows.Close())
+
+	short, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	claimed, err := s.Claim(short, t0, time.Minute, 10, 10)
+	require.NoError(t, err, "the claim waited for the locked rows")
+	require.Len(t, claimed, 1, "only m2 is free: o2 waits behind the locked o1")
+	assert.Equal(t, "m2", claimed[0].Message.ID)
+
+	require.NoError(t, tx.Rollback())
+	claimed, err = s.Claim(ctx, t0, time.Minute, 10, 10)
+	require.NoError(t, err)
+	var ids []string
+	for _, d := range claimed {
+		ids = append(ids, d.Message.ID)
+	}
+	assert.Equal(t, []string{"m1", "o1"}, ids)
+}
+
+// TestCompleteAfterErase: a delivery erased while out is ErrNotFound.
+func TestCompleteAfterErase(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := newStore(t, b.open(t))
+			require.NoError(t, s.Enqueue(ctx, message("acme", "m1"), []*webhook.Endpoint{endpoint("ep", false)}))
+			claimed, err := s.Claim(ctx, t0, time.Minute, 1, 1)
+			require.NoError(t, err)
+			require.Len(t, claimed, 1)
+			d := claimed[0]
+			d.State = webhook.StateSucceeded
+			require.NoError(t, s.Complete(ctx, d, webhook.Attempt{At: t0, Status: 200}))
+			n, err := s.EraseSubject(ctx, "acme", "user-1")
+			require.NoError(t, err)
+			assert.Equal(t, 1, n)
+			assert.ErrorIs(t, s.Complete(ctx, d, webhook.Attempt{At: t0}), webhook.ErrNotFound)
+			_, err = s.Attempts(ctx, "acme", d.ID)
+			assert.ErrorIs(t, err, webhook.ErrNotFound)
+		})
+	}
+}
