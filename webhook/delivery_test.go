@@ -508,3 +508,27 @@ func (f *deliveryFixture) count(t *testing.T, state webhook.DeliveryState) int {
 		after = page[len(page)-1].ID
 	}
 }
+
+func TestDispatcherVerifierTrustsEndpointSecrets(t *testing.T) {
+	f := newDeliveryFixture(t)
+	ctx := context.Background()
+	e1, s1, err := f.d.CreateEndpoint(ctx, "acme", webhook.EndpointSpec{URL: "https://a.example.com"})
+	require.NoError(t, err)
+	_, s2, err := f.d.CreateEndpoint(ctx, "acme", webhook.EndpointSpec{URL: "https://b.example.com"})
+	require.NoError(t, err)
+	sign := func(secret string) http.Header {
+		s, _ := webhook.NewSigner(secret)
+		h := http.Header{}
+		require.NoError(t, s.SetHeaders(h, "msg_1", f.clock.Now(), []byte("{}")))
+		return h
+	}
+	all, err := f.d.Verifier(ctx, "acme", webhook.VerifyOptions{Now: f.clock.Now})
+	require.NoError(t, err)
+	assert.NoError(t, all.Verify(sign(s1), []byte("{}")))
+	assert.NoError(t, all.Verify(sign(s2), []byte("{}")))
+	one, err := f.d.Verifier(ctx, "acme", webhook.VerifyOptions{Now: f.clock.Now}, e1.ID)
+	require.NoError(t, err)
+	assert.ErrorIs(t, one.Verify(sign(s2), []byte("{}")), webhook.ErrNoMatch)
+	_, err = f.d.Verifier(ctx, "globex", webhook.VerifyOptions{}, e1.ID)
+	assert.ErrorIs(t, err, webhook.ErrNotFound)
+}

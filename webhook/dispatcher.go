@@ -253,6 +253,50 @@ func (d *Dispatcher) Recover(ctx context.Context, tenantID, endpointID string, s
 	}
 }
 
+// Verifier returns a Verifier trusting the current secrets of the
+// tenant's endpoints with those IDs (all of the tenant's endpoints when
+// none are named): what the endpoints' owner would build, for testing an
+// endpoint or for a receiver inside the same service.
+func (d *Dispatcher) Verifier(ctx context.Context, tenantID string, opts VerifyOptions, endpointIDs ...string) (*Verifier, error) {
+	var eps []*Endpoint
+	if len(endpointIDs) == 0 {
+		all, err := d.endpoints.ListEndpoints(ctx, tenantID)
+		if err != nil {
+			return nil, err
+		}
+		eps = all
+	}
+	for _, id := range endpointIDs {
+		e, err := d.endpoints.GetEndpoint(ctx, tenantID, id)
+		if err != nil {
+			return nil, err
+		}
+		eps = append(eps, e)
+	}
+	var keys []string
+	for _, e := range eps {
+		k, err := d.unseal(e)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k...)
+	}
+	return NewVerifier(opts, keys...)
+}
+
+// unseal returns the endpoint's secrets in the clear.
+func (d *Dispatcher) unseal(e *Endpoint) ([]string, error) {
+	keys := make([]string, 0, len(e.Secrets))
+	for _, sealed := range e.Secrets {
+		secret, err := d.seal(e.TenantID).Decrypt(sealed, secretAD(e))
+		if err != nil {
+			return nil, fmt.Errorf("unseal secret of endpoint %s: %w", e.ID, err)
+		}
+		keys = append(keys, string(secret))
+	}
+	return keys, nil
+}
+
 // signer returns the endpoint's signer, unsealing its secrets once per
 // endpoint version.
 func (d *Dispatcher) signer(e *Endpoint) (*Signer, error) {
@@ -262,13 +306,9 @@ func (d *Dispatcher) signer(e *Endpoint) (*Signer, error) {
 	if c != nil && c.version == e.Version {
 		return c.signer, nil
 	}
-	keys := make([]string, 0, len(e.Secrets))
-	for _, sealed := range e.Secrets {
-		secret, err := d.seal(e.TenantID).Decrypt(sealed, secretAD(e))
-		if err != nil {
-			return nil, fmt.Errorf("unseal secret of endpoint %s: %w", e.ID, err)
-		}
-		keys = append(keys, string(secret))
+	keys, err := d.unseal(e)
+	if err != nil {
+		return nil, err
 	}
 	s, err := NewSigner(keys...)
 	if err != nil {

@@ -14,6 +14,13 @@
 //	curl -H 'X-Tenant-ID: acme' 'http://localhost:8080/api/users?email=ada@example.com'
 //	curl -X DELETE -H 'X-Tenant-ID: acme' http://localhost:8080/api/users/<id>
 //
+// Webhooks: register an endpoint, then create a user; the user.created
+// event is committed with the user (outbox) and delivered, signed:
+//
+//	curl -H 'X-Tenant-ID: acme' -d '{"url":"http://localhost:8080/webhooks/inbound/acme"}' http://localhost:8080/api/webhooks/endpoints
+//	curl http://localhost:8080/webhooks/inbound/acme
+//	curl -H 'X-Tenant-ID: acme' 'http://localhost:8080/api/webhooks/deliveries?state=dead'
+//
 // Users' emails are stored encrypted under a key per user (package
 // crypto), found by a blind index, and erased by shredding that key. The
 // root key is a keyset file in the data directory protected by
@@ -46,6 +53,7 @@ import (
 	"github.com/saaskit/saaskit/internal/problem"
 	"github.com/saaskit/saaskit/tenancy"
 	"github.com/saaskit/saaskit/tenancy/sqlstore"
+	webhookstore "github.com/saaskit/saaskit/webhook/sqlstore"
 )
 
 //go:embed templates
@@ -106,7 +114,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	app, err := newApp(reg, store, keys, cfg.domain, logger)
+	hookStore, err := webhookstore.New(store.DB())
+	if err != nil {
+		return err
+	}
+	hooks, err := newHooks(ctx, hookStore, keys, logger)
+	if err != nil {
+		return err
+	}
+	workerDone := make(chan struct{})
+	workerCtx, stopWorker := context.WithCancel(context.Background())
+	go func() { defer close(workerDone); hooks.run(workerCtx) }()
+	defer func() { stopWorker(); <-workerDone }()
+	app, err := newApp(reg, store, keys, hooks, cfg.domain, logger)
 	if err != nil {
 		return err
 	}
@@ -179,9 +199,10 @@ type app struct {
 	limit     *tenancy.RateLimiter
 	templates *tenancy.Templates
 	users     *users
+	hooks     *hooks
 }
 
-func newApp(reg *tenancy.Registry, store *sqlstore.Store, keys *skcrypto.Keyring, domain string, logger *slog.Logger) (*app, error) {
+func newApp(reg *tenancy.Registry, store *sqlstore.Store, keys *skcrypto.Keyring, hooks *hooks, domain string, logger *slog.Logger) (*app, error) {
 	sub, err := tenancy.Subdomain(reg, []string{domain}, "www", "api")
 	if err != nil {
 		return nil, err
@@ -200,7 +221,8 @@ func newApp(reg *tenancy.Registry, store *sqlstore.Store, keys *skcrypto.Keyring
 	defaults, _ := fs.Sub(templateFiles, "templates")
 	return &app{
 		reg: reg, store: store, logger: logger, limit: limit,
-		users: &users{db: store.DB(), keys: keys, logger: logger},
+		users: &users{db: store.DB(), keys: keys, hooks: hooks, logger: logger},
+		hooks: hooks,
 		resolve: tenancy.Middleware(tenancy.MiddlewareOptions{
 			// Subdomains and keys first; the X-Tenant-ID header takes the
 			// client's word and is here for the demo's convenience only:
@@ -224,6 +246,11 @@ func (a *app) routes() http.Handler {
 	mux.Handle("POST /api/users", tenant(a.users.create))
 	mux.Handle("GET /api/users", tenant(a.users.find))
 	mux.Handle("DELETE /api/users/{id}", tenant(a.users.erase))
+	mux.Handle("POST /api/webhooks/endpoints", tenant(a.hooks.createEndpoint))
+	mux.Handle("GET /api/webhooks/deliveries", tenant(a.hooks.listDeliveries))
+	mux.Handle("POST /api/webhooks/deliveries/{id}/retry", tenant(a.hooks.retry))
+	mux.HandleFunc("POST /webhooks/inbound/{tenant}", a.hooks.inbound)
+	mux.HandleFunc("GET /webhooks/inbound/{tenant}", a.hooks.inboundLog)
 	return mux
 }
 

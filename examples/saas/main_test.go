@@ -240,3 +240,41 @@ func TestDemoEncryptedUsers(t *testing.T) {
 	resp, _ = s.call(t, "POST", "localhost", "/api/users", strings.NewReader(`{"email":"not an email"}`), acme...)
 	assert.Equal(t, 400, resp.StatusCode)
 }
+
+func TestDemoWebhooks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the demo binary")
+	}
+	s := start(t, buildDemo(t), t.TempDir())
+	defer s.stop(t)
+	acme := []string{"X-Tenant-ID", "acme"}
+
+	resp, body := s.call(t, "POST", "localhost", "/api/webhooks/endpoints",
+		strings.NewReader(`{"url":"http://127.0.0.1:`+s.port+`/webhooks/inbound/acme"}`), acme...)
+	require.Equal(t, 201, resp.StatusCode, body)
+	assert.Contains(t, body, `"secret":"whsec_`)
+	resp, _ = s.call(t, "POST", "localhost", "/api/webhooks/endpoints", strings.NewReader(`{"url":"ftp://nope"}`), acme...)
+	assert.Equal(t, 400, resp.StatusCode)
+
+	resp, body = s.call(t, "POST", "localhost", "/api/users", strings.NewReader(`{"email":"grace@example.com"}`), acme...)
+	require.Equal(t, 201, resp.StatusCode, body)
+	var user struct{ ID string }
+	require.NoError(t, json.Unmarshal([]byte(body), &user))
+	received := func() string {
+		_, body := s.call(t, "GET", "localhost", "/webhooks/inbound/acme", nil)
+		return body
+	}
+	require.Eventually(t, func() bool { return strings.Contains(received(), "user.created") }, 30*time.Second, 50*time.Millisecond,
+		"the signed user.created event never arrived")
+
+	resp, _ = s.call(t, "DELETE", "localhost", "/api/users/"+user.ID, nil, acme...)
+	require.Equal(t, 200, resp.StatusCode)
+	require.Eventually(t, func() bool { return strings.Contains(received(), "user.erased") }, 30*time.Second, 50*time.Millisecond)
+
+	resp, body = s.call(t, "GET", "localhost", "/api/webhooks/deliveries?state=dead", nil, acme...)
+	require.Equal(t, 200, resp.StatusCode, body)
+	assert.JSONEq(t, `[]`, body)
+	// An unsigned request to the receiver is refused.
+	resp, _ = s.call(t, "POST", "localhost", "/webhooks/inbound/acme", strings.NewReader(`{"type":"forged"}`))
+	assert.Equal(t, 400, resp.StatusCode)
+}

@@ -28,6 +28,7 @@ import (
 type users struct {
 	db     *sql.DB
 	keys   *skcrypto.Keyring
+	hooks  *hooks
 	logger *slog.Logger
 }
 
@@ -124,7 +125,22 @@ func (u *users) create(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, err)
 		return
 	}
-	if _, err := u.db.ExecContext(r.Context(), "INSERT INTO demo_users (tenant_id, id, email, email_index) VALUES (?, ?, ?, ?)", t.ID, id, ct, idx); err != nil {
+	// The user row and its user.created event commit together.
+	tx, err := u.db.BeginTx(r.Context(), nil)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(r.Context(), "INSERT INTO demo_users (tenant_id, id, email, email_index) VALUES (?, ?, ?, ?)", t.ID, id, ct, idx); err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	if err := u.hooks.emit(r.Context(), tx, t.ID, "user.created", id, map[string]string{"id": id, "email": email}); err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	if err := tx.Commit(); err != nil {
 		u.fail(w, r, err)
 		return
 	}
@@ -198,6 +214,15 @@ func (u *users) erase(w http.ResponseWriter, r *http.Request) {
 	}
 	ev, err := u.keys.ShredSubject(r.Context(), t.ID, id)
 	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	// Erase the user's webhook messages too: they carried the email.
+	if _, err := u.hooks.d.EraseSubject(r.Context(), t.ID, id); err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	if err := u.hooks.emit(r.Context(), nil, t.ID, "user.erased", "", map[string]string{"id": id}); err != nil {
 		u.fail(w, r, err)
 		return
 	}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	skcrypto "github.com/saaskit/saaskit/crypto"
+	"github.com/saaskit/saaskit/internal/problem"
+	"github.com/saaskit/saaskit/tenancy"
+	"github.com/saaskit/saaskit/webhook"
+	webhookstore "github.com/saaskit/saaskit/webhook/sqlstore"
+)
+
+// hooks lets each tenant register webhook endpoints, receives the events
+// the service emits, and shows a receiver: /webhooks/inbound/{tenant}
+// verifies what the demo itself sends there.
+type hooks struct {
+	d      *webhook.Dispatcher
+	queue  webhook.Queue
+	logger *slog.Logger
+
+	mu       sync.Mutex
+	received map[string][]string // tenant → event types received, in order
+}
+
+func newHooks(ctx context.Context, st *webhookstore.Store, keys *skcrypto.Keyring, logger *slog.Logger) (*hooks, error) {
+	if err := st.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	d, err := webhook.NewDispatcher(st, st, func(tenant string) webhook.AEAD {
+		return keys.AEAD(skcrypto.Scope{Tenant: tenant, Subject: "webhook-secrets"})
+	}, webhook.DispatcherOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return &hooks{d: d, queue: st, logger: logger, received: map[string][]string{}}, nil
+}
+
+// emit sends an event about a resource to the tenant's endpoints, inside
+// tx when one is given (the outbox: the event commits with the change).
+func (h *hooks) emit(ctx context.Context, tx *sql.Tx, tenantID, eventType, subject string, data any) error {
+	payload, err := json.Marshal(map[string]any{"type": eventType, "data": data})
+	if err != nil {
+		return err
+	}
+	msg := &webhook.Message{TenantID: tenantID, EventType: eventType, Subject: subject, Payload: payload}
+	if tx != nil {
+		_, err = h.d.SendTx(ctx, tx, msg)
+	} else {
+		_, err = h.d.Send(ctx, msg)
+	}
+	return err
+}
+
+// run delivers until ctx ends. The demo lets deliveries reach loopback
+// so it can call its own receiver; a real service keeps the default,
+// which refuses private addresses.
+func (h *hooks) run(ctx context.Context) {
+	client := webhook.NewDeliveryClient(webhook.DeliveryClientOptions{
+		AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+	})
+	_ = h.d.Run(ctx, webhook.WorkerOptions{Client: client, Poll: 200 * time.Millisecond, Logger: h.logger})
+}
+
+// createEndpoint handles POST /api/webhooks/endpoints {url, event_types}.
+// The signing secret is in the response, once.
+func (h *hooks) createEndpoint(w http.ResponseWriter, r *http.Request) {
+	t, _ := tenancy.FromContext(r.Context())
+	var req struct {
+		URL        string   `json:"url"`
+		EventTypes []string `json:"event_types"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8<<10)).Decode(&req); err != nil {
+		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "body must be JSON {url, event_types}"})
+		return
+	}
+	e, secret, err := h.d.CreateEndpoint(r.Context(), t.ID, webhook.EndpointSpec{URL: req.URL, EventTypes: req.EventTypes})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"id": e.ID, "url": e.URL, "secret": secret})
+}
+
+// listDeliveries handles GET /api/webhooks/deliveries?state=dead.
+func (h *hooks) listDeliveries(w http.ResponseWriter, r *http.Request) {
+	t, _ := tenancy.FromContext(r.Context())
+	ds, err := h.queue.Deliveries(r.Context(), t.ID, webhook.DeliveryFilter{
+		State: webhook.DeliveryState(r.URL.Query().Get("state")), AfterID: r.URL.Query().Get("after"), Limit: 100,
+	})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	type delivery struct {
+		ID        string `json:"id"`
+		MessageID string `json:"message_id"`
+		Endpoint  string `json:"endpoint_id"`
+		EventType string `json:"event_type"`
+		State     string `json:"state"`
+		Attempts  int    `json:"attempts"`
+		LastError string `json:"last_error,omitempty"`
+	}
+	out := []delivery{}
+	for _, d := range ds {
+		out = append(out, delivery{d.ID, d.Message.ID, d.EndpointID, d.Message.EventType, string(d.State), d.Attempts, d.LastError})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// retry handles POST /api/webhooks/deliveries/{id}/retry for a dead letter.
+func (h *hooks) retry(w http.ResponseWriter, r *http.Request) {
+	t, _ := tenancy.FromContext(r.Context())
+	if err := h.d.RetryDead(r.Context(), t.ID, r.PathValue("id")); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// inbound handles POST /webhooks/inbound/{tenant}: a receiver that
+// verifies signatures with the tenant's endpoint secrets, as the owner of
+// the endpoint would with the secret they were shown.
+func (h *hooks) inbound(w http.ResponseWriter, r *http.Request) {
+	tenant := r.PathValue("tenant")
+	v, err := h.d.Verifier(r.Context(), tenant, webhook.VerifyOptions{})
+	if err != nil {
+		problem.Write(w, problem.Details{Status: http.StatusNotFound, Detail: "no endpoints for this tenant"})
+		return
+	}
+	webhook.Receiver(v, webhook.ReceiverOptions{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var event struct {
+			Type string `json:"type"`
+		}
+		_ = json.Unmarshal(webhook.Body(r.Context()), &event)
+		h.mu.Lock()
+		h.received[tenant] = append(h.received[tenant], event.Type)
+		h.mu.Unlock()
+		h.logger.InfoContext(r.Context(), "webhook received", slog.String("tenant.id", tenant), slog.String("event", event.Type))
+		w.WriteHeader(http.StatusNoContent)
+	})).ServeHTTP(w, r)
+}
+
+// inboundLog handles GET /webhooks/inbound/{tenant}: what arrived.
+func (h *hooks) inboundLog(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	got := append([]string{}, h.received[r.PathValue("tenant")]...)
+	h.mu.Unlock()
+	writeJSON(w, http.StatusOK, got)
+}
+
+func (h *hooks) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, webhook.ErrInvalid), errors.Is(err, webhook.ErrInvalidURL):
+		status = http.StatusBadRequest
+	case errors.Is(err, webhook.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, webhook.ErrConflict):
+		status = http.StatusConflict
+	}
+	if status == http.StatusInternalServerError {
+		h.logger.ErrorContext(r.Context(), "webhook request failed", slog.String("error", err.Error()))
+		problem.Write(w, problem.Details{Status: status, Detail: "internal error"})
+		return
+	}
+	problem.Write(w, problem.Details{Status: status, Detail: err.Error()})
+}
