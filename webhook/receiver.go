@@ -19,6 +19,9 @@ type SeenStore interface {
 	// MarkSeen records id until the given time and reports whether it was
 	// new. Implementations must check and record atomically.
 	MarkSeen(ctx context.Context, id string, until time.Time) (bool, error)
+	// Forget removes id, so the sender's retry of a message the handler
+	// failed to process is accepted.
+	Forget(ctx context.Context, id string) error
 }
 
 // MemorySeen is an in-memory SeenStore for one process. It forgets ids
@@ -45,6 +48,14 @@ func NewMemorySeen(limit int, now func() time.Time) *MemorySeen {
 
 // errSeenFull: the store is at its limit with ids still in their window.
 var errSeenFull = errors.New("webhook: replay store full")
+
+// Forget implements SeenStore.
+func (m *MemorySeen) Forget(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.until, id)
+	return nil
+}
 
 // MarkSeen implements SeenStore.
 func (m *MemorySeen) MarkSeen(_ context.Context, id string, until time.Time) (bool, error) {
@@ -96,7 +107,7 @@ func Body(ctx context.Context) []byte {
 // 400 missing or malformed headers, 401 bad signature or timestamp, 409
 // replayed id, 413 body too large.
 func Receiver(v *Verifier, opts ReceiverOptions) func(http.Handler) http.Handler {
-	if opts.MaxBody <= 0 {
+	if opts.MaxBody <= 0 || opts.MaxBody > 1<<40 {
 		opts.MaxBody = 1 << 20
 	}
 	logger := opts.Logger
@@ -118,10 +129,13 @@ func Receiver(v *Verifier, opts ReceiverOptions) func(http.Handler) http.Handler
 				refuse(w, err)
 				return
 			}
+			id := first(r.Header, idHeaders)
 			if opts.Seen != nil {
+				// Verify accepts whole seconds up to ts+tolerance, so the id
+				// is remembered until the second after that.
 				ts, _ := parseTimestamp(first(r.Header, timestampHeaders))
-				until := time.Unix(ts, 0).Add(v.opts.Tolerance)
-				fresh, err := opts.Seen.MarkSeen(r.Context(), first(r.Header, idHeaders), until)
+				until := time.Unix(ts+int64(v.opts.Tolerance/time.Second)+1, 0)
+				fresh, err := opts.Seen.MarkSeen(r.Context(), id, until)
 				if err != nil {
 					logger.ErrorContext(r.Context(), "webhook replay check failed", slog.String("error", err.Error()))
 					problem.Write(w, problem.Details{Status: http.StatusServiceUnavailable, Detail: "replay check unavailable"})
@@ -133,10 +147,38 @@ func Receiver(v *Verifier, opts ReceiverOptions) func(http.Handler) http.Handler
 				}
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, body)))
+			sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+			defer func() {
+				// A handler that failed (non-2xx or panic) did not process the
+				// message: forget the id so the sender's retry is accepted.
+				failed := recover()
+				if opts.Seen != nil && (failed != nil || sw.status >= 300) {
+					if err := opts.Seen.Forget(context.WithoutCancel(r.Context()), id); err != nil {
+						logger.ErrorContext(r.Context(), "webhook replay store forget failed", slog.String("error", err.Error()))
+					}
+				}
+				if failed != nil {
+					panic(failed)
+				}
+			}()
+			next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), bodyKey{}, body)))
 		})
 	}
 }
+
+// statusWriter remembers the status the handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // refuse answers a verification failure with its status and reason.
 func refuse(w http.ResponseWriter, err error) {

@@ -179,7 +179,9 @@ func (v *Verifier) match(id string, ts int64, signatures string, body []byte) er
 				continue
 			}
 			var raw [ed25519.SignatureSize + 2]byte
-			n, err := base64.StdEncoding.Decode(raw[:], []byte(sig))
+			// Strict: the unused low bits of the last character must be
+			// zero, so no two encodings of one signature both verify.
+			n, err := base64.StdEncoding.Strict().Decode(raw[:], []byte(sig))
 			if err != nil || n != ed25519.SignatureSize {
 				continue
 			}

@@ -244,3 +244,48 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+func TestReceiverReplayEdgeAndRetryAfterFailure(t *testing.T) {
+	secret := webhook.NewSecret()
+	s, _ := webhook.NewSigner(secret)
+	clock := testclock.New(t0)
+	v := verifier(t, clock, secret)
+	fail := true
+	calls := 0
+	h := webhook.Receiver(v, webhook.ReceiverOptions{Seen: webhook.NewMemorySeen(0, clock.Now)})(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls++
+			if fail {
+				w.WriteHeader(http.StatusInternalServerError)
+			}
+		}))
+	send := func(ts time.Time) int {
+		req := httptest.NewRequest("POST", "/hooks", strings.NewReader(string(body)))
+		require.NoError(t, s.SetHeaders(req.Header, "msg_1", ts, body))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	assert.Equal(t, 500, send(t0))
+	fail = false
+	assert.Equal(t, 200, send(t0), "the retry of a failed message was refused as a replay")
+	assert.Equal(t, 409, send(t0))
+	clock.Advance(5*time.Minute + 500*time.Millisecond) // last accepted second
+	assert.Equal(t, 409, send(t0), "a replay at the window's edge was accepted")
+	assert.Equal(t, 2, calls)
+}
+
+func TestV1aSignaturesAreNotMalleable(t *testing.T) {
+	sk, pk := webhook.NewKeyPair()
+	s, _ := webhook.NewSigner(sk)
+	sig, _ := s.Sign("msg_1", t0, body)
+	v := verifier(t, testclock.New(t0), pk)
+	require.NoError(t, v.VerifyValues("msg_1", "1700000000", sig, body))
+	// 64 bytes leave 4 unused bits in the last base64 character; flipping
+	// one must not give a second valid encoding.
+	b := []byte(sig)
+	last := len(b) - 3 // before "=="
+	alt := strings.IndexByte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", b[last]) ^ 1
+	b[last] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[alt]
+	assert.Equal(t, webhook.ErrNoMatch, v.VerifyValues("msg_1", "1700000000", string(b), body))
+}
