@@ -8,8 +8,8 @@
 //	tenancy        whose request is this: tenant model, context, resolution
 //	               middleware, API keys, isolation, rate limits, templates
 //	flags          feature flags (OpenFeature provider)            planned
-//	webhook        Standard Webhooks signing, verification and
-//	               receiver middleware (durable delivery planned)
+//	webhook        Standard Webhooks signing, verification, receiver
+//	               middleware, and durable delivery with an outbox
 //	crypto         per-tenant envelope encryption on Tink: rotation,
 //	               data-key caching, blind indexes, streaming,
 //	               crypto-shredding, TLS
