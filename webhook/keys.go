@@ -83,3 +83,28 @@ func parsePublicKey(s string) (ed25519.PublicKey, error) {
 	}
 	return ed25519.PublicKey(b), nil
 }
+
+// splitKeys sorts keys into symmetric secrets (prepared HMACs) and keys
+// of the asymmetric kind that carries prefix, parsed with parse.
+func splitKeys[K any](keys []string, prefix string, parse func(string) (K, error)) ([]*hmacKey, []K, error) {
+	var (
+		hmacs []*hmacKey
+		asym  []K
+	)
+	for i, k := range keys {
+		if strings.HasPrefix(strings.TrimSpace(k), prefix) {
+			key, err := parse(k)
+			if err != nil {
+				return nil, nil, fmt.Errorf("key %d: %w", i, err)
+			}
+			asym = append(asym, key)
+			continue
+		}
+		secret, err := parseSecret(k)
+		if err != nil {
+			return nil, nil, fmt.Errorf("key %d: %w", i, err)
+		}
+		hmacs = append(hmacs, newHMACKey(secret))
+	}
+	return hmacs, asym, nil
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -29,20 +28,9 @@ func NewSigner(keys ...string) (*Signer, error) {
 	}
 	s := &Signer{}
 	s.content.New = func() any { b := make([]byte, 0, 1024); return &b }
-	for i, k := range keys {
-		if strings.HasPrefix(strings.TrimSpace(k), SecretKeyPrefix) {
-			priv, err := parsePrivateKey(k)
-			if err != nil {
-				return nil, fmt.Errorf("key %d: %w", i, err)
-			}
-			s.ed = append(s.ed, priv)
-			continue
-		}
-		secret, err := parseSecret(k)
-		if err != nil {
-			return nil, fmt.Errorf("key %d: %w", i, err)
-		}
-		s.hmacs = append(s.hmacs, newHMACKey(secret))
+	var err error
+	if s.hmacs, s.ed, err = splitKeys(keys, SecretKeyPrefix, parsePrivateKey); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

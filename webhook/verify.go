@@ -74,20 +74,9 @@ func NewVerifier(opts VerifyOptions, keys ...string) (*Verifier, error) {
 	}
 	v := &Verifier{opts: opts}
 	v.content.New = func() any { b := make([]byte, 0, 1024); return &b }
-	for i, k := range keys {
-		if strings.HasPrefix(strings.TrimSpace(k), PublicKeyPrefix) {
-			pub, err := parsePublicKey(k)
-			if err != nil {
-				return nil, fmt.Errorf("key %d: %w", i, err)
-			}
-			v.pubs = append(v.pubs, pub)
-			continue
-		}
-		secret, err := parseSecret(k)
-		if err != nil {
-			return nil, fmt.Errorf("key %d: %w", i, err)
-		}
-		v.hmacs = append(v.hmacs, newHMACKey(secret))
+	var err error
+	if v.hmacs, v.pubs, err = splitKeys(keys, PublicKeyPrefix, parsePublicKey); err != nil {
+		return nil, err
 	}
 	return v, nil
 }

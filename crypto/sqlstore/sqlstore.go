@@ -45,11 +45,7 @@ func New(db *sql.DB) (*Store, error) {
 // Migrate creates or upgrades the tables; idempotent and safe to run
 // from several processes at once.
 func (s *Store) Migrate(ctx context.Context) error {
-	migs, err := sqldb.LoadMigrations(migrations, "migrations/"+s.db.Dialect.String())
-	if err == nil {
-		err = s.db.Migrate(ctx, "crypto", migs)
-	}
-	if err != nil {
+	if err := s.db.MigrateEmbedded(ctx, "crypto", migrations, "migrations"); err != nil {
 		return fmt.Errorf("crypto sqlstore: %w", err)
 	}
 	return nil

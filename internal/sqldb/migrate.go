@@ -199,3 +199,28 @@ func appliedVersions(ctx context.Context, d Dialect, tx *sql.Tx, component strin
 	}
 	return vs, nil
 }
+
+// MigrateEmbedded applies the migrations of component found in
+// fsys under root/<dialect> (root/sqlite, root/postgres): the layout
+// every SQL adapter embeds.
+func (db *DB) MigrateEmbedded(ctx context.Context, component string, fsys fs.FS, root string) error {
+	migs, err := LoadMigrations(fsys, root+"/"+db.Dialect.String())
+	if err != nil {
+		return err
+	}
+	return db.Migrate(ctx, component, migs)
+}
+
+// InTx runs fn in a transaction, committing when fn returns nil and
+// rolling back otherwise (also when fn panics).
+func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }() // a no-op after Commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}

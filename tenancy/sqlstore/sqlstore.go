@@ -79,30 +79,13 @@ func (s *Store) Close() error {
 // Migrate creates or upgrades the store's tables. It is idempotent and
 // safe to run from several processes at once.
 func (s *Store) Migrate(ctx context.Context) error {
-	migs, err := sqldb.LoadMigrations(migrations, "migrations/"+s.db.Dialect.String())
-	if err != nil {
-		return fmt.Errorf("tenancy sqlstore: %w", err)
-	}
-	if err := s.db.Migrate(ctx, "tenancy", migs); err != nil {
+	if err := s.db.MigrateEmbedded(ctx, "tenancy", migrations, "migrations"); err != nil {
 		return fmt.Errorf("tenancy sqlstore: %w", err)
 	}
 	return nil
 }
 
 func (s *Store) q(query string) string { return s.db.Dialect.Rebind(query) }
-
-// inTx runs fn in a transaction, committing when it returns nil.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
-}
 
 const tenantColumns = "id, slug, name, status, plan, region, isolation, dsn, branding, api_version, settings, version, created_at, updated_at"
 
@@ -112,7 +95,7 @@ func (s *Store) Create(ctx context.Context, t *tenancy.Tenant) error {
 	if err != nil {
 		return err
 	}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, s.q("INSERT INTO tenancy_tenants ("+tenantColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)"),
 			t.ID, t.Slug, t.Name, string(t.Status), t.Plan, t.Region, string(t.Isolation), t.DSN,
 			branding, t.APIVersion, settings, sqldb.Timestamp(t.CreatedAt), sqldb.Timestamp(t.UpdatedAt))
@@ -247,7 +230,7 @@ func (s *Store) Update(ctx context.Context, t *tenancy.Tenant) error {
 	if err != nil {
 		return err
 	}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE tenancy_tenants SET slug = ?, name = ?, status = ?, plan = ?, region = ?,
 			isolation = ?, dsn = ?, branding = ?, api_version = ?, settings = ?, version = version + 1, updated_at = ?
 			WHERE id = ? AND version = ?`),
@@ -324,7 +307,7 @@ func (s *Store) List(ctx context.Context, opts tenancy.ListOptions) ([]*tenancy.
 // CASCADE, which SQLite only honours on connections with foreign keys
 // on: a reused tenant ID must never inherit an old tenant's keys.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		for _, table := range []string{"tenancy_api_keys", "tenancy_domains"} {
 			if _, err := tx.ExecContext(ctx, s.q("DELETE FROM "+table+" WHERE tenant_id = ?"), id); err != nil {
 				return err
@@ -357,7 +340,7 @@ func (s *Store) CreateKey(ctx context.Context, k *tenancy.APIKey) error {
 	if err != nil {
 		return fmt.Errorf("create api key: %w", err)
 	}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 		var one int
 		err := tx.QueryRowContext(ctx, s.q("SELECT 1 FROM tenancy_tenants WHERE id = ?"), k.TenantID).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -454,7 +437,7 @@ func (s *Store) ListKeys(ctx context.Context, tenantID string) ([]*tenancy.APIKe
 // one transaction (row-locked on PostgreSQL), so concurrent changes
 // apply one after the other.
 func (s *Store) UpdateKey(ctx context.Context, tenantID, id string, ch tenancy.KeyChange) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		forUpdate := ""
 		if s.db.Dialect == sqldb.Postgres {
 			forUpdate = " FOR UPDATE"

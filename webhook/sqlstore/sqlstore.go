@@ -74,30 +74,13 @@ func New(db *sql.DB) (*Store, error) {
 // Migrate creates or upgrades the tables. It is idempotent and safe to
 // run from several processes at once.
 func (s *Store) Migrate(ctx context.Context) error {
-	migs, err := sqldb.LoadMigrations(migrations, "migrations/"+s.db.Dialect.String())
-	if err == nil {
-		err = s.db.Migrate(ctx, "webhook", migs)
-	}
-	if err != nil {
+	if err := s.db.MigrateEmbedded(ctx, "webhook", migrations, "migrations"); err != nil {
 		return fmt.Errorf("webhook sqlstore: %w", err)
 	}
 	return nil
 }
 
 func (s *Store) q(query string) string { return s.db.Dialect.Rebind(query) }
-
-// inTx runs fn in a transaction, committing when it returns nil.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
-}
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -275,7 +258,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) error {
 
 // Enqueue implements webhook.Queue: EnqueueTx in a transaction of its own.
 func (s *Store) Enqueue(ctx context.Context, msg *webhook.Message, endpoints []*webhook.Endpoint) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error { return s.EnqueueTx(ctx, tx, msg, endpoints) })
+	return s.db.InTx(ctx, func(tx *sql.Tx) error { return s.EnqueueTx(ctx, tx, msg, endpoints) })
 }
 
 // orderedLockClass is the first key of the PostgreSQL advisory locks that
@@ -520,7 +503,7 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, m
 			out, err = collectDeliveries(rows)
 		}
 	} else {
-		err = s.inTx(ctx, func(tx *sql.Tx) error {
+		err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 			var err error
 			out, err = s.claimSQLite(ctx, tx, now, until, token, max, perEndpoint)
 			return err
@@ -590,7 +573,7 @@ func (s *Store) Complete(ctx context.Context, d *webhook.Delivery, a webhook.Att
 			SELECT ?::text, u.tenant_id, ?::timestamptz, ?::integer, ?::bigint, ?::text, ?::bytea FROM u`),
 			append(args, d.ID, sqldb.Timestamp(a.At), a.Status, int64(a.Latency), a.Error, response)...)
 	default:
-		err = s.inTx(ctx, func(tx *sql.Tx) error {
+		err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 			var tenantID string
 			err := tx.QueryRowContext(ctx, s.q(set+where+" RETURNING tenant_id"), args...).Scan(&tenantID)
 			if errors.Is(err, sql.ErrNoRows) {
@@ -765,7 +748,7 @@ func (s *Store) SubjectMessages(ctx context.Context, tenantID, subject string) (
 // are on.
 func (s *Store) EraseSubject(ctx context.Context, tenantID, subject string) (int, error) {
 	var n int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		const messages = "SELECT id FROM webhook_messages WHERE tenant_id = ? AND subject = ?"
 		const deliveries = "SELECT id FROM webhook_deliveries WHERE tenant_id = ? AND message_id IN (" + messages + ")"
 		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM webhook_attempts WHERE tenant_id = ? AND delivery_id IN ("+deliveries+")"),
