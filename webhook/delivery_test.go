@@ -532,3 +532,40 @@ func TestDispatcherVerifierTrustsEndpointSecrets(t *testing.T) {
 	_, err = f.d.Verifier(ctx, "globex", webhook.VerifyOptions{}, e1.ID)
 	assert.ErrorIs(t, err, webhook.ErrNotFound)
 }
+
+func TestSlowEndpointCannotTakeEverySlot(t *testing.T) {
+	f := newDeliveryFixture(t)
+	f.opts.Concurrency, f.opts.PerEndpoint = 8, 2
+	release := make(chan struct{})
+	var inflight, peak atomic.Int32
+	slow := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		n := inflight.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		<-release
+		inflight.Add(-1)
+	}))
+	defer slow.Close()
+	defer close(release)
+	fast := newReceiver(t, 200)
+	ctx := context.Background()
+	_, _, err := f.d.CreateEndpoint(ctx, "acme", webhook.EndpointSpec{URL: slow.URL, EventTypes: []string{"slow"}})
+	require.NoError(t, err)
+	_, _, err = f.d.CreateEndpoint(ctx, "acme", webhook.EndpointSpec{URL: fast.URL, EventTypes: []string{"fast"}})
+	require.NoError(t, err)
+	for range 10 {
+		_, err := f.d.Send(ctx, &webhook.Message{TenantID: "acme", EventType: "slow", Payload: []byte(`{}`)})
+		require.NoError(t, err)
+	}
+	for range 5 {
+		_, err := f.d.Send(ctx, &webhook.Message{TenantID: "acme", EventType: "fast", Payload: []byte(`{}`)})
+		require.NoError(t, err)
+	}
+	f.run(t)
+	require.Eventually(t, func() bool { return fast.count() == 5 }, 10*time.Second, time.Millisecond, "a slow endpoint starved a fast one")
+	assert.LessOrEqual(t, peak.Load(), int32(2), "more than PerEndpoint attempts in flight to one endpoint")
+}

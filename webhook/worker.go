@@ -20,8 +20,8 @@ import (
 type WorkerOptions struct {
 	// Concurrency bounds deliveries in flight. Default 16.
 	Concurrency int
-	// PerEndpoint bounds in-flight deliveries to one endpoint, so one slow
-	// endpoint cannot take every slot. Default 4.
+	// PerEndpoint bounds one worker's deliveries in flight to one
+	// endpoint, so one slow endpoint cannot take every slot. Default 4.
 	PerEndpoint int
 	// Lease is how long a claimed delivery stays with this worker; if the
 	// worker dies, another takes it after the lease. Default 1 minute.
@@ -156,42 +156,77 @@ func DefaultRetryDelay(attempt int) time.Duration {
 func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 	opts = opts.withDefaults()
 	work := make(chan *Delivery)
-	idle := make(chan struct{}, opts.Concurrency) // one token per idle goroutine
+	// idle carries, per goroutine that comes free, the endpoint it just
+	// served ("" at start), so Run can keep the in-flight count per
+	// endpoint.
+	idle := make(chan string, opts.Concurrency)
 	var wg sync.WaitGroup
 	// Attempts finish even when Run is stopping: the lease covers them,
 	// and abandoning one would only repeat it.
 	attemptCtx := context.WithoutCancel(ctx)
 	for range opts.Concurrency {
-		idle <- struct{}{}
+		idle <- ""
 		wg.Go(func() {
 			for del := range work {
 				d.deliver(attemptCtx, del, opts)
-				idle <- struct{}{}
+				idle <- del.EndpointID
 			}
 		})
 	}
 	defer func() { close(work); wg.Wait() }()
 	// backlog holds claimed deliveries not yet handed out: claiming a
-	// batch at a time keeps the queue's cost per delivery low. On stop,
-	// its leases simply run out and the deliveries come back.
-	var backlog []*Delivery
+	// batch at a time keeps the queue's cost per delivery low. A delivery
+	// waits there while its endpoint has PerEndpoint attempts in flight,
+	// and is dropped once half its lease has passed (the lease then runs
+	// out and a worker claims it again). On stop, leases simply run out.
+	type claimed struct {
+		del *Delivery
+		at  time.Time
+	}
+	var backlog []claimed
+	inflight := map[string]int{}
+	pick := func(now time.Time) int {
+		kept := backlog[:0]
+		for _, c := range backlog {
+			if now.Sub(c.at) < opts.Lease/2 {
+				kept = append(kept, c)
+			}
+		}
+		backlog = kept
+		for i, c := range backlog {
+			if inflight[c.del.EndpointID] < opts.PerEndpoint {
+				return i
+			}
+		}
+		return -1
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-idle:
+		case ep := <-idle:
+			if ep != "" {
+				if inflight[ep]--; inflight[ep] <= 0 {
+					delete(inflight, ep)
+				}
+			}
 		}
-		if len(backlog) == 0 {
-			var err error
-			backlog, err = d.queue.Claim(ctx, d.opts.Now().UTC(), opts.Lease, opts.Concurrency, opts.PerEndpoint)
+		now := d.opts.Now().UTC()
+		i := pick(now)
+		if i < 0 && len(backlog) < opts.Concurrency {
+			batch, err := d.queue.Claim(ctx, now, opts.Lease, opts.Concurrency-len(backlog), opts.PerEndpoint)
 			if err != nil && ctx.Err() == nil {
 				opts.Logger.ErrorContext(ctx, "webhook claim failed", slog.String("error", err.Error()))
 			}
+			for _, del := range batch {
+				backlog = append(backlog, claimed{del, now})
+			}
+			i = pick(now)
 		}
-		if len(backlog) == 0 {
-			idle <- struct{}{} // nothing due: give the token back and wait
+		if i < 0 {
+			idle <- "" // nothing to hand out: give the slot back and wait
 			timer.Reset(opts.Poll)
 			select {
 			case <-ctx.Done():
@@ -201,8 +236,10 @@ func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 			}
 			continue
 		}
-		work <- backlog[0]
-		backlog = backlog[1:]
+		del := backlog[i].del
+		backlog = append(backlog[:i], backlog[i+1:]...)
+		inflight[del.EndpointID]++
+		work <- del
 	}
 }
 

@@ -3,7 +3,8 @@
 // database named by CRASHWORKER_DSN, unseals endpoint secrets with the
 // fakekms AEAD whose key URI is CRASHWORKER_KEY_URI, and delivers
 // webhooks until it is killed, or until SIGTERM or SIGINT, when it lets
-// the attempts in flight finish and exits 0.
+// the attempts in flight finish and exits 0. It prints "crashworker:
+// ready" on standard output once it handles those signals.
 //
 // Both settings travel in the environment rather than on the command
 // line, so that a DSN's password does not show in the process list.
@@ -58,8 +59,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	// The parent waits for this line before it sends SIGTERM, which would
+	// otherwise kill a process that has not yet asked to be told.
+	fmt.Println("crashworker: ready")
 	return d.Run(ctx, webhook.WorkerOptions{
 		Concurrency: 16,
+		PerEndpoint: 16, // one endpoint: let it use every slot
 		// A short lease brings the work of a killed worker back quickly.
 		Lease:      2 * time.Second,
 		Poll:       10 * time.Millisecond,

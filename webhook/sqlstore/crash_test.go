@@ -1,0 +1,487 @@
+package sqlstore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/tink-crypto/tink-go/v2/testing/fakekms"
+
+	"github.com/saaskit/saaskit/internal/sqldb"
+	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
+	"github.com/saaskit/saaskit/webhook"
+	"github.com/saaskit/saaskit/webhook/sqlstore"
+)
+
+// The crash test: webhook workers in child processes are killed with
+// SIGKILL, again and again, while they deliver; every message must still
+// reach the receiver, and end succeeded in the store.
+const (
+	crashTenant     = "acme"
+	crashFailEvery  = 50 // the first attempt of every 50th message gets a 500
+	crashMinRounds  = 3
+	crashWorkers    = 2 // children per kill round
+	crashMinWindow  = 200 * time.Millisecond
+	crashMaxWindow  = 800 * time.Millisecond
+	crashKillPhase  = 3 * time.Minute // deadline for every message to arrive
+	crashDrainPhase = time.Minute     // then for the store to settle
+)
+
+func TestCrashAtLeastOnce(t *testing.T) {
+	n := 10000
+	if testing.Short() {
+		n = 500
+	}
+	backends := []struct {
+		name string
+		open func(testing.TB) *sqldb.DB
+	}{
+		{"sqlite", sqldbtest.OpenSQLite},
+		{"postgres", sqldbtest.OpenPostgres},
+	}
+	binDir, bin := t.TempDir(), ""
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			db := b.open(t) // skips, with the reason, when the engine is unavailable
+			if bin == "" {
+				bin = buildCrashWorker(t, binDir)
+			}
+			runCrashTest(t, bin, db, n)
+		})
+	}
+}
+
+// buildCrashWorker builds the worker program into dir, without -race: it
+// is the process under test, and being killed is all that happens to it.
+func buildCrashWorker(t *testing.T, dir string) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("the go command is not on PATH: cannot build the crash worker")
+	}
+	bin := filepath.Join(dir, "crashworker")
+	start := time.Now()
+	out, err := exec.Command(goTool, "build", "-o", bin, "./internal/crashworker").CombinedOutput()
+	require.NoError(t, err, "go build ./internal/crashworker: %s", out)
+	t.Logf("built the crash worker in %v", time.Since(start).Round(time.Millisecond))
+	return bin
+}
+
+// crashChildDSN is the DSN with which another process opens db: the SQLite
+// file, or the PostgreSQL server with db's schema as its search path.
+func crashChildDSN(t *testing.T, db *sqldb.DB) string {
+	t.Helper()
+	switch db.Dialect {
+	case sqldb.SQLite:
+		var seq int
+		var name, file string
+		require.NoError(t, db.QueryRow("PRAGMA database_list").Scan(&seq, &name, &file))
+		require.NotEmpty(t, file, "in-memory SQLite cannot be shared with a child")
+		return file
+	case sqldb.Postgres:
+		var schema string
+		require.NoError(t, db.QueryRow("SELECT current_schema()").Scan(&schema))
+		u, err := url.Parse(os.Getenv(sqldbtest.EnvPostgresDSN))
+		require.NoError(t, err) // sqldbtest parsed it already
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	t.Fatalf("unknown dialect %v", db.Dialect)
+	return ""
+}
+
+// crashReceiver is the endpoint: it verifies each request and counts, per
+// message index, the requests it received and the ones it answered 200.
+type crashReceiver struct {
+	n        int
+	latency  time.Duration // how long it takes to answer
+	verifier atomic.Pointer[webhook.Verifier]
+
+	mu          sync.Mutex
+	received    []int // requests per message
+	acked       []int // 200 answers per message
+	ackedTotal  int   // messages answered 200 at least once
+	failed      int   // 500s sent on purpose
+	strays      []string
+	bad         []string // requests that failed verification or carried a wrong body
+	inFlight    int      // requests whose worker waits for the answer
+	maxInFlight int
+}
+
+// newCrashReceiver returns the receiver of n messages. It answers after
+// a latency long enough that no two kill rounds can deliver them all:
+// each of the 2 workers of a round has at most 16 requests in flight
+// (internal/crashworker's Concurrency), each takes the latency, so two
+// rounds of at most 800ms see at most 2*2*16*(800ms/latency+1)
+// requests: 5,184 for 10,000 messages, 320 for 500. The latency also makes
+// the kills land while requests are in flight, not only between them.
+func newCrashReceiver(n int) *crashReceiver {
+	return &crashReceiver{n: n, latency: 100 * time.Second / time.Duration(n), received: make([]int, n), acked: make([]int, n)}
+}
+
+func crashMessageID(i int) string { return fmt.Sprintf("msg_%05d", i) }
+
+func crashPayload(i int) []byte { return fmt.Appendf(nil, `{"n":%d}`, i) }
+
+// index returns the message number in a webhook-id, or -1.
+func (rc *crashReceiver) index(id string) int {
+	s, ok := strings.CutPrefix(id, "msg_")
+	if !ok {
+		return -1
+	}
+	i, err := strconv.Atoi(s)
+	if err != nil || i < 0 || i >= rc.n || crashMessageID(i) != id {
+		return -1
+	}
+	return i
+}
+
+func (rc *crashReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return // the worker died while sending: nothing was delivered
+	}
+	id := r.Header.Get("webhook-id")
+	i := rc.index(id)
+	var problem string
+	switch v := rc.verifier.Load(); {
+	case v == nil:
+		problem = "no verifier yet"
+	case i >= 0 && !bytes.Equal(body, crashPayload(i)):
+		problem = fmt.Sprintf("body %q", body)
+	default:
+		if err := v.Verify(r.Header, body); err != nil {
+			problem = "signature: " + err.Error()
+		}
+	}
+
+	rc.mu.Lock()
+	rc.inFlight++
+	rc.maxInFlight = max(rc.maxInFlight, rc.inFlight)
+	status := http.StatusOK
+	switch {
+	case i < 0:
+		rc.strays = append(rc.strays, id)
+		status = http.StatusBadRequest
+	case problem != "":
+		rc.bad = append(rc.bad, id+": "+problem)
+		status = http.StatusBadRequest
+	case i%crashFailEvery == 0 && rc.received[i] == 0:
+		rc.failed++
+		status = http.StatusInternalServerError
+	}
+	if i >= 0 {
+		rc.received[i]++
+		if status == http.StatusOK {
+			if rc.acked[i] == 0 {
+				rc.ackedTotal++
+			}
+			rc.acked[i]++
+		}
+	}
+	rc.mu.Unlock()
+
+	// Take the latency, unless the worker is killed first: then count
+	// the request out of flight at once.
+	select {
+	case <-time.After(rc.latency):
+	case <-r.Context().Done():
+	}
+	w.WriteHeader(status)
+	rc.mu.Lock()
+	rc.inFlight--
+	rc.mu.Unlock()
+}
+
+// missing returns how many messages have not been answered 200 yet, and
+// the first few of them.
+func (rc *crashReceiver) missing() (int, []string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	var first []string
+	for i, a := range rc.acked {
+		if a == 0 && len(first) < 10 {
+			first = append(first, crashMessageID(i))
+		}
+	}
+	return rc.n - rc.ackedTotal, first
+}
+
+// crashChild is a running worker process.
+type crashChild struct {
+	cmd   *exec.Cmd
+	done  chan error    // receives Wait's result
+	ready chan struct{} // closed when the worker says it handles SIGTERM
+}
+
+// crashReadyWriter passes a child's standard output on to w and closes ready
+// when the child prints its ready line.
+type crashReadyWriter struct {
+	w     io.Writer
+	ready chan struct{}
+	once  sync.Once
+}
+
+func (rw *crashReadyWriter) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("crashworker: ready")) {
+		rw.once.Do(func() { close(rw.ready) })
+	}
+	return rw.w.Write(p)
+}
+
+func runCrashTest(t *testing.T, bin string, db *sqldb.DB, n int) {
+	ctx := context.Background()
+	begin := time.Now()
+	st, err := sqlstore.New(db.DB)
+	require.NoError(t, err)
+	require.NoError(t, st.Migrate(ctx))
+
+	rc := newCrashReceiver(n)
+	srv := httptest.NewServer(rc) // listens on 127.0.0.1
+	t.Cleanup(srv.Close)
+
+	keyURI, err := fakekms.NewKeyURI() // the keyset travels in the URI
+	require.NoError(t, err)
+	aead, err := fakekms.NewAEAD(keyURI)
+	require.NoError(t, err)
+	d, err := webhook.NewDispatcher(st, st, func(string) webhook.AEAD { return aead }, webhook.DispatcherOptions{})
+	require.NoError(t, err)
+	ep, secret, err := d.CreateEndpoint(ctx, crashTenant, webhook.EndpointSpec{URL: srv.URL + "/hook"})
+	require.NoError(t, err)
+	v, err := webhook.NewVerifier(webhook.VerifyOptions{}, secret)
+	require.NoError(t, err)
+	rc.verifier.Store(v)
+
+	// The children's log, shared; shown when the test fails.
+	logPath := filepath.Join(t.TempDir(), "workers.log")
+	logFile, err := os.Create(logPath)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = logFile.Close() })
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("worker log tail:\n%s", crashTail(logPath, 8<<10))
+		}
+	})
+
+	env := append(os.Environ(), "CRASHWORKER_DSN="+crashChildDSN(t, db), "CRASHWORKER_KEY_URI="+keyURI)
+	live := map[*crashChild]bool{}
+	t.Cleanup(func() { // a failed test leaves none behind
+		for c := range live {
+			_ = c.cmd.Process.Kill()
+			<-c.done
+		}
+	})
+	start := func() *crashChild {
+		cmd := exec.Command(bin)
+		c := &crashChild{cmd: cmd, done: make(chan error, 1), ready: make(chan struct{})}
+		cmd.Env, cmd.Stdout, cmd.Stderr = env, &crashReadyWriter{w: logFile, ready: c.ready}, logFile
+		require.NoError(t, cmd.Start())
+		go func() { c.done <- cmd.Wait() }()
+		live[c] = true
+		return c
+	}
+	// kill SIGKILLs c and fails the test if it had exited by itself.
+	kill := func(c *crashChild) {
+		select {
+		case err := <-c.done:
+			delete(live, c)
+			t.Fatalf("worker %d exited before it was killed: %v", c.cmd.Process.Pid, err)
+		default:
+		}
+		require.NoError(t, c.cmd.Process.Kill())
+		<-c.done
+		delete(live, c)
+	}
+
+	// Producers send every message while the workers are killed, round
+	// after round: Send from four goroutines, concurrently with the kill
+	// rounds, as a service keeps sending whatever its workers go through.
+	sendCtx, stopSending := context.WithCancel(ctx)
+	var (
+		next     atomic.Int64
+		senders  sync.WaitGroup
+		sendErr  = make([]error, 4)
+		sent     = make(chan struct{})
+		sendTime time.Duration
+	)
+	sendStart := time.Now()
+	for w := range sendErr {
+		senders.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				msg := &webhook.Message{ID: crashMessageID(i), TenantID: crashTenant, EventType: "crash.test", Payload: crashPayload(i)}
+				k, err := d.Send(sendCtx, msg)
+				if err == nil && k != 1 {
+					err = fmt.Errorf("message %s queued %d deliveries, want 1", msg.ID, k)
+				}
+				if err != nil {
+					sendErr[w] = err
+					return
+				}
+			}
+		})
+	}
+	go func() { senders.Wait(); sendTime = time.Since(sendStart); close(sent) }()
+	t.Cleanup(func() { stopSending(); <-sent })
+	// allSent reports whether every Send has returned; it fails the test
+	// if one failed.
+	allSent := func() bool {
+		select {
+		case <-sent:
+			require.NoError(t, errors.Join(sendErr...), "send")
+			return true
+		default:
+			return false
+		}
+	}
+
+	// Kill rounds: start workers, SIGKILL them mid-flight, until every
+	// message has been sent and answered 200 at least once.
+	killStart := time.Now()
+	rounds := 0
+	for {
+		if left, _ := rc.missing(); left == 0 && allSent() {
+			break
+		}
+		// Nothing pending (read first), yet messages missing: they are
+		// lost, and waiting longer would not bring them.
+		if allSent() && crashCountDeliveries(t, st, webhook.StatePending) == 0 {
+			if left, first := rc.missing(); left > 0 {
+				t.Fatalf("after %d kill rounds, %d of %d messages never reached the receiver and no delivery is pending (first: %v)",
+					rounds, left, n, first)
+			}
+		}
+		if time.Since(killStart) > crashKillPhase {
+			left, first := rc.missing()
+			t.Fatalf("after %d kill rounds in %v, %d of %d messages never reached the receiver (first: %v)",
+				rounds, crashKillPhase, left, n, first)
+		}
+		children := make([]*crashChild, crashWorkers)
+		for i := range children {
+			children[i] = start()
+		}
+		window := crashMinWindow + rand.N(crashMaxWindow-crashMinWindow+1)
+		time.Sleep(window)
+		for _, c := range children {
+			kill(c)
+		}
+		rounds++
+		left, _ := rc.missing()
+		t.Logf("round %d: ran %v, killed %d workers; %d messages not yet delivered", rounds, window.Round(time.Millisecond), crashWorkers, left)
+	}
+	killTime := time.Since(killStart)
+
+	// One worker, left alone, finishes what the killed ones had leased
+	// and retries, until nothing is pending.
+	drainStart := time.Now()
+	last := start()
+	select {
+	case <-last.ready:
+	case err := <-last.done:
+		delete(live, last)
+		t.Fatalf("the last worker exited before it was ready: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the last worker was not ready within 30s")
+	}
+	for {
+		pending := crashCountDeliveries(t, st, webhook.StatePending)
+		if pending == 0 {
+			break
+		}
+		if time.Since(drainStart) > crashDrainPhase {
+			t.Fatalf("after %v, %d deliveries are still pending", crashDrainPhase, pending)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.NoError(t, last.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-last.done:
+		delete(live, last)
+		assert.NoError(t, err, "the last worker did not shut down cleanly on SIGTERM")
+	case <-time.After(30 * time.Second):
+		t.Errorf("the last worker did not exit within 30s of SIGTERM")
+		kill(last)
+	}
+	drainTime := time.Since(drainStart)
+
+	// Every message reached the receiver, nothing else did, and the store
+	// holds every delivery succeeded.
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	assert.Empty(t, rc.strays, "requests with a webhook-id that was never sent")
+	assert.Empty(t, rc.bad, "requests that failed verification")
+	var never []string
+	requests, duplicated, extra := 0, 0, 0
+	for i := range n {
+		requests += rc.received[i]
+		switch a := rc.acked[i]; {
+		case a == 0:
+			never = append(never, crashMessageID(i))
+		case a > 1:
+			duplicated++
+			extra += a - 1
+		}
+	}
+	assert.Empty(t, never, "messages that never reached the receiver")
+	assert.Equal(t, (n+crashFailEvery-1)/crashFailEvery, rc.failed, "first attempts answered 500")
+	assert.GreaterOrEqual(t, rounds, crashMinRounds, "kill rounds: the workers finished too soon to be killed mid-flight")
+	assert.Zero(t, crashCountDeliveries(t, st, webhook.StatePending), "deliveries pending")
+	assert.Zero(t, crashCountDeliveries(t, st, webhook.StateDead), "deliveries dead")
+	assert.Equal(t, n, crashCountDeliveries(t, st, webhook.StateSucceeded), "deliveries succeeded")
+	if e, err := st.GetEndpoint(ctx, crashTenant, ep.ID); assert.NoError(t, err) {
+		assert.Empty(t, e.DisabledReason, "the endpoint was disabled")
+	}
+
+	logText, err := os.ReadFile(logPath)
+	require.NoError(t, err)
+	t.Logf("%s: %d messages to endpoint %s, sent in %v; %d kill rounds (%v), then one worker drained for %v; total %v",
+		db.Dialect, n, ep.ID, sendTime.Round(time.Millisecond), rounds, killTime.Round(time.Millisecond),
+		drainTime.Round(time.Millisecond), time.Since(begin).Round(time.Millisecond))
+	t.Logf("receiver: %d requests, %d answered 500 on purpose, %d messages delivered more than once (%d duplicate deliveries), at most %d requests in flight",
+		requests, rc.failed, duplicated, extra, rc.maxInFlight)
+	t.Logf("workers logged %d lost leases (\"not recorded\") and %d errors",
+		bytes.Count(logText, []byte("webhook delivery not recorded")), bytes.Count(logText, []byte(" ERROR ")))
+}
+
+// crashCountDeliveries counts the tenant's deliveries in state, page by page.
+func crashCountDeliveries(t *testing.T, st *sqlstore.Store, state webhook.DeliveryState) int {
+	t.Helper()
+	n := 0
+	for after := ""; ; {
+		page, err := st.Deliveries(context.Background(), crashTenant, webhook.DeliveryFilter{State: state, AfterID: after})
+		require.NoError(t, err)
+		if len(page) == 0 {
+			return n
+		}
+		n += len(page)
+		after = page[len(page)-1].ID
+	}
+}
+
+// crashTail returns up to the last size bytes of the file at path.
+func crashTail(path string, size int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b[len(b)-min(size, len(b)):])
+}
