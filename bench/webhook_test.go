@@ -70,9 +70,10 @@ func whVerifier(t testing.TB, keys ...string) *webhook.Verifier {
 	return v
 }
 
-// TestWebhookInteropSaaskitToPeers: what saaskit signs, the peers accept.
-func TestWebhookInteropSaaskitToPeers(t *testing.T) {
-	now := time.Now()
+// peerWebhooks returns the reference library's and Svix's webhook objects
+// for the shared test secret.
+func peerWebhooks(t *testing.T) (*standardwebhooks.Webhook, *svix.Webhook) {
+	t.Helper()
 	sw, err := standardwebhooks.NewWebhook(whSecret)
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +82,13 @@ func TestWebhookInteropSaaskitToPeers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return sw, sx
+}
+
+// TestWebhookInteropSaaskitToPeers: what saaskit signs, the peers accept.
+func TestWebhookInteropSaaskitToPeers(t *testing.T) {
+	now := time.Now()
+	sw, sx := peerWebhooks(t)
 	swOld, err := standardwebhooks.NewWebhook(whSecretOld)
 	if err != nil {
 		t.Fatal(err)
@@ -136,14 +144,7 @@ func TestWebhookInteropSaaskitToPeers(t *testing.T) {
 // with the secret in any form a user might paste.
 func TestWebhookInteropPeersToSaaskit(t *testing.T) {
 	now := time.Now()
-	sw, err := standardwebhooks.NewWebhook(whSecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sx, err := svix.NewWebhook(whSecret)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sw, sx := peerWebhooks(t)
 	swSig, err := sw.Sign(whID, now, whBody)
 	if err != nil {
 		t.Fatal(err)
