@@ -569,3 +569,16 @@ func TestSlowEndpointCannotTakeEverySlot(t *testing.T) {
 	require.Eventually(t, func() bool { return fast.count() == 5 }, 10*time.Second, time.Millisecond, "a slow endpoint starved a fast one")
 	assert.LessOrEqual(t, peak.Load(), int32(2), "more than PerEndpoint attempts in flight to one endpoint")
 }
+
+// TestSendWakesIdleWorker: with a poll interval of an hour, a message
+// sent in the same process is delivered at once.
+func TestSendWakesIdleWorker(t *testing.T) {
+	f := newDeliveryFixture(t)
+	r := newReceiver(t, 200)
+	f.endpoint(t, webhook.EndpointSpec{URL: r.URL})
+	f.opts.Poll = time.Hour
+	f.run(t)
+	time.Sleep(20 * time.Millisecond) // let Run go idle on its first, empty claim
+	f.send(t, "msg_wake")
+	require.Eventually(t, func() bool { return r.count() == 1 }, 10*time.Second, time.Millisecond)
+}

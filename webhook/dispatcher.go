@@ -54,6 +54,7 @@ type Dispatcher struct {
 	signers map[string]*cachedSigner // by endpoint ID
 	health  healthBook
 	tel     *telemetry
+	wake    chan struct{} // tells an idle Run of new work
 }
 
 type cachedSigner struct {
@@ -70,11 +71,24 @@ func NewDispatcher(endpoints EndpointStore, queue Queue, seal func(tenantID stri
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	tel, err := newTelemetry(opts.TracerProvider, opts.MeterProvider)
+	d := &Dispatcher{endpoints: endpoints, queue: queue, seal: seal, opts: opts, signers: map[string]*cachedSigner{}, wake: make(chan struct{}, 1)}
+	stats, _ := queue.(StatsQueue)
+	tel, err := newTelemetry(opts.TracerProvider, opts.MeterProvider, gaugeSources{queue: stats, now: opts.Now, breakers: d.health.states})
 	if err != nil {
 		return nil, err
 	}
-	return &Dispatcher{endpoints: endpoints, queue: queue, seal: seal, opts: opts, signers: map[string]*cachedSigner{}, tel: tel}, nil
+	d.tel = tel
+	return d, nil
+}
+
+// QueueStats reports the queue's backlog, for readiness checks and
+// dashboards; ErrUnsupported when the queue is not a StatsQueue.
+func (d *Dispatcher) QueueStats(ctx context.Context) (QueueStats, error) {
+	stats, ok := d.queue.(StatsQueue)
+	if !ok {
+		return QueueStats{}, fmt.Errorf("queue stats: %w", ErrUnsupported)
+	}
+	return stats.Stats(ctx, d.opts.Now().UTC())
 }
 
 // EndpointSpec describes a new endpoint.
@@ -147,12 +161,28 @@ var ErrUnsupported = errors.New("webhook: not supported by this queue")
 // subscribes to its event type and returns how many deliveries it queued.
 // An empty ID gets a fresh one; CreatedAt defaults to now.
 func (d *Dispatcher) Send(ctx context.Context, msg *Message) (int, error) {
-	return d.send(ctx, msg, d.queue.Enqueue)
+	n, err := d.send(ctx, msg, d.queue.Enqueue)
+	if n > 0 {
+		d.Wake()
+	}
+	return n, err
+}
+
+// Wake tells an idle Run in this process that deliveries are due, so it
+// claims them now rather than at its next poll. Send wakes by itself;
+// call Wake after committing a transaction that used SendTx.
+func (d *Dispatcher) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default: // a wake-up is already pending
+	}
 }
 
 // SendTx is Send inside the caller's transaction (the transactional
 // outbox): the message commits or rolls back with the business change
 // made in tx. The queue must implement TxQueue and live in tx's database.
+// Workers find the message at their next poll, or at once if the caller
+// calls Wake after the commit.
 func (d *Dispatcher) SendTx(ctx context.Context, tx *sql.Tx, msg *Message) (int, error) {
 	tq, ok := d.queue.(TxQueue)
 	if !ok {

@@ -68,8 +68,17 @@
 // while it fails, without spending the deliveries' attempts, and lets a
 // bounded number of probes through; an endpoint failing for DisableAfter
 // is disabled. Endpoints may be rate limited and ordered (one message at a
-// time, in order). Dead letters stay queryable; RetryDead and Recover
-// bring them back, with no cap on how many.
+// time, in order). A rate limit and a breaker hold per worker process:
+// with several processes delivering from one PostgreSQL queue, an
+// endpoint can receive up to that many times its limit, so divide it.
+// Dead letters stay queryable; RetryDead and Recover bring them back,
+// with no cap on how many.
+//
+// Send wakes an idle Run in the same process, so a message leaves at
+// once; other processes find it at their next poll. Each attempt is a
+// span; metrics count messages and attempts by outcome, time attempts,
+// and gauge the queue's depth and age (QueueStats) and the breakers by
+// state.
 //
 // The delivery client refuses private, loopback, link-local, metadata
 // and other special-purpose addresses after DNS resolution, follows no

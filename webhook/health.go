@@ -63,6 +63,19 @@ func (b *healthBook) of(e *Endpoint) *endpointHealth {
 	return h
 }
 
+// states counts the breakers by state, for the breakers gauge.
+func (b *healthBook) states() map[string]int {
+	out := map[string]int{"closed": 0, "open": 0, "half_open": 0}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, h := range b.eps {
+		h.mu.Lock()
+		out[[...]string{"closed", "open", "half_open"}[h.state]]++
+		h.mu.Unlock()
+	}
+	return out
+}
+
 // rateLimiter returns the endpoint's limiter, nil without a rate limit.
 func (h *endpointHealth) rateLimiter() *rate.Limiter {
 	h.mu.Lock()

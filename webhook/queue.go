@@ -87,3 +87,20 @@ type SubjectQueue interface {
 type TxQueue interface {
 	EnqueueTx(ctx context.Context, tx *sql.Tx, msg *Message, endpoints []*Endpoint) error
 }
+
+// QueueStats is a queue's backlog at one moment.
+type QueueStats struct {
+	Scheduled int // pending, due later (waiting out a retry delay)
+	Due       int // pending and due: waiting for a worker, or in flight
+	Dead      int // out of attempts, kept for review and retry
+	// OldestDue is when the longest-waiting due delivery became due; zero
+	// when none is due. now minus OldestDue is the queue's age: how far
+	// delivery lags behind.
+	OldestDue time.Time
+}
+
+// StatsQueue is a Queue that reports its backlog, for the queue depth and
+// age metrics and for readiness checks. memstore and sqlstore implement it.
+type StatsQueue interface {
+	Stats(ctx context.Context, now time.Time) (QueueStats, error)
+}

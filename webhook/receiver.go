@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"errors"
 	"io"
@@ -27,11 +28,33 @@ type SeenStore interface {
 // MemorySeen is an in-memory SeenStore for one process. It forgets ids
 // once their time is up, and holds at most its limit of ids: past it,
 // MarkSeen refuses new ids rather than forget ones still in their window.
+// Expired ids leave through a heap ordered by expiry, so MarkSeen costs
+// O(log n) however full the store is.
 type MemorySeen struct {
-	mu    sync.Mutex
-	until map[string]time.Time
-	limit int
-	now   func() time.Time
+	mu     sync.Mutex
+	until  map[string]time.Time
+	expiry seenHeap // every id in until, plus stale entries skipped on pop
+	limit  int
+	now    func() time.Time
+}
+
+type seenEntry struct {
+	id    string
+	until time.Time
+}
+
+// seenHeap is a min-heap of entries by expiry (container/heap).
+type seenHeap []seenEntry
+
+func (h seenHeap) Len() int           { return len(h) }
+func (h seenHeap) Less(i, j int) bool { return h[i].until.Before(h[j].until) }
+func (h seenHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *seenHeap) Push(x any)        { *h = append(*h, x.(seenEntry)) }
+func (h *seenHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
 }
 
 // NewMemorySeen returns a MemorySeen holding at most limit ids (default
@@ -62,21 +85,33 @@ func (m *MemorySeen) MarkSeen(_ context.Context, id string, until time.Time) (bo
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
+	m.expire(now)
 	if t, ok := m.until[id]; ok && now.Before(t) {
 		return false, nil
 	}
 	if len(m.until) >= m.limit {
-		for k, t := range m.until {
-			if !now.Before(t) {
-				delete(m.until, k)
-			}
-		}
-		if len(m.until) >= m.limit {
-			return false, errSeenFull
-		}
+		return false, errSeenFull
 	}
 	m.until[id] = until
+	heap.Push(&m.expiry, seenEntry{id, until})
+	if len(m.expiry) > 2*m.limit { // mostly stale entries of forgotten ids
+		m.expiry = m.expiry[:0]
+		for id, t := range m.until {
+			m.expiry = append(m.expiry, seenEntry{id, t})
+		}
+		heap.Init(&m.expiry)
+	}
 	return true, nil
+}
+
+// expire drops the ids whose time is up.
+func (m *MemorySeen) expire(now time.Time) {
+	for len(m.expiry) > 0 && !now.Before(m.expiry[0].until) {
+		e := heap.Pop(&m.expiry).(seenEntry)
+		if t, ok := m.until[e.id]; ok && t.Equal(e.until) {
+			delete(m.until, e.id)
+		}
+	}
 }
 
 // ReceiverOptions configure Receiver. The zero value is a sensible

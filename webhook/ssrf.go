@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -54,9 +55,9 @@ type DeliveryClientOptions struct {
 	// AllowCIDRs are ranges the client may connect to even though
 	// ForbiddenIP denies them: a local receiver in development, an
 	// httptest server in tests, a private network the operator trusts.
-	// A prefix that contains a cloud metadata address (169.254.169.254,
-	// 100.100.100.200, ...) unblocks it too, so keep the prefixes narrow.
-	// Default: none.
+	// Cloud metadata addresses (169.254.169.254, 100.100.100.200, ...)
+	// stay refused even inside an allowed prefix: no webhook receiver
+	// lives there, and they hand out the host's credentials. Default: none.
 	AllowCIDRs []netip.Prefix
 	// HTTPSOnly refuses http:// URLs (with ErrInvalidURL) before any
 	// connection is made. Default: false, both schemes allowed.
@@ -161,10 +162,23 @@ func checkDialAddress(allow []netip.Prefix, address string) error {
 		return fmt.Errorf("%w: %q is not an ip address", ErrForbiddenAddress, address)
 	}
 	ip := ap.Addr()
-	if ForbiddenIP(ip) && !ssrfAllowed(allow, ip) {
+	if metadataIP(ip) || ForbiddenIP(ip) && !ssrfAllowed(allow, ip) {
 		return fmt.Errorf("%w: %s", ErrForbiddenAddress, ip)
 	}
 	return nil
+}
+
+// ssrfMetadata are the cloud providers' documented instance metadata
+// addresses, refused whatever AllowCIDRs says.
+var ssrfMetadata = []netip.Addr{
+	netip.MustParseAddr("169.254.169.254"), // AWS, GCP, Azure, OpenStack, ...
+	netip.MustParseAddr("169.254.170.2"),   // AWS ECS task metadata and credentials
+	netip.MustParseAddr("100.100.100.200"), // Alibaba Cloud
+	netip.MustParseAddr("fd00:ec2::254"),   // AWS over IPv6
+}
+
+func metadataIP(ip netip.Addr) bool {
+	return slices.Contains(ssrfMetadata, ip.WithZone("").Unmap())
 }
 
 // ssrfAllowed reports whether ip is in one of the allowed prefixes; an
@@ -368,10 +382,8 @@ var ssrfDenied = func() []netip.Prefix {
 		"224.0.0.0/4",        // multicast (RFC 5771)
 		"240.0.0.0/4",        // reserved (RFC 1112)
 		"255.255.255.255/32", // limited broadcast (RFC 919)
-		// IPv4 cloud metadata (inside the ranges above; listed to say so)
-		"169.254.169.254/32", // AWS, GCP, Azure, OpenStack, ... metadata
-		"169.254.170.2/32",   // AWS ECS task metadata and credentials
-		"100.100.100.200/32", // Alibaba Cloud metadata
+		// The cloud metadata addresses inside these ranges are refused
+		// even when allowed: see ssrfMetadata.
 
 		// IPv6
 		"::/128",  // unspecified (RFC 4291)
@@ -379,21 +391,20 @@ var ssrfDenied = func() []netip.Prefix {
 		"::/96",   // IPv4-compatible, deprecated (RFC 4291)
 		// IPv4-mapped ::ffff:0:0/96 is not listed: ForbiddenIP unmaps it
 		// and judges the IPv4 address.
-		"64:ff9b::/96",      // NAT64 well-known prefix (RFC 6052)
-		"64:ff9b:1::/48",    // NAT64 local-use (RFC 8215)
-		"100::/64",          // discard-only (RFC 6666)
-		"2001::/23",         // IETF protocol assignments (RFC 2928)
-		"2001::/32",         // Teredo, embeds IPv4 (RFC 4380)
-		"2001:2::/48",       // benchmarking (RFC 5180)
-		"2001:db8::/32",     // documentation (RFC 3849)
-		"2002::/16",         // 6to4, embeds IPv4 (RFC 3056)
-		"3fff::/20",         // documentation (RFC 9637)
-		"5f00::/16",         // SRv6 SIDs (RFC 9602)
-		"fc00::/7",          // unique local (RFC 4193)
-		"fd00:ec2::254/128", // AWS metadata over IPv6 (inside fc00::/7)
-		"fe80::/10",         // link-local unicast (RFC 4291)
-		"fec0::/10",         // site-local, deprecated (RFC 3879)
-		"ff00::/8",          // multicast (RFC 4291)
+		"64:ff9b::/96",   // NAT64 well-known prefix (RFC 6052)
+		"64:ff9b:1::/48", // NAT64 local-use (RFC 8215)
+		"100::/64",       // discard-only (RFC 6666)
+		"2001::/23",      // IETF protocol assignments (RFC 2928)
+		"2001::/32",      // Teredo, embeds IPv4 (RFC 4380)
+		"2001:2::/48",    // benchmarking (RFC 5180)
+		"2001:db8::/32",  // documentation (RFC 3849)
+		"2002::/16",      // 6to4, embeds IPv4 (RFC 3056)
+		"3fff::/20",      // documentation (RFC 9637)
+		"5f00::/16",      // SRv6 SIDs (RFC 9602)
+		"fc00::/7",       // unique local (RFC 4193)
+		"fe80::/10",      // link-local unicast (RFC 4291)
+		"fec0::/10",      // site-local, deprecated (RFC 3879)
+		"ff00::/8",       // multicast (RFC 4291)
 	}
 	out := make([]netip.Prefix, len(cidrs))
 	for i, c := range cidrs {

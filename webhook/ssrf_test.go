@@ -405,6 +405,18 @@ func TestDeliveryClientRefusesNamesResolvingToDeniedAddresses(t *testing.T) {
 	assert.Equal(t, int64(1), hits.Load())
 }
 
+// TestMetadataStaysRefusedWhenAllowed: an allow-list broad enough to
+// contain the cloud metadata addresses still does not reach them.
+func TestMetadataStaysRefusedWhenAllowed(t *testing.T) {
+	c := newClient(t, webhook.DeliveryClientOptions{Timeout: time.Second, AllowCIDRs: []netip.Prefix{
+		netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0"),
+	}})
+	for _, addr := range []string{"169.254.169.254", "169.254.170.2", "100.100.100.200", "[fd00:ec2::254]", "[::ffff:169.254.169.254]"} {
+		_, err := get(t, c, "http://"+addr+"/latest/meta-data/")
+		assert.ErrorIs(t, err, webhook.ErrForbiddenAddress, addr)
+	}
+}
+
 func TestDeliveryClientChecksEveryAddressTried(t *testing.T) {
 	h, hits := counted()
 	srv := httptest.NewServer(h) // on 127.0.0.1; nothing listens on 127.0.0.2

@@ -20,6 +20,11 @@ import (
 //	saaskit.webhook.attempts          attempts, by outcome
 //	saaskit.webhook.attempt.duration  attempt latency, seconds
 //	saaskit.webhook.breaker.opened    breakers that opened
+//	saaskit.webhook.breakers          this process's breakers, by state
+//	saaskit.webhook.queue.depth       pending and dead deliveries, by state
+//	saaskit.webhook.queue.age         how long the oldest due delivery waits, seconds
+//
+// The queue gauges need a StatsQueue; they query it at each collection.
 type telemetry struct {
 	tracer   trace.Tracer
 	messages metric.Int64Counter
@@ -30,7 +35,14 @@ type telemetry struct {
 
 const instrumentation = "github.com/saaskit/saaskit/webhook"
 
-func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry, error) {
+// gaugeSources are what the observable gauges read.
+type gaugeSources struct {
+	queue    StatsQueue // nil: no queue gauges
+	now      func() time.Time
+	breakers func() map[string]int
+}
+
+func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, src gaugeSources) (*telemetry, error) {
 	if tp == nil {
 		tp = otel.GetTracerProvider()
 	}
@@ -56,7 +68,52 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry,
 		metric.WithDescription("Endpoint circuit breakers that opened.")); err != nil {
 		return nil, fmt.Errorf("webhook metrics: %w", err)
 	}
+	if err := observeGauges(meter, src); err != nil {
+		return nil, fmt.Errorf("webhook metrics: %w", err)
+	}
 	return t, nil
+}
+
+// observeGauges registers the breaker and queue gauges.
+func observeGauges(meter metric.Meter, src gaugeSources) error {
+	breakers, err := meter.Int64ObservableGauge("saaskit.webhook.breakers", metric.WithUnit("{endpoint}"),
+		metric.WithDescription("Endpoint circuit breakers in this process, by state."))
+	if err != nil {
+		return err
+	}
+	depth, err := meter.Int64ObservableGauge("saaskit.webhook.queue.depth", metric.WithUnit("{delivery}"),
+		metric.WithDescription("Deliveries in the queue: scheduled (waiting out a retry), due (waiting or in flight), dead."))
+	if err != nil {
+		return err
+	}
+	age, err := meter.Float64ObservableGauge("saaskit.webhook.queue.age", metric.WithUnit("s"),
+		metric.WithDescription("How long the oldest due delivery has waited; 0 when none is due."))
+	if err != nil {
+		return err
+	}
+	_, err = meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		for state, n := range src.breakers() {
+			o.ObserveInt64(breakers, int64(n), metric.WithAttributes(attribute.String("state", state)))
+		}
+		if src.queue == nil {
+			return nil
+		}
+		now := src.now()
+		st, err := src.queue.Stats(ctx, now)
+		if err != nil {
+			return err
+		}
+		o.ObserveInt64(depth, int64(st.Scheduled), metric.WithAttributes(attribute.String("state", "scheduled")))
+		o.ObserveInt64(depth, int64(st.Due), metric.WithAttributes(attribute.String("state", "due")))
+		o.ObserveInt64(depth, int64(st.Dead), metric.WithAttributes(attribute.String("state", "dead")))
+		var waited float64
+		if !st.OldestDue.IsZero() {
+			waited = max(now.Sub(st.OldestDue).Seconds(), 0)
+		}
+		o.ObserveFloat64(age, waited)
+		return nil
+	}, breakers, depth, age)
+	return err
 }
 
 var spanKindClient = trace.WithSpanKind(trace.SpanKindClient)

@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -18,7 +19,9 @@ import (
 	"github.com/saaskit/saaskit/webhook/memstore"
 )
 
-func TestTelemetry(t *testing.T) {
+// newTelemetryFixture is a delivery fixture whose dispatcher reports to
+// a span recorder and a manual metric reader.
+func newTelemetryFixture(t *testing.T) (*deliveryFixture, *tracetest.SpanRecorder, *sdkmetric.ManualReader) {
 	spans := tracetest.NewSpanRecorder()
 	reader := sdkmetric.NewManualReader()
 	f := newDeliveryFixture(t)
@@ -32,6 +35,11 @@ func TestTelemetry(t *testing.T) {
 	})
 	require.NoError(t, err)
 	f.d, f.store = d, st
+	return f, spans, reader
+}
+
+func TestTelemetry(t *testing.T) {
+	f, spans, reader := newTelemetryFixture(t)
 	r := newReceiver(t, 503, 200)
 	f.endpoint(t, webhook.EndpointSpec{URL: r.URL})
 	f.send(t, "msg_tel")
@@ -68,4 +76,61 @@ func TestTelemetry(t *testing.T) {
 	}
 	assert.EqualValues(t, 1, sums["saaskit.webhook.messages"])
 	assert.EqualValues(t, 2, sums["saaskit.webhook.attempts"])
+}
+
+// TestQueueAndBreakerGauges sends to an endpoint that fails until its
+// breaker opens, then reads the gauges: the queue's depth by state, the
+// age of its oldest due delivery and the breakers by state.
+func TestQueueAndBreakerGauges(t *testing.T) {
+	f, _, reader := newTelemetryFixture(t)
+	r := newReceiver(t, 500)
+	f.endpoint(t, webhook.EndpointSpec{URL: r.URL})
+	for i := range 3 {
+		f.send(t, fmt.Sprint("msg_", i))
+	}
+	f.clock.Advance(90 * time.Second)
+	gauges := collectGauges(t, reader)
+	assert.EqualValues(t, 3, gauges["saaskit.webhook.queue.depth/due"])
+	assert.EqualValues(t, 0, gauges["saaskit.webhook.queue.depth/scheduled"])
+	assert.InDelta(t, 90, gauges["saaskit.webhook.queue.age/"], 0.001)
+
+	f.opts.BreakerFailures = 3
+	f.run(t)
+	require.Eventually(t, func() bool { return r.count() == 3 }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool {
+		g := collectGauges(t, reader)
+		return g["saaskit.webhook.queue.depth/scheduled"] == 3 && g["saaskit.webhook.breakers/open"] == 1
+	}, 10*time.Second, time.Millisecond)
+	gauges = collectGauges(t, reader)
+	assert.EqualValues(t, 0, gauges["saaskit.webhook.queue.depth/due"])
+	assert.EqualValues(t, 0, gauges["saaskit.webhook.queue.age/"], "nothing due: no lag")
+	assert.EqualValues(t, 0, gauges["saaskit.webhook.breakers/closed"])
+
+	stats, err := f.d.QueueStats(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 3, stats.Scheduled)
+}
+
+// collectGauges reads every gauge point as "name/state" -> value.
+func collectGauges(t *testing.T, reader sdkmetric.Reader) map[string]float64 {
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(context.Background(), &rm))
+	out := map[string]float64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch g := m.Data.(type) {
+			case metricdata.Gauge[int64]:
+				for _, dp := range g.DataPoints {
+					state, _ := dp.Attributes.Value("state")
+					out[m.Name+"/"+state.AsString()] = float64(dp.Value)
+				}
+			case metricdata.Gauge[float64]:
+				for _, dp := range g.DataPoints {
+					state, _ := dp.Attributes.Value("state")
+					out[m.Name+"/"+state.AsString()] = dp.Value
+				}
+			}
+		}
+	}
+	return out
 }

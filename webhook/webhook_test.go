@@ -224,6 +224,43 @@ func TestMemorySeenIsBounded(t *testing.T) {
 	assert.True(t, fresh, "expired ids make room")
 }
 
+// TestMemorySeenExpiresInOrder: ids leave as their own windows end, not
+// in insertion order, and forgotten ids do not linger.
+func TestMemorySeenExpiresInOrder(t *testing.T) {
+	clock := testclock.New(t0)
+	m := webhook.NewMemorySeen(3, clock.Now)
+	ctx := context.Background()
+	mark := func(id string, until time.Duration) (bool, error) { return m.MarkSeen(ctx, id, t0.Add(until)) }
+	for id, until := range map[string]time.Duration{"long": 10 * time.Minute, "short": time.Minute, "mid": 5 * time.Minute} {
+		fresh, err := mark(id, until)
+		require.NoError(t, err)
+		require.True(t, fresh)
+	}
+	clock.Advance(2 * time.Minute)
+	fresh, err := mark("new", 10*time.Minute)
+	require.NoError(t, err)
+	assert.True(t, fresh, "short expired and made room")
+	_, err = mark("another", 10*time.Minute)
+	assert.Error(t, err, "long and mid are still in their windows")
+	fresh, _ = mark("mid", 5*time.Minute)
+	assert.False(t, fresh, "mid is still remembered")
+
+	require.NoError(t, m.Forget(ctx, "mid"))
+	for i := range 20 { // forget and re-mark: the heap stays bounded and correct
+		fresh, err = mark("mid", 5*time.Minute)
+		require.NoError(t, err, i)
+		assert.True(t, fresh)
+		require.NoError(t, m.Forget(ctx, "mid"))
+	}
+	clock.Advance(7 * time.Minute) // 9 minutes in; long and new expire at 10
+	fresh, _ = mark("long", 20*time.Minute)
+	assert.False(t, fresh, "long is still in its window")
+	clock.Advance(time.Minute)
+	fresh, err = mark("long", 20*time.Minute)
+	require.NoError(t, err)
+	assert.True(t, fresh, "long's window ended")
+}
+
 // FuzzVerify: no input panics, and only the real message verifies.
 func FuzzVerify(f *testing.F) {
 	secret := webhook.NewSecret()

@@ -26,7 +26,8 @@ type WorkerOptions struct {
 	// Lease is how long a claimed delivery stays with this worker; if the
 	// worker dies, another takes it after the lease. Default 1 minute.
 	Lease time.Duration
-	// Poll is how often an idle worker looks for due deliveries. Default 1s.
+	// Poll is how often an idle worker looks for due deliveries. Default
+	// 1s. Send (and Wake) in the same process wake an idle worker at once.
 	Poll time.Duration
 	// MaxAttempts before a delivery is dead. Default 10.
 	MaxAttempts int
@@ -233,6 +234,7 @@ func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 				timer.Stop()
 				return nil
 			case <-timer.C:
+			case <-d.wake:
 			}
 			continue
 		}

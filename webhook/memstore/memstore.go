@@ -39,6 +39,7 @@ var (
 	_ webhook.EndpointStore = (*Store)(nil)
 	_ webhook.Queue         = (*Store)(nil)
 	_ webhook.SubjectQueue  = (*Store)(nil)
+	_ webhook.StatsQueue    = (*Store)(nil)
 )
 
 // New returns an empty Store.
@@ -341,4 +342,26 @@ func (s *Store) EraseSubject(ctx context.Context, tenantID, subject string) (int
 		delete(s.messages, [2]string{tenantID, id})
 	}
 	return len(erased), nil
+}
+
+// Stats implements webhook.StatsQueue.
+func (s *Store) Stats(ctx context.Context, now time.Time) (webhook.QueueStats, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var st webhook.QueueStats
+	for _, en := range s.deliveries {
+		switch {
+		case en.d.State == webhook.StateDead:
+			st.Dead++
+		case en.d.State != webhook.StatePending:
+		case en.d.NextAt.After(now):
+			st.Scheduled++
+		default:
+			st.Due++
+			if st.OldestDue.IsZero() || en.d.NextAt.Before(st.OldestDue) {
+				st.OldestDue = en.d.NextAt
+			}
+		}
+	}
+	return st, nil
 }

@@ -57,6 +57,7 @@ var (
 	_ webhook.Queue         = (*Store)(nil)
 	_ webhook.TxQueue       = (*Store)(nil)
 	_ webhook.SubjectQueue  = (*Store)(nil)
+	_ webhook.StatsQueue    = (*Store)(nil)
 )
 
 // New returns a Store over db, which must come from modernc.org/sqlite or
@@ -770,4 +771,29 @@ func (s *Store) EraseSubject(ctx context.Context, tenantID, subject string) (int
 		return 0, fmt.Errorf("erase subject: %w", err)
 	}
 	return int(n), nil
+}
+
+// Stats implements webhook.StatsQueue. The counts walk the (state,
+// next_at) index; the oldest due delivery is its first entry.
+func (s *Store) Stats(ctx context.Context, now time.Time) (webhook.QueueStats, error) {
+	var st webhook.QueueStats
+	now = sqldb.Timestamp(now)
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT
+		(SELECT count(*) FROM webhook_deliveries WHERE state = 'pending' AND next_at > ?),
+		(SELECT count(*) FROM webhook_deliveries WHERE state = 'pending' AND next_at <= ?),
+		(SELECT count(*) FROM webhook_deliveries WHERE state = 'dead')`), now, now).
+		Scan(&st.Scheduled, &st.Due, &st.Dead)
+	if err != nil {
+		return st, fmt.Errorf("queue stats: %w", err)
+	}
+	if st.Due == 0 {
+		return st, nil
+	}
+	err = s.db.QueryRowContext(ctx, `SELECT next_at FROM webhook_deliveries
+		WHERE state = 'pending' ORDER BY next_at LIMIT 1`).Scan(&st.OldestDue)
+	if err != nil {
+		return st, fmt.Errorf("queue stats: %w", err)
+	}
+	st.OldestDue = st.OldestDue.UTC()
+	return st, nil
 }

@@ -44,14 +44,56 @@ func RunStoreTests(t *testing.T, newAdapter func(t *testing.T) Adapter) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newAdapter(t)) })
 	}
-	t.Run("Subjects", func(t *testing.T) {
+	runOptional(t, "Subjects", newAdapter, testSubjects)
+	runOptional(t, "Stats", newAdapter, testStats)
+}
+
+// runOptional runs a test of an optional interface I, skipped when the
+// adapter does not implement it.
+func runOptional[I any](t *testing.T, name string, newAdapter func(t *testing.T) Adapter, fn func(*testing.T, Adapter, I)) {
+	t.Run(name, func(t *testing.T) {
 		a := newAdapter(t)
-		sq, ok := a.(webhook.SubjectQueue)
+		impl, ok := a.(I)
 		if !ok {
-			t.Skip("the adapter does not implement webhook.SubjectQueue")
+			t.Skipf("the adapter does not implement %T", (*I)(nil))
 		}
-		testSubjects(t, a, sq)
+		fn(t, a, impl)
 	})
+}
+
+// testStats leaves one delivery scheduled, one dead, one due and one
+// succeeded, and checks the counts and the age.
+func testStats(t *testing.T, a Adapter, sq webhook.StatsQueue) {
+	ctx := context.Background()
+	st, err := sq.Stats(ctx, t0)
+	require.NoError(t, err)
+	assert.Equal(t, webhook.QueueStats{}, st, "empty queue")
+
+	e := endpoint("acme", "ep1", false)
+	for i := range 4 {
+		require.NoError(t, a.Enqueue(ctx, message("acme", fmt.Sprint("m", i)), []*webhook.Endpoint{e}))
+	}
+	claimed, err := a.Claim(ctx, t0.Add(time.Minute), time.Minute, 3, 3)
+	require.NoError(t, err)
+	require.Len(t, claimed, 3)
+	claimed[0].State, claimed[0].Attempts, claimed[0].NextAt = webhook.StatePending, 1, t0.Add(time.Hour)
+	claimed[1].State, claimed[1].Attempts = webhook.StateDead, 10
+	claimed[2].State, claimed[2].Attempts = webhook.StateSucceeded, 1
+	for _, d := range claimed {
+		require.NoError(t, a.Complete(ctx, d, webhook.Attempt{At: t0.Add(time.Minute), Status: 500}))
+	}
+	st, err = sq.Stats(ctx, t0.Add(2*time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, 1, st.Scheduled)
+	assert.Equal(t, 1, st.Due)
+	assert.Equal(t, 1, st.Dead)
+	assert.True(t, st.OldestDue.Equal(t0), "oldest due %v, want %v", st.OldestDue, t0)
+
+	st, err = sq.Stats(ctx, t0.Add(2*time.Hour))
+	require.NoError(t, err)
+	assert.Equal(t, 0, st.Scheduled, "the retry came due")
+	assert.Equal(t, 2, st.Due)
+	assert.True(t, st.OldestDue.Equal(t0))
 }
 
 func testSubjects(t *testing.T, a Adapter, sq webhook.SubjectQueue) {
