@@ -144,6 +144,7 @@ func (u *users) create(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, err)
 		return
 	}
+	u.hooks.d.Wake() // the event committed: deliver it now, not at the next poll
 	writeJSON(w, http.StatusCreated, map[string]string{"id": id, "email": email})
 }
 
