@@ -192,4 +192,3 @@ func expect(what, got, want string) error {
 	}
 	return nil
 }
-
