@@ -74,10 +74,10 @@ func (s *scenario) register(sc *godog.ScenarioContext) {
 	sc.Step(`^the flag was evaluated with details$`, s.evaluate)
 	sc.Step(`^the resolved details value should be "(.*)"$`, s.valueIs)
 	sc.Step(`^the reason should be "([^"]*)"$`, func(r string) error {
-		return expect("reason", string(s.detail.Reason), r)
+		return expect("reason", s.detail.Reason.String(), r)
 	})
 	sc.Step(`^the error-code should be "([^"]*)"$`, func(c string) error {
-		return expect("error code", string(s.detail.ErrorCode), c)
+		return expect("error code", s.detail.ErrorCode.String(), c)
 	})
 	sc.Step(`^the resolved metadata should contain$`, s.metadataContains)
 	sc.Step(`^the resolved metadata is empty$`, func() error {

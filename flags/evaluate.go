@@ -7,36 +7,55 @@ import (
 	"time"
 )
 
-// Reason says why an evaluation gave its value; the names are
-// OpenFeature's.
-type Reason string
+// Reason says why an evaluation gave its value; String gives
+// OpenFeature's name for it.
+type Reason uint8
 
 // Reasons.
 const (
-	ReasonStatic         Reason = "STATIC"          // the default variant, no targeting
-	ReasonTargetingMatch Reason = "TARGETING_MATCH" // targeting chose the variant
-	ReasonDefault        Reason = "DEFAULT"         // targeting gave null: the default variant
-	ReasonDisabled       Reason = "DISABLED"        // the flag is off: the caller's default
-	ReasonError          Reason = "ERROR"           // see the error code: the caller's default
+	ReasonStatic         Reason = iota + 1 // the default variant, no targeting
+	ReasonTargetingMatch                   // targeting chose the variant
+	ReasonDefault                          // targeting gave null, or no default variant: the default
+	ReasonDisabled                         // the flag is off: the caller's default
+	ReasonError                            // see the error code: the caller's default
+	ReasonSplit                            // a percentage rollout chose the variant
 )
 
-// ErrorCode says what went wrong; the names are OpenFeature's.
-type ErrorCode string
+var reasonNames = [...]string{"", "STATIC", "TARGETING_MATCH", "DEFAULT", "DISABLED", "ERROR", "SPLIT"}
 
-// Error codes.
+func (r Reason) String() string {
+	if int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return "UNKNOWN"
+}
+
+// ErrorCode says what went wrong; String gives OpenFeature's name.
+type ErrorCode uint8
+
+// Error codes; zero is no error.
 const (
-	FlagNotFound ErrorCode = "FLAG_NOT_FOUND"
-	TypeMismatch ErrorCode = "TYPE_MISMATCH"
-	ParseError   ErrorCode = "PARSE_ERROR"
-	General      ErrorCode = "GENERAL"
+	FlagNotFound ErrorCode = iota + 1
+	TypeMismatch
+	ParseError
+	General
 )
+
+var errorCodeNames = [...]string{"", "FLAG_NOT_FOUND", "TYPE_MISMATCH", "PARSE_ERROR", "GENERAL"}
+
+func (c ErrorCode) String() string {
+	if int(c) < len(errorCodeNames) {
+		return errorCodeNames[c]
+	}
+	return "GENERAL"
+}
 
 // Detail describes an evaluation. Metadata is the flag's, shared: do
 // not modify it.
 type Detail struct {
 	Variant      string // "" when the caller's default was served
 	Reason       Reason
-	ErrorCode    ErrorCode // "" when there was no error
+	ErrorCode    ErrorCode // zero when there was no error
 	ErrorMessage string
 	Metadata     map[string]any
 }

@@ -207,6 +207,17 @@ func (c *compiler) variable(list []any, path string) (node, error) {
 			}}, nil
 		}
 		segs := strings.Split(key, ".")
+		if len(segs) == 1 { // the common case: a top-level attribute
+			return node{eval: func(e env) value {
+				if m, ok := e.data.v.(map[string]any); ok {
+					if x, found := m[key]; found && x != nil {
+						return fromAny(x)
+					}
+					return fallback
+				}
+				return lookupOr(e.data, segs, fallback)
+			}}, nil
+		}
 		return node{eval: func(e env) value { return lookupOr(e.data, segs, fallback) }}, nil
 	}
 	dyn, err := c.compile(list[0], path+"/0")
@@ -332,6 +343,22 @@ var operators = map[string]func(args []node) node{
 	"%": binaryNumber(math.Mod),
 	"in": func(args []node) node {
 		needle, hay := arg(args, 0), arg(args, 1)
+		if hay.konst != nil && hay.konst.kind == kArray { // a literal list: convert it once
+			items := hay.konst.items()
+			list := make([]value, len(items))
+			for i, it := range items {
+				list[i] = fromAny(it)
+			}
+			return node{eval: func(e env) value {
+				n := needle.eval(e)
+				for _, it := range list {
+					if strictEqual(n, it) {
+						return boolean(true)
+					}
+				}
+				return boolean(false)
+			}}
+		}
 		return node{eval: func(e env) value {
 			h := hay.eval(e)
 			switch h.kind {
