@@ -35,6 +35,17 @@ type Flag struct {
 	Targeting any `json:"targeting,omitempty"`
 	// Metadata is returned with every evaluation of the flag.
 	Metadata map[string]any `json:"metadata,omitempty"`
+	// Prerequisites must all hold for the targeting to apply; otherwise
+	// the default variant is served (reason DEFAULT). A saaskit
+	// extension: flagd ignores the field.
+	Prerequisites []Prerequisite `json:"prerequisites,omitempty"`
+}
+
+// Prerequisite holds while flag Flag evaluates to Variant for the same
+// context.
+type Prerequisite struct {
+	Flag    string `json:"flag"`
+	Variant string `json:"variant"`
 }
 
 // Definitions is a flag-definition document: flagd's format, readable by
@@ -120,6 +131,7 @@ func Compile(d Definitions) (*Set, error) {
 		}
 		s.flags[key] = f
 	}
+	errs = append(errs, linkPrerequisites(s, d)...)
 	if len(errs) > 0 {
 		return s, fmt.Errorf("%w: %w", ErrInvalidDefinitions, errors.Join(errs...))
 	}
@@ -151,7 +163,66 @@ type compiled struct {
 	rule       *node // nil: no targeting
 	timestamp  bool  // the rule reads $flagd.timestamp
 	metadata   map[string]any
+	prereqs    []prereq
 	broken     *DefinitionError // evaluates to PARSE_ERROR
+}
+
+type prereq struct {
+	flag    *compiled
+	variant string
+}
+
+// linkPrerequisites resolves prerequisites to compiled flags and refuses
+// unknown flags or variants and cycles; a flag with a bad prerequisite
+// is broken.
+func linkPrerequisites(s *Set, d Definitions) []error {
+	var errs []error
+	for _, key := range slices.Sorted(maps.Keys(d.Flags)) {
+		f := s.flags[key]
+		for i, p := range d.Flags[key].Prerequisites {
+			path := fmt.Sprintf("/flags/%s/prerequisites/%d", pointer(key), i)
+			target := s.flags[p.Flag]
+			var msg string
+			if target == nil {
+				msg = fmt.Sprintf("prerequisite flag %q does not exist", p.Flag)
+			} else if _, ok := target.names[p.Variant]; !ok {
+				msg = fmt.Sprintf("flag %q has no variant %q", p.Flag, p.Variant)
+			}
+			if msg != "" {
+				if f.broken == nil {
+					f.broken = &DefinitionError{Flag: key, Path: path, Msg: msg}
+					errs = append(errs, f.broken)
+				}
+				continue
+			}
+			f.prereqs = append(f.prereqs, prereq{flag: target, variant: p.Variant})
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(s.flags)) {
+		if cycle := prereqCycle(s.flags[key], nil); cycle != nil {
+			f := s.flags[key]
+			if f.broken == nil {
+				f.broken = &DefinitionError{Flag: key, Path: "/flags/" + pointer(key) + "/prerequisites",
+					Msg: "prerequisites form a cycle: " + strings.Join(cycle, " -> ")}
+				errs = append(errs, f.broken)
+			}
+		}
+	}
+	return errs
+}
+
+// prereqCycle returns a cycle through f's prerequisites, if any.
+func prereqCycle(f *compiled, path []string) []string {
+	if slices.Contains(path, f.key) {
+		return append(path, f.key)
+	}
+	path = append(path, f.key)
+	for _, p := range f.prereqs {
+		if c := prereqCycle(p.flag, path); c != nil {
+			return c
+		}
+	}
+	return nil
 }
 
 type variant struct {

@@ -97,7 +97,13 @@ func (s *Set) evaluate(key string, ctx map[string]any, now func() time.Time) eva
 	case f.state == Disabled:
 		d.Reason = ReasonDisabled
 		return evaluation{f, -1, d}
-	case f.rule == nil:
+	}
+	for _, p := range f.prereqs {
+		if pe := s.evaluate(p.flag.key, ctx, now); pe.index < 0 || pe.flag.values[pe.index].name != p.variant {
+			return f.defaultVariant(ReasonDefault, d)
+		}
+	}
+	if f.rule == nil {
 		return f.defaultVariant(ReasonStatic, d)
 	}
 	e := env{data: value{kind: kObject, v: ctx}, ctx: value{kind: kObject, v: ctx}, flagKey: key}

@@ -22,13 +22,26 @@ import (
 // null (the default variant applies) when there is nothing to hash, when
 // the weights sum to 0 or past 2^31-1, or when an entry is malformed.
 func (c *compiler) fractional(list []any, path string) (node, error) {
-	var bucketBy *node
-	offset := 0
+	var (
+		bucketBy *node
+		catParts []node
+		offset   int
+	)
 	if len(list) > 0 {
 		if _, isList := list[0].([]any); !isList {
 			n, err := c.compile(list[0], path+"/0")
 			if err != nil {
 				return node{}, err
+			}
+			// {"cat": [...]}, the usual way to bucket by something other
+			// than the targeting key, is hashed from its parts without
+			// building the string.
+			if rule, ok := list[0].(map[string]any); ok && len(rule) == 1 {
+				if parts, ok := rule["cat"].([]any); ok {
+					if catParts, _, err = c.compileAll(parts, path+"/0/cat"); err != nil {
+						return node{}, err
+					}
+				}
 			}
 			bucketBy, list, offset = &n, list[1:], 1
 		}
@@ -54,7 +67,7 @@ func (c *compiler) fractional(list []any, path string) (node, error) {
 		entries[i] = bucket{variant: v, weight: w}
 		allConst = allConst && v.konst != nil && w.konst != nil
 	}
-	f := &fraction{bucketBy: bucketBy, entries: entries}
+	f := &fraction{bucketBy: bucketBy, catParts: catParts, entries: entries}
 	if allConst {
 		f.static = f.distribution(env{})
 	}
@@ -68,6 +81,7 @@ type bucket struct {
 // fraction is a compiled fractional operation.
 type fraction struct {
 	bucketBy *node
+	catParts []node // bucketBy's parts when it is a cat
 	entries  []bucket
 	static   *split // the distribution, when every entry is a literal
 }
@@ -107,6 +121,12 @@ func (f *fraction) eval(e env) value {
 
 // bucketKey appends the string to hash to buf.
 func (f *fraction) bucketKey(e env, buf []byte) ([]byte, bool) {
+	if f.catParts != nil {
+		for _, p := range f.catParts {
+			buf = p.eval(e).appendString(buf)
+		}
+		return buf, true
+	}
 	if f.bucketBy != nil {
 		switch v := f.bucketBy.eval(e); v.kind {
 		case kString:
