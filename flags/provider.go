@@ -59,7 +59,9 @@ func NewProvider(ev *Evaluator, opts ProviderOptions) *Provider {
 }
 
 // Metadata implements openfeature.FeatureProvider.
-func (p *Provider) Metadata() openfeature.Metadata { return openfeature.Metadata{Name: "saaskit-flags"} }
+func (p *Provider) Metadata() openfeature.Metadata {
+	return openfeature.Metadata{Name: "saaskit-flags"}
+}
 
 // Hooks implements openfeature.FeatureProvider: the Exposures hook,
 // when set.
