@@ -315,6 +315,13 @@ func mergeMetadata(set, flag map[string]any) map[string]any {
 			out[k] = v
 		}
 	}
+	// JSON has one number type; OpenFeature reads metadata integers as
+	// Go integers, so whole numbers become int64.
+	for k, v := range out {
+		if f, ok := v.(float64); ok && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+			out[k] = int64(f)
+		}
+	}
 	return out
 }
 

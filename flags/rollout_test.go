@@ -3,6 +3,7 @@ package flags_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,9 +30,7 @@ func rolloutDefinitions(t *testing.T, r flags.Rollout) flags.Definitions {
 
 func evaluator(t *testing.T, d flags.Definitions, opts flags.Options) *flags.Evaluator {
 	t.Helper()
-	set, err := flags.Compile(d)
-	require.NoError(t, err)
-	return flags.NewEvaluator(set, opts)
+	return flags.NewEvaluator(mustCompile(t, d), opts)
 }
 
 func tenantCtx(id string) map[string]any { return map[string]any{flags.TenantAttribute: id} }
@@ -192,4 +191,50 @@ func TestTenantContext(t *testing.T) {
 	attrs := flags.TenantContext(ctx, map[string]any{"targetingKey": "u1", "tenantPlan": "override"})
 	assert.Equal(t, map[string]any{"targetingKey": "u1", "tenantId": "acme", "tenantPlan": "override", "tenantRegion": "eu"}, attrs)
 	assert.Empty(t, flags.TenantContext(context.Background(), nil), "no tenant, no attributes")
+}
+
+// TestEvaluationsDuringReloads evaluates from several goroutines while
+// the definitions are replaced and flags killed and revived: under
+// -race, and every answer is one of the two definitions' answers.
+func TestEvaluationsDuringReloads(t *testing.T) {
+	d10 := rolloutDefinitions(t, flags.Rollout{Percent: 10})
+	d90 := rolloutDefinitions(t, flags.Rollout{Percent: 90})
+	sets := []*flags.Set{mustCompile(t, d10), mustCompile(t, d90)}
+	ev := flags.NewEvaluator(sets[0], flags.Options{})
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ev.Update(sets[i%2])
+			_ = ev.SetState("invoices", []flags.State{flags.Disabled, flags.Enabled}[i%2])
+		}
+	}()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 2000 {
+				_, d := ev.Bool("invoices", tenantCtx(fmt.Sprint("t", g, "-", i)), false)
+				if d.ErrorCode != 0 || (d.Reason != flags.ReasonTargetingMatch && d.Reason != flags.ReasonDisabled) {
+					t.Errorf("unexpected detail %+v", d)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	<-done
+}
+
+func mustCompile(t *testing.T, d flags.Definitions) *flags.Set {
+	t.Helper()
+	set, err := flags.Compile(d)
+	require.NoError(t, err)
+	return set
 }
