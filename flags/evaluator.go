@@ -2,7 +2,6 @@ package flags
 
 import (
 	"errors"
-	"fmt"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -105,15 +104,7 @@ func (e *Evaluator) Edit(change func(*Definitions) error) error {
 // SetState turns a flag on or off: Disabled is the kill switch, served
 // from the next evaluation on.
 func (e *Evaluator) SetState(key string, state State) error {
-	return e.Edit(func(d *Definitions) error {
-		f, ok := d.Flags[key]
-		if !ok {
-			return fmt.Errorf("%w: %q", ErrNotFound, key)
-		}
-		f.State = state
-		d.Flags[key] = f
-		return nil
-	})
+	return e.Edit(func(d *Definitions) error { return d.SetState(key, state) })
 }
 
 // changedKeys lists the flags that differ between two Sets. A change to

@@ -199,3 +199,86 @@ func TenantContext(ctx context.Context, attrs map[string]any) map[string]any {
 	}
 	return attrs
 }
+
+// Edits shared by Evaluator.Edit and durable stores' admin operations.
+
+// SetState sets a flag's state: Disabled is the kill switch.
+func (d *Definitions) SetState(key string, state State) error {
+	f, ok := d.Flags[key]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrNotFound, key)
+	}
+	f.State = state
+	d.Flags[key] = f
+	return nil
+}
+
+// SetPercent sets the share of a rollout flag's percentage split (as
+// RolloutFlag writes it: "on" first) to percent, at every step of a
+// progressive rollout. Raising it keeps everyone who was in; lowering it
+// rolls back.
+func (d *Definitions) SetPercent(key string, percent int) error {
+	f, ok := d.Flags[key]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrNotFound, key)
+	}
+	if percent < 0 || percent > 100 {
+		return fmt.Errorf("%w: rollout percentage %d is not 0 to 100", ErrInvalidDefinitions, percent)
+	}
+	if !setSplits(f.Targeting, percent) {
+		return fmt.Errorf("%w: flag %q has no on/off percentage split", ErrInvalidDefinitions, key)
+	}
+	d.Flags[key] = f
+	return nil
+}
+
+// setSplits sets p in every fractional [["on", p], ["off", 100-p]] of
+// rule and reports whether it found one. The rule's maps and slices are modified in place.
+func setSplits(rule any, percent int) bool {
+	found := false
+	switch t := rule.(type) {
+	case map[string]any:
+		for op, args := range t {
+			list, _ := args.([]any)
+			if op == "fractional" && len(list) == 3 {
+				on, okOn := list[1].([]any)
+				off, okOff := list[2].([]any)
+				if okOn && okOff && len(on) == 2 && len(off) == 2 && on[0] == "on" && off[0] == "off" {
+					on[1], off[1] = percent, 100-percent
+					found = true
+					continue
+				}
+			}
+			found = setSplits(args, percent) || found
+		}
+	case []any:
+		for _, it := range t {
+			found = setSplits(it, percent) || found
+		}
+	}
+	return found
+}
+
+// AddToRing adds tenants to a ring, which must exist.
+func (d *Definitions) AddToRing(ring string, tenants ...string) error {
+	current, after, ok := d.RingTenants(ring)
+	if !ok {
+		return fmt.Errorf("%w: ring %q", ErrNotFound, ring)
+	}
+	for _, t := range tenants {
+		if !slices.Contains(current, t) {
+			current = append(current, t)
+		}
+	}
+	return d.SetRing(ring, after, current...)
+}
+
+// RemoveFromRing removes tenants from a ring, which must exist.
+func (d *Definitions) RemoveFromRing(ring string, tenants ...string) error {
+	current, after, ok := d.RingTenants(ring)
+	if !ok {
+		return fmt.Errorf("%w: ring %q", ErrNotFound, ring)
+	}
+	current = slices.DeleteFunc(current, func(t string) bool { return slices.Contains(tenants, t) })
+	return d.SetRing(ring, after, current...)
+}

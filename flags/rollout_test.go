@@ -238,3 +238,28 @@ func mustCompile(t *testing.T, d flags.Definitions) *flags.Set {
 	require.NoError(t, err)
 	return set
 }
+
+func TestAdminEditsOnDefinitions(t *testing.T) {
+	d := rolloutDefinitions(t, flags.Rollout{Ring: "internal", Percent: 10})
+	ev := evaluator(t, d, flags.Options{})
+	require.NoError(t, ev.Edit(func(d *flags.Definitions) error { return d.SetPercent("invoices", 100) }))
+	on, _ := ev.Bool("invoices", tenantCtx("hooli"), false)
+	assert.True(t, on, "100% reaches every tenant")
+
+	require.NoError(t, ev.Edit(func(d *flags.Definitions) error { return d.SetPercent("invoices", 0) }))
+	on, _ = ev.Bool("invoices", tenantCtx("hooli"), false)
+	assert.False(t, on)
+	require.NoError(t, ev.Edit(func(d *flags.Definitions) error { return d.AddToRing("internal", "hooli") }))
+	on, _ = ev.Bool("invoices", tenantCtx("hooli"), false)
+	assert.True(t, on, "hooli joined the internal ring")
+	require.NoError(t, ev.Edit(func(d *flags.Definitions) error { return d.RemoveFromRing("internal", "hooli") }))
+	on, _ = ev.Bool("invoices", tenantCtx("hooli"), false)
+	assert.False(t, on)
+
+	err := ev.Edit(func(d *flags.Definitions) error { return d.AddToRing("nope", "x") })
+	assert.ErrorIs(t, err, flags.ErrNotFound)
+	err = ev.Edit(func(d *flags.Definitions) error { return d.SetPercent("invoices", 120) })
+	assert.ErrorIs(t, err, flags.ErrInvalidDefinitions)
+	d.Flags["plain"] = flags.Flag{State: flags.Enabled, Variants: map[string]any{"on": true}, DefaultVariant: "on"}
+	assert.ErrorIs(t, d.SetPercent("plain", 5), flags.ErrInvalidDefinitions, "no split to set")
+}

@@ -1,0 +1,128 @@
+package sqlstore_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/saaskit/saaskit/flags"
+	"github.com/saaskit/saaskit/flags/sqlstore"
+	"github.com/saaskit/saaskit/internal/sqldb"
+	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
+)
+
+var t0 = time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+
+func newStore(t *testing.T, db *sqldb.DB) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.New(db.DB, sqlstore.Options{Poll: 20 * time.Millisecond, Now: func() time.Time { return t0 }})
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(context.Background()))
+	return s
+}
+
+// seed stores ring internal (acme) and a rollout flag "invoices" for
+// that ring and 0% of other tenants.
+func seed(t *testing.T, s *sqlstore.Store) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, s.SetRing(ctx, "ada", "internal", "", "acme"))
+	f, err := flags.RolloutFlag(flags.Rollout{Ring: "internal"})
+	require.NoError(t, err)
+	require.NoError(t, s.PutFlag(ctx, "ada", "invoices", f))
+}
+
+func load(t *testing.T, s *sqlstore.Store) *flags.Evaluator {
+	t.Helper()
+	data, err := s.Load(context.Background())
+	require.NoError(t, err)
+	set, err := flags.Parse(data)
+	require.NoError(t, err)
+	return flags.NewEvaluator(set, flags.Options{})
+}
+
+func on(ev *flags.Evaluator, tenant string) bool {
+	v, _ := ev.Bool("invoices", map[string]any{flags.TenantAttribute: tenant}, false)
+	return v
+}
+
+func TestAdminOperationsAndAudit(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := newStore(t, db)
+		seed(t, s)
+		ev := load(t, s)
+		assert.True(t, on(ev, "acme"))
+		assert.False(t, on(ev, "globex"))
+
+		require.NoError(t, s.AddToRing(ctx, "bob", "internal", "globex"))
+		require.NoError(t, s.SetPercent(ctx, "bob", "invoices", 100))
+		ev = load(t, s)
+		assert.True(t, on(ev, "globex"))
+		assert.True(t, on(ev, "hooli"), "100%")
+
+		require.NoError(t, s.SetState(ctx, "carol", "invoices", flags.Disabled))
+		_, d := load(t, s).Bool("invoices", nil, false)
+		assert.Equal(t, flags.ReasonDisabled, d.Reason, "killed")
+
+		trail, err := s.Audit(ctx, "flag", "invoices", 0)
+		require.NoError(t, err)
+		require.Len(t, trail, 3, "put, set_percent, set_state")
+		assert.Equal(t, "carol", trail[0].Actor)
+		assert.Equal(t, "set_state", trail[0].Action)
+		assert.Contains(t, trail[0].Before, `"ENABLED"`)
+		assert.Contains(t, trail[0].After, `"DISABLED"`)
+		assert.Equal(t, t0, trail[0].At)
+		assert.Equal(t, "put_flag", trail[2].Action)
+		assert.Empty(t, trail[2].Before, "created")
+		ring, err := s.Audit(ctx, "evaluator", "ring:internal", 0)
+		require.NoError(t, err)
+		require.Len(t, ring, 2)
+		assert.Equal(t, "add_to_ring", ring[0].Action)
+
+		// Refused edits write nothing.
+		all, err := s.Audit(ctx, "", "", 0)
+		require.NoError(t, err)
+		assert.ErrorIs(t, s.SetState(ctx, "dan", "nope", flags.Disabled), flags.ErrNotFound)
+		assert.ErrorIs(t, s.PutFlag(ctx, "dan", "broken", flags.Flag{State: "MAYBE"}), flags.ErrInvalidDefinitions)
+		assert.ErrorIs(t, s.SetPercent(ctx, "dan", "invoices", 300), flags.ErrInvalidDefinitions)
+		assert.Error(t, s.SetState(ctx, "", "invoices", flags.Enabled), "an edit needs an actor")
+		require.NoError(t, s.SetState(ctx, "dan", "invoices", flags.Disabled), "no change")
+		after, err := s.Audit(ctx, "", "", 0)
+		require.NoError(t, err)
+		assert.Equal(t, len(all), len(after), "nothing audited")
+
+		require.NoError(t, s.DeleteFlag(ctx, "erin", "invoices"))
+		_, d = load(t, s).Bool("invoices", nil, false)
+		assert.Equal(t, flags.FlagNotFound, d.ErrorCode)
+	})
+}
+
+// TestChangesReachOtherProcesses syncs an Evaluator from a second handle
+// on the database, as another process would, with the sync's own poll
+// set to an hour: the change must come through Watch (NOTIFY on
+// PostgreSQL, the version poll on SQLite), within a second.
+func TestChangesReachOtherProcesses(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		admin := newStore(t, db)
+		seed(t, admin)
+		other, err := sqlstore.New(sqldbtest.Reopen(t, db).DB, sqlstore.Options{Poll: 20 * time.Millisecond})
+		require.NoError(t, err)
+		ev := flags.NewEvaluator(nil, flags.Options{})
+		done := make(chan struct{})
+		go func() { defer close(done); _ = flags.Sync(ctx, ev, other, flags.SyncOptions{Poll: time.Hour}) }()
+		defer func() { cancel(); <-done }()
+		require.Eventually(t, func() bool { return on(ev, "acme") }, 5*time.Second, 5*time.Millisecond)
+
+		time.Sleep(100 * time.Millisecond) // let the watcher settle into LISTEN or its poll
+		start := time.Now()
+		require.NoError(t, admin.SetState(ctx, "ops", "invoices", flags.Disabled))
+		require.Eventually(t, func() bool { return !on(ev, "acme") }, 5*time.Second, 2*time.Millisecond)
+		assert.Less(t, time.Since(start), time.Second, "the kill switch reached the other process within a second")
+	})
+}
