@@ -1,0 +1,53 @@
+// Package flags is feature flags for multi-tenant services: flagd's
+// flag-definition format, evaluated in process without allocating,
+// behind an OpenFeature provider, with SaaS rollouts on top.
+//
+// # Definitions
+//
+// Flags are written in flagd's JSON format (state, variants,
+// defaultVariant, JsonLogic targeting, $evaluators with $ref, metadata)
+// with flagd's operators: fractional (the current algorithm, MurmurHash3
+// over flag key and targeting key, or over a given expression), sem_ver,
+// starts_with and ends_with. Every definition evaluates as in flagd: the
+// flagd-testbed evaluator suite runs in this package's tests. Parse and
+// Compile check each flag and name the flag and the JSON Pointer of what
+// is wrong; targeting compiles once into Go closures, so an evaluation
+// walks no JSON and allocates nothing.
+//
+//	set, err := flags.Parse(data)
+//	ev := flags.NewEvaluator(set, flags.Options{})
+//	on, detail := ev.Bool("new-invoices", map[string]any{"targetingKey": "user-1"}, false)
+//
+// # Rollouts
+//
+// On top of flagd, and written as ordinary flagd definitions so any
+// flagd provider agrees: rings (ordered cohorts of tenants, internal
+// then beta: Definitions.SetRing), percentages bucketed by tenant so a
+// tenant's users stay together and raising a percentage only adds
+// tenants (RolloutFlag), progressive rollouts that step the percentage
+// at given times on the Evaluator's clock, and the kill switch (state
+// DISABLED: the caller's default with reason DISABLED, flipped
+// atomically by SetState). Prerequisites (flag B only while flag A is
+// on) are a field flagd ignores. TenantContext puts the tenant of a
+// request (package tenancy) into the evaluation context.
+//
+// # Live updates
+//
+// Sync keeps an Evaluator serving a Source: FileSource (watched),
+// HTTPSource (polled with ETags) or the SQL store in flags/sqlstore
+// (PostgreSQL pushes changes with LISTEN/NOTIFY). A document that fails
+// to load or compile never replaces the definitions being served; a
+// snapshot file serves a cold start when the source is down. Admin
+// operations (kill, set a percentage, add a tenant to a ring) are
+// Definitions methods applied with Evaluator.Edit in memory, or through
+// the SQL store, which audits who changed what and when.
+//
+// # OpenFeature
+//
+// Provider implements OpenFeature's provider interface: all five types,
+// reasons, variants, metadata, error codes, Init and Shutdown, events
+// (configuration changes with the changed keys, stale and error while the
+// last good definitions are served) and Track. Exposures records each
+// subject's first sight of a variant for experiments; OTelHook emits
+// OpenTelemetry evaluation events.
+package flags
