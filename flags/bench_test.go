@@ -1,7 +1,12 @@
 package flags_test
 
 import (
+	"context"
+	"maps"
 	"testing"
+
+	"github.com/open-feature/go-sdk/openfeature"
+	"github.com/open-feature/go-sdk/openfeature/isolated"
 
 	"github.com/saaskit/saaskit/flags"
 )
@@ -60,6 +65,35 @@ func BenchmarkEvaluate(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			sink = answers["static"]
+		}
+	})
+}
+
+// BenchmarkOpenFeature evaluates the rule flag through an OpenFeature
+// client (hooks, context merging and all), beside the package's own
+// evaluation.
+func BenchmarkOpenFeature(b *testing.B) {
+	ev := benchEvaluator(b)
+	api := isolated.NewAPI()
+	ctx := context.Background()
+	if err := api.SetProviderAndWait(ctx, flags.NewProvider(ev, flags.ProviderOptions{})); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = api.Shutdown(ctx) })
+	client := api.NewClient()
+	attrs := maps.Clone(benchContext)
+	delete(attrs, "targetingKey")
+	evalCtx := openfeature.NewEvaluationContext("user-42", attrs)
+	b.Run("openfeature-client", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			sink = client.Boolean(ctx, "rule", false, evalCtx)
+		}
+	})
+	b.Run("evaluator", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			sink, _ = ev.Bool("rule", benchContext, false)
 		}
 	})
 }
