@@ -7,7 +7,9 @@
 //
 //	tenancy        whose request is this: tenant model, context, resolution
 //	               middleware, API keys, isolation, rate limits, templates
-//	flags          feature flags (OpenFeature provider)            planned
+//	flags          feature flags: flagd definitions evaluated in
+//	               process, OpenFeature provider, rings, rollouts,
+//	               kill switch, live sources
 //	webhook        Standard Webhooks signing, verification, receiver
 //	               middleware, and durable delivery with an outbox
 //	crypto         per-tenant envelope encryption on Tink: rotation,

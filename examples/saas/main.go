@@ -21,6 +21,17 @@
 //	curl http://localhost:8080/webhooks/inbound/acme
 //	curl -H 'X-Tenant-ID: acme' 'http://localhost:8080/api/webhooks/deliveries?state=dead'
 //
+// Feature flags: usage-insights is rolled out to the internal ring
+// (acme) and 0% of other tenants; the operator (token printed at start)
+// widens the rollout or kills it, and every change is audited:
+//
+//	curl -H 'X-Tenant-ID: acme' http://localhost:8080/api/insights
+//	curl -H 'X-Tenant-ID: globex' http://localhost:8080/api/features
+//	curl -X POST -H 'Authorization: Bearer <operator token>' -d '{"tenant":"globex"}' http://localhost:8080/admin/rings/internal/tenants
+//	curl -X PUT -H 'Authorization: Bearer <operator token>' -d '{"percent":50}' http://localhost:8080/admin/flags/usage-insights/percent
+//	curl -X POST -H 'Authorization: Bearer <operator token>' http://localhost:8080/admin/flags/usage-insights/kill
+//	curl -H 'Authorization: Bearer <operator token>' http://localhost:8080/admin/flags/usage-insights/audit
+//
 // Users' emails are stored encrypted under a key per user (package
 // crypto), found by a blind index, and erased by shredding that key. The
 // root key is a keyset file in the data directory protected by
@@ -50,6 +61,7 @@ import (
 	"time"
 
 	skcrypto "github.com/saaskit/saaskit/crypto"
+	"github.com/saaskit/saaskit/flags"
 	"github.com/saaskit/saaskit/internal/problem"
 	"github.com/saaskit/saaskit/tenancy"
 	"github.com/saaskit/saaskit/tenancy/sqlstore"
@@ -126,10 +138,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	workerCtx, stopWorker := context.WithCancel(context.Background())
 	go func() { defer close(workerDone); hooks.run(workerCtx) }()
 	defer func() { stopWorker(); <-workerDone }()
+	featCtx, stopFeatures := context.WithCancel(context.Background())
+	feats, featuresDone, err := newFeatures(featCtx, store.DB(), stdout, logger)
+	if err != nil {
+		stopFeatures()
+		return err
+	}
+	defer func() { stopFeatures(); <-featuresDone }()
 	app, err := newApp(reg, store, keys, hooks, cfg.domain, logger)
 	if err != nil {
 		return err
 	}
+	app.features = feats
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
@@ -200,6 +220,7 @@ type app struct {
 	templates *tenancy.Templates
 	users     *users
 	hooks     *hooks
+	features  *features
 }
 
 func newApp(reg *tenancy.Registry, store *sqlstore.Store, keys *skcrypto.Keyring, hooks *hooks, domain string, logger *slog.Logger) (*app, error) {
@@ -249,6 +270,13 @@ func (a *app) routes() http.Handler {
 	mux.Handle("POST /api/webhooks/endpoints", tenant(a.hooks.createEndpoint))
 	mux.Handle("GET /api/webhooks/deliveries", tenant(a.hooks.listDeliveries))
 	mux.Handle("POST /api/webhooks/deliveries/{id}/retry", tenant(a.hooks.retry))
+	mux.Handle("GET /api/features", tenant(a.features.list))
+	mux.Handle("GET /api/insights", tenant(a.features.insights))
+	mux.HandleFunc("POST /admin/flags/{key}/kill", a.features.setState(flags.Disabled))
+	mux.HandleFunc("POST /admin/flags/{key}/revive", a.features.setState(flags.Enabled))
+	mux.HandleFunc("PUT /admin/flags/{key}/percent", a.features.admin(a.features.setPercent))
+	mux.HandleFunc("POST /admin/rings/{key}/tenants", a.features.admin(a.features.addToRing))
+	mux.HandleFunc("GET /admin/flags/{key}/audit", a.features.admin(a.features.audit))
 	mux.HandleFunc("POST /webhooks/inbound/{tenant}", a.hooks.inbound)
 	mux.HandleFunc("GET /webhooks/inbound/{tenant}", a.hooks.inboundLog)
 	return mux
