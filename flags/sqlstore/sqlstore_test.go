@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/saaskit/saaskit/flags"
+	"github.com/saaskit/saaskit/flags/flagstest"
 	"github.com/saaskit/saaskit/flags/sqlstore"
 	"github.com/saaskit/saaskit/internal/sqldb"
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
@@ -124,5 +125,19 @@ func TestChangesReachOtherProcesses(t *testing.T) {
 		require.NoError(t, admin.SetState(ctx, "ops", "invoices", flags.Disabled))
 		require.Eventually(t, func() bool { return !on(ev, "acme") }, 5*time.Second, 2*time.Millisecond)
 		assert.Less(t, time.Since(start), time.Second, "the kill switch reached the other process within a second")
+	})
+}
+
+func TestConformance(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+		s := newStore(t, db)
+		flagstest.RunSourceTests(t, func(t *testing.T) (flags.Source, func(flags.Definitions)) {
+			return s, func(d flags.Definitions) {
+				require.NoError(t, s.Edit(context.Background(), "test", "replace", func(cur *flags.Definitions) error {
+					*cur = d
+					return nil
+				}))
+			}
+		})
 	})
 }
