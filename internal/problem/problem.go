@@ -13,6 +13,30 @@ type Details struct {
 	Title  string `json:"title"`            // short summary of the type
 	Status int    `json:"status"`           // HTTP status code
 	Detail string `json:"detail,omitempty"` // what went wrong this time
+	// Extensions are extra members (RFC 9457 section 3.2), such as the
+	// versions an API supports; they cannot replace the members above.
+	Extensions map[string]any `json:"-"`
+}
+
+// MarshalJSON writes the members and the extensions in one object.
+func (d Details) MarshalJSON() ([]byte, error) {
+	type plain Details
+	base, err := json.Marshal(plain(d))
+	if err != nil || len(d.Extensions) == 0 {
+		return base, err
+	}
+	merged := make(map[string]any, len(d.Extensions)+4)
+	for k, v := range d.Extensions {
+		merged[k] = v
+	}
+	var members map[string]any
+	if err := json.Unmarshal(base, &members); err != nil {
+		return nil, err
+	}
+	for k, v := range members {
+		merged[k] = v
+	}
+	return json.Marshal(merged)
 }
 
 // Write sends d with its status and the problem+json media type. An empty
@@ -25,7 +49,7 @@ func Write(w http.ResponseWriter, d Details) {
 		d.Title = http.StatusText(d.Status)
 	}
 	body, err := json.Marshal(d)
-	if err != nil { // cannot happen for strings and an int
+	if err != nil { // only an extension that cannot be encoded
 		http.Error(w, d.Title, d.Status)
 		return
 	}

@@ -20,3 +20,9 @@ func TestWrite(t *testing.T) {
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
 	assert.Equal(t, Details{Type: "about:blank", Title: "Not Found", Status: 404, Detail: "no tenant \"x\""}, got)
 }
+
+func TestExtensionsJoinTheMembers(t *testing.T) {
+	rec := httptest.NewRecorder()
+	Write(rec, Details{Status: 400, Detail: "bad version", Extensions: map[string]any{"supported_versions": []string{"v1", "v2"}, "status": 999}})
+	assert.JSONEq(t, `{"type":"about:blank","title":"Bad Request","status":400,"detail":"bad version","supported_versions":["v1","v2"]}`, rec.Body.String())
+}
