@@ -233,7 +233,7 @@ func (a *API) refuse(w http.ResponseWriter, r *http.Request, err error) {
 		problem.Write(w, problem.Details{Status: http.StatusRequestEntityTooLarge, Detail: err.Error()})
 	case errors.As(err, &re) && re.Source != "pin":
 		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Title: "Unsupported API version",
-			Detail: fmt.Sprintf("%s; supported versions: %s", err.Error(), strings.Join(a.supported(), ", ")),
+			Detail:     fmt.Sprintf("%s; supported versions: %s", err.Error(), strings.Join(a.supported(), ", ")),
 			Extensions: map[string]any{"supported_versions": a.supported()}})
 	default:
 		problem.Write(w, problem.Details{Status: http.StatusInternalServerError, Detail: "could not resolve the api version"})
