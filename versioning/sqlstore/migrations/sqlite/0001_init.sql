@@ -1,0 +1,6 @@
+-- Each tenant's pinned API version.
+CREATE TABLE versioning_pins (
+    tenant_id TEXT PRIMARY KEY,
+    version   TEXT NOT NULL,
+    pinned_at TIMESTAMP NOT NULL
+);
