@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -138,6 +140,11 @@ type API struct {
 	changes  []compiledChange // oldest first
 	routes   *http.ServeMux   // matches the patterns the changes and lifecycles name
 	patterns map[string]bool  // registered in routes
+	byName   map[string]Version
+	header   string              // Options.Header, canonical
+	echo     map[string][]string // the version header's value, per version
+	usage    sync.Map            // usageKey -> metric.MeasurementOption
+	usageN   atomic.Int64        // entries in usage
 	requests metric.Int64Counter
 }
 
@@ -174,6 +181,12 @@ func New(opts Options) (*API, error) {
 			}
 		}
 		a.versions = append(a.versions, v)
+	}
+	a.header = http.CanonicalHeaderKey(opts.Header)
+	a.byName, a.echo = map[string]Version{}, map[string][]string{}
+	for _, v := range a.versions {
+		a.byName[v.String()] = v
+		a.echo[v.String()] = []string{v.String()}
 	}
 	a.head = a.versions[len(a.versions)-1]
 	a.def = a.head
@@ -295,6 +308,9 @@ func (routeMarker) ServeHTTP(http.ResponseWriter, *http.Request) {}
 // lookup finds a version by its string; a date version matches with or
 // without its name.
 func (a *API) lookup(s string) (Version, bool) {
+	if v, ok := a.byName[s]; ok {
+		return v, true
+	}
 	v, err := ParseVersion(s)
 	if err != nil {
 		return Version{}, false

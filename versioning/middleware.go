@@ -109,6 +109,9 @@ func (a *API) stripped(path string) string {
 }
 
 func (a *API) find(s, source string) (Version, error) {
+	if v, ok := a.byName[s]; ok {
+		return v, nil
+	}
 	if _, err := ParseVersion(s); err != nil {
 		return Version{}, &ResolveError{Given: s, Source: source, Err: err}
 	}
@@ -193,7 +196,7 @@ func (a *API) Middleware(next http.Handler) http.Handler {
 			r2.URL = &u
 			r = &r2
 		}
-		w.Header().Set(a.opts.Header, v.String())
+		w.Header()[a.header] = a.echo[v.String()] // a shared, full slice: an Add copies it
 		a.count(r.Context(), v)
 		if a.gone(w, r, v) {
 			return
@@ -475,13 +478,34 @@ func isJSON(contentType string) bool {
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
-// count records a request in the usage metric.
+// usageKey is a (version, tenant) pair of the usage metric.
+type usageKey struct{ version, tenant string }
+
+// maxUsageKeys bounds the cache of the usage metric's attribute sets.
+const maxUsageKeys = 10_000
+
+// count records a request in the usage metric. The attribute set of each
+// (version, tenant) is built once and cached.
 func (a *API) count(ctx context.Context, v Version) {
-	attrs := []attribute.KeyValue{attribute.String("saaskit.api.version", v.String())}
+	k := usageKey{version: v.String()}
 	if t, err := tenancy.FromContext(ctx); err == nil {
-		attrs = append(attrs, attribute.String("tenant.id", t.ID))
+		k.tenant = t.ID
 	}
-	a.requests.Add(ctx, 1, metric.WithAttributes(attrs...))
+	if opt, ok := a.usage.Load(k); ok {
+		a.requests.Add(ctx, 1, opt.(metric.MeasurementOption))
+		return
+	}
+	attrs := []attribute.KeyValue{attribute.String("saaskit.api.version", k.version)}
+	if k.tenant != "" {
+		attrs = append(attrs, attribute.String("tenant.id", k.tenant))
+	}
+	opt := metric.WithAttributeSet(attribute.NewSet(attrs...))
+	if a.usageN.Load() < maxUsageKeys {
+		if _, loaded := a.usage.LoadOrStore(k, opt); !loaded {
+			a.usageN.Add(1)
+		}
+	}
+	a.requests.Add(ctx, 1, opt)
 }
 
 // RenderPayload migrates a payload of the given type (a webhook event
