@@ -1,0 +1,53 @@
+// Package versioning brings Stripe's API versioning model to Go:
+// handlers implement only the newest version; every change since an
+// older version is a small Change that migrates that caller's requests
+// up and the responses back down; each tenant is pinned to the version
+// it started with.
+//
+//	api, err := versioning.New(versioning.Options{
+//		Versions: []string{"2024-01-01", "2024-06-01"},
+//		Changes: []versioning.Change{{
+//			Version:     "2024-06-01",
+//			Description: "`name` is now `full_name`.",
+//			Requests:    []versioning.Migration{{Routes: []string{"POST /users"}, Apply: versioning.RenameField("name", "full_name")}},
+//			Responses:   []versioning.Migration{{Types: []string{"user"}, Apply: versioning.RenameField("full_name", "name")}},
+//		}},
+//		Pins: pins, AutoPin: true,
+//	})
+//	http.ListenAndServe(addr, tenantMiddleware(api.Middleware(mux)))
+//
+// # Versions and resolution
+//
+// Versions are dates (2024-01-15, optionally named like Stripe's
+// 2024-09-30.acacia) or majors (v1, v2), listed oldest first; the last is
+// the head. A request's version comes, in this order, from the version
+// header (API-Version by default), the path prefix (/v2/users, stripped
+// before routing, when Options.PathPrefix is set), the version parameter
+// of the configured Accept media type
+// (application/vnd.example+json; version=2024-01-15), the tenant's pin
+// (package tenancy's tenant; pinned at its first request with AutoPin),
+// and finally Options.Default (the head unless set). The version is
+// echoed in the version header. An unknown or malformed version gets 400
+// problem+json listing the supported versions.
+//
+// # Changes and migrations
+//
+// A Change carries its changelog text, request migrations (older to
+// newer), response migrations (newer to older, error responses
+// included), and the routes it added (404 for older callers) or removed
+// (410 for newer ones). Migrations are scoped to ServeMux patterns or to
+// payload types that handlers declare with SetType; they rewrite decoded
+// JSON in which numbers stay exact (json.Number). RenderPayload applies
+// the same response migrations to a webhook payload for an endpoint
+// pinned to an older version.
+//
+// # Deprecation and sunset
+//
+// Versions and routes carry a Lifecycle: Deprecation (RFC 9745),
+// Sunset (RFC 8594) and Link rel="deprecation" headers; after the
+// sunset, 410 problem+json naming the oldest supported version.
+// Requests are counted per version and tenant in the OpenTelemetry
+// metric saaskit.versioning.requests, so a team knows who still calls
+// an old version before its sunset. Changelog renders the history as
+// Markdown.
+package versioning
