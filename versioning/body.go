@@ -1,16 +1,20 @@
 package versioning
 
 // Objects calls fn with the body's JSON object, or with each object of
-// a JSON array (a list response), or, when the body is an object with a
-// "data" array (a page of a list), with each object of that array.
+// a JSON array (a list response). An object whose "data" member is an
+// array (a page of a list) or an object (an event's envelope) stands for
+// that member: fn sees the array's objects, or the inner object.
 func (b *Body) Objects(fn func(obj map[string]any)) {
 	switch v := b.Value.(type) {
 	case map[string]any:
-		if items, ok := v["data"].([]any); ok {
-			eachObject(items, fn)
-			return
+		switch data := v["data"].(type) {
+		case []any:
+			eachObject(data, fn)
+		case map[string]any:
+			fn(data)
+		default:
+			fn(v)
 		}
-		fn(v)
 	case []any:
 		eachObject(v, fn)
 	}

@@ -212,7 +212,7 @@ func (a *API) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r) // at the head: nothing to migrate
 			return
 		}
-		if len(up) > 0 && isJSON(r.Header.Get("Content-Type")) && r.Body != nil && r.Body != http.NoBody {
+		if len(up) > 0 && mayBeJSON(r.Header.Get("Content-Type")) && r.Body != nil && r.Body != http.NoBody {
 			if err := a.migrateRequest(r, up); err != nil {
 				a.refuse(w, r, err)
 				return
@@ -434,6 +434,9 @@ func (a *API) writeMigrated(w http.ResponseWriter, c *capture, down []*compiledC
 				problem.Write(w, problem.Details{Status: http.StatusInternalServerError, Detail: "the response could not be migrated to the requested api version"})
 				return
 			}
+			if bytes.HasSuffix(body, []byte("\n")) {
+				out = append(out, '\n') // keep the handler's framing
+			}
 			body = out
 			c.header.Del("Content-Length")
 			c.header.Set("Content-Length", strconv.Itoa(len(body)))
@@ -471,6 +474,13 @@ func (c *capture) Write(p []byte) (int, error) {
 		c.overflow = true
 	}
 	return c.body.Write(p)
+}
+
+// mayBeJSON reports whether a request body of this type is migrated
+// when it parses as JSON: JSON types, no type at all, and the form type
+// that curl -d sends by default.
+func mayBeJSON(contentType string) bool {
+	return contentType == "" || isJSON(contentType) || strings.HasPrefix(contentType, "application/x-www-form-urlencoded")
 }
 
 func isJSON(contentType string) bool {

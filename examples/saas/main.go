@@ -10,7 +10,7 @@
 //	curl -H 'X-Tenant-ID: globex' http://localhost:8080/api/tenant
 //	curl -H 'Authorization: Bearer <key>' http://localhost:8080/api/tenant
 //	open http://globex.localhost:8080/
-//	curl -H 'X-Tenant-ID: acme' -d '{"email":"ada@example.com"}' http://localhost:8080/api/users
+//	curl -H 'X-Tenant-ID: acme' -d '{"email_address":"ada@example.com","first_name":"Ada","last_name":"Lovelace"}' http://localhost:8080/api/users
 //	curl -H 'X-Tenant-ID: acme' 'http://localhost:8080/api/users?email=ada@example.com'
 //	curl -X DELETE -H 'X-Tenant-ID: acme' http://localhost:8080/api/users/<id>
 //
@@ -31,6 +31,12 @@
 //	curl -X PUT -H 'Authorization: Bearer <operator token>' -d '{"percent":50}' http://localhost:8080/admin/flags/usage-insights/percent
 //	curl -X POST -H 'Authorization: Bearer <operator token>' http://localhost:8080/admin/flags/usage-insights/kill
 //	curl -H 'Authorization: Bearer <operator token>' http://localhost:8080/admin/flags/usage-insights/audit
+//
+// The API is versioned by date (2024-01-01, 2024-06-01, 2025-01-01): send
+// API-Version, or let the tenant be pinned to the version current at its
+// first request; GET /api/changelog lists the changes:
+//
+//	curl -H 'X-Tenant-ID: acme' -H 'API-Version: 2024-01-01' -d '{"email":"grace@example.com","name":"Grace Hopper"}' http://localhost:8080/api/users
 //
 // Users' emails are stored encrypted under a key per user (package
 // crypto), found by a blind index, and erased by shredding that key. The
@@ -65,6 +71,7 @@ import (
 	"github.com/saaskit/saaskit/internal/problem"
 	"github.com/saaskit/saaskit/tenancy"
 	"github.com/saaskit/saaskit/tenancy/sqlstore"
+	"github.com/saaskit/saaskit/versioning"
 	webhookstore "github.com/saaskit/saaskit/webhook/sqlstore"
 )
 
@@ -130,7 +137,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	hooks, err := newHooks(ctx, hookStore, keys, logger)
+	api, err := newAPI(ctx, store.DB())
+	if err != nil {
+		return err
+	}
+	hooks, err := newHooks(ctx, hookStore, keys, api, logger)
 	if err != nil {
 		return err
 	}
@@ -149,7 +160,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	app.features = feats
+	app.features, app.api = feats, api
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
@@ -221,6 +232,7 @@ type app struct {
 	users     *users
 	hooks     *hooks
 	features  *features
+	api       *versioning.API
 }
 
 func newApp(reg *tenancy.Registry, store *sqlstore.Store, keys *skcrypto.Keyring, hooks *hooks, domain string, logger *slog.Logger) (*app, error) {
@@ -259,13 +271,15 @@ func newApp(reg *tenancy.Registry, store *sqlstore.Store, keys *skcrypto.Keyring
 func (a *app) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.healthz)
-	tenant := func(h http.HandlerFunc) http.Handler { return a.resolve(a.limit.Middleware(h)) }
+	tenant := func(h http.HandlerFunc) http.Handler { return a.resolve(a.limit.Middleware(a.api.Middleware(h))) }
 	mux.Handle("GET /{$}", tenant(a.home))
 	mux.Handle("GET /api/branding", tenant(a.branding))
 	mux.Handle("GET /api/tenant", tenant(a.tenant))
 	mux.Handle("POST /api/keys", tenant(a.createKey))
 	mux.Handle("POST /api/users", tenant(a.users.create))
 	mux.Handle("GET /api/users", tenant(a.users.find))
+	mux.Handle("GET /api/users/lookup", tenant(a.users.find)) // removed in 2025-01-01; kept for older callers
+	mux.HandleFunc("GET /api/changelog", a.changelog)
 	mux.Handle("DELETE /api/users/{id}", tenant(a.users.erase))
 	mux.Handle("POST /api/webhooks/endpoints", tenant(a.hooks.createEndpoint))
 	mux.Handle("GET /api/webhooks/deliveries", tenant(a.hooks.listDeliveries))
@@ -280,6 +294,12 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("POST /webhooks/inbound/{tenant}", a.hooks.inbound)
 	mux.HandleFunc("GET /webhooks/inbound/{tenant}", a.hooks.inboundLog)
 	return mux
+}
+
+// changelog handles GET /api/changelog: the API's history, in Markdown.
+func (a *app) changelog(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+	_, _ = io.WriteString(w, a.api.Changelog())
 }
 
 func (a *app) healthz(w http.ResponseWriter, r *http.Request) {

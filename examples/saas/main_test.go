@@ -3,8 +3,11 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"flag"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -216,14 +219,14 @@ func TestDemoEncryptedUsers(t *testing.T) {
 	defer s.stop(t)
 	acme := []string{"X-Tenant-ID", "acme"}
 
-	resp, body := s.call(t, "POST", "localhost", "/api/users", strings.NewReader(`{"email":" Ada@Example.com "}`), acme...)
+	resp, body := s.call(t, "POST", "localhost", "/api/users", strings.NewReader(`{"email_address":" Ada@Example.com ","first_name":"Ada","last_name":"Lovelace"}`), acme...)
 	require.Equal(t, 201, resp.StatusCode, body)
 	var created struct{ ID string }
 	require.NoError(t, json.Unmarshal([]byte(body), &created))
 
 	resp, body = s.call(t, "GET", "localhost", "/api/users?email=ada@example.com", nil, acme...)
 	require.Equal(t, 200, resp.StatusCode, body)
-	assert.JSONEq(t, `[{"id":"`+created.ID+`","email":"ada@example.com"}]`, body)
+	assert.JSONEq(t, `[{"id":"`+created.ID+`","email_address":"ada@example.com","first_name":"Ada","last_name":"Lovelace"}]`, body)
 
 	// Another tenant's index does not find acme's user.
 	resp, body = s.call(t, "GET", "localhost", "/api/users?email=ada@example.com", nil, "X-Tenant-ID", "globex")
@@ -237,7 +240,7 @@ func TestDemoEncryptedUsers(t *testing.T) {
 	require.Equal(t, 200, resp.StatusCode, body)
 	assert.JSONEq(t, `[{"id":"`+created.ID+`","erased":true}]`, body)
 
-	resp, _ = s.call(t, "POST", "localhost", "/api/users", strings.NewReader(`{"email":"not an email"}`), acme...)
+	resp, _ = s.call(t, "POST", "localhost", "/api/users", strings.NewReader(`{"email_address":"not an email"}`), acme...)
 	assert.Equal(t, 400, resp.StatusCode)
 }
 
@@ -256,7 +259,7 @@ func TestDemoWebhooks(t *testing.T) {
 	resp, _ = s.call(t, "POST", "localhost", "/api/webhooks/endpoints", strings.NewReader(`{"url":"ftp://nope"}`), acme...)
 	assert.Equal(t, 400, resp.StatusCode)
 
-	resp, body = s.call(t, "POST", "localhost", "/api/users", strings.NewReader(`{"email":"grace@example.com"}`), acme...)
+	resp, body = s.call(t, "POST", "localhost", "/api/users", strings.NewReader(`{"email_address":"grace@example.com","first_name":"Grace","last_name":"Hopper"}`), acme...)
 	require.Equal(t, 201, resp.StatusCode, body)
 	var user struct{ ID string }
 	require.NoError(t, json.Unmarshal([]byte(body), &user))
@@ -328,4 +331,74 @@ func TestDemoFeatureFlags(t *testing.T) {
 	require.NotEmpty(t, trail)
 	assert.Equal(t, "operator", trail[0].Actor)
 	assert.Equal(t, "set_state", trail[0].Action)
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files of TestDemoAPIVersions")
+
+// TestDemoAPIVersions calls the users API at every version with the same
+// user in that version's shape and compares each response with its
+// golden file (testdata/golden), so an accidental change to an old
+// version fails here. It also checks the removed route, the tenant pin,
+// unknown versions, and a webhook endpoint pinned to the oldest version.
+func TestDemoAPIVersions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the demo binary")
+	}
+	s := start(t, buildDemo(t), t.TempDir())
+	defer s.stop(t)
+	acme := []string{"X-Tenant-ID", "acme"}
+	ids := regexp.MustCompile(`usr_[0-9a-f]{16}`)
+
+	// A webhook endpoint created at 2024-01-01 receives that version's events.
+	resp, body := s.call(t, "POST", "localhost", "/api/webhooks/endpoints",
+		strings.NewReader(`{"url":"http://127.0.0.1:`+s.port+`/webhooks/inbound/acme"}`), append(acme, "API-Version", "2024-01-01")...)
+	require.Equal(t, 201, resp.StatusCode, body)
+	assert.Contains(t, body, `"api_version":"2024-01-01"`)
+
+	requests := map[string]string{
+		"2024-01-01": `{"email":"grace-2024-01-01@example.com","name":"Grace Brewster Hopper"}`,
+		"2024-06-01": `{"email_address":"grace-2024-06-01@example.com","name":"Grace Brewster Hopper"}`,
+		"2025-01-01": `{"email_address":"grace-2025-01-01@example.com","first_name":"Grace Brewster","last_name":"Hopper"}`,
+	}
+	for _, version := range []string{"2024-01-01", "2024-06-01", "2025-01-01"} {
+		t.Run(version, func(t *testing.T) {
+			at := append(acme, "API-Version", version)
+			resp, created := s.call(t, "POST", "localhost", "/api/users", strings.NewReader(requests[version]), at...)
+			require.Equal(t, 201, resp.StatusCode, created)
+			assert.Equal(t, version, resp.Header.Get("API-Version"))
+			email := "grace-" + version + "@example.com"
+			_, found := s.call(t, "GET", "localhost", "/api/users?email="+email, nil, at...)
+			resp, lookup := s.call(t, "GET", "localhost", "/api/users/lookup?email="+email, nil, at...)
+			if version == "2025-01-01" {
+				assert.Equal(t, 410, resp.StatusCode, "removed in 2025-01-01")
+				lookup = "gone"
+			}
+			got := ids.ReplaceAllString(fmt.Sprintf("POST /api/users\n%s\nGET /api/users\n%s\nGET /api/users/lookup\n%s\n", created, found, lookup), "usr_ID")
+			golden := filepath.Join("testdata", "golden", "users-"+version+".txt")
+			if *update {
+				require.NoError(t, os.MkdirAll(filepath.Dir(golden), 0o755))
+				require.NoError(t, os.WriteFile(golden, []byte(got), 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err, "run go test -run TestDemoAPIVersions -update to create it")
+			assert.Equal(t, string(want), got)
+		})
+	}
+
+	// globex's first unversioned request pins it to the newest version.
+	resp, _ = s.call(t, "GET", "localhost", "/api/tenant", nil, "X-Tenant-ID", "globex")
+	assert.Equal(t, "2025-01-01", resp.Header.Get("API-Version"))
+	resp, body = s.call(t, "GET", "localhost", "/api/tenant", nil, "X-Tenant-ID", "globex", "API-Version", "2023-01-01")
+	assert.Equal(t, 400, resp.StatusCode)
+	assert.Contains(t, body, `"supported_versions":["2024-01-01","2024-06-01","2025-01-01"]`)
+
+	received := func() string { _, body := s.call(t, "GET", "localhost", "/webhooks/inbound/acme", nil); return body }
+	require.Eventually(t, func() bool { return strings.Count(received(), "user.created") == 3 }, 30*time.Second, 50*time.Millisecond)
+	events := received()
+	assert.Contains(t, events, `"email":"grace-2025-01-01@example.com"`, "the 2024-01-01 endpoint gets email")
+	assert.Contains(t, events, `"name":"Grace Brewster Hopper"`, "and name")
+	assert.NotContains(t, events, "first_name")
+
+	_, changelog := s.call(t, "GET", "localhost", "/api/changelog", nil)
+	assert.Contains(t, changelog, "## 2025-01-01 (current)")
 }

@@ -20,6 +20,7 @@ import (
 	cryptostore "github.com/saaskit/saaskit/crypto/sqlstore"
 	"github.com/saaskit/saaskit/internal/problem"
 	"github.com/saaskit/saaskit/tenancy"
+	"github.com/saaskit/saaskit/versioning"
 )
 
 // users keeps each tenant's users with their email encrypted under a key
@@ -32,14 +33,32 @@ type users struct {
 	logger *slog.Logger
 }
 
+// The email and the profile (names) are encrypted under the user's key.
 const usersSchema = `CREATE TABLE IF NOT EXISTS demo_users (
 	tenant_id   TEXT NOT NULL,
 	id          TEXT NOT NULL,
 	email       BLOB NOT NULL,
 	email_index BLOB NOT NULL,
+	profile     BLOB,
 	PRIMARY KEY (tenant_id, id)
 );
 CREATE INDEX IF NOT EXISTS demo_users_email ON demo_users (tenant_id, email_index);`
+
+// user is the user resource at the head version; older versions are
+// derived by the migrations in versions.go.
+type user struct {
+	ID        string `json:"id"`
+	Email     string `json:"email_address,omitempty"`
+	FirstName string `json:"first_name,omitempty"`
+	LastName  string `json:"last_name,omitempty"`
+	Erased    bool   `json:"erased,omitempty"`
+}
+
+// profile is the encrypted part of a user besides the email.
+type profile struct {
+	FirstName string `json:"first_name"`
+	LastName  string `json:"last_name"`
+}
 
 // openKeyring makes the keyring whose root key is a passphrase-protected
 // keyset file in the data directory. The passphrase comes from
@@ -71,6 +90,10 @@ func openKeyring(ctx context.Context, db *sql.DB, dataDir string) (*skcrypto.Key
 	if _, err := db.ExecContext(ctx, usersSchema); err != nil {
 		return nil, fmt.Errorf("users table: %w", err)
 	}
+	// Data directories from before profiles existed gain the column.
+	if _, err := db.ExecContext(ctx, "ALTER TABLE demo_users ADD COLUMN profile BLOB"); err != nil && !strings.Contains(err.Error(), "duplicate column") {
+		return nil, fmt.Errorf("users table: %w", err)
+	}
 	return skcrypto.NewKeyring(root, st, st, skcrypto.Options{})
 }
 
@@ -99,23 +122,33 @@ func normalizeEmail(s string) (string, bool) {
 	return s, err == nil && a.Address == s && len(s) <= 254
 }
 
-// create handles POST /api/users {"email": "..."}.
+// create handles POST /api/users {"email_address", "first_name",
+// "last_name"} (at the head version).
 func (u *users) create(w http.ResponseWriter, r *http.Request) {
 	t, _ := tenancy.FromContext(r.Context())
-	var req struct {
-		Email string `json:"email"`
-	}
+	var req user
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&req); err != nil {
-		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "body must be JSON {email}"})
+		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "body must be JSON {email_address, first_name, last_name}"})
 		return
 	}
 	email, ok := normalizeEmail(req.Email)
 	if !ok {
-		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "email must be a single address"})
+		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "email_address must be a single address"})
+		return
+	}
+	if len(req.FirstName) > 100 || len(req.LastName) > 100 {
+		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "first_name and last_name are at most 100 bytes"})
 		return
 	}
 	id := "usr_" + hex.EncodeToString(randomBytes(8))
-	ct, err := u.keys.Encrypt(r.Context(), skcrypto.Scope{Tenant: t.ID, Subject: id}, []byte(email), []byte("demo_users.email:"+id))
+	scope := skcrypto.Scope{Tenant: t.ID, Subject: id}
+	ct, err := u.keys.Encrypt(r.Context(), scope, []byte(email), []byte("demo_users.email:"+id))
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	plain, _ := json.Marshal(profile{FirstName: req.FirstName, LastName: req.LastName})
+	prof, err := u.keys.Encrypt(r.Context(), scope, plain, []byte("demo_users.profile:"+id))
 	if err != nil {
 		u.fail(w, r, err)
 		return
@@ -125,6 +158,7 @@ func (u *users) create(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, err)
 		return
 	}
+	created := user{ID: id, Email: email, FirstName: req.FirstName, LastName: req.LastName}
 	// The user row and its user.created event commit together.
 	tx, err := u.db.BeginTx(r.Context(), nil)
 	if err != nil {
@@ -132,11 +166,11 @@ func (u *users) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(r.Context(), "INSERT INTO demo_users (tenant_id, id, email, email_index) VALUES (?, ?, ?, ?)", t.ID, id, ct, idx); err != nil {
+	if _, err := tx.ExecContext(r.Context(), "INSERT INTO demo_users (tenant_id, id, email, email_index, profile) VALUES (?, ?, ?, ?, ?)", t.ID, id, ct, idx, prof); err != nil {
 		u.fail(w, r, err)
 		return
 	}
-	if err := u.hooks.emit(r.Context(), tx, t.ID, "user.created", id, map[string]string{"id": id, "email": email}); err != nil {
+	if err := u.hooks.emit(r.Context(), tx, t.ID, "user.created", id, created); err != nil {
 		u.fail(w, r, err)
 		return
 	}
@@ -145,7 +179,8 @@ func (u *users) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u.hooks.d.Wake() // the event committed: deliver it now, not at the next poll
-	writeJSON(w, http.StatusCreated, map[string]string{"id": id, "email": email})
+	versioning.SetType(r.Context(), "user")
+	writeJSON(w, http.StatusCreated, created)
 }
 
 // find handles GET /api/users?email=...: a lookup by blind index.
@@ -161,41 +196,58 @@ func (u *users) find(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, err)
 		return
 	}
-	rows, err := u.db.QueryContext(r.Context(), "SELECT id, email FROM demo_users WHERE tenant_id = ? AND email_index = ?", t.ID, idx)
+	rows, err := u.db.QueryContext(r.Context(), "SELECT id, email, profile FROM demo_users WHERE tenant_id = ? AND email_index = ?", t.ID, idx)
 	if err != nil {
 		u.fail(w, r, err)
 		return
 	}
 	defer rows.Close()
-	type user struct {
-		ID     string `json:"id"`
-		Email  string `json:"email,omitempty"`
-		Erased bool   `json:"erased,omitempty"`
-	}
 	found := []user{}
 	for rows.Next() {
 		var id string
-		var ct []byte
-		if err := rows.Scan(&id, &ct); err != nil {
+		var ct, prof []byte
+		if err := rows.Scan(&id, &ct, &prof); err != nil {
 			u.fail(w, r, err)
 			return
 		}
-		pt, err := u.keys.Decrypt(r.Context(), skcrypto.Scope{Tenant: t.ID, Subject: id}, ct, []byte("demo_users.email:"+id))
-		switch {
+		found = append(found, user{ID: id})
+		switch err := u.decrypt(r.Context(), t.ID, &found[len(found)-1], ct, prof); {
 		case errors.Is(err, skcrypto.ErrKeyDestroyed):
-			found = append(found, user{ID: id, Erased: true})
+			found[len(found)-1].Erased = true
 		case err != nil:
 			u.fail(w, r, err)
 			return
-		default:
-			found = append(found, user{ID: id, Email: string(pt)})
 		}
 	}
 	if err := rows.Err(); err != nil {
 		u.fail(w, r, err)
 		return
 	}
+	versioning.SetType(r.Context(), "user")
 	writeJSON(w, http.StatusOK, found)
+}
+
+// decrypt fills a user's email and names from their ciphertexts.
+func (u *users) decrypt(ctx context.Context, tenantID string, usr *user, email, prof []byte) error {
+	scope := skcrypto.Scope{Tenant: tenantID, Subject: usr.ID}
+	pt, err := u.keys.Decrypt(ctx, scope, email, []byte("demo_users.email:"+usr.ID))
+	if err != nil {
+		return err
+	}
+	usr.Email = string(pt)
+	if prof == nil { // created before profiles existed
+		return nil
+	}
+	pt, err = u.keys.Decrypt(ctx, scope, prof, []byte("demo_users.profile:"+usr.ID))
+	if err != nil {
+		return err
+	}
+	var p profile
+	if err := json.Unmarshal(pt, &p); err != nil {
+		return err
+	}
+	usr.FirstName, usr.LastName = p.FirstName, p.LastName
+	return nil
 }
 
 // erase handles DELETE /api/users/{id}: crypto-shredding the user's key

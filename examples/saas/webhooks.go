@@ -14,6 +14,7 @@ import (
 	skcrypto "github.com/saaskit/saaskit/crypto"
 	"github.com/saaskit/saaskit/internal/problem"
 	"github.com/saaskit/saaskit/tenancy"
+	"github.com/saaskit/saaskit/versioning"
 	"github.com/saaskit/saaskit/webhook"
 	webhookstore "github.com/saaskit/saaskit/webhook/sqlstore"
 )
@@ -27,20 +28,25 @@ type hooks struct {
 	logger *slog.Logger
 
 	mu       sync.Mutex
-	received map[string][]string // tenant → event types received, in order
+	received map[string][]json.RawMessage // tenant → events received, in order
 }
 
-func newHooks(ctx context.Context, st *webhookstore.Store, keys *skcrypto.Keyring, logger *slog.Logger) (*hooks, error) {
+func newHooks(ctx context.Context, st *webhookstore.Store, keys *skcrypto.Keyring, api *versioning.API, logger *slog.Logger) (*hooks, error) {
 	if err := st.Migrate(ctx); err != nil {
 		return nil, err
 	}
 	d, err := webhook.NewDispatcher(st, st, func(tenant string) webhook.AEAD {
 		return keys.AEAD(skcrypto.Scope{Tenant: tenant, Subject: "webhook-secrets"})
-	}, webhook.DispatcherOptions{})
+	}, webhook.DispatcherOptions{
+		// Each endpoint receives events in the API version it is pinned to.
+		Render: func(_ context.Context, e *webhook.Endpoint, msg *webhook.Message) ([]byte, error) {
+			return api.RenderPayload(e.APIVersion, payloadType(msg.EventType), msg.Payload)
+		},
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &hooks{d: d, queue: st, logger: logger, received: map[string][]string{}}, nil
+	return &hooks{d: d, queue: st, logger: logger, received: map[string][]json.RawMessage{}}, nil
 }
 
 // emit sends an event about a resource to the tenant's endpoints, inside
@@ -70,7 +76,8 @@ func (h *hooks) run(ctx context.Context) {
 }
 
 // createEndpoint handles POST /api/webhooks/endpoints {url, event_types}.
-// The signing secret is in the response, once.
+// The endpoint is pinned to the API version of the request that created
+// it, as Stripe does. The signing secret is in the response, once.
 func (h *hooks) createEndpoint(w http.ResponseWriter, r *http.Request) {
 	t, _ := tenancy.FromContext(r.Context())
 	var req struct {
@@ -81,12 +88,14 @@ func (h *hooks) createEndpoint(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "body must be JSON {url, event_types}"})
 		return
 	}
-	e, secret, err := h.d.CreateEndpoint(r.Context(), t.ID, webhook.EndpointSpec{URL: req.URL, EventTypes: req.EventTypes})
+	e, secret, err := h.d.CreateEndpoint(r.Context(), t.ID, webhook.EndpointSpec{
+		URL: req.URL, EventTypes: req.EventTypes, APIVersion: versioning.FromContext(r.Context()),
+	})
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"id": e.ID, "url": e.URL, "secret": secret})
+	writeJSON(w, http.StatusCreated, map[string]any{"id": e.ID, "url": e.URL, "api_version": e.APIVersion, "secret": secret})
 }
 
 // listDeliveries handles GET /api/webhooks/deliveries?state=dead.
@@ -141,17 +150,18 @@ func (h *hooks) inbound(w http.ResponseWriter, r *http.Request) {
 		}
 		_ = json.Unmarshal(webhook.Body(r.Context()), &event)
 		h.mu.Lock()
-		h.received[tenant] = append(h.received[tenant], event.Type)
+		h.received[tenant] = append(h.received[tenant], json.RawMessage(webhook.Body(r.Context())))
 		h.mu.Unlock()
 		h.logger.InfoContext(r.Context(), "webhook received", slog.String("tenant.id", tenant), slog.String("event", event.Type))
 		w.WriteHeader(http.StatusNoContent)
 	})).ServeHTTP(w, r)
 }
 
-// inboundLog handles GET /webhooks/inbound/{tenant}: what arrived.
+// inboundLog handles GET /webhooks/inbound/{tenant}: the events that
+// arrived, as sent.
 func (h *hooks) inboundLog(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
-	got := append([]string{}, h.received[r.PathValue("tenant")]...)
+	got := append([]json.RawMessage{}, h.received[r.PathValue("tenant")]...)
 	h.mu.Unlock()
 	writeJSON(w, http.StatusOK, got)
 }

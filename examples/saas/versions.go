@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"github.com/saaskit/saaskit/versioning"
+	pinstore "github.com/saaskit/saaskit/versioning/sqlstore"
+)
+
+// The demo API's history. Handlers implement 2025-01-01; each change
+// below carries older callers across it.
+//
+//	2024-01-01  a user is {id, email, name}; GET /api/users/lookup finds one
+//	2024-06-01  email is renamed email_address
+//	2025-01-01  name is split into first_name and last_name;
+//	            GET /api/users/lookup is removed (use GET /api/users)
+var apiVersions = []string{"2024-01-01", "2024-06-01", "2025-01-01"}
+
+var apiChanges = []versioning.Change{
+	{
+		Version:     "2024-06-01",
+		Description: "A user's `email` is renamed `email_address`.",
+		Requests:    []versioning.Migration{{Routes: []string{"POST /api/users"}, Apply: versioning.RenameField("email", "email_address")}},
+		Responses:   []versioning.Migration{{Types: []string{"user"}, Apply: versioning.RenameField("email_address", "email")}},
+	},
+	{
+		Version:       "2025-01-01",
+		Description:   "A user's `name` is split into `first_name` and `last_name`; `GET /api/users/lookup` is removed in favour of `GET /api/users`.",
+		Requests:      []versioning.Migration{{Routes: []string{"POST /api/users"}, Apply: splitName}},
+		Responses:     []versioning.Migration{{Types: []string{"user"}, Apply: joinName}},
+		RemovedRoutes: []string{"GET /api/users/lookup"},
+	},
+}
+
+// splitName turns an older caller's "name" into first and last names:
+// the last word is the last name.
+func splitName(b *versioning.Body) error {
+	b.Objects(func(u map[string]any) {
+		name, ok := u["name"].(string)
+		if !ok {
+			return
+		}
+		delete(u, "name")
+		name = strings.TrimSpace(name)
+		first, last := name, ""
+		if i := strings.LastIndexByte(name, ' '); i > 0 {
+			first, last = strings.TrimSpace(name[:i]), name[i+1:]
+		}
+		u["first_name"], u["last_name"] = first, last
+	})
+	return nil
+}
+
+// joinName gives an older caller "name" back.
+func joinName(b *versioning.Body) error {
+	b.Objects(func(u map[string]any) {
+		first, okFirst := u["first_name"].(string)
+		last, okLast := u["last_name"].(string)
+		if !okFirst && !okLast {
+			return
+		}
+		delete(u, "first_name")
+		delete(u, "last_name")
+		u["name"] = strings.TrimSpace(first + " " + last)
+	})
+	return nil
+}
+
+// newAPI defines the versioned API; tenants are pinned, in the database,
+// to the version current at their first request.
+func newAPI(ctx context.Context, db *sql.DB) (*versioning.API, error) {
+	pins, err := pinstore.New(db)
+	if err != nil {
+		return nil, err
+	}
+	if err := pins.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	return versioning.New(versioning.Options{
+		Versions: apiVersions,
+		Changes:  apiChanges,
+		Pins:     pins,
+		AutoPin:  true,
+	})
+}
+
+// payloadType is the versioned type of an event's data: "user" for
+// user.created, user.erased, ...
+func payloadType(eventType string) string {
+	t, _, _ := strings.Cut(eventType, ".")
+	return t
+}
