@@ -16,7 +16,8 @@
 //	               data-key caching, blind indexes, streaming,
 //	               crypto-shredding, TLS
 //	gdpr           data-subject requests, consent, retention       planned
-//	versioning     dated API versions with migrations              planned
+//	versioning     dated API versions with request and response
+//	               migrations, tenant pins, deprecation and sunset
 //	observability  OpenTelemetry setup, tenant-aware telemetry     planned
 //	backup         encrypted, verified backups with retention      planned
 //
