@@ -1,6 +1,7 @@
 package flags
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"slices"
@@ -19,6 +20,42 @@ type env struct {
 	flagKey string // for $flagd.flagKey and fractional's default bucketing
 	now     int64  // unix seconds, for $flagd.timestamp
 	inner   bool   // data is an item of map, filter, reduce, all, some or none
+	scopes  []scope
+}
+
+// scope is data that a var looks in before the data it runs on. flagd's
+// engine resolves a var inside filter, map and none against the
+// enclosing data first and then the item, inside some against the item
+// and then the enclosing data, and inside all and reduce against the
+// item only; so a rule over a list can read the context. top marks the
+// context itself, which also holds $flagd.
+type scope struct {
+	data value
+	top  bool
+}
+
+// enclosing returns e's scopes followed by more.
+func (e env) enclosing(more ...scope) []scope {
+	return append(slices.Clip(e.scopes), more...)
+}
+
+// resolve is the value of a var with path segs: from the first scope
+// that holds it, else from e.data. A default that is not null is taken
+// at the first scope, where flagd's engine substitutes it. fromTop, when
+// not nil, answers for the context ($flagd.*).
+func (e env) resolve(segs []string, fallback node, fromTop func(env) value) value {
+	for _, s := range e.scopes {
+		if s.top && fromTop != nil {
+			return fromTop(e)
+		}
+		if v, ok := lookup(s.data, segs); ok {
+			return v
+		}
+		if d := fallback.eval(e); d.kind != kNull {
+			return d
+		}
+	}
+	return lookupElse(e, e.data, segs, fallback)
 }
 
 // node is a compiled rule. konst is set when the rule is a literal.
@@ -121,7 +158,7 @@ func (c *compiler) operation(op string, rawArgs any, path string) (node, error) 
 		list = []any{rawArgs}
 	}
 	if op == "var" {
-		return c.variable(list, path)
+		return c.variable(list, !isList, path)
 	}
 	build, ok := operators[op]
 	if !ok {
@@ -134,7 +171,24 @@ func (c *compiler) operation(op string, rawArgs any, path string) (node, error) 
 	if err != nil {
 		return node{}, err
 	}
+	switch {
+	case len(args) == 1 && truthOfOne[op]:
+		// flagd's engine reads a comparison given one argument as that
+		// argument's truthiness.
+		return operators["!!"](args), nil
+	case op == "cat" && !isList:
+		// {"cat": "x"} is x itself: flagd's engine trims only a list.
+		a := args[0]
+		return node{eval: func(e env) value { return str(a.eval(e).toString()) }}, nil
+	}
 	return build(args), nil
+}
+
+// truthOfOne lists the operators that, given one argument, give its
+// truthiness.
+var truthOfOne = map[string]bool{
+	"==": true, "!=": true, "===": true, "!==": true, "<": true, "<=": true,
+	">": true, ">=": true, "in": true, "%": true, "?:": true,
 }
 
 // ref resolves {"$ref": "name"} to the compiled $evaluators entry.
@@ -166,21 +220,18 @@ func (c *compiler) ref(raw any, path string) (node, error) {
 	return n, nil
 }
 
-// variable compiles {"var": [path, default]}.
-func (c *compiler) variable(list []any, path string) (node, error) {
+// variable compiles {"var": [path, default]}, or {"var": path} when bare.
+func (c *compiler) variable(list []any, bare bool, path string) (node, error) {
 	if len(list) == 0 {
 		return node{eval: func(e env) value { return e.data }}, nil
 	}
-	fallback := null
-	if len(list) > 1 {
+	fallback := constant(null)
+	if len(list) == 2 { // flagd's engine ignores a default among more arguments
 		d, err := c.compile(list[1], path+"/1")
 		if err != nil {
 			return node{}, err
 		}
-		if d.konst == nil {
-			return node{}, errorf(path+"/1", "the default of var must be a literal")
-		}
-		fallback = *d.konst
+		fallback = d
 	}
 	switch p := list[0].(type) {
 	case nil:
@@ -190,35 +241,42 @@ func (c *compiler) variable(list []any, path string) (node, error) {
 		switch key {
 		case "":
 			return node{eval: func(e env) value { return e.data }}, nil
-		case "$flagd.flagKey":
+		case "$flagd.flagKey", "$flagd.timestamp":
+			fromTop := func(e env) value { return str(e.flagKey) }
+			if key == "$flagd.timestamp" {
+				c.timestamp = true
+				fromTop = func(e env) value { return number(float64(e.now)) }
+			}
+			segs := splitPath(key)
 			return node{eval: func(e env) value {
 				if !e.inner {
-					return str(e.flagKey)
+					return fromTop(e)
 				}
-				return lookupOr(e.data, []string{"$flagd", "flagKey"}, fallback)
-			}}, nil
-		case "$flagd.timestamp":
-			c.timestamp = true
-			return node{eval: func(e env) value {
-				if !e.inner {
-					return number(float64(e.now))
-				}
-				return lookupOr(e.data, []string{"$flagd", "timestamp"}, fallback)
+				return e.resolve(segs, fallback, fromTop)
 			}}, nil
 		}
-		segs := strings.Split(key, ".")
-		if len(segs) == 1 { // the common case: a top-level attribute
+		segs := splitPath(key)
+		switch {
+		case len(segs) == 0: // ".": flagd's engine gives null, not the default
+			return constant(null), nil
+		case bare && key[0] == '.': // flagd's engine looks only in the data
+			return node{eval: func(e env) value { return lookupElse(e, e.data, segs, fallback) }}, nil
+		case len(segs) == 1: // the common case: a top-level attribute
+			key := segs[0]
 			return node{eval: func(e env) value {
+				if len(e.scopes) > 0 {
+					return e.resolve(segs, fallback, nil)
+				}
 				if m, ok := e.data.v.(map[string]any); ok {
 					if x, found := m[key]; found && x != nil {
 						return fromAny(x)
 					}
-					return fallback
+					return fallback.eval(e)
 				}
-				return lookupOr(e.data, segs, fallback)
+				return lookupElse(e, e.data, segs, fallback)
 			}}, nil
 		}
-		return node{eval: func(e env) value { return lookupOr(e.data, segs, fallback) }}, nil
+		return node{eval: func(e env) value { return e.resolve(segs, fallback, nil) }}, nil
 	}
 	dyn, err := c.compile(list[0], path+"/0")
 	if err != nil {
@@ -229,44 +287,91 @@ func (c *compiler) variable(list []any, path string) (node, error) {
 		if key == "" {
 			return e.data
 		}
-		return lookupOr(e.data, strings.Split(key, "."), fallback)
+		segs := splitPath(key)
+		if len(segs) == 0 {
+			return null
+		}
+		return lookupElse(e, e.data, segs, fallback)
 	}}, nil
+}
+
+// splitPath splits a var path at its dots. Empty segments are skipped,
+// as flagd's engine does: "a..b" and ".a.b" are "a.b".
+func splitPath(key string) []string {
+	segs := strings.Split(key, ".")
+	if !slices.Contains(segs, "") {
+		return segs
+	}
+	return slices.DeleteFunc(segs, func(s string) bool { return s == "" })
 }
 
 // lookupOr walks data by the path's segments; a missing or null value
 // gives fallback.
 func lookupOr(data value, segs []string, fallback value) value {
+	if v, ok := lookup(data, segs); ok {
+		return v
+	}
+	return fallback
+}
+
+// lookupElse is lookupOr with a fallback rule, evaluated in e.
+func lookupElse(e env, data value, segs []string, fallback node) value {
+	if v, ok := lookup(data, segs); ok {
+		return v
+	}
+	return fallback.eval(e)
+}
+
+// lookup walks data by the path's segments; ok is false when the value
+// is missing or null. An array index is a number ("1", or "1e0" as
+// flagd's engine reads it).
+func lookup(data value, segs []string) (value, bool) {
 	cur := data.toAny()
 	for _, s := range segs {
 		switch t := cur.(type) {
 		case map[string]any:
 			next, ok := t[s]
 			if !ok {
-				return fallback
+				return null, false
 			}
 			cur = next
 		case []any:
-			i, err := strconv.Atoi(s)
-			if err != nil || i < 0 || i >= len(t) {
-				return fallback
+			i, err := strconv.ParseFloat(s, 64)
+			if err != nil || i < 0 || i >= float64(len(t)) {
+				return null, false
 			}
-			cur = t[i]
+			cur = t[int(i)]
 		default:
 			if m, ok := mapOf(cur); ok {
 				next, found := m[s]
 				if !found {
-					return fallback
+					return null, false
 				}
 				cur = next
 				continue
 			}
-			return fallback
+			return null, false
 		}
 	}
 	if cur == nil {
-		return fallback
+		return null, false
 	}
-	return fromAny(cur)
+	return fromAny(cur), true
+}
+
+// present says whether a missing or missing_some key names a value;
+// "" names the data itself.
+func present(data value, key value) bool {
+	path := key.toString()
+	if path == "" {
+		return data.kind != kNull
+	}
+	segs := splitPath(path)
+	if len(segs) == 0 {
+		return false
+	}
+	_, ok := lookup(data, segs)
+	return ok
 }
 
 // mapOf accepts maps of other element types from Go callers.
@@ -285,8 +390,10 @@ func mapOf(x any) (map[string]any, bool) {
 // operators builds the standard JsonLogic operations and flagd's string
 // operators from compiled arguments.
 var operators = map[string]func(args []node) node{
-	"if":  ifThenElse,
-	"?:":  ifThenElse,
+	"if": ifThenElse,
+	"?:": func(args []node) node { // exactly a ternary: flagd's engine ignores more arguments
+		return ifThenElse(args[:min(len(args), 3)])
+	},
 	"==":  equality(looseEqual, false),
 	"!=":  equality(looseEqual, true),
 	"===": equality(strictEqual, false),
@@ -299,48 +406,38 @@ var operators = map[string]func(args []node) node{
 		a := arg(args, 0)
 		return node{eval: func(e env) value { return boolean(a.eval(e).truthy()) }}
 	},
-	"or":  logical(true),
-	"and": logical(false),
-	"<":   relational(func(c int) bool { return c < 0 }),
-	"<=":  relational(func(c int) bool { return c <= 0 }),
-	">":   relational(func(c int) bool { return c > 0 }),
-	">=":  relational(func(c int) bool { return c >= 0 }),
+	"or": func(args []node) node {
+		return node{eval: func(e env) value {
+			for _, a := range args {
+				if v := a.eval(e); v.truthy() {
+					return v
+				}
+			}
+			return boolean(false) // flagd's engine: false, not the last value
+		}}
+	},
+	"and": func(args []node) node {
+		return node{eval: func(e env) value {
+			v := null
+			for _, a := range args {
+				if v = a.eval(e); !v.truthy() {
+					return v
+				}
+			}
+			return v
+		}}
+	},
+	"<":   relational(less, func(a, b, c value) bool { return less(a, b) && less(b, c) }),
+	"<=":  relational(lessOrEqual, func(a, b, c value) bool { return lessOrEqual(a, b) && lessOrEqual(b, c) }),
+	">":   relational(func(a, b value) bool { return less(b, a) }, func(a, b, c value) bool { return less(c, b) && less(b, a) }),
+	">=":  relational(func(a, b value) bool { return less(b, a) || looseEqual(a, b) }, func(a, b, c value) bool { return lessOrEqual(c, b) && lessOrEqual(b, a) }),
 	"max": extreme(func(a, b float64) bool { return a > b }),
 	"min": extreme(func(a, b float64) bool { return a < b }),
-	"+": func(args []node) node {
-		return node{eval: func(e env) value {
-			sum := 0.0
-			for _, a := range args {
-				sum += a.eval(e).toNumber()
-			}
-			return number(sum)
-		}}
-	},
-	"*": func(args []node) node {
-		return node{eval: func(e env) value {
-			if len(args) == 0 {
-				return null
-			}
-			p := 1.0
-			for _, a := range args {
-				p *= a.eval(e).toNumber()
-			}
-			return number(p)
-		}}
-	},
-	"-": func(args []node) node {
-		return node{eval: func(e env) value {
-			switch len(args) {
-			case 0:
-				return null
-			case 1:
-				return number(-args[0].eval(e).toNumber())
-			}
-			return number(args[0].eval(e).toNumber() - args[1].eval(e).toNumber())
-		}}
-	},
-	"/": binaryNumber(func(a, b float64) float64 { return a / b }),
-	"%": binaryNumber(math.Mod),
+	"+":   arithmetic(func(a, b float64) float64 { return a + b }, number(0), false),
+	"*":   arithmetic(func(a, b float64) float64 { return a * b }, number(1), false),
+	"-":   arithmetic(func(a, b float64) float64 { return a - b }, null, true),
+	"/":   arithmetic(func(a, b float64) float64 { return a / b }, null, false),
+	"%":   binaryNumber(math.Mod),
 	"in": func(args []node) node {
 		needle, hay := arg(args, 0), arg(args, 1)
 		if hay.konst != nil && hay.konst.kind == kArray { // a literal list: convert it once
@@ -349,57 +446,48 @@ var operators = map[string]func(args []node) node{
 			for i, it := range items {
 				list[i] = fromAny(it)
 			}
-			return node{eval: func(e env) value {
-				n := needle.eval(e)
-				for _, it := range list {
-					if strictEqual(n, it) {
-						return boolean(true)
-					}
-				}
-				return boolean(false)
-			}}
+			return node{eval: func(e env) value { return boolean(inList(needle.eval(e), list)) }}
 		}
 		return node{eval: func(e env) value {
 			h := hay.eval(e)
 			switch h.kind {
 			case kString:
 				n := needle.eval(e)
-				return boolean(strings.Contains(h.s, n.toString()))
+				return boolean(n.kind != kNull && strings.Contains(h.s, n.toString()))
 			case kArray:
-				n := needle.eval(e)
-				for _, it := range h.items() {
-					if strictEqual(n, fromAny(it)) {
-						return boolean(true)
-					}
+				items := h.items()
+				list := make([]value, len(items))
+				for i, it := range items {
+					list[i] = fromAny(it)
 				}
+				return boolean(inList(needle.eval(e), list))
 			}
 			return boolean(false)
 		}}
 	},
 	"cat": func(args []node) node {
 		return node{eval: func(e env) value {
-			if len(args) == 1 {
-				return str(args[0].eval(e).toString())
-			}
 			var buf []byte
 			for _, a := range args {
 				buf = a.eval(e).appendString(buf)
 			}
-			return str(string(buf))
+			return str(string(bytes.TrimSpace(buf))) // flagd's engine trims
 		}}
 	},
 	"substr": func(args []node) node {
-		s, start, length := arg(args, 0), arg(args, 1), args[min(2, len(args)):]
+		s, start := arg(args, 0), arg(args, 1)
 		return node{eval: func(e env) value {
 			r := []rune(s.eval(e).toString())
 			from := int(start.eval(e).toNumber())
 			if from < 0 {
-				from = max(len(r)+from, 0)
+				from += len(r)
 			}
-			from = min(from, len(r))
+			if from < 0 || from > len(r) { // flagd's engine: the whole string
+				return str(string(r))
+			}
 			to := len(r)
-			if len(length) > 0 {
-				n := int(length[0].eval(e).toNumber())
+			if len(args) == 3 {
+				n := int(args[2].eval(e).toNumber())
 				if n < 0 {
 					to = max(len(r)+n, from)
 				} else {
@@ -433,9 +521,9 @@ var operators = map[string]func(args []node) node{
 		need, keys := arg(args, 0), arg(args, 1)
 		return node{eval: func(e env) value {
 			list := keys.eval(e).items()
-			var absent []any
+			absent := []any{}
 			for _, k := range list {
-				if lookupOr(e.data, strings.Split(fromAny(k).toString(), "."), null).kind == kNull {
+				if !present(e.data, fromAny(k)) {
 					absent = append(absent, k)
 				}
 			}
@@ -447,9 +535,12 @@ var operators = map[string]func(args []node) node{
 	},
 	"map":    iterate(func(_ value, out value, acc []any) []any { return append(acc, out.toAny()) }),
 	"filter": iterate(keepIf),
-	"all":    quantifier(func(hits, n int) bool { return n > 0 && hits == n }),
-	"some":   quantifier(func(hits, _ int) bool { return hits > 0 }),
-	"none":   quantifier(func(hits, _ int) bool { return hits == 0 }),
+	"all": quantifier(func(hits, n int) bool { return n > 0 && hits == n },
+		func(e env, _ value) []scope { return e.scopes }),
+	"some": quantifier(func(hits, _ int) bool { return hits > 0 },
+		func(e env, item value) []scope { return e.enclosing(scope{item, false}, scope{e.data, !e.inner}) }),
+	"none": quantifier(func(hits, _ int) bool { return hits == 0 },
+		func(e env, _ value) []scope { return e.enclosing(scope{e.data, !e.inner}) }),
 	"reduce": reduce,
 	"log": func(args []node) node {
 		a := arg(args, 0)
@@ -491,45 +582,24 @@ func equality(eq func(a, b value) bool, negate bool) func([]node) node {
 	}
 }
 
-// logical is "or" (stop at the first truthy argument) or "and" (stop at
-// the first falsy one); either returns the argument it stopped at, or
-// the last.
-func logical(stopWhen bool) func([]node) node {
-	return func(args []node) node {
-		return node{eval: func(e env) value {
-			v := null
-			for _, a := range args {
-				v = a.eval(e)
-				if v.truthy() == stopWhen {
-					return v
-				}
-			}
-			return v
-		}}
-	}
-}
-
 // relational compares two arguments, or with three checks that the
 // middle one lies between the others ("between").
-func relational(holds func(int) bool) func([]node) node {
+func relational(two func(a, b value) bool, three func(a, b, c value) bool) func([]node) node {
 	return func(args []node) node {
 		a, b := arg(args, 0), arg(args, 1)
 		if len(args) >= 3 {
 			c := args[2]
-			return node{eval: func(e env) value {
-				x, y, z := a.eval(e), b.eval(e), c.eval(e)
-				c1, ok1 := compare(x, y)
-				c2, ok2 := compare(y, z)
-				return boolean(ok1 && ok2 && holds(c1) && holds(c2))
-			}}
+			return node{eval: func(e env) value { return boolean(three(a.eval(e), b.eval(e), c.eval(e))) }}
 		}
-		return node{eval: func(e env) value {
-			c, ok := compare(a.eval(e), b.eval(e))
-			return boolean(ok && holds(c))
-		}}
+		return node{eval: func(e env) value { return boolean(two(a.eval(e), b.eval(e))) }}
 	}
 }
 
+// lessOrEqual is flagd's a <= b: a < b, or a == b (so null <= 0 is false).
+func lessOrEqual(a, b value) bool { return less(a, b) || looseEqual(a, b) }
+
+// extreme is max or min; as in flagd's engine, a NaN never wins but one
+// in first place stays.
 func extreme(better func(a, b float64) bool) func([]node) node {
 	return func(args []node) node {
 		return node{eval: func(e env) value {
@@ -538,20 +608,70 @@ func extreme(better func(a, b float64) bool) func([]node) node {
 			}
 			best := args[0].eval(e).toNumber()
 			for _, a := range args[1:] {
-				n := a.eval(e).toNumber()
-				if math.IsNaN(n) {
-					return null
-				}
-				if better(n, best) {
+				if n := a.eval(e).toNumber(); better(n, best) {
 					best = n
 				}
-			}
-			if math.IsNaN(best) {
-				return null
 			}
 			return number(best)
 		}}
 	}
+}
+
+// arithmetic folds its arguments left to right as flagd's engine does
+// (10 - 2 - 3 is 5). One argument is itself, or negated for "-"; none
+// gives empty.
+func arithmetic(op func(a, b float64) float64, empty value, negate bool) func([]node) node {
+	return func(args []node) node {
+		return node{eval: func(e env) value {
+			if len(args) == 0 {
+				return empty
+			}
+			acc := args[0].eval(e).toNumber()
+			if len(args) == 1 && negate {
+				return number(-acc)
+			}
+			for _, a := range args[1:] {
+				acc = op(acc, a.eval(e).toNumber())
+			}
+			return number(acc)
+		}}
+	}
+}
+
+// inList is flagd's in for an array: null is in nothing, a number
+// equals an element that parses to it, and an element that is itself a
+// two-item array is a range [low, high] the needle may fall in.
+func inList(needle value, list []value) bool {
+	if needle.kind == kNull {
+		return false
+	}
+	for _, el := range list {
+		switch {
+		case el.kind == kArray:
+			if inRange(needle, el.items()) {
+				return true
+			}
+		case needle.kind == kNumber && (el.kind == kNumber || el.kind == kString):
+			if el.toNumber() == needle.n {
+				return true
+			}
+		case strictEqual(needle, el):
+			return true
+		}
+	}
+	return false
+}
+
+func inRange(needle value, bounds []any) bool {
+	if len(bounds) < 2 {
+		return false
+	}
+	lo, hi := fromAny(bounds[0]), fromAny(bounds[1])
+	if needle.kind == kNumber {
+		return needle.n >= lo.toNumber() && hi.toNumber() >= needle.n
+	}
+	s := needle.toString()
+	return s >= lo.toString() && hi.toString() >= s
 }
 
 func binaryNumber(op func(a, b float64) float64) func([]node) node {
@@ -563,21 +683,19 @@ func binaryNumber(op func(a, b float64) float64) func([]node) node {
 
 func missing(e env, args []node) []any {
 	absent := []any{}
-	keys := args
 	if len(args) == 1 {
 		if v := args[0].eval(e); v.kind == kArray {
 			for _, k := range v.items() {
-				if lookupOr(e.data, strings.Split(fromAny(k).toString(), "."), null).kind == kNull {
+				if !present(e.data, fromAny(k)) {
 					absent = append(absent, k)
 				}
 			}
 			return absent
 		}
 	}
-	for _, k := range keys {
-		key := k.eval(e).toString()
-		if lookupOr(e.data, strings.Split(key, "."), null).kind == kNull {
-			absent = append(absent, key)
+	for _, k := range args {
+		if key := k.eval(e); !present(e.data, key) {
+			absent = append(absent, key.toAny())
 		}
 	}
 	return absent
@@ -590,10 +708,11 @@ func iterate(step func(item, out value, acc []any) []any) func([]node) node {
 		list, fn := arg(args, 0), arg(args, 1)
 		return node{eval: func(e env) value {
 			acc := []any{}
+			inner := e
+			inner.inner, inner.scopes = true, e.enclosing(scope{e.data, !e.inner})
 			for _, it := range list.eval(e).items() {
 				item := fromAny(it)
-				inner := e
-				inner.data, inner.inner = item, true
+				inner.data = item
 				acc = step(item, fn.eval(inner), acc)
 			}
 			return array(acc)
@@ -608,7 +727,10 @@ func keepIf(item, out value, acc []any) []any {
 	return acc
 }
 
-func quantifier(holds func(hits, n int) bool) func([]node) node {
+// quantifier is all, some or none: holds decides from the number of
+// items for which args[1] is truthy; scopes gives the scopes its vars
+// see (see scope).
+func quantifier(holds func(hits, n int) bool, scopes func(e env, item value) []scope) func([]node) node {
 	return func(args []node) node {
 		list, fn := arg(args, 0), arg(args, 1)
 		return node{eval: func(e env) value {
@@ -617,6 +739,7 @@ func quantifier(holds func(hits, n int) bool) func([]node) node {
 			for _, it := range items {
 				inner := e
 				inner.data, inner.inner = fromAny(it), true
+				inner.scopes = scopes(e, inner.data)
 				if fn.eval(inner).truthy() {
 					hits++
 				}
@@ -627,15 +750,26 @@ func quantifier(holds func(hits, n int) bool) func([]node) node {
 }
 
 // reduce folds an array: the rule sees {"current": item, "accumulator": acc}.
+// As in flagd's engine, a boolean, number or string accumulator keeps
+// its type: each step's result is converted to it.
 func reduce(args []node) node {
 	list, fn, initial := arg(args, 0), arg(args, 1), arg(args, 2)
 	return node{eval: func(e env) value {
 		acc := initial.eval(e)
+		kind := acc.kind
 		for _, it := range list.eval(e).items() {
 			inner := e
 			inner.inner = true
 			inner.data = value{kind: kObject, v: map[string]any{"current": it, "accumulator": acc.toAny()}}
 			acc = fn.eval(inner)
+			switch kind {
+			case kBool:
+				acc = boolean(acc.truthy())
+			case kNumber:
+				acc = number(acc.toNumber())
+			case kString:
+				acc = str(acc.toString())
+			}
 		}
 		return acc
 	}}

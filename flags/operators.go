@@ -1,6 +1,7 @@
 package flags
 
 import (
+	"bytes"
 	"math"
 	"strconv"
 	"strings"
@@ -125,7 +126,7 @@ func (f *fraction) bucketKey(e env, buf []byte) ([]byte, bool) {
 		for _, p := range f.catParts {
 			buf = p.eval(e).appendString(buf)
 		}
-		return buf, true
+		return bytes.TrimSpace(buf), true // as cat trims
 	}
 	if f.bucketBy != nil {
 		switch v := f.bucketBy.eval(e); v.kind {

@@ -129,13 +129,14 @@ func (v value) items() []any {
 }
 
 // truthy is JsonLogic truthiness as flagd's engine applies it: false,
-// null, 0, NaN, "" and empty arrays and objects are false.
+// null, 0, "" and empty arrays and objects are false. Unlike JavaScript,
+// NaN is true.
 func (v value) truthy() bool {
 	switch v.kind {
 	case kBool:
 		return v.b
 	case kNumber:
-		return v.n != 0 && !math.IsNaN(v.n)
+		return v.n != 0
 	case kString:
 		return v.s != ""
 	case kArray:
@@ -147,8 +148,10 @@ func (v value) truthy() bool {
 	return false
 }
 
-// toNumber is JavaScript's Number(): strings parse, booleans are 0 or 1,
-// null is 0, anything else NaN.
+// toNumber converts for arithmetic, equality and in, as flagd's engine
+// does: a string parses as a Go float, and one that does not parse is 0
+// ("abc" + 1 is 1), one too large is ±Inf. Booleans are 0 or 1 and null
+// is 0 (flagd's engine fails on both), anything else NaN.
 func (v value) toNumber() float64 {
 	switch v.kind {
 	case kNumber:
@@ -161,16 +164,24 @@ func (v value) toNumber() float64 {
 	case kNull:
 		return 0
 	case kString:
-		if v.s == "" {
-			return 0
-		}
+		f, _ := strconv.ParseFloat(v.s, 64)
+		return f
+	}
+	return math.NaN()
+}
+
+// toOrderable converts for <, <=, > and >=, as flagd's engine does:
+// null is 0, booleans are 0 or 1, and a string that does not parse
+// (including "") is NaN, so that every comparison with it is false.
+func (v value) toOrderable() float64 {
+	if v.kind == kString {
 		f, err := strconv.ParseFloat(v.s, 64)
 		if err != nil {
 			return math.NaN()
 		}
 		return f
 	}
-	return math.NaN()
+	return v.toNumber()
 }
 
 // formatNumber writes n as JavaScript and JSON print it: 1, 1.5, 1e+21.
@@ -181,13 +192,14 @@ func formatNumber(buf []byte, n float64) []byte {
 	return strconv.AppendFloat(buf, n, 'g', -1, 64)
 }
 
-// appendString appends v as JsonLogic's cat prints it.
+// appendString appends v as flagd's engine prints it in cat, substr and
+// var paths: numbers in plain decimal (1e21 is 1000000000000000000000).
 func (v value) appendString(buf []byte) []byte {
 	switch v.kind {
 	case kString:
 		return append(buf, v.s...)
 	case kNumber:
-		return formatNumber(buf, v.n)
+		return strconv.AppendFloat(buf, v.n, 'f', -1, 64)
 	case kBool:
 		return strconv.AppendBool(buf, v.b)
 	case kNull:
@@ -209,25 +221,29 @@ func (v value) toString() string {
 	return string(v.appendString(buf[:0]))
 }
 
-// looseEqual is JavaScript's ==, for JSON values.
+// looseEqual is flagd's ==. It is not JavaScript's: a boolean equals
+// only a boolean (true == 1 is false), a number on the left parses a
+// string on the right (1 == "1.0", and 0 == "abc" since "abc" is 0), and
+// a string on the left compares with the right side's printed form
+// ("1.0" == 1 is false). Arrays and objects, which flagd's engine cannot
+// compare, are equal to equal arrays and objects, or compare by their
+// JSON form.
 func looseEqual(a, b value) bool {
 	switch {
 	case a.kind == kNull || b.kind == kNull:
 		return a.kind == b.kind
+	case a.kind == kBool || b.kind == kBool:
+		return a.kind == b.kind && a.b == b.b
 	case a.kind == b.kind:
 		return strictEqual(a, b)
-	case a.kind == kBool:
-		return looseEqual(number(a.toNumber()), b)
-	case b.kind == kBool:
-		return looseEqual(a, number(b.toNumber()))
-	case a.kind == kNumber && b.kind == kString, a.kind == kString && b.kind == kNumber:
-		return a.toNumber() == b.toNumber()
+	case a.kind == kNumber && b.kind == kString:
+		return a.n == b.toNumber()
+	case a.kind == kString && b.kind == kNumber:
+		return a.s == b.toString()
 	case a.kind == kArray || a.kind == kObject:
 		return looseEqual(str(a.toString()), b)
-	case b.kind == kArray || b.kind == kObject:
-		return looseEqual(a, str(b.toString()))
 	}
-	return false
+	return looseEqual(a, str(b.toString()))
 }
 
 // strictEqual is JavaScript's ===; arrays and objects are equal only when
@@ -249,27 +265,11 @@ func strictEqual(a, b value) bool {
 	return reflect.DeepEqual(a.v, b.v)
 }
 
-// compare orders two values as JavaScript's relational operators do: two
-// strings compare as strings, anything else as numbers. ok is false when
-// either side is NaN (every comparison is then false).
-func compare(a, b value) (c int, ok bool) {
+// less is flagd's a < b: two strings compare as strings, anything else
+// as numbers (see toOrderable); NaN on either side makes it false.
+func less(a, b value) bool {
 	if a.kind == kString && b.kind == kString {
-		switch {
-		case a.s < b.s:
-			return -1, true
-		case a.s > b.s:
-			return 1, true
-		}
-		return 0, true
+		return a.s < b.s
 	}
-	x, y := a.toNumber(), b.toNumber()
-	switch {
-	case math.IsNaN(x) || math.IsNaN(y):
-		return 0, false
-	case x < y:
-		return -1, true
-	case x > y:
-		return 1, true
-	}
-	return 0, true
+	return a.toOrderable() < b.toOrderable()
 }
