@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strings"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/saaskit/saaskit/internal/problem"
 )
 
@@ -55,7 +58,8 @@ type MiddlewareOptions struct {
 }
 
 // Middleware resolves the tenant of each request and puts it in the
-// request context (see FromContext, KeyFromContext). Failures are
+// request context (see FromContext, KeyFromContext), and records it as
+// tenant.id on the request's span when one is recording. Failures are
 // answered with application/problem+json: malformed reference 400,
 // bad API key 401, suspended tenant 403, unknown or deleted tenant 404,
 // store failure 500.
@@ -93,6 +97,10 @@ func Middleware(opts MiddlewareOptions) func(http.Handler) http.Handler {
 			ctx := WithTenant(r.Context(), m.Tenant)
 			if m.Key != nil {
 				ctx = WithKey(ctx, m.Key)
+			}
+			// The request's span (otelhttp's, if any) records whose it is.
+			if span := trace.SpanFromContext(ctx); span.IsRecording() {
+				span.SetAttributes(attribute.String(AttrKey, m.Tenant.ID))
 			}
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
