@@ -69,6 +69,7 @@ import (
 	skcrypto "github.com/saaskit/saaskit/crypto"
 	"github.com/saaskit/saaskit/flags"
 	"github.com/saaskit/saaskit/internal/problem"
+	"github.com/saaskit/saaskit/observability"
 	"github.com/saaskit/saaskit/tenancy"
 	"github.com/saaskit/saaskit/tenancy/sqlstore"
 	"github.com/saaskit/saaskit/versioning"
@@ -113,7 +114,21 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger := slog.New(tenancy.LogHandler(slog.NewJSONHandler(stdout, nil)))
+	// Traces, metrics and logs go where the OTEL_* variables say (OTLP,
+	// console), or nowhere; logs on stdout carry trace and tenant ids.
+	shutdownTelemetry, err := observability.Setup(ctx, observability.Options{
+		ServiceName: "saaskit-demo", ServiceVersion: "dev", Environment: envOr("SAASKIT_ENV", "development"),
+		Writer: stdout, Sampling: observability.Sampling{Ratio: 0.1},
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTelemetry(shutdownCtx)
+	}()
+	logger := slog.New(observability.LogHandler(slog.NewJSONHandler(stdout, nil), observability.LogOptions{}))
 
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
@@ -166,7 +181,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           app.routes(),
+		Handler:           observability.Middleware(observability.HTTPOptions{Filter: notProbe})(app.routes()),
 		ReadHeaderTimeout: 5 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -294,6 +309,11 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("POST /webhooks/inbound/{tenant}", a.hooks.inbound)
 	mux.HandleFunc("GET /webhooks/inbound/{tenant}", a.hooks.inboundLog)
 	return mux
+}
+
+// notProbe leaves health probes untraced.
+func notProbe(r *http.Request) bool {
+	return r.URL.Path != "/livez" && r.URL.Path != "/readyz" && r.URL.Path != "/healthz"
 }
 
 // changelog handles GET /api/changelog: the API's history, in Markdown.

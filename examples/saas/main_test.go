@@ -236,6 +236,17 @@ func TestDemoEncryptedUsers(t *testing.T) {
 	resp, body = s.call(t, "DELETE", "localhost", "/api/users/"+created.ID, nil, acme...)
 	require.Equal(t, 200, resp.StatusCode, body)
 	assert.Contains(t, body, "shredded_keys")
+	var logged map[string]any
+	require.Eventually(t, func() bool { // the log line may still be in the pipe
+		for _, l := range s.lines() {
+			if strings.Contains(l, "user keys shredded") {
+				return json.Unmarshal([]byte(l), &logged) == nil
+			}
+		}
+		return false
+	}, 10*time.Second, 10*time.Millisecond)
+	assert.Equal(t, "acme", logged["tenant.id"], "logs carry the tenant")
+	assert.Regexp(t, `^[0-9a-f]{32}$`, logged["trace_id"], "and the trace")
 	resp, body = s.call(t, "GET", "localhost", "/api/users?email=ada@example.com", nil, acme...)
 	require.Equal(t, 200, resp.StatusCode, body)
 	assert.JSONEq(t, `[{"id":"`+created.ID+`","erased":true}]`, body)
