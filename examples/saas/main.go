@@ -43,6 +43,12 @@
 // root key is a keyset file in the data directory protected by
 // SAASKIT_ROOT_PASSPHRASE (the demo invents and keeps one when unset).
 //
+// Operations: GET /livez (the process is up) and GET /readyz (database,
+// keyring and webhook backlog, in application/health+json). Traces,
+// metrics and logs follow the OTEL_* variables, e.g. OTEL_TRACES_EXPORTER=
+// console, or OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 for a
+// collector; logs on stdout carry trace_id and tenant.id.
+//
 // Flags (and environment variables): -addr (SAASKIT_ADDR, default
 // localhost:8080), -data (SAASKIT_DATA_DIR, default ./data), -domain
 // (SAASKIT_BASE_DOMAIN, default localhost).
@@ -50,6 +56,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -70,6 +77,7 @@ import (
 	"github.com/saaskit/saaskit/flags"
 	"github.com/saaskit/saaskit/internal/problem"
 	"github.com/saaskit/saaskit/observability"
+	"github.com/saaskit/saaskit/observability/health"
 	"github.com/saaskit/saaskit/tenancy"
 	"github.com/saaskit/saaskit/tenancy/sqlstore"
 	"github.com/saaskit/saaskit/versioning"
@@ -176,6 +184,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	app.features, app.api = feats, api
+	if app.ready, err = readiness(store.DB(), keys, hooks); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
@@ -248,6 +259,7 @@ type app struct {
 	hooks     *hooks
 	features  *features
 	api       *versioning.API
+	ready     *health.Checker
 }
 
 func newApp(reg *tenancy.Registry, store *sqlstore.Store, keys *skcrypto.Keyring, hooks *hooks, domain string, logger *slog.Logger) (*app, error) {
@@ -285,7 +297,8 @@ func newApp(reg *tenancy.Registry, store *sqlstore.Store, keys *skcrypto.Keyring
 
 func (a *app) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.Handle("GET /livez", health.Liveness())
+	mux.Handle("GET /readyz", a.ready.Handler())
 	tenant := func(h http.HandlerFunc) http.Handler { return a.resolve(a.limit.Middleware(a.api.Middleware(h))) }
 	mux.Handle("GET /{$}", tenant(a.home))
 	mux.Handle("GET /api/branding", tenant(a.branding))
@@ -313,7 +326,7 @@ func (a *app) routes() http.Handler {
 
 // notProbe leaves health probes untraced.
 func notProbe(r *http.Request) bool {
-	return r.URL.Path != "/livez" && r.URL.Path != "/readyz" && r.URL.Path != "/healthz"
+	return r.URL.Path != "/livez" && r.URL.Path != "/readyz"
 }
 
 // changelog handles GET /api/changelog: the API's history, in Markdown.
@@ -322,15 +335,22 @@ func (a *app) changelog(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, a.api.Changelog())
 }
 
-func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := a.store.DB().PingContext(ctx); err != nil {
-		a.logger.ErrorContext(ctx, "health check failed", slog.String("error", err.Error()))
-		problem.Write(w, problem.Details{Status: http.StatusServiceUnavailable, Detail: "database unreachable"})
-		return
+// readiness checks what the demo needs to serve: the database, the
+// keyring (a round trip under a key of its own) and the webhook queue's
+// backlog. Results are cached briefly, so probes cannot hammer them.
+func readiness(db *sql.DB, keys *skcrypto.Keyring, hooks *hooks) (*health.Checker, error) {
+	queue := func(ctx context.Context) (int, time.Duration, error) {
+		st, err := hooks.d.QueueStats(ctx)
+		if err != nil || st.OldestDue.IsZero() {
+			return st.Due, 0, err
+		}
+		return st.Due, time.Since(st.OldestDue), nil
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return health.New(health.Options{Version: "dev"},
+		health.Check{Name: "sqlite", ComponentType: "datastore", Func: health.SQL(db)},
+		health.Check{Name: "keyring", ComponentType: "component", Func: health.AEAD(keys.AEAD(skcrypto.Scope{Tenant: "health"}))},
+		health.Check{Name: "webhooks:backlog", ComponentType: "component", Func: health.Queue(queue, 10_000, 5*time.Minute)},
+	)
 }
 
 func (a *app) home(w http.ResponseWriter, r *http.Request) {

@@ -124,8 +124,21 @@ func TestDemoService(t *testing.T) {
 	}
 	require.Len(t, keys, 2, "both demo tenants seeded with a key")
 
-	resp, body := s.call(t, "GET", "localhost", "/healthz", nil)
+	resp, body := s.call(t, "GET", "localhost", "/livez", nil)
 	assert.Equal(t, 200, resp.StatusCode, body)
+	resp, body = s.call(t, "GET", "localhost", "/readyz", nil)
+	assert.Equal(t, 200, resp.StatusCode, body)
+	assert.Equal(t, "application/health+json", resp.Header.Get("Content-Type"))
+	var ready struct {
+		Status string
+		Checks map[string][]struct{ Status string }
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &ready))
+	assert.Equal(t, "pass", ready.Status)
+	for _, check := range []string{"sqlite", "keyring", "webhooks:backlog"} {
+		require.Len(t, ready.Checks[check], 1, check)
+		assert.Equal(t, "pass", ready.Checks[check][0].Status, check)
+	}
 
 	t.Run("subdomain", func(t *testing.T) {
 		resp, body := s.call(t, "GET", "acme.localhost", "/api/branding", nil)
