@@ -1,0 +1,346 @@
+package gdpr
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Source is a data store that holds personal data. Each source finds a
+// subject by the identities it knows, exports their data, and erases it;
+// both are safe to run again (erasing twice is harmless).
+type Source interface {
+	// Info names the source, its data categories, and the sources it
+	// must be erased after.
+	Info() SourceInfo
+	// Export calls emit with each of the subject's records, as
+	// JSON-encodable values, one at a time (so exports stream).
+	Export(ctx context.Context, tenantID string, s Subject, emit func(record any) error) error
+	// Erase erases or masks the subject's data and says what it did.
+	Erase(ctx context.Context, tenantID string, s Subject) (Erased, error)
+}
+
+// SourceInfo describes a source.
+type SourceInfo struct {
+	// Name is unique among an Engine's sources: 1 to 64 of a-z, 0-9,
+	// '_', '-' and '.'.
+	Name string
+	// Categories of personal data held (contact, billing, usage, ...).
+	Categories []string
+	// After lists sources whose erasure must finish before this one's
+	// starts (for example a source whose rows reference theirs).
+	After []string
+}
+
+// Erased is what one source's erasure did.
+type Erased struct {
+	Records int    // erased or masked
+	Note    string // for the request's record, e.g. which backups are now unreadable
+}
+
+var sourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+
+// Options configure an Engine.
+type Options struct {
+	// Now is the clock of deadlines and steps. Default time.Now.
+	Now func() time.Time
+	// Parallelism bounds the sources erased at once. Default 4.
+	Parallelism int
+	// Logger records step failures. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Engine runs data-subject requests over the registered sources.
+type Engine struct {
+	store   Store
+	sources map[string]Source
+	names   []string // sorted
+	opts    Options
+}
+
+// New returns an Engine. Source names must be unique and valid, every
+// After must name a source, and the After relation must have no cycle.
+func New(store Store, opts Options, sources ...Source) (*Engine, error) {
+	if store == nil {
+		return nil, fmt.Errorf("%w: a Store is required", ErrInvalid)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = 4
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	e := &Engine{store: store, sources: map[string]Source{}, opts: opts}
+	for _, s := range sources {
+		info := s.Info()
+		if !sourceName.MatchString(info.Name) {
+			return nil, fmt.Errorf("%w: source name %q: 1 to 64 of a-z, 0-9, '_', '-', '.'", ErrInvalid, info.Name)
+		}
+		if _, dup := e.sources[info.Name]; dup {
+			return nil, fmt.Errorf("%w: two sources named %q", ErrInvalid, info.Name)
+		}
+		e.sources[info.Name] = s
+		e.names = append(e.names, info.Name)
+	}
+	slices.Sort(e.names)
+	for _, name := range e.names {
+		for _, dep := range e.sources[name].Info().After {
+			if _, ok := e.sources[dep]; !ok {
+				return nil, fmt.Errorf("%w: source %q is erased after %q, which is not registered", ErrInvalid, name, dep)
+			}
+		}
+	}
+	if cycle := e.cycle(); cycle != nil {
+		return nil, fmt.Errorf("%w: sources' erasure order has a cycle: %s", ErrInvalid, strings.Join(cycle, " -> "))
+	}
+	return e, nil
+}
+
+// cycle returns a cycle of the After relation, if any.
+func (e *Engine) cycle() []string {
+	const (
+		unseen = iota
+		active
+		finished
+	)
+	state := map[string]int{}
+	var path []string
+	var visit func(string) []string
+	visit = func(n string) []string {
+		switch state[n] {
+		case active:
+			i := slices.Index(path, n)
+			return append(slices.Clone(path[i:]), n)
+		case finished:
+			return nil
+		}
+		state[n] = active
+		path = append(path, n)
+		for _, dep := range e.sources[n].Info().After {
+			if c := visit(dep); c != nil {
+				return c
+			}
+		}
+		path = path[:len(path)-1]
+		state[n] = finished
+		return nil
+	}
+	for _, n := range e.names {
+		if c := visit(n); c != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+func newRequestID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return "dsr_" + hex.EncodeToString(b)
+}
+
+// Submit records a new request, received now, with its deadlines.
+func (e *Engine) Submit(ctx context.Context, tenantID string, kind Kind, regime Regime, subject Subject, channel string) (*Request, error) {
+	if tenantID == "" {
+		return nil, fmt.Errorf("%w: tenant is required", ErrInvalid)
+	}
+	switch kind {
+	case Access, Portability, Erasure, Rectification, Restriction:
+	default:
+		return nil, fmt.Errorf("%w: request kind %q", ErrInvalid, kind)
+	}
+	if err := subject.validate(); err != nil {
+		return nil, err
+	}
+	now := e.opts.Now().UTC()
+	ack, due, err := Deadlines(regime, now)
+	if err != nil {
+		return nil, err
+	}
+	r := &Request{ID: newRequestID(), TenantID: tenantID, Kind: kind, Regime: regime, Subject: subject, Channel: channel,
+		State: Received, ReceivedAt: now, AcknowledgeBy: ack, DueAt: due}
+	if err := e.store.Create(ctx, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// transition loads a request, checks its state is one of from, applies
+// change and stores it.
+func (e *Engine) transition(ctx context.Context, tenantID, id string, from []State, change func(r *Request) error) (*Request, error) {
+	r, err := e.store.Get(ctx, tenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(from, r.State) {
+		return nil, fmt.Errorf("%w: request %s is %s", ErrWrongStep, id, r.State)
+	}
+	if err := change(r); err != nil {
+		return nil, err
+	}
+	if err := e.store.Update(ctx, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Verify records that the requester's identity was verified: the
+// request may now be processed.
+func (e *Engine) Verify(ctx context.Context, tenantID, id string) (*Request, error) {
+	return e.transition(ctx, tenantID, id, []State{Received}, func(r *Request) error {
+		r.State, r.VerifiedAt = Verified, e.opts.Now().UTC()
+		return nil
+	})
+}
+
+// Deny closes a request without acting on it, for the reason given
+// (identity not verified, manifestly unfounded, ...).
+func (e *Engine) Deny(ctx context.Context, tenantID, id, reason string) (*Request, error) {
+	if strings.TrimSpace(reason) == "" {
+		return nil, fmt.Errorf("%w: a denial needs a reason", ErrInvalid)
+	}
+	return e.transition(ctx, tenantID, id, []State{Received, Verified}, func(r *Request) error {
+		r.State, r.DenialReason, r.CompletedAt = Denied, reason, e.opts.Now().UTC()
+		return nil
+	})
+}
+
+// Extend uses the regime's one extension (GDPR two months, CCPA 45
+// days), which must be notified to the subject within the first period:
+// note is that notice.
+func (e *Engine) Extend(ctx context.Context, tenantID, id, note string) (*Request, error) {
+	if strings.TrimSpace(note) == "" {
+		return nil, fmt.Errorf("%w: an extension needs the notice given to the subject", ErrInvalid)
+	}
+	return e.transition(ctx, tenantID, id, []State{Received, Verified, InProgress, Failed}, func(r *Request) error {
+		switch {
+		case r.Extended:
+			return fmt.Errorf("%w: request %s was already extended", ErrWrongStep, r.ID)
+		case !e.opts.Now().Before(r.DueAt):
+			return fmt.Errorf("%w: request %s is past its deadline; an extension must be notified within it", ErrWrongStep, r.ID)
+		}
+		r.Extended, r.ExtensionNote, r.DueAt = true, note, extendedDue(r.Regime, r.ReceivedAt)
+		return nil
+	})
+}
+
+// Process carries out a verified request: for erasure, every source in
+// dependency order, independent ones in parallel, each checkpointed in
+// the request so that processing again after a failure or a crash
+// resumes where it stopped; for access and portability, it checks that
+// every source can export and marks the request completed (the export
+// itself streams with Export). Rectification and restriction are
+// recorded for the operator to act on.
+func (e *Engine) Process(ctx context.Context, tenantID, id string) (*Request, error) {
+	r, err := e.transition(ctx, tenantID, id, []State{Verified, InProgress, Failed}, func(r *Request) error {
+		r.State = InProgress
+		if r.Steps == nil {
+			r.Steps = map[string]Step{}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if r.Kind == Erasure {
+		err = e.erase(ctx, r)
+	}
+	if err != nil {
+		r.State, r.LastError = Failed, err.Error()
+	} else {
+		r.State, r.LastError, r.CompletedAt = Completed, "", e.opts.Now().UTC()
+	}
+	if uerr := e.store.Update(ctx, r); uerr != nil {
+		return r, errors.Join(err, uerr)
+	}
+	return r, err
+}
+
+// erase runs the sources' erasures as a dependency graph. Each finished
+// step is stored at once.
+func (e *Engine) erase(ctx context.Context, r *Request) error {
+	var (
+		mu      sync.Mutex // guards r and the bookkeeping below
+		running = map[string]bool{}
+		failed  error
+		wg      sync.WaitGroup
+	)
+	slots := make(chan struct{}, e.opts.Parallelism)
+	ready := func() []string {
+		var out []string
+		for _, name := range e.names {
+			if r.Steps[name].Done || running[name] {
+				continue
+			}
+			deps := true
+			for _, d := range e.sources[name].Info().After {
+				deps = deps && r.Steps[d].Done
+			}
+			if deps {
+				out = append(out, name)
+			}
+		}
+		return out
+	}
+	progress := make(chan struct{}, len(e.names)+1)
+	for {
+		mu.Lock()
+		if failed != nil {
+			mu.Unlock()
+			break
+		}
+		next := ready()
+		for _, name := range next {
+			running[name] = true
+		}
+		idle := len(running) == 0
+		mu.Unlock()
+		if len(next) == 0 && idle {
+			break // everything done (or blocked behind a failure)
+		}
+		for _, name := range next {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				slots <- struct{}{}
+				res, err := e.sources[name].Erase(ctx, r.TenantID, r.Subject)
+				<-slots
+				mu.Lock()
+				defer mu.Unlock()
+				delete(running, name)
+				step := Step{At: e.opts.Now().UTC(), Records: res.Records, Note: res.Note}
+				if err != nil {
+					step.Error = err.Error()
+					failed = errors.Join(failed, fmt.Errorf("source %s: %w", name, err))
+					e.opts.Logger.WarnContext(ctx, "gdpr erasure step failed", slog.String("source", name), slog.String("request", r.ID), slog.String("error", err.Error()))
+				} else {
+					step.Done = true
+				}
+				r.Steps[name] = step
+				if step.Done {
+					if uerr := e.store.Update(ctx, r); uerr != nil { // the checkpoint
+						failed = errors.Join(failed, fmt.Errorf("checkpoint after %s: %w", name, uerr))
+					}
+				}
+				progress <- struct{}{}
+			}()
+		}
+		<-progress
+	}
+	wg.Wait()
+	return failed
+}
+
+// Store returns the Engine's request store, for listings.
+func (e *Engine) Store() Store { return e.store }

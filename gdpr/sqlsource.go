@@ -1,0 +1,294 @@
+package gdpr
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/saaskit/saaskit/internal/sqldb"
+)
+
+// Strategy is what erasure does to one column of an application table.
+type Strategy struct {
+	kind  string
+	value any
+	key   []byte
+}
+
+// Column strategies for SQLTable.Erase.
+func Null() Strategy           { return Strategy{kind: "null"} }            // set NULL
+func Fixed(v any) Strategy     { return Strategy{kind: "fixed", value: v} } // set a constant ("[erased]", 0, ...)
+func Random() Strategy         { return Strategy{kind: "random"} }          // set 16 random bytes in hex, per row
+func Hash(key []byte) Strategy { return Strategy{kind: "hash", key: key} }  // set the HMAC-SHA256 (hex) of the value: joins still work, the value is gone
+
+// Shredded marks a column encrypted under the subject's key (package
+// crypto): CryptoSource's shredding makes it unreadable, so erasure
+// leaves it as it is.
+func Shredded() Strategy { return Strategy{kind: "shredded"} }
+
+// SQLTable is a Source over one table of the application's database.
+type SQLTable struct {
+	// Name of the source; default the table's name.
+	Name string
+	// Table holds the personal data.
+	Table string
+	// TenantColumn scopes every query to the tenant. Default "tenant_id".
+	TenantColumn string
+	// IdentityColumn holds the subject's IdentityKind identity.
+	IdentityColumn string
+	IdentityKind   string
+	// KeyColumn is the table's primary key; required when a strategy
+	// works row by row (Random, Hash).
+	KeyColumn string
+	// Columns exported; default every column.
+	Columns []string
+	// Erase maps columns to strategies; rows are updated in place. When
+	// empty, erasure deletes the subject's rows.
+	Erase map[string]Strategy
+	// Categories of data in the table, and sources to erase it after.
+	Categories []string
+	After      []string
+}
+
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// NewSQLTableSource checks t and returns it as a Source over db
+// (modernc.org/sqlite or pgx's stdlib).
+func NewSQLTableSource(db *sql.DB, t SQLTable) (Source, error) {
+	d, err := sqldb.DialectOf(db)
+	if err != nil {
+		return nil, fmt.Errorf("gdpr: table source: %w", err)
+	}
+	if t.TenantColumn == "" {
+		t.TenantColumn = "tenant_id"
+	}
+	if t.Name == "" {
+		t.Name = t.Table
+	}
+	names := append([]string{t.Table, t.TenantColumn, t.IdentityColumn}, t.Columns...)
+	if t.KeyColumn != "" {
+		names = append(names, t.KeyColumn)
+	}
+	for _, n := range append(names, slices.Collect(maps.Keys(t.Erase))...) {
+		if !identifier.MatchString(n) {
+			return nil, fmt.Errorf("%w: table source %q: %q is not a plain SQL identifier", ErrInvalid, t.Name, n)
+		}
+	}
+	if !identityKind.MatchString(t.IdentityKind) {
+		return nil, fmt.Errorf("%w: table source %q: identity kind %q", ErrInvalid, t.Name, t.IdentityKind)
+	}
+	for col, s := range t.Erase {
+		switch s.kind {
+		case "null", "fixed", "shredded":
+		case "random", "hash":
+			if t.KeyColumn == "" {
+				return nil, fmt.Errorf("%w: table source %q: column %s's strategy works row by row and needs KeyColumn", ErrInvalid, t.Name, col)
+			}
+			if s.kind == "hash" && len(s.key) < 16 {
+				return nil, fmt.Errorf("%w: table source %q: column %s: a hash key needs at least 16 bytes", ErrInvalid, t.Name, col)
+			}
+		default:
+			return nil, fmt.Errorf("%w: table source %q: column %s has no strategy", ErrInvalid, t.Name, col)
+		}
+	}
+	return &sqlTable{db: &sqldb.DB{DB: db, Dialect: d}, t: t}, nil
+}
+
+type sqlTable struct {
+	db *sqldb.DB
+	t  SQLTable
+}
+
+func (s *sqlTable) Info() SourceInfo {
+	return SourceInfo{Name: s.t.Name, Categories: s.t.Categories, After: s.t.After}
+}
+
+func (s *sqlTable) where() string {
+	return " WHERE " + s.t.TenantColumn + " = ? AND " + s.t.IdentityColumn + " = ?"
+}
+
+// Export implements Source: each row as a column → value object.
+func (s *sqlTable) Export(ctx context.Context, tenantID string, subj Subject, emit func(any) error) error {
+	id := subj.Value(s.t.IdentityKind)
+	if id == "" {
+		return nil
+	}
+	cols := "*"
+	if len(s.t.Columns) > 0 {
+		cols = strings.Join(s.t.Columns, ", ")
+	}
+	rows, err := s.db.QueryContext(ctx, s.db.Dialect.Rebind("SELECT "+cols+" FROM "+s.t.Table+s.where()), tenantID, id)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	names, err := rows.Columns()
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		vals := make([]any, len(names))
+		ptrs := make([]any, len(names))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+		rec := make(map[string]any, len(names))
+		for i, n := range names {
+			if b, ok := vals[i].([]byte); ok {
+				vals[i] = string(b)
+			}
+			rec[n] = vals[i]
+		}
+		if err := emit(rec); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Erase implements Source.
+func (s *sqlTable) Erase(ctx context.Context, tenantID string, subj Subject) (Erased, error) {
+	id := subj.Value(s.t.IdentityKind)
+	if id == "" {
+		return Erased{}, nil
+	}
+	if len(s.t.Erase) == 0 {
+		res, err := s.db.ExecContext(ctx, s.db.Dialect.Rebind("DELETE FROM "+s.t.Table+s.where()), tenantID, id)
+		if err != nil {
+			return Erased{}, err
+		}
+		n, _ := res.RowsAffected()
+		return Erased{Records: int(n), Note: "rows deleted"}, nil
+	}
+	var n int
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		n, err = s.mask(ctx, tx, tenantID, id)
+		return err
+	})
+	return Erased{Records: n, Note: "columns masked"}, err
+}
+
+// mask applies the column strategies: the constant ones in one UPDATE,
+// the per-row ones row by row. The identity column, if masked, goes
+// last, since it is how the rows are found.
+func (s *sqlTable) mask(ctx context.Context, tx *sql.Tx, tenantID, id string) (int, error) {
+	cols := slices.Sorted(maps.Keys(s.t.Erase))
+	var perRow []string
+	var sets []string
+	var args []any
+	for _, col := range cols {
+		switch st := s.t.Erase[col]; st.kind {
+		case "null":
+			sets = append(sets, col+" = NULL")
+		case "fixed":
+			sets = append(sets, col+" = ?")
+			args = append(args, st.value)
+		case "random", "hash":
+			perRow = append(perRow, col)
+		}
+	}
+	touched := map[string]bool{}
+	if len(perRow) > 0 {
+		keys, err := s.rowKeys(ctx, tx, tenantID, id, perRow)
+		if err != nil {
+			return 0, err
+		}
+		for _, row := range keys {
+			var rowSets []string
+			var rowArgs []any
+			for i, col := range perRow {
+				rowSets = append(rowSets, col+" = ?")
+				rowArgs = append(rowArgs, s.t.Erase[col].apply(row.values[i]))
+			}
+			q := "UPDATE " + s.t.Table + " SET " + strings.Join(rowSets, ", ") + " WHERE " + s.t.TenantColumn + " = ? AND " + s.t.KeyColumn + " = ?"
+			if _, err := tx.ExecContext(ctx, s.db.Dialect.Rebind(q), append(rowArgs, tenantID, row.key)...); err != nil {
+				return 0, err
+			}
+			touched[fmt.Sprint(row.key)] = true
+		}
+		if slices.Contains(perRow, s.t.IdentityColumn) {
+			return len(touched), s.updateByKeys(ctx, tx, tenantID, keys, sets, args)
+		}
+	}
+	if len(sets) == 0 {
+		return len(touched), nil
+	}
+	res, err := tx.ExecContext(ctx, s.db.Dialect.Rebind("UPDATE "+s.t.Table+" SET "+strings.Join(sets, ", ")+s.where()), append(args, tenantID, id)...)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return max(int(n), len(touched)), nil
+}
+
+type rowKey struct {
+	key    any
+	values []any
+}
+
+func (s *sqlTable) rowKeys(ctx context.Context, tx *sql.Tx, tenantID, id string, cols []string) ([]rowKey, error) {
+	rows, err := tx.QueryContext(ctx, s.db.Dialect.Rebind("SELECT "+s.t.KeyColumn+", "+strings.Join(cols, ", ")+" FROM "+s.t.Table+s.where()), tenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []rowKey
+	for rows.Next() {
+		r := rowKey{values: make([]any, len(cols))}
+		ptrs := []any{&r.key}
+		for i := range r.values {
+			ptrs = append(ptrs, &r.values[i])
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// updateByKeys applies the constant strategies to rows found earlier,
+// when the identity column itself was masked row by row.
+func (s *sqlTable) updateByKeys(ctx context.Context, tx *sql.Tx, tenantID string, keys []rowKey, sets []string, args []any) error {
+	if len(sets) == 0 {
+		return nil
+	}
+	q := s.db.Dialect.Rebind("UPDATE " + s.t.Table + " SET " + strings.Join(sets, ", ") + " WHERE " + s.t.TenantColumn + " = ? AND " + s.t.KeyColumn + " = ?")
+	for _, k := range keys {
+		if _, err := tx.ExecContext(ctx, q, append(slices.Clone(args), tenantID, k.key)...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// apply computes a per-row strategy's new value.
+func (st Strategy) apply(old any) any {
+	if st.kind == "hash" {
+		if old == nil {
+			return nil
+		}
+		m := hmac.New(sha256.New, st.key)
+		fmt.Fprint(m, old)
+		if b, ok := old.([]byte); ok {
+			m.Reset()
+			m.Write(b)
+		}
+		return hex.EncodeToString(m.Sum(nil))
+	}
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
