@@ -1,0 +1,45 @@
+// Package gdpr answers data-subject requests inside the service: access
+// and portability (a JSON document or a ZIP bundle, streamed), erasure
+// across every store that holds a person's data, rectification and
+// restriction, each with its legal deadline.
+//
+//	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{},
+//		usersTable, gdpr.WebhookSource(dispatcher),
+//		gdpr.CryptoSource(keyring, "users", "webhook.messages"))
+//	r, err := e.Submit(ctx, tenantID, gdpr.Erasure, gdpr.GDPR, subject, "web form")
+//	r, err = e.Verify(ctx, tenantID, r.ID) // once the requester proved who they are
+//	r, err = e.Process(ctx, tenantID, r.ID)
+//
+// # Sources
+//
+// A Source is any store of personal data: it finds a subject by the
+// identities it knows (user ID, email, ...), exports their records one
+// at a time, and erases or masks them, harmlessly when run again. It
+// declares its data categories and the sources it must be erased after.
+// Shipped: WebhookSource (messages and attempts about the subject),
+// CryptoSource (shredding the subject's data keys, which makes every
+// copy of their encrypted data unreadable, backups included; the step
+// says so), and NewSQLTableSource for an application's own tables, with
+// per-column strategies: Null, Fixed, Random, Hash (HMAC), Shredded, or
+// deleting the rows.
+//
+// # Requests
+//
+// A request moves received → verified → in_progress → completed (or
+// denied, with a reason; or failed, to be processed again). Deadlines
+// follow the regime: GDPR one month (the month's last day when shorter),
+// extendable once by two months; CCPA acknowledgement within 10
+// business days and a response within 45 days, extendable by 45.
+//
+// # Erasure cascade
+//
+// Process runs the sources as a dependency graph (cycles are refused
+// when the Engine is made), independent sources in parallel, and stores
+// each finished step in the request before the next begins: after a
+// failure or a crash, processing again resumes without redoing finished
+// steps, and a step that ran but lost its checkpoint runs again
+// harmlessly.
+//
+// The consent ledger is in gdpr/consent, the tamper-evident audit trail
+// in gdpr/audit.
+package gdpr

@@ -1,0 +1,106 @@
+package gdpr_test
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/saaskit/saaskit/gdpr"
+	"github.com/saaskit/saaskit/internal/sqldb"
+	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
+)
+
+func seedContacts(t *testing.T, db *sqldb.DB) {
+	t.Helper()
+	_, err := db.Exec(`CREATE TABLE contacts (
+		id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, user_id TEXT, email TEXT, name TEXT, city TEXT, score INTEGER)`)
+	require.NoError(t, err)
+	for _, row := range [][]any{
+		{"c1", "acme", "usr_ada", "ada@example.com", "Ada", "London", 7},
+		{"c2", "acme", "usr_ada", "ada@work.example", "Ada L.", "Paris", 9},
+		{"c3", "acme", "usr_bob", "bob@example.com", "Bob", "Rome", 3},
+		{"c4", "globex", "usr_ada", "other@example.com", "Not our Ada", "Oslo", 1},
+	} {
+		_, err := db.Exec(db.Dialect.Rebind("INSERT INTO contacts (id, tenant_id, user_id, email, name, city, score) VALUES (?, ?, ?, ?, ?, ?, ?)"), row...)
+		require.NoError(t, err)
+	}
+}
+
+func contact(t *testing.T, db *sqldb.DB, id string) (userID, email, name, city sql.NullString) {
+	t.Helper()
+	require.NoError(t, db.QueryRow(db.Dialect.Rebind("SELECT user_id, email, name, city FROM contacts WHERE id = ?"), id).Scan(&userID, &email, &name, &city))
+	return
+}
+
+func TestSQLTableSource(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		seedContacts(t, db)
+		key := []byte("0123456789abcdef0123456789abcdef")
+		src, err := gdpr.NewSQLTableSource(db.DB, gdpr.SQLTable{
+			Table: "contacts", IdentityColumn: "user_id", IdentityKind: "user_id", KeyColumn: "id",
+			Columns: []string{"id", "email", "name", "city"},
+			Erase: map[string]gdpr.Strategy{
+				"email": gdpr.Hash(key), "name": gdpr.Fixed("[erased]"), "city": gdpr.Null(), "user_id": gdpr.Random(),
+			},
+		})
+		require.NoError(t, err)
+
+		var got []map[string]any
+		require.NoError(t, src.Export(ctx, "acme", ada, func(r any) error {
+			got = append(got, r.(map[string]any))
+			return nil
+		}))
+		require.Len(t, got, 2, "only acme's rows of this subject")
+		assert.ElementsMatch(t, []any{"ada@example.com", "ada@work.example"}, []any{got[0]["email"], got[1]["email"]})
+
+		res, err := src.Erase(ctx, "acme", ada)
+		require.NoError(t, err)
+		assert.Equal(t, 2, res.Records)
+		userID, email, name, city := contact(t, db, "c1")
+		assert.Len(t, email.String, 64, "the email is an HMAC now")
+		assert.NotEqual(t, "ada@example.com", email.String)
+		assert.Equal(t, "[erased]", name.String)
+		assert.False(t, city.Valid, "nulled")
+		assert.Len(t, userID.String, 32, "the identity itself is replaced, so the rows are no longer the subject's")
+		_, email2, _, _ := contact(t, db, "c2")
+		assert.NotEqual(t, email.String, email2.String, "hashes per value")
+
+		_, bobEmail, _, _ := contact(t, db, "c3")
+		assert.Equal(t, "bob@example.com", bobEmail.String, "other subjects untouched")
+		_, otherEmail, _, _ := contact(t, db, "c4")
+		assert.Equal(t, "other@example.com", otherEmail.String, "other tenants untouched")
+
+		res, err = src.Erase(ctx, "acme", ada)
+		require.NoError(t, err, "erasing again is harmless")
+		assert.Zero(t, res.Records)
+
+		deleter, err := gdpr.NewSQLTableSource(db.DB, gdpr.SQLTable{Name: "contacts-delete", Table: "contacts", IdentityColumn: "user_id", IdentityKind: "user_id"})
+		require.NoError(t, err)
+		res, err = deleter.Erase(ctx, "globex", ada)
+		require.NoError(t, err)
+		assert.Equal(t, 1, res.Records)
+		var n int
+		require.NoError(t, db.QueryRow("SELECT count(*) FROM contacts").Scan(&n))
+		assert.Equal(t, 3, n)
+	})
+}
+
+func TestSQLTableSourceValidation(t *testing.T) {
+	db := sqldbtest.OpenSQLite(t)
+	for name, tbl := range map[string]gdpr.SQLTable{
+		"bad table":           {Table: "contacts; DROP TABLE x", IdentityColumn: "user_id", IdentityKind: "user_id"},
+		"bad column":          {Table: "contacts", IdentityColumn: "user id", IdentityKind: "user_id"},
+		"bad kind":            {Table: "contacts", IdentityColumn: "user_id", IdentityKind: "User"},
+		"hash without key":    {Table: "contacts", IdentityColumn: "user_id", IdentityKind: "user_id", Erase: map[string]gdpr.Strategy{"email": gdpr.Hash([]byte("0123456789abcdef"))}},
+		"short hash key":      {Table: "contacts", IdentityColumn: "user_id", IdentityKind: "user_id", KeyColumn: "id", Erase: map[string]gdpr.Strategy{"email": gdpr.Hash([]byte("short"))}},
+		"strategy missing":    {Table: "contacts", IdentityColumn: "user_id", IdentityKind: "user_id", Erase: map[string]gdpr.Strategy{"email": {}}},
+		"bad strategy column": {Table: "contacts", IdentityColumn: "user_id", IdentityKind: "user_id", Erase: map[string]gdpr.Strategy{"e-mail": gdpr.Null()}},
+	} {
+		_, err := gdpr.NewSQLTableSource(db.DB, tbl)
+		assert.ErrorIs(t, err, gdpr.ErrInvalid, name)
+	}
+}
