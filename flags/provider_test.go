@@ -266,7 +266,7 @@ func TestOTelHookEmitsEvaluationEvents(t *testing.T) {
 	assert.Equal(t, "feature_flag.evaluation", rec.EventName())
 	attrs := map[string]string{}
 	rec.WalkAttributes(func(kv attribute.KeyValue) bool {
-		attrs[string(kv.Key)] = kv.Value.Emit()
+		attrs[string(kv.Key)] = kv.Value.String()
 		return true
 	})
 	assert.Equal(t, "dark-mode", attrs["feature_flag.key"])

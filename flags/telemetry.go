@@ -8,9 +8,9 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/open-feature/go-sdk/openfeature"
 	"github.com/open-feature/go-sdk/openfeature/telemetry"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/log"
-	"go.opentelemetry.io/otel/log/global"
 )
 
 // Exposure is one experiment event: the first time a subject saw a
@@ -86,7 +86,7 @@ type OTelHook struct {
 // LoggerProvider).
 func NewOTelHook(lp log.LoggerProvider) *OTelHook {
 	if lp == nil {
-		lp = global.GetLoggerProvider()
+		lp = otel.GetLoggerProvider()
 	}
 	return &OTelHook{logger: lp.Logger("github.com/saaskit/saaskit/flags")}
 }

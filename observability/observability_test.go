@@ -243,7 +243,7 @@ func TestMiddlewareNamesRoutesAndTenants(t *testing.T) {
 	assert.Equal(t, "GET /api/users/{id}", ended[0].Name())
 	attrs := map[attribute.Key]string{}
 	for _, kv := range ended[0].Attributes() {
-		attrs[kv.Key] = kv.Value.Emit()
+		attrs[kv.Key] = kv.Value.String()
 	}
 	assert.Equal(t, "acme", attrs["tenant.id"])
 	assert.Equal(t, "/api/users/{id}", attrs["http.route"])

@@ -44,7 +44,7 @@ func ParseVersion(s string) (Version, error) {
 		digits := s[1:]
 		n, err := strconv.Atoi(digits)
 		if err != nil || n < 1 || digits[0] == '0' || digits[0] == '+' || digits[0] == '-' {
-			return Version{}, fmt.Errorf("%w: %q: a major version is v1, v2, ...", ErrInvalidVersion, truncate(s))
+			return Version{}, fmt.Errorf("%w: %q: a major version is v and a number from 1, as v1 or v2", ErrInvalidVersion, truncate(s))
 		}
 		return Version{name: s, major: n}, nil
 	}
