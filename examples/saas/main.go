@@ -43,6 +43,14 @@
 // root key is a keyset file in the data directory protected by
 // SAASKIT_ROOT_PASSPHRASE (the demo invents and keeps one when unset).
 //
+// Data-subject requests: an access request's export (JSON or ZIP), and
+// an erasure that shreds the user's keys and erases their webhook
+// messages, with GDPR or CCPA deadlines:
+//
+//	curl -H 'X-Tenant-ID: acme' -d '{"kind":"access"}' http://localhost:8080/api/users/<id>/privacy-requests
+//	curl -H 'X-Tenant-ID: acme' 'http://localhost:8080/api/privacy-requests/<request id>/export?format=zip' -o export.zip
+//	curl -H 'X-Tenant-ID: acme' -d '{"kind":"erasure"}' http://localhost:8080/api/users/<id>/privacy-requests
+//
 // Operations: GET /livez (the process is up) and GET /readyz (database,
 // keyring and webhook backlog, in application/health+json). Traces,
 // metrics and logs follow the OTEL_* variables, e.g. OTEL_TRACES_EXPORTER=
@@ -184,6 +192,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	app.features, app.api = feats, api
+	if app.privacy, err = newPrivacy(app.users, keys, hooks, logger); err != nil {
+		return err
+	}
 	if app.ready, err = readiness(store.DB(), keys, hooks); err != nil {
 		return err
 	}
@@ -260,6 +271,7 @@ type app struct {
 	features  *features
 	api       *versioning.API
 	ready     *health.Checker
+	privacy   *privacy
 }
 
 func newApp(reg *tenancy.Registry, store *sqlstore.Store, keys *skcrypto.Keyring, hooks *hooks, domain string, logger *slog.Logger) (*app, error) {
@@ -308,6 +320,9 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /api/users", tenant(a.users.find))
 	mux.Handle("GET /api/users/lookup", tenant(a.users.find)) // removed in 2025-01-01; kept for older callers
 	mux.HandleFunc("GET /api/changelog", a.changelog)
+	mux.Handle("POST /api/users/{id}/privacy-requests", tenant(a.privacy.request))
+	mux.Handle("GET /api/privacy-requests/{id}", tenant(a.privacy.status))
+	mux.Handle("GET /api/privacy-requests/{id}/export", tenant(a.privacy.export))
 	mux.Handle("DELETE /api/users/{id}", tenant(a.users.erase))
 	mux.Handle("POST /api/webhooks/endpoints", tenant(a.hooks.createEndpoint))
 	mux.Handle("GET /api/webhooks/deliveries", tenant(a.hooks.listDeliveries))

@@ -426,3 +426,55 @@ func TestDemoAPIVersions(t *testing.T) {
 	_, changelog := s.call(t, "GET", "localhost", "/api/changelog", nil)
 	assert.Contains(t, changelog, "## 2025-01-01 (current)")
 }
+
+// TestDemoPrivacyRequests: an access request exports the user's
+// decrypted record; an erasure request completes with every step done
+// and leaves the user unreadable.
+func TestDemoPrivacyRequests(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the demo binary")
+	}
+	s := start(t, buildDemo(t), t.TempDir())
+	defer s.stop(t)
+	acme := []string{"X-Tenant-ID", "acme"}
+	resp, body := s.call(t, "POST", "localhost", "/api/users", strings.NewReader(`{"email_address":"lin@example.com","first_name":"Lin","last_name":"Wu"}`), acme...)
+	require.Equal(t, 201, resp.StatusCode, body)
+	var u struct{ ID string }
+	require.NoError(t, json.Unmarshal([]byte(body), &u))
+
+	resp, body = s.call(t, "POST", "localhost", "/api/users/"+u.ID+"/privacy-requests", strings.NewReader(`{"kind":"access"}`), acme...)
+	require.Equal(t, 201, resp.StatusCode, body)
+	var access struct {
+		ID, State string
+		DueAt     time.Time `json:"due_at"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &access))
+	assert.Equal(t, "verified", access.State)
+	assert.WithinDuration(t, time.Now().AddDate(0, 1, 0), access.DueAt, 72*time.Hour, "due in a month")
+	resp, body = s.call(t, "GET", "localhost", "/api/privacy-requests/"+access.ID+"/export", nil, acme...)
+	require.Equal(t, 200, resp.StatusCode, body)
+	assert.Contains(t, body, `"email_address":"lin@example.com"`)
+	resp, _ = s.call(t, "GET", "localhost", "/api/privacy-requests/"+access.ID+"/export?format=zip", nil, acme...)
+	assert.Equal(t, "application/zip", resp.Header.Get("Content-Type"))
+	resp, _ = s.call(t, "GET", "localhost", "/api/privacy-requests/"+access.ID, nil, "X-Tenant-ID", "globex")
+	assert.Equal(t, 404, resp.StatusCode, "another tenant's request")
+
+	resp, body = s.call(t, "POST", "localhost", "/api/users/"+u.ID+"/privacy-requests", strings.NewReader(`{"kind":"erasure","regime":"ccpa"}`), acme...)
+	require.Equal(t, 201, resp.StatusCode, body)
+	var erasure struct {
+		State string
+		Steps map[string]struct {
+			Done bool
+			Note string
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &erasure))
+	assert.Equal(t, "completed", erasure.State)
+	for _, step := range []string{"users", "webhook.messages", "crypto.subject-keys"} {
+		assert.True(t, erasure.Steps[step].Done, step)
+	}
+	assert.Contains(t, erasure.Steps["crypto.subject-keys"].Note, "backups included")
+	resp, body = s.call(t, "GET", "localhost", "/api/users?email=lin@example.com", nil, acme...)
+	require.Equal(t, 200, resp.StatusCode)
+	assert.JSONEq(t, `[{"id":"`+u.ID+`","erased":true}]`, body)
+}

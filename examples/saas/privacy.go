@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+
+	skcrypto "github.com/saaskit/saaskit/crypto"
+	"github.com/saaskit/saaskit/gdpr"
+	"github.com/saaskit/saaskit/internal/problem"
+	"github.com/saaskit/saaskit/tenancy"
+)
+
+// privacy serves data-subject requests about a tenant's users: access
+// (a JSON or ZIP export) and erasure, which masks nothing in place but
+// shreds the user's keys, so their encrypted email and names become
+// unreadable everywhere, backups included.
+type privacy struct {
+	engine *gdpr.Engine
+	hooks  *hooks
+	logger *slog.Logger
+}
+
+func newPrivacy(u *users, keys *skcrypto.Keyring, h *hooks, logger *slog.Logger) (*privacy, error) {
+	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{Logger: logger},
+		userSource{u}, gdpr.WebhookSource(h.d), gdpr.CryptoSource(keys, "users", "webhook.messages"))
+	if err != nil {
+		return nil, err
+	}
+	return &privacy{engine: e, hooks: h, logger: logger}, nil
+}
+
+// userSource exports a user's decrypted record; its erasure is the
+// crypto source's shredding of the user's key.
+type userSource struct{ u *users }
+
+func (userSource) Info() gdpr.SourceInfo {
+	return gdpr.SourceInfo{Name: "users", Categories: []string{"contact", "profile"}}
+}
+
+func (s userSource) Export(ctx context.Context, tenantID string, subj gdpr.Subject, emit func(any) error) error {
+	id := subj.Value(gdpr.SubjectKey)
+	var email, prof []byte
+	err := s.u.db.QueryRowContext(ctx, "SELECT email, profile FROM demo_users WHERE tenant_id = ? AND id = ?", tenantID, id).Scan(&email, &prof)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // an unknown subject has no data here
+	}
+	if err != nil {
+		return err
+	}
+	usr := user{ID: id}
+	switch err := s.u.decrypt(ctx, tenantID, &usr, email, prof); {
+	case errors.Is(err, skcrypto.ErrKeyDestroyed):
+		usr.Erased = true
+	case err != nil:
+		return err
+	}
+	return emit(usr)
+}
+
+func (s userSource) Erase(ctx context.Context, tenantID string, subj gdpr.Subject) (gdpr.Erased, error) {
+	var n int
+	err := s.u.db.QueryRowContext(ctx, "SELECT count(*) FROM demo_users WHERE tenant_id = ? AND id = ?", tenantID, subj.Value(gdpr.SubjectKey)).Scan(&n)
+	return gdpr.Erased{Records: n, Note: "email and names are encrypted under the user's key: erased by its shredding"}, err
+}
+
+// request handles POST /api/users/{id}/privacy-requests {"kind":
+// "access"|"erasure", "regime": "gdpr"|"ccpa"}. The tenant, authenticated
+// by its API key, files it for its user, so it counts as verified; an
+// erasure is carried out at once.
+func (p *privacy) request(w http.ResponseWriter, r *http.Request) {
+	t, _ := tenancy.FromContext(r.Context())
+	var body struct {
+		Kind   gdpr.Kind   `json:"kind"`
+		Regime gdpr.Regime `json:"regime"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<10)).Decode(&body); err != nil {
+		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: `body must be JSON {"kind": "access" or "erasure", "regime": "gdpr" or "ccpa"}`})
+		return
+	}
+	if body.Regime == "" {
+		body.Regime = gdpr.GDPR
+	}
+	if body.Kind != gdpr.Access && body.Kind != gdpr.Erasure {
+		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "kind must be access or erasure"})
+		return
+	}
+	userID := r.PathValue("id")
+	subject := gdpr.Subject{Identities: []gdpr.Identity{{Kind: gdpr.SubjectKey, Value: userID}}}
+	req, err := p.engine.Submit(r.Context(), t.ID, body.Kind, body.Regime, subject, "api")
+	if err == nil {
+		req, err = p.engine.Verify(r.Context(), t.ID, req.ID)
+	}
+	if err == nil && body.Kind == gdpr.Erasure {
+		if req, err = p.engine.Process(r.Context(), t.ID, req.ID); err == nil {
+			err = p.hooks.emit(r.Context(), nil, t.ID, "user.erased", "", map[string]string{"id": userID})
+		}
+	}
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, req)
+}
+
+// status handles GET /api/privacy-requests/{id}.
+func (p *privacy) status(w http.ResponseWriter, r *http.Request) {
+	t, _ := tenancy.FromContext(r.Context())
+	req, err := p.engine.Store().Get(r.Context(), t.ID, r.PathValue("id"))
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, req)
+}
+
+// export handles GET /api/privacy-requests/{id}/export?format=json|zip.
+func (p *privacy) export(w http.ResponseWriter, r *http.Request) {
+	t, _ := tenancy.FromContext(r.Context())
+	format := gdpr.Format(r.URL.Query().Get("format"))
+	if format == "" {
+		format = gdpr.JSON
+	}
+	id := r.PathValue("id")
+	switch format {
+	case gdpr.JSON:
+		w.Header().Set("Content-Type", "application/json")
+	case gdpr.ZIP:
+		w.Header().Set("Content-Type", "application/zip")
+		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", id+".zip"))
+	default:
+		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "format must be json or zip"})
+		return
+	}
+	// Check before streaming, so errors can still be problem+json.
+	if req, err := p.engine.Store().Get(r.Context(), t.ID, id); err != nil || (req.Kind != gdpr.Access && req.Kind != gdpr.Portability) {
+		if err == nil {
+			err = fmt.Errorf("%w: request %s is not an access request", gdpr.ErrWrongStep, id)
+		}
+		w.Header().Del("Content-Disposition")
+		p.fail(w, r, err)
+		return
+	}
+	if err := p.engine.Export(r.Context(), t.ID, id, format, w); err != nil {
+		p.logger.ErrorContext(r.Context(), "export failed mid-stream", slog.String("error", err.Error()))
+	}
+}
+
+func (p *privacy) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, gdpr.ErrNotFound):
+		problem.Write(w, problem.Details{Status: http.StatusNotFound, Detail: err.Error()})
+	case errors.Is(err, gdpr.ErrInvalid):
+		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: err.Error()})
+	case errors.Is(err, gdpr.ErrWrongStep):
+		problem.Write(w, problem.Details{Status: http.StatusConflict, Detail: err.Error()})
+	default:
+		p.logger.ErrorContext(r.Context(), "privacy request failed", slog.String("error", err.Error()))
+		problem.Write(w, problem.Details{Status: http.StatusInternalServerError, Detail: "internal error"})
+	}
+}
