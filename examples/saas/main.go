@@ -192,7 +192,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	app.features, app.api = feats, api
-	if app.privacy, err = newPrivacy(app.users, keys, hooks, logger); err != nil {
+	if app.privacy, err = newPrivacy(ctx, app.users, keys, hooks, logger); err != nil {
 		return err
 	}
 	if app.ready, err = readiness(store.DB(), keys, hooks); err != nil {

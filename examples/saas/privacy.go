@@ -12,6 +12,7 @@ import (
 
 	skcrypto "github.com/saaskit/saaskit/crypto"
 	"github.com/saaskit/saaskit/gdpr"
+	gdprstore "github.com/saaskit/saaskit/gdpr/sqlstore"
 	"github.com/saaskit/saaskit/internal/problem"
 	"github.com/saaskit/saaskit/tenancy"
 )
@@ -26,8 +27,15 @@ type privacy struct {
 	logger *slog.Logger
 }
 
-func newPrivacy(u *users, keys *skcrypto.Keyring, h *hooks, logger *slog.Logger) (*privacy, error) {
-	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{Logger: logger},
+func newPrivacy(ctx context.Context, u *users, keys *skcrypto.Keyring, h *hooks, logger *slog.Logger) (*privacy, error) {
+	requests, err := gdprstore.New(u.db)
+	if err != nil {
+		return nil, err
+	}
+	if err := requests.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	e, err := gdpr.New(requests, gdpr.Options{Logger: logger},
 		userSource{u}, gdpr.WebhookSource(h.d), gdpr.CryptoSource(keys, "users", "webhook.messages"))
 	if err != nil {
 		return nil, err

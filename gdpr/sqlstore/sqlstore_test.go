@@ -1,0 +1,27 @@
+package sqlstore_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/saaskit/saaskit/gdpr"
+	"github.com/saaskit/saaskit/gdpr/gdprtest"
+	"github.com/saaskit/saaskit/gdpr/sqlstore"
+	"github.com/saaskit/saaskit/internal/sqldb"
+	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
+)
+
+func TestConformance(t *testing.T) {
+	for name, open := range map[string]func(testing.TB) *sqldb.DB{"sqlite": sqldbtest.OpenSQLite, "postgres": sqldbtest.OpenPostgres} {
+		t.Run(name, func(t *testing.T) {
+			gdprtest.RunStoreTests(t, func(t *testing.T) gdpr.Store {
+				s, err := sqlstore.New(open(t).DB)
+				require.NoError(t, err)
+				require.NoError(t, s.Migrate(context.Background()))
+				return s
+			})
+		})
+	}
+}
