@@ -56,6 +56,9 @@ type Options struct {
 	Parallelism int
 	// Logger records step failures. Default slog.Default().
 	Logger *slog.Logger
+	// Holds, when set, are legal holds: an erasure of a held subject is
+	// refused with ErrHeld, and retention sweeps spare held data.
+	Holds *Holds
 }
 
 // Engine runs data-subject requests over the registered sources.
@@ -238,12 +241,16 @@ func (e *Engine) Extend(ctx context.Context, tenantID, id, note string) (*Reques
 // Process carries out a verified request: for erasure, every source in
 // dependency order, independent ones in parallel, each checkpointed in
 // the request so that processing again after a failure or a crash
-// resumes where it stopped; for access and portability, it checks that
-// every source can export and marks the request completed (the export
-// itself streams with Export). Rectification and restriction are
-// recorded for the operator to act on.
+// resumes where it stopped (a subject under legal hold is refused with
+// ErrHeld); for restriction, every Restricter source marks the
+// subject's data; access and portability are completed (the export
+// itself streams with Export); rectification is recorded for the
+// operator to act on.
 func (e *Engine) Process(ctx context.Context, tenantID, id string) (*Request, error) {
 	r, err := e.transition(ctx, tenantID, id, []State{Verified, InProgress, Failed}, func(r *Request) error {
+		if held, reason := e.opts.Holds.Held(tenantID, r.Subject.Value(SubjectKey)); held && r.Kind == Erasure {
+			return fmt.Errorf("%w: %s", ErrHeld, reason)
+		}
 		r.State = InProgress
 		if r.Steps == nil {
 			r.Steps = map[string]Step{}
@@ -253,8 +260,11 @@ func (e *Engine) Process(ctx context.Context, tenantID, id string) (*Request, er
 	if err != nil {
 		return nil, err
 	}
-	if r.Kind == Erasure {
+	switch r.Kind {
+	case Erasure:
 		err = e.erase(ctx, r)
+	case Restriction:
+		err = e.restrict(ctx, r, true)
 	}
 	if err != nil {
 		r.State, r.LastError = Failed, err.Error()
@@ -344,3 +354,43 @@ func (e *Engine) erase(ctx context.Context, r *Request) error {
 
 // Store returns the Engine's request store, for listings.
 func (e *Engine) Store() Store { return e.store }
+
+// restrict marks (or unmarks) the subject in every Restricter source.
+func (e *Engine) restrict(ctx context.Context, r *Request, on bool) error {
+	var errs []error
+	for _, name := range e.names {
+		rs, ok := e.sources[name].(Restricter)
+		if !ok {
+			continue
+		}
+		step := Step{At: e.opts.Now().UTC(), Done: true, Note: "processing restricted"}
+		if !on {
+			step.Note = "restriction lifted"
+		}
+		if err := rs.Restrict(ctx, r.TenantID, r.Subject, on); err != nil {
+			step.Done, step.Error = false, err.Error()
+			errs = append(errs, fmt.Errorf("source %s: %w", name, err))
+		}
+		r.Steps[name] = step
+	}
+	return errors.Join(errs...)
+}
+
+// LiftRestriction ends a completed restriction request's restriction in
+// every Restricter source.
+func (e *Engine) LiftRestriction(ctx context.Context, tenantID, id string) (*Request, error) {
+	r, err := e.store.Get(ctx, tenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Kind != Restriction || r.State != Completed {
+		return nil, fmt.Errorf("%w: request %s is a %s request, %s", ErrWrongStep, id, r.Kind, r.State)
+	}
+	if err := e.restrict(ctx, r, false); err != nil {
+		return nil, err
+	}
+	if err := e.store.Update(ctx, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/saaskit/saaskit/internal/sqldb"
 )
@@ -56,6 +57,14 @@ type SQLTable struct {
 	// Categories of data in the table, and sources to erase it after.
 	Categories []string
 	After      []string
+	// TimeColumn, when set, dates each row for retention sweeps: rows
+	// older than a policy's age are erased as Erase says (deleted when
+	// Erase is empty).
+	TimeColumn string
+	// RestrictColumn, when set, is a boolean column that a restriction
+	// request sets and a lifted one clears; the application must skip
+	// restricted rows when processing.
+	RestrictColumn string
 }
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
@@ -74,8 +83,10 @@ func NewSQLTableSource(db *sql.DB, t SQLTable) (Source, error) {
 		t.Name = t.Table
 	}
 	names := append([]string{t.Table, t.TenantColumn, t.IdentityColumn}, t.Columns...)
-	if t.KeyColumn != "" {
-		names = append(names, t.KeyColumn)
+	for _, optional := range []string{t.KeyColumn, t.TimeColumn, t.RestrictColumn} {
+		if optional != "" {
+			names = append(names, optional)
+		}
 	}
 	for _, n := range append(names, slices.Collect(maps.Keys(t.Erase))...) {
 		if !identifier.MatchString(n) {
@@ -89,6 +100,9 @@ func NewSQLTableSource(db *sql.DB, t SQLTable) (Source, error) {
 		switch s.kind {
 		case "null", "fixed", "shredded":
 		case "random", "hash":
+			if t.TimeColumn != "" {
+				return nil, fmt.Errorf("%w: table source %q: column %s: retention (TimeColumn) masks with Null or Fixed only", ErrInvalid, t.Name, col)
+			}
 			if t.KeyColumn == "" {
 				return nil, fmt.Errorf("%w: table source %q: column %s's strategy works row by row and needs KeyColumn", ErrInvalid, t.Name, col)
 			}
@@ -105,6 +119,92 @@ func NewSQLTableSource(db *sql.DB, t SQLTable) (Source, error) {
 type sqlTable struct {
 	db *sqldb.DB
 	t  SQLTable
+}
+
+var (
+	_ Restricter = (*sqlTable)(nil)
+	_ Expirer    = (*sqlTable)(nil)
+)
+
+// Restrict implements Restricter through RestrictColumn.
+func (s *sqlTable) Restrict(ctx context.Context, tenantID string, subj Subject, restricted bool) error {
+	id := subj.Value(s.t.IdentityKind)
+	if s.t.RestrictColumn == "" || id == "" {
+		return nil
+	}
+	_, err := s.db.ExecContext(ctx, s.db.Dialect.Rebind("UPDATE "+s.t.Table+" SET "+s.t.RestrictColumn+" = ?"+s.where()), restricted, tenantID, id)
+	return err
+}
+
+// Expire implements Expirer through TimeColumn: the expired rows of
+// subjects not held are erased one subject at a time, as Erase does.
+func (s *sqlTable) Expire(ctx context.Context, tenantID, category string, before time.Time, held func(string) bool) (int, error) {
+	if s.t.TimeColumn == "" {
+		return 0, nil
+	}
+	rows, err := s.db.QueryContext(ctx, s.db.Dialect.Rebind("SELECT DISTINCT "+s.t.IdentityColumn+" FROM "+s.t.Table+
+		" WHERE "+s.t.TenantColumn+" = ? AND "+s.t.TimeColumn+" < ?"), tenantID, sqldb.Timestamp(before))
+	if err != nil {
+		return 0, err
+	}
+	var subjects []string
+	for rows.Next() {
+		var id sql.NullString
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		if id.Valid && !held(id.String) {
+			subjects = append(subjects, id.String)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, id := range subjects {
+		n, err := s.expireSubject(ctx, tenantID, id, before)
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// expireSubject erases one subject's rows older than before.
+func (s *sqlTable) expireSubject(ctx context.Context, tenantID, id string, before time.Time) (int, error) {
+	old := " AND " + s.t.TimeColumn + " < ?"
+	if len(s.t.Erase) == 0 {
+		res, err := s.db.ExecContext(ctx, s.db.Dialect.Rebind("DELETE FROM "+s.t.Table+s.where()+old), tenantID, id, sqldb.Timestamp(before))
+		if err != nil {
+			return 0, err
+		}
+		n, _ := res.RowsAffected()
+		return int(n), nil
+	}
+	var sets []string
+	var args []any
+	for _, col := range slices.Sorted(maps.Keys(s.t.Erase)) {
+		switch st := s.t.Erase[col]; st.kind {
+		case "null":
+			sets = append(sets, col+" = NULL")
+		case "fixed":
+			sets = append(sets, col+" = ?")
+			args = append(args, st.value)
+		}
+	}
+	if len(sets) == 0 {
+		return 0, nil
+	}
+	res, err := s.db.ExecContext(ctx, s.db.Dialect.Rebind("UPDATE "+s.t.Table+" SET "+strings.Join(sets, ", ")+s.where()+old),
+		append(args, tenantID, id, sqldb.Timestamp(before))...)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
 }
 
 func (s *sqlTable) Info() SourceInfo {

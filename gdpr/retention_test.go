@@ -1,0 +1,103 @@
+package gdpr_test
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/saaskit/saaskit/gdpr"
+	"github.com/saaskit/saaskit/internal/sqldb"
+	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
+	"github.com/saaskit/saaskit/internal/testclock"
+)
+
+// sessions is a table of dated rows: ada's from 400 and 10 days ago,
+// bob's and carol's from 400 days ago.
+func sessionsSource(t *testing.T, db *sqldb.DB, now time.Time) gdpr.Source {
+	t.Helper()
+	_, err := db.Exec(`CREATE TABLE sessions (id TEXT PRIMARY KEY, tenant_id TEXT, user_id TEXT, ip TEXT, created_at TIMESTAMP, restricted BOOLEAN DEFAULT FALSE)`)
+	require.NoError(t, err)
+	for _, row := range [][]any{
+		{"s1", "acme", "usr_ada", "10.0.0.1", now.AddDate(0, 0, -400)},
+		{"s2", "acme", "usr_ada", "10.0.0.2", now.AddDate(0, 0, -10)},
+		{"s3", "acme", "usr_bob", "10.0.0.3", now.AddDate(0, 0, -400)},
+		{"s4", "acme", "usr_carol", "10.0.0.4", now.AddDate(0, 0, -400)},
+	} {
+		_, err := db.Exec(db.Dialect.Rebind("INSERT INTO sessions (id, tenant_id, user_id, ip, created_at) VALUES (?, ?, ?, ?, ?)"), row...)
+		require.NoError(t, err)
+	}
+	src, err := gdpr.NewSQLTableSource(db.DB, gdpr.SQLTable{Table: "sessions", IdentityColumn: "user_id", IdentityKind: "user_id",
+		Categories: []string{"usage"}, TimeColumn: "created_at", RestrictColumn: "restricted",
+		Erase: map[string]gdpr.Strategy{"ip": gdpr.Null()}})
+	require.NoError(t, err)
+	return src
+}
+
+func TestRetentionSweepWithHolds(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+		holds := gdpr.NewHolds()
+		e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{Now: testclock.New(now).Now, Holds: holds}, sessionsSource(t, db, now))
+		require.NoError(t, err)
+		holds.HoldSubject("acme", "usr_carol", "litigation 2026-17")
+
+		res, err := e.Sweep(ctx, "acme", []gdpr.RetentionPolicy{{Category: "usage", MaxAge: 365 * 24 * time.Hour}})
+		require.NoError(t, err)
+		require.Len(t, res, 1)
+		assert.Equal(t, 2, res[0].Expired, "ada's and bob's old sessions")
+		ip := func(id string) sql.NullString {
+			var v sql.NullString
+			require.NoError(t, db.QueryRow(db.Dialect.Rebind("SELECT ip FROM sessions WHERE id = ?"), id).Scan(&v))
+			return v
+		}
+		assert.False(t, ip("s1").Valid, "expired: anonymized")
+		assert.True(t, ip("s2").Valid, "recent: kept")
+		assert.False(t, ip("s3").Valid)
+		assert.True(t, ip("s4").Valid, "held: kept")
+
+		holds.HoldTenant("acme", "regulator inquiry")
+		_, err = e.Sweep(ctx, "acme", []gdpr.RetentionPolicy{{Category: "usage", MaxAge: time.Hour}})
+		assert.ErrorIs(t, err, gdpr.ErrHeld)
+		_, err = e.Sweep(ctx, "globex", []gdpr.RetentionPolicy{{Category: "usage"}})
+		assert.ErrorIs(t, err, gdpr.ErrInvalid, "a policy needs an age")
+	})
+}
+
+func TestHeldSubjectIsNotErased(t *testing.T) {
+	db := sqldbtest.OpenSQLite(t)
+	holds := gdpr.NewHolds()
+	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{Holds: holds}, sessionsSource(t, db, time.Now()))
+	require.NoError(t, err)
+	holds.HoldSubject("acme", "usr_ada", "litigation")
+	r := submitVerified(t, e, gdpr.Erasure, ada)
+	_, err = e.Process(context.Background(), "acme", r.ID)
+	assert.ErrorIs(t, err, gdpr.ErrHeld)
+	holds.Release("acme", "usr_ada")
+	r, err = e.Process(context.Background(), "acme", r.ID)
+	require.NoError(t, err)
+	assert.Equal(t, gdpr.Completed, r.State)
+}
+
+func TestRestriction(t *testing.T) {
+	db := sqldbtest.OpenSQLite(t)
+	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{}, sessionsSource(t, db, time.Now()))
+	require.NoError(t, err)
+	restricted := func() int {
+		var n int
+		require.NoError(t, db.QueryRow("SELECT count(*) FROM sessions WHERE restricted").Scan(&n))
+		return n
+	}
+	r := submitVerified(t, e, gdpr.Restriction, ada)
+	r, err = e.Process(context.Background(), "acme", r.ID)
+	require.NoError(t, err)
+	assert.Equal(t, gdpr.Completed, r.State)
+	assert.Equal(t, 2, restricted(), "ada's rows are marked, not deleted")
+	_, err = e.LiftRestriction(context.Background(), "acme", r.ID)
+	require.NoError(t, err)
+	assert.Zero(t, restricted())
+}
