@@ -1,0 +1,5 @@
+//go:build !race
+
+package gdpr_test
+
+const raceEnabled = false
