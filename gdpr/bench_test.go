@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/saaskit/saaskit/gdpr"
+	"github.com/saaskit/saaskit/gdpr/sqlsource"
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
 )
 
@@ -36,11 +37,11 @@ func BenchmarkErasure8x100k(b *testing.B) {
 		if err := tx.Commit(); err != nil {
 			b.Fatal(err)
 		}
-		t := gdpr.SQLTable{Table: name, IdentityColumn: "user_id", IdentityKind: "user_id"}
+		t := sqlsource.Table{Table: name, IdentityColumn: "user_id", IdentityKind: "user_id"}
 		if i%2 == 1 {
-			t.Erase = map[string]gdpr.Strategy{"email": gdpr.Fixed("[erased]"), "note": gdpr.Null()}
+			t.Erase = map[string]sqlsource.Strategy{"email": sqlsource.Fixed("[erased]"), "note": sqlsource.Null()}
 		}
-		src, err := gdpr.NewSQLTableSource(db.DB, t)
+		src, err := sqlsource.New(db.DB, t)
 		if err != nil {
 			b.Fatal(err)
 		}

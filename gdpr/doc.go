@@ -19,9 +19,9 @@
 // Shipped: WebhookSource (messages and attempts about the subject),
 // CryptoSource (shredding the subject's data keys, which makes every
 // copy of their encrypted data unreadable, backups included; the step
-// says so), and NewSQLTableSource for an application's own tables, with
-// per-column strategies: Null, Fixed, Random, Hash (HMAC), Shredded, or
-// deleting the rows.
+// says so), and gdpr/sqlsource for an application's own tables, with
+// per-column strategies (null, fixed, random, HMAC, left to shredding)
+// or deleting the rows.
 //
 // # Requests
 //

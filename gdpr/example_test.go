@@ -1,49 +1,61 @@
 package gdpr_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/saaskit/saaskit/gdpr"
-	"github.com/saaskit/saaskit/internal/sqldb"
 )
 
-// Erase a user from an application table, and export what is left of
-// another.
-func Example() {
-	dir, _ := os.MkdirTemp("", "gdpr")
-	defer os.RemoveAll(dir)
-	ctx := context.Background()
-	db, err := sqldb.Open(ctx, "sqlite:"+filepath.Join(dir, "app.db"))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer db.Close()
-	_, _ = db.Exec(`CREATE TABLE notes (id TEXT PRIMARY KEY, tenant_id TEXT, user_id TEXT, body TEXT)`)
-	_, _ = db.Exec(`INSERT INTO notes VALUES ('n1', 'acme', 'usr_ada', 'call Charles'), ('n2', 'acme', 'usr_bob', 'lunch')`)
+// crm is a toy source: a map of user IDs to email addresses.
+type crm map[string]string
 
-	notes, err := gdpr.NewSQLTableSource(db.DB, gdpr.SQLTable{Table: "notes", IdentityColumn: "user_id", IdentityKind: "user_id"})
-	if err != nil {
-		fmt.Println(err)
-		return
+func (crm) Info() gdpr.SourceInfo {
+	return gdpr.SourceInfo{Name: "crm", Categories: []string{"contact"}}
+}
+
+func (c crm) Export(_ context.Context, _ string, s gdpr.Subject, emit func(any) error) error {
+	if email, ok := c[s.Value("user_id")]; ok {
+		return emit(map[string]string{"email": email})
 	}
-	e, _ := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{}, notes)
+	return nil
+}
+
+func (c crm) Erase(_ context.Context, _ string, s gdpr.Subject) (gdpr.Erased, error) {
+	_, ok := c[s.Value("user_id")]
+	delete(c, s.Value("user_id"))
+	if ok {
+		return gdpr.Erased{Records: 1}, nil
+	}
+	return gdpr.Erased{}, nil
+}
+
+// Answer an access request, then an erasure request.
+func Example() {
+	ctx := context.Background()
+	e, _ := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{}, crm{"usr_ada": "ada@example.com"})
 	ada := gdpr.Subject{Identities: []gdpr.Identity{{Kind: "user_id", Value: "usr_ada"}}}
-	r, _ := e.Submit(ctx, "acme", gdpr.Erasure, gdpr.GDPR, ada, "web form")
-	r, _ = e.Verify(ctx, "acme", r.ID)
-	r, err = e.Process(ctx, "acme", r.ID)
-	if err != nil {
+
+	access, _ := e.Submit(ctx, "acme", gdpr.Access, gdpr.GDPR, ada, "web form")
+	access, _ = e.Verify(ctx, "acme", access.ID)
+	var buf bytes.Buffer
+	if err := e.Export(ctx, "acme", access.ID, gdpr.JSON, &buf); err != nil {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(r.State, r.Steps["notes"].Records, r.Steps["notes"].Note)
-	var left int
-	_ = db.QueryRow("SELECT count(*) FROM notes").Scan(&left)
-	fmt.Println("notes left:", left)
+	var out struct {
+		Sources map[string][]map[string]string
+	}
+	_ = json.Unmarshal(buf.Bytes(), &out)
+	fmt.Println(out.Sources["crm"])
+
+	erasure, _ := e.Submit(ctx, "acme", gdpr.Erasure, gdpr.GDPR, ada, "web form")
+	erasure, _ = e.Verify(ctx, "acme", erasure.ID)
+	erasure, _ = e.Process(ctx, "acme", erasure.ID)
+	fmt.Println(erasure.State, erasure.Steps["crm"].Records)
 	// Output:
-	// completed 1 rows deleted
-	// notes left: 1
+	// [map[email:ada@example.com]]
+	// completed 1
 }

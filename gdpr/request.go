@@ -29,6 +29,10 @@ type Identity struct {
 
 var identityKind = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
 
+// ValidIdentityKind reports whether kind is a valid identity kind: 1 to
+// 32 of a-z, 0-9 and '_', starting with a letter.
+func ValidIdentityKind(kind string) bool { return identityKind.MatchString(kind) }
+
 // Subject is the person a request is about: their identities in the
 // service. Sources find their data by whichever identity they key on.
 type Subject struct {

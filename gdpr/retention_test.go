@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/saaskit/saaskit/gdpr"
+	"github.com/saaskit/saaskit/gdpr/sqlsource"
 	"github.com/saaskit/saaskit/internal/sqldb"
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
 	"github.com/saaskit/saaskit/internal/testclock"
@@ -30,9 +31,9 @@ func sessionsSource(t *testing.T, db *sqldb.DB, now time.Time) gdpr.Source {
 		_, err := db.Exec(db.Dialect.Rebind("INSERT INTO sessions (id, tenant_id, user_id, ip, created_at) VALUES (?, ?, ?, ?, ?)"), row...)
 		require.NoError(t, err)
 	}
-	src, err := gdpr.NewSQLTableSource(db.DB, gdpr.SQLTable{Table: "sessions", IdentityColumn: "user_id", IdentityKind: "user_id",
+	src, err := sqlsource.New(db.DB, sqlsource.Table{Table: "sessions", IdentityColumn: "user_id", IdentityKind: "user_id",
 		Categories: []string{"usage"}, TimeColumn: "created_at", RestrictColumn: "restricted",
-		Erase: map[string]gdpr.Strategy{"ip": gdpr.Null()}})
+		Erase: map[string]sqlsource.Strategy{"ip": sqlsource.Null()}})
 	require.NoError(t, err)
 	return src
 }

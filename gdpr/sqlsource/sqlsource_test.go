@@ -1,4 +1,4 @@
-package gdpr_test
+package sqlsource_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/saaskit/saaskit/gdpr"
+	"github.com/saaskit/saaskit/gdpr/sqlsource"
 	"github.com/saaskit/saaskit/internal/sqldb"
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
 )
@@ -35,16 +36,18 @@ func contact(t *testing.T, db *sqldb.DB, id string) (userID, email, name, city s
 	return
 }
 
-func TestSQLTableSource(t *testing.T) {
+var ada = gdpr.Subject{Identities: []gdpr.Identity{{Kind: "user_id", Value: "usr_ada"}}}
+
+func TestTableSource(t *testing.T) {
 	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		seedContacts(t, db)
 		key := []byte("0123456789abcdef0123456789abcdef")
-		src, err := gdpr.NewSQLTableSource(db.DB, gdpr.SQLTable{
+		src, err := sqlsource.New(db.DB, sqlsource.Table{
 			Table: "contacts", IdentityColumn: "user_id", IdentityKind: "user_id", KeyColumn: "id",
 			Columns: []string{"id", "email", "name", "city"},
-			Erase: map[string]gdpr.Strategy{
-				"email": gdpr.Hash(key), "name": gdpr.Fixed("[erased]"), "city": gdpr.Null(), "user_id": gdpr.Random(),
+			Erase: map[string]sqlsource.Strategy{
+				"email": sqlsource.Hash(key), "name": sqlsource.Fixed("[erased]"), "city": sqlsource.Null(), "user_id": sqlsource.Random(),
 			},
 		})
 		require.NoError(t, err)
@@ -78,7 +81,7 @@ func TestSQLTableSource(t *testing.T) {
 		require.NoError(t, err, "erasing again is harmless")
 		assert.Zero(t, res.Records)
 
-		deleter, err := gdpr.NewSQLTableSource(db.DB, gdpr.SQLTable{Name: "contacts-delete", Table: "contacts", IdentityColumn: "user_id", IdentityKind: "user_id"})
+		deleter, err := sqlsource.New(db.DB, sqlsource.Table{Name: "contacts-delete", Table: "contacts", IdentityColumn: "user_id", IdentityKind: "user_id"})
 		require.NoError(t, err)
 		res, err = deleter.Erase(ctx, "globex", ada)
 		require.NoError(t, err)
@@ -89,18 +92,18 @@ func TestSQLTableSource(t *testing.T) {
 	})
 }
 
-func TestSQLTableSourceValidation(t *testing.T) {
+func TestTableSourceValidation(t *testing.T) {
 	db := sqldbtest.OpenSQLite(t)
-	for name, tbl := range map[string]gdpr.SQLTable{
+	for name, tbl := range map[string]sqlsource.Table{
 		"bad table":           {Table: "contacts; DROP TABLE x", IdentityColumn: "user_id", IdentityKind: "user_id"},
 		"bad column":          {Table: "contacts", IdentityColumn: "user id", IdentityKind: "user_id"},
 		"bad kind":            {Table: "contacts", IdentityColumn: "user_id", IdentityKind: "User"},
-		"hash without key":    {Table: "contacts", IdentityColumn: "user_id", IdentityKind: "user_id", Erase: map[string]gdpr.Strategy{"email": gdpr.Hash([]byte("0123456789abcdef"))}},
-		"short hash key":      {Table: "contacts", IdentityColumn: "user_id", IdentityKind: "user_id", KeyColumn: "id", Erase: map[string]gdpr.Strategy{"email": gdpr.Hash([]byte("short"))}},
-		"strategy missing":    {Table: "contacts", IdentityColumn: "user_id", IdentityKind: "user_id", Erase: map[string]gdpr.Strategy{"email": {}}},
-		"bad strategy column": {Table: "contacts", IdentityColumn: "user_id", IdentityKind: "user_id", Erase: map[string]gdpr.Strategy{"e-mail": gdpr.Null()}},
+		"hash without key":    {Table: "contacts", IdentityColumn: "user_id", IdentityKind: "user_id", Erase: map[string]sqlsource.Strategy{"email": sqlsource.Hash([]byte("0123456789abcdef"))}},
+		"short hash key":      {Table: "contacts", IdentityColumn: "user_id", IdentityKind: "user_id", KeyColumn: "id", Erase: map[string]sqlsource.Strategy{"email": sqlsource.Hash([]byte("short"))}},
+		"strategy missing":    {Table: "contacts", IdentityColumn: "user_id", IdentityKind: "user_id", Erase: map[string]sqlsource.Strategy{"email": {}}},
+		"bad strategy column": {Table: "contacts", IdentityColumn: "user_id", IdentityKind: "user_id", Erase: map[string]sqlsource.Strategy{"e-mail": sqlsource.Null()}},
 	} {
-		_, err := gdpr.NewSQLTableSource(db.DB, tbl)
+		_, err := sqlsource.New(db.DB, tbl)
 		assert.ErrorIs(t, err, gdpr.ErrInvalid, name)
 	}
 }

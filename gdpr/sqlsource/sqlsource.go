@@ -1,4 +1,15 @@
-package gdpr
+// Package sqlsource makes an application's own SQL tables (SQLite or
+// PostgreSQL) gdpr sources: export a subject's rows, erase them by
+// deleting rows or masking columns (null, fixed, random, HMAC, or left
+// to crypto-shredding), restrict them through a flag column, and expire
+// them for retention through a time column.
+//
+//	notes, err := sqlsource.New(db, sqlsource.Table{
+//		Table: "notes", IdentityColumn: "user_id", IdentityKind: "user_id",
+//		Erase: map[string]sqlsource.Strategy{"body": sqlsource.Fixed("[erased]")},
+//	})
+//	engine, err := gdpr.New(requests, gdpr.Options{}, notes)
+package sqlsource
 
 import (
 	"context"
@@ -14,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/saaskit/saaskit/gdpr"
 	"github.com/saaskit/saaskit/internal/sqldb"
 )
 
@@ -24,7 +36,7 @@ type Strategy struct {
 	key   []byte
 }
 
-// Column strategies for SQLTable.Erase.
+// Column strategies for Table.Erase.
 func Null() Strategy           { return Strategy{kind: "null"} }            // set NULL
 func Fixed(v any) Strategy     { return Strategy{kind: "fixed", value: v} } // set a constant ("[erased]", 0, ...)
 func Random() Strategy         { return Strategy{kind: "random"} }          // set 16 random bytes in hex, per row
@@ -35,8 +47,8 @@ func Hash(key []byte) Strategy { return Strategy{kind: "hash", key: key} }  // s
 // leaves it as it is.
 func Shredded() Strategy { return Strategy{kind: "shredded"} }
 
-// SQLTable is a Source over one table of the application's database.
-type SQLTable struct {
+// Table is a gdpr.Source over one table of the application's database.
+type Table struct {
 	// Name of the source; default the table's name.
 	Name string
 	// Table holds the personal data.
@@ -69,12 +81,12 @@ type SQLTable struct {
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
-// NewSQLTableSource checks t and returns it as a Source over db
+// New checks t and returns it as a gdpr.Source over db
 // (modernc.org/sqlite or pgx's stdlib).
-func NewSQLTableSource(db *sql.DB, t SQLTable) (Source, error) {
+func New(db *sql.DB, t Table) (gdpr.Source, error) {
 	d, err := sqldb.DialectOf(db)
 	if err != nil {
-		return nil, fmt.Errorf("gdpr: table source: %w", err)
+		return nil, fmt.Errorf("gdpr sqlsource: %w", err)
 	}
 	if t.TenantColumn == "" {
 		t.TenantColumn = "tenant_id"
@@ -90,27 +102,27 @@ func NewSQLTableSource(db *sql.DB, t SQLTable) (Source, error) {
 	}
 	for _, n := range append(names, slices.Collect(maps.Keys(t.Erase))...) {
 		if !identifier.MatchString(n) {
-			return nil, fmt.Errorf("%w: table source %q: %q is not a plain SQL identifier", ErrInvalid, t.Name, n)
+			return nil, fmt.Errorf("%w: table source %q: %q is not a plain SQL identifier", gdpr.ErrInvalid, t.Name, n)
 		}
 	}
-	if !identityKind.MatchString(t.IdentityKind) {
-		return nil, fmt.Errorf("%w: table source %q: identity kind %q", ErrInvalid, t.Name, t.IdentityKind)
+	if !gdpr.ValidIdentityKind(t.IdentityKind) {
+		return nil, fmt.Errorf("%w: table source %q: identity kind %q", gdpr.ErrInvalid, t.Name, t.IdentityKind)
 	}
 	for col, s := range t.Erase {
 		switch s.kind {
 		case "null", "fixed", "shredded":
 		case "random", "hash":
 			if t.TimeColumn != "" {
-				return nil, fmt.Errorf("%w: table source %q: column %s: retention (TimeColumn) masks with Null or Fixed only", ErrInvalid, t.Name, col)
+				return nil, fmt.Errorf("%w: table source %q: column %s: retention (TimeColumn) masks with Null or Fixed only", gdpr.ErrInvalid, t.Name, col)
 			}
 			if t.KeyColumn == "" {
-				return nil, fmt.Errorf("%w: table source %q: column %s's strategy works row by row and needs KeyColumn", ErrInvalid, t.Name, col)
+				return nil, fmt.Errorf("%w: table source %q: column %s's strategy works row by row and needs KeyColumn", gdpr.ErrInvalid, t.Name, col)
 			}
 			if s.kind == "hash" && len(s.key) < 16 {
-				return nil, fmt.Errorf("%w: table source %q: column %s: a hash key needs at least 16 bytes", ErrInvalid, t.Name, col)
+				return nil, fmt.Errorf("%w: table source %q: column %s: a hash key needs at least 16 bytes", gdpr.ErrInvalid, t.Name, col)
 			}
 		default:
-			return nil, fmt.Errorf("%w: table source %q: column %s has no strategy", ErrInvalid, t.Name, col)
+			return nil, fmt.Errorf("%w: table source %q: column %s has no strategy", gdpr.ErrInvalid, t.Name, col)
 		}
 	}
 	return &sqlTable{db: &sqldb.DB{DB: db, Dialect: d}, t: t}, nil
@@ -118,16 +130,16 @@ func NewSQLTableSource(db *sql.DB, t SQLTable) (Source, error) {
 
 type sqlTable struct {
 	db *sqldb.DB
-	t  SQLTable
+	t  Table
 }
 
 var (
-	_ Restricter = (*sqlTable)(nil)
-	_ Expirer    = (*sqlTable)(nil)
+	_ gdpr.Restricter = (*sqlTable)(nil)
+	_ gdpr.Expirer    = (*sqlTable)(nil)
 )
 
-// Restrict implements Restricter through RestrictColumn.
-func (s *sqlTable) Restrict(ctx context.Context, tenantID string, subj Subject, restricted bool) error {
+// Restrict implements gdpr.Restricter through RestrictColumn.
+func (s *sqlTable) Restrict(ctx context.Context, tenantID string, subj gdpr.Subject, restricted bool) error {
 	id := subj.Value(s.t.IdentityKind)
 	if s.t.RestrictColumn == "" || id == "" {
 		return nil
@@ -136,7 +148,7 @@ func (s *sqlTable) Restrict(ctx context.Context, tenantID string, subj Subject, 
 	return err
 }
 
-// Expire implements Expirer through TimeColumn: the expired rows of
+// Expire implements gdpr.Expirer through TimeColumn: the expired rows of
 // subjects not held are erased one subject at a time, as Erase does.
 func (s *sqlTable) Expire(ctx context.Context, tenantID, category string, before time.Time, held func(string) bool) (int, error) {
 	if s.t.TimeColumn == "" {
@@ -207,16 +219,16 @@ func (s *sqlTable) expireSubject(ctx context.Context, tenantID, id string, befor
 	return int(n), nil
 }
 
-func (s *sqlTable) Info() SourceInfo {
-	return SourceInfo{Name: s.t.Name, Categories: s.t.Categories, After: s.t.After}
+func (s *sqlTable) Info() gdpr.SourceInfo {
+	return gdpr.SourceInfo{Name: s.t.Name, Categories: s.t.Categories, After: s.t.After}
 }
 
 func (s *sqlTable) where() string {
 	return " WHERE " + s.t.TenantColumn + " = ? AND " + s.t.IdentityColumn + " = ?"
 }
 
-// Export implements Source: each row as a column → value object.
-func (s *sqlTable) Export(ctx context.Context, tenantID string, subj Subject, emit func(any) error) error {
+// Export implements gdpr.Source: each row as a column → value object.
+func (s *sqlTable) Export(ctx context.Context, tenantID string, subj gdpr.Subject, emit func(any) error) error {
 	id := subj.Value(s.t.IdentityKind)
 	if id == "" {
 		return nil
@@ -257,19 +269,19 @@ func (s *sqlTable) Export(ctx context.Context, tenantID string, subj Subject, em
 	return rows.Err()
 }
 
-// Erase implements Source.
-func (s *sqlTable) Erase(ctx context.Context, tenantID string, subj Subject) (Erased, error) {
+// Erase implements gdpr.Source.
+func (s *sqlTable) Erase(ctx context.Context, tenantID string, subj gdpr.Subject) (gdpr.Erased, error) {
 	id := subj.Value(s.t.IdentityKind)
 	if id == "" {
-		return Erased{}, nil
+		return gdpr.Erased{}, nil
 	}
 	if len(s.t.Erase) == 0 {
 		res, err := s.db.ExecContext(ctx, s.db.Dialect.Rebind("DELETE FROM "+s.t.Table+s.where()), tenantID, id)
 		if err != nil {
-			return Erased{}, err
+			return gdpr.Erased{}, err
 		}
 		n, _ := res.RowsAffected()
-		return Erased{Records: int(n), Note: "rows deleted"}, nil
+		return gdpr.Erased{Records: int(n), Note: "rows deleted"}, nil
 	}
 	var n int
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
@@ -277,7 +289,7 @@ func (s *sqlTable) Erase(ctx context.Context, tenantID string, subj Subject) (Er
 		n, err = s.mask(ctx, tx, tenantID, id)
 		return err
 	})
-	return Erased{Records: n, Note: "columns masked"}, err
+	return gdpr.Erased{Records: n, Note: "columns masked"}, err
 }
 
 // mask applies the column strategies: the constant ones in one UPDATE,
