@@ -15,10 +15,12 @@
 //	crypto         per-tenant envelope encryption on Tink: rotation,
 //	               data-key caching, blind indexes, streaming,
 //	               crypto-shredding, TLS
-//	gdpr           data-subject requests, consent, retention       planned
+//	gdpr           data-subject requests: export, erasure cascade,
+//	               deadlines, retention, consent, audit trail
 //	versioning     dated API versions with request and response
 //	               migrations, tenant pins, deprecation and sunset
-//	observability  OpenTelemetry setup, tenant-aware telemetry     planned
+//	observability  OpenTelemetry setup, tenant-aware logs and spans,
+//	               error-keeping sampling, health checks, SLO alerts
 //	backup         encrypted, verified backups with retention      planned
 //
 // Each package follows the shape of database/sql: a concrete type you
