@@ -59,6 +59,12 @@ type Options struct {
 	// Holds, when set, are legal holds: an erasure of a held subject is
 	// refused with ErrHeld, and retention sweeps spare held data.
 	Holds *Holds
+	// OnChange, when set, hears every stored change of a request
+	// ("submitted", "verified", "denied", "extended", "completed",
+	// "failed", "restriction lifted"), for the audit trail (gdpr/audit).
+	// An error it returns is returned by the call that made the change,
+	// after the change was stored.
+	OnChange func(ctx context.Context, r *Request, action string) error
 }
 
 // Engine runs data-subject requests over the registered sources.
@@ -176,12 +182,20 @@ func (e *Engine) Submit(ctx context.Context, tenantID string, kind Kind, regime 
 	if err := e.store.Create(ctx, r); err != nil {
 		return nil, err
 	}
-	return r, nil
+	return r, e.changed(ctx, r, "submitted")
+}
+
+// changed tells OnChange of a stored change.
+func (e *Engine) changed(ctx context.Context, r *Request, action string) error {
+	if e.opts.OnChange == nil {
+		return nil
+	}
+	return e.opts.OnChange(ctx, r, action)
 }
 
 // transition loads a request, checks its state is one of from, applies
 // change and stores it.
-func (e *Engine) transition(ctx context.Context, tenantID, id string, from []State, change func(r *Request) error) (*Request, error) {
+func (e *Engine) transition(ctx context.Context, tenantID, id, action string, from []State, change func(r *Request) error) (*Request, error) {
 	r, err := e.store.Get(ctx, tenantID, id)
 	if err != nil {
 		return nil, err
@@ -195,13 +209,16 @@ func (e *Engine) transition(ctx context.Context, tenantID, id string, from []Sta
 	if err := e.store.Update(ctx, r); err != nil {
 		return nil, err
 	}
-	return r, nil
+	if action == "" {
+		return r, nil
+	}
+	return r, e.changed(ctx, r, action)
 }
 
 // Verify records that the requester's identity was verified: the
 // request may now be processed.
 func (e *Engine) Verify(ctx context.Context, tenantID, id string) (*Request, error) {
-	return e.transition(ctx, tenantID, id, []State{Received}, func(r *Request) error {
+	return e.transition(ctx, tenantID, id, "verified", []State{Received}, func(r *Request) error {
 		r.State, r.VerifiedAt = Verified, e.opts.Now().UTC()
 		return nil
 	})
@@ -213,7 +230,7 @@ func (e *Engine) Deny(ctx context.Context, tenantID, id, reason string) (*Reques
 	if strings.TrimSpace(reason) == "" {
 		return nil, fmt.Errorf("%w: a denial needs a reason", ErrInvalid)
 	}
-	return e.transition(ctx, tenantID, id, []State{Received, Verified}, func(r *Request) error {
+	return e.transition(ctx, tenantID, id, "denied", []State{Received, Verified}, func(r *Request) error {
 		r.State, r.DenialReason, r.CompletedAt = Denied, reason, e.opts.Now().UTC()
 		return nil
 	})
@@ -226,7 +243,7 @@ func (e *Engine) Extend(ctx context.Context, tenantID, id, note string) (*Reques
 	if strings.TrimSpace(note) == "" {
 		return nil, fmt.Errorf("%w: an extension needs the notice given to the subject", ErrInvalid)
 	}
-	return e.transition(ctx, tenantID, id, []State{Received, Verified, InProgress, Failed}, func(r *Request) error {
+	return e.transition(ctx, tenantID, id, "extended", []State{Received, Verified, InProgress, Failed}, func(r *Request) error {
 		switch {
 		case r.Extended:
 			return fmt.Errorf("%w: request %s was already extended", ErrWrongStep, r.ID)
@@ -247,7 +264,7 @@ func (e *Engine) Extend(ctx context.Context, tenantID, id, note string) (*Reques
 // itself streams with Export); rectification is recorded for the
 // operator to act on.
 func (e *Engine) Process(ctx context.Context, tenantID, id string) (*Request, error) {
-	r, err := e.transition(ctx, tenantID, id, []State{Verified, InProgress, Failed}, func(r *Request) error {
+	r, err := e.transition(ctx, tenantID, id, "", []State{Verified, InProgress, Failed}, func(r *Request) error {
 		if held, reason := e.opts.Holds.Held(tenantID, r.Subject.Value(SubjectKey)); held && r.Kind == Erasure {
 			return fmt.Errorf("%w: %s", ErrHeld, reason)
 		}
@@ -274,7 +291,7 @@ func (e *Engine) Process(ctx context.Context, tenantID, id string) (*Request, er
 	if uerr := e.store.Update(ctx, r); uerr != nil {
 		return r, errors.Join(err, uerr)
 	}
-	return r, err
+	return r, errors.Join(err, e.changed(ctx, r, string(r.State)))
 }
 
 // erase runs the sources' erasures as a dependency graph. Each finished
@@ -392,5 +409,5 @@ func (e *Engine) LiftRestriction(ctx context.Context, tenantID, id string) (*Req
 	if err := e.store.Update(ctx, r); err != nil {
 		return nil, err
 	}
-	return r, nil
+	return r, e.changed(ctx, r, "restriction lifted")
 }

@@ -399,3 +399,24 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	c.n += int64(len(p))
 	return len(p), nil
 }
+
+// TestOnChangeHearsEveryChange records the actions an audit trail would.
+func TestOnChangeHearsEveryChange(t *testing.T) {
+	ctx := context.Background()
+	var actions []string
+	var log []string
+	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{OnChange: func(_ context.Context, r *gdpr.Request, action string) error {
+		actions = append(actions, action+":"+string(r.State))
+		return nil
+	}}, newFake("crm", &log))
+	require.NoError(t, err)
+	r, err := e.Submit(ctx, "acme", gdpr.Erasure, gdpr.GDPR, ada, "web")
+	require.NoError(t, err)
+	_, err = e.Extend(ctx, "acme", r.ID, "complex request")
+	require.NoError(t, err)
+	_, err = e.Verify(ctx, "acme", r.ID)
+	require.NoError(t, err)
+	_, err = e.Process(ctx, "acme", r.ID)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"submitted:received", "extended:received", "verified:verified", "completed:completed"}, actions)
+}
