@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	skcrypto "github.com/saaskit/saaskit/crypto"
+	"github.com/saaskit/saaskit/gdpr/consent"
 	"github.com/saaskit/saaskit/webhook"
 )
 
@@ -84,4 +85,41 @@ func (c cryptoSource) Erase(ctx context.Context, tenantID string, s Subject) (Er
 			len(ev.KeyIDs), ev.KeyIDs, ev.At.UTC().Format("2006-01-02T15:04:05Z"))
 	}
 	return Erased{Records: len(ev.KeyIDs), Note: note}, nil
+}
+
+// ConsentSource exports a subject's consent history and, on erasure,
+// replaces the subject in it with a pseudonym (consent.Ledger.EraseSubject):
+// the records that demonstrate consent stay, no longer about anyone.
+func ConsentSource(l *consent.Ledger) Source { return consentSource{l} }
+
+type consentSource struct{ l *consent.Ledger }
+
+func (consentSource) Info() SourceInfo {
+	return SourceInfo{Name: "consent", Categories: []string{"consent records"}}
+}
+
+func (c consentSource) Export(ctx context.Context, tenantID string, s Subject, emit func(any) error) error {
+	key := s.Value(SubjectKey)
+	if key == "" {
+		return nil
+	}
+	exp, err := c.l.ExportSubject(ctx, tenantID, key)
+	if err != nil {
+		return err
+	}
+	for _, ev := range exp.Events {
+		if err := emit(ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c consentSource) Erase(ctx context.Context, tenantID string, s Subject) (Erased, error) {
+	key := s.Value(SubjectKey)
+	if key == "" {
+		return Erased{}, nil
+	}
+	_, n, err := c.l.EraseSubject(ctx, tenantID, key)
+	return Erased{Records: n, Note: "consent history kept under a pseudonym"}, err
 }

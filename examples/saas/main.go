@@ -51,6 +51,12 @@
 //	curl -H 'X-Tenant-ID: acme' 'http://localhost:8080/api/privacy-requests/<request id>/export?format=zip' -o export.zip
 //	curl -H 'X-Tenant-ID: acme' -d '{"kind":"erasure"}' http://localhost:8080/api/users/<id>/privacy-requests
 //
+// Consent to product updates is recorded against the notice text shown,
+// and survives the user's erasure under a pseudonym:
+//
+//	curl -H 'X-Tenant-ID: acme' http://localhost:8080/api/consent/notice
+//	curl -H 'X-Tenant-ID: acme' -d '{"granted":true,"notice_version":1,"notice_hash":"<sha256>"}' http://localhost:8080/api/users/<id>/consent
+//
 // Operations: GET /livez (the process is up) and GET /readyz (database,
 // keyring and webhook backlog, in application/health+json). Traces,
 // metrics and logs follow the OTEL_* variables, e.g. OTEL_TRACES_EXPORTER=
@@ -192,7 +198,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	app.features, app.api = feats, api
-	if app.privacy, err = newPrivacy(ctx, app.users, keys, hooks, logger); err != nil {
+	// Consent records keep a pseudonym of erased users, keyed by a secret
+	// of the demo's data directory.
+	pseudonymKey, err := demoPassphrase(filepath.Join(cfg.dataDir, "pseudonym.key"))
+	if err != nil {
+		return err
+	}
+	if app.consents, err = newConsents(ctx, store.DB(), pseudonymKey, []string{"acme", "globex"}, logger); err != nil {
+		return err
+	}
+	if app.privacy, err = newPrivacy(ctx, app.users, keys, hooks, app.consents.ledger, logger); err != nil {
 		return err
 	}
 	if app.ready, err = readiness(store.DB(), keys, hooks); err != nil {
@@ -272,6 +287,7 @@ type app struct {
 	api       *versioning.API
 	ready     *health.Checker
 	privacy   *privacy
+	consents  *consents
 }
 
 func newApp(reg *tenancy.Registry, store *sqlstore.Store, keys *skcrypto.Keyring, hooks *hooks, domain string, logger *slog.Logger) (*app, error) {
@@ -321,6 +337,9 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /api/users/lookup", tenant(a.users.find)) // removed in 2025-01-01; kept for older callers
 	mux.HandleFunc("GET /api/changelog", a.changelog)
 	mux.Handle("POST /api/users/{id}/privacy-requests", tenant(a.privacy.request))
+	mux.Handle("GET /api/consent/notice", tenant(a.consents.notice))
+	mux.Handle("POST /api/users/{id}/consent", tenant(a.consents.record))
+	mux.Handle("GET /api/users/{id}/consent", tenant(a.consents.states))
 	mux.Handle("GET /api/privacy-requests/{id}", tenant(a.privacy.status))
 	mux.Handle("GET /api/privacy-requests/{id}/export", tenant(a.privacy.export))
 	mux.Handle("DELETE /api/users/{id}", tenant(a.users.erase))

@@ -442,6 +442,22 @@ func TestDemoPrivacyRequests(t *testing.T) {
 	var u struct{ ID string }
 	require.NoError(t, json.Unmarshal([]byte(body), &u))
 
+	// The user consents to product updates, to the notice they were shown.
+	resp, body = s.call(t, "GET", "localhost", "/api/consent/notice", nil, acme...)
+	require.Equal(t, 200, resp.StatusCode, body)
+	var notice struct {
+		Version int
+		SHA256  string
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &notice))
+	resp, body = s.call(t, "POST", "localhost", "/api/users/"+u.ID+"/consent", strings.NewReader(
+		fmt.Sprintf(`{"granted":true,"notice_version":%d,"notice_hash":%q,"proof":"form-7"}`, notice.Version, notice.SHA256)), acme...)
+	require.Equal(t, 201, resp.StatusCode, body)
+	resp, body = s.call(t, "POST", "localhost", "/api/users/"+u.ID+"/consent", strings.NewReader(`{"granted":true,"notice_version":1,"notice_hash":"00"}`), acme...)
+	assert.Equal(t, 400, resp.StatusCode, "a grant must name the text shown: %s", body)
+	_, body = s.call(t, "GET", "localhost", "/api/users/"+u.ID+"/consent", nil, acme...)
+	assert.Contains(t, body, `"status":"granted"`)
+
 	resp, body = s.call(t, "POST", "localhost", "/api/users/"+u.ID+"/privacy-requests", strings.NewReader(`{"kind":"access"}`), acme...)
 	require.Equal(t, 201, resp.StatusCode, body)
 	var access struct {
@@ -470,11 +486,13 @@ func TestDemoPrivacyRequests(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal([]byte(body), &erasure))
 	assert.Equal(t, "completed", erasure.State)
-	for _, step := range []string{"users", "webhook.messages", "crypto.subject-keys"} {
+	for _, step := range []string{"users", "webhook.messages", "consent", "crypto.subject-keys"} {
 		assert.True(t, erasure.Steps[step].Done, step)
 	}
 	assert.Contains(t, erasure.Steps["crypto.subject-keys"].Note, "backups included")
 	resp, body = s.call(t, "GET", "localhost", "/api/users?email=lin@example.com", nil, acme...)
 	require.Equal(t, 200, resp.StatusCode)
 	assert.JSONEq(t, `[{"id":"`+u.ID+`","erased":true}]`, body)
+	_, body = s.call(t, "GET", "localhost", "/api/users/"+u.ID+"/consent", nil, acme...)
+	assert.Contains(t, body, `"status":"never"`, "the consent history now belongs to a pseudonym")
 }

@@ -12,6 +12,7 @@ import (
 
 	skcrypto "github.com/saaskit/saaskit/crypto"
 	"github.com/saaskit/saaskit/gdpr"
+	"github.com/saaskit/saaskit/gdpr/consent"
 	gdprstore "github.com/saaskit/saaskit/gdpr/sqlstore"
 	"github.com/saaskit/saaskit/internal/problem"
 	"github.com/saaskit/saaskit/tenancy"
@@ -27,7 +28,7 @@ type privacy struct {
 	logger *slog.Logger
 }
 
-func newPrivacy(ctx context.Context, u *users, keys *skcrypto.Keyring, h *hooks, logger *slog.Logger) (*privacy, error) {
+func newPrivacy(ctx context.Context, u *users, keys *skcrypto.Keyring, h *hooks, ledger *consent.Ledger, logger *slog.Logger) (*privacy, error) {
 	requests, err := gdprstore.New(u.db)
 	if err != nil {
 		return nil, err
@@ -36,7 +37,7 @@ func newPrivacy(ctx context.Context, u *users, keys *skcrypto.Keyring, h *hooks,
 		return nil, err
 	}
 	e, err := gdpr.New(requests, gdpr.Options{Logger: logger},
-		userSource{u}, gdpr.WebhookSource(h.d), gdpr.CryptoSource(keys, "users", "webhook.messages"))
+		userSource{u}, gdpr.WebhookSource(h.d), gdpr.ConsentSource(ledger), gdpr.CryptoSource(keys, "users", "webhook.messages"))
 	if err != nil {
 		return nil, err
 	}
