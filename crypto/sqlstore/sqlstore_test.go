@@ -14,15 +14,13 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	for name, open := range map[string]func(testing.TB) *sqldb.DB{"sqlite": sqldbtest.OpenSQLite, "postgres": sqldbtest.OpenPostgres} {
-		t.Run(name, func(t *testing.T) {
-			cryptotest.RunStoreTests(t, func(t *testing.T) (skcrypto.KeyStore, skcrypto.Tombstones) {
-				s, err := sqlstore.New(open(t).DB)
-				require.NoError(t, err)
-				require.NoError(t, s.Migrate(context.Background()))
-				require.NoError(t, s.Migrate(context.Background()), "migrate twice")
-				return s, s
-			})
+	sqldbtest.EachEngine(t, func(t *testing.T, open func(testing.TB) *sqldb.DB) {
+		cryptotest.RunStoreTests(t, func(t *testing.T) (skcrypto.KeyStore, skcrypto.Tombstones) {
+			s, err := sqlstore.New(open(t).DB)
+			require.NoError(t, err)
+			require.NoError(t, s.Migrate(context.Background()))
+			require.NoError(t, s.Migrate(context.Background()), "migrate twice")
+			return s, s
 		})
-	}
+	})
 }

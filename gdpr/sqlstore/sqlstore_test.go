@@ -14,14 +14,12 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	for name, open := range map[string]func(testing.TB) *sqldb.DB{"sqlite": sqldbtest.OpenSQLite, "postgres": sqldbtest.OpenPostgres} {
-		t.Run(name, func(t *testing.T) {
-			gdprtest.RunStoreTests(t, func(t *testing.T) gdpr.Store {
-				s, err := sqlstore.New(open(t).DB)
-				require.NoError(t, err)
-				require.NoError(t, s.Migrate(context.Background()))
-				return s
-			})
+	sqldbtest.EachEngine(t, func(t *testing.T, open func(testing.TB) *sqldb.DB) {
+		gdprtest.RunStoreTests(t, func(t *testing.T) gdpr.Store {
+			s, err := sqlstore.New(open(t).DB)
+			require.NoError(t, err)
+			require.NoError(t, s.Migrate(context.Background()))
+			return s
 		})
-	}
+	})
 }

@@ -14,15 +14,13 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	for name, open := range map[string]func(testing.TB) *sqldb.DB{"sqlite": sqldbtest.OpenSQLite, "postgres": sqldbtest.OpenPostgres} {
-		t.Run(name, func(t *testing.T) {
-			versioningtest.RunPinStoreTests(t, func(t *testing.T) versioning.PinStore {
-				s, err := sqlstore.New(open(t).DB)
-				require.NoError(t, err)
-				require.NoError(t, s.Migrate(context.Background()))
-				require.NoError(t, s.Migrate(context.Background()), "Migrate is idempotent")
-				return s
-			})
+	sqldbtest.EachEngine(t, func(t *testing.T, open func(testing.TB) *sqldb.DB) {
+		versioningtest.RunPinStoreTests(t, func(t *testing.T) versioning.PinStore {
+			s, err := sqlstore.New(open(t).DB)
+			require.NoError(t, err)
+			require.NoError(t, s.Migrate(context.Background()))
+			require.NoError(t, s.Migrate(context.Background()), "Migrate is idempotent")
+			return s
 		})
-	}
+	})
 }

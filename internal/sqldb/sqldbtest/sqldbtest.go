@@ -51,6 +51,15 @@ func ForEach(t *testing.T, fn func(t *testing.T, db *sqldb.DB)) {
 	t.Run("postgres", func(t *testing.T) { fn(t, OpenPostgres(t)) })
 }
 
+// EachEngine runs fn as a subtest named after each engine with that
+// engine's Open, for suites that open a fresh database per case. Without
+// SAASKIT_TEST_POSTGRES_DSN, opening PostgreSQL skips with the reason.
+func EachEngine(t *testing.T, fn func(t *testing.T, open func(testing.TB) *sqldb.DB)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) { fn(t, OpenSQLite) })
+	t.Run("postgres", func(t *testing.T) { fn(t, OpenPostgres) })
+}
+
 // OpenSQLite opens a new SQLite database file under t.TempDir().
 func OpenSQLite(t testing.TB) *sqldb.DB {
 	t.Helper()
