@@ -1,0 +1,365 @@
+package backup
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	skcrypto "github.com/saaskit/saaskit/crypto"
+)
+
+// Cipher encrypts backups as streams. It must hold a key of its own,
+// not the keys of the data being backed up: KeyringCipher uses a
+// separate key namespace of the keyring.
+type Cipher interface {
+	// KeyID names the key, for manifests.
+	KeyID() string
+	EncryptStream(ctx context.Context, w io.Writer, ad []byte) (io.WriteCloser, error)
+	DecryptStream(ctx context.Context, r io.Reader, ad []byte) (io.Reader, error)
+}
+
+// KeyringCipher encrypts a tenant's backups with the keyring's
+// streaming AEAD (AES-256-GCM-HKDF, 1 MiB segments) under the key scope
+// "backup/<tenant>", apart from the tenant's data keys: shredding a
+// subject's keys still makes their data inside old backups unreadable,
+// since it is stored there encrypted under those keys.
+func KeyringCipher(k *skcrypto.Keyring, tenantID string) Cipher {
+	return keyringCipher{k: k, scope: "backup/" + tenantID}
+}
+
+type keyringCipher struct {
+	k     *skcrypto.Keyring
+	scope string
+}
+
+func (c keyringCipher) KeyID() string { return "keyring:" + c.scope }
+
+func (c keyringCipher) EncryptStream(ctx context.Context, w io.Writer, ad []byte) (io.WriteCloser, error) {
+	return c.k.EncryptStream(ctx, c.scope, w, ad)
+}
+
+func (c keyringCipher) DecryptStream(ctx context.Context, r io.Reader, ad []byte) (io.Reader, error) {
+	return c.k.DecryptStream(ctx, c.scope, r, ad)
+}
+
+// Source is what a backup reads: a database, a directory, a stream.
+type Source interface {
+	// Name says what is backed up ("sqlite:app.db"), for manifests and
+	// retention groups.
+	Name() string
+	// Open starts reading a consistent copy.
+	Open(ctx context.Context) (io.ReadCloser, error)
+}
+
+// Manifest describes one backup; it is written, after the data, to every
+// target, and never changed. A backup without a manifest does not exist.
+type Manifest struct {
+	ID           string    `json:"id"`
+	Source       string    `json:"source"`
+	TenantID     string    `json:"tenant_id,omitempty"`
+	Started      time.Time `json:"started"`
+	Finished     time.Time `json:"finished"`
+	PlainSize    int64     `json:"plain_size"`
+	PlainSHA256  string    `json:"plain_sha256"`
+	StoredSize   int64     `json:"stored_size"`
+	StoredSHA256 string    `json:"stored_sha256"`
+	Compression  string    `json:"compression"`
+	KeyID        string    `json:"key_id"`
+	Targets      []string  `json:"targets"`
+	Parent       string    `json:"parent,omitempty"`
+	Tags         []string  `json:"tags,omitempty"`
+}
+
+func dataName(id string) string     { return "data/" + id }
+func manifestName(id string) string { return "manifests/" + id + ".json" }
+
+// Errors.
+var (
+	ErrNoKey   = errors.New("backup: no backup key: refusing to write an unencrypted backup")
+	ErrCorrupt = errors.New("backup: corrupt")
+	ErrInvalid = errors.New("backup: invalid")
+)
+
+// Options configure Backups.
+type Options struct {
+	// TenantID is recorded in manifests. Default: none (platform backups).
+	TenantID string
+	// Now is the clock of manifests. Default time.Now.
+	Now func() time.Time
+	// Level is the zstd level. Default zstd.SpeedDefault.
+	Level zstd.EncoderLevel
+}
+
+// Backups writes, lists, verifies and restores backups on targets.
+type Backups struct {
+	cipher  Cipher
+	targets []Target
+	opts    Options
+}
+
+// New returns Backups writing to every target. It fails closed: without
+// a cipher there are no backups.
+func New(cipher Cipher, targets []Target, opts Options) (*Backups, error) {
+	if cipher == nil {
+		return nil, ErrNoKey
+	}
+	if len(targets) == 0 {
+		return nil, fmt.Errorf("%w: at least one target", ErrInvalid)
+	}
+	names := map[string]bool{}
+	for _, t := range targets {
+		if names[t.Name()] {
+			return nil, fmt.Errorf("%w: two targets named %q", ErrInvalid, t.Name())
+		}
+		names[t.Name()] = true
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Level == 0 {
+		opts.Level = zstd.SpeedDefault
+	}
+	return &Backups{cipher: cipher, targets: targets, opts: opts}, nil
+}
+
+func newID(t time.Time) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
+// counter counts and hashes what passes.
+type counter struct {
+	n int64
+	h hash.Hash
+}
+
+func newCounter() *counter { return &counter{h: sha256.New()} }
+
+func (c *counter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return c.h.Write(p)
+}
+
+func (c *counter) sum() string { return hex.EncodeToString(c.h.Sum(nil)) }
+
+// Run backs src up: its bytes are compressed (zstd), encrypted, hashed
+// before and after, and written to every target at once, with memory
+// bounded whatever the size; then the manifest is written. If anything
+// fails, no manifest is written and no target keeps the data.
+func (b *Backups) Run(ctx context.Context, src Source, tags ...string) (*Manifest, error) {
+	m := &Manifest{Source: src.Name(), TenantID: b.opts.TenantID, Started: b.opts.Now().UTC(), Compression: "zstd",
+		KeyID: b.cipher.KeyID(), Tags: tags}
+	m.ID = newID(m.Started)
+	for _, t := range b.targets {
+		m.Targets = append(m.Targets, t.Name())
+	}
+	fan := newFanout(ctx, b.targets, dataName(m.ID))
+	stored := newCounter()
+	enc, err := b.cipher.EncryptStream(ctx, io.MultiWriter(fan, stored), []byte(m.ID))
+	if err != nil {
+		fan.abort(err)
+		return nil, fmt.Errorf("%w: %w", ErrNoKey, err)
+	}
+	err = b.copyCompressed(ctx, src, enc, m)
+	if err == nil {
+		err = enc.Close()
+	}
+	if err != nil {
+		fan.abort(err)
+		b.removeData(m.ID)
+		return nil, fmt.Errorf("backup %s of %s: %w", m.ID, src.Name(), err)
+	}
+	if err := fan.close(); err != nil {
+		b.removeData(m.ID)
+		return nil, fmt.Errorf("backup %s of %s: %w", m.ID, src.Name(), err)
+	}
+	m.StoredSize, m.StoredSHA256, m.Finished = stored.n, stored.sum(), b.opts.Now().UTC()
+	if err := b.writeManifest(ctx, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// copyCompressed reads src through zstd into w, filling the plaintext
+// size and hash.
+func (b *Backups) copyCompressed(ctx context.Context, src Source, w io.Writer, m *Manifest) error {
+	in, err := src.Open(ctx)
+	if err != nil {
+		return fmt.Errorf("open source: %w", err)
+	}
+	defer in.Close()
+	z, err := zstd.NewWriter(w, zstd.WithEncoderLevel(b.opts.Level), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return err
+	}
+	plain := newCounter()
+	if _, err := io.Copy(io.MultiWriter(z, plain), contextReader{ctx, in}); err != nil {
+		z.Close()
+		return err
+	}
+	if err := z.Close(); err != nil {
+		return err
+	}
+	m.PlainSize, m.PlainSHA256 = plain.n, plain.sum()
+	return nil
+}
+
+// contextReader stops a copy when ctx ends.
+type contextReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c contextReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func (b *Backups) writeManifest(ctx context.Context, m *Manifest) error {
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, t := range b.targets {
+		if err := t.Put(ctx, manifestName(m.ID), strings.NewReader(string(data))); err != nil {
+			errs = append(errs, fmt.Errorf("target %s: %w", t.Name(), err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("backup %s: manifest: %w", m.ID, errors.Join(errs...))
+	}
+	return nil
+}
+
+// removeData deletes a failed backup's data from the targets that have it.
+func (b *Backups) removeData(id string) {
+	for _, t := range b.targets {
+		_ = t.Delete(context.Background(), dataName(id))
+	}
+}
+
+// fanout writes one stream to several targets at once, each through a
+// pipe read by its own Put.
+type fanout struct {
+	pipes []*io.PipeWriter
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	errs  []error
+}
+
+func newFanout(ctx context.Context, targets []Target, name string) *fanout {
+	f := &fanout{}
+	for _, t := range targets {
+		pr, pw := io.Pipe()
+		f.pipes = append(f.pipes, pw)
+		f.wg.Go(func() {
+			err := t.Put(ctx, name, pr)
+			if err != nil {
+				f.mu.Lock()
+				f.errs = append(f.errs, fmt.Errorf("target %s: %w", t.Name(), err))
+				f.mu.Unlock()
+			}
+			pr.CloseWithError(err) // unblock the writer if Put stopped early
+		})
+	}
+	return f
+}
+
+// Write sends p to every target; the first failing target fails it.
+func (f *fanout) Write(p []byte) (int, error) {
+	for _, pw := range f.pipes {
+		if _, err := pw.Write(p); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+func (f *fanout) close() error {
+	for _, pw := range f.pipes {
+		_ = pw.Close()
+	}
+	f.wg.Wait()
+	return errors.Join(f.errs...)
+}
+
+func (f *fanout) abort(err error) {
+	for _, pw := range f.pipes {
+		_ = pw.CloseWithError(err)
+	}
+	f.wg.Wait()
+}
+
+// Manifests lists every backup found on any target, oldest first: the
+// catalog, rebuilt from the targets alone.
+func (b *Backups) Manifests(ctx context.Context) ([]*Manifest, error) {
+	byID := map[string]*Manifest{}
+	for _, t := range b.targets {
+		names, err := t.List(ctx, "manifests/")
+		if err != nil {
+			return nil, fmt.Errorf("target %s: %w", t.Name(), err)
+		}
+		for _, n := range names {
+			id := strings.TrimSuffix(strings.TrimPrefix(n, "manifests/"), ".json")
+			if _, ok := byID[id]; ok {
+				continue
+			}
+			m, err := readManifest(ctx, t, id)
+			if err != nil {
+				return nil, err
+			}
+			byID[id] = m
+		}
+	}
+	out := make([]*Manifest, 0, len(byID))
+	for _, m := range byID {
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b *Manifest) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+func readManifest(ctx context.Context, t Target, id string) (*Manifest, error) {
+	rc, err := t.Get(ctx, manifestName(id))
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var m Manifest
+	if err := json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&m); err != nil {
+		return nil, fmt.Errorf("%w: backup %s: manifest on %s: %w", ErrCorrupt, id, t.Name(), err)
+	}
+	if m.ID != id {
+		return nil, fmt.Errorf("%w: backup %s: manifest on %s names %q", ErrCorrupt, id, t.Name(), m.ID)
+	}
+	return &m, nil
+}
+
+// manifest finds a backup's manifest on the first target that has it.
+func (b *Backups) manifest(ctx context.Context, id string) (*Manifest, error) {
+	var errs []error
+	for _, t := range b.targets {
+		m, err := readManifest(ctx, t, id)
+		if err == nil {
+			return m, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("backup %s: %w", id, errors.Join(errs...))
+}

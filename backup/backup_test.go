@@ -1,0 +1,238 @@
+package backup_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/saaskit/saaskit/backup"
+	skcrypto "github.com/saaskit/saaskit/crypto"
+	"github.com/saaskit/saaskit/crypto/cryptotest"
+	cryptomem "github.com/saaskit/saaskit/crypto/memstore"
+	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
+)
+
+func newKeyring(t *testing.T) (*skcrypto.Keyring, *cryptotest.RootKey) {
+	t.Helper()
+	st := cryptomem.New()
+	root := cryptotest.NewRootKey(t)
+	k, err := skcrypto.NewKeyring(root, st, st, skcrypto.Options{})
+	require.NoError(t, err)
+	return k, root
+}
+
+func bytesSource(data []byte) backup.Source {
+	return backup.ReaderSource("bytes", func(context.Context) (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(data)), nil
+	})
+}
+
+// TestRoundTrip backs up random data of many sizes, compressible or
+// not, to a directory and to memory, and restores it byte for byte.
+func TestRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	keys, _ := newKeyring(t)
+	dir, err := backup.NewDirTarget(t.TempDir())
+	require.NoError(t, err)
+	mem := backup.NewMemoryTarget("mem")
+	b, err := backup.New(backup.KeyringCipher(keys, "acme"), []backup.Target{dir, mem}, backup.Options{TenantID: "acme"})
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, size := range []int{0, 1, 100, 64 << 10, 1<<20 - 1, 1 << 20, 1<<20 + 1, 3<<20 + 17} {
+		data := make([]byte, size)
+		if size%2 == 0 {
+			for i := range data {
+				data[i] = byte(rng.IntN(256))
+			}
+		} else {
+			copy(data, bytes.Repeat([]byte("compressible "), size/13+1))
+		}
+		m, err := b.Run(ctx, bytesSource(data))
+		require.NoError(t, err, size)
+		assert.EqualValues(t, size, m.PlainSize)
+		var out bytes.Buffer
+		require.NoError(t, b.Restore(ctx, m.ID, &out), size)
+		require.True(t, bytes.Equal(data, out.Bytes()), "restore of %d bytes is byte-identical", size)
+		require.NoError(t, b.Verify(ctx, m.ID, backup.CheckReadAll))
+		rc, err := mem.Get(ctx, "data/"+m.ID)
+		require.NoError(t, err)
+		stored, _ := io.ReadAll(rc)
+		assert.False(t, size > 100 && bytes.Contains(stored, []byte("compressible")), "stored bytes are encrypted")
+	}
+	all, err := b.Manifests(ctx)
+	require.NoError(t, err)
+	assert.Len(t, all, 8, "the catalog is rebuilt from the targets")
+	assert.Equal(t, "keyring:backup/acme", all[0].KeyID)
+	assert.Equal(t, []string{dir.Name(), "mem"}, all[0].Targets)
+}
+
+// TestVerifyFindsDamage flips a byte and truncates a copy: verify names
+// the backup and the target; restore falls back to the good copy.
+func TestVerifyFindsDamage(t *testing.T) {
+	ctx := context.Background()
+	keys, _ := newKeyring(t)
+	good, bad := backup.NewMemoryTarget("good"), backup.NewMemoryTarget("bad")
+	b, err := backup.New(backup.KeyringCipher(keys, "acme"), []backup.Target{bad, good}, backup.Options{})
+	require.NoError(t, err)
+	data := bytes.Repeat([]byte("the ledger of 2026 "), 200_000)
+	m, err := b.Run(ctx, bytesSource(data))
+	require.NoError(t, err)
+
+	bad.Tamper("data/"+m.ID, func(b []byte) []byte { b[len(b)/2] ^= 0x01; return b })
+	err = b.Verify(ctx, m.ID, backup.CheckReadAll)
+	require.ErrorIs(t, err, backup.ErrCorrupt)
+	assert.Contains(t, err.Error(), m.ID)
+	assert.Contains(t, err.Error(), "bad")
+	assert.Contains(t, err.Error(), "stored byte", "where the damage was met")
+	assert.NoError(t, b.Verify(ctx, m.ID, backup.CheckExists), "the objects are all there")
+
+	path := filepath.Join(t.TempDir(), "restored")
+	require.NoError(t, b.RestoreFile(ctx, m.ID, path), "the good copy restores")
+	restored, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(data, restored))
+
+	bad.Tamper("data/"+m.ID, func(b []byte) []byte { return b[:len(b)-100] })
+	assert.ErrorIs(t, b.Verify(ctx, m.ID, backup.CheckReadAll), backup.ErrCorrupt, "a truncated copy")
+	require.NoError(t, bad.Delete(ctx, "data/"+m.ID))
+	assert.ErrorIs(t, b.Verify(ctx, m.ID, backup.CheckExists), backup.ErrCorrupt, "a missing copy")
+}
+
+// failingTarget fails its Put after some bytes: a crash mid-upload.
+type failingTarget struct {
+	*backup.MemoryTarget
+	after int64
+}
+
+func (f failingTarget) Put(ctx context.Context, name string, r io.Reader) error {
+	if strings.HasPrefix(name, "data/") {
+		_, _ = io.CopyN(io.Discard, r, f.after)
+		return errors.New("connection reset")
+	}
+	return f.MemoryTarget.Put(ctx, name, r)
+}
+
+func TestFailedBackupLeavesNoManifest(t *testing.T) {
+	ctx := context.Background()
+	keys, _ := newKeyring(t)
+	ok := backup.NewMemoryTarget("ok")
+	flaky := failingTarget{backup.NewMemoryTarget("flaky"), 1000}
+	b, err := backup.New(backup.KeyringCipher(keys, "acme"), []backup.Target{ok, flaky}, backup.Options{})
+	require.NoError(t, err)
+	_, err = b.Run(ctx, bytesSource(bytes.Repeat([]byte("x"), 5<<20)))
+	require.ErrorContains(t, err, "connection reset")
+	for _, tgt := range []*backup.MemoryTarget{ok, flaky.MemoryTarget} {
+		names, err := tgt.List(ctx, "")
+		require.NoError(t, err)
+		assert.Empty(t, names, "no manifest and no data on %s: a half backup does not exist", tgt.Name())
+	}
+}
+
+// TestFailsClosed: without a key, or with the key service down, nothing
+// is written, and nothing in plaintext ever.
+func TestFailsClosed(t *testing.T) {
+	_, err := backup.New(nil, []backup.Target{backup.NewMemoryTarget("m")}, backup.Options{})
+	assert.ErrorIs(t, err, backup.ErrNoKey)
+
+	ctx := context.Background()
+	keys, root := newKeyring(t)
+	mem := backup.NewMemoryTarget("m")
+	b, err := backup.New(backup.KeyringCipher(keys, "fresh-tenant"), []backup.Target{mem}, backup.Options{})
+	require.NoError(t, err)
+	root.SetDown(true)
+	_, err = b.Run(ctx, bytesSource([]byte("secret payroll")))
+	require.ErrorIs(t, err, backup.ErrNoKey)
+	names, _ := mem.List(ctx, "")
+	assert.Empty(t, names)
+}
+
+func TestSQLiteAndDirectorySources(t *testing.T) {
+	ctx := context.Background()
+	keys, _ := newKeyring(t)
+	mem := backup.NewMemoryTarget("m")
+	b, err := backup.New(backup.KeyringCipher(keys, "acme"), []backup.Target{mem}, backup.Options{})
+	require.NoError(t, err)
+
+	db := sqldbtest.OpenSQLite(t)
+	_, err = db.Exec(`CREATE TABLE invoices (id INTEGER PRIMARY KEY, total INTEGER); INSERT INTO invoices (total) VALUES (100), (250)`)
+	require.NoError(t, err)
+	m, err := b.Run(ctx, backup.SQLiteSource("app", db.DB, t.TempDir()))
+	require.NoError(t, err)
+	assert.Equal(t, "sqlite:app", m.Source)
+	path := filepath.Join(t.TempDir(), "restored.db")
+	require.NoError(t, b.RestoreFile(ctx, m.ID, path))
+	head, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.True(t, bytes.HasPrefix(head, []byte("SQLite format 3\x00")), "a SQLite database file")
+
+	src := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(src, "a", "b"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(src, "a", "b", "note.txt"), []byte("hello"), 0o644))
+	m, err = b.Run(ctx, backup.DirSource(src))
+	require.NoError(t, err)
+	var out bytes.Buffer
+	require.NoError(t, b.Restore(ctx, m.ID, &out))
+	assert.Contains(t, out.String(), "a/b/note.txt")
+	assert.Contains(t, out.String(), "hello")
+
+	_, err = b.Run(ctx, backup.PostgresSource("app", "postgres://nowhere"))
+	if err != nil && errors.Is(err, backup.ErrToolMissing) {
+		assert.ErrorContains(t, err, "pg_dump", "the missing program is named")
+	}
+}
+
+// TestShreddingReachesBackups: data encrypted under a subject's key is
+// unreadable in a backup taken before the subject's keys were shredded.
+func TestShreddingReachesBackups(t *testing.T) {
+	ctx := context.Background()
+	keys, _ := newKeyring(t)
+	scope := skcrypto.Scope{Tenant: "acme", Subject: "usr_ada"}
+	ct, err := keys.Encrypt(ctx, scope, []byte("ada@example.com"), nil)
+	require.NoError(t, err)
+	mem := backup.NewMemoryTarget("m")
+	b, err := backup.New(backup.KeyringCipher(keys, "acme"), []backup.Target{mem}, backup.Options{})
+	require.NoError(t, err)
+	m, err := b.Run(ctx, bytesSource(ct))
+	require.NoError(t, err)
+
+	_, err = keys.ShredSubject(ctx, "acme", "usr_ada")
+	require.NoError(t, err)
+	var out bytes.Buffer
+	require.NoError(t, b.Restore(ctx, m.ID, &out), "the backup itself still restores")
+	_, err = keys.Decrypt(ctx, scope, out.Bytes(), nil)
+	assert.ErrorIs(t, err, skcrypto.ErrKeyDestroyed, "but the subject's data inside it is gone for good")
+}
+
+func TestVerifySubsetCoversEverything(t *testing.T) {
+	ctx := context.Background()
+	keys, _ := newKeyring(t)
+	b, err := backup.New(backup.KeyringCipher(keys, "acme"), []backup.Target{backup.NewMemoryTarget("m")}, backup.Options{})
+	require.NoError(t, err)
+	for range 7 {
+		_, err := b.Run(ctx, bytesSource([]byte("x")))
+		require.NoError(t, err)
+	}
+	seen := map[string]int{}
+	for n := range 3 {
+		ids, err := b.VerifySubset(ctx, n, 3)
+		require.NoError(t, err)
+		for _, id := range ids {
+			seen[id]++
+		}
+	}
+	assert.Len(t, seen, 7)
+	for id, c := range seen {
+		assert.Equal(t, 1, c, id)
+	}
+	_, err = b.VerifySubset(ctx, 3, 3)
+	assert.ErrorIs(t, err, backup.ErrInvalid)
+}

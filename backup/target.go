@@ -1,0 +1,212 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Target stores backup objects: the encrypted data of each backup and
+// its manifest. Objects are written once and never overwritten.
+type Target interface {
+	// Name identifies the target in manifests and reports.
+	Name() string
+	// Put stores the object name with r's content; ErrExists if it is
+	// there already. A failed Put leaves no object behind.
+	Put(ctx context.Context, name string, r io.Reader) error
+	// Get opens an object; ErrNotFound when absent.
+	Get(ctx context.Context, name string) (io.ReadCloser, error)
+	// List returns the names under prefix, sorted.
+	List(ctx context.Context, prefix string) ([]string, error)
+	// Delete removes an object; no error when absent.
+	Delete(ctx context.Context, name string) error
+}
+
+// Errors of targets.
+var (
+	ErrExists   = errors.New("backup: object exists")
+	ErrNotFound = errors.New("backup: not found")
+)
+
+// MemoryTarget keeps objects in memory, for tests.
+type MemoryTarget struct {
+	name string
+	mu   sync.Mutex
+	objs map[string][]byte
+}
+
+// NewMemoryTarget returns an empty MemoryTarget.
+func NewMemoryTarget(name string) *MemoryTarget {
+	return &MemoryTarget{name: name, objs: map[string][]byte{}}
+}
+
+// Name implements Target.
+func (m *MemoryTarget) Name() string { return m.name }
+
+// Put implements Target.
+func (m *MemoryTarget) Put(_ context.Context, name string, r io.Reader) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.objs[name]; ok {
+		return fmt.Errorf("%s: %w", name, ErrExists)
+	}
+	m.objs[name] = data
+	return nil
+}
+
+// Get implements Target.
+func (m *MemoryTarget) Get(_ context.Context, name string) (io.ReadCloser, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	data, ok := m.objs[name]
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", name, ErrNotFound)
+	}
+	return io.NopCloser(bytes.NewReader(data)), nil
+}
+
+// List implements Target.
+func (m *MemoryTarget) List(_ context.Context, prefix string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for k := range m.objs {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// Delete implements Target.
+func (m *MemoryTarget) Delete(_ context.Context, name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.objs, name)
+	return nil
+}
+
+// Tamper gives tests the stored bytes of an object to modify in place.
+func (m *MemoryTarget) Tamper(name string, fn func([]byte) []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.objs[name] = fn(m.objs[name])
+}
+
+// DirTarget stores objects as files under a directory. Each Put writes
+// a temporary file, syncs it and renames it into place, so a crash never
+// leaves a partial object under its real name.
+type DirTarget struct {
+	dir string
+}
+
+// NewDirTarget returns a target under dir, creating it.
+func NewDirTarget(dir string) (*DirTarget, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("backup: target directory: %w", err)
+	}
+	return &DirTarget{dir: dir}, nil
+}
+
+// Name implements Target.
+func (d *DirTarget) Name() string { return "dir:" + d.dir }
+
+func (d *DirTarget) path(name string) (string, error) {
+	if name == "" || strings.Contains(name, "..") || strings.HasPrefix(name, "/") || strings.Contains(name, "\\") {
+		return "", fmt.Errorf("backup: object name %q: relative, without '..'", name)
+	}
+	return filepath.Join(d.dir, filepath.FromSlash(name)), nil
+}
+
+// Put implements Target.
+func (d *DirTarget) Put(_ context.Context, name string, r io.Reader) error {
+	p, err := d.path(name)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(p); err == nil {
+		return fmt.Errorf("%s: %w", name, ErrExists)
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".partial-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	if _, err := io.Copy(tmp, r); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	// Link refuses an existing name, so two writers cannot both win.
+	if err := os.Link(tmp.Name(), p); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%s: %w", name, ErrExists)
+		}
+		return err
+	}
+	return nil
+}
+
+// Get implements Target.
+func (d *DirTarget) Get(_ context.Context, name string) (io.ReadCloser, error) {
+	p, err := d.path(name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", name, ErrNotFound)
+	}
+	return f, err
+}
+
+// List implements Target.
+func (d *DirTarget) List(_ context.Context, prefix string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(d.dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() || strings.HasPrefix(e.Name(), ".partial-") {
+			return err
+		}
+		rel, _ := filepath.Rel(d.dir, p)
+		if rel = filepath.ToSlash(rel); strings.HasPrefix(rel, prefix) {
+			out = append(out, rel)
+		}
+		return nil
+	})
+	slices.Sort(out)
+	return out, err
+}
+
+// Delete implements Target.
+func (d *DirTarget) Delete(_ context.Context, name string) error {
+	p, err := d.path(name)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
