@@ -139,4 +139,3 @@ func BenchmarkPipeline(b *testing.B) {
 		b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
 	})
 }
-
