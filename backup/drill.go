@@ -1,0 +1,93 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// DrillOptions configure a restore drill.
+type DrillOptions struct {
+	// ScratchDir receives the restored copy, removed afterwards. Default
+	// the system's temporary directory.
+	ScratchDir string
+	// Check, when set, examines the restored file: an integrity check
+	// (backup/sqlitecheck.Integrity for SQLite), a test query, a count.
+	Check func(ctx context.Context, path string) error
+}
+
+// DrillReport is the outcome of a restore drill: whether the backup
+// could really be restored, and how long it took (the recovery time
+// objective actually achieved).
+type DrillReport struct {
+	ID       string        `json:"id"`
+	At       time.Time     `json:"at"`
+	Duration time.Duration `json:"duration"` // restore and check: the measured RTO
+	Bytes    int64         `json:"bytes"`
+	OK       bool          `json:"ok"`
+	Error    string        `json:"error,omitempty"`
+}
+
+// Drill restores backup id to a scratch file, verifies it against its
+// manifest, runs the check, and measures the time it all took. The
+// report always comes back; a failed drill has OK false and says why.
+func (b *Backups) Drill(ctx context.Context, id string, opts DrillOptions) DrillReport {
+	r := DrillReport{ID: id, At: b.opts.Now().UTC()}
+	dir, err := os.MkdirTemp(opts.ScratchDir, "drill-")
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "restored")
+	start := time.Now()
+	err = b.RestoreFile(ctx, id, path)
+	if err == nil && opts.Check != nil {
+		if cerr := opts.Check(ctx, path); cerr != nil {
+			err = fmt.Errorf("check of the restored copy: %w", cerr)
+		}
+	}
+	r.Duration = time.Since(start)
+	if fi, serr := os.Stat(path); serr == nil {
+		r.Bytes = fi.Size()
+	}
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	r.OK = true
+	return r
+}
+
+// Placement describes where a target keeps its copies, for the 3-2-1
+// rule.
+type Placement struct {
+	Target  string // its Name
+	Media   string // a class of storage: "disk", "object-storage", "tape", ...
+	Offsite bool   // in another site, region or provider than production
+}
+
+// Check321 lists the ways backups on these placements break the 3-2-1
+// rule: three copies of the data (production counts as one), on two
+// kinds of media, one of them offsite. No violations: nil.
+func Check321(placements []Placement) []string {
+	var out []string
+	if copies := len(placements) + 1; copies < 3 {
+		out = append(out, fmt.Sprintf("%d copies of the data counting production; 3 are needed", copies))
+	}
+	media := map[string]bool{}
+	offsite := false
+	for _, p := range placements {
+		media[p.Media] = true
+		offsite = offsite || p.Offsite
+	}
+	if len(media) < 2 {
+		out = append(out, fmt.Sprintf("backups on %d kind of media; 2 are needed", len(media)))
+	}
+	if !offsite {
+		out = append(out, "no copy offsite")
+	}
+	return out
+}
