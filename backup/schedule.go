@@ -1,0 +1,329 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Job is a scheduled backup.
+type Job struct {
+	// Name identifies the job in leases, logs and metrics.
+	Name   string
+	Source Source
+	// Every is the interval between backups.
+	Every time.Duration
+	// RPO is the recovery point objective: a last good backup older than
+	// this is a violation. Default twice Every.
+	RPO time.Duration
+	// DrillEvery, when set, restores the newest backup this often.
+	DrillEvery time.Duration
+	// Drill configures the drills.
+	Drill DrillOptions
+	// Placements of the targets, for the 3-2-1 check.
+	Placements []Placement
+}
+
+// Leases keep two processes from running the same job at once.
+// MemoryLeases is one, for a single process.
+type Leases interface {
+	// Acquire takes the job's lease for holder until ttl passes, unless
+	// another holder has it; it reports whether holder has it now.
+	Acquire(ctx context.Context, job, holder string, ttl time.Duration) (bool, error)
+	// Release gives the lease back if holder has it.
+	Release(ctx context.Context, job, holder string) error
+}
+
+// MemoryLeases are Leases in memory.
+type MemoryLeases struct {
+	mu     sync.Mutex
+	now    func() time.Time
+	leases map[string]struct {
+		holder string
+		until  time.Time
+	}
+}
+
+// NewMemoryLeases returns empty leases; now defaults to time.Now.
+func NewMemoryLeases(now func() time.Time) *MemoryLeases {
+	if now == nil {
+		now = time.Now
+	}
+	return &MemoryLeases{now: now, leases: map[string]struct {
+		holder string
+		until  time.Time
+	}{}}
+}
+
+// Acquire implements Leases.
+func (m *MemoryLeases) Acquire(_ context.Context, job, holder string, ttl time.Duration) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, ok := m.leases[job]
+	now := m.now()
+	if ok && l.holder != holder && now.Before(l.until) {
+		return false, nil
+	}
+	l.holder, l.until = holder, now.Add(ttl)
+	m.leases[job] = l
+	return true, nil
+}
+
+// Release implements Leases.
+func (m *MemoryLeases) Release(_ context.Context, job, holder string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l, ok := m.leases[job]; ok && l.holder == holder {
+		delete(m.leases, job)
+	}
+	return nil
+}
+
+// Status is a job's state, for dashboards and the metrics.
+type Status struct {
+	Job          string        `json:"job"`
+	LastSuccess  time.Time     `json:"last_success,omitzero"`
+	LastBackup   string        `json:"last_backup,omitempty"`
+	LastError    string        `json:"last_error,omitempty"`
+	LastDuration time.Duration `json:"last_duration"`
+	LastBytes    int64         `json:"last_bytes"`
+	Copies       int           `json:"copies"`
+	Violations   []string      `json:"rule_321_violations,omitempty"`
+	LastDrill    *DrillReport  `json:"last_drill,omitempty"`
+	RPOViolated  bool          `json:"rpo_violated"`
+}
+
+// SchedulerOptions configure a Scheduler.
+type SchedulerOptions struct {
+	// Holder names this process in leases. Default: the host name.
+	Holder string
+	// Leases. Default: MemoryLeases (one process).
+	Leases Leases
+	// MaxRetry bounds the retries of a failing backup (exponential,
+	// from one second). Default 5 minutes.
+	MaxRetry time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+	// MeterProvider receives saaskit.backup.* gauges. Default global.
+	MeterProvider metric.MeterProvider
+}
+
+// Scheduler runs backup jobs on their intervals, one process at a time
+// per job, retrying failures, drilling restores, and reporting age, RPO
+// and 3-2-1 status as metrics.
+type Scheduler struct {
+	b    *Backups
+	jobs []Job
+	opts SchedulerOptions
+
+	mu     sync.Mutex
+	status map[string]*Status
+}
+
+// NewScheduler returns a Scheduler of jobs on b.
+func NewScheduler(b *Backups, jobs []Job, opts SchedulerOptions) (*Scheduler, error) {
+	if opts.Holder == "" {
+		opts.Holder, _ = osHostname()
+	}
+	if opts.Leases == nil {
+		opts.Leases = NewMemoryLeases(opts.Now)
+	}
+	if opts.MaxRetry <= 0 {
+		opts.MaxRetry = 5 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Scheduler{b: b, jobs: jobs, opts: opts, status: map[string]*Status{}}
+	for i, j := range jobs {
+		if j.Name == "" || j.Source == nil || j.Every <= 0 {
+			return nil, fmt.Errorf("%w: job %d needs a name, a source and an interval", ErrInvalid, i)
+		}
+		if j.RPO <= 0 {
+			s.jobs[i].RPO = 2 * j.Every
+		}
+		s.status[j.Name] = &Status{Job: j.Name, Violations: Check321(j.Placements)}
+	}
+	if err := s.observe(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Status returns a copy of a job's status.
+func (s *Scheduler) Status(job string) (Status, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.status[job]
+	if !ok {
+		return Status{}, false
+	}
+	c := *st
+	c.RPOViolated = s.rpoViolated(job, st)
+	return c, true
+}
+
+func (s *Scheduler) rpoViolated(job string, st *Status) bool {
+	for _, j := range s.jobs {
+		if j.Name == job {
+			return st.LastSuccess.IsZero() || s.opts.Now().Sub(st.LastSuccess) > j.RPO
+		}
+	}
+	return false
+}
+
+// Run runs due jobs until ctx ends, checking every tick (default a
+// minute when zero).
+func (s *Scheduler) Run(ctx context.Context, tick time.Duration) error {
+	if tick <= 0 {
+		tick = time.Minute
+	}
+	for {
+		s.RunDue(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(tick):
+		}
+	}
+}
+
+// RunDue runs, once, every job whose interval has passed since its last
+// success (and drills whose interval has passed).
+func (s *Scheduler) RunDue(ctx context.Context) {
+	for _, j := range s.jobs {
+		s.mu.Lock()
+		st := *s.status[j.Name]
+		s.mu.Unlock()
+		now := s.opts.Now()
+		if st.LastSuccess.IsZero() || now.Sub(st.LastSuccess) >= j.Every {
+			s.runJob(ctx, j)
+		}
+		s.mu.Lock()
+		st = *s.status[j.Name]
+		s.mu.Unlock()
+		if j.DrillEvery > 0 && st.LastBackup != "" && (st.LastDrill == nil || now.Sub(st.LastDrill.At) >= j.DrillEvery) {
+			r := s.b.Drill(ctx, st.LastBackup, j.Drill)
+			s.mu.Lock()
+			s.status[j.Name].LastDrill = &r
+			s.mu.Unlock()
+			if !r.OK {
+				s.opts.Logger.ErrorContext(ctx, "backup drill failed", slog.String("job", j.Name), slog.String("error", r.Error))
+			}
+		}
+	}
+}
+
+// runJob backs up under the job's lease, retrying with backoff.
+func (s *Scheduler) runJob(ctx context.Context, j Job) {
+	ok, err := s.opts.Leases.Acquire(ctx, j.Name, s.opts.Holder, s.opts.MaxRetry+time.Hour)
+	if err != nil || !ok {
+		return // another process runs it
+	}
+	defer func() { _ = s.opts.Leases.Release(context.WithoutCancel(ctx), j.Name, s.opts.Holder) }()
+	start := s.opts.Now()
+	policy := backoff.NewExponentialBackOff()
+	policy.InitialInterval, policy.MaxElapsedTime = time.Second, s.opts.MaxRetry
+	var m *Manifest
+	err = backoff.Retry(func() error {
+		var err error
+		m, err = s.b.Run(ctx, j.Source)
+		if errors.Is(err, ErrNoKey) {
+			return backoff.Permanent(err) // a key problem needs a person
+		}
+		return err
+	}, backoff.WithContext(policy, ctx))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.status[j.Name]
+	st.LastDuration = s.opts.Now().Sub(start)
+	if err != nil {
+		st.LastError = err.Error()
+		s.opts.Logger.ErrorContext(ctx, "backup failed", slog.String("job", j.Name), slog.String("error", err.Error()))
+		return
+	}
+	st.LastSuccess, st.LastBackup, st.LastError, st.LastBytes, st.Copies = m.Finished, m.ID, "", m.StoredSize, len(m.Targets)
+}
+
+// observe registers the gauges.
+func (s *Scheduler) observe() error {
+	mp := s.opts.MeterProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	meter := mp.Meter("github.com/saaskit/saaskit/backup")
+	age, err := meter.Float64ObservableGauge("saaskit.backup.age", metric.WithUnit("s"),
+		metric.WithDescription("Time since the job's last successful backup."))
+	if err != nil {
+		return err
+	}
+	rpo, err := meter.Int64ObservableGauge("saaskit.backup.rpo.violated", metric.WithDescription("1 when the last good backup is older than the RPO."))
+	if err != nil {
+		return err
+	}
+	size, err := meter.Int64ObservableGauge("saaskit.backup.size", metric.WithUnit("By"), metric.WithDescription("Stored size of the last backup."))
+	if err != nil {
+		return err
+	}
+	copies, err := meter.Int64ObservableGauge("saaskit.backup.copies", metric.WithDescription("Targets holding the last backup."))
+	if err != nil {
+		return err
+	}
+	rule, err := meter.Int64ObservableGauge("saaskit.backup.rule321.violations", metric.WithDescription("Ways the targets break the 3-2-1 rule."))
+	if err != nil {
+		return err
+	}
+	drill, err := meter.Float64ObservableGauge("saaskit.backup.drill.duration", metric.WithUnit("s"),
+		metric.WithDescription("Measured restore time of the last drill; absent until one ran."))
+	if err != nil {
+		return err
+	}
+	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		now := s.opts.Now()
+		for name, st := range s.status {
+			attrs := metric.WithAttributes(attribute.String("job", name))
+			if !st.LastSuccess.IsZero() {
+				o.ObserveFloat64(age, now.Sub(st.LastSuccess).Seconds(), attrs)
+			}
+			violated := int64(0)
+			if s.rpoViolated(name, st) {
+				violated = 1
+			}
+			o.ObserveInt64(rpo, violated, attrs)
+			o.ObserveInt64(size, st.LastBytes, attrs)
+			o.ObserveInt64(copies, int64(st.Copies), attrs)
+			o.ObserveInt64(rule, int64(len(st.Violations)), attrs)
+			if st.LastDrill != nil && st.LastDrill.OK {
+				o.ObserveFloat64(drill, st.LastDrill.Duration.Seconds(), attrs)
+			}
+		}
+		return nil
+	}, age, rpo, size, copies, rule, drill)
+	return err
+}
+
+// osHostname names this process in leases.
+func osHostname() (string, error) {
+	h, err := os.Hostname()
+	if err != nil {
+		return "backup-scheduler", err
+	}
+	return h + "/" + strconv.Itoa(os.Getpid()), nil
+}
