@@ -107,6 +107,9 @@ type Backups struct {
 	cipher  Cipher
 	targets []Target
 	opts    Options
+
+	holdsMu sync.Mutex
+	holds   map[string]int // backups being restored: retention keeps them
 }
 
 // New returns Backups writing to every target. It fails closed: without

@@ -17,6 +17,7 @@ import (
 // may have received bytes when an error is returned: restore to a
 // scratch file (RestoreFile) when that matters.
 func (b *Backups) Restore(ctx context.Context, id string, w io.Writer) error {
+	defer b.hold(id)()
 	m, err := b.manifest(ctx, id)
 	if err != nil {
 		return err

@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/saaskit/saaskit/backup/retention"
 )
 
 // Job is a scheduled backup.
@@ -32,6 +34,9 @@ type Job struct {
 	Drill DrillOptions
 	// Placements of the targets, for the 3-2-1 check.
 	Placements []Placement
+	// Retention, when set, prunes the catalog after each good backup
+	// (retention.GFS(), say). Backups being restored are kept.
+	Retention *retention.Policy
 }
 
 // Leases keep two processes from running the same job at once.
@@ -258,6 +263,12 @@ func (s *Scheduler) runJob(ctx context.Context, j Job) {
 		return
 	}
 	st.LastSuccess, st.LastBackup, st.LastError, st.LastBytes, st.Copies = m.Finished, m.ID, "", m.StoredSize, len(m.Targets)
+	if j.Retention != nil {
+		if _, err := s.b.Prune(ctx, *j.Retention, retention.Options{}); err != nil {
+			st.LastError = "prune: " + err.Error()
+			s.opts.Logger.ErrorContext(ctx, "backup prune failed", slog.String("job", j.Name), slog.String("error", err.Error()))
+		}
+	}
 }
 
 // observe registers the gauges.

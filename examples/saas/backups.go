@@ -9,14 +9,15 @@ import (
 	"time"
 
 	"github.com/saaskit/saaskit/backup"
+	"github.com/saaskit/saaskit/backup/retention"
 	"github.com/saaskit/saaskit/backup/sqlitecheck"
 	skcrypto "github.com/saaskit/saaskit/crypto"
 )
 
 // backups backs the demo's SQLite database up every hour to
-// <data>/backups, encrypted under a platform backup key, and drills a
-// restore of the newest backup daily (and once at start, so the demo
-// shows one).
+// <data>/backups, encrypted under a platform backup key, keeps them by
+// the GFS policy, and drills a restore of the newest backup daily (and
+// once at start, so the demo shows one).
 type backups struct {
 	sched *backup.Scheduler
 	b     *backup.Backups
@@ -31,11 +32,13 @@ func newBackups(db *sql.DB, keys *skcrypto.Keyring, dataDir string, logger *slog
 	if err != nil {
 		return nil, err
 	}
+	gfs := retention.GFS() // 7 daily, 4 weekly, 12 monthly, every yearly
 	job := backup.Job{
 		Name: "saas-db", Source: backup.SQLiteSource("saas.db", db, dataDir),
 		Every: time.Hour, DrillEvery: 24 * time.Hour,
 		Drill:      backup.DrillOptions{ScratchDir: dataDir, Check: sqlitecheck.Integrity},
 		Placements: []backup.Placement{{Target: local.Name(), Media: "disk"}},
+		Retention:  &gfs,
 	}
 	s, err := backup.NewScheduler(b, []backup.Job{job}, backup.SchedulerOptions{Logger: logger})
 	if err != nil {
