@@ -50,6 +50,7 @@
 //	curl -H 'X-Tenant-ID: acme' -d '{"kind":"access"}' http://localhost:8080/api/users/<id>/privacy-requests
 //	curl -H 'X-Tenant-ID: acme' 'http://localhost:8080/api/privacy-requests/<request id>/export?format=zip' -o export.zip
 //	curl -H 'X-Tenant-ID: acme' -d '{"kind":"erasure"}' http://localhost:8080/api/users/<id>/privacy-requests
+//	curl -H 'X-Tenant-ID: acme' http://localhost:8080/api/privacy-audit   # the hash-chained trail, verified
 //
 // Consent to product updates is recorded against the notice text shown,
 // and survives the user's erasure under a pseudonym:
@@ -213,7 +214,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if app.consents, err = newConsents(ctx, store.DB(), pseudonymKey, []string{"acme", "globex"}, logger); err != nil {
 		return err
 	}
-	if app.privacy, err = newPrivacy(ctx, app.users, keys, hooks, app.consents.ledger, logger); err != nil {
+	if app.privacy, err = newPrivacy(ctx, app.users, keys, hooks, app.consents.ledger, pseudonymKey, logger); err != nil {
 		return err
 	}
 	if app.ready, err = readiness(store.DB(), keys, hooks); err != nil {
@@ -356,6 +357,7 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /api/users/{id}/consent", tenant(a.consents.states))
 	mux.Handle("GET /api/privacy-requests/{id}", tenant(a.privacy.status))
 	mux.Handle("GET /api/privacy-requests/{id}/export", tenant(a.privacy.export))
+	mux.Handle("GET /api/privacy-audit", tenant(a.privacy.verifyAudit))
 	mux.Handle("DELETE /api/users/{id}", tenant(a.users.erase))
 	mux.Handle("POST /api/webhooks/endpoints", tenant(a.hooks.createEndpoint))
 	mux.Handle("GET /api/webhooks/deliveries", tenant(a.hooks.listDeliveries))

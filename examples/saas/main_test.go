@@ -495,6 +495,17 @@ func TestDemoPrivacyRequests(t *testing.T) {
 	assert.JSONEq(t, `[{"id":"`+u.ID+`","erased":true}]`, body)
 	_, body = s.call(t, "GET", "localhost", "/api/users/"+u.ID+"/consent", nil, acme...)
 	assert.Contains(t, body, `"status":"never"`, "the consent history now belongs to a pseudonym")
+
+	resp, body = s.call(t, "GET", "localhost", "/api/privacy-audit", nil, acme...)
+	require.Equal(t, 200, resp.StatusCode, body)
+	var report struct {
+		OK      bool
+		Records int
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &report))
+	assert.True(t, report.OK, "the audit trail verifies: %s", body)
+	assert.GreaterOrEqual(t, report.Records, 4, "submitted and verified, for each of two requests, and completed")
+	assert.NotContains(t, body, u.ID, "the trail names subjects only by pseudonym")
 }
 
 // TestDemoBackups: the demo backs its database up and drills a restore

@@ -12,6 +12,8 @@ import (
 
 	skcrypto "github.com/saaskit/saaskit/crypto"
 	"github.com/saaskit/saaskit/gdpr"
+	"github.com/saaskit/saaskit/gdpr/audit"
+	auditstore "github.com/saaskit/saaskit/gdpr/audit/sqlstore"
 	"github.com/saaskit/saaskit/gdpr/consent"
 	gdprstore "github.com/saaskit/saaskit/gdpr/sqlstore"
 	"github.com/saaskit/saaskit/internal/problem"
@@ -24,11 +26,16 @@ import (
 // unreadable everywhere, backups included.
 type privacy struct {
 	engine *gdpr.Engine
+	trail  *audit.Trail
 	hooks  *hooks
 	logger *slog.Logger
 }
 
-func newPrivacy(ctx context.Context, u *users, keys *skcrypto.Keyring, h *hooks, ledger *consent.Ledger, logger *slog.Logger) (*privacy, error) {
+func newPrivacy(ctx context.Context, u *users, keys *skcrypto.Keyring, h *hooks, ledger *consent.Ledger, pseudonymKey []byte, logger *slog.Logger) (*privacy, error) {
+	trail, record, err := auditTrail(ctx, u.db, pseudonymKey)
+	if err != nil {
+		return nil, err
+	}
 	requests, err := gdprstore.New(u.db)
 	if err != nil {
 		return nil, err
@@ -36,12 +43,12 @@ func newPrivacy(ctx context.Context, u *users, keys *skcrypto.Keyring, h *hooks,
 	if err := requests.Migrate(ctx); err != nil {
 		return nil, err
 	}
-	e, err := gdpr.New(requests, gdpr.Options{Logger: logger},
+	e, err := gdpr.New(requests, gdpr.Options{Logger: logger, OnChange: record},
 		userSource{u}, gdpr.WebhookSource(h.d), gdpr.ConsentSource(ledger), gdpr.CryptoSource(keys, "users", "webhook.messages"))
 	if err != nil {
 		return nil, err
 	}
-	return &privacy{engine: e, hooks: h, logger: logger}, nil
+	return &privacy{engine: e, trail: trail, hooks: h, logger: logger}, nil
 }
 
 // userSource exports a user's decrypted record; its erasure is the
@@ -172,4 +179,50 @@ func (p *privacy) fail(w http.ResponseWriter, r *http.Request, err error) {
 		p.logger.ErrorContext(r.Context(), "privacy request failed", slog.String("error", err.Error()))
 		problem.Write(w, problem.Details{Status: http.StatusInternalServerError, Detail: "internal error"})
 	}
+}
+
+// auditTrail writes every change of a data-subject request to the
+// hash-chained audit trail, with the fields CCPA record-keeping asks for
+// and the subject only as a pseudonym, so erasing the subject leaves the
+// trail intact.
+func auditTrail(ctx context.Context, db *sql.DB, pseudonymKey []byte) (*audit.Trail, func(context.Context, *gdpr.Request, string) error, error) {
+	st, err := auditstore.New(db)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		return nil, nil, err
+	}
+	trail, err := audit.New(st, audit.Options{CheckpointKey: pseudonymKey})
+	if err != nil {
+		return nil, nil, err
+	}
+	record := func(ctx context.Context, r *gdpr.Request, action string) error {
+		req := &audit.Request{ID: r.ID, ReceivedAt: r.ReceivedAt, Kind: string(r.Kind), Channel: r.Channel}
+		switch r.State {
+		case gdpr.Completed:
+			req.RespondedAt, req.Response = r.CompletedAt, audit.Complied
+		case gdpr.Denied:
+			req.RespondedAt, req.Response, req.DenialBasis = r.CompletedAt, audit.Denied, r.DenialReason
+		}
+		_, err := trail.Append(ctx, r.TenantID, audit.Record{
+			TenantID: r.TenantID, Actor: "api", Action: "request " + action,
+			Subject: audit.Pseudonym(pseudonymKey, r.TenantID, r.Subject.Value(gdpr.SubjectKey)),
+			Request: req, Details: map[string]string{"regime": string(r.Regime), "state": string(r.State)},
+		})
+		return err
+	}
+	return trail, record, nil
+}
+
+// verifyAudit handles GET /api/privacy-audit: the tenant's audit trail,
+// verified link by link.
+func (p *privacy) verifyAudit(w http.ResponseWriter, r *http.Request) {
+	t, _ := tenancy.FromContext(r.Context())
+	report, err := p.trail.Verify(r.Context(), t.ID)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, report)
 }
