@@ -1,0 +1,364 @@
+// Command saaskit operates a saaskit service's data from the shell. Its
+// backup subcommand runs, lists, verifies, restores and prunes
+// encrypted backups in a directory:
+//
+//	saaskit backup run --sqlite ./data/saas.db
+//	saaskit backup list
+//	saaskit backup verify            # reads, decrypts and hashes every backup
+//	saaskit backup restore <id> --to ./restored.db
+//	saaskit backup prune --dry-run   # GFS: 7 daily, 4 weekly, 12 monthly, yearly
+//
+// Common flags: --data (the service's data directory: the root keyset
+// root.keyset, the key store saas.db, default ./data), --target (the
+// backup directory, default <data>/backups), --tenant (whose backup key,
+// default platform), --json (machine-readable output). The root key's
+// passphrase comes from SAASKIT_ROOT_PASSPHRASE, or the demo's
+// root.passphrase file in the data directory.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/saaskit/saaskit/backup"
+	"github.com/saaskit/saaskit/backup/retention"
+	skcrypto "github.com/saaskit/saaskit/crypto"
+	"github.com/saaskit/saaskit/crypto/localkms"
+	cryptostore "github.com/saaskit/saaskit/crypto/sqlstore"
+	"github.com/saaskit/saaskit/internal/sqldb"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "saaskit:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: saaskit backup [--data DIR] [--target DIR] [--tenant ID] [--json] COMMAND
+commands:
+  run (--sqlite PATH | --dir PATH | --file PATH) [--tag T]
+  list
+  verify [--level manifest|exists|all] [ID ...]
+  restore ID --to PATH
+  prune [--dry-run] [--daily N --weekly N --monthly N --yearly N --last N]`
+
+// run parses the command line and runs one command.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "backup" {
+		return errors.New(usage)
+	}
+	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", "data", "the service's data directory")
+	target := fs.String("target", "", "backup directory (default <data>/backups)")
+	tenant := fs.String("tenant", "platform", "whose backup key")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return errors.New(usage)
+	}
+	if *target == "" {
+		*target = filepath.Join(*data, "backups")
+	}
+	b, closeKeys, err := open(ctx, *data, *target, *tenant)
+	if err != nil {
+		return err
+	}
+	defer closeKeys()
+	out := printer{w: stdout, json: *asJSON}
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	switch cmd {
+	case "run":
+		return runBackup(ctx, b, rest, out, stderr)
+	case "list":
+		return list(ctx, b, out)
+	case "verify":
+		return verify(ctx, b, rest, out)
+	case "restore":
+		return restore(ctx, b, rest, out)
+	case "prune":
+		return prune(ctx, b, rest, out)
+	}
+	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+// open makes the Backups over the data directory's keyring.
+func open(ctx context.Context, dataDir, targetDir, tenant string) (*backup.Backups, func(), error) {
+	passphrase := []byte(os.Getenv("SAASKIT_ROOT_PASSPHRASE"))
+	if len(passphrase) == 0 {
+		p, err := os.ReadFile(filepath.Join(dataDir, "root.passphrase"))
+		if err != nil {
+			return nil, nil, errors.New("set SAASKIT_ROOT_PASSPHRASE (the root key's passphrase); no demo passphrase file either")
+		}
+		passphrase = p
+	}
+	kms, err := localkms.New(passphrase, localkms.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	root, err := kms.GetAEAD(localkms.NewKeyURI(filepath.Join(dataDir, "root.keyset")))
+	if err != nil {
+		return nil, nil, fmt.Errorf("root key: %w", err)
+	}
+	db, err := sqldb.Open(ctx, "sqlite:"+filepath.Join(dataDir, "saas.db"))
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := cryptostore.New(db.DB)
+	if err == nil {
+		err = st.Migrate(ctx)
+	}
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	keys, err := skcrypto.NewKeyring(root, st, st, skcrypto.Options{})
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	t, err := backup.NewDirTarget(targetDir)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	b, err := backup.New(backup.KeyringCipher(keys, tenant), []backup.Target{t}, backup.Options{TenantID: tenant})
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return b, func() { db.Close() }, nil
+}
+
+// printer writes results as text or JSON.
+type printer struct {
+	w    io.Writer
+	json bool
+}
+
+func (p printer) print(v any, text func(io.Writer)) error {
+	if p.json {
+		enc := json.NewEncoder(p.w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	text(p.w)
+	return nil
+}
+
+func runBackup(ctx context.Context, b *backup.Backups, args []string, out printer, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	sqlite := fs.String("sqlite", "", "a SQLite database file")
+	dir := fs.String("dir", "", "a directory")
+	file := fs.String("file", "", "a file")
+	var tags multi
+	fs.Var(&tags, "tag", "a tag (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var src backup.Source
+	var size int64 = -1
+	switch {
+	case *sqlite != "":
+		db, err := sqldb.Open(ctx, "sqlite:"+*sqlite)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		src = backup.SQLiteSource(filepath.Base(*sqlite), db.DB, "")
+		if fi, err := os.Stat(*sqlite); err == nil {
+			size = fi.Size()
+		}
+	case *dir != "":
+		src = backup.DirSource(*dir)
+	case *file != "":
+		path := *file
+		if fi, err := os.Stat(path); err == nil {
+			size = fi.Size()
+		}
+		src = backup.ReaderSource("file:"+filepath.Base(path), func(context.Context) (io.ReadCloser, error) { return os.Open(path) })
+	default:
+		return errors.New("run needs --sqlite, --dir or --file")
+	}
+	if !out.json {
+		src = withProgress(src, size, stderr)
+	}
+	m, err := b.Run(ctx, src, tags...)
+	if err != nil {
+		return err
+	}
+	return out.print(m, func(w io.Writer) {
+		fmt.Fprintf(w, "backup %s of %s: %d bytes, %d stored\n", m.ID, m.Source, m.PlainSize, m.StoredSize)
+	})
+}
+
+// withProgress shows a progress bar on stderr while the source is read.
+func withProgress(src backup.Source, size int64, stderr io.Writer) backup.Source {
+	return backup.ReaderSource(src.Name(), func(ctx context.Context) (io.ReadCloser, error) {
+		rc, err := src.Open(ctx)
+		if err != nil {
+			return nil, err
+		}
+		bar := progressbar.NewOptions64(size, progressbar.OptionSetWriter(stderr), progressbar.OptionShowBytes(true),
+			progressbar.OptionSetDescription("backing up "+src.Name()), progressbar.OptionClearOnFinish())
+		r := progressbar.NewReader(rc, bar)
+		return struct {
+			io.Reader
+			io.Closer
+		}{&r, closerFunc(func() error { _ = bar.Finish(); return rc.Close() })}, nil
+	})
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
+
+func list(ctx context.Context, b *backup.Backups, out printer) error {
+	all, err := b.Manifests(ctx)
+	if err != nil {
+		return err
+	}
+	return out.print(all, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tSOURCE\tFINISHED\tSIZE\tSTORED")
+		for _, m := range all {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\n", m.ID, m.Source, m.Finished.Format(time.RFC3339), m.PlainSize, m.StoredSize)
+		}
+		tw.Flush()
+	})
+}
+
+type verified struct {
+	ID    string `json:"id"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
+func verify(ctx context.Context, b *backup.Backups, args []string, out printer) error {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	level := fs.String("level", "all", "manifest, exists or all")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	lv, ok := map[string]backup.Level{"manifest": backup.CheckManifest, "exists": backup.CheckExists, "all": backup.CheckReadAll}[*level]
+	if !ok {
+		return fmt.Errorf("--level %q: want manifest, exists or all", *level)
+	}
+	ids := fs.Args()
+	if len(ids) == 0 {
+		all, err := b.Manifests(ctx)
+		if err != nil {
+			return err
+		}
+		for _, m := range all {
+			ids = append(ids, m.ID)
+		}
+	}
+	var results []verified
+	failed := 0
+	for _, id := range ids {
+		r := verified{ID: id, OK: true}
+		if err := b.Verify(ctx, id, lv); err != nil {
+			r.OK, r.Error = false, err.Error()
+			failed++
+		}
+		results = append(results, r)
+	}
+	err := out.print(results, func(w io.Writer) {
+		for _, r := range results {
+			if r.OK {
+				fmt.Fprintf(w, "ok      %s\n", r.ID)
+			} else {
+				fmt.Fprintf(w, "FAILED  %s: %s\n", r.ID, r.Error)
+			}
+		}
+	})
+	if err == nil && failed > 0 {
+		err = fmt.Errorf("%d of %d backups failed verification", failed, len(results))
+	}
+	return err
+}
+
+func restore(ctx context.Context, b *backup.Backups, args []string, out printer) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return errors.New("restore needs a backup ID, then --to PATH")
+	}
+	id := args[0]
+	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
+	to := fs.String("to", "", "where to write the restored bytes")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *to == "" {
+		return errors.New("restore needs --to PATH")
+	}
+	start := time.Now()
+	if err := b.RestoreFile(ctx, id, *to); err != nil {
+		return err
+	}
+	took := time.Since(start)
+	return out.print(map[string]any{"id": id, "path": *to, "seconds": took.Seconds()}, func(w io.Writer) {
+		fmt.Fprintf(w, "restored %s to %s in %s\n", id, *to, took.Round(time.Millisecond))
+	})
+}
+
+func prune(ctx context.Context, b *backup.Backups, args []string, out printer) error {
+	gfs := retention.GFS()
+	fs := flag.NewFlagSet("prune", flag.ContinueOnError)
+	dry := fs.Bool("dry-run", false, "show the plan, delete nothing")
+	fs.IntVar(&gfs.Last, "last", gfs.Last, "keep the last N")
+	fs.IntVar(&gfs.Daily, "daily", gfs.Daily, "keep N daily (-1: all)")
+	fs.IntVar(&gfs.Weekly, "weekly", gfs.Weekly, "keep N weekly")
+	fs.IntVar(&gfs.Monthly, "monthly", gfs.Monthly, "keep N monthly")
+	fs.IntVar(&gfs.Yearly, "yearly", gfs.Yearly, "keep N yearly")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var plan retention.Plan
+	var err error
+	if *dry {
+		plan, err = b.Plan(ctx, gfs, retention.Options{})
+	} else {
+		plan, err = b.Prune(ctx, gfs, retention.Options{})
+	}
+	if err != nil {
+		return err
+	}
+	return out.print(plan, func(w io.Writer) {
+		for _, d := range plan.Decisions {
+			verb := "forget"
+			if d.Keep {
+				verb = "keep  "
+			}
+			fmt.Fprintf(w, "%s %s  %s\n", verb, d.Snapshot.ID, strings.Join(d.Reasons, ", "))
+		}
+		if *dry {
+			fmt.Fprintln(w, "(dry run: nothing deleted)")
+		}
+	})
+}
+
+// multi is a repeatable string flag.
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
