@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -19,6 +21,7 @@ import (
 	"github.com/saaskit/saaskit/crypto/cryptotest"
 	cryptomem "github.com/saaskit/saaskit/crypto/memstore"
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
+	"github.com/saaskit/saaskit/internal/testclock"
 )
 
 func newKeyring(t *testing.T) (*skcrypto.Keyring, *cryptotest.RootKey) {
@@ -235,4 +238,43 @@ func TestVerifySubsetCoversEverything(t *testing.T) {
 	}
 	_, err = b.VerifySubset(ctx, 3, 3)
 	assert.ErrorIs(t, err, backup.ErrInvalid)
+}
+
+func TestPointInTimeAndPostgres(t *testing.T) {
+	ctx := context.Background()
+	keys, _ := newKeyring(t)
+	clock := testclock.New(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	mem := backup.NewMemoryTarget("m")
+	b, err := backup.New(backup.KeyringCipher(keys, "acme"), []backup.Target{mem}, backup.Options{TenantID: "acme", Now: clock.Now})
+	require.NoError(t, err)
+	var ids []string
+	for i := range 3 {
+		m, err := b.Run(ctx, backup.ReaderSource("ledger", func(context.Context) (io.ReadCloser, error) {
+			return io.NopCloser(strings.NewReader(fmt.Sprint("version ", i))), nil
+		}))
+		require.NoError(t, err)
+		ids = append(ids, m.ID)
+		clock.Advance(24 * time.Hour)
+	}
+	m, err := b.At(ctx, "ledger", time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC))
+	require.NoError(t, err)
+	assert.Equal(t, ids[1], m.ID, "the newest backup finished by then")
+	_, err = b.At(ctx, "ledger", time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC))
+	assert.ErrorIs(t, err, backup.ErrNotFound)
+
+	// pg_dump's custom format of a real database, when PostgreSQL is here.
+	dsn := os.Getenv(sqldbtest.EnvPostgresDSN)
+	if dsn == "" {
+		t.Skip(sqldbtest.EnvPostgresDSN + " is unset: skipping the pg_dump backup")
+	}
+	pm, err := b.Run(ctx, backup.PostgresSource("test", dsn))
+	if errors.Is(err, backup.ErrToolMissing) {
+		t.Skip("pg_dump is not installed: ", err)
+	}
+	require.NoError(t, err)
+	var dump bytes.Buffer
+	require.NoError(t, b.Restore(ctx, pm.ID, &dump))
+	assert.True(t, bytes.HasPrefix(dump.Bytes(), []byte("PGDMP")), "a pg_dump custom-format archive")
+	_, err = b.Run(ctx, backup.PostgresSource("bad", "postgres://postgres@127.0.0.1:1/none?connect_timeout=2"))
+	assert.ErrorContains(t, err, "pg_dump", "a failing dump fails the backup, saying why")
 }

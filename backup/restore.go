@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -176,4 +177,26 @@ func (b *Backups) VerifySubset(ctx context.Context, n, of int) ([]string, error)
 		}
 	}
 	return checked, nil
+}
+
+// At returns the newest backup of source (and of the Backups' tenant)
+// finished at or before t: for restoring to a point in time.
+func (b *Backups) At(ctx context.Context, source string, t time.Time) (*Manifest, error) {
+	all, err := b.Manifests(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var best *Manifest
+	for _, m := range all {
+		if m.Source != source || m.TenantID != b.opts.TenantID || m.Finished.After(t) {
+			continue
+		}
+		if best == nil || m.Finished.After(best.Finished) {
+			best = m
+		}
+	}
+	if best == nil {
+		return nil, fmt.Errorf("%w: no backup of %s finished by %s", ErrNotFound, source, t.UTC().Format(time.RFC3339))
+	}
+	return best, nil
 }
