@@ -10,6 +10,7 @@ import (
 
 	"github.com/saaskit/saaskit/backup"
 	"github.com/saaskit/saaskit/backup/retention"
+	leasestore "github.com/saaskit/saaskit/backup/sqlstore"
 	"github.com/saaskit/saaskit/backup/sqlitecheck"
 	skcrypto "github.com/saaskit/saaskit/crypto"
 )
@@ -40,7 +41,14 @@ func newBackups(db *sql.DB, keys *skcrypto.Keyring, dataDir string, logger *slog
 		Placements: []backup.Placement{{Target: local.Name(), Media: "disk"}},
 		Retention:  &gfs,
 	}
-	s, err := backup.NewScheduler(b, []backup.Job{job}, backup.SchedulerOptions{Logger: logger})
+	leases, err := leasestore.New(db, nil) // several demo processes on one database take turns
+	if err != nil {
+		return nil, err
+	}
+	if err := leases.Migrate(context.Background()); err != nil {
+		return nil, err
+	}
+	s, err := backup.NewScheduler(b, []backup.Job{job}, backup.SchedulerOptions{Logger: logger, Leases: leases})
 	if err != nil {
 		return nil, err
 	}
