@@ -1,0 +1,23 @@
+package sqlitecheck_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/saaskit/saaskit/backup/sqlitecheck"
+	"github.com/saaskit/saaskit/internal/sqldb"
+)
+
+// Check a restored database file.
+func ExampleIntegrity() {
+	dir, _ := os.MkdirTemp("", "restored")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "restored.db")
+	db, _ := sqldb.Open(context.Background(), "sqlite:"+path)
+	_, _ = db.Exec("CREATE TABLE t (x); INSERT INTO t VALUES (1)")
+	db.Close()
+	fmt.Println(sqlitecheck.Integrity(context.Background(), path))
+	// Output: <nil>
+}
