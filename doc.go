@@ -21,7 +21,8 @@
 //	               migrations, tenant pins, deprecation and sunset
 //	observability  OpenTelemetry setup, tenant-aware logs and spans,
 //	               error-keeping sampling, health checks, SLO alerts
-//	backup         encrypted, verified backups with retention      planned
+//	backup         encrypted, verified backups on several targets,
+//	               restic-exact retention, restore drills, scheduler
 //
 // Each package follows the shape of database/sql: a concrete type you
 // call, over a small interface that adapters implement (memstore,
