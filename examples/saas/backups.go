@@ -10,8 +10,8 @@ import (
 
 	"github.com/saaskit/saaskit/backup"
 	"github.com/saaskit/saaskit/backup/retention"
-	leasestore "github.com/saaskit/saaskit/backup/sqlstore"
 	"github.com/saaskit/saaskit/backup/sqlitecheck"
+	leasestore "github.com/saaskit/saaskit/backup/sqlstore"
 	skcrypto "github.com/saaskit/saaskit/crypto"
 )
 
