@@ -30,6 +30,9 @@ type Job struct {
 	RPO time.Duration
 	// DrillEvery, when set, restores the newest backup this often.
 	DrillEvery time.Duration
+	// VerifyEvery, when set, reads every copy of the newest backup this
+	// often (CheckReadAll).
+	VerifyEvery time.Duration
 	// Drill configures the drills.
 	Drill DrillOptions
 	// Placements of the targets, for the 3-2-1 check.
@@ -105,7 +108,16 @@ type Status struct {
 	Copies       int           `json:"copies"`
 	Violations   []string      `json:"rule_321_violations,omitempty"`
 	LastDrill    *DrillReport  `json:"last_drill,omitempty"`
+	LastVerify   *Verified     `json:"last_verify,omitempty"`
 	RPOViolated  bool          `json:"rpo_violated"`
+}
+
+// Verified is the outcome of a scheduled verification.
+type Verified struct {
+	ID    string    `json:"id"`
+	At    time.Time `json:"at"`
+	OK    bool      `json:"ok"`
+	Error string    `json:"error,omitempty"`
 }
 
 // SchedulerOptions configure a Scheduler.
@@ -222,6 +234,16 @@ func (s *Scheduler) RunDue(ctx context.Context) {
 		s.mu.Lock()
 		st = *s.status[j.Name]
 		s.mu.Unlock()
+		if j.VerifyEvery > 0 && st.LastBackup != "" && (st.LastVerify == nil || now.Sub(st.LastVerify.At) >= j.VerifyEvery) {
+			v := Verified{ID: st.LastBackup, At: now.UTC(), OK: true}
+			if err := s.b.Verify(ctx, st.LastBackup, CheckReadAll); err != nil {
+				v.OK, v.Error = false, err.Error()
+				s.opts.Logger.ErrorContext(ctx, "backup verification failed", slog.String("job", j.Name), slog.String("error", err.Error()))
+			}
+			s.mu.Lock()
+			s.status[j.Name].LastVerify = &v
+			s.mu.Unlock()
+		}
 		if j.DrillEvery > 0 && st.LastBackup != "" && (st.LastDrill == nil || now.Sub(st.LastDrill.At) >= j.DrillEvery) {
 			r := s.b.Drill(ctx, st.LastBackup, j.Drill)
 			s.mu.Lock()
@@ -304,6 +326,21 @@ func (s *Scheduler) observe() error {
 	if err != nil {
 		return err
 	}
+	checks, err := meter.Int64ObservableGauge("saaskit.backup.check.ok",
+		metric.WithDescription("1 when the last drill or verification (attribute check) passed, 0 when it failed."))
+	if err != nil {
+		return err
+	}
+	lastSuccess, err := meter.Int64ObservableGauge("saaskit.backup.last_success", metric.WithUnit("s"),
+		metric.WithDescription("Unix time of the last successful backup."))
+	if err != nil {
+		return err
+	}
+	duration, err := meter.Float64ObservableGauge("saaskit.backup.duration", metric.WithUnit("s"),
+		metric.WithDescription("How long the last backup run took, retries included."))
+	if err != nil {
+		return err
+	}
 	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -324,9 +361,19 @@ func (s *Scheduler) observe() error {
 			if st.LastDrill != nil && st.LastDrill.OK {
 				o.ObserveFloat64(drill, st.LastDrill.Duration.Seconds(), attrs)
 			}
+			if st.LastDrill != nil {
+				o.ObserveInt64(checks, boolInt(st.LastDrill.OK), metric.WithAttributes(attribute.String("job", name), attribute.String("check", "drill")))
+			}
+			if st.LastVerify != nil {
+				o.ObserveInt64(checks, boolInt(st.LastVerify.OK), metric.WithAttributes(attribute.String("job", name), attribute.String("check", "verify")))
+			}
+			if !st.LastSuccess.IsZero() {
+				o.ObserveInt64(lastSuccess, st.LastSuccess.Unix(), attrs)
+			}
+			o.ObserveFloat64(duration, st.LastDuration.Seconds(), attrs)
 		}
 		return nil
-	}, age, rpo, size, copies, rule, drill)
+	}, age, rpo, size, copies, rule, drill, checks, lastSuccess, duration)
 	return err
 }
 
@@ -337,4 +384,11 @@ func osHostname() (string, error) {
 		return "backup-scheduler", err
 	}
 	return h + "/" + strconv.Itoa(os.Getpid()), nil
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -23,7 +23,7 @@ func TestSchedulerRunsDueJobsUnderLeases(t *testing.T) {
 	require.NoError(t, err)
 	reader := sdkmetric.NewManualReader()
 	leases := backup.NewMemoryLeases(clock.Now)
-	job := backup.Job{Name: "ledger", Source: bytesSource([]byte("ledger")), Every: time.Hour, DrillEvery: 24 * time.Hour,
+	job := backup.Job{Name: "ledger", Source: bytesSource([]byte("ledger")), Every: time.Hour, DrillEvery: 24 * time.Hour, VerifyEvery: time.Hour,
 		Placements: []backup.Placement{{Target: "local", Media: "disk"}}}
 	s, err := backup.NewScheduler(b, []backup.Job{job}, backup.SchedulerOptions{
 		Holder: "a", Leases: leases, Now: clock.Now, MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))})
@@ -37,6 +37,8 @@ func TestSchedulerRunsDueJobsUnderLeases(t *testing.T) {
 	assert.False(t, st.RPOViolated)
 	require.NotNil(t, st.LastDrill)
 	assert.True(t, st.LastDrill.OK, st.LastDrill.Error)
+	require.NotNil(t, st.LastVerify)
+	assert.True(t, st.LastVerify.OK, st.LastVerify.Error)
 	assert.Len(t, st.Violations, 3, "one local copy breaks the 3-2-1 rule three ways")
 
 	s.RunDue(ctx) // not due again yet
@@ -64,7 +66,10 @@ func TestSchedulerRunsDueJobsUnderLeases(t *testing.T) {
 		for _, m := range sm.Metrics {
 			switch g := m.Data.(type) {
 			case metricdata.Gauge[int64]:
-				gauges[m.Name] = float64(g.DataPoints[0].Value)
+				for _, dp := range g.DataPoints {
+					check, _ := dp.Attributes.Value("check")
+					gauges[m.Name+check.AsString()] = float64(dp.Value)
+				}
 			case metricdata.Gauge[float64]:
 				gauges[m.Name] = g.DataPoints[0].Value
 			}
@@ -74,4 +79,7 @@ func TestSchedulerRunsDueJobsUnderLeases(t *testing.T) {
 	assert.InDelta(t, (2*time.Hour + time.Minute).Seconds(), gauges["saaskit.backup.age"], 1)
 	assert.Equal(t, 3.0, gauges["saaskit.backup.rule321.violations"])
 	assert.Equal(t, 1.0, gauges["saaskit.backup.copies"])
+	assert.Equal(t, 1.0, gauges["saaskit.backup.check.okdrill"])
+	assert.Equal(t, 1.0, gauges["saaskit.backup.check.okverify"])
+	assert.Positive(t, gauges["saaskit.backup.last_success"])
 }
