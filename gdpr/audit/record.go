@@ -12,9 +12,9 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/saaskit/saaskit/internal/textfield"
 )
 
 // Errors. Every error the package returns wraps one of them once, with
@@ -223,15 +223,8 @@ func invalid(format string, args ...any) error {
 // text checks a field that stores must keep as text: at most limit
 // bytes of UTF-8 without NUL, and not empty when required.
 func text(field, v string, limit int, required bool) error {
-	switch {
-	case required && v == "":
-		return invalid("%s: must not be empty", field)
-	case len(v) > limit:
-		return invalid("%s: must be at most %d bytes, is %d", field, limit, len(v))
-	case !utf8.ValidString(v):
-		return invalid("%s: must be valid UTF-8", field)
-	case strings.IndexByte(v, 0) >= 0:
-		return invalid("%s: must not contain NUL bytes", field)
+	if err := textfield.Check(field, v, limit, required); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
 }

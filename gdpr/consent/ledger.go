@@ -8,7 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/saaskit/saaskit/internal/textfield"
 )
 
 // Options configure a Ledger.
@@ -88,15 +89,8 @@ func invalid(format string, args ...any) error {
 
 // checkText checks a UTF-8 field of at most limit bytes, required or not.
 func checkText(field, v string, limit int, required bool) error {
-	switch {
-	case required && v == "":
-		return invalid("%s: must not be empty", field)
-	case len(v) > limit:
-		return invalid("%s: must be at most %d bytes, is %d", field, limit, len(v))
-	case !utf8.ValidString(v):
-		return invalid("%s: must be UTF-8", field)
-	case strings.IndexByte(v, 0) >= 0:
-		return invalid("%s: must not contain NUL bytes", field)
+	if err := textfield.Check(field, v, limit, required); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
 }

@@ -368,7 +368,7 @@ func testNotices(t *testing.T, f *fixture) {
 		{"bad hash", consent.Notice{Purpose: email, Language: "en", SHA256: "abc"}, "64 hex digits"},
 		{"hash of another text", consent.Notice{Purpose: email, Language: "en", Text: textV3, SHA256: consent.Hash(textV1)}, "not the hash of its text"},
 		{"negative version", consent.Notice{Purpose: email, Version: -1, Language: "en", Text: textV3}, "version -1"},
-		{"text not UTF-8", consent.Notice{Purpose: email, Language: "en", Text: "caf\xe9"}, "notice text: must be UTF-8"},
+		{"text not UTF-8", consent.Notice{Purpose: email, Language: "en", Text: "caf\xe9"}, "notice text: must be valid UTF-8"},
 	} {
 		_, err := l.PublishNotice(ctx, tenant, tt.n)
 		assert.ErrorIs(t, err, consent.ErrInvalid, tt.name)
@@ -405,7 +405,7 @@ func testValidation(t *testing.T, f *fixture) {
 		{"empty tenant", "", subject, email, ok, consent.ErrInvalid, "tenant"},
 		{"empty subject", tenant, "", email, ok, consent.ErrInvalid, "subject: must not be empty"},
 		{"long subject", tenant, string(make([]byte, 513)), email, ok, consent.ErrInvalid, "subject"},
-		{"subject not UTF-8", tenant, "\xff", email, ok, consent.ErrInvalid, "subject: must be UTF-8"},
+		{"subject not UTF-8", tenant, "\xff", email, ok, consent.ErrInvalid, "subject: must be valid UTF-8"},
 		{"NUL in subject", tenant, "usr\x00ada", email, ok, consent.ErrInvalid, "subject: must not contain NUL"},
 		{"pseudonym subject", tenant, "erased:abc", email, ok, consent.ErrInvalid, "pseudonym"},
 		{"malformed purpose", tenant, subject, "Marketing Email", ok, consent.ErrInvalid, `purpose "Marketing Email"`},
