@@ -104,3 +104,21 @@ type QueueStats struct {
 type StatsQueue interface {
 	Stats(ctx context.Context, now time.Time) (QueueStats, error)
 }
+
+// Completion is one delivery's outcome, for BatchQueue.
+type Completion struct {
+	Delivery *Delivery
+	Attempt  Attempt
+}
+
+// BatchQueue is a Queue that can record several completions at once
+// (one transaction and commit for all). Each completion succeeds or
+// fails on its own, with Complete's errors. sqlstore implements it.
+type BatchQueue interface {
+	CompleteBatch(ctx context.Context, cs []Completion) []error
+	// GroupCommit reports whether workers should group completions:
+	// true where writes are serialized anyway (SQLite), false where
+	// concurrent commits are cheaper than waiting for a batch
+	// (PostgreSQL, which groups concurrent commits itself).
+	GroupCommit() bool
+}

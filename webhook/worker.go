@@ -67,6 +67,10 @@ type WorkerOptions struct {
 	OnEvent func(Event)
 	// Logger records store failures. Default slog.Default().
 	Logger *slog.Logger
+
+	// complete records an outcome: the queue's Complete, or a group
+	// commit when the queue is a BatchQueue.
+	complete func(context.Context, *Delivery, Attempt) error
 }
 
 // Event is an operational event of delivery.
@@ -165,6 +169,12 @@ func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 	// Attempts finish even when Run is stopping: the lease covers them,
 	// and abandoning one would only repeat it.
 	attemptCtx := context.WithoutCancel(ctx)
+	opts.complete = d.queue.Complete
+	if bq, ok := d.queue.(BatchQueue); ok && bq.GroupCommit() {
+		complete, stop := groupCommit(attemptCtx, bq, opts.Concurrency)
+		defer stop() // after the workers below have finished
+		opts.complete = complete
+	}
 	for range opts.Concurrency {
 		idle <- ""
 		wg.Go(func() {
@@ -396,7 +406,7 @@ func retryAfter(v string, now time.Time) time.Duration {
 // postpone moves a delivery to later without spending an attempt.
 func (d *Dispatcher) postpone(ctx context.Context, del *Delivery, until time.Time, opts WorkerOptions) {
 	del.NextAt = until
-	if err := d.queue.Complete(ctx, del, Attempt{}); err != nil {
+	if err := opts.complete(ctx, del, Attempt{}); err != nil {
 		opts.Logger.WarnContext(ctx, "webhook delivery not postponed", slog.String("delivery.id", del.ID), slog.String("error", err.Error()))
 	}
 }
@@ -431,7 +441,52 @@ func (d *Dispatcher) finish(ctx context.Context, del *Delivery, a Attempt, state
 		a.Error = reason
 	}
 	del.State, del.NextAt, del.LastError, del.Attempts = state, next, reason, del.Attempts+1
-	if err := d.queue.Complete(ctx, del, a); err != nil {
+	if err := opts.complete(ctx, del, a); err != nil {
 		opts.Logger.WarnContext(ctx, "webhook delivery not recorded", slog.String("delivery.id", del.ID), slog.String("error", err.Error()))
 	}
+}
+
+// groupCommit batches the completions that finish while a batch is
+// being written: one transaction for all of them, so a busy SQL queue
+// pays one commit per batch instead of one per delivery, and an idle one
+// waits for nothing. Each caller gets its own completion's error.
+func groupCommit(ctx context.Context, q BatchQueue, max int) (complete func(context.Context, *Delivery, Attempt) error, stop func()) {
+	type request struct {
+		c    Completion
+		done chan error
+	}
+	requests := make(chan request)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for first := range requests {
+			batch := []request{first}
+		fill:
+			for len(batch) < max {
+				select {
+				case r, ok := <-requests:
+					if !ok {
+						break fill
+					}
+					batch = append(batch, r)
+				default:
+					break fill
+				}
+			}
+			cs := make([]Completion, len(batch))
+			for i, r := range batch {
+				cs[i] = r.c
+			}
+			errs := q.CompleteBatch(ctx, cs)
+			for i, r := range batch {
+				r.done <- errs[i]
+			}
+		}
+	}()
+	complete = func(_ context.Context, d *Delivery, a Attempt) error {
+		done := make(chan error, 1)
+		requests <- request{Completion{Delivery: d, Attempt: a}, done}
+		return <-done
+	}
+	return complete, func() { close(requests); <-finished }
 }

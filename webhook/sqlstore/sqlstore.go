@@ -58,6 +58,7 @@ var (
 	_ webhook.TxQueue       = (*Store)(nil)
 	_ webhook.SubjectQueue  = (*Store)(nil)
 	_ webhook.StatsQueue    = (*Store)(nil)
+	_ webhook.BatchQueue    = (*Store)(nil)
 )
 
 // New returns a Store over db, which must come from modernc.org/sqlite or
@@ -549,6 +550,56 @@ func (s *Store) claimSQLite(ctx context.Context, tx *sql.Tx, now, until time.Tim
 // matched, atomically with it: on PostgreSQL in one statement (the
 // UPDATE in a CTE feeding the INSERT), on SQLite in one transaction.
 func (s *Store) Complete(ctx context.Context, d *webhook.Delivery, a webhook.Attempt) error {
+	var n int64
+	var err error
+	if s.db.Dialect == sqldb.Postgres || a.At.IsZero() {
+		n, err = s.complete(ctx, s.db, d, a)
+	} else {
+		err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+			n, err = s.complete(ctx, tx, d, a)
+			return err
+		})
+	}
+	return s.completed(ctx, d, n, err)
+}
+
+// CompleteBatch implements webhook.BatchQueue: the completions share one
+// transaction, so one commit (and one fsync) serves them all. A
+// completion whose lease was lost fails alone, with ErrConflict; if the
+// transaction itself fails, each completion is retried on its own.
+func (s *Store) CompleteBatch(ctx context.Context, cs []webhook.Completion) []error {
+	ns := make([]int64, len(cs))
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		for i, c := range cs {
+			n, err := s.complete(ctx, tx, c.Delivery, c.Attempt)
+			if err != nil {
+				return err
+			}
+			ns[i] = n
+		}
+		return nil
+	})
+	errs := make([]error, len(cs))
+	for i, c := range cs {
+		if err != nil {
+			errs[i] = s.Complete(ctx, c.Delivery, c.Attempt)
+		} else {
+			errs[i] = s.completed(ctx, c.Delivery, ns[i], nil)
+		}
+	}
+	return errs
+}
+
+// GroupCommit implements webhook.BatchQueue: SQLite has one writer, so
+// workers group their completions into one commit; PostgreSQL commits
+// concurrent transactions together by itself, and a shared batch would
+// only make workers wait.
+func (s *Store) GroupCommit() bool { return s.db.Dialect == sqldb.SQLite }
+
+// complete records one completion through q (the database, or a
+// transaction on SQLite, where the UPDATE and the INSERT must share one)
+// and returns the rows the UPDATE matched.
+func (s *Store) complete(ctx context.Context, q sqldb.Querier, d *webhook.Delivery, a webhook.Attempt) (int64, error) {
 	const where = " WHERE id = ? AND lease_token = ? AND state = 'pending'"
 	set := "UPDATE webhook_deliveries SET state = ?, attempts = ?, next_at = ?, last_error = ?, lease_token = NULL, lease_until = NULL"
 	args := []any{string(d.State), d.Attempts, sqldb.Timestamp(d.NextAt), d.LastError}
@@ -561,35 +612,31 @@ func (s *Store) Complete(ctx context.Context, d *webhook.Delivery, a webhook.Att
 	if len(a.Response) > 0 {
 		response = a.Response
 	}
-	var (
-		n   int64
-		err error
-	)
 	switch {
 	case a.At.IsZero(): // postponed: no attempt to log
-		n, err = execN(ctx, s.db, s.q(set+where), args...)
+		return execN(ctx, q, s.q(set+where), args...)
 	case s.db.Dialect == sqldb.Postgres:
-		n, err = execN(ctx, s.db, s.q(`WITH u AS (`+set+where+` RETURNING tenant_id)
+		return execN(ctx, q, s.q(`WITH u AS (`+set+where+` RETURNING tenant_id)
 			INSERT INTO webhook_attempts (delivery_id, tenant_id, at, status, latency_ns, error, response)
 			SELECT ?::text, u.tenant_id, ?::timestamptz, ?::integer, ?::bigint, ?::text, ?::bytea FROM u`),
 			append(args, d.ID, sqldb.Timestamp(a.At), a.Status, int64(a.Latency), a.Error, response)...)
-	default:
-		err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-			var tenantID string
-			err := tx.QueryRowContext(ctx, s.q(set+where+" RETURNING tenant_id"), args...).Scan(&tenantID)
-			if errors.Is(err, sql.ErrNoRows) {
-				return nil // n stays 0
-			}
-			if err != nil {
-				return err
-			}
-			n = 1
-			_, err = tx.ExecContext(ctx, s.q(`INSERT INTO webhook_attempts (delivery_id, tenant_id, at, status, latency_ns, error, response)
-				VALUES (?, ?, ?, ?, ?, ?, ?)`),
-				d.ID, tenantID, sqldb.Timestamp(a.At), a.Status, int64(a.Latency), a.Error, response)
-			return err
-		})
 	}
+	var tenantID string
+	err := q.QueryRowContext(ctx, s.q(set+where+" RETURNING tenant_id"), args...).Scan(&tenantID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	_, err = q.ExecContext(ctx, s.q(`INSERT INTO webhook_attempts (delivery_id, tenant_id, at, status, latency_ns, error, response)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		d.ID, tenantID, sqldb.Timestamp(a.At), a.Status, int64(a.Latency), a.Error, response)
+	return 1, err
+}
+
+// completed turns a completion's outcome into Complete's error.
+func (s *Store) completed(ctx context.Context, d *webhook.Delivery, n int64, err error) error {
 	if err == nil && n == 0 {
 		err = s.lostLease(ctx, d.ID)
 	}

@@ -46,6 +46,38 @@ func RunStoreTests(t *testing.T, newAdapter func(t *testing.T) Adapter) {
 	}
 	runOptional(t, "Subjects", newAdapter, testSubjects)
 	runOptional(t, "Stats", newAdapter, testStats)
+	runOptional(t, "CompleteBatch", newAdapter, testCompleteBatch)
+}
+
+// testCompleteBatch completes three deliveries in one batch, one with a
+// lost lease: it alone fails, with ErrConflict, and the others are
+// recorded with their attempts.
+func testCompleteBatch(t *testing.T, a Adapter, bq webhook.BatchQueue) {
+	ctx := context.Background()
+	e := endpoint("acme", "ep1", false)
+	for i := range 3 {
+		require.NoError(t, a.Enqueue(ctx, message("acme", fmt.Sprint("m", i)), []*webhook.Endpoint{e}))
+	}
+	claimed, err := a.Claim(ctx, t0, time.Minute, 3, 3)
+	require.NoError(t, err)
+	require.Len(t, claimed, 3)
+	claimed[1].LeaseToken = "stolen"
+	var cs []webhook.Completion
+	for _, d := range claimed {
+		d.State, d.Attempts = webhook.StateSucceeded, 1
+		cs = append(cs, webhook.Completion{Delivery: d, Attempt: webhook.Attempt{At: t0.Add(time.Second), Status: 200}})
+	}
+	errs := bq.CompleteBatch(ctx, cs)
+	require.Len(t, errs, 3)
+	assert.NoError(t, errs[0])
+	assert.ErrorIs(t, errs[1], webhook.ErrConflict)
+	assert.NoError(t, errs[2])
+	done, err := a.Deliveries(ctx, "acme", webhook.DeliveryFilter{State: webhook.StateSucceeded})
+	require.NoError(t, err)
+	assert.Len(t, done, 2)
+	attempts, err := a.Attempts(ctx, "acme", claimed[2].ID)
+	require.NoError(t, err)
+	assert.Len(t, attempts, 1)
 }
 
 // runOptional runs a test of an optional interface I, skipped when the
