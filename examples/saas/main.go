@@ -64,6 +64,18 @@
 //
 //	curl -H 'Authorization: Bearer <operator token>' http://localhost:8080/admin/backups
 //
+// Operator console: open http://localhost:8080/console/ and log in with
+// the operator token. It lists the tenants with the state of their audit
+// trails; shows each tenant's webhook endpoints and deliveries, where a
+// disabled endpoint can be repointed and a dead letter retried; kills,
+// revives and rolls out flags; starts erasures and follows data-subject
+// requests to their due dates; and shows the backups. Every change it
+// makes is audited under the actor console:operator. To see a dead
+// letter, point an endpoint at POST /webhooks/gone, which answers 410
+// Gone:
+//
+//	curl -H 'X-Tenant-ID: acme' -d '{"url":"http://localhost:8080/webhooks/gone"}' http://localhost:8080/api/webhooks/endpoints
+//
 // Operations: GET /livez (the process is up) and GET /readyz (database,
 // keyring and webhook backlog, in application/health+json). Traces,
 // metrics and logs follow the OTEL_* variables, e.g. OTEL_TRACES_EXPORTER=
@@ -227,6 +239,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	backupsDone := make(chan struct{})
 	go func() { defer close(backupsDone); app.backups.run(backupCtx) }()
 	defer func() { stopBackups(); <-backupsDone }()
+	if app.console, err = newConsole(app); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
@@ -303,6 +318,7 @@ type app struct {
 	privacy   *privacy
 	consents  *consents
 	backups   *backups
+	console   *console
 }
 
 func newApp(reg *tenancy.Registry, store *sqlstore.Store, keys *skcrypto.Keyring, hooks *hooks, domain string, logger *slog.Logger) (*app, error) {
@@ -372,6 +388,8 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("GET /admin/backups", a.features.admin(a.backups.status))
 	mux.HandleFunc("POST /webhooks/inbound/{tenant}", a.hooks.inbound)
 	mux.HandleFunc("GET /webhooks/inbound/{tenant}", a.hooks.inboundLog)
+	mux.HandleFunc("POST /webhooks/gone", a.hooks.gone)
+	a.console.routes(mux) // the operator console, /console/
 	return mux
 }
 

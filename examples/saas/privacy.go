@@ -106,22 +106,28 @@ func (p *privacy) request(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "kind must be access or erasure"})
 		return
 	}
-	userID := r.PathValue("id")
-	subject := gdpr.Subject{Identities: []gdpr.Identity{{Kind: gdpr.SubjectKey, Value: userID}}}
-	req, err := p.engine.Submit(r.Context(), t.ID, body.Kind, body.Regime, subject, "api")
-	if err == nil {
-		req, err = p.engine.Verify(r.Context(), t.ID, req.ID)
-	}
-	if err == nil && body.Kind == gdpr.Erasure {
-		if req, err = p.engine.Process(r.Context(), t.ID, req.ID); err == nil {
-			err = p.hooks.emit(r.Context(), nil, t.ID, "user.erased", "", map[string]string{"id": userID})
-		}
-	}
+	req, err := p.start(r.Context(), t.ID, body.Kind, body.Regime, r.PathValue("id"), "api")
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, req)
+}
+
+// start files a verified request about the tenant's user through
+// channel ("api" or consoleChannel); an erasure is carried out at once.
+func (p *privacy) start(ctx context.Context, tenantID string, kind gdpr.Kind, regime gdpr.Regime, userID, channel string) (*gdpr.Request, error) {
+	subject := gdpr.Subject{Identities: []gdpr.Identity{{Kind: gdpr.SubjectKey, Value: userID}}}
+	req, err := p.engine.Submit(ctx, tenantID, kind, regime, subject, channel)
+	if err == nil {
+		req, err = p.engine.Verify(ctx, tenantID, req.ID)
+	}
+	if err == nil && kind == gdpr.Erasure {
+		if req, err = p.engine.Process(ctx, tenantID, req.ID); err == nil {
+			err = p.hooks.emit(ctx, nil, tenantID, "user.erased", "", map[string]string{"id": userID})
+		}
+	}
+	return req, err
 }
 
 // status handles GET /api/privacy-requests/{id}.
@@ -205,8 +211,12 @@ func auditTrail(ctx context.Context, db *sql.DB, pseudonymKey []byte) (*audit.Tr
 		case gdpr.Denied:
 			req.RespondedAt, req.Response, req.DenialBasis = r.CompletedAt, audit.Denied, r.DenialReason
 		}
+		actor := "api"
+		if r.Channel == consoleChannel {
+			actor = consoleActor
+		}
 		_, err := trail.Append(ctx, r.TenantID, audit.Record{
-			TenantID: r.TenantID, Actor: "api", Action: "request " + action,
+			TenantID: r.TenantID, Actor: actor, Action: "request " + action,
 			Subject: audit.Pseudonym(pseudonymKey, r.TenantID, r.Subject.Value(gdpr.SubjectKey)),
 			Request: req, Details: map[string]string{"regime": string(r.Regime), "state": string(r.State)},
 		})

@@ -23,9 +23,10 @@ import (
 // the service emits, and shows a receiver: /webhooks/inbound/{tenant}
 // verifies what the demo itself sends there.
 type hooks struct {
-	d      *webhook.Dispatcher
-	queue  webhook.Queue
-	logger *slog.Logger
+	d         *webhook.Dispatcher
+	queue     webhook.Queue
+	endpoints webhook.EndpointStore
+	logger    *slog.Logger
 
 	mu       sync.Mutex
 	received map[string][]json.RawMessage // tenant → events received, in order
@@ -46,7 +47,7 @@ func newHooks(ctx context.Context, st *webhookstore.Store, keys *skcrypto.Keyrin
 	if err != nil {
 		return nil, err
 	}
-	return &hooks{d: d, queue: st, logger: logger, received: map[string][]json.RawMessage{}}, nil
+	return &hooks{d: d, queue: st, endpoints: st, logger: logger, received: map[string][]json.RawMessage{}}, nil
 }
 
 // emit sends an event about a resource to the tenant's endpoints, inside
@@ -132,6 +133,29 @@ func (h *hooks) retry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// repoint sends the tenant's endpoint to url and enables it again: how
+// an operator repairs an endpoint that was disabled, before retrying its
+// dead letters.
+func (h *hooks) repoint(ctx context.Context, tenantID, endpointID, url string) error {
+	if _, err := webhook.CheckURL(url, false); err != nil {
+		return err
+	}
+	e, err := h.endpoints.GetEndpoint(ctx, tenantID, endpointID)
+	if err != nil {
+		return err
+	}
+	e.URL, e.DisabledReason, e.FailingSince, e.UpdatedAt = url, "", time.Time{}, time.Now().UTC()
+	return h.endpoints.UpdateEndpoint(ctx, e)
+}
+
+// gone handles POST /webhooks/gone: a receiver that has gone away. It
+// answers 410 Gone, so the worker dead-letters the delivery and disables
+// the endpoint, as it would for a customer who removed theirs; the
+// console then repoints the endpoint and retries the dead letter.
+func (h *hooks) gone(w http.ResponseWriter, _ *http.Request) {
+	problem.Write(w, problem.Details{Status: http.StatusGone, Detail: "this receiver has gone away"})
 }
 
 // inbound handles POST /webhooks/inbound/{tenant}: a receiver that

@@ -1,0 +1,556 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/saaskit/saaskit/backup"
+	"github.com/saaskit/saaskit/flags"
+	flagstore "github.com/saaskit/saaskit/flags/sqlstore"
+	"github.com/saaskit/saaskit/gdpr"
+	"github.com/saaskit/saaskit/gdpr/audit"
+	"github.com/saaskit/saaskit/tenancy"
+	"github.com/saaskit/saaskit/webhook"
+)
+
+const (
+	// consoleActor names the console's operator in every audit trail.
+	consoleActor = "console:operator"
+	// consoleChannel is the channel of data-subject requests the console files.
+	consoleChannel = "console"
+
+	sessionCookie = "console_session"
+	sessionTTL    = 8 * time.Hour
+)
+
+// console is the operator's web console under /console/: server-rendered
+// pages over the tenancy registry, webhooks, flags, data-subject
+// requests, backups and audit trails. The operator logs in with the
+// operator token; a session lives in memory, and every form carries the
+// session's CSRF token. Each change is audited: flag edits in the flag
+// store's trail, the rest in the tenant's GDPR audit trail.
+type console struct {
+	app    *app
+	pages  map[string]*template.Template
+	logger *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[string]*session // by session ID
+}
+
+// session is a logged-in operator's.
+type session struct {
+	csrf    string
+	expires time.Time
+	flash   string // shown once, on the next page
+}
+
+func newConsole(a *app) (*console, error) {
+	funcs := template.FuncMap{"when": when, "ago": ago, "user": func(s gdpr.Subject) string { return s.Value(gdpr.SubjectKey) }}
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/console/layout.html")
+	if err != nil {
+		return nil, err
+	}
+	names, err := fs.Glob(templateFiles, "templates/console/*.html")
+	if err != nil {
+		return nil, err
+	}
+	c := &console{app: a, pages: map[string]*template.Template{}, logger: a.logger, sessions: map[string]*session{}}
+	for _, name := range names {
+		base := name[strings.LastIndex(name, "/")+1:]
+		if base == "layout.html" {
+			continue
+		}
+		page, err := layout.Clone()
+		if err == nil {
+			page, err = page.ParseFS(templateFiles, name)
+		}
+		if err != nil {
+			return nil, err
+		}
+		c.pages[base] = page
+	}
+	return c, nil
+}
+
+// view is what the layout renders: the page's data, and the tenant whose
+// branding it wears, if it shows one.
+type view struct {
+	Title  string
+	Tenant *tenancy.Tenant
+	CSRF   string
+	Flash  string
+	Data   any
+}
+
+// Primary and Font are the page's colour and font: the tenant's, or the
+// console's own.
+func (v view) Primary() string {
+	if v.Tenant != nil && v.Tenant.Branding.PrimaryColor != "" {
+		return v.Tenant.Branding.PrimaryColor
+	}
+	return "#343a40"
+}
+
+func (v view) Font() string {
+	if v.Tenant != nil && v.Tenant.Branding.Font != "" {
+		return v.Tenant.Branding.Font
+	}
+	return "system-ui, sans-serif"
+}
+
+func (c *console) render(w http.ResponseWriter, r *http.Request, status int, page string, v view) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := c.pages[page].Execute(w, v); err != nil {
+		c.logger.ErrorContext(r.Context(), "render console page", slog.String("page", page), slog.String("error", err.Error()))
+	}
+}
+
+// headers keeps console pages out of frames and caches, and lets them
+// load no script at all.
+func headers(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// routes registers the console's pages and actions on mux.
+func (c *console) routes(mux *http.ServeMux) {
+	handle := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, headers(h)) }
+	handle("GET /console/login", c.loginPage)
+	handle("POST /console/login", c.login)
+	handle("POST /console/logout", c.action(c.logout))
+	handle("GET /console/{$}", c.view("tenants.html", c.tenants))
+	handle("GET /console/tenants", c.view("tenants.html", c.tenants))
+	handle("GET /console/tenants/{tenant}/webhooks", c.view("webhooks.html", c.webhooks))
+	handle("POST /console/tenants/{tenant}/webhooks/endpoints/{id}", c.action(c.repoint))
+	handle("POST /console/tenants/{tenant}/webhooks/deliveries/{id}/retry", c.action(c.retry))
+	handle("GET /console/tenants/{tenant}/privacy", c.view("privacy.html", c.privacy))
+	handle("POST /console/tenants/{tenant}/privacy/erasures", c.action(c.erase))
+	handle("GET /console/flags", c.view("flags.html", c.flags))
+	handle("POST /console/flags/{key}/state", c.action(c.setState))
+	handle("POST /console/flags/{key}/percent", c.action(c.setPercent))
+	handle("GET /console/backups", c.view("backups.html", c.backups))
+}
+
+// Sessions.
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return hex.EncodeToString(b)
+}
+
+// current returns the request's live session and its ID.
+func (c *console) current(r *http.Request) (string, *session) {
+	ck, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return "", nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.sessions[ck.Value]
+	if s == nil || time.Now().After(s.expires) {
+		delete(c.sessions, ck.Value)
+		return "", nil
+	}
+	return ck.Value, s
+}
+
+func (c *console) setFlash(s *session, msg string) {
+	c.mu.Lock()
+	s.flash = msg
+	c.mu.Unlock()
+}
+
+func (c *console) takeFlash(s *session) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	msg := s.flash
+	s.flash = ""
+	return msg
+}
+
+func setSessionCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: value, Path: "/console/", MaxAge: maxAge,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+	})
+}
+
+// loginPage handles GET /console/login.
+func (c *console) loginPage(w http.ResponseWriter, r *http.Request) {
+	c.render(w, r, http.StatusOK, "login.html", view{Title: "Log in"})
+}
+
+// login handles POST /console/login: the operator token opens a session.
+func (c *console) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	token := r.PostFormValue("token")
+	if subtle.ConstantTimeCompare([]byte(token), []byte(c.app.features.operator)) != 1 {
+		c.render(w, r, http.StatusUnauthorized, "login.html", view{Title: "Log in", Flash: "That is not the operator token."})
+		return
+	}
+	id, now := randomHex(32), time.Now()
+	c.mu.Lock()
+	for k, s := range c.sessions { // forget expired sessions
+		if now.After(s.expires) {
+			delete(c.sessions, k)
+		}
+	}
+	c.sessions[id] = &session{csrf: randomHex(32), expires: now.Add(sessionTTL)}
+	c.mu.Unlock()
+	setSessionCookie(w, r, id, int(sessionTTL/time.Second))
+	c.logger.InfoContext(r.Context(), "console login")
+	http.Redirect(w, r, "/console/tenants", http.StatusSeeOther)
+}
+
+// logout handles POST /console/logout.
+func (c *console) logout(w http.ResponseWriter, r *http.Request) (string, string, error) {
+	id, _ := c.current(r)
+	c.mu.Lock()
+	delete(c.sessions, id)
+	c.mu.Unlock()
+	setSessionCookie(w, r, "", -1)
+	return "/console/login", "", nil
+}
+
+// view serves a page for a logged-in operator; load returns the tenant
+// the page is about (nil for none) and its data.
+func (c *console) view(page string, load func(r *http.Request) (*tenancy.Tenant, any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		_, s := c.current(r)
+		if s == nil {
+			http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+			return
+		}
+		t, data, err := load(r)
+		if err != nil {
+			status, msg := c.failure(r, err)
+			c.render(w, r, status, "error.html", view{Title: "Error", CSRF: s.csrf, Flash: msg})
+			return
+		}
+		title := strings.TrimSuffix(page, ".html")
+		title = strings.ToUpper(title[:1]) + title[1:]
+		c.render(w, r, http.StatusOK, page, view{Title: title, Tenant: t, CSRF: s.csrf, Flash: c.takeFlash(s), Data: data})
+	}
+}
+
+// action serves a form post of a logged-in operator carrying the
+// session's CSRF token; do returns where to go next and what to say.
+func (c *console) action(do func(w http.ResponseWriter, r *http.Request) (to, msg string, err error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		_, s := c.current(r)
+		if s == nil {
+			http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+		if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf)) != 1 {
+			http.Error(w, "missing or wrong CSRF token", http.StatusForbidden)
+			return
+		}
+		to, msg, err := do(w, r)
+		if err != nil {
+			_, msg = c.failure(r, err)
+		}
+		if msg != "" {
+			c.setFlash(s, msg)
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
+	}
+}
+
+var errConsoleInput = errors.New("invalid input")
+
+// failure turns an error into a status and a message fit to show.
+func (c *console) failure(r *http.Request, err error) (int, string) {
+	for _, e := range []error{tenancy.ErrNotFound, webhook.ErrNotFound, gdpr.ErrNotFound, flags.ErrNotFound} {
+		if errors.Is(err, e) {
+			return http.StatusNotFound, err.Error()
+		}
+	}
+	for _, e := range []error{errConsoleInput, webhook.ErrInvalid, webhook.ErrInvalidURL, webhook.ErrConflict, gdpr.ErrInvalid,
+		gdpr.ErrWrongStep, flags.ErrInvalidDefinitions} {
+		if errors.Is(err, e) {
+			return http.StatusBadRequest, err.Error()
+		}
+	}
+	c.logger.ErrorContext(r.Context(), "console", slog.String("error", err.Error()))
+	return http.StatusInternalServerError, "internal error"
+}
+
+// record appends a console action to the tenant's audit trail.
+func (c *console) record(ctx context.Context, tenantID, action string, details map[string]string) error {
+	_, err := c.app.privacy.trail.Append(ctx, tenantID, audit.Record{TenantID: tenantID, Actor: consoleActor, Action: action, Details: details})
+	return err
+}
+
+// Tenants.
+
+type tenantRow struct {
+	*tenancy.Tenant
+	Audit audit.Report
+}
+
+func (c *console) tenants(r *http.Request) (*tenancy.Tenant, any, error) {
+	ts, err := c.app.reg.List(r.Context(), tenancy.ListOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	rows := make([]tenantRow, 0, len(ts))
+	for _, t := range ts {
+		report, err := c.app.privacy.trail.Verify(r.Context(), t.ID)
+		if err != nil {
+			return nil, nil, err
+		}
+		rows = append(rows, tenantRow{t, report})
+	}
+	return nil, rows, nil
+}
+
+func (c *console) tenant(r *http.Request) (*tenancy.Tenant, error) {
+	return c.app.reg.Get(r.Context(), r.PathValue("tenant"))
+}
+
+// Webhooks.
+
+func (c *console) webhooks(r *http.Request) (*tenancy.Tenant, any, error) {
+	t, err := c.tenant(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	eps, err := c.app.hooks.endpoints.ListEndpoints(r.Context(), t.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	state := webhook.DeliveryState(r.URL.Query().Get("state"))
+	ds, err := c.app.hooks.queue.Deliveries(r.Context(), t.ID, webhook.DeliveryFilter{State: state})
+	if err != nil {
+		return nil, nil, err
+	}
+	slices.Reverse(ds) // newest first
+	return t, map[string]any{"Endpoints": eps, "Deliveries": ds[:min(len(ds), 100)], "State": state}, nil
+}
+
+// repoint handles POST /console/tenants/{tenant}/webhooks/endpoints/{id}
+// {url}: the endpoint goes to url and is enabled again.
+func (c *console) repoint(_ http.ResponseWriter, r *http.Request) (string, string, error) {
+	tenantID, id := r.PathValue("tenant"), r.PathValue("id")
+	to := "/console/tenants/" + url.PathEscape(tenantID) + "/webhooks"
+	if err := c.app.hooks.repoint(r.Context(), tenantID, id, r.PostFormValue("url")); err != nil {
+		return to, "", err
+	}
+	if err := c.record(r.Context(), tenantID, "webhook endpoint repoint", map[string]string{"endpoint": id}); err != nil {
+		return to, "", err
+	}
+	return to, "Endpoint " + id + " saved and enabled.", nil
+}
+
+// retry handles POST /console/tenants/{tenant}/webhooks/deliveries/{id}/retry.
+func (c *console) retry(_ http.ResponseWriter, r *http.Request) (string, string, error) {
+	tenantID, id := r.PathValue("tenant"), r.PathValue("id")
+	to := "/console/tenants/" + url.PathEscape(tenantID) + "/webhooks"
+	if err := c.app.hooks.d.RetryDead(r.Context(), tenantID, id); err != nil {
+		return to, "", err
+	}
+	if err := c.record(r.Context(), tenantID, "webhook retry", map[string]string{"delivery": id}); err != nil {
+		return to, "", err
+	}
+	return to, "Delivery " + id + " queued again.", nil
+}
+
+// Data-subject requests and the audit trail.
+
+type privacyPage struct {
+	Requests []*gdpr.Request
+	Audit    audit.Report
+	Recent   []audit.Record // the trail's last records, newest first
+	Now      time.Time
+}
+
+func (c *console) privacy(r *http.Request) (*tenancy.Tenant, any, error) {
+	t, err := c.tenant(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := c.app.privacy
+	reqs, err := p.engine.Store().List(r.Context(), t.ID, gdpr.RequestFilter{})
+	if err != nil {
+		return nil, nil, err
+	}
+	report, err := p.trail.Verify(r.Context(), t.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	var recent []audit.Record
+	for rec, err := range p.trail.Records(r.Context(), t.ID, report.LastSeq-min(report.LastSeq, 10)) {
+		if err != nil {
+			return nil, nil, err
+		}
+		recent = append(recent, rec)
+	}
+	slices.Reverse(recent)
+	return t, privacyPage{Requests: reqs, Audit: report, Recent: recent, Now: time.Now()}, nil
+}
+
+// erase handles POST /console/tenants/{tenant}/privacy/erasures {user}:
+// an erasure of the user, carried out at once, as the API's.
+func (c *console) erase(_ http.ResponseWriter, r *http.Request) (string, string, error) {
+	tenantID, user := r.PathValue("tenant"), strings.TrimSpace(r.PostFormValue("user"))
+	to := "/console/tenants/" + url.PathEscape(tenantID) + "/privacy"
+	if user == "" || len(user) > 64 {
+		return to, "", fmt.Errorf("%w: user ID must be 1 to 64 characters", errConsoleInput)
+	}
+	if _, err := c.app.reg.Get(r.Context(), tenantID); err != nil {
+		return to, "", err
+	}
+	req, err := c.app.privacy.start(r.Context(), tenantID, gdpr.Erasure, gdpr.GDPR, user, consoleChannel)
+	if err != nil {
+		return to, "", err
+	}
+	return to, fmt.Sprintf("Erasure %s: %s.", req.ID, req.State), nil
+}
+
+// Flags.
+
+type flagRow struct {
+	Key     string
+	State   flags.State
+	Percent int
+	Split   bool // whether the flag has a percentage to set
+	Last    *flagstore.AuditEntry
+}
+
+func (c *console) flags(r *http.Request) (*tenancy.Tenant, any, error) {
+	f := c.app.features
+	data, err := f.store.Load(r.Context()) // the stored truth, not the synced copy
+	if err != nil {
+		return nil, nil, err
+	}
+	var d flags.Definitions
+	if err := json.Unmarshal(data, &d); err != nil {
+		return nil, nil, err
+	}
+	var rows []flagRow
+	for key, fl := range d.Flags {
+		p, ok := percentOf(fl.Targeting)
+		row := flagRow{Key: key, State: fl.State, Percent: p, Split: ok}
+		trail, err := f.store.Audit(r.Context(), "flag", key, 1)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(trail) > 0 {
+			row.Last = &trail[0]
+		}
+		rows = append(rows, row)
+	}
+	slices.SortFunc(rows, func(a, b flagRow) int { return strings.Compare(a.Key, b.Key) })
+	return nil, rows, nil
+}
+
+// percentOf finds the "on" share of the percentage split RolloutFlag
+// writes ({"fractional": [bucket, ["on", p], ["off", 100-p]]}) in a
+// flag's targeting.
+func percentOf(rule any) (int, bool) {
+	switch t := rule.(type) {
+	case map[string]any:
+		if list, _ := t["fractional"].([]any); len(list) == 3 {
+			if on, _ := list[1].([]any); len(on) == 2 && on[0] == "on" {
+				if p, ok := on[1].(float64); ok {
+					return int(p), true
+				}
+			}
+		}
+		for _, args := range t {
+			if p, ok := percentOf(args); ok {
+				return p, true
+			}
+		}
+	case []any:
+		for _, it := range t {
+			if p, ok := percentOf(it); ok {
+				return p, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// setState handles POST /console/flags/{key}/state {state}: the kill
+// switch and its undoing, audited in the flag store.
+func (c *console) setState(_ http.ResponseWriter, r *http.Request) (string, string, error) {
+	key, state := r.PathValue("key"), flags.State(r.PostFormValue("state"))
+	if state != flags.Enabled && state != flags.Disabled {
+		return "/console/flags", "", fmt.Errorf("%w: state must be %s or %s", errConsoleInput, flags.Enabled, flags.Disabled)
+	}
+	if err := c.app.features.store.SetState(r.Context(), consoleActor, key, state); err != nil {
+		return "/console/flags", "", err
+	}
+	return "/console/flags", fmt.Sprintf("Flag %s is now %s.", key, state), nil
+}
+
+// setPercent handles POST /console/flags/{key}/percent {percent}.
+func (c *console) setPercent(_ http.ResponseWriter, r *http.Request) (string, string, error) {
+	key := r.PathValue("key")
+	p, err := strconv.Atoi(r.PostFormValue("percent"))
+	if err != nil {
+		return "/console/flags", "", fmt.Errorf("%w: percent must be a whole number", errConsoleInput)
+	}
+	if err := c.app.features.store.SetPercent(r.Context(), consoleActor, key, p); err != nil {
+		return "/console/flags", "", err
+	}
+	return "/console/flags", fmt.Sprintf("Flag %s rolls out to %d%%.", key, p), nil
+}
+
+// Backups.
+
+func (c *console) backups(r *http.Request) (*tenancy.Tenant, any, error) {
+	st, _ := c.app.backups.sched.Status("saas-db")
+	catalog, err := c.app.backups.b.Manifests(r.Context())
+	if err != nil {
+		return nil, nil, err
+	}
+	slices.Reverse(catalog) // newest first
+	return nil, struct {
+		Job     backup.Status
+		Backups []*backup.Manifest
+	}{st, catalog}, nil
+}
+
+// Template functions.
+
+// when formats a time for the console, or "never".
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+// ago says how long ago t was, roughly.
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return time.Since(t).Round(time.Second).String() + " ago"
+}
