@@ -308,6 +308,18 @@ func TestDemoWebhooks(t *testing.T) {
 
 var operatorLine = regexp.MustCompile(`operator token for /admin .*: (op_\w+)`)
 
+// operatorToken is the operator token the demo printed at start.
+func (s *server) operatorToken(t *testing.T) string {
+	t.Helper()
+	for _, l := range s.lines() {
+		if m := operatorLine.FindStringSubmatch(l); m != nil {
+			return m[1]
+		}
+	}
+	t.Fatal("the operator token is not printed")
+	return ""
+}
+
 // TestDemoFeatureFlags: usage-insights reaches the internal ring only;
 // the operator adds globex to the ring, then kills the flag, and the
 // gated API follows within the sync's second; the audit trail names
@@ -318,13 +330,7 @@ func TestDemoFeatureFlags(t *testing.T) {
 	}
 	s := start(t, buildDemo(t), t.TempDir())
 	defer s.stop(t)
-	var token string
-	for _, l := range s.lines() {
-		if m := operatorLine.FindStringSubmatch(l); m != nil {
-			token = m[1]
-		}
-	}
-	require.NotEmpty(t, token, "the operator token is printed")
+	token := s.operatorToken(t)
 	op := []string{"Authorization", "Bearer " + token}
 	insights := func(tenant string) int {
 		resp, _ := s.call(t, "GET", "localhost", "/api/insights", nil, "X-Tenant-ID", tenant)
@@ -516,12 +522,7 @@ func TestDemoBackups(t *testing.T) {
 	}
 	s := start(t, buildDemo(t), t.TempDir())
 	defer s.stop(t)
-	var token string
-	for _, l := range s.lines() {
-		if m := operatorLine.FindStringSubmatch(l); m != nil {
-			token = m[1]
-		}
-	}
+	token := s.operatorToken(t)
 	var status struct {
 		Job struct {
 			LastBackup string `json:"last_backup"`

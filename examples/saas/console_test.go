@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// chromium returns the path of a Chromium (or Chrome) binary, or "".
+func chromium() string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// browser drives a headless Chromium with a fresh profile for the test.
+type browser struct {
+	t    *testing.T
+	ctx  context.Context
+	base string // the demo's URL
+}
+
+func newBrowser(t *testing.T, exe, base string) *browser {
+	t.Helper()
+	profile, err := os.MkdirTemp("", "saas-chromium-")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		// Chromium's helpers may still write to the profile for a moment
+		// after the browser exits, so try the removal a few times.
+		for range 50 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(exe), chromedp.UserDataDir(profile),
+		chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+	)
+	ctx, cancelCtx := chromedp.NewContext(alloc)
+	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
+	// The first run starts the browser; it lives as long as ctx.
+	require.NoError(t, chromedp.Do(ctx), "start chromium")
+	return &browser{t: t, ctx: ctx, base: base}
+}
+
+// do runs steps, each batch within 30 seconds.
+func (b *browser) do(steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	require.NoError(b.t, chromedp.Do(ctx, steps...))
+}
+
+// open loads a console page and waits for sel.
+func (b *browser) open(path, sel string) {
+	b.t.Helper()
+	b.do(chromedp.Navigate(b.base+path), chromedp.WaitVisible(chromedp.CSS(sel)))
+}
+
+// click clicks sel, a button that submits a form, and waits for the page
+// the server answers with.
+func (b *browser) click(sel string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(sel))))
+	require.NoError(b.t, err, "click %s", sel)
+}
+
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	require.NoError(b.t, err, "text of %s", sel)
+	return strings.TrimSpace(s)
+}
+
+func (b *browser) location() string {
+	b.t.Helper()
+	loc, err := chromedp.Run(b.ctx, chromedp.Location())
+	require.NoError(b.t, err)
+	u, err := url.Parse(loc)
+	require.NoError(b.t, err)
+	return u.Path
+}
+
+// eventually reloads path until sel's text is want, for 30 seconds.
+func (b *browser) eventually(path, sel, want string) {
+	b.t.Helper()
+	var got string
+	ok := assert.Eventually(b.t, func() bool {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		defer cancel()
+		if err := chromedp.Do(ctx, chromedp.Navigate(b.base+path), chromedp.WaitVisible(chromedp.CSS(sel))); err != nil {
+			return false
+		}
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		got = strings.TrimSpace(s)
+		return err == nil && got == want
+	}, 30*time.Second, 100*time.Millisecond)
+	require.True(b.t, ok, "%s on %s: got %q, want %q", sel, path, got, want)
+}
+
+// TestDemoConsole drives the operator console in headless Chromium: the
+// operator logs in with the token, repoints a webhook endpoint that went
+// away and retries its dead letter, kills and revives a flag and sees
+// the gated API follow, starts an erasure and sees it complete, and logs
+// out. It skips when no Chromium is installed.
+func TestDemoConsole(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the demo binary")
+	}
+	exe := chromium()
+	if exe == "" {
+		t.Skip("no chromium binary on PATH: install chromium (apt-get install chromium) to run the console's browser test")
+	}
+	s := start(t, buildDemo(t), t.TempDir())
+	defer s.stop(t)
+	token := s.operatorToken(t)
+	base := "http://127.0.0.1:" + s.port
+	acme := []string{"X-Tenant-ID", "acme"}
+	b := newBrowser(t, exe, base)
+
+	t.Run("pages need a login", func(t *testing.T) {
+		b.open("/console/flags", "#token")
+		assert.Equal(t, "/console/login", b.location())
+		b.do(chromedp.SendKeys(chromedp.ID("token"), "op_wrong"))
+		b.click("#login")
+		assert.Contains(t, b.text("#flash"), "not the operator token")
+
+		b.do(chromedp.SendKeys(chromedp.ID("token"), token))
+		b.click("#login")
+		assert.Equal(t, "/console/tenants", b.location())
+		assert.Contains(t, b.text("#tenant-acme .audit"), "verified")
+		assert.Contains(t, b.text("#tenant-globex"), "Globex")
+	})
+
+	t.Run("forms need the session's CSRF token", func(t *testing.T) {
+		noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := noRedirect.PostForm(base+"/console/login", url.Values{"token": {token}})
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		cookies := resp.Cookies()
+		require.Len(t, cookies, 1)
+		assert.True(t, cookies[0].HttpOnly)
+		assert.Equal(t, http.SameSiteStrictMode, cookies[0].SameSite)
+
+		req, err := http.NewRequest("POST", base+"/console/flags/usage-insights/state", strings.NewReader("state=DISABLED&csrf=forged"))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(cookies[0])
+		resp, err = noRedirect.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+
+		resp, err = noRedirect.PostForm(base+"/console/flags/usage-insights/state", url.Values{"state": {"DISABLED"}})
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusSeeOther, resp.StatusCode, "no session: to the login page")
+		assert.Equal(t, "/console/login", resp.Header.Get("Location"))
+	})
+
+	t.Run("retry a dead letter", func(t *testing.T) {
+		// The endpoint's receiver has gone away (410): the worker
+		// dead-letters the delivery and disables the endpoint.
+		resp, body := s.call(t, "POST", "localhost", "/api/webhooks/endpoints",
+			strings.NewReader(`{"url":"`+base+`/webhooks/gone"}`), acme...)
+		require.Equal(t, 201, resp.StatusCode, body)
+		var ep struct{ ID string }
+		require.NoError(t, json.Unmarshal([]byte(body), &ep))
+		resp, body = s.call(t, "POST", "localhost", "/api/users",
+			strings.NewReader(`{"email_address":"mae@example.com","first_name":"Mae","last_name":"Jemison"}`), acme...)
+		require.Equal(t, 201, resp.StatusCode, body)
+		var dead []struct{ ID string }
+		require.Eventually(t, func() bool {
+			_, body := s.call(t, "GET", "localhost", "/api/webhooks/deliveries?state=dead", nil, acme...)
+			return json.Unmarshal([]byte(body), &dead) == nil && len(dead) == 1
+		}, 30*time.Second, 50*time.Millisecond, "the delivery to the gone receiver never died")
+
+		row := "#delivery-" + dead[0].ID
+		b.open("/console/tenants/acme/webhooks?state=dead", row)
+		assert.Equal(t, "dead", b.text(row+" .state"))
+		assert.Contains(t, b.text("#endpoint-"+ep.ID+" .status"), "disabled: 410 Gone")
+
+		// Repoint the endpoint at the demo's receiver, then retry.
+		form := "#endpoint-" + ep.ID
+		b.do(chromedp.SetValue(chromedp.CSS(form+` input[name="url"]`), base+"/webhooks/inbound/acme"))
+		b.click(form + " button")
+		assert.Contains(t, b.text("#flash"), "saved and enabled")
+		assert.Equal(t, "enabled", b.text(form+" .status"))
+		b.click(row + " button.retry")
+		assert.Contains(t, b.text("#flash"), "queued again")
+		b.eventually("/console/tenants/acme/webhooks", row+" .state", "succeeded")
+		_, received := s.call(t, "GET", "localhost", "/webhooks/inbound/acme", nil)
+		assert.Contains(t, received, "user.created", "the retried event arrived, signed")
+	})
+
+	t.Run("kill switch", func(t *testing.T) {
+		insights := func(tenant string) int {
+			resp, _ := s.call(t, "GET", "localhost", "/api/insights", nil, "X-Tenant-ID", tenant)
+			return resp.StatusCode
+		}
+		require.Equal(t, 200, insights("acme"), "acme is in the internal ring")
+		row := "#flag-usage-insights"
+		b.open("/console/flags", row)
+		assert.Equal(t, "ENABLED", b.text(row+" .state"))
+		b.click(row + " button.kill")
+		assert.Equal(t, "DISABLED", b.text(row+" .state"))
+		assert.Eventually(t, func() bool { return insights("acme") == 404 }, 30*time.Second, 20*time.Millisecond,
+			"the kill switch never reached the API")
+
+		b.click(row + " button.revive")
+		assert.Equal(t, "ENABLED", b.text(row+" .state"))
+		b.do(chromedp.SetValue(chromedp.CSS(row+` input[name="percent"]`), "100"))
+		b.click(row + ` input[name="percent"] + button`)
+		assert.Contains(t, b.text("#flash"), "100%")
+		assert.Eventually(t, func() bool { return insights("globex") == 200 }, 30*time.Second, 20*time.Millisecond,
+			"the 100% rollout never reached globex")
+		assert.Contains(t, b.text(row), "by console:operator", "the flag store audited the change")
+	})
+
+	t.Run("erasure", func(t *testing.T) {
+		resp, body := s.call(t, "POST", "localhost", "/api/users",
+			strings.NewReader(`{"email_address":"kat@example.com","first_name":"Katherine","last_name":"Johnson"}`), acme...)
+		require.Equal(t, 201, resp.StatusCode, body)
+		var u struct{ ID string }
+		require.NoError(t, json.Unmarshal([]byte(body), &u))
+
+		b.open("/console/tenants/acme/privacy", "#erase-user")
+		b.do(chromedp.SendKeys(chromedp.ID("erase-user"), u.ID))
+		b.click("#erase")
+		row := `tr[data-user="` + u.ID + `"]`
+		b.eventually("/console/tenants/acme/privacy", row+" .state", "completed")
+		assert.Equal(t, "erasure", b.text(row+" .kind"))
+		assert.Contains(t, b.text("#audit"), "Verified")
+		_, users := s.call(t, "GET", "localhost", "/api/users?email=kat@example.com", nil, acme...)
+		assert.JSONEq(t, `[{"id":"`+u.ID+`","erased":true}]`, users)
+
+		// The trail holds the console's actions, under its actor.
+		_, body = s.call(t, "GET", "localhost", "/api/privacy-audit", nil, acme...)
+		var report struct{ OK bool }
+		require.NoError(t, json.Unmarshal([]byte(body), &report))
+		assert.True(t, report.OK, body)
+		actions, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](
+			`[...document.querySelectorAll("td.action")].filter(td => td.previousElementSibling.textContent === "console:operator").map(td => td.textContent)`))
+		require.NoError(t, err)
+		assert.Contains(t, actions, "request completed")
+		assert.Contains(t, actions, "webhook retry")
+		assert.Contains(t, actions, "webhook endpoint repoint")
+	})
+
+	t.Run("log out", func(t *testing.T) {
+		b.click("#logout")
+		assert.Equal(t, "/console/login", b.location())
+		b.open("/console/tenants", "#token")
+		assert.Equal(t, "/console/login", b.location())
+	})
+}
