@@ -344,12 +344,23 @@ func (c *console) webhooks(r *http.Request) (*tenancy.Tenant, any, error) {
 		return nil, nil, err
 	}
 	state := webhook.DeliveryState(r.URL.Query().Get("state"))
-	ds, err := c.app.hooks.queue.Deliveries(r.Context(), t.ID, webhook.DeliveryFilter{State: state})
-	if err != nil {
-		return nil, nil, err
+	// The 100 last updated, newest first: the queue pages by ID, so read
+	// every page and keep the newest.
+	var ds []*webhook.Delivery
+	for after := ""; ; {
+		page, err := c.app.hooks.queue.Deliveries(r.Context(), t.ID, webhook.DeliveryFilter{State: state, AfterID: after})
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(page) == 0 {
+			break
+		}
+		ds = append(ds, page...)
+		slices.SortStableFunc(ds, func(a, b *webhook.Delivery) int { return b.UpdatedAt.Compare(a.UpdatedAt) })
+		ds = ds[:min(len(ds), 100)]
+		after = page[len(page)-1].ID
 	}
-	slices.Reverse(ds) // newest first
-	return t, map[string]any{"Endpoints": eps, "Deliveries": ds[:min(len(ds), 100)], "State": state}, nil
+	return t, map[string]any{"Endpoints": eps, "Deliveries": ds, "State": state}, nil
 }
 
 // repoint handles POST /console/tenants/{tenant}/webhooks/endpoints/{id}
