@@ -222,9 +222,11 @@ func (a *API) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		c := &capture{header: http.Header{}}
+		c := &capture{w: w, header: http.Header{}}
 		next.ServeHTTP(c, r)
-		a.writeMigrated(w, c, down, st.payloadType)
+		if !c.passing {
+			a.writeMigrated(w, c, down, st.payloadType)
+		}
 	})
 }
 
@@ -234,6 +236,8 @@ func (a *API) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, errTooLarge):
 		problem.Write(w, problem.Details{Status: http.StatusRequestEntityTooLarge, Detail: err.Error()})
+	case errors.Is(err, errMigration):
+		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Title: "Request not valid at this API version", Detail: err.Error()})
 	case errors.As(err, &re) && re.Source != "pin":
 		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Title: "Unsupported API version",
 			Detail:     fmt.Sprintf("%s; supported versions: %s", err.Error(), strings.Join(a.supported(), ", ")),
@@ -390,14 +394,27 @@ func (a *API) migrateRequest(r *http.Request, up []Migration) error {
 		return fmt.Errorf("%w: over %d bytes", errTooLarge, maxBody)
 	}
 	out, err := migrate(data, 0, up)
-	if err != nil {
+	var notJSON *notJSONError
+	switch {
+	case errors.As(err, &notJSON):
 		out = data // not JSON: the handler will say so
+	case err != nil:
+		return fmt.Errorf("%w: %w", errMigration, err)
 	}
 	r.Body = io.NopCloser(bytes.NewReader(out))
 	r.ContentLength = int64(len(out))
 	r.Header.Set("Content-Length", strconv.Itoa(len(out)))
 	return nil
 }
+
+// notJSONError is a body that does not decode as one JSON value.
+type notJSONError struct{ err error }
+
+func (e *notJSONError) Error() string { return "not a JSON body: " + e.err.Error() }
+
+// errMigration: a migration failed; the request cannot be served at
+// the caller's version.
+var errMigration = errors.New("versioning: migration failed")
 
 // migrate decodes data (numbers kept exact, as json.Number), applies the
 // migrations in order and encodes the result.
@@ -406,7 +423,10 @@ func migrate(data []byte, status int, ms []Migration) ([]byte, error) {
 	dec.UseNumber()
 	b := &Body{Status: status}
 	if err := dec.Decode(&b.Value); err != nil {
-		return nil, err
+		return nil, &notJSONError{err}
+	}
+	if dec.More() {
+		return nil, &notJSONError{errors.New("data after the JSON value")}
 	}
 	for _, m := range ms {
 		if err := m.Apply(b); err != nil {
@@ -419,7 +439,7 @@ func migrate(data []byte, status int, ms []Migration) ([]byte, error) {
 // writeMigrated sends a captured response, its JSON body migrated down.
 func (a *API) writeMigrated(w http.ResponseWriter, c *capture, down []*compiledChange, payloadType string) {
 	body := c.body.Bytes()
-	if isJSON(c.header.Get("Content-Type")) && len(body) > 0 && !c.overflow {
+	if isJSON(c.header.Get("Content-Type")) && len(body) > 0 {
 		var ms []Migration
 		for _, ch := range down {
 			for _, m := range ch.Responses {
@@ -442,38 +462,89 @@ func (a *API) writeMigrated(w http.ResponseWriter, c *capture, down []*compiledC
 			c.header.Set("Content-Length", strconv.Itoa(len(body)))
 		}
 	}
-	for k, v := range c.header {
-		w.Header()[k] = v
-	}
-	if c.status == 0 {
-		c.status = http.StatusOK
-	}
-	w.WriteHeader(c.status)
+	copyHeader(w.Header(), c.header)
+	w.WriteHeader(cmpStatus(c.status))
 	_, _ = w.Write(body)
 }
 
-// capture buffers a handler's response.
+// capture buffers a handler's JSON response for migration. A response
+// that is not JSON, that grows past maxBody, or that the handler flushes
+// is passed straight through instead, unmigrated, so streams and large
+// downloads stay streams.
 type capture struct {
-	header   http.Header
-	status   int
-	body     bytes.Buffer
-	overflow bool // past maxBody: sent unmigrated
+	w       http.ResponseWriter
+	header  http.Header
+	status  int
+	body    bytes.Buffer
+	passing bool
 }
 
 func (c *capture) Header() http.Header { return c.header }
+
 func (c *capture) WriteHeader(status int) {
-	if c.status == 0 {
+	switch {
+	case c.status != 0 || c.passing:
+	case status >= 100 && status < 200: // informational: send at once
+		copyHeader(c.w.Header(), c.header)
+		c.w.WriteHeader(status)
+	default:
 		c.status = status
+		if !isJSON(c.header.Get("Content-Type")) {
+			c.pass()
+		}
 	}
 }
+
 func (c *capture) Write(p []byte) (int, error) {
-	if c.status == 0 {
-		c.status = http.StatusOK
+	if c.status == 0 && !c.passing {
+		c.WriteHeader(http.StatusOK)
 	}
-	if c.body.Len()+len(p) > maxBody {
-		c.overflow = true
+	if !c.passing && c.body.Len()+len(p) > maxBody {
+		c.pass()
+	}
+	if c.passing {
+		return c.w.Write(p)
 	}
 	return c.body.Write(p)
+}
+
+// Flush implements http.Flusher: a handler that flushes is streaming.
+func (c *capture) Flush() {
+	if c.status == 0 {
+		c.WriteHeader(http.StatusOK)
+	}
+	c.pass()
+	if f, ok := c.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (c *capture) Unwrap() http.ResponseWriter { return c.w }
+
+// pass sends what was captured and turns the capture into a pipe.
+func (c *capture) pass() {
+	if c.passing {
+		return
+	}
+	c.passing = true
+	copyHeader(c.w.Header(), c.header)
+	c.w.WriteHeader(cmpStatus(c.status))
+	_, _ = c.w.Write(c.body.Bytes())
+	c.body.Reset()
+}
+
+func cmpStatus(s int) int {
+	if s == 0 {
+		return http.StatusOK
+	}
+	return s
+}
+
+func copyHeader(dst, src http.Header) {
+	for k, v := range src {
+		dst[k] = v
+	}
 }
 
 // mayBeJSON reports whether a request body of this type is migrated

@@ -2,6 +2,7 @@ package versioning_test
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -336,4 +337,46 @@ func TestChangelog(t *testing.T) {
 		"## 2024-06-01\n\n`name` is now `full_name`.\n\n" +
 		"## 2024-01-01\n\nThe first version.\n- Sunset on Thu, 01 Jan 2026 00:00:00 GMT.\n"
 	assert.Equal(t, want, api.Changelog())
+}
+
+// TestFailingRequestMigrationRefuses: a request whose migration fails
+// never reaches the head handler in its old shape.
+func TestFailingRequestMigrationRefuses(t *testing.T) {
+	api, err := versioning.New(versioning.Options{Versions: []string{"v1", "v2"}, Changes: []versioning.Change{{
+		Version: "v2", Requests: []versioning.Migration{{Apply: func(*versioning.Body) error { return errors.New("amount must be in cents") }}},
+	}}})
+	require.NoError(t, err)
+	called := false
+	h := api.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true }))
+	rec := call(t, h, "POST", "/payments", "v1", `{"amount": 12.50}`)
+	assert.Equal(t, 400, rec.Code)
+	assert.Contains(t, rec.Body.String(), "amount must be in cents")
+	assert.False(t, called)
+
+	rec = call(t, h, "POST", "/payments", "v1", `not json at all`)
+	assert.True(t, called, "a body that is not JSON goes to the handler, which says what is wrong")
+	assert.Equal(t, 200, rec.Code)
+}
+
+// TestNonJSONResponsesStream: under response migrations, a response
+// that is not JSON goes straight to the client, flushes included.
+func TestNonJSONResponsesStream(t *testing.T) {
+	api := demoAPI(t, versioning.Options{})
+	flushed := make(chan bool, 1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /users", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: one\n\n")
+		w.(http.Flusher).Flush()
+		flushed <- true
+		_, _ = io.WriteString(w, "data: two\n\n")
+	})
+	rec := httptest.NewRecorder()
+	r := httptest.NewRequest("GET", "/users", nil)
+	r.Header.Set("API-Version", "2024-01-01")
+	api.Middleware(mux).ServeHTTP(rec, r)
+	assert.True(t, <-flushed)
+	assert.True(t, rec.Flushed, "the flush reached the client")
+	assert.Equal(t, "data: one\n\ndata: two\n\n", rec.Body.String())
+	assert.Equal(t, "text/event-stream", rec.Header().Get("Content-Type"))
 }
