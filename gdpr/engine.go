@@ -265,8 +265,10 @@ func (e *Engine) Extend(ctx context.Context, tenantID, id, note string) (*Reques
 // operator to act on.
 func (e *Engine) Process(ctx context.Context, tenantID, id string) (*Request, error) {
 	r, err := e.transition(ctx, tenantID, id, "", []State{Verified, InProgress, Failed}, func(r *Request) error {
-		if held, reason := e.opts.Holds.Held(tenantID, r.Subject.Value(SubjectKey)); held && r.Kind == Erasure {
-			return fmt.Errorf("%w: %s", ErrHeld, reason)
+		if r.Kind == Erasure {
+			if held, reason := e.opts.Holds.heldForErasure(tenantID, r.Subject); held {
+				return fmt.Errorf("%w: %s", ErrHeld, reason)
+			}
 		}
 		r.State = InProgress
 		if r.Steps == nil {

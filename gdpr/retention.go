@@ -82,6 +82,30 @@ func (h *Holds) Held(tenantID, subjectKey string) (bool, string) {
 	return ok, reason
 }
 
+// heldForErasure reports whether erasing the subject would touch held
+// data. Holds name subjects by their SubjectKey identity: a subject
+// named without one cannot be matched, so while any subject of the
+// tenant is held, such an erasure is refused rather than risked.
+func (h *Holds) heldForErasure(tenantID string, s Subject) (bool, string) {
+	if h == nil {
+		return false, ""
+	}
+	if key := s.Value(SubjectKey); key != "" {
+		return h.Held(tenantID, key)
+	}
+	if held, reason := h.Held(tenantID, ""); held {
+		return true, reason
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k := range h.subject {
+		if k[0] == tenantID {
+			return true, "subjects of this tenant are under legal hold, and the request names no " + SubjectKey + " to tell them apart"
+		}
+	}
+	return false, ""
+}
+
 // ErrHeld: a legal hold blocks the deletion.
 var ErrHeld = errors.New("gdpr: data under legal hold")
 

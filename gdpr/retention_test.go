@@ -102,3 +102,21 @@ func TestRestriction(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, restricted())
 }
+
+// TestHoldsCannotBeDodgedByIdentity: an erasure naming only an email is
+// refused while subjects of the tenant are held, and retention needs
+// the subject key.
+func TestHoldsCannotBeDodgedByIdentity(t *testing.T) {
+	holds := gdpr.NewHolds()
+	var log []string
+	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{Holds: holds}, newFake("crm", &log))
+	require.NoError(t, err)
+	holds.HoldSubject("acme", "usr_ada", "litigation")
+	byEmail := gdpr.Subject{Identities: []gdpr.Identity{{Kind: "email", Value: "ada@example.com"}}}
+	r := submitVerified(t, e, gdpr.Erasure, byEmail)
+	_, err = e.Process(context.Background(), "acme", r.ID)
+	assert.ErrorIs(t, err, gdpr.ErrHeld)
+
+	_, err = sqlsource.New(sqldbtest.OpenSQLite(t).DB, sqlsource.Table{Table: "newsletter", IdentityColumn: "email", IdentityKind: "email", TimeColumn: "created_at"})
+	assert.ErrorIs(t, err, gdpr.ErrInvalid)
+}

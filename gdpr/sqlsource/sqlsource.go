@@ -105,6 +105,10 @@ func New(db *sql.DB, t Table) (gdpr.Source, error) {
 			return nil, fmt.Errorf("%w: table source %q: %q is not a plain SQL identifier", gdpr.ErrInvalid, t.Name, n)
 		}
 	}
+	if t.TimeColumn != "" && t.IdentityKind != gdpr.SubjectKey {
+		// Legal holds name subjects by SubjectKey: retention must see it.
+		return nil, fmt.Errorf("%w: table source %q: retention (TimeColumn) needs the subject key (IdentityKind %q) to honour legal holds", gdpr.ErrInvalid, t.Name, gdpr.SubjectKey)
+	}
 	if !gdpr.ValidIdentityKind(t.IdentityKind) {
 		return nil, fmt.Errorf("%w: table source %q: identity kind %q", gdpr.ErrInvalid, t.Name, t.IdentityKind)
 	}
