@@ -168,8 +168,8 @@ func TestErrorKeeperBounds(t *testing.T) {
 	root.End()
 	assert.Len(t, exp.GetSpans(), 3)
 
-	// With two traces open, a third is not held: only its root, which
-	// decides at once, can keep it.
+	// With two traces open, a third is not held: its failing span is
+	// exported alone.
 	exp.Reset()
 	ctxA, a := tracer.Start(context.Background(), "a")
 	ctxB, b := tracer.Start(context.Background(), "b")
@@ -189,7 +189,8 @@ func TestErrorKeeperBounds(t *testing.T) {
 	for _, s := range exp.GetSpans() {
 		names[s.Name] = true
 	}
-	assert.Equal(t, map[string]bool{"a": true, "a-child": true}, names, "c's child was not held; b did not fail")
+	assert.Equal(t, map[string]bool{"a": true, "a-child": true, "c-child": true}, names,
+		"c was not held, so only its failing span itself is kept; b did not fail")
 }
 
 func TestLogHandlerCorrelatesAndRedacts(t *testing.T) {
@@ -297,4 +298,44 @@ func headerResolver(t *testing.T) tenancy.Resolver {
 	hdr, err := tenancy.Header(reg, "", tenancy.ByID)
 	require.NoError(t, err)
 	return hdr
+}
+
+// TestErrorKeeperWaitsForEveryLocalRoot: a trace that enters the process
+// twice (two calls from one upstream request) is kept when the second
+// visit fails after the first succeeded, and when two run at once.
+func TestErrorKeeperWaitsForEveryLocalRoot(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(
+		sdktrace.WithSampler(observability.ErrorKeepingSampler(0)),
+		sdktrace.WithSpanProcessor(observability.NewErrorKeeper(sdktrace.NewSimpleSpanProcessor(exp), observability.BufferOptions{})),
+	)
+	tracer := tp.Tracer("test")
+	upstream := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1, 2, 3}, SpanID: trace.SpanID{4}, Remote: true,
+	})
+	remote := trace.ContextWithRemoteSpanContext(context.Background(), upstream)
+
+	// Sequential visits: the first ends fine, the second fails.
+	_, first := tracer.Start(remote, "first call")
+	first.End()
+	_, second := tracer.Start(remote, "second call")
+	second.SetStatus(codes.Error, "boom")
+	second.End()
+	names := map[string]bool{}
+	for _, s := range exp.GetSpans() {
+		names[s.Name] = true
+	}
+	assert.True(t, names["second call"], "the failing visit is kept")
+
+	// Concurrent visits: the one that ends first does not decide alone.
+	exp.Reset()
+	upstream2 := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{9}, SpanID: trace.SpanID{8}, Remote: true})
+	remote2 := trace.ContextWithRemoteSpanContext(context.Background(), upstream2)
+	_, a := tracer.Start(remote2, "a")
+	_, b := tracer.Start(remote2, "b")
+	a.End()
+	assert.Empty(t, exp.GetSpans(), "undecided while b runs")
+	b.SetStatus(codes.Error, "boom")
+	b.End()
+	assert.Len(t, exp.GetSpans(), 2, "both visits kept")
 }

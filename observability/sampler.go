@@ -22,12 +22,15 @@ import (
 //     ends: if any of its spans has an error status, the whole trace is
 //     exported; otherwise it is dropped.
 //
-// Memory is bounded (BufferOptions): at most MaxTraces traces are held
-// (more start unheld, so only their sampled share is kept), each with at
-// most MaxSpans spans (a trace past that keeps its first MaxSpans), for
-// at most MaxAge (a trace whose root never ends is dropped). Spans that
-// end after their local root are decided with it if the decision is
-// still remembered, else dropped.
+// A trace is decided when the last of its local roots in this process
+// ends, so a trace that enters the process twice is kept if either visit
+// fails. Memory is bounded (BufferOptions): at most MaxTraces traces are
+// held (more start unheld: only their sampled share and their failing
+// spans themselves are kept), each with at most MaxSpans spans (a trace
+// past that keeps its first MaxSpans), for at most MaxAge (a trace whose
+// root never ends is dropped). A span that ends after its trace was
+// decided follows the decision, unless it fails: then it is exported,
+// and so is the rest of that trace that still ends.
 
 // ErrorKeepingSampler returns the sampler of error-keeping sampling:
 // ratio of traces sampled, every other span recorded for the
@@ -75,9 +78,10 @@ type ErrorKeeper struct {
 }
 
 type heldTrace struct {
-	spans   []sdktrace.ReadOnlySpan
-	failed  bool
-	started time.Time
+	spans     []sdktrace.ReadOnlySpan
+	failed    bool
+	started   time.Time
+	openRoots int // local roots started and not ended: a trace may enter the process more than once
 }
 
 var _ sdktrace.SpanProcessor = (*ErrorKeeper)(nil)
@@ -98,8 +102,32 @@ func NewErrorKeeper(next sdktrace.SpanProcessor, opts BufferOptions) *ErrorKeepe
 		held: map[trace.TraceID]*heldTrace{}, decided: map[trace.TraceID]bool{}}
 }
 
-// OnStart implements sdktrace.SpanProcessor.
-func (k *ErrorKeeper) OnStart(ctx context.Context, s sdktrace.ReadWriteSpan) { k.next.OnStart(ctx, s) }
+// OnStart implements sdktrace.SpanProcessor. It counts a recorded-only
+// trace's local roots, so that the trace is decided when the last of
+// them ends: a trace may enter this process several times (two calls
+// from one upstream request), and an error in any of them keeps it.
+func (k *ErrorKeeper) OnStart(ctx context.Context, s sdktrace.ReadWriteSpan) {
+	k.next.OnStart(ctx, s)
+	if s.SpanContext().IsSampled() || (s.Parent().IsValid() && !s.Parent().IsRemote()) {
+		return
+	}
+	id := s.SpanContext().TraceID()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, decided := k.decided[id]; decided {
+		delete(k.decided, id) // the trace came back: decide it afresh
+	}
+	t := k.held[id]
+	if t == nil {
+		k.expire()
+		if len(k.held) >= k.opts.MaxTraces {
+			return // the buffer is full: this trace is not held
+		}
+		t = &heldTrace{started: k.now()}
+		k.held[id] = t
+	}
+	t.openRoots++
+}
 
 // OnEnd implements sdktrace.SpanProcessor.
 func (k *ErrorKeeper) OnEnd(s sdktrace.ReadOnlySpan) {
@@ -112,28 +140,28 @@ func (k *ErrorKeeper) OnEnd(s sdktrace.ReadOnlySpan) {
 	localRoot := !s.Parent().IsValid() || s.Parent().IsRemote()
 
 	k.mu.Lock()
-	if keep, ok := k.decided[id]; ok { // a late span of a decided trace
+	t := k.held[id]
+	if t == nil {
+		keep, decided := k.decided[id]
+		if failed && decided && !keep {
+			k.decided[id] = true // a late failure: keep what still comes
+		}
 		k.mu.Unlock()
-		if keep {
+		if keep || failed {
+			// A late span of a kept trace, or a failing span that could
+			// not be held (buffer full, or after a drop): export it.
 			k.next.OnEnd(kept{s})
 		}
 		return
-	}
-	t := k.held[id]
-	if t == nil {
-		k.expire()
-		if len(k.held) >= k.opts.MaxTraces && !localRoot {
-			k.mu.Unlock()
-			return // the buffer is full: this trace is not held
-		}
-		t = &heldTrace{started: k.now()}
-		k.held[id] = t
 	}
 	if len(t.spans) < k.opts.MaxSpans {
 		t.spans = append(t.spans, s)
 	}
 	t.failed = t.failed || failed
-	if !localRoot {
+	if localRoot {
+		t.openRoots--
+	}
+	if !localRoot || t.openRoots > 0 {
 		k.mu.Unlock()
 		return
 	}
