@@ -191,6 +191,11 @@ func (b *Backups) Run(ctx context.Context, src Source, tags ...string) (*Manifes
 	}
 	m.StoredSize, m.StoredSHA256, m.Finished = stored.n, stored.sum(), b.opts.Now().UTC()
 	if err := b.writeManifest(ctx, m); err != nil {
+		// A backup is all or nothing: take back what was written.
+		for _, t := range b.targets {
+			_ = t.Delete(context.WithoutCancel(ctx), manifestName(m.ID))
+		}
+		b.removeData(m.ID)
 		return nil, err
 	}
 	return m, nil
@@ -310,25 +315,33 @@ func (f *fanout) abort(err error) {
 }
 
 // Manifests lists every backup found on any target, oldest first: the
-// catalog, rebuilt from the targets alone.
+// catalog, rebuilt from the targets alone. A target that cannot be read
+// (offsite and unreachable, say) or a damaged manifest copy does not
+// hide what the other targets hold; only when no target can be listed
+// is the result an error.
 func (b *Backups) Manifests(ctx context.Context) ([]*Manifest, error) {
 	byID := map[string]*Manifest{}
+	var errs []error
+	listed := 0
 	for _, t := range b.targets {
 		names, err := t.List(ctx, "manifests/")
 		if err != nil {
-			return nil, fmt.Errorf("target %s: %w", t.Name(), err)
+			errs = append(errs, fmt.Errorf("target %s: %w", t.Name(), err))
+			continue
 		}
+		listed++
 		for _, n := range names {
 			id := strings.TrimSuffix(strings.TrimPrefix(n, "manifests/"), ".json")
 			if _, ok := byID[id]; ok {
 				continue
 			}
-			m, err := readManifest(ctx, t, id)
-			if err != nil {
-				return nil, err
+			if m, err := readManifest(ctx, t, id); err == nil {
+				byID[id] = m
 			}
-			byID[id] = m
 		}
+	}
+	if listed == 0 {
+		return nil, errors.Join(errs...)
 	}
 	out := make([]*Manifest, 0, len(byID))
 	for _, m := range byID {

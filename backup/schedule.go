@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -166,7 +167,7 @@ func NewScheduler(b *Backups, jobs []Job, opts SchedulerOptions) (*Scheduler, er
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Scheduler{b: b, jobs: jobs, opts: opts, status: map[string]*Status{}}
+	s := &Scheduler{b: b, jobs: slices.Clone(jobs), opts: opts, status: map[string]*Status{}}
 	for i, j := range jobs {
 		if j.Name == "" || j.Source == nil || j.Every <= 0 {
 			return nil, fmt.Errorf("%w: job %d needs a name, a source and an interval", ErrInvalid, i)
@@ -224,10 +225,11 @@ func (s *Scheduler) Run(ctx context.Context, tick time.Duration) error {
 // success (and drills whose interval has passed).
 func (s *Scheduler) RunDue(ctx context.Context) {
 	for _, j := range s.jobs {
+		now := s.opts.Now()
+		s.refresh(ctx, j, now)
 		s.mu.Lock()
 		st := *s.status[j.Name]
 		s.mu.Unlock()
-		now := s.opts.Now()
 		if st.LastSuccess.IsZero() || now.Sub(st.LastSuccess) >= j.Every {
 			s.runJob(ctx, j)
 		}
@@ -256,6 +258,20 @@ func (s *Scheduler) RunDue(ctx context.Context) {
 	}
 }
 
+// refresh learns the job's last good backup from the catalog, which
+// another process (or this one before a restart) may have written.
+func (s *Scheduler) refresh(ctx context.Context, j Job, now time.Time) {
+	m, err := s.b.At(ctx, j.Source.Name(), now)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.status[j.Name]; m.Finished.After(st.LastSuccess) {
+		st.LastSuccess, st.LastBackup, st.LastBytes, st.Copies = m.Finished, m.ID, m.StoredSize, len(m.Targets)
+	}
+}
+
 // runJob backs up under the job's lease, retrying with backoff.
 func (s *Scheduler) runJob(ctx context.Context, j Job) {
 	ok, err := s.opts.Leases.Acquire(ctx, j.Name, s.opts.Holder, s.opts.MaxRetry+time.Hour)
@@ -276,18 +292,21 @@ func (s *Scheduler) runJob(ctx context.Context, j Job) {
 		return err
 	}, backoff.WithContext(policy, ctx))
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	st := s.status[j.Name]
 	st.LastDuration = s.opts.Now().Sub(start)
 	if err != nil {
 		st.LastError = err.Error()
+		s.mu.Unlock()
 		s.opts.Logger.ErrorContext(ctx, "backup failed", slog.String("job", j.Name), slog.String("error", err.Error()))
 		return
 	}
 	st.LastSuccess, st.LastBackup, st.LastError, st.LastBytes, st.Copies = m.Finished, m.ID, "", m.StoredSize, len(m.Targets)
-	if j.Retention != nil {
+	s.mu.Unlock()
+	if j.Retention != nil { // outside the lock: pruning reads and deletes on every target
 		if _, err := s.b.Prune(ctx, *j.Retention, retention.Options{}); err != nil {
+			s.mu.Lock()
 			st.LastError = "prune: " + err.Error()
+			s.mu.Unlock()
 			s.opts.Logger.ErrorContext(ctx, "backup prune failed", slog.String("job", j.Name), slog.String("error", err.Error()))
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,7 +90,13 @@ func (p postgresSource) Open(ctx context.Context) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: pg_dump (from the PostgreSQL client tools) is needed to back up %s", ErrToolMissing, p.name)
 	}
-	cmd := exec.CommandContext(ctx, bin, "--format=custom", "--no-password", "--dbname="+p.dsn)
+	dsn, password := withoutPassword(p.dsn)
+	// The password goes in the environment, not the command line, which
+	// other local users can read in the process list.
+	cmd := exec.CommandContext(ctx, bin, "--format=custom", "--no-password", "--dbname="+dsn)
+	if password != "" {
+		cmd.Env = append(os.Environ(), "PGPASSWORD="+password)
+	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -190,4 +197,18 @@ func writeTar(ctx context.Context, root string, w io.Writer) error {
 		return err
 	}
 	return tw.Close()
+}
+
+// withoutPassword takes the password out of a postgres:// URL.
+func withoutPassword(dsn string) (string, string) {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn, ""
+	}
+	password, ok := u.User.Password()
+	if !ok {
+		return dsn, ""
+	}
+	u.User = url.User(u.User.Username())
+	return u.String(), password
 }
