@@ -275,3 +275,23 @@ func TestOTelHookEmitsEvaluationEvents(t *testing.T) {
 	assert.Equal(t, "saaskit-flags", attrs["feature_flag.provider.name"])
 	assert.Equal(t, "u1", attrs["feature_flag.context.id"])
 }
+
+// TestColdStartWithInvalidSourceServesSnapshot: the source holds a bad
+// document at start; the snapshot is served, Init succeeds, and the sync
+// goes on, so fixing the source takes effect.
+func TestColdStartWithInvalidSourceServesSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	path, snapshot := filepath.Join(dir, "flags.json"), filepath.Join(dir, "snapshot.json")
+	require.NoError(t, os.WriteFile(snapshot, []byte(`{"flags": {"f": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "on"}}}`), 0o600))
+	require.NoError(t, os.WriteFile(path, []byte(`{"flags": {"f": {"state": "MAYBE"}}}`), 0o600))
+	ev := flags.NewEvaluator(nil, flags.Options{})
+	c := newClient(t, flags.NewProvider(ev, flags.ProviderOptions{
+		Source: flags.FileSource{Path: path}, Sync: flags.SyncOptions{Snapshot: snapshot, Poll: time.Hour},
+	}))
+	ctx := context.Background()
+	assert.True(t, c.Boolean(ctx, "f", false, openfeature.EvaluationContext{}), "served from the snapshot")
+	require.NoError(t, os.WriteFile(path+".tmp", []byte(`{"flags": {"f": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off"}}}`), 0o600))
+	require.NoError(t, os.Rename(path+".tmp", path))
+	require.Eventually(t, func() bool { return !c.Boolean(ctx, "f", true, openfeature.EvaluationContext{}) }, 5*time.Second, 5*time.Millisecond,
+		"the sync kept running and serves the fixed source")
+}

@@ -133,8 +133,9 @@ func (s *syncer) load(ctx context.Context) {
 	}
 	set, err := Parse(data)
 	if err != nil {
-		if !s.served {
-			s.fromSnapshot()
+		if !s.served && s.fromSnapshot() {
+			s.report(StateStale, err) // the snapshot is served meanwhile
+			return
 		}
 		s.report(StateError, err)
 		return
