@@ -3,6 +3,10 @@ package observability
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -112,6 +116,9 @@ func (h *logHandler) needsCleaning(a slog.Attr) bool {
 		}
 	case a.Value.Kind() == slog.KindLogValuer:
 		return true // resolve it in clean
+	case a.Value.Kind() == slog.KindAny:
+		_, isHeader := a.Value.Any().(http.Header)
+		return isHeader
 	}
 	return false
 }
@@ -131,6 +138,14 @@ func (h *logHandler) clean(a slog.Attr) slog.Attr {
 	}
 	if a.Value.Kind() == slog.KindLogValuer {
 		return h.clean(slog.Attr{Key: a.Key, Value: a.Value.Resolve()})
+	}
+	if hdr, ok := a.Value.Any().(http.Header); ok && a.Value.Kind() == slog.KindAny {
+		// Logged headers are the usual way an Authorization leaks.
+		fields := make([]any, 0, len(hdr))
+		for _, k := range slices.Sorted(maps.Keys(hdr)) {
+			fields = append(fields, h.clean(slog.String(k, strings.Join(hdr[k], ", "))))
+		}
+		return slog.Group(a.Key, fields...)
 	}
 	return a
 }

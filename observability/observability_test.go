@@ -339,3 +339,11 @@ func TestErrorKeeperWaitsForEveryLocalRoot(t *testing.T) {
 	b.End()
 	assert.Len(t, exp.GetSpans(), 2, "both visits kept")
 }
+
+func TestLogHandlerRedactsLoggedHeaders(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(observability.LogHandler(slog.NewJSONHandler(&buf, nil), observability.LogOptions{}))
+	logger.Info("request", "headers", http.Header{"Authorization": {"Bearer abc"}, "Accept": {"application/json"}})
+	assert.NotContains(t, buf.String(), "Bearer abc")
+	assert.Contains(t, buf.String(), `"Accept":"application/json"`)
+}

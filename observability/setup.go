@@ -123,10 +123,12 @@ func Setup(ctx context.Context, opts Options) (shutdown func(context.Context) er
 	}
 	reader, err := metricReader(ctx, fallback, opts)
 	if err != nil {
+		shutdownAll(ctx, spans, nil)
 		return nil, err
 	}
 	logs, err := logExporter(ctx, fallback, opts.Writer)
 	if err != nil {
+		shutdownAll(ctx, spans, reader)
 		return nil, err
 	}
 
@@ -242,4 +244,14 @@ func logExporter(ctx context.Context, fallback string, w io.Writer) (sdklog.Expo
 		return nil, fmt.Errorf("%w: OTEL_LOGS_EXPORTER: %w", ErrInvalidOptions, err)
 	}
 	return e, nil
+}
+
+// shutdownAll stops exporters made before a later one failed.
+func shutdownAll(ctx context.Context, spans sdktrace.SpanExporter, reader sdkmetric.Reader) {
+	if spans != nil {
+		_ = spans.Shutdown(ctx)
+	}
+	if reader != nil {
+		_ = reader.Shutdown(ctx)
+	}
 }
