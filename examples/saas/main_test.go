@@ -550,3 +550,38 @@ func TestDemoBackups(t *testing.T) {
 	assert.Equal(t, "keyring:backup/platform", status.Backups[0].KeyID)
 	assert.NotEmpty(t, status.Job.Violations, "one local copy: the demo reports its 3-2-1 gaps")
 }
+
+// TestWalkthrough runs every shell command of README.md, verbatim,
+// against the demo (started here the way the README starts it), and
+// checks what the README says they show.
+func TestWalkthrough(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the demo binary")
+	}
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	var script []string
+	for _, block := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(string(readme), -1) {
+		if strings.Contains(block[1], "go run ./examples/saas") {
+			continue // the server: started below, as the README starts it
+		}
+		script = append(script, block[1])
+	}
+	require.NotEmpty(t, script)
+	t.Setenv("SAASKIT_OPERATOR_TOKEN", "demo-operator")
+	s := start(t, buildDemo(t), t.TempDir())
+	defer s.stop(t)
+
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", strings.Join(script, "\n"))
+	cmd.Env = append(os.Environ(), "BASE=http://127.0.0.1:"+s.port)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "the walkthrough failed:\n%s", out)
+	for _, want := range []string{
+		`"name":"Acme Cloud"`, `"status":"pass"`, "created usr_",
+		`"email":"ada@example.com"`, `"email_address":"ada@example.com"`, "## 2025-01-01 (current)",
+		`"type":"user.created"`, "404\n", `"tenant":"globex"`, `"Action":"put_flag"`,
+		`"kind":"erasure"`, `"erased":true`, `"OK":true`, `"source":"sqlite:saas.db"`,
+	} {
+		assert.Contains(t, string(out), want)
+	}
+}
