@@ -114,9 +114,7 @@ func (k *ErrorKeeper) OnStart(ctx context.Context, s sdktrace.ReadWriteSpan) {
 	id := s.SpanContext().TraceID()
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if _, decided := k.decided[id]; decided {
-		delete(k.decided, id) // the trace came back: decide it afresh
-	}
+	delete(k.decided, id) // if the trace comes back, decide it afresh
 	t := k.held[id]
 	if t == nil {
 		k.expire()
