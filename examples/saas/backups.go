@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -24,7 +27,7 @@ type backups struct {
 	b     *backup.Backups
 }
 
-func newBackups(db *sql.DB, keys *skcrypto.Keyring, dataDir string, logger *slog.Logger) (*backups, error) {
+func newBackups(db *sql.DB, pgDSN string, keys *skcrypto.Keyring, dataDir string, logger *slog.Logger) (*backups, error) {
 	local, err := backup.NewDirTarget(filepath.Join(dataDir, "backups"))
 	if err != nil {
 		return nil, err
@@ -34,10 +37,14 @@ func newBackups(db *sql.DB, keys *skcrypto.Keyring, dataDir string, logger *slog
 		return nil, err
 	}
 	gfs := retention.GFS() // 7 daily, 4 weekly, 12 monthly, every yearly
+	source, check := backup.SQLiteSource("saas.db", db, dataDir), sqlitecheck.Integrity
+	if pgDSN != "" { // PostgreSQL: pg_dump's archive, checked by its signature
+		source, check = backup.PostgresSource("saas", pgDSN), isPGDump
+	}
 	job := backup.Job{
-		Name: "saas-db", Source: backup.SQLiteSource("saas.db", db, dataDir),
+		Name: "saas-db", Source: source,
 		Every: time.Hour, DrillEvery: 24 * time.Hour,
-		Drill:      backup.DrillOptions{ScratchDir: dataDir, Check: sqlitecheck.Integrity},
+		Drill:      backup.DrillOptions{ScratchDir: dataDir, Check: check},
 		Placements: []backup.Placement{{Target: local.Name(), Media: "disk"}},
 		Retention:  &gfs,
 	}
@@ -67,5 +74,20 @@ func (bk *backups) status(w http.ResponseWriter, r *http.Request, _ string) erro
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"job": st, "backups": catalog})
+	return nil
+}
+
+// isPGDump checks that a restored file is a pg_dump custom archive (a
+// drill could also pg_restore it into a scratch database).
+func isPGDump(_ context.Context, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	head := make([]byte, 5)
+	if _, err := io.ReadFull(f, head); err != nil || string(head) != "PGDMP" {
+		return fmt.Errorf("not a pg_dump archive")
+	}
 	return nil
 }

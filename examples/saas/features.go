@@ -119,7 +119,7 @@ func (f *features) insights(w http.ResponseWriter, r *http.Request) {
 	}
 	t, _ := tenancy.FromContext(r.Context())
 	var n int
-	if err := f.db.QueryRowContext(r.Context(), "SELECT count(*) FROM demo_users WHERE tenant_id = ?", t.ID).Scan(&n); err != nil {
+	if err := f.db.QueryRowContext(r.Context(), rebind(f.db, "SELECT count(*) FROM demo_users WHERE tenant_id = ?"), t.ID).Scan(&n); err != nil {
 		f.logger.ErrorContext(r.Context(), "insights", slog.String("error", err.Error()))
 		problem.Write(w, problem.Details{Status: http.StatusInternalServerError, Detail: "internal error"})
 		return

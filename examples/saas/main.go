@@ -82,6 +82,9 @@
 // console, or OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 for a
 // collector; logs on stdout carry trace_id and tenant.id.
 //
+// On PostgreSQL: -db postgres://... (or SAASKIT_DATABASE_URL); keys
+// and backups stay in the data directory, and backups use pg_dump.
+//
 // Flags (and environment variables): -addr (SAASKIT_ADDR, default
 // localhost:8080), -data (SAASKIT_DATA_DIR, default ./data), -domain
 // (SAASKIT_BASE_DOMAIN, default localhost).
@@ -130,14 +133,15 @@ func main() {
 }
 
 type config struct {
-	addr, dataDir, domain string
+	addr, dataDir, domain, db string
 }
 
 func parseFlags(args []string) (config, error) {
 	fsFlags := flag.NewFlagSet("saas", flag.ContinueOnError)
 	var c config
 	fsFlags.StringVar(&c.addr, "addr", envOr("SAASKIT_ADDR", "localhost:8080"), "listen address")
-	fsFlags.StringVar(&c.dataDir, "data", envOr("SAASKIT_DATA_DIR", "data"), "directory of the SQLite database")
+	fsFlags.StringVar(&c.dataDir, "data", envOr("SAASKIT_DATA_DIR", "data"), "directory of the SQLite database, keys and backups")
+	fsFlags.StringVar(&c.db, "db", envOr("SAASKIT_DATABASE_URL", ""), "a postgres:// URL to use PostgreSQL instead of <data>/saas.db")
 	fsFlags.StringVar(&c.domain, "domain", envOr("SAASKIT_BASE_DOMAIN", "localhost"), "base domain whose subdomains name tenants")
 	return c, fsFlags.Parse(args)
 }
@@ -174,7 +178,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	store, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(cfg.dataDir, "saas.db"))
+	dsn := cfg.db
+	if dsn == "" {
+		dsn = "sqlite:" + filepath.Join(cfg.dataDir, "saas.db")
+	}
+	store, err := sqlstore.Open(ctx, dsn)
 	if err != nil {
 		return err
 	}
@@ -232,7 +240,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if app.ready, err = readiness(store.DB(), keys, hooks); err != nil {
 		return err
 	}
-	if app.backups, err = newBackups(store.DB(), keys, cfg.dataDir, logger); err != nil {
+	if app.backups, err = newBackups(store.DB(), cfg.db, keys, cfg.dataDir, logger); err != nil {
 		return err
 	}
 	backupCtx, stopBackups := context.WithCancel(context.Background())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"database/sql"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -19,6 +20,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the admin connection of TestDemoOnPostgres
+
+	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
 )
 
 // server is the demo binary running on a random port.
@@ -43,9 +48,10 @@ func buildDemo(t *testing.T) string {
 	return bin
 }
 
-func start(t *testing.T, bin, dataDir string) *server {
+func start(t *testing.T, bin, dataDir string, extra ...string) *server {
 	t.Helper()
-	s := &server{cmd: exec.Command(bin, "-addr", "127.0.0.1:0", "-data", dataDir, "-domain", "localhost"), done: make(chan error, 1)}
+	args := append([]string{"-addr", "127.0.0.1:0", "-data", dataDir, "-domain", "localhost"}, extra...)
+	s := &server{cmd: exec.Command(bin, args...), done: make(chan error, 1)}
 	stdout, err := s.cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, s.cmd.Start())
@@ -584,4 +590,57 @@ func TestWalkthrough(t *testing.T) {
 	} {
 		assert.Contains(t, string(out), want)
 	}
+}
+
+// TestDemoOnPostgres runs the demo on PostgreSQL (a fresh schema on the
+// server SAASKIT_TEST_POSTGRES_DSN names): users encrypted and found,
+// an old API version, an erasure, and a pg_dump backup with its drill.
+func TestDemoOnPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the demo binary")
+	}
+	dsn := os.Getenv(sqldbtest.EnvPostgresDSN)
+	if dsn == "" {
+		t.Skip(sqldbtest.EnvPostgresDSN + " is unset: skipping the demo on PostgreSQL")
+	}
+	admin, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	defer admin.Close()
+	schema := fmt.Sprintf("demo_%d", time.Now().UnixNano())
+	_, err = admin.Exec("CREATE SCHEMA " + schema)
+	require.NoError(t, err)
+	defer func() { _, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE") }()
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	s := start(t, buildDemo(t), t.TempDir(), "-db", dsn+sep+"options=-csearch_path%3D"+schema)
+	defer s.stop(t)
+	acme := []string{"X-Tenant-ID", "acme"}
+
+	resp, body := s.call(t, "POST", "localhost", "/api/users", strings.NewReader(`{"email_address":"lin@example.com","first_name":"Lin","last_name":"Wu"}`), acme...)
+	require.Equal(t, 201, resp.StatusCode, body)
+	var u struct{ ID string }
+	require.NoError(t, json.Unmarshal([]byte(body), &u))
+	resp, body = s.call(t, "GET", "localhost", "/api/users?email=lin@example.com", nil, append(acme, "API-Version", "2024-01-01")...)
+	require.Equal(t, 200, resp.StatusCode, body)
+	assert.JSONEq(t, `[{"id":"`+u.ID+`","email":"lin@example.com","name":"Lin Wu"}]`, body)
+	resp, body = s.call(t, "POST", "localhost", "/api/users/"+u.ID+"/privacy-requests", strings.NewReader(`{"kind":"erasure"}`), acme...)
+	require.Equal(t, 201, resp.StatusCode, body)
+	assert.Contains(t, body, `"state":"completed"`)
+
+	token := s.operatorToken(t)
+	var status struct {
+		Job struct {
+			LastDrill *struct{ OK bool } `json:"last_drill"`
+		}
+		Backups []struct{ Source string }
+	}
+	require.Eventually(t, func() bool {
+		resp, body := s.call(t, "GET", "localhost", "/admin/backups", nil, "Authorization", "Bearer "+token)
+		return resp.StatusCode == 200 && json.Unmarshal([]byte(body), &status) == nil && status.Job.LastDrill != nil
+	}, 30*time.Second, 50*time.Millisecond, "no drill: %s", strings.Join(s.lines(), "\n"))
+	assert.True(t, status.Job.LastDrill.OK)
+	require.NotEmpty(t, status.Backups)
+	assert.Equal(t, "postgres:saas", status.Backups[0].Source)
 }

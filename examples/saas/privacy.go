@@ -62,7 +62,7 @@ func (userSource) Info() gdpr.SourceInfo {
 func (s userSource) Export(ctx context.Context, tenantID string, subj gdpr.Subject, emit func(any) error) error {
 	id := subj.Value(gdpr.SubjectKey)
 	var email, prof []byte
-	err := s.u.db.QueryRowContext(ctx, "SELECT email, profile FROM demo_users WHERE tenant_id = ? AND id = ?", tenantID, id).Scan(&email, &prof)
+	err := s.u.db.QueryRowContext(ctx, rebind(s.u.db, "SELECT email, profile FROM demo_users WHERE tenant_id = ? AND id = ?"), tenantID, id).Scan(&email, &prof)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // an unknown subject has no data here
 	}
@@ -81,7 +81,7 @@ func (s userSource) Export(ctx context.Context, tenantID string, subj gdpr.Subje
 
 func (s userSource) Erase(ctx context.Context, tenantID string, subj gdpr.Subject) (gdpr.Erased, error) {
 	var n int
-	err := s.u.db.QueryRowContext(ctx, "SELECT count(*) FROM demo_users WHERE tenant_id = ? AND id = ?", tenantID, subj.Value(gdpr.SubjectKey)).Scan(&n)
+	err := s.u.db.QueryRowContext(ctx, rebind(s.u.db, "SELECT count(*) FROM demo_users WHERE tenant_id = ? AND id = ?"), tenantID, subj.Value(gdpr.SubjectKey)).Scan(&n)
 	return gdpr.Erased{Records: n, Note: "email and names are encrypted under the user's key: erased by its shredding"}, err
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/saaskit/saaskit/crypto/localkms"
 	cryptostore "github.com/saaskit/saaskit/crypto/sqlstore"
 	"github.com/saaskit/saaskit/internal/problem"
+	"github.com/saaskit/saaskit/internal/sqldb"
 	"github.com/saaskit/saaskit/tenancy"
 	"github.com/saaskit/saaskit/versioning"
 )
@@ -87,11 +88,16 @@ func openKeyring(ctx context.Context, db *sql.DB, dataDir string) (*skcrypto.Key
 	if err := st.Migrate(ctx); err != nil {
 		return nil, err
 	}
-	if _, err := db.ExecContext(ctx, usersSchema); err != nil {
+	schema, addProfile := usersSchema, "ALTER TABLE demo_users ADD COLUMN profile BLOB"
+	if d, _ := sqldb.DialectOf(db); d == sqldb.Postgres {
+		schema = strings.ReplaceAll(schema, "BLOB", "BYTEA")
+		addProfile = "ALTER TABLE demo_users ADD COLUMN IF NOT EXISTS profile BYTEA"
+	}
+	if _, err := db.ExecContext(ctx, schema); err != nil {
 		return nil, fmt.Errorf("users table: %w", err)
 	}
-	// Data directories from before profiles existed gain the column.
-	if _, err := db.ExecContext(ctx, "ALTER TABLE demo_users ADD COLUMN profile BLOB"); err != nil && !strings.Contains(err.Error(), "duplicate column") {
+	// Databases from before profiles existed gain the column.
+	if _, err := db.ExecContext(ctx, addProfile); err != nil && !strings.Contains(err.Error(), "duplicate column") {
 		return nil, fmt.Errorf("users table: %w", err)
 	}
 	return skcrypto.NewKeyring(root, st, st, skcrypto.Options{})
@@ -114,6 +120,13 @@ func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return b
+}
+
+// rebind writes a query's '?' placeholders as db's driver wants them
+// ($1, $2, ... on PostgreSQL).
+func rebind(db *sql.DB, query string) string {
+	d, _ := sqldb.DialectOf(db)
+	return d.Rebind(query)
 }
 
 func normalizeEmail(s string) (string, bool) {
@@ -166,7 +179,7 @@ func (u *users) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(r.Context(), "INSERT INTO demo_users (tenant_id, id, email, email_index, profile) VALUES (?, ?, ?, ?, ?)", t.ID, id, ct, idx, prof); err != nil {
+	if _, err := tx.ExecContext(r.Context(), rebind(u.db, "INSERT INTO demo_users (tenant_id, id, email, email_index, profile) VALUES (?, ?, ?, ?, ?)"), t.ID, id, ct, idx, prof); err != nil {
 		u.fail(w, r, err)
 		return
 	}
@@ -196,7 +209,7 @@ func (u *users) find(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, err)
 		return
 	}
-	rows, err := u.db.QueryContext(r.Context(), "SELECT id, email, profile FROM demo_users WHERE tenant_id = ? AND email_index = ?", t.ID, idx)
+	rows, err := u.db.QueryContext(r.Context(), rebind(u.db, "SELECT id, email, profile FROM demo_users WHERE tenant_id = ? AND email_index = ?"), t.ID, idx)
 	if err != nil {
 		u.fail(w, r, err)
 		return
@@ -256,7 +269,7 @@ func (u *users) erase(w http.ResponseWriter, r *http.Request) {
 	t, _ := tenancy.FromContext(r.Context())
 	id := r.PathValue("id")
 	var exists int
-	err := u.db.QueryRowContext(r.Context(), "SELECT 1 FROM demo_users WHERE tenant_id = ? AND id = ?", t.ID, id).Scan(&exists)
+	err := u.db.QueryRowContext(r.Context(), rebind(u.db, "SELECT 1 FROM demo_users WHERE tenant_id = ? AND id = ?"), t.ID, id).Scan(&exists)
 	if errors.Is(err, sql.ErrNoRows) {
 		problem.Write(w, problem.Details{Status: http.StatusNotFound, Detail: "no such user"})
 		return
