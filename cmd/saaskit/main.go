@@ -1,6 +1,7 @@
-// Command saaskit operates a saaskit service's data from the shell. Its
-// backup subcommand runs, lists, verifies, restores and prunes
-// encrypted backups in a directory:
+// Command saaskit operates a saaskit service from the shell.
+//
+// Backups: runs, lists, verifies, restores and prunes encrypted backups
+// in a directory:
 //
 //	saaskit backup run --sqlite ./data/saas.db
 //	saaskit backup list
@@ -8,12 +9,39 @@
 //	saaskit backup restore <id> --to ./restored.db
 //	saaskit backup prune --dry-run   # GFS: 7 daily, 4 weekly, 12 monthly, yearly
 //
+// Webhooks: signs a payload as a sender would, or checks a delivery's
+// headers, by the Standard Webhooks specification:
+//
+//	saaskit webhook sign --secret whsec_... --id msg_1 < body.json
+//	saaskit webhook verify --secret whsec_... --id msg_1 --timestamp 1700000000 --signature 'v1,...' body.json
+//
+// Flags: validates flagd definition files (every invalid flag named),
+// and evaluates a flag for a context:
+//
+//	saaskit flags validate flags/*.json
+//	saaskit flags eval flags.json new-checkout --context '{"tenantId":"acme"}'
+//
+// Keys: rotates a tenant's key-encryption key and rewraps its data
+// keys, or shreds a data subject's (or a whole tenant's) keys:
+//
+//	saaskit keys rotate acme
+//	saaskit keys --yes shred acme user_42
+//
+// Audit: verifies the hash chain of each tenant's privacy audit trail:
+//
+//	saaskit audit verify [TENANT ...]
+//
 // Common flags: --data (the service's data directory: the root keyset
-// root.keyset, the key store saas.db, default ./data), --target (the
-// backup directory, default <data>/backups), --tenant (whose backup key,
-// default platform), --json (machine-readable output). The root key's
-// passphrase comes from SAASKIT_ROOT_PASSPHRASE, or the demo's
-// root.passphrase file in the data directory.
+// root.keyset and the database saas.db, default ./data), --json
+// (machine-readable output); for backup also --target (the backup
+// directory, default <data>/backups) and --tenant (whose backup key,
+// default platform). The root key's passphrase comes from
+// SAASKIT_ROOT_PASSPHRASE, or the demo's root.passphrase file in the
+// data directory.
+//
+// Exit status: 0 done, 1 failed, 2 the command line is wrong, 3 a check
+// ran and found something bad (a signature, a flag definition or
+// evaluation error, a backup, an audit chain).
 package main
 
 import (
@@ -44,45 +72,129 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "saaskit:", err)
-		os.Exit(1)
 	}
+	os.Exit(exitCode(err))
 }
 
-const usage = `usage: saaskit backup [--data DIR] [--target DIR] [--tenant ID] [--json] COMMAND
-commands:
-  run (--sqlite PATH | --dir PATH | --file PATH) [--tag T]
-  list
-  verify [--level manifest|exists|all] [ID ...]
-  restore ID --to PATH
-  prune [--dry-run] [--daily N --weekly N --monthly N --yearly N --last N]`
+const usage = `usage: saaskit COMMAND ...
+  backup [--data DIR] [--target DIR] [--tenant ID] [--json] COMMAND
+    run (--sqlite PATH | --dir PATH | --file PATH) [--tag T]
+    list
+    verify [--level manifest|exists|all] [ID ...]
+    restore ID --to PATH
+    prune [--dry-run] [--daily N --weekly N --monthly N --yearly N --last N]
+  webhook sign --secret KEY --id ID [--timestamp UNIX] [--json] [FILE]
+  webhook verify --secret KEY --id ID --timestamp UNIX --signature SIG [--tolerance D] [FILE]
+  flags validate FILE ...
+  flags eval FILE FLAG [--context JSON] [--json]
+  keys [--data DIR] [--json] rotate TENANT
+  keys [--data DIR] [--json] shred TENANT [SUBJECT]
+  audit [--data DIR] [--json] verify [TENANT ...]
+exit status: 0 done, 1 failed, 2 usage, 3 checked and found bad`
+
+// Exit statuses scripts can rely on.
+const (
+	exitFailed = 1 // the command could not do its work
+	exitUsage  = 2 // the command line is wrong
+	exitBad    = 3 // a check ran and found something bad: a signature, a definition, a backup, an audit chain
+)
+
+// exitError carries an exit status other than exitFailed.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
+func usageError(format string, args ...any) error {
+	return exitError{exitUsage, fmt.Errorf(format, args...)}
+}
+
+func badError(format string, args ...any) error {
+	return exitError{exitBad, fmt.Errorf(format, args...)}
+}
+
+func exitCode(err error) int {
+	var e exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &e):
+		return e.code
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	}
+	return exitFailed
+}
 
 // run parses the command line and runs one command.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "backup" {
-		return errors.New(usage)
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError("%s", usage)
 	}
+	switch args[0] {
+	case "backup":
+		return backupCommand(ctx, args[1:], stdout, stderr)
+	case "webhook":
+		return webhookCommand(args[1:], stdin, stdout, stderr)
+	case "flags":
+		return flagsCommand(args[1:], stdout, stderr)
+	case "keys":
+		return keysCommand(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return auditCommand(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return usageError("unknown command %q\n%s", args[0], usage)
+}
+
+// parse parses a flag set, making its errors usage errors.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return exitError{exitUsage, err}
+	}
+	return nil
+}
+
+func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", "data", "the service's data directory")
 	target := fs.String("target", "", "backup directory (default <data>/backups)")
 	tenant := fs.String("tenant", "platform", "whose backup key")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return errors.New(usage)
+		return usageError("%s", usage)
 	}
 	if *target == "" {
 		*target = filepath.Join(*data, "backups")
 	}
-	b, closeKeys, err := open(ctx, *data, *target, *tenant)
+	keys, closeKeys, err := openKeyring(ctx, *data, true)
 	if err != nil {
 		return err
 	}
 	defer closeKeys()
+	t, err := backup.NewDirTarget(*target)
+	if err != nil {
+		return err
+	}
+	b, err := backup.New(backup.KeyringCipher(keys, *tenant), []backup.Target{t}, backup.Options{TenantID: *tenant})
+	if err != nil {
+		return err
+	}
 	out := printer{w: stdout, json: *asJSON}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	switch cmd {
@@ -97,11 +209,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "prune":
 		return prune(ctx, b, rest, out)
 	}
-	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+	return usageError("unknown backup command %q\n%s", cmd, usage)
 }
 
-// open makes the Backups over the data directory's keyring.
-func open(ctx context.Context, dataDir, targetDir, tenant string) (*backup.Backups, func(), error) {
+// openKeyring opens the keyring of a service's data directory: its root
+// keyset and the key store in saas.db.
+func openKeyring(ctx context.Context, dataDir string, create bool) (*skcrypto.Keyring, func(), error) {
 	passphrase := []byte(os.Getenv("SAASKIT_ROOT_PASSPHRASE"))
 	if len(passphrase) == 0 {
 		p, err := os.ReadFile(filepath.Join(dataDir, "root.passphrase"))
@@ -118,7 +231,7 @@ func open(ctx context.Context, dataDir, targetDir, tenant string) (*backup.Backu
 	if err != nil {
 		return nil, nil, fmt.Errorf("root key: %w", err)
 	}
-	db, err := sqldb.Open(ctx, "sqlite:"+filepath.Join(dataDir, "saas.db"))
+	db, err := openDB(ctx, dataDir, create)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -126,26 +239,25 @@ func open(ctx context.Context, dataDir, targetDir, tenant string) (*backup.Backu
 	if err == nil {
 		err = st.Migrate(ctx)
 	}
+	var keys *skcrypto.Keyring
+	if err == nil {
+		keys, err = skcrypto.NewKeyring(root, st, st, skcrypto.Options{})
+	}
 	if err != nil {
 		db.Close()
 		return nil, nil, err
 	}
-	keys, err := skcrypto.NewKeyring(root, st, st, skcrypto.Options{})
-	if err != nil {
-		db.Close()
-		return nil, nil, err
+	return keys, func() { keys.Close(); db.Close() }, nil
+}
+
+// openDB opens the service's database: saas.db in the data directory,
+// made if create is set.
+func openDB(ctx context.Context, dataDir string, create bool) (*sqldb.DB, error) {
+	path := filepath.Join(dataDir, "saas.db")
+	if _, err := os.Stat(path); err != nil && !create {
+		return nil, fmt.Errorf("no service database in %s: %w", dataDir, err)
 	}
-	t, err := backup.NewDirTarget(targetDir)
-	if err != nil {
-		db.Close()
-		return nil, nil, err
-	}
-	b, err := backup.New(backup.KeyringCipher(keys, tenant), []backup.Target{t}, backup.Options{TenantID: tenant})
-	if err != nil {
-		db.Close()
-		return nil, nil, err
-	}
-	return b, func() { db.Close() }, nil
+	return sqldb.Open(ctx, "sqlite:"+path)
 }
 
 // printer writes results as text or JSON.
@@ -172,7 +284,7 @@ func runBackup(ctx context.Context, b *backup.Backups, args []string, out printe
 	file := fs.String("file", "", "a file")
 	var tags multi
 	fs.Var(&tags, "tag", "a tag (repeatable)")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	var src backup.Source
@@ -197,7 +309,7 @@ func runBackup(ctx context.Context, b *backup.Backups, args []string, out printe
 		}
 		src = backup.ReaderSource("file:"+filepath.Base(path), func(context.Context) (io.ReadCloser, error) { return os.Open(path) })
 	default:
-		return errors.New("run needs --sqlite, --dir or --file")
+		return usageError("run needs --sqlite, --dir or --file")
 	}
 	if !out.json {
 		src = withProgress(src, size, stderr)
@@ -256,12 +368,12 @@ type verified struct {
 func verify(ctx context.Context, b *backup.Backups, args []string, out printer) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	level := fs.String("level", "all", "manifest, exists or all")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	lv, ok := map[string]backup.Level{"manifest": backup.CheckManifest, "exists": backup.CheckExists, "all": backup.CheckReadAll}[*level]
 	if !ok {
-		return fmt.Errorf("--level %q: want manifest, exists or all", *level)
+		return usageError("--level %q: want manifest, exists or all", *level)
 	}
 	ids := fs.Args()
 	if len(ids) == 0 {
@@ -293,23 +405,23 @@ func verify(ctx context.Context, b *backup.Backups, args []string, out printer) 
 		}
 	})
 	if err == nil && failed > 0 {
-		err = fmt.Errorf("%d of %d backups failed verification", failed, len(results))
+		err = badError("%d of %d backups failed verification", failed, len(results))
 	}
 	return err
 }
 
 func restore(ctx context.Context, b *backup.Backups, args []string, out printer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return errors.New("restore needs a backup ID, then --to PATH")
+		return usageError("restore needs a backup ID, then --to PATH")
 	}
 	id := args[0]
 	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
 	to := fs.String("to", "", "where to write the restored bytes")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
 	if *to == "" {
-		return errors.New("restore needs --to PATH")
+		return usageError("restore needs --to PATH")
 	}
 	start := time.Now()
 	if err := b.RestoreFile(ctx, id, *to); err != nil {
@@ -330,7 +442,7 @@ func prune(ctx context.Context, b *backup.Backups, args []string, out printer) e
 	fs.IntVar(&gfs.Weekly, "weekly", gfs.Weekly, "keep N weekly")
 	fs.IntVar(&gfs.Monthly, "monthly", gfs.Monthly, "keep N monthly")
 	fs.IntVar(&gfs.Yearly, "yearly", gfs.Yearly, "keep N yearly")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	var plan retention.Plan

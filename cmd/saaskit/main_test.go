@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -28,8 +29,14 @@ func dataDir(t *testing.T) string {
 
 func saaskit(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	return saaskitWithInput(t, "", args...)
+}
+
+// saaskitWithInput runs a command with stdin.
+func saaskitWithInput(t *testing.T, stdin string, args ...string) (string, error) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	err := run(context.Background(), args, &out, &errOut)
+	err := run(context.Background(), args, strings.NewReader(stdin), &out, &errOut)
 	return out.String(), err
 }
 
@@ -79,12 +86,15 @@ func TestBackupCommands(t *testing.T) {
 	require.NoError(t, os.WriteFile(stored, b, 0o600))
 	out, err = saaskit(t, "backup", "--data", data, "verify")
 	assert.ErrorContains(t, err, "1 of 1 backups failed")
+	assert.Equal(t, exitBad, exitCode(err))
 	assert.Contains(t, out, "FAILED  "+m.ID)
 
 	_, err = saaskit(t, "backup", "--data", data, "explode")
-	assert.ErrorContains(t, err, "unknown command")
+	assert.ErrorContains(t, err, "unknown backup command")
+	assert.Equal(t, exitUsage, exitCode(err))
 	_, err = saaskit(t, "nothing")
 	assert.ErrorContains(t, err, "usage")
+	assert.Equal(t, exitUsage, exitCode(err))
 }
 
 func TestMissingPassphrase(t *testing.T) {

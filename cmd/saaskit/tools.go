@@ -1,0 +1,348 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/saaskit/saaskit/flags"
+	"github.com/saaskit/saaskit/gdpr/audit"
+	auditstore "github.com/saaskit/saaskit/gdpr/audit/sqlstore"
+	"github.com/saaskit/saaskit/tenancy"
+	tenantstore "github.com/saaskit/saaskit/tenancy/sqlstore"
+	"github.com/saaskit/saaskit/webhook"
+)
+
+// readInput reads the named file, or stdin for "" and "-".
+func readInput(name string, stdin io.Reader) ([]byte, error) {
+	if name == "" || name == "-" {
+		return io.ReadAll(stdin)
+	}
+	return os.ReadFile(name)
+}
+
+// webhookCommand signs and verifies Standard Webhooks payloads.
+func webhookCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "sign" && args[0] != "verify") {
+		return usageError("webhook needs sign or verify\n%s", usage)
+	}
+	fs := flag.NewFlagSet("webhook "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	secret := fs.String("secret", os.Getenv("SAASKIT_WEBHOOK_SECRET"), "the endpoint's secret (whsec_... or whsk_/whpk_ for Ed25519; default $SAASKIT_WEBHOOK_SECRET)")
+	id := fs.String("id", "", "the webhook-id")
+	ts := fs.String("timestamp", "", "the webhook-timestamp, in Unix seconds (sign: default now)")
+	sig := fs.String("signature", "", "the webhook-signature header (verify)")
+	tolerance := fs.Duration("tolerance", 5*time.Minute, "how far the timestamp may be from now (verify)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	if *secret == "" {
+		return usageError("webhook %s needs --secret (or SAASKIT_WEBHOOK_SECRET)", args[0])
+	}
+	body, err := readInput(fs.Arg(0), stdin)
+	if err != nil {
+		return err
+	}
+	out := printer{w: stdout, json: *asJSON}
+	if args[0] == "sign" {
+		return signWebhook(*secret, *id, *ts, body, out)
+	}
+	if *id == "" || *ts == "" || *sig == "" {
+		return usageError("webhook verify needs --id, --timestamp and --signature")
+	}
+	v, err := webhook.NewVerifier(webhook.VerifyOptions{Tolerance: *tolerance}, *secret)
+	if err != nil {
+		return usageError("--secret: %v", err)
+	}
+	if err := v.VerifyValues(*id, *ts, *sig, body); err != nil {
+		return badError("%w", err)
+	}
+	return out.print(map[string]bool{"valid": true}, func(w io.Writer) { fmt.Fprintln(w, "valid") })
+}
+
+func signWebhook(secret, id, ts string, body []byte, out printer) error {
+	s, err := webhook.NewSigner(secret)
+	if err != nil {
+		return usageError("--secret: %v", err)
+	}
+	if id == "" {
+		return usageError("webhook sign needs --id (the message's webhook-id)")
+	}
+	at := time.Now()
+	if ts != "" {
+		n, err := strconv.ParseInt(ts, 10, 64)
+		if err != nil {
+			return usageError("--timestamp %q: want Unix seconds", ts)
+		}
+		at = time.Unix(n, 0)
+	}
+	sig, err := s.Sign(id, at, body)
+	if err != nil {
+		return err
+	}
+	headers := map[string]string{"webhook-id": id, "webhook-timestamp": strconv.FormatInt(at.Unix(), 10), "webhook-signature": sig}
+	return out.print(headers, func(w io.Writer) {
+		for _, k := range []string{"webhook-id", "webhook-timestamp", "webhook-signature"} {
+			fmt.Fprintf(w, "%s: %s\n", k, headers[k])
+		}
+	})
+}
+
+// flagsCommand validates flagd definition files and evaluates flags.
+func flagsCommand(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError("flags needs validate or eval\n%s", usage)
+	}
+	switch args[0] {
+	case "validate":
+		if len(args) == 1 {
+			return usageError("flags validate needs at least one file")
+		}
+		bad := 0
+		for _, name := range args[1:] {
+			if err := validateFlags(name); err != nil {
+				fmt.Fprintf(stdout, "INVALID %s: %v\n", name, err)
+				bad++
+				continue
+			}
+			fmt.Fprintf(stdout, "ok      %s\n", name)
+		}
+		if bad > 0 {
+			return badError("%d of %d files invalid", bad, len(args)-1)
+		}
+		return nil
+	case "eval":
+		return evalFlag(args[1:], stdout, stderr)
+	}
+	return usageError("unknown flags command %q\n%s", args[0], usage)
+}
+
+func validateFlags(name string) error {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	_, err = flags.Parse(data)
+	return err
+}
+
+type evaluation struct {
+	Flag         string         `json:"flag"`
+	Value        any            `json:"value"`
+	Variant      string         `json:"variant,omitempty"`
+	Reason       string         `json:"reason"`
+	ErrorCode    string         `json:"error_code,omitempty"`
+	ErrorMessage string         `json:"error_message,omitempty"`
+	Metadata     map[string]any `json:"metadata,omitempty"`
+}
+
+func evalFlag(args []string, stdout, stderr io.Writer) error {
+	if len(args) < 2 {
+		return usageError("flags eval needs a definitions file and a flag key")
+	}
+	file, key := args[0], args[1]
+	fs := flag.NewFlagSet("flags eval", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	evalCtx := fs.String("context", "{}", "the evaluation context, a JSON object (targetingKey, tenantId, ...)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args[2:]); err != nil {
+		return err
+	}
+	var ctx map[string]any
+	if err := json.Unmarshal([]byte(*evalCtx), &ctx); err != nil || ctx == nil {
+		return usageError("--context: want a JSON object")
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	set, err := flags.Parse(data)
+	if set == nil {
+		return badError("%s: %w", file, err)
+	}
+	value, d := evaluate(flags.NewEvaluator(set, flags.Options{}), key, ctx)
+	e := evaluation{Flag: key, Value: value, Variant: d.Variant, Reason: d.Reason.String(),
+		ErrorMessage: d.ErrorMessage, Metadata: d.Metadata}
+	if d.ErrorCode != 0 {
+		e.ErrorCode = d.ErrorCode.String()
+	}
+	if err := (printer{w: stdout, json: *asJSON}).print(e, func(w io.Writer) {
+		v, _ := json.Marshal(e.Value)
+		fmt.Fprintf(w, "%s = %s (variant %q, reason %s)\n", key, v, e.Variant, e.Reason)
+		if e.ErrorCode != "" {
+			fmt.Fprintf(w, "error %s: %s\n", e.ErrorCode, e.ErrorMessage)
+		}
+	}); err != nil {
+		return err
+	}
+	if e.ErrorCode != "" {
+		return badError("%s: %s", e.ErrorCode, e.ErrorMessage)
+	}
+	return nil
+}
+
+// evaluate evaluates a flag as the type of its variants.
+func evaluate(ev *flags.Evaluator, key string, ctx map[string]any) (any, flags.Detail) {
+	var variant any
+	for _, v := range ev.Current().Definitions().Flags[key].Variants {
+		variant = v
+		break
+	}
+	switch variant.(type) {
+	case bool:
+		return ev.Bool(key, ctx, false)
+	case string:
+		return ev.String(key, ctx, "")
+	case float64:
+		return ev.Float(key, ctx, 0)
+	}
+	return ev.Object(key, ctx, nil)
+}
+
+// dataFlags are the flags of the commands that work on a data directory.
+func dataFlags(name string, stderr io.Writer) (*flag.FlagSet, *string, *bool) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs, fs.String("data", "data", "the service's data directory"), fs.Bool("json", false, "print JSON")
+}
+
+// keysCommand rotates a tenant's key-encryption key and shreds keys.
+func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, data, asJSON := dataFlags("keys", stderr)
+	yes := fs.Bool("yes", false, "confirm a shred: the data it covers becomes unreadable for good")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cmd, rest := fs.Arg(0), fs.Args()
+	if len(rest) > 0 {
+		rest = rest[1:]
+	}
+	if (cmd != "rotate" || len(rest) != 1) && (cmd != "shred" || len(rest) < 1 || len(rest) > 2) {
+		return usageError("%s", usage)
+	}
+	if cmd == "shred" && !*yes {
+		return usageError("keys shred destroys keys for good: add --yes")
+	}
+	keys, closeKeys, err := openKeyring(ctx, *data, false)
+	if err != nil {
+		return err
+	}
+	defer closeKeys()
+	out := printer{w: stdout, json: *asJSON}
+	tenant := rest[0]
+	if cmd == "rotate" {
+		version, err := keys.RotateKEK(ctx, tenant)
+		if err != nil {
+			return err
+		}
+		rewrapped, err := keys.Rewrap(ctx, tenant)
+		if err != nil {
+			return fmt.Errorf("KEK version %d is primary, but rewrapping failed (run rotate again to finish): %w", version, err)
+		}
+		return out.print(map[string]any{"tenant": tenant, "kek_version": version, "rewrapped": rewrapped}, func(w io.Writer) {
+			fmt.Fprintf(w, "%s: KEK version %d is primary; %d data keys rewrapped\n", tenant, version, rewrapped)
+		})
+	}
+	var ev any
+	var destroyed int
+	if len(rest) == 2 {
+		e, err := keys.ShredSubject(ctx, tenant, rest[1])
+		if err != nil {
+			return err
+		}
+		ev, destroyed = e, len(e.KeyIDs)
+	} else {
+		e, err := keys.ShredTenant(ctx, tenant)
+		if err != nil {
+			return err
+		}
+		ev, destroyed = e, len(e.KeyIDs)
+	}
+	return out.print(ev, func(w io.Writer) { fmt.Fprintf(w, "%d keys destroyed\n", destroyed) })
+}
+
+// auditCommand verifies the audit trails' hash chains.
+func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, data, asJSON := dataFlags("audit", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.Arg(0) != "verify" {
+		return usageError("%s", usage)
+	}
+	db, err := openDB(ctx, *data, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	st, err := auditstore.New(db.DB)
+	if err != nil {
+		return err
+	}
+	trail, err := audit.New(st, audit.Options{})
+	if err != nil {
+		return err
+	}
+	tenants := fs.Args()[1:]
+	if len(tenants) == 0 {
+		if tenants, err = allTenants(ctx, db.DB); err != nil {
+			return err
+		}
+	}
+	var reports []audit.Report
+	broken := 0
+	for _, t := range tenants {
+		r, err := trail.Verify(ctx, t)
+		if err != nil {
+			return err
+		}
+		if !r.OK {
+			broken++
+		}
+		reports = append(reports, r)
+	}
+	if err := (printer{w: stdout, json: *asJSON}).print(reports, func(w io.Writer) {
+		for _, r := range reports {
+			if r.OK {
+				fmt.Fprintf(w, "intact  %s: %d records\n", r.TenantID, r.Records)
+			} else {
+				fmt.Fprintf(w, "BROKEN  %s at record %d: %s\n", r.TenantID, r.BrokenAt, r.Reason)
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	if broken > 0 {
+		return badError("%d of %d audit trails broken", broken, len(reports))
+	}
+	return nil
+}
+
+// allTenants lists every tenant's ID from the service's tenant store.
+func allTenants(ctx context.Context, db *sql.DB) ([]string, error) {
+	st, err := tenantstore.New(db)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for after := ""; ; {
+		page, err := st.List(ctx, tenancy.ListOptions{After: after})
+		if err != nil {
+			return nil, fmt.Errorf("listing tenants (or name them): %w", err)
+		}
+		for _, t := range page {
+			ids = append(ids, t.ID)
+		}
+		if len(page) == 0 {
+			return ids, nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
