@@ -41,5 +41,6 @@
 // harmlessly.
 //
 // The consent ledger is in gdpr/consent, the tamper-evident audit trail
-// in gdpr/audit.
+// in gdpr/audit; Options.OnChange set to Audit records every change of
+// every request in that trail, the subject only by pseudonym.
 package gdpr

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/saaskit/saaskit/gdpr"
+	"github.com/saaskit/saaskit/gdpr/audit"
 )
 
 // crm is a toy source: a map of user IDs to email addresses.
@@ -58,4 +59,35 @@ func Example() {
 	// Output:
 	// [map[email:ada@example.com]]
 	// completed 1
+}
+
+// Record every change of every request in a hash-chained audit trail,
+// with the subject named only by pseudonym.
+func ExampleAudit() {
+	ctx := context.Background()
+	trail, _ := audit.New(audit.NewMemoryStore(), audit.Options{})
+	pseudonymKey := []byte("32 secret bytes, kept apart.....")
+	staff := func(r *gdpr.Request) string { return "staff:grace" }
+	e, _ := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{OnChange: gdpr.Audit(trail, pseudonymKey, staff)},
+		crm{"usr_ada": "ada@example.com"})
+	ada := gdpr.Subject{Identities: []gdpr.Identity{{Kind: "user_id", Value: "usr_ada"}}}
+
+	r, _ := e.Submit(ctx, "acme", gdpr.Erasure, gdpr.GDPR, ada, "email")
+	_, _ = e.Verify(ctx, "acme", r.ID)
+	_, _ = e.Process(ctx, "acme", r.ID)
+
+	for rec, err := range trail.Records(ctx, "acme", 0) {
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(rec.Seq, rec.Actor, rec.Action, rec.Subject == audit.Pseudonym(pseudonymKey, "acme", "usr_ada"))
+	}
+	report, _ := trail.Verify(ctx, "acme")
+	fmt.Println("intact:", report.OK)
+	// Output:
+	// 1 staff:grace request submitted true
+	// 2 staff:grace request verified true
+	// 3 staff:grace request completed true
+	// intact: true
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/saaskit/saaskit/gdpr"
+	"github.com/saaskit/saaskit/gdpr/audit"
 	"github.com/saaskit/saaskit/internal/testclock"
 )
 
@@ -419,4 +420,39 @@ func TestOnChangeHearsEveryChange(t *testing.T) {
 	_, err = e.Process(ctx, "acme", r.ID)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"submitted:received", "extended:received", "verified:verified", "completed:completed"}, actions)
+}
+
+// TestAuditRecordsRequests shows Audit writing a request's changes to a
+// verifiable trail, naming the subject only by pseudonym.
+func TestAuditRecordsRequests(t *testing.T) {
+	ctx := context.Background()
+	trail, err := audit.New(audit.NewMemoryStore(), audit.Options{})
+	require.NoError(t, err)
+	key := []byte("0123456789abcdef0123456789abcdef")
+	var log []string
+	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{
+		OnChange: gdpr.Audit(trail, key, func(r *gdpr.Request) string { return "staff:" + r.Channel }),
+	}, newFake("crm", &log))
+	require.NoError(t, err)
+	r, err := e.Submit(ctx, "acme", gdpr.Erasure, gdpr.GDPR, ada, "")
+	require.NoError(t, err)
+	_, err = e.Deny(ctx, "acme", r.ID, "identity not verified")
+	require.NoError(t, err)
+
+	var got []audit.Record
+	for rec, err := range trail.Records(ctx, "acme", 0) {
+		require.NoError(t, err)
+		got = append(got, rec)
+	}
+	require.Len(t, got, 2)
+	assert.Equal(t, "request submitted", got[0].Action)
+	assert.Equal(t, "request denied", got[1].Action)
+	assert.Equal(t, "staff:", got[0].Actor)
+	assert.Equal(t, "unknown", got[0].Request.Channel, "a request without a channel is recorded as such")
+	assert.Equal(t, audit.Pseudonym(key, "acme", ada.Value(gdpr.SubjectKey)), got[0].Subject)
+	assert.Equal(t, audit.Denied, got[1].Request.Response)
+	assert.Equal(t, "identity not verified", got[1].Request.DenialBasis)
+	report, err := trail.Verify(ctx, "acme")
+	require.NoError(t, err)
+	assert.True(t, report.OK, report.Reason)
 }

@@ -31,6 +31,24 @@
 //
 //	saaskit audit verify [TENANT ...]
 //
+// Data-subject requests: exports or erases a subject's data from the
+// tables a --map file names, as an operator-verified request with its
+// deadlines, and lists requests with their due dates:
+//
+//	saaskit gdpr --map dsr.json --format zip --out ada.zip export acme user_id=usr_42
+//	saaskit gdpr --map dsr.json erase acme user_id=usr_42 email=ada@example.com
+//	saaskit gdpr status acme
+//
+// The map lists tables as gdpr/sqlsource takes them; a table without
+// "erase" has the subject's rows deleted, and one with it has those
+// columns overwritten ("null", "random", "shredded" or "fixed:TEXT"):
+//
+//	{"tables": [
+//	  {"table": "notes", "identity_column": "user_id", "identity_kind": "user_id",
+//	   "tenant_column": "tenant_id", "key_column": "id", "columns": ["id", "body"],
+//	   "erase": {"body": "fixed:[erased]"}, "categories": ["content"], "after": []}
+//	]}
+//
 // Common flags: --data (the service's data directory: the root keyset
 // root.keyset and the database saas.db, default ./data), --json
 // (machine-readable output); for backup also --target (the backup
@@ -38,6 +56,12 @@
 // default platform). The root key's passphrase comes from
 // SAASKIT_ROOT_PASSPHRASE, or the demo's root.passphrase file in the
 // data directory.
+//
+// What keys and gdpr change lands in the tenant's audit trail, with the
+// operator's user name as its actor and any data subject only as a
+// pseudonym under SAASKIT_PSEUDONYM_KEY (or the data directory's
+// pseudonym.key): a command that would change a subject's data without
+// that key refuses before it changes anything.
 //
 // Exit status: 0 done, 1 failed, 2 the command line is wrong, 3 a check
 // ran and found something bad (a signature, a flag definition or
@@ -93,6 +117,9 @@ const usage = `usage: saaskit COMMAND ...
   keys [--data DIR] [--json] rotate TENANT
   keys [--data DIR] [--json] shred TENANT [SUBJECT]
   audit [--data DIR] [--json] verify [TENANT ...]
+  gdpr [--data DIR] --map FILE [--regime R] [--format json|zip] [--out FILE] export TENANT KIND=VALUE ...
+  gdpr [--data DIR] --map FILE [--json] erase TENANT KIND=VALUE ...
+  gdpr [--data DIR] [--json] status TENANT [REQUEST_ID]
 exit status: 0 done, 1 failed, 2 usage, 3 checked and found bad`
 
 // Exit statuses scripts can rely on.
@@ -148,6 +175,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return keysCommand(ctx, args[1:], stdout, stderr)
 	case "audit":
 		return auditCommand(ctx, args[1:], stdout, stderr)
+	case "gdpr":
+		return gdprCommand(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -182,7 +211,7 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *target == "" {
 		*target = filepath.Join(*data, "backups")
 	}
-	keys, closeKeys, err := openKeyring(ctx, *data, true)
+	keys, _, closeKeys, err := openKeyring(ctx, *data, true)
 	if err != nil {
 		return err
 	}
@@ -203,7 +232,7 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	case "list":
 		return list(ctx, b, out)
 	case "verify":
-		return verify(ctx, b, rest, out)
+		return verify(ctx, b, rest, out, stderr)
 	case "restore":
 		return restore(ctx, b, rest, out)
 	case "prune":
@@ -213,27 +242,27 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 }
 
 // openKeyring opens the keyring of a service's data directory: its root
-// keyset and the key store in saas.db.
-func openKeyring(ctx context.Context, dataDir string, create bool) (*skcrypto.Keyring, func(), error) {
+// keyset and the key store in saas.db, which it returns open too.
+func openKeyring(ctx context.Context, dataDir string, create bool) (*skcrypto.Keyring, *sqldb.DB, func(), error) {
 	passphrase := []byte(os.Getenv("SAASKIT_ROOT_PASSPHRASE"))
 	if len(passphrase) == 0 {
 		p, err := os.ReadFile(filepath.Join(dataDir, "root.passphrase"))
 		if err != nil {
-			return nil, nil, errors.New("set SAASKIT_ROOT_PASSPHRASE (the root key's passphrase); no demo passphrase file either")
+			return nil, nil, nil, errors.New("set SAASKIT_ROOT_PASSPHRASE (the root key's passphrase); no demo passphrase file either")
 		}
 		passphrase = p
 	}
 	kms, err := localkms.New(passphrase, localkms.Options{})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	root, err := kms.GetAEAD(localkms.NewKeyURI(filepath.Join(dataDir, "root.keyset")))
 	if err != nil {
-		return nil, nil, fmt.Errorf("root key: %w", err)
+		return nil, nil, nil, fmt.Errorf("root key: %w", err)
 	}
 	db, err := openDB(ctx, dataDir, create)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	st, err := cryptostore.New(db.DB)
 	if err == nil {
@@ -245,9 +274,9 @@ func openKeyring(ctx context.Context, dataDir string, create bool) (*skcrypto.Ke
 	}
 	if err != nil {
 		db.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return keys, func() { keys.Close(); db.Close() }, nil
+	return keys, db, func() { keys.Close(); db.Close() }, nil
 }
 
 // openDB opens the service's database: saas.db in the data directory,
@@ -340,6 +369,13 @@ func withProgress(src backup.Source, size int64, stderr io.Writer) backup.Source
 	})
 }
 
+// countBar shows, when visible and there is more than one, how many of
+// n things are done.
+func countBar(stderr io.Writer, what string, n int, visible bool) *progressbar.ProgressBar {
+	return progressbar.NewOptions(n, progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription(what),
+		progressbar.OptionClearOnFinish(), progressbar.OptionSetVisibility(visible && n > 1))
+}
+
 type closerFunc func() error
 
 func (f closerFunc) Close() error { return f() }
@@ -365,7 +401,7 @@ type verified struct {
 	Error string `json:"error,omitempty"`
 }
 
-func verify(ctx context.Context, b *backup.Backups, args []string, out printer) error {
+func verify(ctx context.Context, b *backup.Backups, args []string, out printer, stderr io.Writer) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	level := fs.String("level", "all", "manifest, exists or all")
 	if err := parse(fs, args); err != nil {
@@ -387,6 +423,7 @@ func verify(ctx context.Context, b *backup.Backups, args []string, out printer) 
 	}
 	var results []verified
 	failed := 0
+	bar := countBar(stderr, "verifying backups", len(ids), !out.json)
 	for _, id := range ids {
 		r := verified{ID: id, OK: true}
 		if err := b.Verify(ctx, id, lv); err != nil {
@@ -394,7 +431,9 @@ func verify(ctx context.Context, b *backup.Backups, args []string, out printer) 
 			failed++
 		}
 		results = append(results, r)
+		_ = bar.Add(1)
 	}
+	_ = bar.Finish()
 	err := out.print(results, func(w io.Writer) {
 		for _, r := range results {
 			if r.OK {

@@ -102,3 +102,27 @@ func TestMissingPassphrase(t *testing.T) {
 	_, err := saaskit(t, "backup", "--data", t.TempDir(), "list")
 	assert.ErrorContains(t, err, "SAASKIT_ROOT_PASSPHRASE")
 }
+
+// TestProgressGoesToStderr shows the progress bars of long work on
+// stderr, apart from the output, and none with --json.
+func TestProgressGoesToStderr(t *testing.T) {
+	data := dataDir(t)
+	file := filepath.Join(t.TempDir(), "ledger.csv")
+	require.NoError(t, os.WriteFile(file, bytes.Repeat([]byte("2026-11-27,invoice,42\n"), 10_000), 0o600))
+	runCaptured := func(args ...string) (string, string) {
+		var out, errOut bytes.Buffer
+		require.NoError(t, run(context.Background(), args, strings.NewReader(""), &out, &errOut))
+		return out.String(), errOut.String()
+	}
+	out, progress := runCaptured("backup", "--data", data, "run", "--file", file)
+	assert.Contains(t, progress, "backing up file:ledger.csv")
+	assert.NotContains(t, out, "backing up")
+	runCaptured("backup", "--data", data, "run", "--file", file)
+
+	out, progress = runCaptured("backup", "--data", data, "verify")
+	assert.Contains(t, progress, "verifying backups")
+	assert.Equal(t, 2, strings.Count(out, "ok      "), out)
+
+	_, progress = runCaptured("backup", "--data", data, "--json", "verify")
+	assert.Empty(t, progress)
+}

@@ -230,11 +230,15 @@ func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if cmd == "shred" && !*yes {
 		return usageError("keys shred destroys keys for good: add --yes")
 	}
-	keys, closeKeys, err := openKeyring(ctx, *data, false)
+	keys, db, closeKeys, err := openKeyring(ctx, *data, false)
 	if err != nil {
 		return err
 	}
 	defer closeKeys()
+	oplog, err := openOperatorLog(ctx, db.DB, *data)
+	if err != nil {
+		return err
+	}
 	out := printer{w: stdout, json: *asJSON}
 	tenant := rest[0]
 	if cmd == "rotate" {
@@ -242,18 +246,30 @@ func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return err
 		}
-		rewrapped, err := keys.Rewrap(ctx, tenant)
-		if err != nil {
-			return fmt.Errorf("KEK version %d is primary, but rewrapping failed (run rotate again to finish): %w", version, err)
+		rewrapped, rewrapErr := keys.Rewrap(ctx, tenant)
+		details := map[string]string{"kek_version": strconv.Itoa(version), "rewrapped": strconv.Itoa(rewrapped)}
+		if err := oplog.record(ctx, tenant, "keys rotated", "", details); err != nil {
+			return err
+		}
+		if rewrapErr != nil {
+			return fmt.Errorf("KEK version %d is primary, but rewrapping failed (run rotate again to finish): %w", version, rewrapErr)
 		}
 		return out.print(map[string]any{"tenant": tenant, "kek_version": version, "rewrapped": rewrapped}, func(w io.Writer) {
 			fmt.Fprintf(w, "%s: KEK version %d is primary; %d data keys rewrapped\n", tenant, version, rewrapped)
 		})
 	}
+	subject := ""
+	if len(rest) == 2 {
+		subject = rest[1]
+		// Fail before shredding, not after, when the shred can't be recorded.
+		if _, err := oplog.pseudonymKey(); err != nil {
+			return err
+		}
+	}
 	var ev any
 	var destroyed int
-	if len(rest) == 2 {
-		e, err := keys.ShredSubject(ctx, tenant, rest[1])
+	if subject != "" {
+		e, err := keys.ShredSubject(ctx, tenant, subject)
 		if err != nil {
 			return err
 		}
@@ -264,6 +280,9 @@ func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 		ev, destroyed = e, len(e.KeyIDs)
+	}
+	if err := oplog.record(ctx, tenant, "keys shredded", subject, map[string]string{"keys": strconv.Itoa(destroyed)}); err != nil {
+		return err
 	}
 	return out.print(ev, func(w io.Writer) { fmt.Fprintf(w, "%d keys destroyed\n", destroyed) })
 }
@@ -298,6 +317,7 @@ func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	var reports []audit.Report
 	broken := 0
+	bar := countBar(stderr, "verifying audit trails", len(tenants), !*asJSON)
 	for _, t := range tenants {
 		r, err := trail.Verify(ctx, t)
 		if err != nil {
@@ -307,7 +327,9 @@ func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			broken++
 		}
 		reports = append(reports, r)
+		_ = bar.Add(1)
 	}
+	_ = bar.Finish()
 	if err := (printer{w: stdout, json: *asJSON}).print(reports, func(w io.Writer) {
 		for _, r := range reports {
 			if r.OK {

@@ -97,7 +97,7 @@ func TestFlagsValidateAndEval(t *testing.T) {
 func TestKeysRotateAndShred(t *testing.T) {
 	ctx := context.Background()
 	data := dataDir(t)
-	keys, closeKeys, err := openKeyring(ctx, data, true)
+	keys, _, closeKeys, err := openKeyring(ctx, data, true)
 	require.NoError(t, err)
 	ada := skcrypto.Scope{Tenant: "acme", Subject: "ada"}
 	ct, err := keys.Encrypt(ctx, ada, []byte("ada@example.com"), nil)
@@ -118,21 +118,35 @@ func TestKeysRotateAndShred(t *testing.T) {
 	assert.Equal(t, exitUsage, exitCode(err))
 	assert.ErrorContains(t, err, "--yes")
 
-	keys, closeKeys, err = openKeyring(ctx, data, false)
+	keys, _, closeKeys, err = openKeyring(ctx, data, false)
 	require.NoError(t, err)
 	got, err := keys.Decrypt(ctx, ada, ct, nil)
 	require.NoError(t, err, "the rotated key still decrypts")
 	assert.Equal(t, "ada@example.com", string(got))
 	closeKeys()
 
+	// A subject's shred is refused, before anything is destroyed, when
+	// the audit trail could not name the subject.
+	_, err = saaskit(t, "keys", "--data", data, "--yes", "shred", "acme", "ada")
+	assert.ErrorContains(t, err, "SAASKIT_PSEUDONYM_KEY")
+	require.NoError(t, os.WriteFile(filepath.Join(data, "pseudonym.key"), []byte("a pseudonym key"), 0o600))
+
 	out, err = saaskit(t, "keys", "--data", data, "--yes", "shred", "acme", "ada")
 	require.NoError(t, err)
 	assert.Equal(t, "1 keys destroyed\n", out)
-	keys, closeKeys, err = openKeyring(ctx, data, false)
+	keys, _, closeKeys, err = openKeyring(ctx, data, false)
 	require.NoError(t, err)
 	defer closeKeys()
 	_, err = keys.Decrypt(ctx, ada, ct, nil)
 	assert.ErrorIs(t, err, skcrypto.ErrKeyDestroyed)
+
+	records := trailRecords(t, data, "acme")
+	require.Len(t, records, 2)
+	assert.Equal(t, "keys rotated", records[0].Action)
+	assert.Equal(t, map[string]string{"kek_version": "2", "rewrapped": "1"}, records[0].Details)
+	assert.Equal(t, "keys shredded", records[1].Action)
+	assert.Equal(t, operatorName(), records[1].Actor)
+	assert.Equal(t, audit.Pseudonym([]byte("a pseudonym key"), "acme", "ada"), records[1].Subject)
 
 	_, err = saaskit(t, "keys", "--data", dataDir(t), "rotate", "acme")
 	assert.ErrorContains(t, err, "no service database")
@@ -173,4 +187,91 @@ func TestAuditVerify(t *testing.T) {
 	require.Len(t, reports, 1)
 	assert.False(t, reports[0].OK)
 	assert.EqualValues(t, 2, reports[0].BrokenAt)
+}
+
+func TestGDPRExportEraseStatus(t *testing.T) {
+	ctx := context.Background()
+	data := t.TempDir()
+	db, err := openDB(ctx, data, true)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.ExecContext(ctx, `CREATE TABLE notes (tenant_id TEXT, id TEXT PRIMARY KEY, user_id TEXT, body TEXT);
+		CREATE TABLE logins (tenant_id TEXT, user_id TEXT, ip TEXT);
+		INSERT INTO notes VALUES ('acme', 'n1', 'usr_42', 'call me'), ('acme', 'n2', 'usr_7', 'keep me');
+		INSERT INTO logins VALUES ('acme', 'usr_42', '192.0.2.1'), ('globex', 'usr_42', '192.0.2.9')`)
+	require.NoError(t, err)
+	dsr := filepath.Join(t.TempDir(), "dsr.json")
+	require.NoError(t, os.WriteFile(dsr, []byte(`{"tables": [
+		{"table": "notes", "identity_column": "user_id", "identity_kind": "user_id", "key_column": "id", "erase": {"body": "fixed:[erased]"}},
+		{"table": "logins", "identity_column": "user_id", "identity_kind": "user_id"}]}`), 0o600))
+
+	_, err = saaskit(t, "gdpr", "--data", data, "--map", dsr, "export", "acme", "user_id=usr_42")
+	assert.ErrorContains(t, err, "SAASKIT_PSEUDONYM_KEY", "requests are not run unless the trail can record them")
+	t.Setenv("SAASKIT_PSEUDONYM_KEY", "a pseudonym key")
+
+	out, err := saaskit(t, "gdpr", "--data", data, "--map", dsr, "export", "acme", "user_id=usr_42")
+	require.NoError(t, err)
+	assert.Contains(t, out, "call me")
+	assert.Contains(t, out, "192.0.2.1")
+	assert.NotContains(t, out, "keep me")
+	assert.NotContains(t, out, "192.0.2.9", "another tenant's rows stay out")
+
+	out, err = saaskit(t, "gdpr", "--data", data, "--map", dsr, "erase", "acme", "user_id=usr_42")
+	require.NoError(t, err)
+	assert.Contains(t, out, ": completed\n")
+	var body string
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT body FROM notes WHERE id = 'n1'").Scan(&body))
+	assert.Equal(t, "[erased]", body)
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT body FROM notes WHERE id = 'n2'").Scan(&body))
+	assert.Equal(t, "keep me", body)
+	var logins int
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM logins").Scan(&logins))
+	assert.Equal(t, 1, logins, "globex's login stays")
+
+	out, err = saaskit(t, "gdpr", "--data", data, "--json", "status", "acme")
+	require.NoError(t, err)
+	var reqs []struct{ Kind, State string }
+	require.NoError(t, json.Unmarshal([]byte(out), &reqs), out)
+	require.Len(t, reqs, 2)
+	assert.ElementsMatch(t, []string{"access", "erasure"}, []string{reqs[0].Kind, reqs[1].Kind})
+	assert.Equal(t, "completed", reqs[0].State)
+
+	var actions []string
+	for _, r := range trailRecords(t, data, "acme") {
+		actions = append(actions, r.Action)
+		assert.Equal(t, operatorName(), r.Actor)
+		assert.Equal(t, audit.Pseudonym([]byte("a pseudonym key"), "acme", "usr_42"), r.Subject)
+	}
+	assert.Equal(t, []string{"request submitted", "request verified", "request completed",
+		"request submitted", "request verified", "request completed"}, actions)
+
+	// Bad input is named.
+	_, err = saaskit(t, "gdpr", "--data", data, "erase", "acme", "user_id=usr_42")
+	assert.ErrorContains(t, err, "needs --map")
+	_, err = saaskit(t, "gdpr", "--data", data, "--map", dsr, "erase", "acme", "usr_42")
+	assert.ErrorContains(t, err, "want KIND=VALUE")
+	badMap := filepath.Join(t.TempDir(), "bad.json")
+	require.NoError(t, os.WriteFile(badMap, []byte(`{"tables": [{"table": "notes", "identity_column": "user_id", "identity_kind": "user_id", "erase": {"body": "burn"}}]}`), 0o600))
+	_, err = saaskit(t, "gdpr", "--data", data, "--map", badMap, "erase", "acme", "user_id=usr_42")
+	assert.Equal(t, exitUsage, exitCode(err))
+	assert.ErrorContains(t, err, `column body: erase strategy "burn"`)
+}
+
+// trailRecords reads a tenant's audit trail from a data directory.
+func trailRecords(t *testing.T, data, tenant string) []audit.Record {
+	t.Helper()
+	ctx := context.Background()
+	db, err := openDB(ctx, data, false)
+	require.NoError(t, err)
+	defer db.Close()
+	st, err := auditstore.New(db.DB)
+	require.NoError(t, err)
+	trail, err := audit.New(st, audit.Options{})
+	require.NoError(t, err)
+	var records []audit.Record
+	for r, err := range trail.Records(ctx, tenant, 0) {
+		require.NoError(t, err)
+		records = append(records, r)
+	}
+	return records
 }

@@ -203,25 +203,12 @@ func auditTrail(ctx context.Context, db *sql.DB, pseudonymKey []byte) (*audit.Tr
 	if err != nil {
 		return nil, nil, err
 	}
-	record := func(ctx context.Context, r *gdpr.Request, action string) error {
-		req := &audit.Request{ID: r.ID, ReceivedAt: r.ReceivedAt, Kind: string(r.Kind), Channel: r.Channel}
-		switch r.State {
-		case gdpr.Completed:
-			req.RespondedAt, req.Response = r.CompletedAt, audit.Complied
-		case gdpr.Denied:
-			req.RespondedAt, req.Response, req.DenialBasis = r.CompletedAt, audit.Denied, r.DenialReason
-		}
-		actor := "api"
+	record := gdpr.Audit(trail, pseudonymKey, func(r *gdpr.Request) string {
 		if r.Channel == consoleChannel {
-			actor = consoleActor
+			return consoleActor
 		}
-		_, err := trail.Append(ctx, r.TenantID, audit.Record{
-			TenantID: r.TenantID, Actor: actor, Action: "request " + action,
-			Subject: audit.Pseudonym(pseudonymKey, r.TenantID, r.Subject.Value(gdpr.SubjectKey)),
-			Request: req, Details: map[string]string{"regime": string(r.Regime), "state": string(r.State)},
-		})
-		return err
-	}
+		return "api"
+	})
 	return trail, record, nil
 }
 
