@@ -125,12 +125,16 @@ func (b *browser) eventually(path, sel, want string) {
 // operator logs in with the token, repoints a webhook endpoint that went
 // away and retries its dead letter, kills and revives a flag and sees
 // the gated API follow, starts an erasure and sees it complete, and logs
-// out. It skips when no Chromium is installed.
+// out. It skips when no Chromium is installed, unless
+// SAASKIT_REQUIRE_CHROMIUM is set, as CI sets it.
 func TestDemoConsole(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the demo binary")
 	}
 	exe := chromium()
+	if exe == "" && os.Getenv("SAASKIT_REQUIRE_CHROMIUM") != "" {
+		t.Fatal("SAASKIT_REQUIRE_CHROMIUM is set but no chromium binary is on PATH")
+	}
 	if exe == "" {
 		t.Skip("no chromium binary on PATH: install chromium (apt-get install chromium) to run the console's browser test")
 	}
