@@ -84,6 +84,7 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 
 	"github.com/saaskit/saaskit/backup"
 	"github.com/saaskit/saaskit/backup/retention"
@@ -340,7 +341,7 @@ func runBackup(ctx context.Context, b *backup.Backups, args []string, out printe
 	default:
 		return usageError("run needs --sqlite, --dir or --file")
 	}
-	if !out.json {
+	if !out.json && showsProgress(stderr) {
 		src = withProgress(src, size, stderr)
 	}
 	m, err := b.Run(ctx, src, tags...)
@@ -373,7 +374,14 @@ func withProgress(src backup.Source, size int64, stderr io.Writer) backup.Source
 // n things are done.
 func countBar(stderr io.Writer, what string, n int, visible bool) *progressbar.ProgressBar {
 	return progressbar.NewOptions(n, progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription(what),
-		progressbar.OptionClearOnFinish(), progressbar.OptionSetVisibility(visible && n > 1))
+		progressbar.OptionClearOnFinish(), progressbar.OptionSetVisibility(visible && n > 1 && showsProgress(stderr)))
+}
+
+// showsProgress says whether progress bars are drawn on w: only on a
+// terminal, so that logs and pipes get no carriage-return redraws.
+var showsProgress = func(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 type closerFunc func() error

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,7 +105,8 @@ func TestMissingPassphrase(t *testing.T) {
 }
 
 // TestProgressGoesToStderr shows the progress bars of long work on
-// stderr, apart from the output, and none with --json.
+// stderr, apart from the output, and none with --json or when stderr is
+// not a terminal.
 func TestProgressGoesToStderr(t *testing.T) {
 	data := dataDir(t)
 	file := filepath.Join(t.TempDir(), "ledger.csv")
@@ -114,10 +116,15 @@ func TestProgressGoesToStderr(t *testing.T) {
 		require.NoError(t, run(context.Background(), args, strings.NewReader(""), &out, &errOut))
 		return out.String(), errOut.String()
 	}
+	_, progress := runCaptured("backup", "--data", data, "run", "--file", file)
+	assert.Empty(t, progress, "no bar off a terminal")
+
+	drawn := showsProgress
+	showsProgress = func(io.Writer) bool { return true } // as on a terminal
+	defer func() { showsProgress = drawn }()
 	out, progress := runCaptured("backup", "--data", data, "run", "--file", file)
 	assert.Contains(t, progress, "backing up file:ledger.csv")
 	assert.NotContains(t, out, "backing up")
-	runCaptured("backup", "--data", data, "run", "--file", file)
 
 	out, progress = runCaptured("backup", "--data", data, "verify")
 	assert.Contains(t, progress, "verifying backups")
