@@ -4,6 +4,7 @@
 package memstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -22,10 +23,16 @@ type Store struct {
 	mu         sync.Mutex
 	endpoints  map[string]*webhook.Endpoint // by ID
 	deliveries map[string]*entry            // by delivery ID
-	pending    []*entry                     // pending deliveries by Seq; others are dropped lazily
 	messages   map[[2]string]bool           // (tenant, message ID) enqueued
 	live       int                          // pending deliveries
 	seq        int64
+	// ready holds the pending deliveries a claim may take, by (NextAt,
+	// Seq); items made stale by a later change are dropped when met.
+	ready readyHeap
+	// ordered holds each endpoint's pending ordered deliveries in Seq
+	// order (finished ones are dropped from the front when met); only
+	// the first is in ready, since it blocks the rest.
+	ordered map[string][]*entry
 }
 
 type entry struct {
@@ -33,18 +40,84 @@ type entry struct {
 	tenant   string
 	ordered  bool
 	attempts []webhook.Attempt
+	gen      int // bumped by every change to when the entry is ready
 }
 
-var (
-	_ webhook.EndpointStore = (*Store)(nil)
-	_ webhook.Queue         = (*Store)(nil)
-	_ webhook.SubjectQueue  = (*Store)(nil)
-	_ webhook.StatsQueue    = (*Store)(nil)
-)
+// readyItem is an entry in ready as of its generation gen, keyed by its
+// NextAt and Seq then: a stale item keeps its place in the heap.
+type readyItem struct {
+	at  time.Time
+	seq int64
+	en  *entry
+	gen int
+}
+
+// readyHeap is a binary min-heap of items by (at, seq). It is written
+// out rather than built on container/heap, whose any-typed Push and Pop
+// would allocate for every item.
+type readyHeap []readyItem
+
+func (h readyHeap) less(i, j int) bool {
+	if c := h[i].at.Compare(h[j].at); c != 0 {
+		return c < 0
+	}
+	return h[i].seq < h[j].seq
+}
+
+func (h *readyHeap) push(it readyItem) {
+	*h = append(*h, it)
+	h.up(len(*h) - 1)
+}
+
+func (h *readyHeap) pop() readyItem {
+	old := *h
+	top, n := old[0], len(old)-1
+	old[0] = old[n]
+	old[n] = readyItem{}
+	*h = old[:n]
+	h.down(0)
+	return top
+}
+
+func (h readyHeap) up(i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !h.less(i, parent) {
+			return
+		}
+		h[i], h[parent] = h[parent], h[i]
+		i = parent
+	}
+}
+
+func (h readyHeap) down(i int) {
+	for {
+		least, l, r := i, 2*i+1, 2*i+2
+		if l < len(h) && h.less(l, least) {
+			least = l
+		}
+		if r < len(h) && h.less(r, least) {
+			least = r
+		}
+		if least == i {
+			return
+		}
+		h[i], h[least] = h[least], h[i]
+		i = least
+	}
+}
+
+// init restores the heap order of all of h.
+func (h readyHeap) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
 
 // New returns an empty Store.
 func New() *Store {
-	return &Store{endpoints: map[string]*webhook.Endpoint{}, deliveries: map[string]*entry{}, messages: map[[2]string]bool{}}
+	return &Store{endpoints: map[string]*webhook.Endpoint{}, deliveries: map[string]*entry{}, messages: map[[2]string]bool{},
+		ordered: map[string][]*entry{}}
 }
 
 func cloneEndpoint(e *webhook.Endpoint) *webhook.Endpoint {
@@ -160,10 +233,66 @@ func (s *Store) Enqueue(ctx context.Context, msg *webhook.Message, endpoints []*
 				NextAt: msg.CreatedAt, Seq: s.seq, UpdatedAt: msg.CreatedAt},
 		}
 		s.deliveries[id] = en
-		s.pending = append(s.pending, en)
 		s.live++
+		if en.ordered {
+			s.ordered[ep.ID] = append(s.ordered[ep.ID], en)
+		}
+		s.schedule(en)
 	}
 	return nil
+}
+
+// schedule makes en's earlier items in ready stale and, if a claim may
+// take en (pending and not blocked by an earlier ordered delivery),
+// adds it anew, keyed by its NextAt.
+func (s *Store) schedule(en *entry) {
+	en.gen++
+	if s.isPending(en) && (!en.ordered || s.isOrderedHead(en)) {
+		s.ready.push(readyItem{at: en.d.NextAt, seq: en.d.Seq, en: en, gen: en.gen})
+	}
+	if len(s.ready) > 2*s.live+64 {
+		s.compactReady()
+	}
+}
+
+// isOrderedHead reports whether en is the first pending delivery of its
+// endpoint's ordered deliveries.
+func (s *Store) isOrderedHead(en *entry) bool {
+	q := s.ordered[en.d.EndpointID]
+	for len(q) > 0 && !s.isPending(q[0]) {
+		q[0] = nil
+		q = q[1:]
+	}
+	if len(q) == 0 {
+		delete(s.ordered, en.d.EndpointID)
+		return false
+	}
+	s.ordered[en.d.EndpointID] = q
+	return q[0] == en
+}
+
+// unblock schedules the new first pending ordered delivery of an
+// endpoint whose first one finished.
+func (s *Store) unblock(endpointID string) {
+	if q := s.ordered[endpointID]; len(q) > 0 {
+		s.isOrderedHead(q[0]) // drops finished ones from the front
+		if q := s.ordered[endpointID]; len(q) > 0 {
+			s.schedule(q[0])
+		}
+	}
+}
+
+// compactReady drops the stale items from ready.
+func (s *Store) compactReady() {
+	kept := s.ready[:0]
+	for _, it := range s.ready {
+		if it.gen == it.en.gen && s.isPending(it.en) {
+			kept = append(kept, it)
+		}
+	}
+	clear(s.ready[len(kept):])
+	s.ready = kept
+	s.ready.init()
 }
 
 func newID() string {
@@ -172,62 +301,42 @@ func newID() string {
 	return "dlv_" + hex.EncodeToString(b)
 }
 
-// Claim implements webhook.Queue. It walks the pending deliveries in
-// order; ones no longer pending are dropped from the front at once and
-// from the middle when they make up half of the list.
+// Claim implements webhook.Queue. It takes the due deliveries longest
+// due first from a heap; leased ones and ones over their endpoint's
+// share are put back after.
 func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, max, perEndpoint int) ([]*webhook.Delivery, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.compact()
-	blocked := map[string]bool{} // ordered endpoints with an earlier pending delivery
 	taken := map[string]int{}
 	var out []*webhook.Delivery
-	for _, en := range s.pending {
-		if len(out) == max {
-			break
-		}
-		if !s.isPending(en) {
-			continue
-		}
-		if en.ordered && blocked[en.d.EndpointID] {
-			continue
-		}
-		if en.ordered {
-			blocked[en.d.EndpointID] = true
-		}
-		if en.d.NextAt.After(now) || en.d.LeaseUntil.After(now) || taken[en.d.EndpointID] >= perEndpoint {
+	putBack := make([]readyItem, 0, min(max, 64))
+	for len(out) < max && len(s.ready) > 0 && !s.ready[0].at.After(now) {
+		it := s.ready.pop()
+		en := it.en
+		switch {
+		case it.gen != en.gen || !s.isPending(en):
+			continue // stale
+		case en.ordered && !s.isOrderedHead(en):
+			continue // scheduled again when it unblocks
+		case en.d.LeaseUntil.After(now) || taken[en.d.EndpointID] >= perEndpoint:
+			putBack = append(putBack, it)
 			continue
 		}
 		taken[en.d.EndpointID]++
 		en.d.LeaseToken = newID()
 		en.d.LeaseUntil = now.Add(lease)
+		putBack = append(putBack, it) // due again when the lease runs out
 		d := en.d
 		out = append(out, &d)
+	}
+	for _, it := range putBack {
+		s.ready.push(it)
 	}
 	return out, nil
 }
 
 func (s *Store) isPending(en *entry) bool {
 	return en.d.State == webhook.StatePending && s.deliveries[en.d.ID] == en
-}
-
-// compact drops finished deliveries from the pending list: from the
-// front always, everywhere once they are half of it.
-func (s *Store) compact() {
-	for len(s.pending) > 0 && !s.isPending(s.pending[0]) {
-		s.pending[0] = nil
-		s.pending = s.pending[1:]
-	}
-	if len(s.pending) < 2*s.live+64 {
-		return
-	}
-	kept := make([]*entry, 0, s.live)
-	for _, en := range s.pending {
-		if s.isPending(en) {
-			kept = append(kept, en)
-		}
-	}
-	s.pending = kept
 }
 
 // Complete implements webhook.Queue.
@@ -251,6 +360,10 @@ func (s *Store) Complete(ctx context.Context, d *webhook.Delivery, a webhook.Att
 	}
 	en.d.State, en.d.NextAt, en.d.LastError, en.d.Attempts = d.State, d.NextAt, d.LastError, d.Attempts
 	en.d.LeaseToken, en.d.LeaseUntil = "", time.Time{}
+	s.schedule(en)
+	if en.ordered && d.State != webhook.StatePending {
+		s.unblock(en.d.EndpointID)
+	}
 	return nil
 }
 
@@ -284,8 +397,13 @@ func (s *Store) Requeue(ctx context.Context, tenantID, deliveryID string, at tim
 	}
 	en.d.State, en.d.NextAt, en.d.UpdatedAt = webhook.StatePending, at, at
 	s.live++
-	i, _ := slices.BinarySearchFunc(s.pending, en.d.Seq, func(e *entry, seq int64) int { return int(e.d.Seq - seq) })
-	s.pending = slices.Insert(s.pending, i, en)
+	if en.ordered {
+		// It takes its place by Seq, and blocks the later ones again.
+		q := s.ordered[en.d.EndpointID]
+		i, _ := slices.BinarySearchFunc(q, en.d.Seq, func(e *entry, seq int64) int { return cmp.Compare(e.d.Seq, seq) })
+		s.ordered[en.d.EndpointID] = slices.Insert(q, i, en)
+	}
+	s.schedule(en)
 	return nil
 }
 
@@ -329,6 +447,7 @@ func (s *Store) EraseSubject(ctx context.Context, tenantID, subject string) (int
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	erased := map[string]bool{}
+	blocked := map[string]bool{} // endpoints whose first ordered delivery may be gone
 	for id, en := range s.deliveries {
 		if en.tenant == tenantID && en.d.Message.Subject == subject {
 			erased[en.d.Message.ID] = true
@@ -336,7 +455,13 @@ func (s *Store) EraseSubject(ctx context.Context, tenantID, subject string) (int
 				s.live--
 			}
 			delete(s.deliveries, id)
+			if en.ordered {
+				blocked[en.d.EndpointID] = true
+			}
 		}
+	}
+	for endpointID := range blocked {
+		s.unblock(endpointID)
 	}
 	for id := range erased {
 		delete(s.messages, [2]string{tenantID, id})

@@ -22,6 +22,12 @@
 // any number of workers in any number of processes share the queue and
 // never take the same delivery; on SQLite the write transaction excludes
 // every other writer.
+//
+// A claim visits each endpoint that has pending deliveries and takes its
+// longest-due ones from an index ordered by due time, so its cost
+// follows the number of such endpoints, not the length of the backlog: a
+// failing endpoint's thousands of deliveries waiting out their backoff,
+// or a flood of due ones, cost a claim the same as a handful.
 package sqlstore
 
 import (
@@ -421,21 +427,40 @@ const due = `d.state = 'pending' AND d.next_at <= {now} AND (d.lease_until IS NU
 		SELECT 1 FROM webhook_deliveries e
 		WHERE e.endpoint_id = d.endpoint_id AND e.state = 'pending' AND e.ordered AND e.seq < d.seq))`
 
-// claimPostgres claims in one statement, so in one transaction.
+// pendingEndpoints lists the endpoints that have pending deliveries, one
+// index seek each (a loose scan of webhook_deliveries_endpoint): however
+// long the backlog, a claim reads only as many entries as there are
+// endpoints with work, plus the rows it takes. SQLite is told the index
+// (indexedBy), here and in endpointDue, since its planner would otherwise
+// take webhook_deliveries_due and read every pending row.
+func pendingEndpoints(indexedBy string) string {
+	return `WITH RECURSIVE eps(endpoint_id) AS (
+	SELECT (SELECT w.endpoint_id FROM webhook_deliveries w ` + indexedBy + ` WHERE w.state = 'pending'
+		ORDER BY w.endpoint_id LIMIT 1)
+	UNION ALL
+	SELECT (SELECT w.endpoint_id FROM webhook_deliveries w ` + indexedBy + ` WHERE w.state = 'pending' AND w.endpoint_id > eps.endpoint_id
+		ORDER BY w.endpoint_id LIMIT 1)
+	FROM eps WHERE eps.endpoint_id IS NOT NULL
+)`
+}
+
+// endpointDue selects columns of one endpoint's (eps.endpoint_id) first
+// perEndpoint claimable deliveries, longest due first, from the index
+// webhook_deliveries_endpoint_due: the walk starts at the endpoint's
+// oldest next_at and stops after perEndpoint, so deliveries waiting out
+// a backoff are never read.
+func endpointDue(columns, indexedBy, now, perEndpoint, lock string) string {
+	return `SELECT ` + columns + ` FROM webhook_deliveries d ` + indexedBy + `
+		WHERE d.endpoint_id = eps.endpoint_id AND ` + strings.ReplaceAll(due, "{now}", now) + `
+		ORDER BY d.next_at, d.seq LIMIT ` + perEndpoint + lock
+}
+
+// claimPostgres claims in one statement, so in one transaction:
 //
-// PostgreSQL does not allow FOR UPDATE in a SELECT with a window
-// function, and locking every due row first (to rank them afterwards)
-// would lock the whole backlog. Instead:
-//
-//  1. heads: the endpoints with due work, ordered by their oldest
-//     claimable delivery, at most max of them. The deliveries memstore
-//     would pick (the first max, in seq order, of each endpoint's first
-//     perEndpoint claimable deliveries) all belong to these endpoints:
-//     if an endpoint contributes any, it contributes its oldest, and
-//     every endpoint whose oldest is older contributes too.
-//  2. picked: per head endpoint (LATERAL), its first perEndpoint
-//     claimable deliveries in seq order, locked FOR UPDATE SKIP LOCKED,
-//     then the first max of them all in seq order. A row another claimer
+//  1. eps: the endpoints with pending deliveries (pendingEndpoints).
+//  2. picked: per endpoint (LATERAL), its first perEndpoint claimable
+//     deliveries (endpointDue), locked FOR UPDATE SKIP LOCKED, then the
+//     first max of them all, longest due first. A row another claimer
 //     has locked is skipped, not waited for: that claimer takes the
 //     next rows of a busy endpoint instead of the same ones. A row that
 //     another claimer leased and committed after this statement's
@@ -445,22 +470,12 @@ const due = `d.state = 'pending' AND d.next_at <= {now} AND (d.lease_until IS NU
 //     their messages.
 //
 // So no two claimers ever hold the same delivery, nobody blocks, and
-// with one claimer the result is exactly memstore's. The cost is one
-// aggregate over the due rows (index webhook_deliveries_due) and at
-// most max index walks of webhook_deliveries_endpoint; at most
-// max*min(perEndpoint, max) rows are locked, until the statement ends.
-var claimPostgres = `WITH heads AS (
-	SELECT d.endpoint_id, MIN(d.seq) AS head FROM webhook_deliveries d
-	WHERE ` + strings.ReplaceAll(due, "{now}", "$1") + `
-	GROUP BY d.endpoint_id ORDER BY head LIMIT $2
-), picked AS (
-	SELECT c.id, c.seq FROM heads h CROSS JOIN LATERAL (
-		SELECT d.id, d.seq FROM webhook_deliveries d
-		WHERE d.endpoint_id = h.endpoint_id AND d.seq >= h.head AND ` + strings.ReplaceAll(due, "{now}", "$1") + `
-		ORDER BY d.seq LIMIT $3
-		FOR UPDATE SKIP LOCKED
-	) c
-	ORDER BY c.seq LIMIT $2
+// with one claimer the result is exactly memstore's. At most
+// perEndpoint rows per endpoint are locked, until the statement ends.
+var claimPostgres = pendingEndpoints("") + `, picked AS (
+	SELECT c.id, c.seq FROM eps CROSS JOIN LATERAL (` + endpointDue("d.id, d.seq, d.next_at", "", "$1", "$3", " FOR UPDATE SKIP LOCKED") + `) c
+	WHERE eps.endpoint_id IS NOT NULL
+	ORDER BY c.next_at, c.seq LIMIT $2
 ), leased AS (
 	UPDATE webhook_deliveries u SET lease_token = $4, lease_until = $5
 	FROM picked WHERE u.id = picked.id
@@ -468,20 +483,18 @@ var claimPostgres = `WITH heads AS (
 )
 SELECT ` + deliveryColumns + ` FROM leased d
 JOIN webhook_messages m ON m.tenant_id = d.tenant_id AND m.id = d.message_id
-ORDER BY d.seq`
+ORDER BY d.next_at, d.seq`
 
-// claimSQLite ranks the claimable deliveries of each endpoint with
-// ROW_NUMBER and leases the first max of those ranked perEndpoint or
-// better, in seq order. It runs in a write transaction, which excludes
-// every other writer; the UPDATE comes first, so the transaction takes
-// the write lock at once even when it began deferred.
+// claimSQLite leases the same deliveries as claimPostgres: each pending
+// endpoint's first perEndpoint claimable ones, then the first max of
+// those, longest due first. It runs in a write transaction, which
+// excludes every other writer; the UPDATE comes first, so the
+// transaction takes the write lock at once even when it began deferred.
 var claimSQLite = `UPDATE webhook_deliveries SET lease_token = ?, lease_until = ?
 WHERE seq IN (
-	SELECT seq FROM (
-		SELECT d.seq, ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.seq) AS rn
-		FROM webhook_deliveries d
-		WHERE ` + strings.ReplaceAll(due, "{now}", "?") + `
-	) WHERE rn <= ? ORDER BY seq LIMIT ?
+	` + pendingEndpoints("INDEXED BY webhook_deliveries_endpoint") + `
+	SELECT p.seq FROM eps CROSS JOIN webhook_deliveries p ON p.seq IN (` + endpointDue("d.seq", "INDEXED BY webhook_deliveries_endpoint_due", "?", "?", "") + `)
+	ORDER BY p.next_at, p.seq LIMIT ?
 )
 RETURNING seq`
 
@@ -538,7 +551,7 @@ func (s *Store) claimSQLite(ctx context.Context, tx *sql.Tx, now, until time.Tim
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(seqs)), ", ")
 	rows, err = tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries d
 		JOIN webhook_messages m ON m.tenant_id = d.tenant_id AND m.id = d.message_id
-		WHERE d.seq IN (`+marks+`) ORDER BY d.seq`, seqs...)
+		WHERE d.seq IN (`+marks+`) ORDER BY d.next_at, d.seq`, seqs...)
 	if err != nil {
 		return nil, err
 	}

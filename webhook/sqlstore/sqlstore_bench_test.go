@@ -11,6 +11,7 @@ import (
 	"github.com/saaskit/saaskit/internal/sqldb"
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
 	"github.com/saaskit/saaskit/webhook"
+	"github.com/saaskit/saaskit/webhook/webhooktest"
 )
 
 // BenchmarkClaimComplete measures one worker cycle per op: Claim up to
@@ -62,4 +63,62 @@ func benchClaimComplete(b *testing.B, db *sqldb.DB) {
 		claimed += len(batch)
 	}
 	b.ReportMetric(float64(claimed)/float64(b.N), "deliveries/op")
+}
+
+// BenchmarkClaimBacklog measures one Claim (16 deliveries, at most 4 per
+// endpoint) as the backlog grows, with no completions: each op comes
+// after the last op's leases ran out, so the queue stays as it is.
+// "due": every delivery is due, over 50 endpoints. "backoff": one
+// endpoint is failing and holds nine in ten of the deliveries, the
+// oldest, waiting out their backoff; the other 49 have theirs due.
+//
+//	go test -run '^$' -bench ClaimBacklog -benchmem ./webhook/sqlstore/
+func BenchmarkClaimBacklog(b *testing.B) {
+	for _, be := range []struct {
+		name string
+		open func(testing.TB) *sqldb.DB
+	}{{"sqlite", sqldbtest.OpenSQLite}, {"postgres", sqldbtest.OpenPostgres}} {
+		for _, shape := range []string{"due", "backoff"} {
+			for _, depth := range []int{1_000, 10_000, 100_000} {
+				b.Run(fmt.Sprintf("%s/%s/%d", be.name, shape, depth), func(b *testing.B) {
+					benchClaimBacklog(b, be.open(b), shape, depth)
+				})
+			}
+		}
+	}
+}
+
+func benchClaimBacklog(b *testing.B, db *sqldb.DB, shape string, depth int) {
+	const nEndpoints = 50
+	ctx := context.Background()
+	s := newStore(b, db)
+	eps := make([]*webhook.Endpoint, nEndpoints)
+	for i := range eps {
+		eps[i] = endpoint(fmt.Sprintf("ep%02d", i), false)
+	}
+	// fill enqueues a message to endpoints, then copies its deliveries
+	// in SQL until each endpoint has n of them: far faster than n
+	// Enqueues, and the same to Claim.
+	fill := func(id string, endpoints []*webhook.Endpoint, n int) {
+		require.NoError(b, s.Enqueue(ctx, message("acme", id), endpoints))
+		_, err := db.ExecContext(ctx, db.Dialect.Rebind(`INSERT INTO webhook_deliveries
+			(id, tenant_id, message_id, endpoint_id, ordered, state, attempts, next_at, last_error, updated_at)
+			WITH RECURSIVE k(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM k WHERE n < ?)
+			SELECT d.id || '-' || k.n, d.tenant_id, d.message_id, d.endpoint_id, d.ordered, d.state, d.attempts, d.next_at, d.last_error, d.updated_at
+			FROM k CROSS JOIN webhook_deliveries d WHERE d.message_id = ? ORDER BY k.n, d.seq`), n-1, id)
+		require.NoError(b, err)
+	}
+	if shape == "due" {
+		fill("m-due", eps, depth/nEndpoints)
+	} else {
+		healthy := depth / 10 / nEndpoints
+		fill("m-failing", eps[:1], depth-healthy*nEndpoints)
+		fill("m-healthy", eps, healthy)
+		_, err := db.ExecContext(ctx, db.Dialect.Rebind("UPDATE webhook_deliveries SET next_at = ? WHERE endpoint_id = 'ep00'"), sqldb.Timestamp(t0.Add(time.Hour)))
+		require.NoError(b, err)
+	}
+	var n int
+	require.NoError(b, db.QueryRowContext(ctx, "SELECT COUNT(*) FROM webhook_deliveries").Scan(&n))
+	require.Equal(b, depth, n)
+	webhooktest.BenchClaims(b, s, t0)
 }

@@ -36,6 +36,7 @@ func RunStoreTests(t *testing.T, newAdapter func(t *testing.T) Adapter) {
 		{"EnqueueClaimComplete", testEnqueueClaimComplete},
 		{"ClaimRespectsTimeAndLeases", testLeases},
 		{"ClaimIsFairAcrossEndpoints", testFairness},
+		{"ClaimTakesDueOrder", testDueOrder},
 		{"OrderedEndpoints", testOrdered},
 		{"DeadLetters", testDeadLetters},
 		{"PostponeRecordsNoAttempt", testPostpone},
@@ -45,6 +46,7 @@ func RunStoreTests(t *testing.T, newAdapter func(t *testing.T) Adapter) {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newAdapter(t)) })
 	}
 	runOptional(t, "Subjects", newAdapter, testSubjects)
+	runOptional(t, "ErasingUnblocksOrdered", newAdapter, testEraseUnblocksOrdered)
 	runOptional(t, "Stats", newAdapter, testStats)
 	runOptional(t, "CompleteBatch", newAdapter, testCompleteBatch)
 }
@@ -297,6 +299,42 @@ func testFairness(t *testing.T, a Adapter) {
 	assert.Equal(t, 1, per["quiet"], "the quiet endpoint starved")
 }
 
+// testDueOrder: a claim takes the deliveries that have been due longest
+// first, so a backlog waiting out its backoff neither holds up nor
+// crowds out what fell due meanwhile.
+func testDueOrder(t *testing.T, a Adapter) {
+	ctx := context.Background()
+	ep := endpoint("acme", "ep", false)
+	for _, id := range []string{"m1", "m2", "m3"} {
+		require.NoError(t, a.Enqueue(ctx, message("acme", id), []*webhook.Endpoint{ep}))
+	}
+	late := message("acme", "m4")
+	late.CreatedAt = t0.Add(5 * time.Second)
+	require.NoError(t, a.Enqueue(ctx, late, []*webhook.Endpoint{ep}))
+	first, err := a.Claim(ctx, t0, time.Minute, 2, 2)
+	require.NoError(t, err)
+	require.Len(t, first, 2)
+	assert.Equal(t, []string{"m1", "m2"}, []string{first[0].Message.ID, first[1].Message.ID})
+	// m1 fails and waits 10 s; m2 fails and waits an hour.
+	for i, wait := range []time.Duration{10 * time.Second, time.Hour} {
+		d := first[i]
+		d.State, d.Attempts, d.NextAt = webhook.StatePending, 1, t0.Add(wait)
+		require.NoError(t, a.Complete(ctx, d, webhook.Attempt{At: t0, Status: 500}))
+	}
+
+	// At t0+20s m3 (due t0), m4 (due t0+5s) and m1 (due t0+10s) are due,
+	// in that order; m2 is not.
+	var got []string
+	for range 4 {
+		c, err := a.Claim(ctx, t0.Add(20*time.Second), time.Minute, 1, 1)
+		require.NoError(t, err)
+		for _, d := range c {
+			got = append(got, d.Message.ID)
+		}
+	}
+	assert.Equal(t, []string{"m3", "m4", "m1"}, got)
+}
+
 func testOrdered(t *testing.T, a Adapter) {
 	ctx := context.Background()
 	ord := endpoint("acme", "ord", true)
@@ -323,6 +361,40 @@ func testOrdered(t *testing.T, a Adapter) {
 	require.NoError(t, err)
 	require.Len(t, after, 1)
 	assert.Equal(t, "m2", after[0].Message.ID, "a dead-lettered message unblocks the next")
+
+	// m2 succeeds; m1, requeued, goes ahead of m3 again.
+	after[0].State, after[0].Attempts = webhook.StateSucceeded, 1
+	require.NoError(t, a.Complete(ctx, after[0], webhook.Attempt{At: t0.Add(time.Minute), Status: 200}))
+	require.NoError(t, a.Requeue(ctx, "acme", next[0].ID, t0.Add(2*time.Minute)))
+	early, err := a.Claim(ctx, t0.Add(90*time.Second), time.Minute, 10, 10)
+	require.NoError(t, err)
+	assert.Empty(t, early, "m3 went ahead of the requeued m1")
+	again, err := a.Claim(ctx, t0.Add(2*time.Minute), time.Minute, 10, 10)
+	require.NoError(t, err)
+	require.Len(t, again, 1)
+	assert.Equal(t, "m1", again[0].Message.ID)
+}
+
+// testEraseUnblocksOrdered: erasing the subject of the delivery at the
+// head of an ordered endpoint lets the next one go.
+func testEraseUnblocksOrdered(t *testing.T, a Adapter, sq webhook.SubjectQueue) {
+	ctx := context.Background()
+	ord := endpoint("acme", "ord", true)
+	first, second := message("acme", "m1"), message("acme", "m2")
+	second.Subject = "user-2"
+	for _, m := range []*webhook.Message{first, second} {
+		require.NoError(t, a.Enqueue(ctx, m, []*webhook.Endpoint{ord}))
+	}
+	claimed, err := a.Claim(ctx, t0, time.Minute, 10, 10)
+	require.NoError(t, err)
+	require.Len(t, claimed, 1)
+	assert.Equal(t, "m1", claimed[0].Message.ID)
+	_, err = sq.EraseSubject(ctx, "acme", "user-1")
+	require.NoError(t, err)
+	next, err := a.Claim(ctx, t0, time.Minute, 10, 10)
+	require.NoError(t, err)
+	require.Len(t, next, 1)
+	assert.Equal(t, "m2", next[0].Message.ID)
 }
 
 func testDeadLetters(t *testing.T, a Adapter) {
@@ -391,4 +463,23 @@ func testPostpone(t *testing.T, a Adapter) {
 	require.NoError(t, err)
 	require.Len(t, due, 1)
 	assert.Zero(t, due[0].Attempts)
+}
+
+// BenchClaims times b.N claims of 16 deliveries (at most 4 per endpoint)
+// from q, each after the last claim's leases ran out, so the queue stays
+// as it was; each claim must take 16.
+func BenchClaims(b *testing.B, q webhook.Queue, now time.Time) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		now = now.Add(time.Microsecond)
+		batch, err := q.Claim(ctx, now, time.Nanosecond, 16, 4)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(batch) != 16 {
+			b.Fatalf("claimed %d, want 16", len(batch))
+		}
+	}
 }
