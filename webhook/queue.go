@@ -31,11 +31,11 @@ type Queue interface {
 	// Enqueue stores msg and one pending delivery per endpoint, due at
 	// once, atomically.
 	Enqueue(ctx context.Context, msg *Message, endpoints []*Endpoint) error
-	// Claim leases up to max due deliveries until now+lease and returns
-	// them with their messages. It skips a delivery to an ordered endpoint
-	// while an earlier one to that endpoint is pending, and takes at most
-	// perEndpoint deliveries of any one endpoint, so one busy endpoint
-	// cannot starve the others.
+	// Claim leases up to max due deliveries until now+lease, longest due
+	// first (by NextAt, then Seq), and returns them with their messages.
+	// It skips a delivery to an ordered endpoint while an earlier one to
+	// that endpoint is pending, and takes at most perEndpoint deliveries
+	// of any one endpoint, so one busy endpoint cannot starve the others.
 	Claim(ctx context.Context, now time.Time, lease time.Duration, max, perEndpoint int) ([]*Delivery, error)
 	// Complete records the attempt and moves the delivery to its next
 	// state (d.State, d.NextAt, d.LastError, d.Attempts), releasing the
