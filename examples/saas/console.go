@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -16,7 +18,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/saaskit/saaskit/backup"
@@ -41,26 +42,38 @@ const (
 // console is the operator's web console under /console/: server-rendered
 // pages over the tenancy registry, webhooks, flags, data-subject
 // requests, backups and audit trails. The operator logs in with the
-// operator token; a session lives in memory, and every form carries the
+// operator token; sessions are kept in the database, so they outlive a
+// restart and every replica sees them, and every form carries the
 // session's CSRF token. Each change is audited: flag edits in the flag
 // store's trail, the rest in the tenant's GDPR audit trail.
 type console struct {
 	app    *app
 	pages  map[string]*template.Template
 	logger *slog.Logger
-
-	mu       sync.Mutex
-	sessions map[string]*session // by session ID
+	db     *sql.DB
 }
+
+// sessionsSchema keeps console sessions by the SHA-256 of their cookie,
+// so the table does not hold what logs an operator in; expires is in
+// Unix seconds.
+const sessionsSchema = `CREATE TABLE IF NOT EXISTS demo_console_sessions (
+    id_hash TEXT PRIMARY KEY,
+    csrf    TEXT NOT NULL,
+    expires BIGINT NOT NULL,
+    flash   TEXT NOT NULL
+)`
 
 // session is a logged-in operator's.
 type session struct {
-	csrf    string
-	expires time.Time
-	flash   string // shown once, on the next page
+	idHash string
+	csrf   string
+	flash  string // shown once, on the next page
 }
 
-func newConsole(a *app) (*console, error) {
+func newConsole(ctx context.Context, a *app) (*console, error) {
+	if _, err := a.users.db.ExecContext(ctx, sessionsSchema); err != nil {
+		return nil, fmt.Errorf("console sessions table: %w", err)
+	}
 	funcs := template.FuncMap{"when": when, "ago": ago, "user": func(s gdpr.Subject) string { return s.Value(gdpr.SubjectKey) }}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/console/layout.html")
 	if err != nil {
@@ -70,7 +83,7 @@ func newConsole(a *app) (*console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &console{app: a, pages: map[string]*template.Template{}, logger: a.logger, sessions: map[string]*session{}}
+	c := &console{app: a, pages: map[string]*template.Template{}, logger: a.logger, db: a.users.db}
 	for _, name := range names {
 		base := name[strings.LastIndex(name, "/")+1:]
 		if base == "layout.html" {
@@ -160,34 +173,42 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// current returns the request's live session and its ID.
-func (c *console) current(r *http.Request) (string, *session) {
+// current returns the request's live session, or nil.
+func (c *console) current(r *http.Request) *session {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil {
-		return "", nil
+		return nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := c.sessions[ck.Value]
-	if s == nil || time.Now().After(s.expires) {
-		delete(c.sessions, ck.Value)
-		return "", nil
+	s := &session{idHash: hashSessionID(ck.Value)}
+	err = c.db.QueryRowContext(r.Context(), rebind(c.db, "SELECT csrf, flash FROM demo_console_sessions WHERE id_hash = ? AND expires > ?"),
+		s.idHash, time.Now().Unix()).Scan(&s.csrf, &s.flash)
+	if err != nil {
+		if !errors.Is(err, sql.ErrNoRows) {
+			c.logger.ErrorContext(r.Context(), "console session", slog.String("error", err.Error()))
+		}
+		return nil
 	}
-	return ck.Value, s
+	return s
 }
 
-func (c *console) setFlash(s *session, msg string) {
-	c.mu.Lock()
-	s.flash = msg
-	c.mu.Unlock()
+func hashSessionID(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])
 }
 
-func (c *console) takeFlash(s *session) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	msg := s.flash
-	s.flash = ""
-	return msg
+// setFlash keeps msg for the session's next page.
+func (c *console) setFlash(r *http.Request, s *session, msg string) {
+	if _, err := c.db.ExecContext(r.Context(), rebind(c.db, "UPDATE demo_console_sessions SET flash = ? WHERE id_hash = ?"), msg, s.idHash); err != nil {
+		c.logger.ErrorContext(r.Context(), "console flash", slog.String("error", err.Error()))
+	}
+}
+
+// takeFlash returns the session's message, once.
+func (c *console) takeFlash(r *http.Request, s *session) string {
+	if s.flash != "" {
+		c.setFlash(r, s, "")
+	}
+	return s.flash
 }
 
 func setSessionCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
@@ -211,14 +232,16 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, now := randomHex(32), time.Now()
-	c.mu.Lock()
-	for k, s := range c.sessions { // forget expired sessions
-		if now.After(s.expires) {
-			delete(c.sessions, k)
-		}
+	_, err := c.db.ExecContext(r.Context(), rebind(c.db, "DELETE FROM demo_console_sessions WHERE expires <= ?"), now.Unix())
+	if err == nil {
+		_, err = c.db.ExecContext(r.Context(), rebind(c.db, "INSERT INTO demo_console_sessions (id_hash, csrf, expires, flash) VALUES (?, ?, ?, '')"),
+			hashSessionID(id), randomHex(32), now.Add(sessionTTL).Unix())
 	}
-	c.sessions[id] = &session{csrf: randomHex(32), expires: now.Add(sessionTTL)}
-	c.mu.Unlock()
+	if err != nil {
+		status, msg := c.failure(r, err)
+		c.render(w, r, status, "login.html", view{Title: "Log in", Flash: msg})
+		return
+	}
 	setSessionCookie(w, r, id, int(sessionTTL/time.Second))
 	c.logger.InfoContext(r.Context(), "console login")
 	http.Redirect(w, r, "/console/tenants", http.StatusSeeOther)
@@ -226,10 +249,11 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 
 // logout handles POST /console/logout.
 func (c *console) logout(w http.ResponseWriter, r *http.Request) (string, string, error) {
-	id, _ := c.current(r)
-	c.mu.Lock()
-	delete(c.sessions, id)
-	c.mu.Unlock()
+	if s := c.current(r); s != nil {
+		if _, err := c.db.ExecContext(r.Context(), rebind(c.db, "DELETE FROM demo_console_sessions WHERE id_hash = ?"), s.idHash); err != nil {
+			return "", "", err
+		}
+	}
 	setSessionCookie(w, r, "", -1)
 	return "/console/login", "", nil
 }
@@ -238,7 +262,7 @@ func (c *console) logout(w http.ResponseWriter, r *http.Request) (string, string
 // the page is about (nil for none) and its data.
 func (c *console) view(page string, load func(r *http.Request) (*tenancy.Tenant, any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		_, s := c.current(r)
+		s := c.current(r)
 		if s == nil {
 			http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 			return
@@ -251,7 +275,7 @@ func (c *console) view(page string, load func(r *http.Request) (*tenancy.Tenant,
 		}
 		title := strings.TrimSuffix(page, ".html")
 		title = strings.ToUpper(title[:1]) + title[1:]
-		c.render(w, r, http.StatusOK, page, view{Title: title, Tenant: t, CSRF: s.csrf, Flash: c.takeFlash(s), Data: data})
+		c.render(w, r, http.StatusOK, page, view{Title: title, Tenant: t, CSRF: s.csrf, Flash: c.takeFlash(r, s), Data: data})
 	}
 }
 
@@ -259,7 +283,7 @@ func (c *console) view(page string, load func(r *http.Request) (*tenancy.Tenant,
 // session's CSRF token; do returns where to go next and what to say.
 func (c *console) action(do func(w http.ResponseWriter, r *http.Request) (to, msg string, err error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		_, s := c.current(r)
+		s := c.current(r)
 		if s == nil {
 			http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 			return
@@ -274,7 +298,7 @@ func (c *console) action(do func(w http.ResponseWriter, r *http.Request) (to, ms
 			_, msg = c.failure(r, err)
 		}
 		if msg != "" {
-			c.setFlash(s, msg)
+			c.setFlash(r, s, msg)
 		}
 		http.Redirect(w, r, to, http.StatusSeeOther)
 	}

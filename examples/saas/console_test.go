@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -281,4 +283,64 @@ func TestDemoConsole(t *testing.T) {
 		b.open("/console/tenants", "#token")
 		assert.Equal(t, "/console/login", b.location())
 	})
+}
+
+// TestConsoleSessionOutlivesRestart logs in over plain HTTP, restarts
+// the demo on the same data, and is still logged in: sessions live in
+// the database, not the process. Logging out ends the session.
+func TestConsoleSessionOutlivesRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the demo binary")
+	}
+	bin, data := buildDemo(t), t.TempDir()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	send := func(s *server, method, path string, form url.Values, cookie *http.Cookie) *http.Response {
+		req, err := http.NewRequest(method, "http://127.0.0.1:"+s.port+path, strings.NewReader(form.Encode()))
+		require.NoError(t, err)
+		req.Host = "localhost:" + s.port
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
+		resp, err := noRedirect.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp
+	}
+
+	s := start(t, bin, data)
+	resp := send(s, "POST", "/console/login", url.Values{"token": {"wrong"}}, nil)
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	resp = send(s, "POST", "/console/login", url.Values{"token": {s.operatorToken(t)}}, nil)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookie {
+			cookie = c
+		}
+	}
+	require.NotNil(t, cookie, "no session cookie")
+	assert.Equal(t, http.StatusOK, send(s, "GET", "/console/tenants", nil, cookie).StatusCode)
+	s.stop(t)
+
+	s = start(t, bin, data)
+	defer s.stop(t)
+	assert.Equal(t, http.StatusOK, send(s, "GET", "/console/tenants", nil, cookie).StatusCode, "the restart logged the operator out")
+	// Logging out needs the session's CSRF token, which the pages carry.
+	req, err := http.NewRequest("GET", "http://127.0.0.1:"+s.port+"/console/tenants", nil)
+	require.NoError(t, err)
+	req.Host = "localhost:" + s.port
+	req.AddCookie(cookie)
+	tenants, err := noRedirect.Do(req)
+	require.NoError(t, err)
+	body, err := io.ReadAll(tenants.Body)
+	tenants.Body.Close()
+	require.NoError(t, err)
+	m := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindSubmatch(body)
+	require.NotNil(t, m, "no CSRF token on the page")
+	resp = send(s, "POST", "/console/logout", url.Values{"csrf": {string(m[1])}}, cookie)
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	resp = send(s, "GET", "/console/tenants", nil, cookie)
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	assert.Equal(t, "/console/login", resp.Header.Get("Location"), "the session outlived its logout")
 }

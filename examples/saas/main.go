@@ -247,7 +247,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	backupsDone := make(chan struct{})
 	go func() { defer close(backupsDone); app.backups.run(backupCtx) }()
 	defer func() { stopBackups(); <-backupsDone }()
-	if app.console, err = newConsole(app); err != nil {
+	if app.console, err = newConsole(ctx, app); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.addr)
