@@ -68,9 +68,11 @@
 // while it fails, without spending the deliveries' attempts, and lets a
 // bounded number of probes through; an endpoint failing for DisableAfter
 // is disabled. Endpoints may be rate limited and ordered (one message at a
-// time, in order). A rate limit and a breaker hold per worker process:
-// with several processes delivering from one PostgreSQL queue, an
-// endpoint can receive up to that many times its limit, so divide it.
+// time, in order). A breaker holds per worker process; a rate limit
+// does too, unless WorkerOptions.RateLimiter shares it: sqlstore keeps
+// each endpoint's schedule in the database (GCRA), so any number of
+// processes together keep the limit, and a delivery whose slot is far
+// off is postponed to it rather than held.
 // Dead letters stay queryable; RetryDead and Recover bring them back,
 // with no cap on how many.
 //

@@ -122,3 +122,16 @@ type BatchQueue interface {
 	// (PostgreSQL, which groups concurrent commits itself).
 	GroupCommit() bool
 }
+
+// RateLimiter spaces the deliveries to each rate-limited endpoint
+// (Endpoint.RateLimit) across every worker process that uses it, so an
+// endpoint gets its limit however many processes deliver from the queue.
+// Without one (WorkerOptions.RateLimiter), each process spaces its own
+// deliveries. sqlstore implements it.
+type RateLimiter interface {
+	// Reserve books the endpoint's next free slot at perSecond, if that
+	// slot begins within maxWait of now, and returns how long after now
+	// it begins. Otherwise it books nothing and returns ok false and how
+	// long after now the endpoint's booked slots run out.
+	Reserve(ctx context.Context, endpointID string, perSecond float64, now time.Time, maxWait time.Duration) (wait time.Duration, ok bool, err error)
+}

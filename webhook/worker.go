@@ -67,6 +67,14 @@ type WorkerOptions struct {
 	OnEvent func(Event)
 	// Logger records store failures. Default slog.Default().
 	Logger *slog.Logger
+	// RateLimiter, when set, spaces each rate-limited endpoint's
+	// deliveries across every process that shares it (sqlstore's, for a
+	// shared queue); a delivery whose slot is more than half a Lease away
+	// is postponed to it, without spending an attempt. Default: each
+	// process spaces its own deliveries, so N processes may deliver N
+	// times an endpoint's limit. If the shared limiter fails, the process
+	// falls back to its own spacing and logs a warning.
+	RateLimiter RateLimiter
 
 	// complete records an outcome: the queue's Complete, or a group
 	// commit when the queue is a BatchQueue.
@@ -276,9 +284,12 @@ func (d *Dispatcher) deliver(ctx context.Context, del *Delivery, opts WorkerOpti
 		d.postpone(ctx, del, retryAt, opts) // the breaker is open: no attempt spent
 		return
 	}
-	if limiter := health.rateLimiter(); limiter != nil {
-		if err := limiter.Wait(ctx); err != nil {
+	if e.RateLimit > 0 {
+		if retryAt, err := d.pace(ctx, e, health, now, opts); err != nil || !retryAt.IsZero() {
 			health.record(true, now, opts) // not attempted: release the probe
+			if err == nil {
+				d.postpone(ctx, del, retryAt, opts)
+			}
 			return
 		}
 		now = d.opts.Now().UTC()
@@ -404,6 +415,43 @@ func retryAfter(v string, now time.Time) time.Duration {
 }
 
 // postpone moves a delivery to later without spending an attempt.
+// pace waits for the endpoint's next rate-limited slot, from the shared
+// RateLimiter when there is one. It returns when to try again instead
+// when the shared slot is more than half a lease away, and an error when
+// ctx ends first.
+func (d *Dispatcher) pace(ctx context.Context, e *Endpoint, health *endpointHealth, now time.Time, opts WorkerOptions) (time.Time, error) {
+	if opts.RateLimiter != nil {
+		wait, ok, err := opts.RateLimiter.Reserve(ctx, e.ID, e.RateLimit, now, opts.Lease/2)
+		switch {
+		case err == nil && !ok:
+			return now.Add(wait), nil
+		case err == nil:
+			return time.Time{}, sleep(ctx, wait)
+		}
+		opts.Logger.WarnContext(ctx, "webhook shared rate limiter failed; spacing this process's deliveries only",
+			slog.String("endpoint.id", e.ID), slog.String("error", err.Error()))
+	}
+	if limiter := health.rateLimiter(); limiter != nil {
+		return time.Time{}, limiter.Wait(ctx)
+	}
+	return time.Time{}, nil
+}
+
+// sleep waits for d, or returns ctx's error if it ends first.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 func (d *Dispatcher) postpone(ctx context.Context, del *Delivery, until time.Time, opts WorkerOptions) {
 	del.NextAt = until
 	if err := opts.complete(ctx, del, Attempt{}); err != nil {

@@ -26,6 +26,7 @@ type hooks struct {
 	d         *webhook.Dispatcher
 	queue     webhook.Queue
 	endpoints webhook.EndpointStore
+	limiter   webhook.RateLimiter
 	logger    *slog.Logger
 
 	mu       sync.Mutex
@@ -47,7 +48,7 @@ func newHooks(ctx context.Context, st *webhookstore.Store, keys *skcrypto.Keyrin
 	if err != nil {
 		return nil, err
 	}
-	return &hooks{d: d, queue: st, endpoints: st, logger: logger, received: map[string][]json.RawMessage{}}, nil
+	return &hooks{d: d, queue: st, endpoints: st, limiter: st, logger: logger, received: map[string][]json.RawMessage{}}, nil
 }
 
 // emit sends an event about a resource to the tenant's endpoints, inside
@@ -66,14 +67,15 @@ func (h *hooks) emit(ctx context.Context, tx *sql.Tx, tenantID, eventType, subje
 	return err
 }
 
-// run delivers until ctx ends. The demo lets deliveries reach loopback
-// so it can call its own receiver; a real service keeps the default,
-// which refuses private addresses.
+// run delivers until ctx ends. Endpoints' rate limits are kept in the
+// database, so replicas sharing it keep them together. The demo lets
+// deliveries reach loopback so it can call its own receiver; a real
+// service keeps the default, which refuses private addresses.
 func (h *hooks) run(ctx context.Context) {
 	client := webhook.NewDeliveryClient(webhook.DeliveryClientOptions{
 		AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
 	})
-	_ = h.d.Run(ctx, webhook.WorkerOptions{Client: client, Poll: 200 * time.Millisecond, Logger: h.logger})
+	_ = h.d.Run(ctx, webhook.WorkerOptions{Client: client, Poll: 200 * time.Millisecond, Logger: h.logger, RateLimiter: h.limiter})
 }
 
 // createEndpoint handles POST /api/webhooks/endpoints {url, event_types}.

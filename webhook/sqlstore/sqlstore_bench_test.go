@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
 
 	"github.com/saaskit/saaskit/internal/sqldb"
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
@@ -121,4 +122,39 @@ func benchClaimBacklog(b *testing.B, db *sqldb.DB, shape string, depth int) {
 	require.NoError(b, db.QueryRowContext(ctx, "SELECT COUNT(*) FROM webhook_deliveries").Scan(&n))
 	require.Equal(b, depth, n)
 	webhooktest.BenchClaims(b, s, t0)
+}
+
+// BenchmarkReserve books one rate-limit slot per op: the shared
+// schedule in the database (one upsert) beside an in-process limiter
+// (golang.org/x/time/rate), the default that each process keeps alone.
+//
+//	go test -run '^$' -bench Reserve -benchmem ./webhook/sqlstore/
+func BenchmarkReserve(b *testing.B) {
+	b.Run("in-process", func(b *testing.B) {
+		l := rate.NewLimiter(1e6, 1)
+		now := t0
+		b.ReportAllocs()
+		for b.Loop() {
+			now = now.Add(time.Millisecond)
+			if r := l.ReserveN(now, 1); !r.OK() || r.DelayFrom(now) > 0 {
+				b.Fatal("no slot")
+			}
+		}
+	})
+	for _, be := range []struct {
+		name string
+		open func(testing.TB) *sqldb.DB
+	}{{"sqlite", sqldbtest.OpenSQLite}, {"postgres", sqldbtest.OpenPostgres}} {
+		b.Run(be.name, func(b *testing.B) {
+			s := newStore(b, be.open(b))
+			ctx, now := context.Background(), t0
+			b.ReportAllocs()
+			for b.Loop() {
+				now = now.Add(time.Millisecond)
+				if wait, ok, err := s.Reserve(ctx, "ep1", 1e6, now, time.Second); err != nil || !ok || wait > 0 {
+					b.Fatal("no slot", err)
+				}
+			}
+		})
+	}
 }

@@ -2,12 +2,19 @@
 // stores and delivery queues. Every adapter runs it:
 //
 //	webhooktest.RunStoreTests(t, func(t *testing.T) webhooktest.Adapter { return mystore.New() })
+//
+// It also holds helpers for adapters' own tests and benchmarks:
+// BenchClaims and Arrivals.
 package webhooktest
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -482,4 +489,42 @@ func BenchClaims(b *testing.B, q webhook.Queue, now time.Time) {
 			b.Fatalf("claimed %d, want 16", len(batch))
 		}
 	}
+}
+
+// Arrivals is a loopback HTTP server that answers 200 and notes when
+// each request arrives, to check the pace of deliveries.
+type Arrivals struct {
+	*httptest.Server
+	mu    sync.Mutex
+	times []time.Time
+}
+
+// NewArrivals starts an Arrivals server, closed when t ends.
+func NewArrivals(t testing.TB) *Arrivals {
+	a := &Arrivals{}
+	a.Server = httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		a.mu.Lock()
+		a.times = append(a.times, time.Now())
+		a.mu.Unlock()
+	}))
+	t.Cleanup(a.Close)
+	return a
+}
+
+// Count is how many requests have arrived.
+func (a *Arrivals) Count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.times)
+}
+
+// Rate is the requests per second from the first arrival to the last.
+func (a *Arrivals) Rate() float64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.times) < 2 {
+		return 0
+	}
+	first, last := slices.MinFunc(a.times, time.Time.Compare), slices.MaxFunc(a.times, time.Time.Compare)
+	return float64(len(a.times)-1) / last.Sub(first).Seconds()
 }
