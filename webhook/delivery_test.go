@@ -1,8 +1,11 @@
 package webhook_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -383,6 +386,51 @@ func TestRateLimitIsEnforced(t *testing.T) {
 	f.waitFor(t, "acme", webhook.StateSucceeded, n)
 	// The limiter may run slower on a loaded machine, never faster.
 	assert.LessOrEqual(t, srv.Rate(), limit*1.01, "observed %.1f deliveries/s", srv.Rate())
+}
+
+// brokenLimiter is a shared RateLimiter whose store is down.
+type brokenLimiter struct{ calls atomic.Int32 }
+
+func (b *brokenLimiter) Reserve(context.Context, string, float64, time.Time, time.Duration) (time.Duration, bool, error) {
+	b.calls.Add(1)
+	return 0, false, errors.New("database unreachable")
+}
+
+// TestBrokenSharedLimiterFallsBack: when the shared rate limiter fails,
+// deliveries still go, spaced by the process's own limiter.
+func TestBrokenSharedLimiterFallsBack(t *testing.T) {
+	f := newDeliveryFixture(t)
+	limiter := &brokenLimiter{}
+	f.opts.RateLimiter = limiter
+	var logs syncBuffer
+	f.opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	srv := webhooktest.NewArrivals(t)
+	f.endpoint(t, webhook.EndpointSpec{URL: srv.URL, RateLimit: 1000})
+	for range 3 {
+		f.send(t, "")
+	}
+	f.run(t)
+	f.waitFor(t, "acme", webhook.StateSucceeded, 3)
+	assert.EqualValues(t, 3, limiter.calls.Load(), "each delivery asked the shared limiter first")
+	assert.Contains(t, logs.String(), "shared rate limiter failed")
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func TestLongFailingEndpointIsDisabled(t *testing.T) {
