@@ -29,8 +29,10 @@ type Endpoint struct {
 	// with the dispatcher's Seal function. The first signs; all sign
 	// during a rotation.
 	Secrets [][]byte
-	// RateLimit caps deliveries per second to this endpoint from each
-	// worker process; 0 means none.
+	// RateLimit caps deliveries per second to this endpoint: from each
+	// worker process, or from all of them with a shared
+	// WorkerOptions.RateLimiter. 0 means none; otherwise MinRateLimit to
+	// 1e6.
 	RateLimit float64
 	// Ordered delivers one message at a time, in order: a message waits
 	// until the one before it succeeded or was dead-lettered.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -311,6 +312,7 @@ func TestSendAndCreateEndpointValidate(t *testing.T) {
 	for _, spec := range []webhook.EndpointSpec{
 		{URL: "ftp://x.example"}, {URL: "/relative"}, {URL: "https://u:p@x.example"},
 		{URL: "https://x.example", EventTypes: []string{"bad type"}}, {URL: "https://x.example", RateLimit: -1},
+		{URL: "https://x.example", RateLimit: 1e-9}, {URL: "https://x.example", RateLimit: 2e6}, {URL: "https://x.example", RateLimit: math.NaN()},
 	} {
 		_, _, err := f.d.CreateEndpoint(ctx, "acme", spec)
 		assert.Error(t, err, "%+v", spec)
@@ -386,6 +388,31 @@ func TestRateLimitIsEnforced(t *testing.T) {
 	f.waitFor(t, "acme", webhook.StateSucceeded, n)
 	// The limiter may run slower on a loaded machine, never faster.
 	assert.LessOrEqual(t, srv.Rate(), limit*1.01, "observed %.1f deliveries/s", srv.Rate())
+}
+
+// TestRateLimitPostponesRatherThanOutwaitLease: a delivery whose slot
+// comes too late to be posted within its lease is postponed to it,
+// spending no attempt, instead of being held while its lease runs out.
+func TestRateLimitPostponesRatherThanOutwaitLease(t *testing.T) {
+	f := newDeliveryFixture(t)
+	// With a 2 s request limit, a 2.4 s lease leaves 0.4 s to wait for a
+	// slot; at 2 per second the second delivery's is 0.5 s away.
+	f.opts.Lease = 2400 * time.Millisecond
+	srv := webhooktest.NewArrivals(t)
+	f.endpoint(t, webhook.EndpointSpec{URL: srv.URL, RateLimit: 2})
+	for range 3 {
+		f.send(t, "")
+	}
+	f.run(t)
+	require.Eventually(t, func() bool {
+		f.clock.Advance(100 * time.Millisecond)
+		return f.count(t, webhook.StateSucceeded) == 3
+	}, 20*time.Second, 50*time.Millisecond)
+	for _, d := range f.deliveries(t, "acme", webhook.StateSucceeded) {
+		attempts, err := f.store.Attempts(context.Background(), "acme", d.ID)
+		require.NoError(t, err)
+		assert.Len(t, attempts, 1, "a postponement spent an attempt")
+	}
 }
 
 // brokenLimiter is a shared RateLimiter whose store is down.

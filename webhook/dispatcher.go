@@ -127,8 +127,8 @@ func (d *Dispatcher) CreateEndpoint(ctx context.Context, tenantID string, spec E
 			return nil, "", fmt.Errorf("%w: event type %q: 1 to %d characters of a-z, A-Z, 0-9, '_', '.', '-'", ErrInvalid, t, maxEventType)
 		}
 	}
-	if spec.RateLimit < 0 || spec.RateLimit > 1e6 {
-		return nil, "", fmt.Errorf("%w: rate limit must be 0 to 1e6 per second", ErrInvalid)
+	if spec.RateLimit != 0 && !(spec.RateLimit >= MinRateLimit && spec.RateLimit <= 1e6) {
+		return nil, "", fmt.Errorf("%w: rate limit must be 0 (none) or %g to 1e6 per second", ErrInvalid, MinRateLimit)
 	}
 	if len(spec.APIVersion) > maxEventType || !isPrintableASCII(spec.APIVersion) {
 		return nil, "", fmt.Errorf("%w: api version must be at most %d printable characters", ErrInvalid, maxEventType)

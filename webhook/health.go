@@ -105,6 +105,16 @@ func (h *endpointHealth) admit(now time.Time, probes int) (bool, time.Time) {
 	return true, time.Time{}
 }
 
+// release gives back an admitted half-open probe that made no attempt
+// (it was postponed); it changes nothing else.
+func (h *endpointHealth) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.state == breakerHalfOpen && h.probes > 0 {
+		h.probes--
+	}
+}
+
 // record notes the outcome of an admitted attempt and reports whether
 // it opened the breaker.
 func (h *endpointHealth) record(ok bool, now time.Time, o WorkerOptions) (opened bool) {

@@ -123,6 +123,10 @@ type BatchQueue interface {
 	GroupCommit() bool
 }
 
+// MinRateLimit is the least rate limit an endpoint may have, in
+// deliveries per second: one every 1,000 seconds.
+const MinRateLimit = 0.001
+
 // RateLimiter spaces the deliveries to each rate-limited endpoint
 // (Endpoint.RateLimit) across every worker process that uses it, so an
 // endpoint gets its limit however many processes deliver from the queue.

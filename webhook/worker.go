@@ -285,8 +285,8 @@ func (d *Dispatcher) deliver(ctx context.Context, del *Delivery, opts WorkerOpti
 		return
 	}
 	if e.RateLimit > 0 {
-		if retryAt, err := d.pace(ctx, e, health, now, opts); err != nil || !retryAt.IsZero() {
-			health.record(true, now, opts) // not attempted: release the probe
+		if retryAt, err := d.pace(ctx, e, del, health, now, opts); err != nil || !retryAt.IsZero() {
+			health.release() // not attempted
 			if err == nil {
 				d.postpone(ctx, del, retryAt, opts)
 			}
@@ -414,14 +414,16 @@ func retryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// postpone moves a delivery to later without spending an attempt.
 // pace waits for the endpoint's next rate-limited slot, from the shared
-// RateLimiter when there is one. It returns when to try again instead
-// when the shared slot is more than half a lease away, and an error when
-// ctx ends first.
-func (d *Dispatcher) pace(ctx context.Context, e *Endpoint, health *endpointHealth, now time.Time, opts WorkerOptions) (time.Time, error) {
+// RateLimiter when there is one, else from the process's own limiter.
+// A slot too far off for the delivery to be posted within its lease
+// (more than half a lease away, or than what is left of the lease less
+// the request's time limit) is not taken: pace returns when to try
+// again instead. It returns an error when ctx ends first.
+func (d *Dispatcher) pace(ctx context.Context, e *Endpoint, del *Delivery, health *endpointHealth, now time.Time, opts WorkerOptions) (time.Time, error) {
+	maxWait := max(min(opts.Lease/2, del.LeaseUntil.Sub(now)-requestTimeout(opts.Client)), 0)
 	if opts.RateLimiter != nil {
-		wait, ok, err := opts.RateLimiter.Reserve(ctx, e.ID, e.RateLimit, now, opts.Lease/2)
+		wait, ok, err := opts.RateLimiter.Reserve(ctx, e.ID, e.RateLimit, now, maxWait)
 		switch {
 		case err == nil && !ok:
 			return now.Add(wait), nil
@@ -432,10 +434,27 @@ func (d *Dispatcher) pace(ctx context.Context, e *Endpoint, health *endpointHeal
 			slog.String("endpoint.id", e.ID), slog.String("error", err.Error()))
 	}
 	if limiter := health.rateLimiter(); limiter != nil {
-		return time.Time{}, limiter.Wait(ctx)
+		r := limiter.Reserve()
+		if wait := r.Delay(); wait > maxWait {
+			r.Cancel()
+			return now.Add(wait), nil
+		} else if err := sleep(ctx, wait); err != nil {
+			r.Cancel()
+			return time.Time{}, err
+		}
 	}
 	return time.Time{}, nil
 }
+
+// requestTimeout is how long a request by c may take.
+func requestTimeout(c *http.Client) time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return ssrfDefaultTimeout
+}
+
+// postpone moves a delivery to later without spending an attempt.
 
 // sleep waits for d, or returns ctx's error if it ends first.
 func sleep(ctx context.Context, d time.Duration) error {

@@ -114,6 +114,13 @@ func (h readyHeap) init() {
 	}
 }
 
+var (
+	_ webhook.EndpointStore = (*Store)(nil)
+	_ webhook.Queue         = (*Store)(nil)
+	_ webhook.SubjectQueue  = (*Store)(nil)
+	_ webhook.StatsQueue    = (*Store)(nil)
+)
+
 // New returns an empty Store.
 func New() *Store {
 	return &Store{endpoints: map[string]*webhook.Endpoint{}, deliveries: map[string]*entry{}, messages: map[[2]string]bool{},
@@ -400,8 +407,10 @@ func (s *Store) Requeue(ctx context.Context, tenantID, deliveryID string, at tim
 	if en.ordered {
 		// It takes its place by Seq, and blocks the later ones again.
 		q := s.ordered[en.d.EndpointID]
-		i, _ := slices.BinarySearchFunc(q, en.d.Seq, func(e *entry, seq int64) int { return cmp.Compare(e.d.Seq, seq) })
-		s.ordered[en.d.EndpointID] = slices.Insert(q, i, en)
+		i, found := slices.BinarySearchFunc(q, en.d.Seq, func(e *entry, seq int64) int { return cmp.Compare(e.d.Seq, seq) })
+		if !found { // a dead entry behind a pending one is still listed
+			s.ordered[en.d.EndpointID] = slices.Insert(q, i, en)
+		}
 	}
 	s.schedule(en)
 	return nil

@@ -23,10 +23,12 @@ var _ webhook.RateLimiter = (*Store)(nil)
 // keep the endpoint's limit; their clocks should agree to well within
 // 1/perSecond.
 func (s *Store) Reserve(ctx context.Context, endpointID string, perSecond float64, now time.Time, maxWait time.Duration) (time.Duration, bool, error) {
-	if perSecond <= 0 || math.IsNaN(perSecond) {
+	if !(perSecond > 0) {
 		return 0, true, nil
 	}
-	interval := max(int64(math.Round(1e6/perSecond)), 1) // microseconds
+	// Microseconds between slots, rounded up so as never to exceed the
+	// limit, and at most the interval of webhook.MinRateLimit.
+	interval := int64(math.Ceil(1e6 / max(perSecond, webhook.MinRateLimit)))
 	at, limit := now.UnixMicro(), now.Add(maxWait).UnixMicro()
 	greatest := "GREATEST"
 	if s.db.Dialect == sqldb.SQLite {
