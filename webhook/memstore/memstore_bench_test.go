@@ -18,11 +18,12 @@ import (
 // endpoint) as the backlog grows, in the shapes of sqlstore's benchmark
 // of the same name: "due", every delivery due, over 50 endpoints;
 // "backoff", one failing endpoint holding nine in ten deliveries, the
-// oldest, all waiting out their backoff.
+// oldest, all waiting out their backoff; "ordered", the same endpoint
+// ordered, its first delivery waiting and blocking the rest.
 //
 //	go test -run '^$' -bench ClaimBacklog -benchmem ./webhook/memstore/
 func BenchmarkClaimBacklog(b *testing.B) {
-	for _, shape := range []string{"due", "backoff"} {
+	for _, shape := range []string{"due", "backoff", "ordered"} {
 		for _, depth := range []int{1_000, 10_000, 100_000} {
 			b.Run(fmt.Sprintf("%s/%d", shape, depth), func(b *testing.B) { benchClaimBacklog(b, shape, depth) })
 		}
@@ -36,7 +37,7 @@ func benchClaimBacklog(b *testing.B, shape string, depth int) {
 	s := memstore.New()
 	eps := make([]*webhook.Endpoint, nEndpoints)
 	for i := range eps {
-		eps[i] = &webhook.Endpoint{ID: fmt.Sprintf("ep%02d", i), TenantID: "acme"}
+		eps[i] = &webhook.Endpoint{ID: fmt.Sprintf("ep%02d", i), TenantID: "acme", Ordered: shape == "ordered" && i == 0}
 	}
 	n := 0
 	enqueue := func(to []*webhook.Endpoint) {
@@ -45,7 +46,7 @@ func benchClaimBacklog(b *testing.B, shape string, depth int) {
 		require.NoError(b, s.Enqueue(ctx, m, to))
 	}
 	healthy := depth / nEndpoints
-	if shape == "backoff" {
+	if shape != "due" {
 		healthy = depth / 10 / nEndpoints
 	}
 	for range depth - healthy*nEndpoints { // the failing endpoint's backlog, oldest
@@ -54,7 +55,7 @@ func benchClaimBacklog(b *testing.B, shape string, depth int) {
 	for range healthy {
 		enqueue(eps)
 	}
-	if shape == "backoff" { // the failing endpoint's deliveries wait an hour
+	if shape != "due" { // the failing endpoint's claimable deliveries wait an hour
 		for {
 			batch, err := s.Claim(ctx, t0, time.Minute, 1000, 1000)
 			require.NoError(b, err)

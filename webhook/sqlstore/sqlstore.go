@@ -425,57 +425,91 @@ func collectDeliveries(rows *sql.Rows) ([]*webhook.Delivery, error) {
 const due = `d.state = 'pending' AND d.next_at <= {now} AND (d.lease_until IS NULL OR d.lease_until <= {now})
 	AND (NOT d.ordered OR NOT EXISTS (
 		SELECT 1 FROM webhook_deliveries e
-		WHERE e.endpoint_id = d.endpoint_id AND e.state = 'pending' AND e.ordered AND e.seq < d.seq))`
+		WHERE e.endpoint_id = d.endpoint_id AND e.state = 'pending' AND e.ordered = TRUE AND e.seq < d.seq))`
 
 // pendingEndpoints lists the endpoints that have pending deliveries, one
 // index seek each (a loose scan of webhook_deliveries_endpoint): however
 // long the backlog, a claim reads only as many entries as there are
-// endpoints with work, plus the rows it takes. SQLite is told the index
-// (indexedBy), here and in endpointDue, since its planner would otherwise
-// take webhook_deliveries_due and read every pending row.
-func pendingEndpoints(indexedBy string) string {
+// endpoints with work, plus the rows it takes.
+func pendingEndpoints(sqlite bool) string {
+	hint := indexHint(sqlite, "webhook_deliveries_endpoint")
 	return `WITH RECURSIVE eps(endpoint_id) AS (
-	SELECT (SELECT w.endpoint_id FROM webhook_deliveries w ` + indexedBy + ` WHERE w.state = 'pending'
+	SELECT (SELECT w.endpoint_id FROM webhook_deliveries w ` + hint + ` WHERE w.state = 'pending'
 		ORDER BY w.endpoint_id LIMIT 1)
 	UNION ALL
-	SELECT (SELECT w.endpoint_id FROM webhook_deliveries w ` + indexedBy + ` WHERE w.state = 'pending' AND w.endpoint_id > eps.endpoint_id
+	SELECT (SELECT w.endpoint_id FROM webhook_deliveries w ` + hint + ` WHERE w.state = 'pending' AND w.endpoint_id > eps.endpoint_id
 		ORDER BY w.endpoint_id LIMIT 1)
 	FROM eps WHERE eps.endpoint_id IS NOT NULL
 )`
 }
 
-// endpointDue selects columns of one endpoint's (eps.endpoint_id) first
-// perEndpoint claimable deliveries, longest due first, from the index
-// webhook_deliveries_endpoint_due: the walk starts at the endpoint's
-// oldest next_at and stops after perEndpoint, so deliveries waiting out
-// a backoff are never read.
-func endpointDue(columns, indexedBy, now, perEndpoint, lock string) string {
-	return `SELECT ` + columns + ` FROM webhook_deliveries d ` + indexedBy + `
-		WHERE d.endpoint_id = eps.endpoint_id AND ` + strings.ReplaceAll(due, "{now}", now) + `
-		ORDER BY d.next_at, d.seq LIMIT ` + perEndpoint + lock
+// indexHint names the index SQLite must use: its planner would
+// otherwise take webhook_deliveries_due and read every pending row.
+func indexHint(sqlite bool, index string) string {
+	if sqlite {
+		return "INDEXED BY " + index
+	}
+	return ""
+}
+
+// endpointDue selects the id, seq and next_at of one endpoint's
+// (eps.endpoint_id) first perEndpoint claimable deliveries, longest due
+// first, with the claim time as now. They are its due unordered
+// deliveries, from webhook_deliveries_endpoint_due, whose walk starts at
+// the oldest next_at and stops after perEndpoint; and the first of its
+// pending ordered deliveries (webhook_deliveries_endpoint), if that one
+// is due, since it blocks the rest. Deliveries waiting out a backoff, or behind an ordered head, are
+// never read.
+func endpointDue(sqlite bool, now, perEndpoint string) string {
+	notLeased := "(d.lease_until IS NULL OR d.lease_until <= " + now + ")"
+	return `SELECT id, seq, next_at FROM (
+		SELECT id, seq, next_at FROM (
+			SELECT d.id, d.seq, d.next_at FROM webhook_deliveries d ` + indexHint(sqlite, "webhook_deliveries_endpoint_due") + `
+			WHERE d.endpoint_id = eps.endpoint_id AND d.ordered = FALSE AND d.state = 'pending'
+				AND d.next_at <= ` + now + ` AND ` + notLeased + `
+			ORDER BY d.next_at, d.seq LIMIT ` + perEndpoint + `) unordered
+		UNION ALL
+		SELECT id, seq, next_at FROM (
+			SELECT d.id, d.seq, d.next_at, d.lease_until FROM webhook_deliveries d ` + indexHint(sqlite, "webhook_deliveries_endpoint") + `
+			WHERE d.endpoint_id = eps.endpoint_id AND d.ordered = TRUE AND d.state = 'pending'
+			ORDER BY d.seq LIMIT 1) d
+		WHERE d.next_at <= ` + now + ` AND ` + notLeased + `
+	) c ORDER BY next_at, seq LIMIT ` + perEndpoint
 }
 
 // claimPostgres claims in one statement, so in one transaction:
 //
 //  1. eps: the endpoints with pending deliveries (pendingEndpoints).
-//  2. picked: per endpoint (LATERAL), its first perEndpoint claimable
-//     deliveries (endpointDue), locked FOR UPDATE SKIP LOCKED, then the
-//     first max of them all, longest due first. A row another claimer
-//     has locked is skipped, not waited for: that claimer takes the
-//     next rows of a busy endpoint instead of the same ones. A row that
-//     another claimer leased and committed after this statement's
+//  2. candidates: per endpoint (LATERAL), its first perEndpoint claimable
+//     deliveries (endpointDue), then the first 2*max of them all,
+//     longest due first, locking nothing.
+//  3. picked: each candidate, looked up by its key and locked FOR
+//     UPDATE SKIP LOCKED, if still claimable, then the first max of
+//     them. A row
+//     another claimer has locked is skipped, not waited for, and the
+//     margin of candidates lets this claimer take others instead. A row
+//     that another claimer leased and committed after this statement's
 //     snapshot is re-checked on its new version when locked (READ
 //     COMMITTED) and dropped, because its lease now runs.
-//  3. leased: UPDATE the picked rows' lease, RETURNING them, joined with
+//  4. leased: UPDATE the picked rows' lease, RETURNING them, joined with
 //     their messages.
 //
-// So no two claimers ever hold the same delivery, nobody blocks, and
-// with one claimer the result is exactly memstore's. At most
-// perEndpoint rows per endpoint are locked, until the statement ends.
-var claimPostgres = pendingEndpoints("") + `, picked AS (
-	SELECT c.id, c.seq FROM eps CROSS JOIN LATERAL (` + endpointDue("d.id, d.seq, d.next_at", "", "$1", "$3", " FOR UPDATE SKIP LOCKED") + `) c
+// So no two claimers ever hold the same delivery, nobody blocks, at most
+// 2*max rows are locked, until the statement ends, and with one claimer
+// the result is exactly memstore's. Under contention a claim may come
+// back short.
+var claimPostgres = pendingEndpoints(false) + `, candidates AS (
+	SELECT c.id FROM eps CROSS JOIN LATERAL (` + endpointDue(false, "$1", "$3") + `) c
 	WHERE eps.endpoint_id IS NOT NULL
-	ORDER BY c.next_at, c.seq LIMIT $2
+	ORDER BY c.next_at, c.seq LIMIT 2 * $2
+), picked AS (
+	SELECT d.id FROM candidates c CROSS JOIN LATERAL (
+		SELECT w.id, w.seq, w.endpoint_id, w.ordered, w.state, w.next_at, w.lease_until
+		FROM webhook_deliveries w WHERE w.id = c.id
+		LIMIT 1 FOR UPDATE SKIP LOCKED -- the LIMIT keeps the conditions below from being pushed in, so the key is used
+	) d
+	WHERE ` + strings.ReplaceAll(due, "{now}", "$1") + `
+	ORDER BY d.next_at, d.seq LIMIT $2
 ), leased AS (
 	UPDATE webhook_deliveries u SET lease_token = $4, lease_until = $5
 	FROM picked WHERE u.id = picked.id
@@ -490,10 +524,13 @@ ORDER BY d.next_at, d.seq`
 // those, longest due first. It runs in a write transaction, which
 // excludes every other writer; the UPDATE comes first, so the
 // transaction takes the write lock at once even when it began deferred.
+// Its parameters: the lease token and end, then for endpointDue the
+// claim time twice, perEndpoint, the claim time twice and perEndpoint,
+// then max.
 var claimSQLite = `UPDATE webhook_deliveries SET lease_token = ?, lease_until = ?
 WHERE seq IN (
-	` + pendingEndpoints("INDEXED BY webhook_deliveries_endpoint") + `
-	SELECT p.seq FROM eps CROSS JOIN webhook_deliveries p ON p.seq IN (` + endpointDue("d.seq", "INDEXED BY webhook_deliveries_endpoint_due", "?", "?", "") + `)
+	` + pendingEndpoints(true) + `
+	SELECT p.seq FROM eps CROSS JOIN webhook_deliveries p ON p.seq IN (SELECT seq FROM (` + endpointDue(true, "?", "?") + `))
 	ORDER BY p.next_at, p.seq LIMIT ?
 )
 RETURNING seq`
@@ -531,7 +568,7 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, m
 }
 
 func (s *Store) claimSQLite(ctx context.Context, tx *sql.Tx, now, until time.Time, token string, max, perEndpoint int) ([]*webhook.Delivery, error) {
-	rows, err := tx.QueryContext(ctx, claimSQLite, token, until, now, now, perEndpoint, max)
+	rows, err := tx.QueryContext(ctx, claimSQLite, token, until, now, now, perEndpoint, now, now, perEndpoint, max)
 	if err != nil {
 		return nil, err
 	}

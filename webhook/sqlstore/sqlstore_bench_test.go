@@ -72,6 +72,8 @@ func benchClaimComplete(b *testing.B, db *sqldb.DB) {
 // "due": every delivery is due, over 50 endpoints. "backoff": one
 // endpoint is failing and holds nine in ten of the deliveries, the
 // oldest, waiting out their backoff; the other 49 have theirs due.
+// "ordered": as backoff, but the failing endpoint is ordered and only
+// its first delivery waits, blocking the others, which are due.
 //
 //	go test -run '^$' -bench ClaimBacklog -benchmem ./webhook/sqlstore/
 func BenchmarkClaimBacklog(b *testing.B) {
@@ -79,7 +81,7 @@ func BenchmarkClaimBacklog(b *testing.B) {
 		name string
 		open func(testing.TB) *sqldb.DB
 	}{{"sqlite", sqldbtest.OpenSQLite}, {"postgres", sqldbtest.OpenPostgres}} {
-		for _, shape := range []string{"due", "backoff"} {
+		for _, shape := range []string{"due", "backoff", "ordered"} {
 			for _, depth := range []int{1_000, 10_000, 100_000} {
 				b.Run(fmt.Sprintf("%s/%s/%d", be.name, shape, depth), func(b *testing.B) {
 					benchClaimBacklog(b, be.open(b), shape, depth)
@@ -95,7 +97,7 @@ func benchClaimBacklog(b *testing.B, db *sqldb.DB, shape string, depth int) {
 	s := newStore(b, db)
 	eps := make([]*webhook.Endpoint, nEndpoints)
 	for i := range eps {
-		eps[i] = endpoint(fmt.Sprintf("ep%02d", i), false)
+		eps[i] = endpoint(fmt.Sprintf("ep%02d", i), shape == "ordered" && i == 0)
 	}
 	// fill enqueues a message to endpoints, then copies its deliveries
 	// in SQL until each endpoint has n of them: far faster than n
@@ -115,7 +117,11 @@ func benchClaimBacklog(b *testing.B, db *sqldb.DB, shape string, depth int) {
 		healthy := depth / 10 / nEndpoints
 		fill("m-failing", eps[:1], depth-healthy*nEndpoints)
 		fill("m-healthy", eps, healthy)
-		_, err := db.ExecContext(ctx, db.Dialect.Rebind("UPDATE webhook_deliveries SET next_at = ? WHERE endpoint_id = 'ep00'"), sqldb.Timestamp(t0.Add(time.Hour)))
+		waiting := "endpoint_id = 'ep00'" // backoff: all of the failing endpoint's
+		if shape == "ordered" {           // ordered: its head, which blocks the rest
+			waiting = "seq = (SELECT MIN(seq) FROM webhook_deliveries WHERE endpoint_id = 'ep00')"
+		}
+		_, err := db.ExecContext(ctx, db.Dialect.Rebind("UPDATE webhook_deliveries SET next_at = ? WHERE "+waiting), sqldb.Timestamp(t0.Add(time.Hour)))
 		require.NoError(b, err)
 	}
 	var n int

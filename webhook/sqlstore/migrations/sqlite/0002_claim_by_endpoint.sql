@@ -1,4 +1,8 @@
 -- Claim walks the endpoints with pending deliveries and takes each one's
--- longest-due deliveries from this index, so its cost follows the number
--- of endpoints, not the backlog.
-CREATE INDEX webhook_deliveries_endpoint_due ON webhook_deliveries (endpoint_id, next_at, seq) WHERE state = 'pending';
+-- longest-due unordered deliveries (webhook_deliveries_endpoint_due) and
+-- the head of its ordered ones (webhook_deliveries_endpoint, now keyed
+-- by ordered too), so its cost follows the number of endpoints, not the
+-- backlog.
+DROP INDEX webhook_deliveries_endpoint;
+CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, ordered, seq) WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_endpoint_due ON webhook_deliveries (endpoint_id, ordered, next_at, seq) WHERE state = 'pending';
