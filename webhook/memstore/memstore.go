@@ -310,7 +310,9 @@ func newID() string {
 
 // Claim implements webhook.Queue. It takes the due deliveries longest
 // due first from a heap; leased ones and ones over their endpoint's
-// share are put back after.
+// share are put back after. So a backlog waiting out its backoff costs
+// nothing, but one endpoint with thousands of due deliveries costs each
+// claim a pass over them (sqlstore, which walks endpoints, does not).
 func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, max, perEndpoint int) ([]*webhook.Delivery, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
