@@ -22,6 +22,8 @@ import (
 // personal data, and how each is exported and erased.
 type sourceMap struct {
 	Tables []tableMap `json:"tables"`
+
+	resolved []sqlsource.Table // Tables as sqlsource takes them, made by parseSourceMap
 }
 
 type tableMap struct {
@@ -61,11 +63,17 @@ func parseSourceMap(data []byte) (sourceMap, error) {
 		return m, errors.New("no tables")
 	}
 	for i, t := range m.Tables {
+		erase := map[string]sqlsource.Strategy{}
 		for col, s := range t.Erase {
-			if _, err := strategy(s); err != nil {
+			st, err := strategy(s)
+			if err != nil {
 				return m, fmt.Errorf("tables[%d] (%s) column %s: %w", i, t.Table, col, err)
 			}
+			erase[col] = st
 		}
+		m.resolved = append(m.resolved, sqlsource.Table{Name: t.Name, Table: t.Table, TenantColumn: t.TenantColumn,
+			IdentityColumn: t.IdentityColumn, IdentityKind: t.IdentityKind, KeyColumn: t.KeyColumn,
+			Columns: t.Columns, Erase: erase, Categories: t.Categories, After: t.After})
 	}
 	return m, nil
 }
@@ -87,18 +95,8 @@ func strategy(s string) (sqlsource.Strategy, error) {
 // sources makes the map's tables gdpr sources over db.
 func (m sourceMap) sources(db *sql.DB) ([]gdpr.Source, error) {
 	var out []gdpr.Source
-	for i, t := range m.Tables {
-		erase := map[string]sqlsource.Strategy{}
-		for col, s := range t.Erase {
-			st, err := strategy(s)
-			if err != nil {
-				return nil, fmt.Errorf("tables[%d] (%s) column %s: %w", i, t.Table, col, err)
-			}
-			erase[col] = st
-		}
-		src, err := sqlsource.New(db, sqlsource.Table{Name: t.Name, Table: t.Table, TenantColumn: t.TenantColumn,
-			IdentityColumn: t.IdentityColumn, IdentityKind: t.IdentityKind, KeyColumn: t.KeyColumn,
-			Columns: t.Columns, Erase: erase, Categories: t.Categories, After: t.After})
+	for i, t := range m.resolved {
+		src, err := sqlsource.New(db, t)
 		if err != nil {
 			return nil, fmt.Errorf("tables[%d] (%s): %w", i, t.Table, err)
 		}
@@ -118,10 +116,7 @@ func gdprCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cmd, rest := fs.Arg(0), fs.Args()
-	if len(rest) > 0 {
-		rest = rest[1:]
-	}
+	cmd, rest := subcommand(fs)
 	switch {
 	case cmd == "status" && (len(rest) == 1 || len(rest) == 2):
 	case (cmd == "export" || cmd == "erase") && len(rest) >= 2:

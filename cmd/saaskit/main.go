@@ -226,7 +226,7 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	out := printer{w: stdout, json: *asJSON}
-	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	cmd, rest := subcommand(fs)
 	switch cmd {
 	case "run":
 		return runBackup(ctx, b, rest, out, stderr)

@@ -19,21 +19,28 @@ type operatorLog struct {
 	trail   *audit.Trail
 	dataDir string
 	actor   string
+	key     []byte // the pseudonym key, once read
 }
 
 func openOperatorLog(ctx context.Context, db *sql.DB, dataDir string) (*operatorLog, error) {
-	st, err := auditstore.New(db)
+	trail, st, err := auditTrail(db)
 	if err == nil {
 		err = st.Migrate(ctx)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("audit trail: %w", err)
 	}
-	trail, err := audit.New(st, audit.Options{})
-	if err != nil {
-		return nil, err
-	}
 	return &operatorLog{trail: trail, dataDir: dataDir, actor: operatorName()}, nil
+}
+
+// auditTrail is the service's audit trail in db.
+func auditTrail(db *sql.DB) (*audit.Trail, *auditstore.Store, error) {
+	st, err := auditstore.New(db)
+	if err != nil {
+		return nil, nil, err
+	}
+	trail, err := audit.New(st, audit.Options{})
+	return trail, st, err
 }
 
 // operatorName is who runs the command, as the trail names them.
@@ -47,13 +54,18 @@ func operatorName() string {
 // pseudonymKey is the key subjects are pseudonymised under in the trail:
 // $SAASKIT_PSEUDONYM_KEY, else the data directory's pseudonym.key.
 func (l *operatorLog) pseudonymKey() ([]byte, error) {
+	if l.key != nil {
+		return l.key, nil
+	}
 	if k := os.Getenv("SAASKIT_PSEUDONYM_KEY"); k != "" {
-		return []byte(k), nil
+		l.key = []byte(k)
+		return l.key, nil
 	}
 	k, err := os.ReadFile(filepath.Join(l.dataDir, "pseudonym.key"))
 	if err != nil || len(k) == 0 {
 		return nil, errors.New("set SAASKIT_PSEUDONYM_KEY (the audit trail's pseudonym key); no pseudonym.key in the data directory either")
 	}
+	l.key = k
 	return k, nil
 }
 

@@ -13,7 +13,6 @@ import (
 
 	"github.com/saaskit/saaskit/flags"
 	"github.com/saaskit/saaskit/gdpr/audit"
-	auditstore "github.com/saaskit/saaskit/gdpr/audit/sqlstore"
 	"github.com/saaskit/saaskit/tenancy"
 	tenantstore "github.com/saaskit/saaskit/tenancy/sqlstore"
 	"github.com/saaskit/saaskit/webhook"
@@ -206,6 +205,15 @@ func evaluate(ev *flags.Evaluator, key string, ctx map[string]any) (any, flags.D
 	return ev.Object(key, ctx, nil)
 }
 
+// subcommand splits a parsed command line into its first argument and
+// the rest.
+func subcommand(fs *flag.FlagSet) (string, []string) {
+	if fs.NArg() == 0 {
+		return "", nil
+	}
+	return fs.Arg(0), fs.Args()[1:]
+}
+
 // dataFlags are the flags of the commands that work on a data directory.
 func dataFlags(name string, stderr io.Writer) (*flag.FlagSet, *string, *bool) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -220,10 +228,7 @@ func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cmd, rest := fs.Arg(0), fs.Args()
-	if len(rest) > 0 {
-		rest = rest[1:]
-	}
+	cmd, rest := subcommand(fs)
 	if (cmd != "rotate" || len(rest) != 1) && (cmd != "shred" || len(rest) < 1 || len(rest) > 2) {
 		return usageError("%s", usage)
 	}
@@ -301,11 +306,7 @@ func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer db.Close()
-	st, err := auditstore.New(db.DB)
-	if err != nil {
-		return err
-	}
-	trail, err := audit.New(st, audit.Options{})
+	trail, _, err := auditTrail(db.DB)
 	if err != nil {
 		return err
 	}

@@ -264,9 +264,7 @@ func trailRecords(t *testing.T, data, tenant string) []audit.Record {
 	db, err := openDB(ctx, data, false)
 	require.NoError(t, err)
 	defer db.Close()
-	st, err := auditstore.New(db.DB)
-	require.NoError(t, err)
-	trail, err := audit.New(st, audit.Options{})
+	trail, _, err := auditTrail(db.DB)
 	require.NoError(t, err)
 	var records []audit.Record
 	for r, err := range trail.Records(ctx, tenant, 0) {

@@ -264,28 +264,29 @@ func (s *Store) schedule(en *entry) {
 
 // isOrderedHead reports whether en is the first pending delivery of its
 // endpoint's ordered deliveries.
-func (s *Store) isOrderedHead(en *entry) bool {
-	q := s.ordered[en.d.EndpointID]
+func (s *Store) isOrderedHead(en *entry) bool { return s.orderedHead(en.d.EndpointID) == en }
+
+// orderedHead returns the first pending ordered delivery of an endpoint,
+// or nil, dropping finished ones from the front of its list.
+func (s *Store) orderedHead(endpointID string) *entry {
+	q := s.ordered[endpointID]
 	for len(q) > 0 && !s.isPending(q[0]) {
 		q[0] = nil
 		q = q[1:]
 	}
 	if len(q) == 0 {
-		delete(s.ordered, en.d.EndpointID)
-		return false
+		delete(s.ordered, endpointID)
+		return nil
 	}
-	s.ordered[en.d.EndpointID] = q
-	return q[0] == en
+	s.ordered[endpointID] = q
+	return q[0]
 }
 
 // unblock schedules the new first pending ordered delivery of an
 // endpoint whose first one finished.
 func (s *Store) unblock(endpointID string) {
-	if q := s.ordered[endpointID]; len(q) > 0 {
-		s.isOrderedHead(q[0]) // drops finished ones from the front
-		if q := s.ordered[endpointID]; len(q) > 0 {
-			s.schedule(q[0])
-		}
+	if head := s.orderedHead(endpointID); head != nil {
+		s.schedule(head)
 	}
 }
 

@@ -6,13 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"slices"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/tink-crypto/tink-go/v2/testing/fakekms"
 
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
 	"github.com/saaskit/saaskit/webhook"
@@ -84,8 +81,10 @@ func BenchmarkEndToEnd(b *testing.B) {
 
 func benchDispatcher(b *testing.B, be queueBackend, url string) (*webhook.Dispatcher, webhook.WorkerOptions) {
 	endpoints, queue := be.open(b)
-	uri, _ := fakekms.NewKeyURI()
-	aead, _ := fakekms.NewAEAD(uri)
+	aead, err := sealKey()
+	if err != nil {
+		b.Fatal(err)
+	}
 	d, err := webhook.NewDispatcher(endpoints, queue, func(string) webhook.AEAD { return aead }, webhook.DispatcherOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -93,8 +92,7 @@ func benchDispatcher(b *testing.B, be queueBackend, url string) (*webhook.Dispat
 	if _, _, err := d.CreateEndpoint(context.Background(), "acme", webhook.EndpointSpec{URL: url}); err != nil {
 		b.Fatal(err)
 	}
-	client := webhook.NewDeliveryClient(webhook.DeliveryClientOptions{AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
-	return d, webhook.WorkerOptions{Concurrency: 16, PerEndpoint: 16, Client: client, Poll: 10 * time.Millisecond}
+	return d, webhook.WorkerOptions{Concurrency: 16, PerEndpoint: 16, Client: loopback, Poll: 10 * time.Millisecond}
 }
 
 var benchPayload = append(append([]byte(`"`), bytes.Repeat([]byte("x"), 1022)...), '"')
