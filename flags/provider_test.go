@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/log/embedded"
 
 	"github.com/saaskit/saaskit/flags"
+	"github.com/saaskit/saaskit/internal/await"
 )
 
 const providerDefinitions = `{
@@ -111,12 +112,7 @@ func TestProviderEmitsChangedKeys(t *testing.T) {
 	c.AddHandler(openfeature.ProviderConfigChange, &handler)
 
 	require.NoError(t, ev.SetState("greeting", flags.Disabled))
-	select {
-	case keys := <-got:
-		assert.Equal(t, []string{"greeting"}, keys)
-	case <-time.After(5 * time.Second):
-		t.Fatal("no configuration change event")
-	}
+	assert.Equal(t, []string{"greeting"}, <-got)
 }
 
 // TestFileSourceLiveUpdatesAndLastKnownGood runs a Provider over a
@@ -149,14 +145,14 @@ func TestFileSourceLiveUpdatesAndLastKnownGood(t *testing.T) {
 	assert.Equal(t, "old", banner(), "Init waited for the first definitions")
 
 	write(`{"flags": {"banner": {"state": "ENABLED", "variants": {"a": "old", "b": "new"}, "defaultVariant": "b"}}}`)
-	require.Eventually(t, func() bool { return banner() == "new" }, 5*time.Second, 5*time.Millisecond)
+	await.True(t, func() bool { return banner() == "new" })
 
 	write(`{"flags": {"banner": {"state": "ENABLED", "variants": {"a": "old"}, "defaultVariant": "zzz"}}}`)
-	require.Eventually(t, func() bool {
+	await.True(t, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(states) > 0 && states[len(states)-1] == flags.StateError
-	}, 5*time.Second, 5*time.Millisecond)
+	})
 	assert.Equal(t, "new", banner(), "an invalid document never replaces the good one")
 
 	// A new process with the file gone starts from the snapshot.
@@ -292,6 +288,6 @@ func TestColdStartWithInvalidSourceServesSnapshot(t *testing.T) {
 	assert.True(t, c.Boolean(ctx, "f", false, openfeature.EvaluationContext{}), "served from the snapshot")
 	require.NoError(t, os.WriteFile(path+".tmp", []byte(`{"flags": {"f": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off"}}}`), 0o600))
 	require.NoError(t, os.Rename(path+".tmp", path))
-	require.Eventually(t, func() bool { return !c.Boolean(ctx, "f", true, openfeature.EvaluationContext{}) }, 5*time.Second, 5*time.Millisecond,
+	await.True(t, func() bool { return !c.Boolean(ctx, "f", true, openfeature.EvaluationContext{}) },
 		"the sync kept running and serves the fixed source")
 }

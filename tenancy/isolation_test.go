@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite"
 
+	"github.com/saaskit/saaskit/internal/await"
 	"github.com/saaskit/saaskit/tenancy"
 )
 
@@ -253,7 +254,7 @@ func TestDBRouterDSNChangeOpensNewPool(t *testing.T) {
 	assert.Same(t, newDB, again)
 
 	// The retired pool is closed in the background.
-	assert.Eventually(t, func() bool { return oldDB.Ping() != nil }, 10*time.Second, time.Millisecond,
+	await.True(t, func() bool { return oldDB.Ping() != nil },
 		"the old pool is closed")
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/saaskit/saaskit/internal/await"
 	"github.com/saaskit/saaskit/internal/testclock"
 	"github.com/saaskit/saaskit/tenancy"
 	"github.com/saaskit/saaskit/tenancy/memstore"
@@ -222,10 +223,10 @@ func TestCoarseClockExpiresEntries(t *testing.T) {
 	_, err = reg.Lookup(ctx, tenancy.BySlug, "acme")
 	require.NoError(t, err)
 	require.NoError(t, s.Delete(ctx, tn.ID)) // behind the registry's back
-	assert.Eventually(t, func() bool {
+	await.True(t, func() bool {
 		_, err := reg.Lookup(ctx, tenancy.BySlug, "acme")
 		return errors.Is(err, tenancy.ErrNotFound)
-	}, 5*time.Second, 5*time.Millisecond)
+	})
 }
 
 func TestListPages(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/saaskit/saaskit/internal/await"
 	"github.com/saaskit/saaskit/internal/testclock"
 	"github.com/saaskit/saaskit/tenancy"
 	"github.com/saaskit/saaskit/tenancy/memstore"
@@ -158,8 +159,8 @@ func TestClosedRegistryStillExpiresEntries(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, reg.Close())
 	require.NoError(t, st.Delete(ctx, tn.ID))
-	assert.Eventually(t, func() bool {
+	await.True(t, func() bool {
 		_, err := reg.Lookup(ctx, tenancy.BySlug, "acme")
 		return errors.Is(err, tenancy.ErrNotFound)
-	}, 5*time.Second, 5*time.Millisecond)
+	})
 }

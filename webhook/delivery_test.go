@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/tink-crypto/tink-go/v2/testing/fakekms"
 
+	"github.com/saaskit/saaskit/internal/await"
 	"github.com/saaskit/saaskit/internal/testclock"
 	"github.com/saaskit/saaskit/webhook"
 	"github.com/saaskit/saaskit/webhook/memstore"
@@ -118,10 +119,10 @@ func (f *deliveryFixture) deliveries(t *testing.T, tenant string, state webhook.
 
 func (f *deliveryFixture) waitFor(t *testing.T, tenant string, state webhook.DeliveryState, n int) []*webhook.Delivery {
 	var ds []*webhook.Delivery
-	require.Eventually(t, func() bool {
+	await.True(t, func() bool {
 		ds = f.deliveries(t, tenant, state)
 		return len(ds) >= n
-	}, 10*time.Second, 2*time.Millisecond, "waiting for %d %s deliveries", n, state)
+	}, "waiting for %d %s deliveries", n, state)
 	return ds
 }
 
@@ -163,11 +164,11 @@ func TestRetriesKeepTheMessageID(t *testing.T) {
 	f.send(t, "msg_retry")
 	f.run(t)
 
-	require.Eventually(t, func() bool { return r.count() == 1 }, 10*time.Second, time.Millisecond)
+	await.True(t, func() bool { return r.count() == 1 })
 	f.waitFor(t, "acme", webhook.StatePending, 1)
-	require.Eventually(t, func() bool {
+	await.True(t, func() bool {
 		return f.deliveries(t, "acme", webhook.StatePending)[0].Attempts == 1
-	}, 10*time.Second, time.Millisecond)
+	})
 	pending := f.deliveries(t, "acme", webhook.StatePending)
 	assert.Equal(t, f.clock.Now().Add(time.Minute), pending[0].NextAt)
 	assert.Equal(t, "HTTP 500", pending[0].LastError)
@@ -209,10 +210,10 @@ func TestRedirectsAreFailuresAndRetryAfterIsHonoured(t *testing.T) {
 	_, err := f.d.Send(ctx, &webhook.Message{TenantID: "acme", EventType: "a", Payload: []byte(`{}`)})
 	require.NoError(t, err)
 	f.run(t)
-	require.Eventually(t, func() bool {
+	await.True(t, func() bool {
 		ds := f.deliveries(t, "acme", webhook.StatePending)
 		return len(ds) == 2 && ds[0].Attempts == 1 && ds[1].Attempts == 1
-	}, 10*time.Second, time.Millisecond)
+	})
 	next := map[string]time.Time{}
 	for _, d := range f.deliveries(t, "acme", webhook.StatePending) {
 		next[d.LastError] = d.NextAt
@@ -230,7 +231,7 @@ func TestDeadLettersAndRetry(t *testing.T) {
 	f.endpoint(t, webhook.EndpointSpec{URL: r.URL})
 	f.send(t, "")
 	f.run(t)
-	require.Eventually(t, func() bool { return r.count() == 1 }, 10*time.Second, time.Millisecond)
+	await.True(t, func() bool { return r.count() == 1 })
 	f.clock.Advance(time.Hour)
 	dead := f.waitFor(t, "acme", webhook.StateDead, 1)
 	assert.Equal(t, 2, dead[0].Attempts)
@@ -282,10 +283,10 @@ func TestOrderedEndpointWaitsForTheMessageBefore(t *testing.T) {
 		f.send(t, id)
 	}
 	f.run(t)
-	require.Eventually(t, func() bool {
+	await.True(t, func() bool {
 		ds := f.deliveries(t, "acme", webhook.StatePending)
 		return len(ds) == 3 && ds[0].Attempts+ds[1].Attempts+ds[2].Attempts == 1
-	}, 10*time.Second, time.Millisecond)
+	})
 	f.clock.Advance(time.Minute)
 	f.waitFor(t, "acme", webhook.StateSucceeded, 3)
 	assert.Equal(t, []string{"msg_1", "msg_1", "msg_2", "msg_3"}, order, "msg_2 went out while msg_1 was failing")
@@ -298,10 +299,10 @@ func TestPrivateAddressesAreRefusedByDefault(t *testing.T) {
 	f.endpoint(t, webhook.EndpointSpec{URL: r.URL})
 	f.send(t, "")
 	f.run(t)
-	require.Eventually(t, func() bool {
+	await.True(t, func() bool {
 		ds := f.deliveries(t, "acme", webhook.StatePending)
 		return len(ds) == 1 && ds[0].Attempts == 1
-	}, 10*time.Second, time.Millisecond)
+	})
 	assert.Contains(t, f.deliveries(t, "acme", webhook.StatePending)[0].LastError, "not allowed")
 	assert.Zero(t, r.count())
 }
@@ -356,7 +357,7 @@ func TestCircuitBreakerSparesAttempts(t *testing.T) {
 	}
 	f.run(t)
 	// Two failures open the breaker; the other three wait, unattempted.
-	require.Eventually(t, func() bool {
+	await.True(t, func() bool {
 		ds := f.deliveries(t, "acme", webhook.StatePending)
 		waiting := 0
 		for _, d := range ds {
@@ -365,7 +366,7 @@ func TestCircuitBreakerSparesAttempts(t *testing.T) {
 			}
 		}
 		return waiting == 3
-	}, 10*time.Second, time.Millisecond)
+	})
 	assert.EqualValues(t, 2, hits.Load())
 
 	// After the open period one probe goes through; its success closes
@@ -404,10 +405,10 @@ func TestRateLimitPostponesRatherThanOutwaitLease(t *testing.T) {
 		f.send(t, "")
 	}
 	f.run(t)
-	require.Eventually(t, func() bool {
+	await.True(t, func() bool {
 		f.clock.Advance(100 * time.Millisecond)
 		return f.count(t, webhook.StateSucceeded) == 3
-	}, 20*time.Second, 50*time.Millisecond)
+	})
 	for _, d := range f.deliveries(t, "acme", webhook.StateSucceeded) {
 		attempts, err := f.store.Attempts(context.Background(), "acme", d.ID)
 		require.NoError(t, err)
@@ -471,17 +472,17 @@ func TestLongFailingEndpointIsDisabled(t *testing.T) {
 	ep := f.endpoint(t, webhook.EndpointSpec{URL: r.URL})
 	f.send(t, "")
 	f.run(t)
-	require.Eventually(t, func() bool { return r.count() == 1 }, 10*time.Second, time.Millisecond)
-	require.Eventually(t, func() bool {
+	await.True(t, func() bool { return r.count() == 1 })
+	await.True(t, func() bool {
 		got, _ := f.store.GetEndpoint(context.Background(), "acme", ep.ID)
 		return !got.FailingSince.IsZero()
-	}, 10*time.Second, time.Millisecond)
+	})
 	f.clock.Advance(49 * time.Hour)
-	require.Eventually(t, func() bool { return r.count() == 2 }, 10*time.Second, time.Millisecond)
-	require.Eventually(t, func() bool {
+	await.True(t, func() bool { return r.count() == 2 })
+	await.True(t, func() bool {
 		got, _ := f.store.GetEndpoint(context.Background(), "acme", ep.ID)
 		return got.DisabledReason != ""
-	}, 10*time.Second, time.Millisecond)
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	require.Len(t, events, 1)
@@ -550,13 +551,13 @@ func TestRecoverAWindowOfFailures(t *testing.T) {
 	f.opts.Concurrency, f.opts.PerEndpoint = 64, 64
 	f.run(t)
 	start := f.clock.Now()
-	require.Eventually(t, func() bool { return f.count(t, webhook.StateDead) == n }, 30*time.Second, 5*time.Millisecond)
+	await.True(t, func() bool { return f.count(t, webhook.StateDead) == n })
 
 	healthy.Store(true)
 	got, err := f.d.Recover(context.Background(), "acme", ep.ID, start, start.Add(time.Second))
 	require.NoError(t, err)
 	assert.Equal(t, n, got)
-	require.Eventually(t, func() bool { return f.count(t, webhook.StateSucceeded) == n }, 30*time.Second, 5*time.Millisecond)
+	await.True(t, func() bool { return f.count(t, webhook.StateSucceeded) == n })
 }
 
 // count pages through the deliveries of tenant acme in a state.
@@ -630,7 +631,7 @@ func TestSlowEndpointCannotTakeEverySlot(t *testing.T) {
 		require.NoError(t, err)
 	}
 	f.run(t)
-	require.Eventually(t, func() bool { return fast.count() == 5 }, 10*time.Second, time.Millisecond, "a slow endpoint starved a fast one")
+	await.True(t, func() bool { return fast.count() == 5 }, "a slow endpoint starved a fast one")
 	assert.LessOrEqual(t, peak.Load(), int32(2), "more than PerEndpoint attempts in flight to one endpoint")
 }
 
@@ -644,5 +645,5 @@ func TestSendWakesIdleWorker(t *testing.T) {
 	f.run(t)
 	time.Sleep(20 * time.Millisecond) // let Run go idle on its first, empty claim
 	f.send(t, "msg_wake")
-	require.Eventually(t, func() bool { return r.count() == 1 }, 10*time.Second, time.Millisecond)
+	await.True(t, func() bool { return r.count() == 1 })
 }

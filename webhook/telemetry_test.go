@@ -15,6 +15,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/saaskit/saaskit/internal/await"
 	"github.com/saaskit/saaskit/webhook"
 	"github.com/saaskit/saaskit/webhook/memstore"
 )
@@ -44,14 +45,14 @@ func TestTelemetry(t *testing.T) {
 	f.endpoint(t, webhook.EndpointSpec{URL: r.URL})
 	f.send(t, "msg_tel")
 	f.run(t)
-	require.Eventually(t, func() bool { return r.count() == 1 }, 10*time.Second, time.Millisecond)
-	require.Eventually(t, func() bool {
+	await.True(t, func() bool { return r.count() == 1 })
+	await.True(t, func() bool {
 		return len(f.deliveries(t, "acme", webhook.StatePending)) == 1 && f.deliveries(t, "acme", webhook.StatePending)[0].Attempts == 1
-	}, 10*time.Second, time.Millisecond)
+	})
 	f.clock.Advance(time.Hour)
 	f.waitFor(t, "acme", webhook.StateSucceeded, 1)
 
-	require.Eventually(t, func() bool { return len(spans.Ended()) == 2 }, 10*time.Second, time.Millisecond)
+	await.True(t, func() bool { return len(spans.Ended()) == 2 })
 	first := spans.Ended()[0]
 	assert.Equal(t, "saaskit.webhook.attempt", first.Name())
 	attrs := map[attribute.Key]attribute.Value{}
@@ -96,11 +97,11 @@ func TestQueueAndBreakerGauges(t *testing.T) {
 
 	f.opts.BreakerFailures = 3
 	f.run(t)
-	require.Eventually(t, func() bool { return r.count() == 3 }, 10*time.Second, time.Millisecond)
-	require.Eventually(t, func() bool {
+	await.True(t, func() bool { return r.count() == 3 })
+	await.True(t, func() bool {
 		g := collectGauges(t, reader)
 		return g["saaskit.webhook.queue.depth/scheduled"] == 3 && g["saaskit.webhook.breakers/open"] == 1
-	}, 10*time.Second, time.Millisecond)
+	})
 	gauges = collectGauges(t, reader)
 	assert.EqualValues(t, 0, gauges["saaskit.webhook.queue.depth/due"])
 	assert.EqualValues(t, 0, gauges["saaskit.webhook.queue.age/"], "nothing due: no lag")

@@ -17,6 +17,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/saaskit/saaskit/internal/await"
 )
 
 // chromium returns the path of a Chromium (or Chrome) binary, or "".
@@ -106,21 +108,18 @@ func (b *browser) location() string {
 	return u.Path
 }
 
-// eventually reloads path until sel's text is want, for 30 seconds.
+// eventually reloads path until sel's text is want.
 func (b *browser) eventually(path, sel, want string) {
 	b.t.Helper()
-	var got string
-	ok := assert.Eventually(b.t, func() bool {
+	await.True(b.t, func() bool {
 		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 		defer cancel()
 		if err := chromedp.Do(ctx, chromedp.Navigate(b.base+path), chromedp.WaitVisible(chromedp.CSS(sel))); err != nil {
 			return false
 		}
 		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		got = strings.TrimSpace(s)
-		return err == nil && got == want
-	}, 30*time.Second, 100*time.Millisecond)
-	require.True(b.t, ok, "%s on %s: got %q, want %q", sel, path, got, want)
+		return err == nil && strings.TrimSpace(s) == want
+	}, "%s on %s never read %q", sel, path, want)
 }
 
 // TestDemoConsole drives the operator console in headless Chromium: the
@@ -200,10 +199,10 @@ func TestDemoConsole(t *testing.T) {
 			strings.NewReader(`{"email_address":"mae@example.com","first_name":"Mae","last_name":"Jemison"}`), acme...)
 		require.Equal(t, 201, resp.StatusCode, body)
 		var dead []struct{ ID string }
-		require.Eventually(t, func() bool {
+		await.True(t, func() bool {
 			_, body := s.call(t, "GET", "localhost", "/api/webhooks/deliveries?state=dead", nil, acme...)
 			return json.Unmarshal([]byte(body), &dead) == nil && len(dead) == 1
-		}, 30*time.Second, 50*time.Millisecond, "the delivery to the gone receiver never died")
+		}, "the delivery to the gone receiver never died")
 
 		row := "#delivery-" + dead[0].ID
 		b.open("/console/tenants/acme/webhooks?state=dead", row)
@@ -234,7 +233,7 @@ func TestDemoConsole(t *testing.T) {
 		assert.Equal(t, "ENABLED", b.text(row+" .state"))
 		b.click(row + " button.kill")
 		assert.Equal(t, "DISABLED", b.text(row+" .state"))
-		assert.Eventually(t, func() bool { return insights("acme") == 404 }, 30*time.Second, 20*time.Millisecond,
+		await.True(t, func() bool { return insights("acme") == 404 },
 			"the kill switch never reached the API")
 
 		b.click(row + " button.revive")
@@ -242,7 +241,7 @@ func TestDemoConsole(t *testing.T) {
 		b.do(chromedp.SetValue(chromedp.CSS(row+` input[name="percent"]`), "100"))
 		b.click(row + ` input[name="percent"] + button`)
 		assert.Contains(t, b.text("#flash"), "100%")
-		assert.Eventually(t, func() bool { return insights("globex") == 200 }, 30*time.Second, 20*time.Millisecond,
+		await.True(t, func() bool { return insights("globex") == 200 },
 			"the 100% rollout never reached globex")
 		assert.Contains(t, b.text(row), "by console:operator", "the flag store audited the change")
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/saaskit/saaskit/flags"
 	"github.com/saaskit/saaskit/flags/flagstest"
 	"github.com/saaskit/saaskit/flags/sqlstore"
+	"github.com/saaskit/saaskit/internal/await"
 	"github.com/saaskit/saaskit/internal/sqldb"
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
 )
@@ -118,12 +119,12 @@ func TestChangesReachOtherProcesses(t *testing.T) {
 		done := make(chan struct{})
 		go func() { defer close(done); _ = flags.Sync(ctx, ev, other, flags.SyncOptions{Poll: time.Hour}) }()
 		defer func() { cancel(); <-done }()
-		require.Eventually(t, func() bool { return on(ev, "acme") }, 5*time.Second, 5*time.Millisecond)
+		await.True(t, func() bool { return on(ev, "acme") })
 
 		time.Sleep(100 * time.Millisecond) // let the watcher settle into LISTEN or its poll
 		start := time.Now()
 		require.NoError(t, admin.SetState(ctx, "ops", "invoices", flags.Disabled))
-		require.Eventually(t, func() bool { return !on(ev, "acme") }, 5*time.Second, 2*time.Millisecond)
+		await.True(t, func() bool { return !on(ev, "acme") })
 		assert.Less(t, time.Since(start), time.Second, "the kill switch reached the other process within a second")
 	})
 }

@@ -210,17 +210,3 @@ func (db *DB) MigrateEmbedded(ctx context.Context, component string, fsys fs.FS,
 	}
 	return db.Migrate(ctx, component, migs)
 }
-
-// InTx runs fn in a transaction, committing when fn returns nil and
-// rolling back otherwise (also when fn panics).
-func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback() }() // a no-op after Commit
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
-}

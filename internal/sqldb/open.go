@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers driver "pgx"
 	_ "modernc.org/sqlite"             // registers driver "sqlite"
@@ -41,6 +42,19 @@ var sqliteDefaults = []struct{ key, alias, value string }{
 	{"_time_format", "", "sqlite"},
 }
 
+// Pool sizes that Open sets.
+const (
+	// PostgresMaxConns bounds a PostgreSQL pool's connections, open and
+	// idle alike: enough for a worker's default 16 deliveries in flight
+	// and the queries beside them, well inside the server's default
+	// max_connections of 100 for a few processes.
+	PostgresMaxConns = 24
+	// SQLiteMaxIdleConns is how many idle connections a SQLite file
+	// keeps, so that concurrent readers do not reopen the file and
+	// rerun its pragmas.
+	SQLiteMaxIdleConns = 8
+)
+
 // Open opens and pings the database that dsn names:
 //
 //   - "postgres://..." or "postgresql://...": PostgreSQL through pgx
@@ -52,7 +66,11 @@ var sqliteDefaults = []struct{ key, alias, value string }{
 // For SQLite, Open turns on WAL, a 10 s busy timeout, foreign keys,
 // synchronous=NORMAL, immediate write transactions and a time format that
 // round-trips; parameters already in the DSN win. An in-memory database is
-// limited to one connection, so that every query sees the same database.
+// limited to one connection, so that every query sees the same database;
+// a SQLite file keeps [SQLiteMaxIdleConns] idle connections. A PostgreSQL
+// pool keeps up to [PostgresMaxConns] connections open and idle, closing
+// one that has been idle for 5 minutes, so concurrent work never churns
+// connections.
 //
 // Errors name the driver but never contain a password from the DSN.
 func Open(ctx context.Context, dsn string) (*DB, error) {
@@ -82,10 +100,21 @@ func open(ctx context.Context, d Dialect, driver, dsn, where string, r *strings.
 	if err != nil {
 		return nil, &redacted{fmt.Errorf("sqldb: open %s%s (driver %q): %w", d, where, driver, err), r}
 	}
-	if d == SQLite && isMemory(dsn) {
+	switch {
+	case d == SQLite && isMemory(dsn):
 		db.SetMaxOpenConns(1)
 		db.SetConnMaxLifetime(0)
 		db.SetConnMaxIdleTime(0)
+	case d == Postgres:
+		// database/sql keeps 2 idle connections by default, so a
+		// process with more concurrent queries than that opens a new
+		// backend (milliseconds each) for nearly every one of them.
+		// Keep as many idle as may be open.
+		db.SetMaxOpenConns(PostgresMaxConns)
+		db.SetMaxIdleConns(PostgresMaxConns)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+	default:
+		db.SetMaxIdleConns(SQLiteMaxIdleConns)
 	}
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()

@@ -34,22 +34,31 @@ import (
 // The crash test: webhook workers in child processes are killed with
 // SIGKILL, again and again, while they deliver; every message must still
 // reach the receiver, and end succeeded in the store.
+//
+// No verdict depends on the wall clock: the kill rounds are counted, not
+// timed, and loss is reported only when nothing is pending, so a slow
+// machine makes the test slower, never wrong.
 const (
-	crashTenant     = "acme"
-	crashFailEvery  = 50 // the first attempt of every 50th message gets a 500
-	crashMinRounds  = 3
-	crashWorkers    = 2 // children per kill round
-	crashMinWindow  = 200 * time.Millisecond
-	crashMaxWindow  = 800 * time.Millisecond
-	crashKillPhase  = 3 * time.Minute // deadline for every message to arrive
-	crashDrainPhase = time.Minute     // then for the store to settle
+	crashTenant    = "acme"
+	crashFailEvery = 50 // the first attempt of every 50th message gets a 500
+	crashMinRounds = 3
+	crashMaxRounds = 30 // then one worker, left alone, delivers the rest
+	crashWorkers   = 2  // children per kill round
+	crashMinWindow = 200 * time.Millisecond
+	crashMaxWindow = 800 * time.Millisecond
 )
 
-func TestCrashAtLeastOnce(t *testing.T) {
-	n := 10000
-	if testing.Short() {
-		n = 500
+// crashMessages is how many messages the crash test sends: 10,000 in a
+// soak run (SAASKIT_SOAK=1, as CI sets), 500 otherwise.
+func crashMessages() int {
+	if os.Getenv("SAASKIT_SOAK") != "" {
+		return 10000
 	}
+	return 500
+}
+
+func TestCrashAtLeastOnce(t *testing.T) {
+	n := crashMessages()
 	backends := []struct {
 		name string
 		open func(testing.TB) *sqldb.DB
@@ -355,25 +364,13 @@ func runCrashTest(t *testing.T, bin string, db *sqldb.DB, n int) {
 	}
 
 	// Kill rounds: start workers, SIGKILL them mid-flight, until every
-	// message has been sent and answered 200 at least once.
+	// message has been sent and answered 200 at least once, or for
+	// crashMaxRounds rounds.
 	killStart := time.Now()
 	rounds := 0
-	for {
+	for rounds < crashMaxRounds {
 		if left, _ := rc.missing(); left == 0 && allSent() {
 			break
-		}
-		// Nothing pending (read first), yet messages missing: they are
-		// lost, and waiting longer would not bring them.
-		if allSent() && crashCountDeliveries(t, st, webhook.StatePending) == 0 {
-			if left, first := rc.missing(); left > 0 {
-				t.Fatalf("after %d kill rounds, %d of %d messages never reached the receiver and no delivery is pending (first: %v)",
-					rounds, left, n, first)
-			}
-		}
-		if time.Since(killStart) > crashKillPhase {
-			left, first := rc.missing()
-			t.Fatalf("after %d kill rounds in %v, %d of %d messages never reached the receiver (first: %v)",
-				rounds, crashKillPhase, left, n, first)
 		}
 		children := make([]*crashChild, crashWorkers)
 		for i := range children {
@@ -390,8 +387,10 @@ func runCrashTest(t *testing.T, bin string, db *sqldb.DB, n int) {
 	}
 	killTime := time.Since(killStart)
 
-	// One worker, left alone, finishes what the killed ones had leased
-	// and retries, until nothing is pending.
+	// One worker, left alone, finishes what the killed ones had leased,
+	// the retries and whatever is left, until every message has been
+	// sent and nothing is pending. It takes as long as it takes: only the
+	// test's own time limit ends the wait, and says so.
 	drainStart := time.Now()
 	last := start()
 	select {
@@ -399,28 +398,19 @@ func runCrashTest(t *testing.T, bin string, db *sqldb.DB, n int) {
 	case err := <-last.done:
 		delete(live, last)
 		t.Fatalf("the last worker exited before it was ready: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the last worker was not ready within 30s")
 	}
-	for {
-		pending := crashCountDeliveries(t, st, webhook.StatePending)
-		if pending == 0 {
-			break
-		}
-		if time.Since(drainStart) > crashDrainPhase {
-			t.Fatalf("after %v, %d deliveries are still pending", crashDrainPhase, pending)
+	for !allSent() || crashCountDeliveries(t, st, webhook.StatePending) > 0 {
+		if crashOutOfTime(t) {
+			left, _ := rc.missing()
+			t.Fatalf("the test's time limit is near and the worker is still draining: %d deliveries pending, %d messages not yet delivered (slowness, not a loss; raise -timeout)",
+				crashCountDeliveries(t, st, webhook.StatePending), left)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	require.NoError(t, last.cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case err := <-last.done:
-		delete(live, last)
-		assert.NoError(t, err, "the last worker did not shut down cleanly on SIGTERM")
-	case <-time.After(30 * time.Second):
-		t.Errorf("the last worker did not exit within 30s of SIGTERM")
-		kill(last)
-	}
+	err = <-last.done
+	delete(live, last)
+	assert.NoError(t, err, "the last worker did not shut down cleanly on SIGTERM")
 	drainTime := time.Since(drainStart)
 
 	// Every message reached the receiver, nothing else did, and the store
@@ -460,6 +450,13 @@ func runCrashTest(t *testing.T, bin string, db *sqldb.DB, n int) {
 		requests, rc.failed, duplicated, extra, rc.maxInFlight)
 	t.Logf("workers logged %d lost leases (\"not recorded\") and %d errors",
 		bytes.Count(logText, []byte("webhook delivery not recorded")), bytes.Count(logText, []byte(" ERROR ")))
+}
+
+// crashOutOfTime reports whether t's deadline (go test -timeout) is less
+// than a minute away, leaving time to report and clean up.
+func crashOutOfTime(t *testing.T) bool {
+	deadline, ok := t.Deadline()
+	return ok && time.Until(deadline) < time.Minute
 }
 
 // crashCountDeliveries counts the tenant's deliveries in state, page by page.

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/tink-crypto/tink-go/v2/testing/fakekms"
 
+	"github.com/saaskit/saaskit/internal/await"
 	"github.com/saaskit/saaskit/webhook"
 	"github.com/saaskit/saaskit/webhook/sqlstore"
 	"github.com/saaskit/saaskit/webhook/webhooktest"
@@ -114,7 +115,7 @@ func TestSharedRateLimitAcrossDispatchers(t *testing.T) {
 			_, _, err := sender.CreateEndpoint(context.Background(), "acme", webhook.EndpointSpec{URL: srv.URL, RateLimit: limit})
 			require.NoError(t, err)
 			sendN(t, sender, n)
-			require.Eventually(t, func() bool { return srv.Count() >= n }, 30*time.Second, 10*time.Millisecond)
+			await.True(t, func() bool { return srv.Count() >= n })
 			// Two processes spacing their own deliveries reach up to twice
 			// the limit. A shared schedule runs at the limit or slower; the
 			// margin is for the lateness of any one arrival (the first
@@ -142,10 +143,10 @@ func TestFarSlotPostpones(t *testing.T) {
 			// wait for theirs, the others come back later.
 			run(t, d, webhook.WorkerOptions{PerEndpoint: n, Client: loopback, Poll: 5 * time.Millisecond, Lease: 300 * time.Millisecond, RateLimiter: st})
 			var delivered []*webhook.Delivery
-			require.Eventually(t, func() bool {
+			await.True(t, func() bool {
 				delivered, err = st.Deliveries(ctx, "acme", webhook.DeliveryFilter{State: webhook.StateSucceeded})
 				return err == nil && len(delivered) == n
-			}, 10*time.Second, 10*time.Millisecond)
+			})
 			for _, del := range delivered {
 				attempts, err := st.Attempts(ctx, "acme", del.ID)
 				require.NoError(t, err)

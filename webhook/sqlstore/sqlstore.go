@@ -555,6 +555,10 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, m
 			out, err = collectDeliveries(rows)
 		}
 	} else {
+		var due bool
+		if due, err = s.anyDueSQLite(ctx, now); err != nil || !due {
+			return nil, err
+		}
 		err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 			var err error
 			out, err = s.claimSQLite(ctx, tx, now, until, token, max, perEndpoint)
@@ -566,6 +570,26 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, m
 	}
 	return out, nil
 }
+
+// anyDueSQLite reports whether some endpoint has a claimable delivery,
+// reading only: an idle worker's poll then never takes SQLite's one
+// write lock, which senders and other workers are waiting for.
+func (s *Store) anyDueSQLite(ctx context.Context, now time.Time) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, anyDueSQLite, now, now, now, now).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("claim deliveries: %w", err)
+	}
+	return true, nil
+}
+
+// anyDueSQLite selects 1 if an endpoint has a claimable delivery, with
+// the claim time as its four parameters.
+var anyDueSQLite = pendingEndpoints(true) + `
+SELECT 1 FROM eps WHERE eps.endpoint_id IS NOT NULL AND EXISTS (` + endpointDue(true, "?", "1") + `) LIMIT 1`
 
 func (s *Store) claimSQLite(ctx context.Context, tx *sql.Tx, now, until time.Time, token string, max, perEndpoint int) ([]*webhook.Delivery, error) {
 	rows, err := tx.QueryContext(ctx, claimSQLite, token, until, now, now, perEndpoint, now, now, perEndpoint, max)

@@ -193,12 +193,7 @@ func TestOrderedEnqueueFollowsCommitOrder(t *testing.T) {
 			case <-time.After(300 * time.Millisecond):
 			}
 			require.NoError(t, tx.Commit())
-			select {
-			case err := <-done:
-				require.NoError(t, err)
-			case <-time.After(15 * time.Second):
-				t.Fatal("the second enqueue never finished")
-			}
+			require.NoError(t, <-done)
 			claimed, err := s.Claim(ctx, t0, time.Minute, 10, 10)
 			require.NoError(t, err)
 			require.Len(t, claimed, 1)
@@ -340,10 +335,30 @@ func TestClaimSkipsLockedRows(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, rows.Close())
 
-	short, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	claimed, err := s.Claim(short, t0, time.Minute, 10, 10)
-	require.NoError(t, err, "the claim waited for the locked rows")
+	// The claim runs beside a watch on the server's lock table: a
+	// session that waits for a lock on webhook_deliveries is the claim
+	// waiting for the locked rows.
+	type result struct {
+		claimed []*webhook.Delivery
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() { c, err := s.Claim(ctx, t0, time.Minute, 10, 10); done <- result{c, err} }()
+	var r result
+	for waiting := false; ; {
+		select {
+		case r = <-done:
+		default:
+			require.NoError(t, db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks
+				WHERE NOT granted AND pid IN (SELECT pid FROM pg_locks WHERE relation = 'webhook_deliveries'::regclass))`).Scan(&waiting))
+			require.False(t, waiting, "the claim waits for the locked rows")
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		break
+	}
+	claimed, err := r.claimed, r.err
+	require.NoError(t, err)
 	require.Len(t, claimed, 1, "only m2 is free: o2 waits behind the locked o1")
 	assert.Equal(t, "m2", claimed[0].Message.ID)
 
@@ -378,4 +393,27 @@ func TestCompleteAfterErase(t *testing.T) {
 			assert.ErrorIs(t, err, webhook.ErrNotFound)
 		})
 	}
+}
+
+// TestIdleClaimTakesNoWriteLock: on SQLite, a claim that finds nothing
+// due only reads, so idle workers polling often never hold the one write
+// lock that senders wait for. Here another process holds that lock, and
+// the store does not wait for locks: a claim that wanted it would fail
+// with SQLITE_BUSY.
+func TestIdleClaimTakesNoWriteLock(t *testing.T) {
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "idle.db")
+	db, err := sqldb.Open(ctx, file+"?_busy_timeout=0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	st := newStore(t, db)
+	require.NoError(t, st.Enqueue(ctx, message("acme", "later"), []*webhook.Endpoint{endpoint("ep1", false)}))
+	other := sqldbtest.Reopen(t, db)
+	tx, err := other.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tx.Rollback() })
+
+	got, err := st.Claim(ctx, t0.Add(-time.Hour), time.Minute, 8, 4) // before the delivery is due
+	require.NoError(t, err)
+	assert.Empty(t, got)
 }
