@@ -134,13 +134,12 @@ func BenchmarkResolveSubdomain(b *testing.B) {
 		sub := saaskitSubdomain(b)
 		req := httptest.NewRequest("GET", benchURL, nil)
 		// The first call fills the cache: the loop measures warm lookups.
-		if m, err := sub.Resolve(req); err != nil || m.Tenant == nil || m.Tenant.ID != "t-acme" {
-			b.Fatalf("saaskit: got %+v, %v; want t-acme", m.Tenant, err)
+		if tn, err := sub.Resolve(req); err != nil || tn == nil || tn.ID != "t-acme" {
+			b.Fatalf("saaskit: got %+v, %v; want t-acme", tn, err)
 		}
 		b.ReportAllocs()
 		for b.Loop() {
-			m, _ := sub.Resolve(req)
-			sinkTenant = m.Tenant
+			sinkTenant, _ = sub.Resolve(req)
 		}
 	})
 
@@ -187,7 +186,7 @@ func BenchmarkMiddleware(b *testing.B) {
 	}
 
 	b.Run("saaskit", func(b *testing.B) {
-		mw := tenancy.Middleware(tenancy.MiddlewareOptions{Resolvers: []tenancy.Resolver{saaskitSubdomain(b)}})
+		mw := tenancy.Middleware(tenancy.MiddlewareOptions{Identify: []tenancy.Resolver{saaskitSubdomain(b)}})
 		run(b, mw, tenancy.IDFromContext)
 	})
 

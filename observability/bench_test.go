@@ -35,7 +35,7 @@ func BenchmarkMiddlewareStack(b *testing.B) {
 	}
 	bare := http.NewServeMux()
 	bare.Handle("GET /api/users/{id}", handler(plainLog))
-	resolve := tenancy.Middleware(tenancy.MiddlewareOptions{Resolvers: []tenancy.Resolver{headerResolver(&testing.T{})}})
+	resolve := tenancy.Middleware(tenancy.MiddlewareOptions{Identify: []tenancy.Resolver{headerResolver(&testing.T{})}})
 	full := http.NewServeMux()
 	full.Handle("GET /api/users/{id}", resolve(handler(richLog)))
 

@@ -227,7 +227,7 @@ func TestMiddlewareNamesRoutesAndTenants(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	resolve := tenancy.Middleware(tenancy.MiddlewareOptions{Resolvers: []tenancy.Resolver{headerResolver(t)}})
+	resolve := tenancy.Middleware(tenancy.MiddlewareOptions{Identify: []tenancy.Resolver{headerResolver(t)}})
 	mux := http.NewServeMux()
 	mux.Handle("GET /api/users/{id}", resolve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(r.PathValue("id")))

@@ -172,10 +172,18 @@ func (r *Registry) keyStore() (KeyStore, error) {
 
 // CreateKey issues an API key for the tenant. The returned token is the
 // only copy of the secret: show it once and never log it.
+//
+// When ctx carries a [Principal] (a request authenticated by a tenant's
+// credential), the key is minted on its behalf: only for its own tenant
+// and with a subset of its own scopes, otherwise ErrForbidden. A context
+// without one (the operator's tools, a seed) may mint any key.
 func (r *Registry) CreateKey(ctx context.Context, tenantID string, opts KeyOptions) (string, *APIKey, error) {
 	ks, err := r.keyStore()
 	if err != nil {
 		return "", nil, err
+	}
+	if err := mayMint(ctx, tenantID, opts.Scopes); err != nil {
+		return "", nil, fmt.Errorf("create api key: %w", err)
 	}
 	now := r.clock.Now().UTC().Truncate(time.Microsecond)
 	if err := validateKeyOptions(&opts, now); err != nil {
@@ -196,6 +204,24 @@ func (r *Registry) CreateKey(ctx context.Context, tenantID string, opts KeyOptio
 		return "", nil, fmt.Errorf("create api key: %w", err)
 	}
 	return tok, k, nil
+}
+
+// mayMint checks that ctx's principal, if any, may mint a key for
+// tenantID with scopes.
+func mayMint(ctx context.Context, tenantID string, scopes []string) error {
+	p, ok := PrincipalFromContext(ctx)
+	if !ok {
+		return nil
+	}
+	if p.Tenant == nil || p.Tenant.ID != tenantID {
+		return fmt.Errorf("%w: a credential mints keys for its own tenant only", ErrForbidden)
+	}
+	for _, s := range scopes {
+		if !p.HasScope(s) {
+			return fmt.Errorf("%w: scope %q is not among the minting credential's scopes", ErrForbidden, s)
+		}
+	}
+	return nil
 }
 
 // Authenticate checks a token and returns the key and its tenant, both
@@ -324,19 +350,4 @@ func (r *Registry) changeKey(ctx context.Context, tenantID, keyID string, ch Key
 	}
 	r.invalidate()
 	return nil
-}
-
-type keyContextKey struct{}
-
-// WithKey returns a copy of ctx carrying the API key that authenticated
-// the request.
-func WithKey(ctx context.Context, k *APIKey) context.Context {
-	return context.WithValue(ctx, keyContextKey{}, k)
-}
-
-// KeyFromContext returns the API key that authenticated the request, if
-// any.
-func KeyFromContext(ctx context.Context) (*APIKey, bool) {
-	k, ok := ctx.Value(keyContextKey{}).(*APIKey)
-	return k, ok && k != nil
 }

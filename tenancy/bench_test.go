@@ -43,13 +43,12 @@ func BenchmarkResolveSubdomain(b *testing.B) {
 		b.Fatal(err)
 	}
 	req := httptest.NewRequest("GET", "http://acme.example.com/", nil)
-	if m, err := sub.Resolve(req); err != nil || m.Tenant == nil {
+	if tn, err := sub.Resolve(req); err != nil || tn == nil {
 		b.Fatal("warm-up failed", err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		m, _ := sub.Resolve(req)
-		sinkTenant = m.Tenant
+		sinkTenant, _ = sub.Resolve(req)
 	}
 }
 
@@ -61,7 +60,7 @@ func BenchmarkResolveSubdomainParallel(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if m, _ := sub.Resolve(req); m.Tenant == nil {
+			if tn, _ := sub.Resolve(req); tn == nil {
 				b.Error("no tenant")
 			}
 		}
@@ -74,7 +73,7 @@ func BenchmarkResolveSubdomainParallel(b *testing.B) {
 func BenchmarkMiddleware(b *testing.B) {
 	reg := benchRegistry(b)
 	sub, _ := tenancy.Subdomain(reg, []string{"example.com"})
-	h := tenancy.Middleware(tenancy.MiddlewareOptions{Resolvers: []tenancy.Resolver{sub}})(
+	h := tenancy.Middleware(tenancy.MiddlewareOptions{Identify: []tenancy.Resolver{sub}, Authenticate: []tenancy.Authenticator{tenancy.APIKeyAuth(reg)}})(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	req := httptest.NewRequest("GET", "http://acme.example.com/", nil)
 	w := httptest.NewRecorder()
@@ -96,5 +95,31 @@ func BenchmarkAuthenticateAPIKey(b *testing.B) {
 		if _, _, err := reg.Authenticate(ctx, tok); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkMiddlewareAPIKey is a request that presents an API key and
+// names its tenant by host: authentication (BenchmarkAuthenticateAPIKey's
+// work), identification, the agreement check and the principal in the
+// context.
+func BenchmarkMiddlewareAPIKey(b *testing.B) {
+	reg := benchRegistry(b)
+	tok, _, err := reg.CreateKey(context.Background(), "t-acme", tenancy.KeyOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sub, _ := tenancy.Subdomain(reg, []string{"example.com"})
+	h := tenancy.Middleware(tenancy.MiddlewareOptions{Identify: []tenancy.Resolver{sub}, Authenticate: []tenancy.Authenticator{tenancy.APIKeyAuth(reg)}})(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	req := httptest.NewRequest("GET", "http://acme.example.com/", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		b.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(w, req)
 	}
 }

@@ -11,12 +11,16 @@
 //
 //	sub, err := tenancy.Subdomain(reg, []string{"example.com", "localhost"}, "www")
 //	mw := tenancy.Middleware(tenancy.MiddlewareOptions{
-//		Resolvers: []tenancy.Resolver{sub, tenancy.CustomDomain(reg), tenancy.APIKeyAuth(reg)},
+//		Identify:     []tenancy.Resolver{sub, tenancy.CustomDomain(reg)},
+//		Authenticate: []tenancy.Authenticator{tenancy.APIKeyAuth(reg)},
 //	})
-//	http.ListenAndServe(":8080", mw(mux))
+//	mux.Handle("GET /api/branding", mw(branding))                    // public
+//	mux.Handle("GET /api/invoices", mw(tenancy.RequireAuth()(invoices))) // tenant data
+//	http.ListenAndServe(":8080", mux)
 //
 //	// in a handler:
 //	t, err := tenancy.FromContext(r.Context())
+//	p, ok := tenancy.PrincipalFromContext(r.Context()) // who authenticated, if anyone
 //
 // # Tenants
 //
@@ -35,18 +39,24 @@
 //
 // # Resolution
 //
-// [Middleware] asks an ordered chain of resolvers; the first that finds
-// what it reads in the request decides, so order matters: put what a
-// client cannot forge first, and list the service's own domains in
-// Options.PlatformDomains so no tenant can claim them as custom domains.
-// [Header] and [PathPrefix] take the client's word: use them behind your
-// own authentication or between your own services. The resolvers:
-// [Subdomain] (acme.example.com, acme.localhost:8080), [CustomDomain],
-// [Header] (X-Tenant-ID),
-// [PathPrefix] (/t/acme/...), [APIKeyAuth] and [Claims] (a hook for the
+// [Middleware] keeps apart two questions. Which tenant does the request
+// name? Its Identify resolvers answer, the first that finds what it reads
+// deciding: [Subdomain] (acme.example.com, acme.localhost:8080),
+// [CustomDomain], [Header] (X-Tenant-ID), [PathPrefix] (/t/acme/...) and
+// [Baggage]. Who is calling? Its Authenticate authenticators answer,
+// every one of them asked: [APIKeyAuth] and [Claims] (a hook for the
 // identity your own authentication middleware verified; saaskit does not
-// verify JWTs). Failures are application/problem+json: malformed 400,
-// bad API key 401, suspended 403, unknown or deleted 404. A host seen
+// verify JWTs). A name is not a credential, and a presented credential
+// always decides, whatever the order of either list: a credential that
+// does not verify is 401, even when the host names a tenant; one of
+// another tenant than the name is 403 and serves neither; without one,
+// the named tenant is served unauthenticated, for its public pages.
+// [RequireAuth] guards the routes that read or write tenant data (401
+// without a credential, 403 without a scope), and [PrincipalFromContext]
+// tells a handler who authenticated. List the service's own domains in
+// Options.PlatformDomains so no tenant can claim them as custom domains.
+// Failures are application/problem+json: malformed 400, bad credential
+// 401, suspended or mismatched 403, unknown or deleted 404. A host seen
 // before resolves without parsing and without allocating, at about the
 // cost of one map lookup (see BENCHMARKS.md).
 //
@@ -56,7 +66,9 @@
 // the CRC32 suffix catches a typo before any lookup, only a SHA-256 of the
 // secret is stored, and comparison is constant-time. Keys carry scopes,
 // expiry and a last-used time, and can be revoked or rotated with an
-// overlap window. The token is returned once and never logged.
+// overlap window. The token is returned once and never logged. A key
+// that mints a key (its request's context reaches CreateKey) gives it
+// at most its own scopes, for its own tenant.
 //
 // # Isolation
 //
@@ -68,8 +80,12 @@
 //
 // # Around the request
 //
-// [RateLimiter] keeps a token bucket per tenant sized by plan and answers
-// 429 with Retry-After. [Transport] carries the tenant ID to services you
+// [RateLimiter] keeps a token bucket per credential, sized by its
+// tenant's plan, and a smaller one per tenant and client address for
+// requests without a credential, so whoever names a tenant cannot spend
+// its limit; it answers 429 with Retry-After. Its buckets, like the
+// registry's caches, live in the process: N replicas allow N times a
+// limit. [Transport] carries the tenant ID to services you
 // call; [ContextWithBaggage] puts it in OpenTelemetry baggage; [LogHandler]
 // adds tenant.id to every log record. [Templates] renders white-labelled
 // emails from a tenant's own templates or the defaults.

@@ -23,9 +23,14 @@ var (
 	ErrMalformed = errors.New("tenancy: malformed tenant reference")
 	// ErrSuspended: the tenant exists but is suspended.
 	ErrSuspended = errors.New("tenancy: tenant suspended")
-	// ErrUnauthenticated: an API key is unknown, revoked, expired or
-	// does not match. The reason is deliberately not told apart.
-	ErrUnauthenticated = errors.New("tenancy: invalid API key")
+	// ErrUnauthenticated: a credential is unknown, revoked, expired,
+	// malformed or does not match, or a request needs one and presents
+	// none. The reason is deliberately not told apart.
+	ErrUnauthenticated = errors.New("tenancy: invalid or missing credential")
+	// ErrForbidden: the caller is authenticated but may not do this: its
+	// credential belongs to another tenant than the one the request
+	// names, or lacks a scope.
+	ErrForbidden = errors.New("tenancy: forbidden")
 )
 
 // FieldError names the field that failed validation and the rule it broke.

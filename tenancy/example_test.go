@@ -25,7 +25,7 @@ func Example() {
 	}
 
 	sub, _ := tenancy.Subdomain(reg, []string{"example.com"})
-	mw := tenancy.Middleware(tenancy.MiddlewareOptions{Resolvers: []tenancy.Resolver{sub}})
+	mw := tenancy.Middleware(tenancy.MiddlewareOptions{Identify: []tenancy.Resolver{sub}})
 	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t, _ := tenancy.FromContext(r.Context())
 		fmt.Fprintf(w, "hello %s", t.Name)
@@ -68,7 +68,7 @@ func ExampleRegistry_CreateKey() {
 	// Output:
 	// true 58
 	// acme true true <nil>
-	// tenancy: invalid API key
+	// tenancy: invalid or missing credential
 }
 
 func ExampleTemplates() {

@@ -106,8 +106,9 @@ func FuzzMiddleware(f *testing.F) {
 	sub, _ := tenancy.Subdomain(reg, []string{"example.com", "localhost"}, "www")
 	hdr, _ := tenancy.Header(reg, "", tenancy.ByID)
 	path, _ := tenancy.PathPrefix(reg, "", tenancy.BySlug)
-	h := tenancy.Middleware(tenancy.MiddlewareOptions{Resolvers: []tenancy.Resolver{
-		tenancy.CustomDomain(reg), sub, hdr, path, tenancy.APIKeyAuth(reg)}})(
+	h := tenancy.Middleware(tenancy.MiddlewareOptions{
+		Identify:     []tenancy.Resolver{tenancy.CustomDomain(reg), sub, hdr, path},
+		Authenticate: []tenancy.Authenticator{tenancy.APIKeyAuth(reg)}})(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 
 	f.Add("acme.example.com", "", "/", "")

@@ -80,10 +80,10 @@ type BaggageResolver struct{ reg *Registry }
 func Baggage(reg *Registry) *BaggageResolver { return &BaggageResolver{reg: reg} }
 
 // Resolve implements Resolver.
-func (b *BaggageResolver) Resolve(r *http.Request) (Match, error) {
+func (b *BaggageResolver) Resolve(r *http.Request) (*Tenant, error) {
 	id := IDFromBaggage(r.Context())
 	if id == "" {
-		return Match{}, nil
+		return nil, nil
 	}
 	return lookupReference(r.Context(), b.reg, ByID, id, "baggage")
 }

@@ -191,11 +191,11 @@ func TestBaggageResolver(t *testing.T) {
 	}
 
 	t.Run("known tenant", func(t *testing.T) {
-		m, err := res.Resolve(withBaggage(t, "acme"))
+		tn, err := res.Resolve(withBaggage(t, "acme"))
 		require.NoError(t, err)
-		require.NotNil(t, m.Tenant)
-		assert.Equal(t, "acme", m.Tenant.ID)
-		assert.Equal(t, "Acme", m.Tenant.Name)
+		require.NotNil(t, tn)
+		assert.Equal(t, "acme", tn.ID)
+		assert.Equal(t, "Acme", tn.Name)
 	})
 	t.Run("through the W3C header", func(t *testing.T) {
 		ctx, err := tenancy.ContextWithBaggage(tenancy.WithTenant(context.Background(), &tenancy.Tenant{ID: "acme"}))
@@ -203,15 +203,15 @@ func TestBaggageResolver(t *testing.T) {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		propagation.Baggage{}.Inject(ctx, propagation.HeaderCarrier(r.Header))
 		r = r.WithContext(propagation.Baggage{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
-		m, err := res.Resolve(r)
+		tn, err := res.Resolve(r)
 		require.NoError(t, err)
-		require.NotNil(t, m.Tenant)
-		assert.Equal(t, "acme", m.Tenant.ID)
+		require.NotNil(t, tn)
+		assert.Equal(t, "acme", tn.ID)
 	})
 	t.Run("no baggage", func(t *testing.T) {
-		m, err := res.Resolve(httptest.NewRequest(http.MethodGet, "/", nil))
+		tn, err := res.Resolve(httptest.NewRequest(http.MethodGet, "/", nil))
 		require.NoError(t, err)
-		assert.Equal(t, tenancy.Match{}, m)
+		assert.Nil(t, tn)
 	})
 	t.Run("unknown tenant", func(t *testing.T) {
 		_, err := res.Resolve(withBaggage(t, "globex"))
@@ -228,9 +228,9 @@ func TestBaggageResolver(t *testing.T) {
 		"angle bracket": "<acme>",
 	} {
 		t.Run("malformed "+name, func(t *testing.T) {
-			m, err := res.Resolve(withBaggage(t, id))
+			tn, err := res.Resolve(withBaggage(t, id))
 			require.ErrorIs(t, err, tenancy.ErrMalformed)
-			assert.Nil(t, m.Tenant)
+			assert.Nil(t, tn)
 		})
 	}
 }

@@ -3,6 +3,7 @@ package tenancy
 import (
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -25,19 +26,31 @@ func (l Limit) unlimited() bool { return l.Rate == 0 && l.Burst == 0 }
 
 // RateLimitOptions configure a RateLimiter.
 type RateLimitOptions struct {
-	// Plans maps a plan tier (Tenant.Plan) to its limit.
+	// Plans maps a plan tier (Tenant.Plan) to the limit of each of that
+	// tenant's credentials.
 	Plans map[string]Limit
 	// Default applies to plans not in Plans. Default: no limit.
 	Default Limit
-	// MaxTenants bounds how many tenants' buckets are kept; the least
-	// recently seen are dropped (and start full when seen again).
-	// Default 100000.
-	MaxTenants int
+	// Anonymous limits the requests to a tenant that present no
+	// credential, per client address: a bucket of their own, so that
+	// whoever names a tenant cannot spend its credentials' limit.
+	// Default 1 request a second, in bursts of up to 10.
+	Anonymous Limit
+	// ClientAddr returns the address of an unauthenticated request's
+	// client. Default: the host part of Request.RemoteAddr. Behind a
+	// reverse proxy, return the address the proxy vouches for.
+	ClientAddr func(r *http.Request) string
+	// MaxBuckets bounds how many buckets are kept; the least recently
+	// seen are dropped (and start full when seen again). Default 100000.
+	MaxBuckets int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
 
-// RateLimiter keeps a token bucket per tenant, sized by the tenant's plan.
+// RateLimiter keeps a token bucket per credential, sized by its tenant's
+// plan, and one per tenant and client address for requests without a
+// credential. The buckets live in this process: N replicas allow N
+// times each limit.
 type RateLimiter struct {
 	opts    RateLimitOptions
 	buckets *lru.Cache[string, *bucket]
@@ -46,8 +59,8 @@ type RateLimiter struct {
 
 type bucket struct {
 	lim  *rate.Limiter
-	mu   sync.Mutex // guards plan; serialises reserve and cancel
-	plan string
+	mu   sync.Mutex // guards limit; serialises reserve and cancel
+	size Limit
 }
 
 // NewRateLimiter checks opts and returns a RateLimiter.
@@ -61,7 +74,13 @@ func NewRateLimiter(opts RateLimitOptions) (*RateLimiter, error) {
 		}
 		return nil
 	}
+	if opts.Anonymous.unlimited() {
+		opts.Anonymous = Limit{Rate: 1, Burst: 10}
+	}
 	if err := check("default", opts.Default); err != nil {
+		return nil, err
+	}
+	if err := check("anonymous", opts.Anonymous); err != nil {
 		return nil, err
 	}
 	for plan, l := range opts.Plans {
@@ -69,17 +88,28 @@ func NewRateLimiter(opts RateLimitOptions) (*RateLimiter, error) {
 			return nil, err
 		}
 	}
-	if opts.MaxTenants <= 0 {
-		opts.MaxTenants = 100000
+	if opts.ClientAddr == nil {
+		opts.ClientAddr = remoteHost
+	}
+	if opts.MaxBuckets <= 0 {
+		opts.MaxBuckets = 100000
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	cache, err := lru.New[string, *bucket](opts.MaxTenants)
+	cache, err := lru.New[string, *bucket](opts.MaxBuckets)
 	if err != nil {
 		return nil, fmt.Errorf("rate limit: %w", err)
 	}
 	return &RateLimiter{opts: opts, buckets: cache}, nil
+}
+
+// remoteHost is the host part of r.RemoteAddr.
+func remoteHost(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }
 
 func (l *RateLimiter) limitFor(plan string) Limit {
@@ -89,15 +119,26 @@ func (l *RateLimiter) limitFor(plan string) Limit {
 	return l.opts.Default
 }
 
-// Allow takes one token from the tenant's bucket. When none is left it
-// returns false and how long until one is.
-func (l *RateLimiter) Allow(t *Tenant) (bool, time.Duration) {
-	limit := l.limitFor(t.Plan)
+// Allow takes one token from the bucket of p's credential, sized by its
+// tenant's plan. When none is left it returns false and how long until
+// one is.
+func (l *RateLimiter) Allow(p *Principal) (bool, time.Duration) {
+	return l.take("p\x00"+p.Tenant.ID+"\x00"+p.Subject, l.limitFor(p.Tenant.Plan))
+}
+
+// AllowAnonymous takes one token from the bucket that requests to t
+// without a credential share per client address.
+func (l *RateLimiter) AllowAnonymous(t *Tenant, client string) (bool, time.Duration) {
+	return l.take("a\x00"+t.ID+"\x00"+client, l.opts.Anonymous)
+}
+
+// take takes one token from the bucket under key, of size limit.
+func (l *RateLimiter) take(key string, limit Limit) (bool, time.Duration) {
 	if limit.unlimited() {
 		return true, 0
 	}
 	now := l.opts.Now()
-	b := l.bucket(t, limit, now)
+	b := l.bucket(key, limit, now)
 	// Reserve and cancel under the bucket's lock: x/time/rate gives back
 	// only part of a cancelled reservation when another one was made in
 	// between, so concurrent denials would drain the bucket below empty
@@ -112,30 +153,33 @@ func (l *RateLimiter) Allow(t *Tenant) (bool, time.Duration) {
 	return true, 0
 }
 
-// bucket returns the tenant's bucket, resized if its plan changed.
-func (l *RateLimiter) bucket(t *Tenant, limit Limit, now time.Time) *bucket {
-	b, ok := l.buckets.Get(t.ID)
+// bucket returns the bucket under key, resized if its limit changed
+// (its tenant's plan did).
+func (l *RateLimiter) bucket(key string, limit Limit, now time.Time) *bucket {
+	b, ok := l.buckets.Get(key)
 	if !ok {
 		l.mu.Lock()
-		if b, ok = l.buckets.Get(t.ID); !ok {
-			b = &bucket{lim: rate.NewLimiter(rate.Limit(limit.Rate), limit.Burst), plan: t.Plan}
-			l.buckets.Add(t.ID, b)
+		if b, ok = l.buckets.Get(key); !ok {
+			b = &bucket{lim: rate.NewLimiter(rate.Limit(limit.Rate), limit.Burst), size: limit}
+			l.buckets.Add(key, b)
 		}
 		l.mu.Unlock()
 	}
 	b.mu.Lock()
-	if b.plan != t.Plan {
+	if b.size != limit {
 		b.lim.SetLimitAt(now, rate.Limit(limit.Rate))
 		b.lim.SetBurstAt(now, limit.Burst)
-		b.plan = t.Plan
+		b.size = limit
 	}
 	b.mu.Unlock()
 	return b
 }
 
-// Middleware limits requests per tenant (read from the context, so it
-// runs after the resolution Middleware). Requests over the limit get 429
-// with Retry-After in whole seconds. Requests without a tenant pass.
+// Middleware limits requests (it runs after the resolution Middleware,
+// whose tenant and principal it reads): an authenticated request spends
+// its credential's bucket, an unauthenticated one the bucket of its
+// tenant and client address. Requests over the limit get 429 with
+// Retry-After in whole seconds. Requests without a tenant pass.
 func (l *RateLimiter) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t, err := FromContext(r.Context())
@@ -143,11 +187,18 @@ func (l *RateLimiter) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if ok, wait := l.Allow(t); !ok {
-			secs := int(math.Ceil(wait.Seconds()))
-			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+		var ok bool
+		var wait time.Duration
+		if p, authenticated := PrincipalFromContext(r.Context()); authenticated {
+			ok, wait = l.Allow(p)
+		} else {
+			ok, wait = l.AllowAnonymous(t, l.opts.ClientAddr(r))
+		}
+		if !ok {
+			secs := max(int(math.Ceil(wait.Seconds())), 1)
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
 			problem.Write(w, problem.Details{Status: http.StatusTooManyRequests,
-				Detail: fmt.Sprintf("tenant %q is over its request rate; retry in %d s", t.Slug, max(secs, 1))})
+				Detail: fmt.Sprintf("over the request rate for tenant %q; retry in %d s", t.Slug, secs)})
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -32,11 +32,16 @@ func newRL(t *testing.T, opts tenancy.RateLimitOptions) *tenancy.RateLimiter {
 	return l
 }
 
+// keyOf is a principal of tn: one API key of the tenant.
+func keyOf(tn *tenancy.Tenant) *tenancy.Principal {
+	return &tenancy.Principal{Tenant: tn, Subject: "key:k1"}
+}
+
 // rlAllowed calls Allow n times and returns how many were allowed.
 func rlAllowed(l *tenancy.RateLimiter, tn *tenancy.Tenant, n int) int {
 	ok := 0
 	for range n {
-		if allowed, _ := l.Allow(tn); allowed {
+		if allowed, _ := l.Allow(keyOf(tn)); allowed {
 			ok++
 		}
 	}
@@ -49,27 +54,27 @@ func TestRateLimiterBurstThenDeny(t *testing.T) {
 	acme := &tenancy.Tenant{ID: "acme", Slug: "acme"}
 
 	for i := range 3 {
-		ok, wait := l.Allow(acme)
+		ok, wait := l.Allow(keyOf(acme))
 		require.True(t, ok, "request %d of the burst", i)
 		assert.Zero(t, wait)
 	}
 	// A denied request costs nothing: the wait stays one token's worth.
 	for range 3 {
-		ok, wait := l.Allow(acme)
+		ok, wait := l.Allow(keyOf(acme))
 		assert.False(t, ok)
 		assert.Equal(t, 250*time.Millisecond, wait)
 	}
 
 	*now = now.Add(100 * time.Millisecond)
-	ok, wait := l.Allow(acme)
+	ok, wait := l.Allow(keyOf(acme))
 	assert.False(t, ok)
 	assert.Equal(t, 150*time.Millisecond, wait)
 
 	*now = now.Add(150 * time.Millisecond) // one token refilled
-	ok, wait = l.Allow(acme)
+	ok, wait = l.Allow(keyOf(acme))
 	assert.True(t, ok)
 	assert.Zero(t, wait)
-	ok, _ = l.Allow(acme)
+	ok, _ = l.Allow(keyOf(acme))
 	assert.False(t, ok)
 
 	*now = now.Add(time.Hour) // refills up to Burst, never beyond
@@ -83,12 +88,12 @@ func TestRateLimiterSeparateBucketsPerTenant(t *testing.T) {
 	globex := &tenancy.Tenant{ID: "globex", Slug: "globex"}
 
 	assert.Equal(t, 2, rlAllowed(l, acme, 50))
-	ok, _ := l.Allow(acme)
+	ok, _ := l.Allow(keyOf(acme))
 	require.False(t, ok, "acme is exhausted")
 
 	assert.Equal(t, 2, rlAllowed(l, globex, 50), "globex has its own full bucket")
 	// Same ID, another *Tenant value: the bucket is keyed by ID.
-	ok, _ = l.Allow(&tenancy.Tenant{ID: "acme", Slug: "acme"})
+	ok, _ = l.Allow(keyOf(&tenancy.Tenant{ID: "acme", Slug: "acme"}))
 	assert.False(t, ok)
 }
 
@@ -119,7 +124,7 @@ func TestRateLimiterPlans(t *testing.T) {
 			l := newRL(t, tenancy.RateLimitOptions{Plans: plans, Default: tt.def, Now: clock})
 			tn := &tenancy.Tenant{ID: "t1", Slug: "t1", Plan: tt.plan}
 			assert.Equal(t, tt.wantOK, rlAllowed(l, tn, 1000))
-			ok, wait := l.Allow(tn)
+			ok, wait := l.Allow(keyOf(tn))
 			assert.Equal(t, tt.wantOK == 1000, ok)
 			assert.Equal(t, tt.wantWait, wait)
 		})
@@ -159,7 +164,7 @@ func TestNewRateLimiterRejectsInvalidLimits(t *testing.T) {
 
 	l, err := tenancy.NewRateLimiter(tenancy.RateLimitOptions{})
 	require.NoError(t, err, "the zero options are valid")
-	ok, wait := l.Allow(&tenancy.Tenant{ID: "x"})
+	ok, wait := l.Allow(keyOf(&tenancy.Tenant{ID: "x"}))
 	assert.True(t, ok)
 	assert.Zero(t, wait)
 }
@@ -179,11 +184,11 @@ func TestRateLimiterPlanChangeTakesEffect(t *testing.T) {
 	vip := &tenancy.Tenant{ID: "acme", Plan: "vip"}
 
 	require.Equal(t, 1, rlAllowed(l, free, 10))
-	_, wait := l.Allow(free)
+	_, wait := l.Allow(keyOf(free))
 	require.Equal(t, time.Second, wait)
 
 	// Upgraded: the bucket refills at the pro rate at once.
-	ok, wait := l.Allow(pro)
+	ok, wait := l.Allow(keyOf(pro))
 	assert.False(t, ok)
 	assert.Equal(t, 100*time.Millisecond, wait)
 	*now = now.Add(time.Minute)
@@ -192,14 +197,14 @@ func TestRateLimiterPlanChangeTakesEffect(t *testing.T) {
 	// Downgraded with a full pro bucket: capped to the free burst.
 	*now = now.Add(time.Minute)
 	assert.Equal(t, 1, rlAllowed(l, free, 10), "free burst after downgrade")
-	_, wait = l.Allow(free)
+	_, wait = l.Allow(keyOf(free))
 	assert.Equal(t, time.Second, wait)
 
 	// Moved to an unlimited plan: no limit at all.
 	assert.Equal(t, 100, rlAllowed(l, vip, 100))
 }
 
-func TestRateLimiterMaxTenantsDropsLeastRecentlyUsed(t *testing.T) {
+func TestRateLimiterMaxBucketsDropsLeastRecentlyUsed(t *testing.T) {
 	slow := tenancy.Limit{Rate: 0.001, Burst: 1} // a token every 1000 s
 	tests := []struct {
 		name       string
@@ -212,19 +217,19 @@ func TestRateLimiterMaxTenantsDropsLeastRecentlyUsed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, clock := rlClock()
-			l := newRL(t, tenancy.RateLimitOptions{Default: slow, MaxTenants: tt.maxTenants, Now: clock})
+			l := newRL(t, tenancy.RateLimitOptions{Default: slow, MaxBuckets: tt.maxTenants, Now: clock})
 			a, b, c := &tenancy.Tenant{ID: "a"}, &tenancy.Tenant{ID: "b"}, &tenancy.Tenant{ID: "c"}
 
 			require.Equal(t, 1, rlAllowed(l, a, 3))
 			require.Equal(t, 1, rlAllowed(l, b, 3))
-			ok, _ := l.Allow(a) // a is now more recently used than b
+			ok, _ := l.Allow(keyOf(a)) // a is now more recently used than b
 			require.False(t, ok)
 
-			ok, _ = l.Allow(c) // a third tenant: b, the least recent, goes
+			ok, _ = l.Allow(keyOf(c)) // a third tenant: b, the least recent, goes
 			assert.True(t, ok)
-			ok, _ = l.Allow(a)
+			ok, _ = l.Allow(keyOf(a))
 			assert.False(t, ok, "a was recently used and keeps its empty bucket")
-			ok, _ = l.Allow(b)
+			ok, _ = l.Allow(keyOf(b))
 			assert.Equal(t, tt.wantBFull, ok)
 		})
 	}
@@ -250,7 +255,8 @@ func TestRateLimiterMiddleware(t *testing.T) {
 				calls.Add(1)
 				w.WriteHeader(http.StatusNoContent)
 			}))
-			ctx := tenancy.WithTenant(context.Background(), &tenancy.Tenant{ID: "t-acme", Slug: "acme"})
+			acme := &tenancy.Tenant{ID: "t-acme", Slug: "acme"}
+			ctx := tenancy.WithPrincipal(tenancy.WithTenant(context.Background(), acme), keyOf(acme))
 			do := func() *httptest.ResponseRecorder {
 				rec := httptest.NewRecorder()
 				h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/x", nil).WithContext(ctx))
@@ -314,7 +320,7 @@ func TestRateLimiterConcurrent(t *testing.T) {
 			wg.Go(func() {
 				<-start
 				for range calls {
-					if ok, wait := l.Allow(acme); ok {
+					if ok, wait := l.Allow(keyOf(acme)); ok {
 						allowed.Add(1)
 					} else {
 						assert.Positive(t, wait)
@@ -334,4 +340,57 @@ func TestRateLimiterConcurrent(t *testing.T) {
 
 	*now = now.Add(time.Hour)
 	assert.EqualValues(t, burst, round())
+}
+
+// TestRateLimiterKeepsAnonymousTrafficApart: requests that merely name a
+// tenant spend a small bucket per client address, never the tenant's
+// credentials' buckets; each credential has its own.
+func TestRateLimiterKeepsAnonymousTrafficApart(t *testing.T) {
+	_, clock := rlClock()
+	l := newRL(t, tenancy.RateLimitOptions{
+		Default:   tenancy.Limit{Rate: 1, Burst: 5},
+		Anonymous: tenancy.Limit{Rate: 1, Burst: 2},
+		Now:       clock,
+	})
+	globex := &tenancy.Tenant{ID: "t-globex", Slug: "globex", Plan: "pro"}
+	var served []string
+	h := l.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served = append(served, r.RemoteAddr)
+	}))
+	do := func(p *tenancy.Principal, addr string) int {
+		ctx := tenancy.WithTenant(context.Background(), globex)
+		if p != nil {
+			ctx = tenancy.WithPrincipal(ctx, p)
+		}
+		req := httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx)
+		req.RemoteAddr = addr
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for range 10 { // an attacker naming globex, from one address
+		do(nil, "203.0.113.9:4000")
+	}
+	assert.Equal(t, http.StatusTooManyRequests, do(nil, "203.0.113.9:4001"), "the anonymous bucket of that address is spent")
+	assert.Equal(t, http.StatusOK, do(nil, "198.51.100.7:5000"), "another address has its own anonymous bucket")
+	key1, key2 := keyOf(globex), &tenancy.Principal{Tenant: globex, Subject: "key:k2"}
+	for i := range 5 {
+		assert.Equal(t, http.StatusOK, do(key1, "203.0.113.9:4000"), "globex's key, request %d", i)
+	}
+	assert.Equal(t, http.StatusTooManyRequests, do(key1, "203.0.113.9:4000"), "the key's own bucket is spent")
+	assert.Equal(t, http.StatusOK, do(key2, "203.0.113.9:4000"), "another key has its own bucket")
+}
+
+func TestRateLimiterDefaultAnonymousLimit(t *testing.T) {
+	_, clock := rlClock()
+	l := newRL(t, tenancy.RateLimitOptions{Now: clock})
+	acme := &tenancy.Tenant{ID: "acme"}
+	allowed := 0
+	for range 20 {
+		if ok, _ := l.AllowAnonymous(acme, "192.0.2.1"); ok {
+			allowed++
+		}
+	}
+	assert.Equal(t, 10, allowed, "a burst of 10 by default")
+	assert.Equal(t, 20, rlAllowed(l, acme, 20), "credentials of a plan without a limit are not limited")
 }

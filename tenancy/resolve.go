@@ -25,107 +25,190 @@ const (
 // writes.
 const DefaultHeader = "X-Tenant-ID"
 
-// Match is what a Resolver found. The zero Match means the request
-// carries nothing the resolver reads, and the next resolver is asked.
-type Match struct {
-	Tenant *Tenant // shared and read-only
-	Key    *APIKey // the API key that authenticated the request, if any
-}
-
-// Resolver finds the tenant a request names. It returns the zero Match
-// and a nil error when the request carries nothing it reads. Once it
-// finds what it reads, its answer is final: an unknown tenant is
-// ErrNotFound, an unparsable reference ErrMalformed.
+// Resolver identifies the tenant a request names: by its host, a
+// custom domain, a header, a path or baggage. Identifying is not
+// authenticating: a client can name any tenant, so a tenant that a
+// Resolver found is served only as unauthenticated, unless a credential
+// of that same tenant (an [Authenticator]'s [Principal]) comes with it.
+//
+// Resolve returns nil and a nil error when the request carries nothing
+// the resolver reads. Once it finds what it reads, its answer is final:
+// an unknown tenant is ErrNotFound, an unparsable reference ErrMalformed.
 type Resolver interface {
-	Resolve(r *http.Request) (Match, error)
+	Resolve(r *http.Request) (*Tenant, error)
 }
 
 // ResolverFunc adapts a function to Resolver.
-type ResolverFunc func(r *http.Request) (Match, error)
+type ResolverFunc func(r *http.Request) (*Tenant, error)
 
 // Resolve calls f.
-func (f ResolverFunc) Resolve(r *http.Request) (Match, error) { return f(r) }
+func (f ResolverFunc) Resolve(r *http.Request) (*Tenant, error) { return f(r) }
 
 // MiddlewareOptions configure Middleware.
 type MiddlewareOptions struct {
-	// Resolvers are asked in order; the first match wins.
-	Resolvers []Resolver
-	// Optional lets requests that no resolver matches through without a
-	// tenant. Default false: they get 400.
+	// Identify are the resolvers that name a tenant, asked in order; the
+	// first that finds what it reads decides which tenant is named.
+	Identify []Resolver
+	// Authenticate are the authenticators that verify a credential
+	// ([APIKeyAuth], [Claims]). Every one is asked, whatever the order:
+	// a presented credential always decides.
+	Authenticate []Authenticator
+	// Optional lets requests that name no tenant and present no
+	// credential through without one. Default false: they get 400.
 	Optional bool
 	// Logger records store failures. Default slog.Default().
 	Logger *slog.Logger
 }
 
 // Middleware resolves the tenant of each request and puts it in the
-// request context (see FromContext, KeyFromContext), and records it as
-// tenant.id on the request's span when one is recording. Failures are
-// answered with application/problem+json: malformed reference 400,
-// bad API key 401, suspended tenant 403, unknown or deleted tenant 404,
-// store failure 500.
+// request context (see FromContext), with the [Principal] that
+// authenticated the request, if any (see PrincipalFromContext, and
+// RequireAuth for the routes that need one). It records the tenant as
+// tenant.id on the request's span when one is recording.
+//
+// A presented credential always decides, whatever the order of the
+// options' lists:
+//
+//   - A credential that does not verify (unknown, revoked, expired,
+//     malformed) is 401, even when the request also names a tenant.
+//   - A credential whose tenant differs from the tenant the request
+//     names (by host, domain, header, path or baggage), or from another
+//     credential's, is 403: the request is served as neither.
+//   - A valid credential serves its tenant, authenticated.
+//   - Without a credential, the named tenant is served unauthenticated.
+//
+// Other failures are application/problem+json too: malformed reference
+// 400, suspended tenant 403, unknown or deleted tenant 404, store
+// failure 500.
 func Middleware(opts MiddlewareOptions) func(http.Handler) http.Handler {
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
 	var resolvers []Resolver
-	for _, r := range opts.Resolvers {
+	for _, r := range opts.Identify {
 		if r != nil {
 			resolvers = append(resolvers, r)
 		}
 	}
+	var authenticators []Authenticator
+	for _, a := range opts.Authenticate {
+		if a != nil {
+			authenticators = append(authenticators, a)
+		}
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			m, err := resolve(resolvers, r)
-			switch {
-			case err != nil:
+			p, err := authenticate(authenticators, r)
+			if err != nil {
 				writeError(w, r, logger, err)
 				return
-			case m.Tenant == nil && opts.Optional:
-				next.ServeHTTP(w, r)
-				return
-			case m.Tenant == nil:
-				problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "the request names no tenant"})
-				return
-			case m.Tenant.Status == StatusDeleted:
-				writeError(w, r, logger, fmt.Errorf("tenant %q: %w", m.Tenant.Slug, ErrNotFound))
-				return
-			case m.Tenant.Status == StatusSuspended:
-				writeError(w, r, logger, fmt.Errorf("tenant %q: %w", m.Tenant.Slug, ErrSuspended))
+			}
+			named, source, err := identify(resolvers, r)
+			if err != nil {
+				writeError(w, r, logger, err)
 				return
 			}
-			ctx := WithTenant(r.Context(), m.Tenant)
-			if m.Key != nil {
-				ctx = WithKey(ctx, m.Key)
+			t := named
+			if p != nil {
+				if named != nil && named.ID != p.Tenant.ID {
+					writeError(w, r, logger, fmt.Errorf("%w: the credential does not belong to the tenant that the %s names", ErrForbidden, source))
+					return
+				}
+				t = p.Tenant
+			}
+			switch {
+			case t == nil && opts.Optional:
+				next.ServeHTTP(w, r)
+				return
+			case t == nil:
+				problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "the request names no tenant"})
+				return
+			case t.Status == StatusDeleted:
+				writeError(w, r, logger, fmt.Errorf("tenant %q: %w", t.Slug, ErrNotFound))
+				return
+			case t.Status == StatusSuspended:
+				writeError(w, r, logger, fmt.Errorf("tenant %q: %w", t.Slug, ErrSuspended))
+				return
+			}
+			ctx := WithTenant(r.Context(), t)
+			if p != nil {
+				ctx = WithPrincipal(ctx, p)
 			}
 			// The request's span (otelhttp's, if any) records whose it is.
 			if span := trace.SpanFromContext(ctx); span.IsRecording() {
-				span.SetAttributes(attribute.String(AttrKey, m.Tenant.ID))
+				span.SetAttributes(attribute.String(AttrKey, t.ID))
 			}
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
 }
 
-// resolve runs the resolvers in order and returns the first match.
-func resolve(resolvers []Resolver, r *http.Request) (Match, error) {
-	for _, res := range resolvers {
-		m, err := res.Resolve(r)
-		if err != nil || m.Tenant != nil {
-			return m, err
+// authenticate asks every authenticator and returns the principal the
+// request's credentials agree on, or nil when it presents none. A
+// credential that does not verify is ErrUnauthenticated; store failures
+// keep their own error.
+func authenticate(authenticators []Authenticator, r *http.Request) (*Principal, error) {
+	var found *Principal
+	for _, a := range authenticators {
+		p, err := a.Authenticate(r)
+		switch {
+		case err != nil && HTTPStatus(err) == http.StatusInternalServerError:
+			return nil, err
+		case err != nil && !errors.Is(err, ErrUnauthenticated):
+			return nil, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+		case err != nil:
+			return nil, err
+		case p == nil:
+			continue
+		case p.Tenant == nil:
+			return nil, fmt.Errorf("%w: the credential names no tenant", ErrUnauthenticated)
+		case found != nil && found.Tenant.ID != p.Tenant.ID:
+			return nil, fmt.Errorf("%w: the request's credentials belong to different tenants", ErrForbidden)
+		case found == nil:
+			found = p
 		}
 	}
-	return Match{}, nil
+	return found, nil
+}
+
+// identify runs the resolvers in order and returns the first tenant
+// named, and what named it.
+func identify(resolvers []Resolver, r *http.Request) (*Tenant, string, error) {
+	for _, res := range resolvers {
+		t, err := res.Resolve(r)
+		if err != nil || t != nil {
+			return t, sourceOf(res), err
+		}
+	}
+	return nil, "", nil
+}
+
+// sourceOf names what a resolver reads, for error messages.
+func sourceOf(r Resolver) string {
+	switch r := r.(type) {
+	case *SubdomainResolver:
+		return "host"
+	case *CustomDomainResolver:
+		return "custom domain"
+	case *HeaderResolver:
+		return "header " + r.name
+	case *PathPrefixResolver:
+		return "path"
+	case *BaggageResolver:
+		return "baggage"
+	}
+	return "request"
 }
 
 // HTTPStatus maps a resolution error to its HTTP status.
 func HTTPStatus(err error) int {
 	switch {
-	case errors.Is(err, ErrMalformed), errors.Is(err, ErrInvalid):
-		return http.StatusBadRequest
 	case errors.Is(err, ErrUnauthenticated):
 		return http.StatusUnauthorized
-	case errors.Is(err, ErrSuspended):
+	case errors.Is(err, ErrMalformed), errors.Is(err, ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrSuspended), errors.Is(err, ErrForbidden):
 		return http.StatusForbidden
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoTenant):
 		return http.StatusNotFound
@@ -182,22 +265,22 @@ func Subdomain(reg *Registry, baseDomains []string, reserved ...string) (*Subdom
 // Resolve implements Resolver. A host seen before is answered from a
 // cache keyed by the raw Host header, without parsing; its entries expire
 // with the registry entries they came from.
-func (s *SubdomainResolver) Resolve(r *http.Request) (Match, error) {
+func (s *SubdomainResolver) Resolve(r *http.Request) (*Tenant, error) {
 	if e := s.hosts.entry(r.Host); e != nil {
-		return Match{Tenant: e.value}, nil
+		return e.value, nil
 	}
 	gen := s.hosts.generation()
-	m, expires, err := s.resolve(r)
-	if err == nil && m.Tenant != nil {
-		s.hosts.putUntil(r.Host, m.Tenant, nil, gen, expires)
+	t, expires, err := s.resolve(r)
+	if err == nil && t != nil {
+		s.hosts.putUntil(r.Host, t, nil, gen, expires)
 	}
-	return m, err
+	return t, err
 }
 
-func (s *SubdomainResolver) resolve(r *http.Request) (Match, int64, error) {
+func (s *SubdomainResolver) resolve(r *http.Request) (*Tenant, int64, error) {
 	name, err := hostname(r.Host)
 	if err != nil || name == "" {
-		return Match{}, 0, err
+		return nil, 0, err
 	}
 	for _, base := range s.bases {
 		n := len(name) - len(base) - 1
@@ -206,15 +289,14 @@ func (s *SubdomainResolver) resolve(r *http.Request) (Match, int64, error) {
 		}
 		label := name[:n]
 		if slices.Contains(s.reserved, label) {
-			return Match{}, 0, nil
+			return nil, 0, nil
 		}
 		if !validLabel(label) {
-			return Match{}, 0, fmt.Errorf("host %q: %w: subdomain is not a tenant slug", name, ErrMalformed)
+			return nil, 0, fmt.Errorf("host %q: %w: subdomain is not a tenant slug", name, ErrMalformed)
 		}
-		t, expires, err := s.reg.lookupUntil(r.Context(), BySlug, label)
-		return Match{Tenant: t}, expires, err
+		return s.reg.lookupUntil(r.Context(), BySlug, label)
 	}
-	return Match{}, 0, nil
+	return nil, 0, nil
 }
 
 // hostname returns the lower-case host name of a Host header value,
@@ -289,28 +371,28 @@ func CustomDomain(reg *Registry) *CustomDomainResolver {
 
 // Resolve implements Resolver. A host seen before is answered from a
 // cache keyed by the raw Host header, without parsing.
-func (c *CustomDomainResolver) Resolve(r *http.Request) (Match, error) {
+func (c *CustomDomainResolver) Resolve(r *http.Request) (*Tenant, error) {
 	if e := c.hosts.entry(r.Host); e != nil {
-		return Match{Tenant: e.value}, nil
+		return e.value, nil
 	}
 	name, err := hostname(r.Host)
 	if err != nil || name == "" {
-		return Match{}, err
+		return nil, err
 	}
 	for _, p := range c.reg.opts.PlatformDomains {
 		if name == p || strings.HasSuffix(name, "."+p) {
-			return Match{}, nil // the platform's own names are never custom domains
+			return nil, nil // the platform's own names are never custom domains
 		}
 	}
 	gen := c.hosts.generation()
 	t, expires, err := c.reg.lookupUntil(r.Context(), ByDomain, name)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return Match{}, nil
+		return nil, nil
 	case err == nil:
 		c.hosts.putUntil(r.Host, t, nil, gen, expires)
 	}
-	return Match{Tenant: t}, err
+	return t, err
 }
 
 // HeaderResolver reads a tenant ID or slug from a request header.
@@ -321,9 +403,9 @@ type HeaderResolver struct {
 }
 
 // Header returns a resolver reading the tenant from header name
-// (DefaultHeader when empty), looked up by ID or slug. Only use it where
-// the header comes from a trusted party or is checked later: a client
-// can send any value.
+// (DefaultHeader when empty), looked up by ID or slug. A client can send
+// any value: like every Resolver it only names a tenant, which is served
+// unauthenticated unless a credential of that tenant comes with it.
 func Header(reg *Registry, name string, by Field) (*HeaderResolver, error) {
 	if name == "" {
 		name = DefaultHeader
@@ -338,17 +420,17 @@ func Header(reg *Registry, name string, by Field) (*HeaderResolver, error) {
 }
 
 // Resolve implements Resolver.
-func (h *HeaderResolver) Resolve(r *http.Request) (Match, error) {
+func (h *HeaderResolver) Resolve(r *http.Request) (*Tenant, error) {
 	v := r.Header.Get(h.name)
 	if v == "" {
-		return Match{}, nil
+		return nil, nil
 	}
 	return lookupReference(r.Context(), h.reg, h.by, v, "header "+h.name)
 }
 
 // lookupReference validates a tenant ID or slug taken from a request and
 // looks it up.
-func lookupReference(ctx context.Context, reg *Registry, by Field, v, where string) (Match, error) {
+func lookupReference(ctx context.Context, reg *Registry, by Field, v, where string) (*Tenant, error) {
 	ok := len(v) <= maxHeaderValLen
 	if ok && by == ByID {
 		ok = validID(v)
@@ -356,10 +438,9 @@ func lookupReference(ctx context.Context, reg *Registry, by Field, v, where stri
 		ok = validLabel(v)
 	}
 	if !ok {
-		return Match{}, fmt.Errorf("%s: %w: not a tenant %s", where, ErrMalformed, by)
+		return nil, fmt.Errorf("%s: %w: not a tenant %s", where, ErrMalformed, by)
 	}
-	t, err := reg.lookup(ctx, by, v)
-	return Match{Tenant: t}, err
+	return reg.lookup(ctx, by, v)
 }
 
 // PathPrefixResolver reads the tenant from the path segment after a
@@ -390,67 +471,11 @@ func PathPrefix(reg *Registry, prefix string, by Field) (*PathPrefixResolver, er
 }
 
 // Resolve implements Resolver.
-func (p *PathPrefixResolver) Resolve(r *http.Request) (Match, error) {
+func (p *PathPrefixResolver) Resolve(r *http.Request) (*Tenant, error) {
 	rest, ok := strings.CutPrefix(r.URL.Path, p.prefix)
 	if !ok {
-		return Match{}, nil
+		return nil, nil
 	}
 	seg, _, _ := strings.Cut(rest, "/")
 	return lookupReference(r.Context(), p.reg, p.by, seg, "path")
-}
-
-// APIKeyResolver authenticates a tenant API key sent as
-// "Authorization: Bearer <token>" or "X-API-Key: <token>".
-type APIKeyResolver struct{ reg *Registry }
-
-// APIKeyAuth returns a resolver for tenant API keys.
-func APIKeyAuth(reg *Registry) *APIKeyResolver { return &APIKeyResolver{reg: reg} }
-
-// Resolve implements Resolver.
-func (a *APIKeyResolver) Resolve(r *http.Request) (Match, error) {
-	tok := r.Header.Get("X-API-Key")
-	if tok == "" {
-		auth := r.Header.Get("Authorization")
-		scheme, rest, ok := strings.Cut(auth, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || !strings.Contains(rest, "_") {
-			// Not ours: other bearer tokens (JWTs) are left to claims.
-			return Match{}, nil
-		}
-		tok = strings.TrimSpace(rest)
-	}
-	t, k, err := a.reg.Authenticate(r.Context(), tok)
-	if err != nil {
-		return Match{}, err
-	}
-	return Match{Tenant: t, Key: k}, nil
-}
-
-// ClaimsResolver reads the tenant from claims that the application's own
-// authentication middleware has already verified and put in the context.
-// saaskit does not verify tokens itself.
-type ClaimsResolver struct {
-	reg   *Registry
-	claim func(ctx context.Context) (string, bool)
-	by    Field
-}
-
-// Claims returns a resolver calling claim to get the tenant ID or slug
-// from the verified identity in the request context.
-func Claims(reg *Registry, by Field, claim func(ctx context.Context) (string, bool)) (*ClaimsResolver, error) {
-	if reg == nil || claim == nil {
-		return nil, fieldErr("claim", "registry and claim function must not be nil")
-	}
-	if by != ByID && by != BySlug {
-		return nil, fieldErr("by", "must be ByID or BySlug")
-	}
-	return &ClaimsResolver{reg: reg, claim: claim, by: by}, nil
-}
-
-// Resolve implements Resolver.
-func (c *ClaimsResolver) Resolve(r *http.Request) (Match, error) {
-	v, ok := c.claim(r.Context())
-	if !ok {
-		return Match{}, nil
-	}
-	return lookupReference(r.Context(), c.reg, c.by, v, "claim")
 }

@@ -33,14 +33,15 @@ func resolutionFixture(t *testing.T) (*fixture, http.Handler) {
 	require.NoError(t, err)
 	path, err := tenancy.PathPrefix(f.reg, "", tenancy.BySlug)
 	require.NoError(t, err)
-	claims, err := tenancy.Claims(f.reg, tenancy.ByID, func(ctx context.Context) (string, bool) {
+	claims, err := tenancy.Claims(f.reg, tenancy.ByID, func(ctx context.Context) (tenancy.Claim, bool) {
 		v, ok := ctx.Value(claimsKey{}).(string)
-		return v, ok
+		return tenancy.Claim{Tenant: v, Subject: "user-1"}, ok
 	})
 	require.NoError(t, err)
-	mw := tenancy.Middleware(tenancy.MiddlewareOptions{Resolvers: []tenancy.Resolver{
-		tenancy.CustomDomain(f.reg), sub, header, path, tenancy.APIKeyAuth(f.reg), claims,
-	}})
+	mw := tenancy.Middleware(tenancy.MiddlewareOptions{
+		Identify:     []tenancy.Resolver{tenancy.CustomDomain(f.reg), sub, header, path},
+		Authenticate: []tenancy.Authenticator{tenancy.APIKeyAuth(f.reg), claims},
+	})
 	return f, mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tn, err := tenancy.FromContext(r.Context())
 		if err != nil {
@@ -48,8 +49,10 @@ func resolutionFixture(t *testing.T) (*fixture, http.Handler) {
 			return
 		}
 		out := tn.Slug
-		if k, ok := tenancy.KeyFromContext(r.Context()); ok {
-			out += " key=" + k.Name
+		if p, ok := tenancy.PrincipalFromContext(r.Context()); ok && p.Key != nil {
+			out += " key=" + p.Key.Name
+		} else if ok {
+			out += " subject=" + p.Subject
 		}
 		_, _ = w.Write([]byte(out))
 	}))
@@ -80,7 +83,9 @@ func TestMiddlewareResolves(t *testing.T) {
 		{"path prefix", "localhost", "/t/globex/invoices", nil, "", 200, "globex"},
 		{"api key bearer", "localhost", "/", map[string]string{"Authorization": "Bearer " + tok}, "", 200, "globex key=ci"},
 		{"api key header", "localhost", "/", map[string]string{"X-API-Key": tok}, "", 200, "globex key=ci"},
-		{"claims", "localhost", "/", map[string]string{"Authorization": "Bearer eyJhbGciOi.jwt"}, "t-acme", 200, "acme"},
+		{"claims", "localhost", "/", map[string]string{"Authorization": "Bearer eyJhbGciOi.jwt"}, "t-acme", 200, "acme subject=user-1"},
+		{"jwt with an underscore reaches claims", "localhost", "/", map[string]string{"Authorization": "Bearer eyJhbG_ciOi.j_wt"}, "t-acme", 200, "acme subject=user-1"},
+		{"claims naming an unknown tenant", "localhost", "/", nil, "t-nope", 401, ""},
 		{"nothing", "localhost", "/", nil, "", 400, ""},
 		{"ip host", "127.0.0.1:8080", "/", nil, "", 400, ""},
 		{"unknown subdomain", "nope.example.com", "/", nil, "", 404, ""},
@@ -95,7 +100,8 @@ func TestMiddlewareResolves(t *testing.T) {
 		{"malformed header", "localhost", "/", map[string]string{"X-Tenant-ID": "a b"}, "", 400, ""},
 		{"oversized header", "localhost", "/", map[string]string{"X-Tenant-ID": strings.Repeat("a", 300)}, "", 400, ""},
 		{"malformed path", "localhost", "/t/Bad_Slug/", nil, "", 400, ""},
-		{"api key typo", "localhost", "/", map[string]string{"X-API-Key": swapChar(tok, len(tok)-1)}, "", 400, ""},
+		{"api key typo", "localhost", "/", map[string]string{"X-API-Key": swapChar(tok, len(tok)-1)}, "", 401, ""},
+		{"bogus bearer key", "localhost", "/", map[string]string{"Authorization": "Bearer sk_live_bogus"}, "", 401, ""},
 		{"api key unknown", "localhost", "/", map[string]string{"X-API-Key": forgeToken(t, "sk_live_")}, "", 401, ""},
 	}
 	for _, tc := range tests {
@@ -140,7 +146,7 @@ func TestMiddlewareOptionalAndStoreFailure(t *testing.T) {
 		_, err := tenancy.FromContext(r.Context())
 		sawTenant = err == nil
 	})
-	h := tenancy.Middleware(tenancy.MiddlewareOptions{Resolvers: []tenancy.Resolver{hdr}, Optional: true})(next)
+	h := tenancy.Middleware(tenancy.MiddlewareOptions{Identify: []tenancy.Resolver{hdr}, Optional: true})(next)
 
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
@@ -175,7 +181,7 @@ func TestResolverConstructorsValidate(t *testing.T) {
 func TestHTTPStatus(t *testing.T) {
 	for err, want := range map[error]int{
 		tenancy.ErrMalformed: 400, tenancy.ErrInvalid: 400, tenancy.ErrUnauthenticated: 401,
-		tenancy.ErrSuspended: 403, tenancy.ErrNotFound: 404, tenancy.ErrNoTenant: 404, context.Canceled: 500,
+		tenancy.ErrSuspended: 403, tenancy.ErrForbidden: 403, tenancy.ErrNotFound: 404, tenancy.ErrNoTenant: 404, context.Canceled: 500,
 	} {
 		assert.Equal(t, want, tenancy.HTTPStatus(err), err.Error())
 	}
@@ -190,8 +196,13 @@ func TestContext(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "t1", got.ID)
 	assert.Equal(t, "t1", tenancy.IDFromContext(ctx))
-	_, ok := tenancy.KeyFromContext(ctx)
+	_, ok := tenancy.PrincipalFromContext(ctx)
 	assert.False(t, ok)
+	assert.False(t, tenancy.Authenticated(ctx))
+	p := &tenancy.Principal{Tenant: got, Subject: "key:k1"}
+	got2, ok := tenancy.PrincipalFromContext(tenancy.WithPrincipal(ctx, p))
+	assert.True(t, ok)
+	assert.Same(t, p, got2)
 }
 
 func serve(h http.Handler, host, path string, header map[string]string) int {

@@ -30,7 +30,7 @@ func TestPlatformDomainsCannotBeClaimed(t *testing.T) {
 
 	sub, err := tenancy.Subdomain(f.reg, []string{"example.com"})
 	require.NoError(t, err)
-	h := tenancy.Middleware(tenancy.MiddlewareOptions{Resolvers: []tenancy.Resolver{tenancy.CustomDomain(f.reg), sub}})(
+	h := tenancy.Middleware(tenancy.MiddlewareOptions{Identify: []tenancy.Resolver{tenancy.CustomDomain(f.reg), sub}})(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			tn, _ := tenancy.FromContext(r.Context())
 			_, _ = w.Write([]byte(tn.ID))
@@ -114,7 +114,7 @@ func TestHostCacheDoesNotOutliveItsSource(t *testing.T) {
 	f.create(t, &tenancy.Tenant{ID: "t1", Slug: "acme", Name: "Acme"})
 	sub, err := tenancy.Subdomain(f.reg, []string{"example.com"})
 	require.NoError(t, err)
-	h := tenancy.Middleware(tenancy.MiddlewareOptions{Resolvers: []tenancy.Resolver{sub}})(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	h := tenancy.Middleware(tenancy.MiddlewareOptions{Identify: []tenancy.Resolver{sub}})(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 
 	_, err = f.reg.Lookup(ctx, tenancy.BySlug, "acme") // cached at t=0
 	require.NoError(t, err)

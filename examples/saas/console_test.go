@@ -143,7 +143,7 @@ func TestDemoConsole(t *testing.T) {
 	defer s.stop(t)
 	token := s.operatorToken(t)
 	base := "http://127.0.0.1:" + s.port
-	acme := []string{"X-Tenant-ID", "acme"}
+	acme := s.as(t, "acme")
 	b := newBrowser(t, exe, base)
 
 	t.Run("pages need a login", func(t *testing.T) {
@@ -224,7 +224,7 @@ func TestDemoConsole(t *testing.T) {
 
 	t.Run("kill switch", func(t *testing.T) {
 		insights := func(tenant string) int {
-			resp, _ := s.call(t, "GET", "localhost", "/api/insights", nil, "X-Tenant-ID", tenant)
+			resp, _ := s.call(t, "GET", "localhost", "/api/insights", nil, s.as(t, tenant)...)
 			return resp.StatusCode
 		}
 		require.Equal(t, 200, insights("acme"), "acme is in the internal ring")

@@ -4,29 +4,32 @@
 //	go run ./examples/saas
 //
 // It seeds two tenants, acme and globex, on first start and prints their
-// demo API keys once. Try:
+// demo API keys once; set ACME and GLOBEX to them (or to keys the
+// operator issues with POST /admin/tenants/{tenant}/keys). A host or the
+// X-Tenant-ID header only names a tenant, for its public pages; its data
+// needs its key, and another tenant's key is refused (403). Try:
 //
 //	curl http://acme.localhost:8080/api/branding
-//	curl -H 'X-Tenant-ID: globex' http://localhost:8080/api/tenant
-//	curl -H 'Authorization: Bearer <key>' http://localhost:8080/api/tenant
+//	curl -H 'X-Tenant-ID: globex' http://localhost:8080/api/branding
+//	curl -H "Authorization: Bearer $GLOBEX" http://localhost:8080/api/tenant
 //	open http://globex.localhost:8080/
-//	curl -H 'X-Tenant-ID: acme' -d '{"email_address":"ada@example.com","first_name":"Ada","last_name":"Lovelace"}' http://localhost:8080/api/users
-//	curl -H 'X-Tenant-ID: acme' 'http://localhost:8080/api/users?email=ada@example.com'
-//	curl -X DELETE -H 'X-Tenant-ID: acme' http://localhost:8080/api/users/<id>
+//	curl -H "Authorization: Bearer $ACME" -d '{"email_address":"ada@example.com","first_name":"Ada","last_name":"Lovelace"}' http://localhost:8080/api/users
+//	curl -H "Authorization: Bearer $ACME" 'http://localhost:8080/api/users?email=ada@example.com'
+//	curl -X DELETE -H "Authorization: Bearer $ACME" http://localhost:8080/api/users/<id>
 //
 // Webhooks: register an endpoint, then create a user; the user.created
 // event is committed with the user (outbox) and delivered, signed:
 //
-//	curl -H 'X-Tenant-ID: acme' -d '{"url":"http://localhost:8080/webhooks/inbound/acme"}' http://localhost:8080/api/webhooks/endpoints
+//	curl -H "Authorization: Bearer $ACME" -d '{"url":"http://localhost:8080/webhooks/inbound/acme"}' http://localhost:8080/api/webhooks/endpoints
 //	curl http://localhost:8080/webhooks/inbound/acme
-//	curl -H 'X-Tenant-ID: acme' 'http://localhost:8080/api/webhooks/deliveries?state=dead'
+//	curl -H "Authorization: Bearer $ACME" 'http://localhost:8080/api/webhooks/deliveries?state=dead'
 //
 // Feature flags: usage-insights is rolled out to the internal ring
 // (acme) and 0% of other tenants; the operator (token printed at start)
 // widens the rollout or kills it, and every change is audited:
 //
-//	curl -H 'X-Tenant-ID: acme' http://localhost:8080/api/insights
-//	curl -H 'X-Tenant-ID: globex' http://localhost:8080/api/features
+//	curl -H "Authorization: Bearer $ACME" http://localhost:8080/api/insights
+//	curl -H "Authorization: Bearer $GLOBEX" http://localhost:8080/api/features
 //	curl -X POST -H 'Authorization: Bearer <operator token>' -d '{"tenant":"globex"}' http://localhost:8080/admin/rings/internal/tenants
 //	curl -X PUT -H 'Authorization: Bearer <operator token>' -d '{"percent":50}' http://localhost:8080/admin/flags/usage-insights/percent
 //	curl -X POST -H 'Authorization: Bearer <operator token>' http://localhost:8080/admin/flags/usage-insights/kill
@@ -36,7 +39,7 @@
 // API-Version, or let the tenant be pinned to the version current at its
 // first request; GET /api/changelog lists the changes:
 //
-//	curl -H 'X-Tenant-ID: acme' -H 'API-Version: 2024-01-01' -d '{"email":"grace@example.com","name":"Grace Hopper"}' http://localhost:8080/api/users
+//	curl -H "Authorization: Bearer $ACME" -H 'API-Version: 2024-01-01' -d '{"email":"grace@example.com","name":"Grace Hopper"}' http://localhost:8080/api/users
 //
 // Users' emails are stored encrypted under a key per user (package
 // crypto), found by a blind index, and erased by shredding that key. The
@@ -47,16 +50,16 @@
 // an erasure that shreds the user's keys and erases their webhook
 // messages, with GDPR or CCPA deadlines:
 //
-//	curl -H 'X-Tenant-ID: acme' -d '{"kind":"access"}' http://localhost:8080/api/users/<id>/privacy-requests
-//	curl -H 'X-Tenant-ID: acme' 'http://localhost:8080/api/privacy-requests/<request id>/export?format=zip' -o export.zip
-//	curl -H 'X-Tenant-ID: acme' -d '{"kind":"erasure"}' http://localhost:8080/api/users/<id>/privacy-requests
-//	curl -H 'X-Tenant-ID: acme' http://localhost:8080/api/privacy-audit   # the hash-chained trail, verified
+//	curl -H "Authorization: Bearer $ACME" -d '{"kind":"access"}' http://localhost:8080/api/users/<id>/privacy-requests
+//	curl -H "Authorization: Bearer $ACME" 'http://localhost:8080/api/privacy-requests/<request id>/export?format=zip' -o export.zip
+//	curl -H "Authorization: Bearer $ACME" -d '{"kind":"erasure"}' http://localhost:8080/api/users/<id>/privacy-requests
+//	curl -H "Authorization: Bearer $ACME" http://localhost:8080/api/privacy-audit   # the hash-chained trail, verified
 //
 // Consent to product updates is recorded against the notice text shown,
 // and survives the user's erasure under a pseudonym:
 //
-//	curl -H 'X-Tenant-ID: acme' http://localhost:8080/api/consent/notice
-//	curl -H 'X-Tenant-ID: acme' -d '{"granted":true,"notice_version":1,"notice_hash":"<sha256>"}' http://localhost:8080/api/users/<id>/consent
+//	curl -H "Authorization: Bearer $ACME" http://localhost:8080/api/consent/notice
+//	curl -H "Authorization: Bearer $ACME" -d '{"granted":true,"notice_version":1,"notice_hash":"<sha256>"}' http://localhost:8080/api/users/<id>/consent
 //
 // Backups: the database is backed up hourly, encrypted, to
 // <data>/backups, and a restore is drilled daily (and at start); the
@@ -74,7 +77,7 @@
 // letter, point an endpoint at POST /webhooks/gone, which answers 410
 // Gone:
 //
-//	curl -H 'X-Tenant-ID: acme' -d '{"url":"http://localhost:8080/webhooks/gone"}' http://localhost:8080/api/webhooks/endpoints
+//	curl -H "Authorization: Bearer $ACME" -d '{"url":"http://localhost:8080/webhooks/gone"}' http://localhost:8080/api/webhooks/endpoints
 //
 // Operations: GET /livez (the process is up) and GET /readyz (database,
 // keyring and webhook backlog, in application/health+json). Traces,
@@ -261,6 +264,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
+	logger.Warn("demo only: the X-Tenant-ID header names a tenant for public pages; tenant data needs that tenant's API key",
+		slog.String("header", tenancy.DefaultHeader))
 	fmt.Fprintf(stdout, "saaskit demo listening on http://%s:%d (try http://acme.%s:%d/api/branding)\n", cfg.domain, port, cfg.domain, port)
 
 	serveErr := make(chan error, 1)
@@ -351,11 +356,13 @@ func newApp(reg *tenancy.Registry, store *sqlstore.Store, keys *skcrypto.Keyring
 		users: &users{db: store.DB(), keys: keys, hooks: hooks, logger: logger},
 		hooks: hooks,
 		resolve: tenancy.Middleware(tenancy.MiddlewareOptions{
-			// Subdomains and keys first; the X-Tenant-ID header takes the
-			// client's word and is here for the demo's convenience only:
-			// a real service resolves it behind its own authentication.
-			Resolvers: []tenancy.Resolver{sub, tenancy.CustomDomain(reg), tenancy.APIKeyAuth(reg), hdr},
-			Logger:    logger,
+			// Hosts and the X-Tenant-ID header (a demo convenience) only
+			// name a tenant, which is then served unauthenticated: public
+			// pages only. An API key decides whose request it is, and
+			// one of another tenant than the name is refused.
+			Identify:     []tenancy.Resolver{sub, tenancy.CustomDomain(reg), hdr},
+			Authenticate: []tenancy.Authenticator{tenancy.APIKeyAuth(reg)},
+			Logger:       logger,
 		}),
 		// Overrides live beside the defaults, in a directory per tenant ID.
 		templates: tenancy.NewTemplates(defaults, defaults),
@@ -366,39 +373,64 @@ func (a *app) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /livez", health.Liveness())
 	mux.Handle("GET /readyz", a.ready.Handler())
-	tenant := func(h http.HandlerFunc) http.Handler { return a.resolve(a.limit.Middleware(a.api.Middleware(h))) }
-	mux.Handle("GET /{$}", tenant(a.home))
-	mux.Handle("GET /api/branding", tenant(a.branding))
-	mux.Handle("GET /api/tenant", tenant(a.tenant))
-	mux.Handle("POST /api/keys", tenant(a.createKey))
-	mux.Handle("POST /api/users", tenant(a.users.create))
-	mux.Handle("GET /api/users", tenant(a.users.find))
-	mux.Handle("GET /api/users/lookup", tenant(a.users.find)) // removed in 2025-01-01; kept for older callers
+	// public serves a page of the tenant the request names, to anyone:
+	// only what a tenant shows the world (its home page, branding and
+	// consent notice). Every route that reads or writes tenant data is
+	// authed: it needs an API key of that tenant (and scopes, if given).
+	public := func(h http.HandlerFunc) http.Handler { return a.resolve(a.limit.Middleware(a.api.Middleware(h))) }
+	authed := func(h http.HandlerFunc, scopes ...string) http.Handler {
+		return a.resolve(a.limit.Middleware(tenancy.RequireAuth(scopes...)(a.api.Middleware(h))))
+	}
+	mux.Handle("GET /{$}", public(a.home))
+	mux.Handle("GET /api/branding", public(a.branding))
+	mux.Handle("GET /api/consent/notice", public(a.consents.notice))
 	mux.HandleFunc("GET /api/changelog", a.changelog)
-	mux.Handle("POST /api/users/{id}/privacy-requests", tenant(a.privacy.request))
-	mux.Handle("GET /api/consent/notice", tenant(a.consents.notice))
-	mux.Handle("POST /api/users/{id}/consent", tenant(a.consents.record))
-	mux.Handle("GET /api/users/{id}/consent", tenant(a.consents.states))
-	mux.Handle("GET /api/privacy-requests/{id}", tenant(a.privacy.status))
-	mux.Handle("GET /api/privacy-requests/{id}/export", tenant(a.privacy.export))
-	mux.Handle("GET /api/privacy-audit", tenant(a.privacy.verifyAudit))
-	mux.Handle("DELETE /api/users/{id}", tenant(a.users.erase))
-	mux.Handle("POST /api/webhooks/endpoints", tenant(a.hooks.createEndpoint))
-	mux.Handle("GET /api/webhooks/deliveries", tenant(a.hooks.listDeliveries))
-	mux.Handle("POST /api/webhooks/deliveries/{id}/retry", tenant(a.hooks.retry))
-	mux.Handle("GET /api/features", tenant(a.features.list))
-	mux.Handle("GET /api/insights", tenant(a.features.insights))
+	for _, r := range a.tenantAPI() {
+		mux.Handle(r.pattern, authed(r.handler, r.scopes...))
+	}
 	mux.HandleFunc("POST /admin/flags/{key}/kill", a.features.setState(flags.Disabled))
 	mux.HandleFunc("POST /admin/flags/{key}/revive", a.features.setState(flags.Enabled))
 	mux.HandleFunc("PUT /admin/flags/{key}/percent", a.features.admin(a.features.setPercent))
 	mux.HandleFunc("POST /admin/rings/{key}/tenants", a.features.admin(a.features.addToRing))
 	mux.HandleFunc("GET /admin/flags/{key}/audit", a.features.admin(a.features.audit))
 	mux.HandleFunc("GET /admin/backups", a.features.admin(a.backups.status))
+	mux.HandleFunc("POST /admin/tenants/{tenant}/keys", a.features.admin(a.issueKey))
 	mux.HandleFunc("POST /webhooks/inbound/{tenant}", a.hooks.inbound)
 	mux.HandleFunc("GET /webhooks/inbound/{tenant}", a.hooks.inboundLog)
 	mux.HandleFunc("POST /webhooks/gone", a.hooks.gone)
 	a.console.routes(mux) // the operator console, /console/
 	return mux
+}
+
+// route is one route of the tenant API.
+type route struct {
+	pattern string
+	handler http.HandlerFunc
+	scopes  []string
+}
+
+// tenantAPI lists the routes that read or write a tenant's data: each
+// needs an API key of that tenant.
+func (a *app) tenantAPI() []route {
+	return []route{
+		{"GET /api/tenant", a.tenant, nil},
+		{"POST /api/keys", a.createKey, []string{"keys:write"}},
+		{"POST /api/users", a.users.create, nil},
+		{"GET /api/users", a.users.find, nil},
+		{"GET /api/users/lookup", a.users.find, nil}, // removed in 2025-01-01; kept for older callers
+		{"DELETE /api/users/{id}", a.users.erase, nil},
+		{"POST /api/users/{id}/privacy-requests", a.privacy.request, nil},
+		{"POST /api/users/{id}/consent", a.consents.record, nil},
+		{"GET /api/users/{id}/consent", a.consents.states, nil},
+		{"GET /api/privacy-requests/{id}", a.privacy.status, nil},
+		{"GET /api/privacy-requests/{id}/export", a.privacy.export, nil},
+		{"GET /api/privacy-audit", a.privacy.verifyAudit, nil},
+		{"POST /api/webhooks/endpoints", a.hooks.createEndpoint, nil},
+		{"GET /api/webhooks/deliveries", a.hooks.listDeliveries, nil},
+		{"POST /api/webhooks/deliveries/{id}/retry", a.hooks.retry, nil},
+		{"GET /api/features", a.features.list, nil},
+		{"GET /api/insights", a.features.insights, nil},
+	}
 }
 
 // notProbe leaves health probes untraced.
@@ -448,15 +480,24 @@ func (a *app) tenant(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, t)
 }
 
-// createKey issues an API key; the caller must present a key with the
-// keys:write scope.
+// createKey issues an API key for the caller's tenant (the route needs
+// scope keys:write). The request's context carries the calling key, so
+// the registry mints no scope the caller lacks.
 func (a *app) createKey(w http.ResponseWriter, r *http.Request) {
 	t, _ := tenancy.FromContext(r.Context())
-	caller, ok := tenancy.KeyFromContext(r.Context())
-	if !ok || !caller.HasScope("keys:write") {
-		problem.Write(w, problem.Details{Status: http.StatusForbidden, Detail: "needs an API key with scope keys:write"})
-		return
-	}
+	a.mintKey(w, r, t.ID)
+}
+
+// issueKey handles POST /admin/tenants/{tenant}/keys: the operator
+// issues a tenant an API key with the scopes asked for.
+func (a *app) issueKey(w http.ResponseWriter, r *http.Request, _ string) error {
+	a.mintKey(w, r, r.PathValue("tenant"))
+	return nil
+}
+
+// mintKey creates the tenant a key as the JSON body {name, scopes} asks
+// and answers its token, shown this once.
+func (a *app) mintKey(w http.ResponseWriter, r *http.Request, tenantID string) {
 	var req struct {
 		Name   string   `json:"name"`
 		Scopes []string `json:"scopes"`
@@ -465,12 +506,12 @@ func (a *app) createKey(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "body must be JSON {name, scopes}"})
 		return
 	}
-	token, key, err := a.reg.CreateKey(r.Context(), t.ID, tenancy.KeyOptions{Name: req.Name, Scopes: req.Scopes})
+	token, key, err := a.reg.CreateKey(r.Context(), tenantID, tenancy.KeyOptions{Name: req.Name, Scopes: req.Scopes})
 	if err != nil {
 		problem.Write(w, problem.Details{Status: tenancy.HTTPStatus(err), Detail: err.Error()})
 		return
 	}
-	a.logger.InfoContext(r.Context(), "api key created", slog.String("key.id", key.ID))
+	a.logger.InfoContext(r.Context(), "api key created", slog.String("tenant.id", tenantID), slog.String("key.id", key.ID))
 	writeJSON(w, http.StatusCreated, map[string]any{"id": key.ID, "token": token, "scopes": key.Scopes})
 }
 

@@ -79,6 +79,19 @@ func start(t *testing.T, bin, dataDir string, extra ...string) *server {
 	return s
 }
 
+// as returns the header that authenticates as tenant: the API key the
+// demo printed when it seeded the tenant.
+func (s *server) as(t *testing.T, tenant string) []string {
+	t.Helper()
+	for _, l := range s.lines() {
+		if m := seededLine.FindStringSubmatch(l); m != nil && m[1] == tenant {
+			return []string{"Authorization", "Bearer " + m[2]}
+		}
+	}
+	t.Fatalf("the demo printed no key for %s (it prints them on its first start only)", tenant)
+	return nil
+}
+
 func (s *server) lines() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -148,8 +161,15 @@ func TestDemoService(t *testing.T) {
 		assert.Equal(t, "Acme Cloud", b["name"])
 		assert.Equal(t, "#d9480f", b["primary_color"])
 	})
-	t.Run("header", func(t *testing.T) {
-		resp, body := s.call(t, "GET", "localhost", "/api/tenant", nil, "X-Tenant-ID", "globex")
+	t.Run("a name is not a credential", func(t *testing.T) {
+		resp, body := s.call(t, "GET", "localhost", "/api/branding", nil, "X-Tenant-ID", "globex")
+		require.Equal(t, 200, resp.StatusCode, body)
+		assert.Contains(t, body, "Globex Portal")
+		resp, body = s.call(t, "GET", "localhost", "/api/tenant", nil, "X-Tenant-ID", "globex")
+		require.Equal(t, 401, resp.StatusCode, body)
+		resp, body = s.call(t, "GET", "globex.localhost", "/api/tenant", nil)
+		require.Equal(t, 401, resp.StatusCode, body)
+		resp, body = s.call(t, "GET", "localhost", "/api/tenant", nil, s.as(t, "globex")...)
 		require.Equal(t, 200, resp.StatusCode, body)
 		assert.Contains(t, body, `"slug":"globex"`)
 	})
@@ -183,11 +203,13 @@ func TestDemoService(t *testing.T) {
 			assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"), body)
 		}
 		resp, _ := s.call(t, "GET", "localhost", "/api/tenant", nil, "X-API-Key", "sk_live_nope")
-		assert.Equal(t, 400, resp.StatusCode)
+		assert.Equal(t, 401, resp.StatusCode)
+		resp, _ = s.call(t, "GET", "globex.localhost", "/api/branding", nil, "Authorization", "Bearer sk_live_bogus")
+		assert.Equal(t, 401, resp.StatusCode, "a bad credential is refused even on a public page")
 	})
-	t.Run("rate limit by plan", func(t *testing.T) {
+	t.Run("anonymous requests are limited apart from keys", func(t *testing.T) {
 		limited := false
-		for range 30 { // globex is on the free plan: burst 10
+		for range 30 { // anonymous: a burst of 10 per client address
 			resp, _ := s.call(t, "GET", "globex.localhost", "/api/branding", nil)
 			if resp.StatusCode == 429 {
 				limited = true
@@ -195,7 +217,9 @@ func TestDemoService(t *testing.T) {
 				break
 			}
 		}
-		assert.True(t, limited, "free plan never limited")
+		assert.True(t, limited, "anonymous requests never limited")
+		resp, body := s.call(t, "GET", "globex.localhost", "/api/branding", nil, s.as(t, "globex")...)
+		assert.Equal(t, 200, resp.StatusCode, "globex's key has its own bucket: %s", body)
 	})
 	t.Run("json logs carry the tenant and no secrets", func(t *testing.T) {
 		found := false
@@ -230,7 +254,7 @@ func TestDemoEncryptedUsers(t *testing.T) {
 	}
 	s := start(t, buildDemo(t), t.TempDir())
 	defer s.stop(t)
-	acme := []string{"X-Tenant-ID", "acme"}
+	acme := s.as(t, "acme")
 
 	resp, body := s.call(t, "POST", "localhost", "/api/users", strings.NewReader(`{"email_address":" Ada@Example.com ","first_name":"Ada","last_name":"Lovelace"}`), acme...)
 	require.Equal(t, 201, resp.StatusCode, body)
@@ -242,7 +266,7 @@ func TestDemoEncryptedUsers(t *testing.T) {
 	assert.JSONEq(t, `[{"id":"`+created.ID+`","email_address":"ada@example.com","first_name":"Ada","last_name":"Lovelace"}]`, body)
 
 	// Another tenant's index does not find acme's user.
-	resp, body = s.call(t, "GET", "localhost", "/api/users?email=ada@example.com", nil, "X-Tenant-ID", "globex")
+	resp, body = s.call(t, "GET", "localhost", "/api/users?email=ada@example.com", nil, s.as(t, "globex")...)
 	require.Equal(t, 200, resp.StatusCode, body)
 	assert.JSONEq(t, `[]`, body)
 
@@ -274,7 +298,7 @@ func TestDemoWebhooks(t *testing.T) {
 	}
 	s := start(t, buildDemo(t), t.TempDir())
 	defer s.stop(t)
-	acme := []string{"X-Tenant-ID", "acme"}
+	acme := s.as(t, "acme")
 
 	resp, body := s.call(t, "POST", "localhost", "/api/webhooks/endpoints",
 		strings.NewReader(`{"url":"http://127.0.0.1:`+s.port+`/webhooks/inbound/acme"}`), acme...)
@@ -333,12 +357,12 @@ func TestDemoFeatureFlags(t *testing.T) {
 	token := s.operatorToken(t)
 	op := []string{"Authorization", "Bearer " + token}
 	insights := func(tenant string) int {
-		resp, _ := s.call(t, "GET", "localhost", "/api/insights", nil, "X-Tenant-ID", tenant)
+		resp, _ := s.call(t, "GET", "localhost", "/api/insights", nil, s.as(t, tenant)...)
 		return resp.StatusCode
 	}
 	assert.Equal(t, 200, insights("acme"), "acme is in the internal ring")
 	assert.Equal(t, 404, insights("globex"))
-	resp, body := s.call(t, "GET", "localhost", "/api/features", nil, "X-Tenant-ID", "globex")
+	resp, body := s.call(t, "GET", "localhost", "/api/features", nil, s.as(t, "globex")...)
 	require.Equal(t, 200, resp.StatusCode, body)
 	assert.JSONEq(t, `{"usage-insights": {"enabled": false, "reason": "TARGETING_MATCH", "variant": "off"}}`, body)
 
@@ -376,7 +400,7 @@ func TestDemoAPIVersions(t *testing.T) {
 	}
 	s := start(t, buildDemo(t), t.TempDir())
 	defer s.stop(t)
-	acme := []string{"X-Tenant-ID", "acme"}
+	acme := s.as(t, "acme")
 	ids := regexp.MustCompile(`usr_[0-9a-f]{16}`)
 
 	// A webhook endpoint created at 2024-01-01 receives that version's events.
@@ -416,9 +440,9 @@ func TestDemoAPIVersions(t *testing.T) {
 	}
 
 	// globex's first unversioned request pins it to the newest version.
-	resp, _ = s.call(t, "GET", "localhost", "/api/tenant", nil, "X-Tenant-ID", "globex")
+	resp, _ = s.call(t, "GET", "localhost", "/api/tenant", nil, s.as(t, "globex")...)
 	assert.Equal(t, "2025-01-01", resp.Header.Get("API-Version"))
-	resp, body = s.call(t, "GET", "localhost", "/api/tenant", nil, "X-Tenant-ID", "globex", "API-Version", "2023-01-01")
+	resp, body = s.call(t, "GET", "localhost", "/api/tenant", nil, append(s.as(t, "globex"), "API-Version", "2023-01-01")...)
 	assert.Equal(t, 400, resp.StatusCode)
 	assert.Contains(t, body, `"supported_versions":["2024-01-01","2024-06-01","2025-01-01"]`)
 
@@ -442,7 +466,7 @@ func TestDemoPrivacyRequests(t *testing.T) {
 	}
 	s := start(t, buildDemo(t), t.TempDir())
 	defer s.stop(t)
-	acme := []string{"X-Tenant-ID", "acme"}
+	acme := s.as(t, "acme")
 	resp, body := s.call(t, "POST", "localhost", "/api/users", strings.NewReader(`{"email_address":"lin@example.com","first_name":"Lin","last_name":"Wu"}`), acme...)
 	require.Equal(t, 201, resp.StatusCode, body)
 	var u struct{ ID string }
@@ -478,7 +502,7 @@ func TestDemoPrivacyRequests(t *testing.T) {
 	assert.Contains(t, body, `"email_address":"lin@example.com"`)
 	resp, _ = s.call(t, "GET", "localhost", "/api/privacy-requests/"+access.ID+"/export?format=zip", nil, acme...)
 	assert.Equal(t, "application/zip", resp.Header.Get("Content-Type"))
-	resp, _ = s.call(t, "GET", "localhost", "/api/privacy-requests/"+access.ID, nil, "X-Tenant-ID", "globex")
+	resp, _ = s.call(t, "GET", "localhost", "/api/privacy-requests/"+access.ID, nil, s.as(t, "globex")...)
 	assert.Equal(t, 404, resp.StatusCode, "another tenant's request")
 
 	resp, body = s.call(t, "POST", "localhost", "/api/users/"+u.ID+"/privacy-requests", strings.NewReader(`{"kind":"erasure","regime":"ccpa"}`), acme...)
@@ -579,7 +603,7 @@ func TestWalkthrough(t *testing.T) {
 	for _, want := range []string{
 		`"name":"Acme Cloud"`, `"status":"pass"`, "created usr_",
 		`"email":"ada@example.com"`, `"email_address":"ada@example.com"`, "## 2025-01-01 (current)",
-		`"type":"user.created"`, "404\n", `"tenant":"globex"`, `"Action":"put_flag"`,
+		`"type":"user.created"`, "404\n", "401\n", "403\n", `"slug":"acme"`, `"tenant":"globex"`, `"Action":"put_flag"`,
 		`"kind":"erasure"`, `"erased":true`, `"OK":true`, `"source":"sqlite:saas.db"`,
 	} {
 		assert.Contains(t, string(out), want)
@@ -610,7 +634,7 @@ func TestDemoOnPostgres(t *testing.T) {
 	}
 	s := start(t, buildDemo(t), t.TempDir(), "-db", dsn+sep+"options=-csearch_path%3D"+schema)
 	defer s.stop(t)
-	acme := []string{"X-Tenant-ID", "acme"}
+	acme := s.as(t, "acme")
 
 	resp, body := s.call(t, "POST", "localhost", "/api/users", strings.NewReader(`{"email_address":"lin@example.com","first_name":"Lin","last_name":"Wu"}`), acme...)
 	require.Equal(t, 201, resp.StatusCode, body)
@@ -637,4 +661,55 @@ func TestDemoOnPostgres(t *testing.T) {
 	assert.True(t, status.Job.LastDrill.OK)
 	require.NotEmpty(t, status.Backups)
 	assert.Equal(t, "postgres:saas", status.Backups[0].Source)
+}
+
+// TestDemoRefusesOtherTenantsIdentifiers attacks the demo as a stranger
+// holding acme's API key would: every tenant API route, with each of
+// globex's identifiers (its host, the X-Tenant-ID header). Nothing of
+// globex may be read or written: every request is refused with 403, and
+// globex's data is unchanged afterwards.
+func TestDemoRefusesOtherTenantsIdentifiers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the demo binary")
+	}
+	s := start(t, buildDemo(t), t.TempDir())
+	defer s.stop(t)
+	acme, globex := s.as(t, "acme"), s.as(t, "globex")
+	// globex has a user, a privacy request and an endpoint to aim at.
+	resp, body := s.call(t, "POST", "localhost", "/api/users", strings.NewReader(`{"email_address":"eve@globex.example","first_name":"Eve","last_name":"G"}`), globex...)
+	require.Equal(t, 201, resp.StatusCode, body)
+	var user struct{ ID string }
+	require.NoError(t, json.Unmarshal([]byte(body), &user))
+	resp, body = s.call(t, "POST", "localhost", "/api/users/"+user.ID+"/privacy-requests", strings.NewReader(`{"kind":"access"}`), globex...)
+	require.Equal(t, 201, resp.StatusCode, body)
+	var request struct{ ID string }
+	require.NoError(t, json.Unmarshal([]byte(body), &request))
+	snapshot := func() string {
+		_, users := s.call(t, "GET", "localhost", "/api/users?email=eve@globex.example", nil, globex...)
+		_, deliveries := s.call(t, "GET", "localhost", "/api/webhooks/deliveries", nil, globex...)
+		return users + deliveries
+	}
+	before := snapshot()
+
+	ids := strings.NewReplacer("{id}", user.ID)
+	for _, r := range (&app{}).tenantAPI() {
+		method, path, _ := strings.Cut(r.pattern, " ")
+		path = ids.Replace(path)
+		if strings.HasPrefix(path, "/api/privacy-requests/") {
+			path = strings.Replace(path, user.ID, request.ID, 1)
+		}
+		for _, named := range []struct {
+			how, host string
+			header    []string
+		}{
+			{"host", "globex.localhost", nil},
+			{"header", "localhost", []string{"X-Tenant-ID", "globex"}},
+		} {
+			resp, body := s.call(t, method, named.host, path, strings.NewReader(`{"url":"https://attacker.example/x","email_address":"x@x.example","kind":"erasure","name":"x"}`),
+				append(append([]string{}, acme...), named.header...)...)
+			assert.Equal(t, 403, resp.StatusCode, "%s %s with acme's key and globex's %s: %s", method, path, named.how, body)
+			assert.NotContains(t, body, "eve@globex.example")
+		}
+	}
+	assert.Equal(t, before, snapshot(), "globex's data changed")
 }
