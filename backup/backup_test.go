@@ -278,3 +278,65 @@ func TestPointInTimeAndPostgres(t *testing.T) {
 	_, err = b.Run(ctx, backup.PostgresSource("bad", "postgres://postgres@127.0.0.1:1/none?connect_timeout=2"))
 	assert.ErrorContains(t, err, "pg_dump", "a failing dump fails the backup, saying why")
 }
+
+// TestVerifyChecksWhatTargetsHoldHoweverSpelled: a backup made through
+// a target spelled one way is verified, and its damage found, through
+// the same directory spelled another way (relative, through a symbolic
+// link); a verification or restore that finds no copy fails.
+func TestVerifyChecksWhatTargetsHoldHoweverSpelled(t *testing.T) {
+	ctx := context.Background()
+	keys, _ := newKeyring(t)
+	parent := t.TempDir()
+	abs := filepath.Join(parent, "backups")
+	dir, err := backup.NewDirTarget(abs)
+	require.NoError(t, err)
+	b, err := backup.New(backup.KeyringCipher(keys, "acme"), []backup.Target{dir}, backup.Options{})
+	require.NoError(t, err)
+	m, err := b.Run(ctx, bytesSource(bytes.Repeat([]byte("ledger "), 50_000)))
+	require.NoError(t, err)
+
+	link := filepath.Join(parent, "link")
+	require.NoError(t, os.Symlink(abs, link))
+	t.Chdir(parent)
+	for _, spelling := range []string{"backups", "./backups/", link} {
+		other, err := backup.NewDirTarget(spelling)
+		require.NoError(t, err)
+		again, err := backup.New(backup.KeyringCipher(keys, "acme"), []backup.Target{other}, backup.Options{})
+		require.NoError(t, err)
+		require.NoError(t, again.Verify(ctx, m.ID, backup.CheckReadAll), spelling)
+	}
+
+	data := filepath.Join(abs, "data", m.ID)
+	stored, err := os.ReadFile(data)
+	require.NoError(t, err)
+	for i := range 3 {
+		stored[len(stored)/2+i] ^= 0xff
+	}
+	require.NoError(t, os.WriteFile(data, stored, 0o600))
+	relative, err := backup.NewDirTarget("backups")
+	require.NoError(t, err)
+	again, err := backup.New(backup.KeyringCipher(keys, "acme"), []backup.Target{relative}, backup.Options{})
+	require.NoError(t, err)
+	assert.ErrorIs(t, again.Verify(ctx, m.ID, backup.CheckReadAll), backup.ErrCorrupt, "three flipped bytes")
+	// A target whose name is not the one recorded (a bucket renamed, a
+	// copy of the directory mounted elsewhere) is still checked.
+	renamedTarget, err := backup.New(backup.KeyringCipher(keys, "acme"), []backup.Target{renamed{relative, "dir:/mnt/copy"}}, backup.Options{})
+	require.NoError(t, err)
+	assert.ErrorIs(t, renamedTarget.Verify(ctx, m.ID, backup.CheckReadAll), backup.ErrCorrupt, "a target under another name")
+
+	elsewhere := backup.NewMemoryTarget("elsewhere")
+	none, err := backup.New(backup.KeyringCipher(keys, "acme"), []backup.Target{elsewhere}, backup.Options{})
+	require.NoError(t, err)
+	assert.ErrorIs(t, none.Verify(ctx, m.ID, backup.CheckExists), backup.ErrNotFound)
+	err = none.Restore(ctx, m.ID, io.Discard)
+	require.ErrorIs(t, err, backup.ErrNotFound)
+	assert.NotContains(t, err.Error(), "%!", "a restore that found nothing says so")
+}
+
+// renamed is a target under another name than it had at backup time.
+type renamed struct {
+	backup.Target
+	name string
+}
+
+func (r renamed) Name() string { return r.name }

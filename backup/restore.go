@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -23,11 +22,12 @@ func (b *Backups) Restore(ctx context.Context, id string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	holders, err := b.holders(ctx, id)
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", id, err)
+	}
 	var errs []error
-	for _, t := range b.targets {
-		if !slices.Contains(m.Targets, t.Name()) {
-			continue
-		}
+	for _, t := range holders {
 		err := b.restoreFrom(ctx, t, m, w)
 		if err == nil {
 			return nil
@@ -123,7 +123,10 @@ const (
 )
 
 // Verify checks backup id at level and reports the first problem,
-// naming the backup, the target and where.
+// naming the backup, the target and where. From CheckExists on, it
+// checks the copy on every target that holds the backup's manifest, and
+// fails when no target does: a verification that checked no copy never
+// passes.
 func (b *Backups) Verify(ctx context.Context, id string, level Level) error {
 	m, err := b.manifest(ctx, id)
 	if err != nil {
@@ -135,10 +138,11 @@ func (b *Backups) Verify(ctx context.Context, id string, level Level) error {
 	if level < CheckExists {
 		return nil
 	}
-	for _, t := range b.targets {
-		if !slices.Contains(m.Targets, t.Name()) {
-			continue
-		}
+	holders, err := b.holders(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, t := range holders {
 		if level < CheckReadAll {
 			rc, err := t.Get(ctx, dataName(id))
 			if err != nil {
@@ -152,6 +156,29 @@ func (b *Backups) Verify(ctx context.Context, id string, level Level) error {
 		}
 	}
 	return nil
+}
+
+// holders returns the targets that hold backup id: those with its
+// manifest. What a target holds decides, not the names recorded in the
+// manifest, which depend on how a target was spelled when the backup
+// was made (a relative path, a copied directory). It is an error when
+// none does, or when a target's manifest cannot be read.
+func (b *Backups) holders(ctx context.Context, id string) ([]Target, error) {
+	var holders []Target
+	for _, t := range b.targets {
+		_, err := readManifest(ctx, t, id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("backup %s: target %s: %w", id, t.Name(), err)
+		}
+		holders = append(holders, t)
+	}
+	if len(holders) == 0 {
+		return nil, fmt.Errorf("%w: backup %s: no target holds a copy", ErrNotFound, id)
+	}
+	return holders, nil
 }
 
 // VerifySubset reads all of part n (0 ≤ n < of) of the backups, chosen

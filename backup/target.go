@@ -113,12 +113,22 @@ type DirTarget struct {
 	dir string
 }
 
-// NewDirTarget returns a target under dir, creating it.
+// NewDirTarget returns a target under dir, creating it. The directory is
+// resolved once to its absolute path with symbolic links followed, so a
+// target has one Name however its path was spelled, and a root reached
+// through a link is listed like any other.
 func NewDirTarget(dir string) (*DirTarget, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("backup: target directory: %w", err)
 	}
-	return &DirTarget{dir: dir}, nil
+	abs, err := filepath.Abs(dir)
+	if err == nil {
+		abs, err = filepath.EvalSymlinks(abs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("backup: target directory: %w", err)
+	}
+	return &DirTarget{dir: abs}, nil
 }
 
 // Name implements Target.
