@@ -184,6 +184,10 @@ func (s *syncer) writeSnapshot(data []byte) error {
 		tmp.Close()
 		return err
 	}
+	if err := tmp.Sync(); err != nil { // durable before it replaces the last good one
+		tmp.Close()
+		return err
+	}
 	if err := tmp.Close(); err != nil {
 		return err
 	}

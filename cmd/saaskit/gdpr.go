@@ -187,21 +187,22 @@ func gdprCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if cmd == "erase" {
 		return out.print(req, func(w io.Writer) { fmt.Fprintf(w, "erasure %s: %s\n", req.ID, req.State) })
 	}
-	w := stdout
-	if *outFile != "" {
-		f, err := os.OpenFile(*outFile, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w = f
+	if *outFile == "" {
+		return engine.Export(ctx, tenant, id, gdpr.Format(*format), stdout)
 	}
-	if err := engine.Export(ctx, tenant, id, gdpr.Format(*format), w); err != nil {
+	f, err := os.OpenFile(*outFile, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
 		return err
 	}
-	if *outFile != "" {
-		fmt.Fprintf(stderr, "export %s written to %s\n", id, *outFile)
+	err = engine.Export(ctx, tenant, id, gdpr.Format(*format), f)
+	// A failed close can be lost data: it fails the export too.
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("export %s: write %s: %w", id, *outFile, cerr)
 	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "export %s written to %s\n", id, *outFile)
 	return nil
 }
 

@@ -255,6 +255,14 @@ func TestGDPRExportEraseStatus(t *testing.T) {
 	_, err = saaskit(t, "gdpr", "--data", data, "--map", badMap, "erase", "acme", "user_id=usr_42")
 	assert.Equal(t, exitUsage, exitCode(err))
 	assert.ErrorContains(t, err, `column body: erase strategy "burn"`)
+
+	// An export whose file cannot be written fails: no lost data
+	// reported as success.
+	if _, err := os.Stat("/dev/full"); err == nil {
+		_, err = saaskit(t, "gdpr", "--data", data, "--map", dsr, "--out", "/dev/full", "export", "acme", "user_id=usr_7")
+		assert.Error(t, err, "an export to a full device succeeded")
+		assert.Equal(t, exitFailed, exitCode(err))
+	}
 }
 
 // trailRecords reads a tenant's audit trail from a data directory.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -123,7 +124,9 @@ type Checker struct {
 }
 
 // New returns a Checker of the given checks. It refuses a check without a
-// name or Func, with a negative Timeout, or named like an earlier one.
+// name or Func, with a negative Timeout, named like an earlier one, or
+// whose name is not "component" or "component:measurement" (the
+// health+json draft keys checks so, and forbids colons in either part).
 func New(opts Options, checks ...Check) (*Checker, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 2 * time.Second
@@ -140,6 +143,8 @@ func New(opts Options, checks ...Check) (*Checker, error) {
 		switch {
 		case ch.Name == "":
 			return nil, fmt.Errorf("%w: checks[%d]: Name is empty", ErrInvalid, i)
+		case !validCheckName(ch.Name):
+			return nil, fmt.Errorf("%w: %q: Name must be \"component\" or \"component:measurement\", neither part empty nor holding a colon", ErrInvalid, ch.Name)
 		case seen[ch.Name]:
 			return nil, fmt.Errorf("%w: %q: Name is used twice", ErrInvalid, ch.Name)
 		case ch.Func == nil:
@@ -320,4 +325,11 @@ func (c *check) resultOf(err error) Result {
 		}
 	}
 	return r
+}
+
+// validCheckName reports whether name is "component" or
+// "component:measurement", with neither part empty.
+func validCheckName(name string) bool {
+	component, measurement, two := strings.Cut(name, ":")
+	return component != "" && (!two || measurement != "" && !strings.Contains(measurement, ":"))
 }

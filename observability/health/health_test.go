@@ -126,6 +126,9 @@ func TestNewRefusesInvalidChecks(t *testing.T) {
 		{"no func", []health.Check{{Name: "db"}}, `"db": Func is nil`},
 		{"duplicate", []health.Check{{Name: "db", Func: ok}, {Name: "db", Func: ok}}, `"db": Name is used twice`},
 		{"negative timeout", []health.Check{{Name: "db", Func: ok, Timeout: -time.Second}}, `"db": Timeout is negative`},
+		{"two colons", []health.Check{{Name: "db:pool:connections", Func: ok}}, `"db:pool:connections": Name must be`},
+		{"empty component", []health.Check{{Name: ":x", Func: ok}}, `":x": Name must be`},
+		{"empty measurement", []health.Check{{Name: "x:", Func: ok}}, `"x:": Name must be`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
