@@ -123,6 +123,11 @@ type Options struct {
 	VersionLifecycle map[string]Lifecycle
 	// RouteLifecycle deprecates and sunsets routes, by ServeMux pattern.
 	RouteLifecycle map[string]Lifecycle
+	// MaxBody bounds a request body that must be migrated, which the
+	// middleware reads whole before the handler's own limit applies: a
+	// larger one is refused with 413 before it is read (by its
+	// Content-Length) or as soon as it passes the bound. Default 1 MiB.
+	MaxBody int64
 	// Now is the clock of sunsets. Default time.Now.
 	Now func() time.Time
 	// MeterProvider receives saaskit.versioning.requests, by version and
@@ -164,6 +169,9 @@ func New(opts Options) (*API, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = DefaultMaxBody
 	}
 	a := &API{opts: opts, routes: http.NewServeMux(), patterns: map[string]bool{}}
 	for i, s := range opts.Versions {

@@ -39,7 +39,11 @@
 // payload types that handlers declare with SetType; they rewrite decoded
 // JSON in which numbers stay exact (json.Number). RenderPayload applies
 // the same response migrations to a webhook payload for an endpoint
-// pinned to an older version.
+// pinned to an older version. A request body to migrate is read whole
+// before the handler's own limit applies, so it is bounded by
+// Options.MaxBody (1 MiB by default): a larger one is refused with 413
+// before it is read; a response larger than 8 MiB passes through
+// unmigrated, as a stream.
 //
 // # Deprecation and sunset
 //

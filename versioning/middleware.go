@@ -19,8 +19,13 @@ import (
 	"github.com/saaskit/saaskit/tenancy"
 )
 
-// maxBody bounds a body the middleware migrates.
-const maxBody = 8 << 20
+// DefaultMaxBody is Options.MaxBody's default: the largest request body
+// the middleware reads to migrate it.
+const DefaultMaxBody = 1 << 20
+
+// maxResponse bounds a response the middleware buffers to migrate; a
+// larger one passes through unmigrated, as a stream.
+const maxResponse = 8 << 20
 
 // request is what the middleware knows of a request; handlers reach it
 // through the context.
@@ -385,13 +390,17 @@ func (m Migration) matchesType(t string) bool {
 var errTooLarge = errors.New("versioning: body too large to migrate")
 
 func (a *API) migrateRequest(r *http.Request, up []Migration) error {
-	data, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	limit := a.opts.MaxBody
+	if r.ContentLength > limit {
+		return fmt.Errorf("%w: %d bytes, over %d", errTooLarge, r.ContentLength, limit)
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	_ = r.Body.Close()
 	if err != nil {
 		return err
 	}
-	if len(data) > maxBody {
-		return fmt.Errorf("%w: over %d bytes", errTooLarge, maxBody)
+	if int64(len(data)) > limit {
+		return fmt.Errorf("%w: over %d bytes", errTooLarge, limit)
 	}
 	out, err := migrate(data, 0, up)
 	var notJSON *notJSONError
@@ -468,7 +477,7 @@ func (a *API) writeMigrated(w http.ResponseWriter, c *capture, down []*compiledC
 }
 
 // capture buffers a handler's JSON response for migration. A response
-// that is not JSON, that grows past maxBody, or that the handler flushes
+// that is not JSON, that grows past maxResponse, or that the handler flushes
 // is passed straight through instead, unmigrated, so streams and large
 // downloads stay streams.
 type capture struct {
@@ -499,7 +508,7 @@ func (c *capture) Write(p []byte) (int, error) {
 	if c.status == 0 && !c.passing {
 		c.WriteHeader(http.StatusOK)
 	}
-	if !c.passing && c.body.Len()+len(p) > maxBody {
+	if !c.passing && c.body.Len()+len(p) > maxResponse {
 		c.pass()
 	}
 	if c.passing {

@@ -380,3 +380,63 @@ func TestNonJSONResponsesStream(t *testing.T) {
 	assert.Equal(t, "data: one\n\ndata: two\n\n", rec.Body.String())
 	assert.Equal(t, "text/event-stream", rec.Header().Get("Content-Type"))
 }
+
+// countingReader counts the bytes read from it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// TestMigratedBodiesAreBounded: a request body to migrate is refused
+// with 413 past MaxBody (1 MiB by default): at once by its declared
+// length, without reading it, and by reading no more than the bound plus
+// one byte when its length is not declared.
+func TestMigratedBodiesAreBounded(t *testing.T) {
+	big := `{"name":"` + strings.Repeat("a", 2<<20) + `"}`
+	for _, tc := range []struct {
+		name    string
+		opts    versioning.Options
+		body    string
+		status  int
+		declare bool
+	}{
+		{"declared, over the default", versioning.Options{}, big, 413, true},
+		{"chunked, over the default", versioning.Options{}, big, 413, false},
+		{"under the default", versioning.Options{}, `{"name":"Ada Lovelace"}`, 201, true},
+		{"over a smaller bound", versioning.Options{MaxBody: 16}, `{"name":"Ada Lovelace"}`, 413, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := demoAPI(t, tc.opts).Middleware(head())
+			body := &countingReader{r: strings.NewReader(tc.body)}
+			r := httptest.NewRequest("POST", "/users", body)
+			r.ContentLength = -1
+			if tc.declare {
+				r.ContentLength = int64(len(tc.body))
+			}
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("API-Version", "2024-01-01")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			require.Equal(t, tc.status, rec.Code, rec.Body.String())
+			if tc.status != 413 {
+				return
+			}
+			assert.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
+			limit := tc.opts.MaxBody
+			if limit == 0 {
+				limit = versioning.DefaultMaxBody
+			}
+			if tc.declare {
+				assert.Zero(t, body.n, "a declared oversize body is refused unread")
+			} else {
+				assert.LessOrEqual(t, body.n, limit+1+32<<10, "read past the bound")
+			}
+		})
+	}
+}
