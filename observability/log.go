@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/saaskit/saaskit/internal/logctx"
 	"github.com/saaskit/saaskit/tenancy"
 )
 
@@ -41,7 +42,19 @@ func LogHandler(inner slog.Handler, opts LogOptions) slog.Handler {
 	for _, k := range keys {
 		redact[normalizeKey(k)] = true
 	}
-	return &logHandler{inner: inner, redact: redact}
+	return &logHandler{inner: logctx.New(inner, addTraceAndTenant), redact: redact}
+}
+
+// addTraceAndTenant adds the trace_id and span_id of ctx's span, and
+// the tenant.id of its tenant.
+func addTraceAndTenant(ctx context.Context, add func(slog.Attr)) {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		add(slog.String("trace_id", sc.TraceID().String()))
+		add(slog.String("span_id", sc.SpanID().String()))
+	}
+	if id := tenancy.IDFromContext(ctx); id != "" {
+		add(slog.String(tenancy.AttrKey, id))
+	}
 }
 
 type logHandler struct {
@@ -84,12 +97,6 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 			out.AddAttrs(h.clean(a))
 			return true
 		})
-	}
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		out.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
-	}
-	if id := tenancy.IDFromContext(ctx); id != "" {
-		out.AddAttrs(slog.String(tenancy.AttrKey, id))
 	}
 	return h.inner.Handle(ctx, out)
 }

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
+	"testing/slogtest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -346,4 +348,41 @@ func TestLogHandlerRedactsLoggedHeaders(t *testing.T) {
 	logger.Info("request", "headers", http.Header{"Authorization": {"Bearer abc"}, "Accept": {"application/json"}})
 	assert.NotContains(t, buf.String(), "Bearer abc")
 	assert.Contains(t, buf.String(), `"Accept":"application/json"`)
+}
+
+func TestLogHandlerFollowsSlogRules(t *testing.T) {
+	var buf bytes.Buffer
+	slogtest.Run(t, func(*testing.T) slog.Handler {
+		buf.Reset()
+		return observability.LogHandler(slog.NewJSONHandler(&buf, nil), observability.LogOptions{})
+	}, func(t *testing.T) map[string]any {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(buf.Bytes(), &m))
+		return m
+	})
+}
+
+// TestLogHandlerIdsOutsideGroupsOnce: trace and tenant ids stay at the
+// record's top level under a group, and tenant.id is written once when
+// tenancy's LogHandler wraps it too, in either order.
+func TestLogHandlerIdsOutsideGroupsOnce(t *testing.T) {
+	ctx := tenancy.WithTenant(context.Background(), &tenancy.Tenant{ID: "acme"})
+	for name, wrap := range map[string]func(slog.Handler) slog.Handler{
+		"observability over tenancy": func(h slog.Handler) slog.Handler {
+			return observability.LogHandler(tenancy.LogHandler(h), observability.LogOptions{})
+		},
+		"tenancy over observability": func(h slog.Handler) slog.Handler {
+			return tenancy.LogHandler(observability.LogHandler(h, observability.LogOptions{}))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			slog.New(wrap(slog.NewJSONHandler(&buf, nil))).WithGroup("http").InfoContext(ctx, "served", "status", 200, "token", "s3cret")
+			var m map[string]any
+			require.NoError(t, json.Unmarshal(buf.Bytes(), &m), buf.String())
+			assert.Equal(t, "acme", m["tenant.id"])
+			assert.Equal(t, map[string]any{"status": float64(200), "token": observability.Redacted}, m["http"])
+			assert.Equal(t, 1, strings.Count(buf.String(), "tenant.id"), buf.String())
+		})
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"net/http"
 
 	"go.opentelemetry.io/otel/baggage"
+
+	"github.com/saaskit/saaskit/internal/logctx"
 )
 
 // AttrKey is the attribute and baggage key for the tenant ID, after
@@ -98,22 +100,14 @@ func LogAttr(ctx context.Context) slog.Attr {
 }
 
 // LogHandler wraps h so that every record logged with a context that
-// carries a tenant gets the tenant.id attribute.
-func LogHandler(h slog.Handler) slog.Handler { return logHandler{h} }
+// carries a tenant gets the tenant.id attribute, at the record's top
+// level whatever groups the logger opened, and once even under
+// observability.LogHandler, which adds it too.
+func LogHandler(h slog.Handler) slog.Handler { return logctx.New(h, addTenant) }
 
-type logHandler struct{ slog.Handler }
-
-func (h logHandler) Handle(ctx context.Context, r slog.Record) error {
+// addTenant adds ctx's tenant.id, if it carries a tenant.
+func addTenant(ctx context.Context, add func(slog.Attr)) {
 	if id := IDFromContext(ctx); id != "" {
-		r.AddAttrs(slog.String(AttrKey, id))
+		add(slog.String(AttrKey, id))
 	}
-	return h.Handler.Handle(ctx, r)
-}
-
-func (h logHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return logHandler{h.Handler.WithAttrs(attrs)}
-}
-
-func (h logHandler) WithGroup(name string) slog.Handler {
-	return logHandler{h.Handler.WithGroup(name)}
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"testing/slogtest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -311,4 +312,26 @@ func TestLogHandler(t *testing.T) {
 	id, found := propFindTenant(recs[3])
 	assert.True(t, found, "WithGroup keeps adding the tenant")
 	assert.Equal(t, "t-acme", id)
+}
+
+func TestLogHandlerFollowsSlogRules(t *testing.T) {
+	var buf bytes.Buffer
+	slogtest.Run(t, func(*testing.T) slog.Handler {
+		buf.Reset()
+		return tenancy.LogHandler(slog.NewJSONHandler(&buf, nil))
+	}, func(t *testing.T) map[string]any {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(buf.Bytes(), &m))
+		return m
+	})
+}
+
+func TestLogHandlerKeepsTenantOutsideGroups(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(tenancy.LogHandler(slog.NewJSONHandler(&buf, nil))).WithGroup("http")
+	logger.InfoContext(tenancy.WithTenant(context.Background(), &tenancy.Tenant{ID: "acme"}), "served", "status", 200)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &m))
+	assert.Equal(t, "acme", m["tenant.id"])
+	assert.Equal(t, map[string]any{"status": float64(200)}, m["http"])
 }
