@@ -127,7 +127,18 @@ type ReceiverOptions struct {
 	Logger *slog.Logger
 }
 
-type bodyKey struct{}
+type (
+	bodyKey struct{}
+	idKey   struct{}
+)
+
+// MessageID returns the id of the message that Receiver verified, from
+// whichever header family (webhook-id or svix-id) it came: the key for
+// handlers' own deduplication.
+func MessageID(ctx context.Context) string {
+	id, _ := ctx.Value(idKey{}).(string)
+	return id
+}
 
 // Body returns the verified raw body that Receiver read, for handlers that
 // want the bytes rather than r.Body.
@@ -137,7 +148,8 @@ func Body(ctx context.Context) []byte {
 }
 
 // Receiver returns middleware that verifies each request with v before
-// calling next. next sees the verified raw body in r.Body and in Body.
+// calling next. next sees the verified raw body in r.Body and in Body,
+// and the message's id in MessageID.
 // Failures are answered with application/problem+json naming the reason:
 // 400 missing or malformed headers, 401 bad signature or timestamp, 409
 // replayed id, 413 body too large.
@@ -164,11 +176,11 @@ func Receiver(v *Verifier, opts ReceiverOptions) func(http.Handler) http.Handler
 				refuse(w, err)
 				return
 			}
-			id := first(r.Header, idHeaders)
+			id, timestamp, _ := headerFamily(r.Header) // the family Verify checked
 			if opts.Seen != nil {
 				// Verify accepts whole seconds up to ts+tolerance, so the id
 				// is remembered until the second after that.
-				ts, _ := parseTimestamp(first(r.Header, timestampHeaders))
+				ts, _ := parseTimestamp(timestamp)
 				until := time.Unix(ts+int64(v.opts.Tolerance/time.Second)+1, 0)
 				fresh, err := opts.Seen.MarkSeen(r.Context(), id, until)
 				if err != nil {
@@ -196,7 +208,8 @@ func Receiver(v *Verifier, opts ReceiverOptions) func(http.Handler) http.Handler
 					panic(failed)
 				}
 			}()
-			next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), bodyKey{}, body)))
+			ctx := context.WithValue(r.Context(), bodyKey{}, body)
+			next.ServeHTTP(sw, r.WithContext(context.WithValue(ctx, idKey{}, id)))
 		})
 	}
 }

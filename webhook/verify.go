@@ -81,18 +81,33 @@ func NewVerifier(opts VerifyOptions, keys ...string) (*Verifier, error) {
 	return v, nil
 }
 
-// Verify checks the webhook headers in h (webhook-* or svix-*) against
-// body. It returns nil or exactly one of ErrMissingHeader, ErrMalformed,
+// Verify checks the webhook headers in h against body: the webhook-*
+// family when all three of its headers are present, else the svix-*
+// family; headers mixed from the two are not a family, and are
+// ErrMissingHeader, as the reference library and Svix have it. It
+// returns nil or exactly one of ErrMissingHeader, ErrMalformed,
 // ErrTooOld, ErrTooNew and ErrNoMatch.
 func (v *Verifier) Verify(h http.Header, body []byte) error {
-	return v.VerifyValues(first(h, idHeaders), first(h, timestampHeaders), first(h, signatureHeaders), body)
+	id, ts, sigs := headerFamily(h)
+	return v.VerifyValues(id, ts, sigs, body)
 }
 
-func first(h http.Header, names [2]string) string {
-	for _, n := range names {
-		if vs := h[n]; len(vs) > 0 {
-			return vs[0]
+// headerFamily returns the id, timestamp and signature headers of the
+// first complete family in h (webhook-*, then svix-*), or empty strings.
+func headerFamily(h http.Header) (id, timestamp, signatures string) {
+	for i := range idHeaders {
+		id, timestamp, signatures = value(h, idHeaders[i]), value(h, timestampHeaders[i]), value(h, signatureHeaders[i])
+		if id != "" && timestamp != "" && signatures != "" {
+			return id, timestamp, signatures
 		}
+	}
+	return "", "", ""
+}
+
+// value is h's first value for the canonical name, or "".
+func value(h http.Header, name string) string {
+	if vs := h[name]; len(vs) > 0 {
+		return vs[0]
 	}
 	return ""
 }

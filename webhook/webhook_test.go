@@ -1,6 +1,7 @@
 package webhook_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -66,6 +67,51 @@ func TestSvixHeaders(t *testing.T) {
 	h.Set("svix-timestamp", "1700000000")
 	h.Set("svix-signature", sig)
 	assert.NoError(t, verifier(t, testclock.New(t0), secret).Verify(h, body))
+
+	// Headers mixed from the two families are no family at all.
+	v := verifier(t, testclock.New(t0), secret)
+	for _, mixed := range [][3]string{
+		{"webhook-id", "svix-timestamp", "svix-signature"},
+		{"svix-id", "webhook-timestamp", "svix-signature"},
+		{"svix-id", "svix-timestamp", "webhook-signature"},
+		{"webhook-id", "webhook-timestamp", "svix-signature"},
+	} {
+		h := http.Header{}
+		h.Set(mixed[0], "msg_1")
+		h.Set(mixed[1], "1700000000")
+		h.Set(mixed[2], sig)
+		assert.ErrorIs(t, v.Verify(h, body), webhook.ErrMissingHeader, "%v", mixed)
+	}
+	// A complete webhook-* family wins over svix-* headers beside it.
+	h.Set("webhook-id", "msg_1")
+	h.Set("webhook-timestamp", "1700000000")
+	h.Set("webhook-signature", "v1,bm90IGl0")
+	assert.ErrorIs(t, v.Verify(h, body), webhook.ErrNoMatch)
+}
+
+// TestReceiverGivesTheVerifiedID: a handler behind Receiver learns the
+// id of the message, from svix-id when Svix sent it, and replays are
+// refused by that same id.
+func TestReceiverGivesTheVerifiedID(t *testing.T) {
+	secret := webhook.NewSecret()
+	s, _ := webhook.NewSigner(secret)
+	sig, err := s.Sign("msg_svix", t0, body)
+	require.NoError(t, err)
+	var got []string
+	h := webhook.Receiver(verifier(t, testclock.New(t0), secret), webhook.ReceiverOptions{Seen: webhook.NewMemorySeen(0, func() time.Time { return t0 })})(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = append(got, webhook.MessageID(r.Context())) }))
+	send := func() int {
+		r := httptest.NewRequest("POST", "/", bytes.NewReader(body))
+		r.Header.Set("svix-id", "msg_svix")
+		r.Header.Set("svix-timestamp", "1700000000")
+		r.Header.Set("svix-signature", sig)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		return rec.Code
+	}
+	assert.Equal(t, 200, send())
+	assert.Equal(t, 409, send(), "the replay is refused by the svix-id")
+	assert.Equal(t, []string{"msg_svix"}, got)
 }
 
 func TestVerifyRefusals(t *testing.T) {

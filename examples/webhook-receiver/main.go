@@ -59,7 +59,7 @@ func newHandler(secrets []string, fn func(id string, e event) error) (http.Handl
 			http.Error(w, "body is not a JSON event", http.StatusBadRequest)
 			return
 		}
-		if err := fn(r.Header.Get("webhook-id"), e); err != nil {
+		if err := fn(webhook.MessageID(r.Context()), e); err != nil {
 			http.Error(w, "not processed; retry", http.StatusInternalServerError)
 			return
 		}
