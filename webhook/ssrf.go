@@ -55,9 +55,11 @@ type DeliveryClientOptions struct {
 	// AllowCIDRs are ranges the client may connect to even though
 	// ForbiddenIP denies them: a local receiver in development, an
 	// httptest server in tests, a private network the operator trusts.
-	// Cloud metadata addresses (169.254.169.254, 100.100.100.200, ...)
-	// stay refused even inside an allowed prefix: no webhook receiver
-	// lives there, and they hand out the host's credentials. Default: none.
+	// Cloud metadata and credential endpoints (MetadataAddresses:
+	// 169.254.169.254, the ECS and EKS Pod Identity agents, ...) stay
+	// refused even inside an allowed prefix, however spelled (IPv4-mapped,
+	// NAT64, 6to4, Teredo, IPv4-compatible): no webhook receiver lives
+	// there, and they hand out the host's credentials. Default: none.
 	AllowCIDRs []netip.Prefix
 	// HTTPSOnly refuses http:// URLs (with ErrInvalidURL) before any
 	// connection is made. Default: false, both schemes allowed.
@@ -169,16 +171,64 @@ func checkDialAddress(allow []netip.Prefix, address string) error {
 }
 
 // ssrfMetadata are the cloud providers' documented instance metadata
-// addresses, refused whatever AllowCIDRs says.
+// and credential endpoints, refused whatever AllowCIDRs says, in every
+// spelling: plain, IPv4-mapped, and embedded in an IPv6 translation
+// address (NAT64, 6to4, Teredo, IPv4-compatible).
 var ssrfMetadata = []netip.Addr{
-	netip.MustParseAddr("169.254.169.254"), // AWS, GCP, Azure, OpenStack, ...
+	netip.MustParseAddr("169.254.169.254"), // AWS, GCP, Azure, OpenStack, DigitalOcean, ... instance metadata
 	netip.MustParseAddr("169.254.170.2"),   // AWS ECS task metadata and credentials
-	netip.MustParseAddr("100.100.100.200"), // Alibaba Cloud
-	netip.MustParseAddr("fd00:ec2::254"),   // AWS over IPv6
+	netip.MustParseAddr("169.254.170.23"),  // AWS EKS Pod Identity agent (credentials)
+	netip.MustParseAddr("100.100.100.200"), // Alibaba Cloud instance metadata
+	netip.MustParseAddr("fd00:ec2::254"),   // AWS instance metadata over IPv6
+	netip.MustParseAddr("fd00:ec2::23"),    // AWS EKS Pod Identity agent over IPv6
 }
 
+// MetadataAddresses returns the cloud metadata and credential endpoints
+// that the delivery client refuses even inside an allowed prefix.
+func MetadataAddresses() []netip.Addr { return slices.Clone(ssrfMetadata) }
+
 func metadataIP(ip netip.Addr) bool {
-	return slices.Contains(ssrfMetadata, ip.WithZone("").Unmap())
+	ip = ip.WithZone("").Unmap()
+	if slices.Contains(ssrfMetadata, ip) {
+		return true
+	}
+	for _, v4 := range embeddedIPv4(ip) {
+		if slices.Contains(ssrfMetadata, v4) {
+			return true
+		}
+	}
+	return false
+}
+
+// Translation prefixes whose addresses carry an IPv4 address.
+var (
+	nat64WellKnown = netip.MustParsePrefix("64:ff9b::/96")   // RFC 6052: the IPv4 address in the last 32 bits
+	nat64Local     = netip.MustParsePrefix("64:ff9b:1::/48") // RFC 8215, with a /96 layout as operators use it
+	sixToFour      = netip.MustParsePrefix("2002::/16")      // RFC 3056: the IPv4 address in bits 16 to 47
+	teredo         = netip.MustParsePrefix("2001::/32")      // RFC 4380: server in bits 32 to 63, client inverted in the last 32
+	ipv4Compatible = netip.MustParsePrefix("::/96")          // RFC 4291, deprecated: the last 32 bits
+)
+
+// embeddedIPv4 returns the IPv4 addresses an IPv6 translation address
+// carries.
+func embeddedIPv4(ip netip.Addr) []netip.Addr {
+	if !ip.Is6() {
+		return nil
+	}
+	b := ip.As16()
+	last := netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
+	switch {
+	case nat64WellKnown.Contains(ip), nat64Local.Contains(ip), ipv4Compatible.Contains(ip):
+		return []netip.Addr{last}
+	case sixToFour.Contains(ip):
+		return []netip.Addr{netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]})}
+	case teredo.Contains(ip):
+		return []netip.Addr{
+			netip.AddrFrom4([4]byte{b[4], b[5], b[6], b[7]}),
+			netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]}),
+		}
+	}
+	return nil
 }
 
 // ssrfAllowed reports whether ip is in one of the allowed prefixes; an
@@ -426,8 +476,7 @@ var ssrfGlobalUnicast6 = netip.MustParsePrefix("2000::/3")
 // documentation and benchmarking ranges, IETF protocol assignments,
 // discard-only, the 6to4, Teredo and NAT64 translation prefixes (which
 // embed an IPv4 address and are denied whole), IPv4-compatible addresses,
-// and cloud metadata addresses (169.254.169.254, 169.254.170.2,
-// fd00:ec2::254, 100.100.100.200). An IPv4-mapped IPv6 address
+// and cloud metadata and credential endpoints (MetadataAddresses). An IPv4-mapped IPv6 address
 // (::ffff:a.b.c.d) is judged by its IPv4 address. Any IPv6 address
 // outside the global unicast space 2000::/3 is denied as well. A zone
 // (fe80::1%eth0) is ignored; the zero Addr is denied.

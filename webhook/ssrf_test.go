@@ -411,10 +411,29 @@ func TestMetadataStaysRefusedWhenAllowed(t *testing.T) {
 	c := newClient(t, webhook.DeliveryClientOptions{Timeout: time.Second, AllowCIDRs: []netip.Prefix{
 		netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0"),
 	}})
-	for _, addr := range []string{"169.254.169.254", "169.254.170.2", "100.100.100.200", "[fd00:ec2::254]", "[::ffff:169.254.169.254]"} {
+	for _, addr := range []string{
+		"169.254.169.254", "169.254.170.2", "100.100.100.200", "[fd00:ec2::254]", "[::ffff:169.254.169.254]",
+		"169.254.170.23", "[fd00:ec2::23]", // the EKS Pod Identity agent
+		"[64:ff9b::a9fe:a9fe]",          // NAT64 of 169.254.169.254
+		"[64:ff9b:1::a9fe:a9fe]",        // NAT64, local-use prefix
+		"[2002:a9fe:a9fe::]",            // 6to4
+		"[::a9fe:a9fe]",                 // IPv4-compatible
+		"[2001:0:a9fe:a9fe::1]",         // Teredo, as its server
+		"[2001:0:4136:e378::5601:5601]", // Teredo, as its (inverted) client
+	} {
 		_, err := get(t, c, "http://"+addr+"/latest/meta-data/")
 		assert.ErrorIs(t, err, webhook.ErrForbiddenAddress, addr)
 	}
+}
+
+// TestMetadataAddressesAreDocumented: the list of credential endpoints
+// is public, and holds the ones the providers document.
+func TestMetadataAddressesAreDocumented(t *testing.T) {
+	var got []string
+	for _, a := range webhook.MetadataAddresses() {
+		got = append(got, a.String())
+	}
+	assert.Subset(t, got, []string{"169.254.169.254", "169.254.170.2", "169.254.170.23", "100.100.100.200", "fd00:ec2::254", "fd00:ec2::23"})
 }
 
 func TestDeliveryClientChecksEveryAddressTried(t *testing.T) {
