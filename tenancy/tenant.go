@@ -64,8 +64,10 @@ type Tenant struct {
 	// Domains are custom domains served for this tenant (app.acme.com),
 	// lower-case, unique across tenants.
 	Domains []string `json:"domains,omitempty"`
-	// APIVersion pins the tenant to a dated API version (YYYY-MM-DD);
-	// empty follows the latest.
+	// APIVersion pins the tenant to an API version, in any form package
+	// versioning accepts (2024-01-01, 2024-01-01.name, v2); empty
+	// follows the API's default. versioning reads this pin first, and
+	// versioning.TenantPins keeps its pins here.
 	APIVersion string `json:"api_version,omitempty"`
 	// Settings holds free-form per-tenant configuration.
 	Settings map[string]string `json:"settings,omitempty"`

@@ -77,10 +77,8 @@ func Validate(t *Tenant, regions []string) error {
 			add("domains["+strconv.Itoa(i)+"]", "must not repeat "+d)
 		}
 	}
-	if t.APIVersion != "" {
-		if _, err := time.Parse(time.DateOnly, t.APIVersion); err != nil {
-			add("api_version", "must be a date YYYY-MM-DD")
-		}
+	if t.APIVersion != "" && !validAPIVersion(t.APIVersion) {
+		add("api_version", "must be a date version YYYY-MM-DD (optionally .name, 1 to 32 lowercase letters or digits) or a major version v1, v2, ...")
 	}
 	if len(t.Settings) > maxSettings {
 		add("settings", "must hold at most 200 entries")
@@ -267,6 +265,36 @@ func isToken(s string) bool {
 func printable(s string) bool {
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f || r == 0xfffd || isBidiControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// validAPIVersion reports whether v is a version that package versioning
+// parses (versioning.ParseVersion; its tests hold the two together): a
+// major version "v" and a number from 1, or a date YYYY-MM-DD optionally
+// followed by "." and a name of 1 to 32 lowercase letters or digits.
+func validAPIVersion(v string) bool {
+	if len(v) > 64 {
+		return false
+	}
+	if digits, major := strings.CutPrefix(v, "v"); major {
+		n, err := strconv.Atoi(digits)
+		return err == nil && n >= 1 && digits[0] >= '1' && digits[0] <= '9'
+	}
+	date, name, named := strings.Cut(v, ".")
+	if _, err := time.Parse(time.DateOnly, date); err != nil || len(date) != len(time.DateOnly) {
+		return false
+	}
+	if !named {
+		return true
+	}
+	if len(name) == 0 || len(name) > 32 {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
 			return false
 		}
 	}

@@ -111,7 +111,10 @@ type Options struct {
 	// (application/vnd.example+json; version=2024-01-15).
 	MediaType string
 	// Pins, when set, resolves an unversioned request of a tenant (from
-	// package tenancy's context) to the tenant's pinned version.
+	// package tenancy's context) to the tenant's pinned version, when
+	// the tenant record pins none: tenancy.Tenant.APIVersion comes
+	// first. TenantPins keeps the pins in the tenant record itself, so
+	// there is one source of truth.
 	Pins PinStore
 	// AutoPin pins a tenant without a pin to Default at its first
 	// unversioned request, as Stripe pins an account.

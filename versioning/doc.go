@@ -12,7 +12,7 @@
 //			Requests:    []versioning.Migration{{Routes: []string{"POST /users"}, Apply: versioning.RenameField("name", "full_name")}},
 //			Responses:   []versioning.Migration{{Types: []string{"user"}, Apply: versioning.RenameField("full_name", "name")}},
 //		}},
-//		Pins: pins, AutoPin: true,
+//		Pins: versioning.NewTenantPins(reg), AutoPin: true,
 //	})
 //	http.ListenAndServe(addr, tenantMiddleware(api.Middleware(mux)))
 //
@@ -25,7 +25,9 @@
 // before routing, when Options.PathPrefix is set), the version parameter
 // of the configured Accept media type
 // (application/vnd.example+json; version=2024-01-15), the tenant's pin
-// (package tenancy's tenant; pinned at its first request with AutoPin),
+// (package tenancy's tenant: its record's APIVersion first, else the
+// PinStore's; pinned at its first request with AutoPin, and kept in the
+// record itself with TenantPins),
 // and finally Options.Default (the head unless set). The version is
 // echoed in the version header. An unknown or malformed version gets 400
 // problem+json listing the supported versions.

@@ -73,8 +73,8 @@ var ErrUnknownVersion = errors.New("versioning: unknown version")
 // Resolve returns the version of r by the documented precedence: the
 // version header, then the path prefix (when enabled), then the Accept
 // media type's version parameter (when configured), then the tenant's
-// pin (when Pins is set; pinning at the first request with AutoPin),
-// then the default. It also returns the path to route with, without the
+// pin (its record's APIVersion, else Pins' when set; pinning at the
+// first request with AutoPin), then the default. It also returns the path to route with, without the
 // version prefix.
 func (a *API) Resolve(r *http.Request) (Version, string, error) {
 	path := r.URL.Path
@@ -94,10 +94,8 @@ func (a *API) Resolve(r *http.Request) (Version, string, error) {
 			return v, path, err
 		}
 	}
-	if a.opts.Pins != nil {
-		if v, ok, err := a.pinned(r.Context()); ok || err != nil {
-			return v, path, err
-		}
+	if v, ok, err := a.pinned(r.Context()); ok || err != nil {
+		return v, path, err
 	}
 	return a.def, path, nil
 }
@@ -160,11 +158,19 @@ func (a *API) acceptVersion(values []string) string {
 	return ""
 }
 
-// pinned resolves the tenant's pin; ok is false when there is no tenant
-// or no pin (and no AutoPin).
+// pinned resolves the tenant's pin: the tenant record's APIVersion, else
+// the PinStore's; ok is false when there is no tenant or no pin (and no
+// AutoPin).
 func (a *API) pinned(ctx context.Context) (Version, bool, error) {
 	t, err := tenancy.FromContext(ctx)
 	if err != nil {
+		return Version{}, false, nil
+	}
+	if t.APIVersion != "" {
+		v, err := a.find(t.APIVersion, "pin")
+		return v, true, err
+	}
+	if a.opts.Pins == nil {
 		return Version{}, false, nil
 	}
 	s, err := a.opts.Pins.Pin(ctx, t.ID)

@@ -204,7 +204,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	api, err := newAPI(ctx, store.DB())
+	api, err := newAPI(reg)
 	if err != nil {
 		return err
 	}

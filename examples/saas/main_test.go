@@ -442,6 +442,8 @@ func TestDemoAPIVersions(t *testing.T) {
 	// globex's first unversioned request pins it to the newest version.
 	resp, _ = s.call(t, "GET", "localhost", "/api/tenant", nil, s.as(t, "globex")...)
 	assert.Equal(t, "2025-01-01", resp.Header.Get("API-Version"))
+	_, body = s.call(t, "GET", "localhost", "/api/tenant", nil, s.as(t, "globex")...)
+	assert.Contains(t, body, `"api_version":"2025-01-01"`, "the pin is kept in the tenant's record")
 	resp, body = s.call(t, "GET", "localhost", "/api/tenant", nil, append(s.as(t, "globex"), "API-Version", "2023-01-01")...)
 	assert.Equal(t, 400, resp.StatusCode)
 	assert.Contains(t, body, `"supported_versions":["2024-01-01","2024-06-01","2025-01-01"]`)

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
-	"database/sql"
 	"strings"
 
+	"github.com/saaskit/saaskit/tenancy"
 	"github.com/saaskit/saaskit/versioning"
-	pinstore "github.com/saaskit/saaskit/versioning/sqlstore"
 )
 
 // The demo API's history. Handlers implement 2025-01-01; each change
@@ -68,20 +66,14 @@ func joinName(b *versioning.Body) error {
 	return nil
 }
 
-// newAPI defines the versioned API; tenants are pinned, in the database,
-// to the version current at their first request.
-func newAPI(ctx context.Context, db *sql.DB) (*versioning.API, error) {
-	pins, err := pinstore.New(db)
-	if err != nil {
-		return nil, err
-	}
-	if err := pins.Migrate(ctx); err != nil {
-		return nil, err
-	}
+// newAPI defines the versioned API; tenants are pinned to the version
+// current at their first request, in their own record
+// (tenancy.Tenant.APIVersion), the one place a pin is kept.
+func newAPI(reg *tenancy.Registry) (*versioning.API, error) {
 	return versioning.New(versioning.Options{
 		Versions: apiVersions,
 		Changes:  apiChanges,
-		Pins:     pins,
+		Pins:     versioning.NewTenantPins(reg),
 		AutoPin:  true,
 	})
 }
