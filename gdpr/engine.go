@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/saaskit/saaskit/internal/textfield"
 )
 
 // Source is a data store that holds personal data. Each source finds a
@@ -171,6 +173,9 @@ func (e *Engine) Submit(ctx context.Context, tenantID string, kind Kind, regime 
 	}
 	if err := subject.validate(); err != nil {
 		return nil, err
+	}
+	if !textfield.Storable(tenantID, channel) || !textfield.StorableValue(subject) {
+		return nil, fmt.Errorf("%w: tenant, channel and subject must be valid UTF-8 without NUL bytes", ErrInvalid)
 	}
 	now := e.opts.Now().UTC()
 	ack, due, err := Deadlines(regime, now)

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/saaskit/saaskit/internal/textfield"
 )
 
 // Errors.
@@ -212,6 +214,17 @@ type Store interface {
 }
 
 // MemoryStore is an in-memory Store, for tests and examples.
+// CheckStorable is the check every Store makes before it keeps a
+// request: text that is not valid UTF-8 or that holds NUL bytes, which
+// a database cannot keep as it is, is ErrInvalid, never silently
+// replaced. For Store implementations.
+func CheckStorable(r *Request) error {
+	if !textfield.StorableValue(r) {
+		return fmt.Errorf("%w: request %q holds text that is not valid UTF-8 or holds NUL bytes", ErrInvalid, r.ID)
+	}
+	return nil
+}
+
 type MemoryStore struct {
 	mu   sync.Mutex
 	reqs map[string]*Request
@@ -224,6 +237,9 @@ func NewMemoryStore() *MemoryStore { return &MemoryStore{reqs: map[string]*Reque
 
 // Create implements Store.
 func (m *MemoryStore) Create(_ context.Context, r *Request) error {
+	if err := CheckStorable(r); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.reqs[r.ID]; ok {
@@ -247,6 +263,9 @@ func (m *MemoryStore) Get(_ context.Context, tenantID, id string) (*Request, err
 
 // Update implements Store.
 func (m *MemoryStore) Update(_ context.Context, r *Request) error {
+	if err := CheckStorable(r); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	cur, ok := m.reqs[r.ID]

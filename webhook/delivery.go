@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/saaskit/saaskit/internal/textfield"
 )
 
 // Errors of the delivery side.
@@ -142,6 +144,8 @@ func (m *Message) validate() error {
 	switch {
 	case m.TenantID == "":
 		return fmt.Errorf("%w: message tenant is required", ErrInvalid)
+	case !textfield.Storable(m.TenantID, m.ID, m.Subject):
+		return fmt.Errorf("%w: message tenant, id and subject must be valid UTF-8 without NUL", ErrInvalid)
 	case !validID(m.ID):
 		return fmt.Errorf("%w: message id must be 1 to %d bytes without '.' or spaces", ErrInvalid, maxIDLen)
 	case !validEventType(m.EventType):

@@ -109,8 +109,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	skcrypto "github.com/saaskit/saaskit/crypto"
 	"github.com/saaskit/saaskit/flags"
@@ -379,7 +381,7 @@ func (a *app) routes() http.Handler {
 	// authed: it needs an API key of that tenant (and scopes, if given).
 	public := func(h http.HandlerFunc) http.Handler { return a.resolve(a.limit.Middleware(a.api.Middleware(h))) }
 	authed := func(h http.HandlerFunc, scopes ...string) http.Handler {
-		return a.resolve(a.limit.Middleware(tenancy.RequireAuth(scopes...)(a.api.Middleware(h))))
+		return a.resolve(a.limit.Middleware(tenancy.RequireAuth(scopes...)(a.api.Middleware(knownID(h)))))
 	}
 	mux.Handle("GET /{$}", public(a.home))
 	mux.Handle("GET /api/branding", public(a.branding))
@@ -430,6 +432,19 @@ func (a *app) tenantAPI() []route {
 		{"POST /api/webhooks/deliveries/{id}/retry", a.hooks.retry, nil},
 		{"GET /api/features", a.features.list, nil},
 		{"GET /api/insights", a.features.insights, nil},
+	}
+}
+
+// knownID answers 404 when a route's {id} holds a NUL byte or invalid
+// UTF-8: no record has such an ID, and PostgreSQL cannot even compare
+// one (the saaskit stores answer not found for them too).
+func knownID(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if id := r.PathValue("id"); !utf8.ValidString(id) || strings.IndexByte(id, 0) >= 0 {
+			problem.Write(w, problem.Details{Status: http.StatusNotFound, Detail: "no such id"})
+			return
+		}
+		next(w, r)
 	}
 }
 

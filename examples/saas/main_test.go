@@ -638,6 +638,23 @@ func TestDemoOnPostgres(t *testing.T) {
 	defer s.stop(t)
 	acme := s.as(t, "acme")
 
+	// Text PostgreSQL cannot hold, in paths and queries: not found or
+	// invalid, never a 500.
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/api/privacy-requests/%ff", 404},
+		{"GET", "/api/privacy-requests/a%00b/export", 404},
+		{"GET", "/api/webhooks/deliveries?after=a%00b", 400},
+		{"DELETE", "/api/users/a%00b", 404},
+		{"GET", "/api/users/%ff/consent", 404},
+		{"POST", "/api/webhooks/deliveries/a%00b/retry", 404},
+	} {
+		resp, body := s.call(t, tc.method, "localhost", tc.path, nil, acme...)
+		assert.Equal(t, tc.status, resp.StatusCode, "%s %s: %s", tc.method, tc.path, body)
+	}
+
 	resp, body := s.call(t, "POST", "localhost", "/api/users", strings.NewReader(`{"email_address":"lin@example.com","first_name":"Lin","last_name":"Wu"}`), acme...)
 	require.Equal(t, 201, resp.StatusCode, body)
 	var u struct{ ID string }

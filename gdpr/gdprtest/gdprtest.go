@@ -55,6 +55,22 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) gdpr.Store) {
 		other.Version = 1
 		assert.ErrorIs(t, s.Update(ctx, other), gdpr.ErrNotFound)
 	})
+	t.Run("UnstorableText", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.Create(ctx, request("acme", "dsr_1", t0)))
+		for _, id := range []string{"a\x00b", "\xff", "dsr_\xc3\x28"} {
+			_, err := s.Get(ctx, "acme", id)
+			assert.ErrorIs(t, err, gdpr.ErrNotFound, "Get %q", id)
+			_, err = s.Get(ctx, id, "dsr_1")
+			assert.ErrorIs(t, err, gdpr.ErrNotFound, "Get of tenant %q", id)
+			got, err := s.List(ctx, id, gdpr.RequestFilter{})
+			assert.NoError(t, err, "List of tenant %q", id)
+			assert.Empty(t, got)
+			bad := request("acme", "dsr_2", t0)
+			bad.Subject.Identities[0].Value = id
+			assert.ErrorIs(t, s.Create(ctx, bad), gdpr.ErrInvalid, "a subject %q is refused, not replaced", id)
+		}
+	})
 	t.Run("List", func(t *testing.T) {
 		s := newStore(t)
 		for i, due := range []time.Time{t0.AddDate(0, 0, 20), t0.AddDate(0, 0, 5), t0.AddDate(0, 0, 10)} {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/saaskit/saaskit/gdpr"
 	"github.com/saaskit/saaskit/internal/sqldb"
+	"github.com/saaskit/saaskit/internal/textfield"
 )
 
 //go:embed migrations
@@ -51,6 +52,9 @@ func (s *Store) q(query string) string { return s.db.Dialect.Rebind(query) }
 
 // Create implements gdpr.Store.
 func (s *Store) Create(ctx context.Context, r *gdpr.Request) error {
+	if err := gdpr.CheckStorable(r); err != nil {
+		return err
+	}
 	r.Version = 1
 	body, err := json.Marshal(r)
 	if err != nil {
@@ -69,6 +73,9 @@ func (s *Store) Create(ctx context.Context, r *gdpr.Request) error {
 
 // Get implements gdpr.Store.
 func (s *Store) Get(ctx context.Context, tenantID, id string) (*gdpr.Request, error) {
+	if !textfield.Storable(tenantID, id) {
+		return nil, fmt.Errorf("request %q: %w", id, gdpr.ErrNotFound)
+	}
 	var body string
 	err := s.db.QueryRowContext(ctx, s.q("SELECT body FROM gdpr_requests WHERE tenant_id = ? AND id = ?"), tenantID, id).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -90,6 +97,12 @@ func decode(body string) (*gdpr.Request, error) {
 
 // Update implements gdpr.Store.
 func (s *Store) Update(ctx context.Context, r *gdpr.Request) error {
+	if !textfield.Storable(r.TenantID, r.ID) {
+		return fmt.Errorf("request %q: %w", r.ID, gdpr.ErrNotFound)
+	}
+	if err := gdpr.CheckStorable(r); err != nil {
+		return err
+	}
 	next := *r
 	next.Version++
 	body, err := json.Marshal(&next)
@@ -114,6 +127,9 @@ func (s *Store) Update(ctx context.Context, r *gdpr.Request) error {
 
 // List implements gdpr.Store.
 func (s *Store) List(ctx context.Context, tenantID string, f gdpr.RequestFilter) ([]*gdpr.Request, error) {
+	if !textfield.Storable(tenantID) {
+		return nil, nil
+	}
 	q := "SELECT body FROM gdpr_requests WHERE tenant_id = ?"
 	args := []any{tenantID}
 	if f.State != "" {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/saaskit/saaskit/internal/sqldb"
+	"github.com/saaskit/saaskit/internal/textfield"
 	"github.com/saaskit/saaskit/tenancy"
 )
 
@@ -181,6 +182,9 @@ func (s *Store) Lookup(ctx context.Context, by tenancy.Field, value string) (*te
 	default:
 		return nil, fmt.Errorf("lookup by %s: %w", by, tenancy.ErrInvalid)
 	}
+	if !textfield.Storable(value) {
+		return nil, fmt.Errorf("tenant with %s %q: %w", by, value, tenancy.ErrNotFound)
+	}
 	t, err := scanTenant(s.db.QueryRowContext(ctx, s.q("SELECT "+tenantColumns+" FROM tenancy_tenants WHERE "+where), value))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("tenant with %s %q: %w", by, value, tenancy.ErrNotFound)
@@ -307,6 +311,9 @@ func (s *Store) List(ctx context.Context, opts tenancy.ListOptions) ([]*tenancy.
 // CASCADE, which SQLite only honours on connections with foreign keys
 // on: a reused tenant ID must never inherit an old tenant's keys.
 func (s *Store) Delete(ctx context.Context, id string) error {
+	if !textfield.Storable(id) {
+		return fmt.Errorf("tenant %q: %w", id, tenancy.ErrNotFound)
+	}
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		for _, table := range []string{"tenancy_api_keys", "tenancy_domains"} {
 			if _, err := tx.ExecContext(ctx, s.q("DELETE FROM "+table+" WHERE tenant_id = ?"), id); err != nil {
@@ -392,6 +399,11 @@ func utcOrZero(t sql.NullTime) time.Time {
 }
 
 func (s *Store) queryKey(ctx context.Context, q sqldb.Querier, where string, args ...any) (*tenancy.APIKey, error) {
+	for _, a := range args {
+		if id, ok := a.(string); ok && !textfield.Storable(id) {
+			return nil, fmt.Errorf("api key %q: %w", args[len(args)-1], tenancy.ErrNotFound)
+		}
+	}
 	k, err := scanKey(q.QueryRowContext(ctx, s.q("SELECT "+keyColumns+" FROM tenancy_api_keys WHERE "+where), args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("api key %q: %w", args[len(args)-1], tenancy.ErrNotFound)

@@ -46,6 +46,7 @@ func RunStoreTests(t *testing.T, newAdapter func(t *testing.T) Adapter) {
 		{"Keys", testKeys},
 		{"KeysAreTenantScoped", testKeysTenantScoped},
 		{"KeyChangesOnlyMoveOneWay", testKeyChanges},
+		{"UnstorableText", testUnstorableText},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newAdapter(t)) })
@@ -393,4 +394,22 @@ func testKeyChanges(t *testing.T, s Adapter) {
 		assert.Equal(t, st.revoked, got.RevokedAt, "step %d revoked", i)
 	}
 	assert.ErrorIs(t, s.UpdateKey(ctx, "id-acme", "ghost", tenancy.KeyChange{RevokedAt: t0}), tenancy.ErrNotFound)
+}
+
+// testUnstorableText: identifiers no text column holds (a NUL byte,
+// invalid UTF-8), as request paths and headers may carry, are not found,
+// never a database error.
+func testUnstorableText(t *testing.T, s Adapter) {
+	ctx := context.Background()
+	for _, v := range []string{"a\x00b", "\xff", "id-\xc3\x28"} {
+		for _, by := range []tenancy.Field{tenancy.ByID, tenancy.BySlug, tenancy.ByDomain} {
+			_, err := s.Lookup(ctx, by, v)
+			assert.ErrorIs(t, err, tenancy.ErrNotFound, "Lookup by %s %q", by, v)
+		}
+		assert.ErrorIs(t, s.Delete(ctx, v), tenancy.ErrNotFound, "Delete %q", v)
+		_, err := s.GetKey(ctx, "id-acme", v)
+		assert.ErrorIs(t, err, tenancy.ErrNotFound, "GetKey %q", v)
+		_, err = s.FindKey(ctx, v)
+		assert.ErrorIs(t, err, tenancy.ErrNotFound, "FindKey %q", v)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/saaskit/saaskit/internal/textfield"
 	"github.com/saaskit/saaskit/webhook"
 )
 
@@ -379,6 +380,9 @@ func (s *Store) Complete(ctx context.Context, d *webhook.Delivery, a webhook.Att
 
 // Deliveries implements webhook.Queue.
 func (s *Store) Deliveries(ctx context.Context, tenantID string, f webhook.DeliveryFilter) ([]*webhook.Delivery, error) {
+	if !textfield.Storable(f.AfterID, f.EndpointID) { // as the SQL queue, which cannot compare such text
+		return nil, fmt.Errorf("%w: delivery filter: after and endpoint must be valid UTF-8 without NUL", webhook.ErrInvalid)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []*webhook.Delivery

@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/saaskit/saaskit/internal/sqldb"
+	"github.com/saaskit/saaskit/internal/textfield"
 	"github.com/saaskit/saaskit/webhook"
 )
 
@@ -171,6 +172,9 @@ func scanEndpoint(row scanner) (*webhook.Endpoint, error) {
 
 // CreateEndpoint implements webhook.EndpointStore.
 func (s *Store) CreateEndpoint(ctx context.Context, e *webhook.Endpoint) error {
+	if err := storableEndpoint(e); err != nil {
+		return fmt.Errorf("create endpoint: %w", err)
+	}
 	et, sc, md, err := encodeEndpoint(e)
 	if err != nil {
 		return fmt.Errorf("create endpoint: %w", err)
@@ -188,8 +192,20 @@ func (s *Store) CreateEndpoint(ctx context.Context, e *webhook.Endpoint) error {
 	return nil
 }
 
+// storableEndpoint refuses an endpoint whose text fields a database
+// cannot hold.
+func storableEndpoint(e *webhook.Endpoint) error {
+	if !textfield.Storable(e.ID, e.TenantID, e.URL, e.APIVersion, e.DisabledReason) {
+		return fmt.Errorf("%w: endpoint id, tenant, url, api version and disabled reason must be valid UTF-8 without NUL", webhook.ErrInvalid)
+	}
+	return nil
+}
+
 // GetEndpoint implements webhook.EndpointStore.
 func (s *Store) GetEndpoint(ctx context.Context, tenantID, id string) (*webhook.Endpoint, error) {
+	if !textfield.Storable(tenantID, id) {
+		return nil, fmt.Errorf("endpoint %q: %w", id, webhook.ErrNotFound)
+	}
 	e, err := scanEndpoint(s.db.QueryRowContext(ctx, s.q("SELECT "+endpointColumns+" FROM webhook_endpoints WHERE tenant_id = ? AND id = ?"), tenantID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("endpoint %s: %w", id, webhook.ErrNotFound)
@@ -223,6 +239,12 @@ func (s *Store) ListEndpoints(ctx context.Context, tenantID string) ([]*webhook.
 
 // UpdateEndpoint implements webhook.EndpointStore. CreatedAt is kept.
 func (s *Store) UpdateEndpoint(ctx context.Context, e *webhook.Endpoint) error {
+	if !textfield.Storable(e.TenantID, e.ID) {
+		return fmt.Errorf("endpoint %q: %w", e.ID, webhook.ErrNotFound)
+	}
+	if err := storableEndpoint(e); err != nil {
+		return fmt.Errorf("update endpoint: %w", err)
+	}
 	et, sc, md, err := encodeEndpoint(e)
 	if err != nil {
 		return fmt.Errorf("update endpoint: %w", err)
@@ -250,6 +272,9 @@ func (s *Store) UpdateEndpoint(ctx context.Context, e *webhook.Endpoint) error {
 // DeleteEndpoint implements webhook.EndpointStore. The endpoint's
 // deliveries stay; workers let the pending ones die.
 func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) error {
+	if !textfield.Storable(tenantID, id) {
+		return fmt.Errorf("endpoint %q: %w", id, webhook.ErrNotFound)
+	}
 	res, err := s.db.ExecContext(ctx, s.q("DELETE FROM webhook_endpoints WHERE tenant_id = ? AND id = ?"), tenantID, id)
 	if err != nil {
 		return fmt.Errorf("delete endpoint: %w", err)
@@ -747,6 +772,12 @@ func (s *Store) lostLease(ctx context.Context, id string) error {
 
 // Deliveries implements webhook.Queue: ordered by ID, after f.AfterID.
 func (s *Store) Deliveries(ctx context.Context, tenantID string, f webhook.DeliveryFilter) ([]*webhook.Delivery, error) {
+	if !textfield.Storable(f.AfterID, f.EndpointID) {
+		return nil, fmt.Errorf("%w: delivery filter: after and endpoint must be valid UTF-8 without NUL", webhook.ErrInvalid)
+	}
+	if !textfield.Storable(tenantID) {
+		return nil, nil
+	}
 	query := `SELECT ` + deliveryColumns + ` FROM webhook_deliveries d
 		JOIN webhook_messages m ON m.tenant_id = d.tenant_id AND m.id = d.message_id
 		WHERE d.tenant_id = ? AND d.id > ?`
@@ -782,6 +813,9 @@ func (s *Store) Deliveries(ctx context.Context, tenantID string, f webhook.Deliv
 
 // Requeue implements webhook.Queue.
 func (s *Store) Requeue(ctx context.Context, tenantID, deliveryID string, at time.Time) error {
+	if !textfield.Storable(tenantID, deliveryID) {
+		return fmt.Errorf("delivery %q: %w", deliveryID, webhook.ErrNotFound)
+	}
 	at = sqldb.Timestamp(at)
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE webhook_deliveries SET state = 'pending', next_at = ?, updated_at = ?
 		WHERE tenant_id = ? AND id = ? AND state = 'dead'`), at, at, tenantID, deliveryID)
@@ -806,6 +840,9 @@ func (s *Store) Requeue(ctx context.Context, tenantID, deliveryID string, at tim
 
 // Attempts implements webhook.Queue.
 func (s *Store) Attempts(ctx context.Context, tenantID, deliveryID string) ([]webhook.Attempt, error) {
+	if !textfield.Storable(tenantID, deliveryID) {
+		return nil, fmt.Errorf("delivery %q: %w", deliveryID, webhook.ErrNotFound)
+	}
 	var one int
 	err := s.db.QueryRowContext(ctx, s.q("SELECT 1 FROM webhook_deliveries WHERE tenant_id = ? AND id = ?"), tenantID, deliveryID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -840,6 +877,9 @@ func (s *Store) Attempts(ctx context.Context, tenantID, deliveryID string) ([]we
 
 // SubjectMessages implements webhook.SubjectQueue.
 func (s *Store) SubjectMessages(ctx context.Context, tenantID, subject string) ([]*webhook.Message, error) {
+	if !textfield.Storable(tenantID, subject) {
+		return nil, nil // no message can have it
+	}
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT tenant_id, id, event_type, payload, subject, created_at FROM webhook_messages
 		WHERE tenant_id = ? AND subject = ? ORDER BY created_at, id`), tenantID, subject)
 	if err != nil {
@@ -869,6 +909,9 @@ func (s *Store) SubjectMessages(ctx context.Context, tenantID, subject string) (
 // rely on ON DELETE CASCADE, which SQLite applies only when foreign keys
 // are on.
 func (s *Store) EraseSubject(ctx context.Context, tenantID, subject string) (int, error) {
+	if !textfield.Storable(tenantID, subject) {
+		return 0, nil // no message can have it
+	}
 	var n int64
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		const messages = "SELECT id FROM webhook_messages WHERE tenant_id = ? AND subject = ?"

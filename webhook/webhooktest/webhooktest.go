@@ -48,6 +48,7 @@ func RunStoreTests(t *testing.T, newAdapter func(t *testing.T) Adapter) {
 		{"DeadLetters", testDeadLetters},
 		{"PostponeRecordsNoAttempt", testPostpone},
 		{"DeliveriesAreTenantScoped", testDeliveriesScoped},
+		{"UnstorableText", testUnstorableText},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newAdapter(t)) })
@@ -56,6 +57,34 @@ func RunStoreTests(t *testing.T, newAdapter func(t *testing.T) Adapter) {
 	runOptional(t, "ErasingUnblocksOrdered", newAdapter, testEraseUnblocksOrdered)
 	runOptional(t, "Stats", newAdapter, testStats)
 	runOptional(t, "CompleteBatch", newAdapter, testCompleteBatch)
+}
+
+// unstorable are identifiers no database text column holds: a NUL byte,
+// invalid UTF-8. They arrive from request paths and queries.
+var unstorable = []string{"a\x00b", "\xff", "dlv_\xc3\x28"}
+
+// testUnstorableText: an identifier no text column can hold is not found
+// (never a database error), and a list cursor made of one is invalid.
+func testUnstorableText(t *testing.T, a Adapter) {
+	ctx := context.Background()
+	e := endpoint("acme", "ep1", false)
+	require.NoError(t, a.CreateEndpoint(ctx, e))
+	require.NoError(t, a.Enqueue(ctx, message("acme", "m1"), []*webhook.Endpoint{e}))
+	for _, id := range unstorable {
+		_, err := a.GetEndpoint(ctx, "acme", id)
+		assert.ErrorIs(t, err, webhook.ErrNotFound, "GetEndpoint %q", id)
+		_, err = a.GetEndpoint(ctx, id, "ep1")
+		assert.ErrorIs(t, err, webhook.ErrNotFound, "GetEndpoint of tenant %q", id)
+		assert.ErrorIs(t, a.DeleteEndpoint(ctx, "acme", id), webhook.ErrNotFound, "DeleteEndpoint %q", id)
+		assert.ErrorIs(t, a.Requeue(ctx, "acme", id, t0), webhook.ErrNotFound, "Requeue %q", id)
+		_, err = a.Attempts(ctx, "acme", id)
+		assert.ErrorIs(t, err, webhook.ErrNotFound, "Attempts %q", id)
+		_, err = a.Deliveries(ctx, "acme", webhook.DeliveryFilter{AfterID: id})
+		assert.ErrorIs(t, err, webhook.ErrInvalid, "Deliveries after %q", id)
+		got, err := a.Deliveries(ctx, id, webhook.DeliveryFilter{})
+		assert.NoError(t, err, "Deliveries of tenant %q", id)
+		assert.Empty(t, got)
+	}
 }
 
 // testCompleteBatch completes three deliveries in one batch, one with a

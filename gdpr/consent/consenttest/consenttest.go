@@ -85,6 +85,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) consent.Store) {
 	t.Run("StorePurposes", func(t *testing.T) { testStorePurposes(t, newStore(t)) })
 	t.Run("StoreAppend", func(t *testing.T) { testStoreAppend(t, newStore(t)) })
 	t.Run("StoreErase", func(t *testing.T) { testStoreErase(t, newStore(t)) })
+	t.Run("StoreUnstorableText", func(t *testing.T) { testStoreUnstorableText(t, newStore(t)) })
 	t.Run("Purposes", func(t *testing.T) { testPurposes(t, setup(t, newStore)) })
 	t.Run("Notices", func(t *testing.T) { testNotices(t, setup(t, newStore)) })
 	t.Run("Validation", func(t *testing.T) { testValidation(t, setup(t, newStore)) })
@@ -758,4 +759,25 @@ func testConcurrent(t *testing.T, f *fixture) {
 	assert.Equal(t, last, s.Event, "the current state is set by the last event")
 	want := map[consent.Action]consent.Status{consent.ActionGrant: consent.Granted, consent.ActionWithdraw: consent.Withdrawn}[last.Action]
 	assert.Equal(t, want, s.Status)
+}
+
+// testStoreUnstorableText: a subject no text column holds (a NUL byte,
+// invalid UTF-8), as a request path may carry, has no events and
+// nothing to erase, never a database error.
+func testStoreUnstorableText(t *testing.T, s consent.Store) {
+	ctx := context.Background()
+	for _, v := range []string{"a\x00b", "\xff", "usr_\xc3\x28"} {
+		events, err := s.Events(ctx, "acme", v, consent.EventFilter{})
+		assert.NoError(t, err, "Events of %q", v)
+		assert.Empty(t, events)
+		events, err = s.Events(ctx, v, "usr_1", consent.EventFilter{Current: true})
+		assert.NoError(t, err, "Events of tenant %q", v)
+		assert.Empty(t, events)
+		n, err := s.EraseSubject(ctx, "acme", v, "pseudonym")
+		assert.NoError(t, err, "EraseSubject %q", v)
+		assert.Zero(t, n)
+		purposes, err := s.Purposes(ctx, "acme", v)
+		assert.NoError(t, err, "Purposes %q", v)
+		assert.Empty(t, purposes)
+	}
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/saaskit/saaskit/gdpr/consent"
 	"github.com/saaskit/saaskit/internal/sqldb"
+	"github.com/saaskit/saaskit/internal/textfield"
 )
 
 //go:embed migrations
@@ -106,6 +107,9 @@ func (s *Store) SavePurpose(ctx context.Context, p *consent.Purpose, n *consent.
 
 // Purposes implements consent.Store.
 func (s *Store) Purposes(ctx context.Context, tenantID string, keys ...string) ([]*consent.Purpose, error) {
+	if !textfield.Storable(tenantID) || !textfield.Storable(keys...) {
+		return nil, nil // no purpose can have it
+	}
 	where, args := "tenant_id = ?", []any{tenantID}
 	if len(keys) > 0 {
 		where += " AND purpose_key IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(keys)), ", ") + ")"
@@ -218,6 +222,9 @@ const eventColumns = `e.purpose_key, e.seq, e.action, e.occurred_at, e.notice_ve
 
 // Events implements consent.Store.
 func (s *Store) Events(ctx context.Context, tenantID, subject string, f consent.EventFilter) ([]*consent.Event, error) {
+	if !textfield.Storable(tenantID, subject, f.Purpose) {
+		return nil, nil // no event can have it
+	}
 	query := "SELECT " + eventColumns + " FROM gdpr_consent_events e"
 	if f.Current {
 		query += ` JOIN gdpr_consent_state c ON c.tenant_id = e.tenant_id AND c.subject = e.subject
@@ -253,6 +260,12 @@ func (s *Store) Events(ctx context.Context, tenantID, subject string, f consent.
 
 // EraseSubject implements consent.Store.
 func (s *Store) EraseSubject(ctx context.Context, tenantID, subject, pseudonym string) (int, error) {
+	if !textfield.Storable(tenantID, subject) {
+		return 0, nil // no event can have it
+	}
+	if !textfield.Storable(pseudonym) {
+		return 0, fmt.Errorf("%w: pseudonym must be valid UTF-8 without NUL", consent.ErrInvalid)
+	}
 	erased := 0
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		erased = 0
