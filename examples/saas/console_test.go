@@ -218,7 +218,7 @@ func TestDemoConsole(t *testing.T) {
 		b.click(row + " button.retry")
 		assert.Contains(t, b.text("#flash"), "queued again")
 		b.eventually("/console/tenants/acme/webhooks", row+" .state", "succeeded")
-		_, received := s.call(t, "GET", "localhost", "/webhooks/inbound/acme", nil)
+		_, received := s.call(t, "GET", "localhost", "/api/webhooks/inbound", nil, s.as(t, "acme")...)
 		assert.Contains(t, received, "user.created", "the retried event arrived, signed")
 	})
 

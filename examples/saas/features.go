@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 
 	"github.com/saaskit/saaskit/flags"
 	flagstore "github.com/saaskit/saaskit/flags/sqlstore"
@@ -130,9 +131,8 @@ func (f *features) insights(w http.ResponseWriter, r *http.Request) {
 // admin wraps an operator endpoint: it needs the operator token.
 func (f *features) admin(h func(w http.ResponseWriter, r *http.Request, key string) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		const prefix = "Bearer "
-		auth := r.Header.Get("Authorization")
-		if len(auth) <= len(prefix) || subtle.ConstantTimeCompare([]byte(auth[len(prefix):]), []byte(f.operator)) != 1 {
+		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(token), []byte(f.operator)) != 1 {
 			problem.Write(w, problem.Details{Status: http.StatusUnauthorized, Detail: "needs the operator token"})
 			return
 		}

@@ -21,7 +21,7 @@
 // event is committed with the user (outbox) and delivered, signed:
 //
 //	curl -H "Authorization: Bearer $ACME" -d '{"url":"http://localhost:8080/webhooks/inbound/acme"}' http://localhost:8080/api/webhooks/endpoints
-//	curl http://localhost:8080/webhooks/inbound/acme
+//	curl -H "Authorization: Bearer $ACME" http://localhost:8080/api/webhooks/inbound
 //	curl -H "Authorization: Bearer $ACME" 'http://localhost:8080/api/webhooks/deliveries?state=dead'
 //
 // Feature flags: usage-insights is rolled out to the internal ring
@@ -397,8 +397,11 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("GET /admin/flags/{key}/audit", a.features.admin(a.features.audit))
 	mux.HandleFunc("GET /admin/backups", a.features.admin(a.backups.status))
 	mux.HandleFunc("POST /admin/tenants/{tenant}/keys", a.features.admin(a.issueKey))
+	// Public: the demo's own receiver of the webhooks it sends. It takes
+	// only messages signed with one of the tenant's endpoint secrets;
+	// what arrived is tenant data, read at GET /api/webhooks/inbound with
+	// the tenant's key.
 	mux.HandleFunc("POST /webhooks/inbound/{tenant}", a.hooks.inbound)
-	mux.HandleFunc("GET /webhooks/inbound/{tenant}", a.hooks.inboundLog)
 	mux.HandleFunc("POST /webhooks/gone", a.hooks.gone)
 	a.console.routes(mux) // the operator console, /console/
 	return mux
@@ -429,6 +432,7 @@ func (a *app) tenantAPI() []route {
 		{"GET /api/privacy-audit", a.privacy.verifyAudit, nil},
 		{"POST /api/webhooks/endpoints", a.hooks.createEndpoint, nil},
 		{"GET /api/webhooks/deliveries", a.hooks.listDeliveries, nil},
+		{"GET /api/webhooks/inbound", a.hooks.inboundLog, nil},
 		{"POST /api/webhooks/deliveries/{id}/retry", a.hooks.retry, nil},
 		{"GET /api/features", a.features.list, nil},
 		{"GET /api/insights", a.features.insights, nil},

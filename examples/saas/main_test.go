@@ -312,7 +312,7 @@ func TestDemoWebhooks(t *testing.T) {
 	var user struct{ ID string }
 	require.NoError(t, json.Unmarshal([]byte(body), &user))
 	received := func() string {
-		_, body := s.call(t, "GET", "localhost", "/webhooks/inbound/acme", nil)
+		_, body := s.call(t, "GET", "localhost", "/api/webhooks/inbound", nil, s.as(t, "acme")...)
 		return body
 	}
 	await.True(t, func() bool { return strings.Contains(received(), "user.created") },
@@ -368,6 +368,10 @@ func TestDemoFeatureFlags(t *testing.T) {
 
 	resp, _ = s.call(t, "POST", "localhost", "/admin/rings/internal/tenants", strings.NewReader(`{"tenant":"globex"}`))
 	assert.Equal(t, 401, resp.StatusCode, "the operator endpoints need the token")
+	for _, auth := range []string{"Basic " + token, "Bearer" + token, "Bearerx" + token, token + "       ", "Digest " + token} {
+		resp, _ = s.call(t, "GET", "localhost", "/admin/flags/usage-insights/audit", nil, "Authorization", auth)
+		assert.Equal(t, 401, resp.StatusCode, "Authorization %q is not the operator's bearer token", auth[:7])
+	}
 	resp, body = s.call(t, "POST", "localhost", "/admin/rings/internal/tenants", strings.NewReader(`{"tenant":"globex"}`), op...)
 	require.Equal(t, 204, resp.StatusCode, body)
 	await.True(t, func() bool { return insights("globex") == 200 })
@@ -448,7 +452,10 @@ func TestDemoAPIVersions(t *testing.T) {
 	assert.Equal(t, 400, resp.StatusCode)
 	assert.Contains(t, body, `"supported_versions":["2024-01-01","2024-06-01","2025-01-01"]`)
 
-	received := func() string { _, body := s.call(t, "GET", "localhost", "/webhooks/inbound/acme", nil); return body }
+	received := func() string {
+		_, body := s.call(t, "GET", "localhost", "/api/webhooks/inbound", nil, s.as(t, "acme")...)
+		return body
+	}
 	await.True(t, func() bool { return strings.Count(received(), "user.created") == 3 })
 	events := received()
 	assert.Contains(t, events, `"email":"grace-2025-01-01@example.com"`, "the 2024-01-01 endpoint gets email")

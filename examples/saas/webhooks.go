@@ -20,8 +20,9 @@ import (
 )
 
 // hooks lets each tenant register webhook endpoints, receives the events
-// the service emits, and shows a receiver: /webhooks/inbound/{tenant}
-// verifies what the demo itself sends there.
+// the service emits, and shows a receiver: POST /webhooks/inbound/{tenant}
+// verifies what the demo itself sends there, and GET /api/webhooks/inbound
+// shows the tenant, with its key, what arrived.
 type hooks struct {
 	d         *webhook.Dispatcher
 	queue     webhook.Queue
@@ -183,11 +184,12 @@ func (h *hooks) inbound(w http.ResponseWriter, r *http.Request) {
 	})).ServeHTTP(w, r)
 }
 
-// inboundLog handles GET /webhooks/inbound/{tenant}: the events that
-// arrived, as sent.
+// inboundLog handles GET /api/webhooks/inbound: the events that arrived
+// for the caller's tenant, as sent.
 func (h *hooks) inboundLog(w http.ResponseWriter, r *http.Request) {
+	t, _ := tenancy.FromContext(r.Context())
 	h.mu.Lock()
-	got := append([]json.RawMessage{}, h.received[r.PathValue("tenant")]...)
+	got := append([]json.RawMessage{}, h.received[t.ID]...)
 	h.mu.Unlock()
 	writeJSON(w, http.StatusOK, got)
 }
