@@ -7,12 +7,20 @@
 // Flags are written in flagd's JSON format (state, variants,
 // defaultVariant, JsonLogic targeting, $evaluators with $ref, metadata)
 // with flagd's operators: fractional (the current algorithm, MurmurHash3
-// over flag key and targeting key, or over a given expression), sem_ver,
-// starts_with and ends_with. Every definition evaluates as in flagd: the
-// flagd-testbed evaluator suite runs in this package's tests. Parse and
+// over flag key and targeting key, or over a given expression; an empty
+// or missing targeting key buckets nobody, so the default variant
+// applies), sem_ver, starts_with and ends_with. Every definition
+// evaluates as in flagd: the flagd-testbed evaluator suite and its
+// in-process provider suite run in this package's tests. A rule that
+// returns a name that is not a variant serves the caller's default with
+// error code GENERAL; fractional, like any rule that picks a variant,
+// reports TARGETING_MATCH. The context may hold Go slices, arrays and
+// maps with string keys: var reads them as JSON arrays and objects, as
+// flagd does once it has marshalled the context to JSON. Parse and
 // Compile check each flag and name the flag and the JSON Pointer of what
 // is wrong; targeting compiles once into Go closures, so an evaluation
-// walks no JSON and allocates nothing.
+// walks no JSON and, over a context of JSON's own types, allocates
+// nothing.
 //
 //	set, err := flags.Parse(data)
 //	ev := flags.NewEvaluator(set, flags.Options{})

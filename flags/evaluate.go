@@ -18,10 +18,9 @@ const (
 	ReasonDefault                          // targeting gave null, or no default variant: the default
 	ReasonDisabled                         // the flag is off: the caller's default
 	ReasonError                            // see the error code: the caller's default
-	ReasonSplit                            // a percentage rollout chose the variant
 )
 
-var reasonNames = [...]string{"", "STATIC", "TARGETING_MATCH", "DEFAULT", "DISABLED", "ERROR", "SPLIT"}
+var reasonNames = [...]string{"", "STATIC", "TARGETING_MATCH", "DEFAULT", "DISABLED", "ERROR"}
 
 func (r Reason) String() string {
 	if int(r) < len(reasonNames) {
@@ -131,7 +130,7 @@ func (s *Set) evaluate(key string, ctx map[string]any, now func() time.Time) eva
 	}
 	i, ok := f.names[name]
 	if !ok {
-		d.Reason, d.ErrorCode = ReasonError, ParseError
+		d.Reason, d.ErrorCode = ReasonError, General // as flagd since flagd#1680
 		d.ErrorMessage = "targeting returned " + strconv.Quote(name) + ", which is not a variant of the flag"
 		return evaluation{f, -1, d}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -328,35 +329,65 @@ func lookupElse(e env, data value, segs []string, fallback node) value {
 func lookup(data value, segs []string) (value, bool) {
 	cur := data.toAny()
 	for _, s := range segs {
-		switch t := cur.(type) {
-		case map[string]any:
-			next, ok := t[s]
-			if !ok {
-				return null, false
-			}
-			cur = next
-		case []any:
-			i, err := strconv.ParseFloat(s, 64)
-			if err != nil || i < 0 || i >= float64(len(t)) {
-				return null, false
-			}
-			cur = t[int(i)]
-		default:
-			if m, ok := mapOf(cur); ok {
-				next, found := m[s]
-				if !found {
-					return null, false
-				}
-				cur = next
-				continue
-			}
+		next, ok := child(cur, s)
+		if !ok {
 			return null, false
 		}
+		cur = next
 	}
 	if cur == nil {
 		return null, false
 	}
 	return fromAny(cur), true
+}
+
+// child is the member of x that one path segment names. flagd marshals
+// the context to JSON before evaluating it, so any Go slice or array is
+// an array and any Go map with string keys an object; JSON's own types
+// are read without reflection.
+func child(x any, seg string) (any, bool) {
+	switch t := x.(type) {
+	case map[string]any:
+		v, ok := t[seg]
+		return v, ok
+	case []any:
+		i, ok := arrayIndex(seg, len(t))
+		if !ok {
+			return nil, false
+		}
+		return t[i], true
+	case nil:
+		return nil, false
+	}
+	rv := reflect.ValueOf(x)
+	switch rv.Kind() {
+	case reflect.Map:
+		keyType := rv.Type().Key()
+		if keyType.Kind() != reflect.String {
+			return nil, false
+		}
+		v := rv.MapIndex(reflect.ValueOf(seg).Convert(keyType))
+		if !v.IsValid() {
+			return nil, false
+		}
+		return v.Interface(), true
+	case reflect.Slice, reflect.Array:
+		i, ok := arrayIndex(seg, rv.Len())
+		if !ok {
+			return nil, false
+		}
+		return rv.Index(i).Interface(), true
+	}
+	return nil, false
+}
+
+// arrayIndex reads seg as an index into an array of length n.
+func arrayIndex(seg string, n int) (int, bool) {
+	i, err := strconv.ParseFloat(seg, 64)
+	if err != nil || i < 0 || i >= float64(n) {
+		return 0, false
+	}
+	return int(i), true
 }
 
 // present says whether a missing or missing_some key names a value;
@@ -372,19 +403,6 @@ func present(data value, key value) bool {
 	}
 	_, ok := lookup(data, segs)
 	return ok
-}
-
-// mapOf accepts maps of other element types from Go callers.
-func mapOf(x any) (map[string]any, bool) {
-	if x == nil {
-		return nil, false
-	}
-	v := fromAny(x)
-	if v.kind != kObject {
-		return nil, false
-	}
-	m, ok := v.v.(map[string]any)
-	return m, ok
 }
 
 // operators builds the standard JsonLogic operations and flagd's string

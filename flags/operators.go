@@ -15,7 +15,8 @@ import (
 //	{"fractional": [bucketBy?, [variant, weight?], [variant, weight?], ...]}
 //
 // bucketBy (optional) is a rule giving the string to hash; without it,
-// or when it gives null, the flag key followed by the targeting key. The
+// or when it gives null, the flag key followed by the targeting key,
+// and an empty targeting key, as a missing one, buckets nobody. The
 // string's MurmurHash3 (x86, 32 bit, seed 0) picks a bucket in
 // [0, total weight) as (hash * total) >> 32, and the bucket's entry wins.
 // A weight defaults to 1, must be a whole number, and counts as 0 when
@@ -138,7 +139,7 @@ func (f *fraction) bucketKey(e env, buf []byte) ([]byte, bool) {
 		}
 	}
 	tk := lookupOr(e.ctx, []string{"targetingKey"}, null)
-	if tk.kind != kString {
+	if tk.kind != kString || tk.s == "" { // as flagd#1949: an empty key is no key
 		return nil, false
 	}
 	buf = append(buf, e.flagKey...)
@@ -179,8 +180,8 @@ func (f *fraction) distribution(e env) *split {
 
 // semVer is flagd's sem_ver: {"sem_ver": [version, operator, target]},
 // operators = != < <= > >= and ^ (same major) ~ (same major and minor).
-// Versions may carry a v or V prefix, may be partial (1, 1.2) and may be
-// numbers; build metadata is ignored. Anything invalid gives null.
+// Versions may carry one v or V prefix, may be partial (1, 1.2) and may
+// be numbers; build metadata is ignored. Anything invalid gives null.
 func semVer(args []node) node {
 	return node{eval: func(e env) value {
 		if len(args) != 3 {
@@ -227,6 +228,9 @@ func semverOf(v value) (string, bool) {
 	default:
 		return "", false
 	}
-	s = "v" + strings.TrimPrefix(strings.TrimPrefix(s, "v"), "V")
+	if strings.HasPrefix(s, "v") || strings.HasPrefix(s, "V") {
+		s = s[1:] // one prefix, as flagd strips: "vV1.0.0" is invalid
+	}
+	s = "v" + s
 	return s, semver.IsValid(s)
 }
