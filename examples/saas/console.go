@@ -13,12 +13,18 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/time/rate"
 
 	"github.com/saaskit/saaskit/backup"
 	"github.com/saaskit/saaskit/flags"
@@ -51,6 +57,12 @@ type console struct {
 	pages  map[string]*template.Template
 	logger *slog.Logger
 	db     *sql.DB
+	// logins limits failed log-ins per client address. It lives in the
+	// process: each replica allows its own.
+	logins *loginLimiter
+	// trusted are the reverse proxies whose X-Forwarded-Proto and
+	// X-Forwarded-For are believed.
+	trusted []netip.Prefix
 }
 
 // sessionsSchema keeps console sessions by the SHA-256 of their cookie,
@@ -83,7 +95,8 @@ func newConsole(ctx context.Context, a *app) (*console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &console{app: a, pages: map[string]*template.Template{}, logger: a.logger, db: a.users.db}
+	c := &console{app: a, pages: map[string]*template.Template{}, logger: a.logger, db: a.users.db,
+		logins: newLoginLimiter(), trusted: a.trustedProxies}
 	for _, name := range names {
 		base := name[strings.LastIndex(name, "/")+1:]
 		if base == "layout.html" {
@@ -148,7 +161,10 @@ func headers(h http.Handler) http.Handler {
 
 // routes registers the console's pages and actions on mux.
 func (c *console) routes(mux *http.ServeMux) {
-	handle := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, headers(h)) }
+	// Every form posts to its own origin: a cross-site POST (by
+	// Sec-Fetch-Site, else Origin) is refused before it is read.
+	sameOrigin := http.NewCrossOriginProtection()
+	handle := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, headers(sameOrigin.Handler(h))) }
 	handle("GET /console/login", c.loginPage)
 	handle("POST /console/login", c.login)
 	handle("POST /console/logout", c.action(c.logout))
@@ -179,7 +195,7 @@ func (c *console) current(r *http.Request) *session {
 	if err != nil {
 		return nil
 	}
-	s := &session{idHash: hashSessionID(ck.Value)}
+	s := &session{idHash: c.hashSessionID(ck.Value)}
 	err = c.db.QueryRowContext(r.Context(), rebind(c.db, "SELECT csrf, flash FROM demo_console_sessions WHERE id_hash = ? AND expires > ?"),
 		s.idHash, time.Now().Unix()).Scan(&s.csrf, &s.flash)
 	if err != nil {
@@ -191,8 +207,11 @@ func (c *console) current(r *http.Request) *session {
 	return s
 }
 
-func hashSessionID(id string) string {
-	sum := sha256.Sum256([]byte(id))
+// hashSessionID is the key of a session cookie's row: a SHA-256 of the
+// cookie and of the operator token, so that changing the token ends
+// every session opened with the old one.
+func (c *console) hashSessionID(id string) string {
+	sum := sha256.Sum256([]byte(c.app.features.operator + "\x00" + id))
 	return hex.EncodeToString(sum[:])
 }
 
@@ -211,11 +230,50 @@ func (c *console) takeFlash(r *http.Request, s *session) string {
 	return s.flash
 }
 
-func setSessionCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
+func (c *console) setSessionCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: value, Path: "/console/", MaxAge: maxAge,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, Secure: c.overTLS(r), SameSite: http.SameSiteStrictMode,
 	})
+}
+
+// fromTrustedProxy reports whether r came through one of the trusted
+// reverse proxies.
+func (c *console) fromTrustedProxy(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	for _, p := range c.trusted {
+		if p.Contains(ap.Addr().Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// overTLS reports whether the client reached the service over TLS:
+// directly, or through a trusted proxy that says so. Anyone else's
+// X-Forwarded-Proto is ignored.
+func (c *console) overTLS(r *http.Request) bool {
+	return r.TLS != nil || c.fromTrustedProxy(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+// client is the address of r's client: the connection's, or the last
+// X-Forwarded-For entry when a trusted proxy added it.
+func (c *console) client(r *http.Request) string {
+	if c.fromTrustedProxy(r) {
+		if fwd := r.Header.Values("X-Forwarded-For"); len(fwd) > 0 {
+			list := strings.Split(fwd[len(fwd)-1], ",")
+			if addr := strings.TrimSpace(list[len(list)-1]); addr != "" {
+				return addr
+			}
+		}
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }
 
 // loginPage handles GET /console/login.
@@ -225,9 +283,18 @@ func (c *console) loginPage(w http.ResponseWriter, r *http.Request) {
 
 // login handles POST /console/login: the operator token opens a session.
 func (c *console) login(w http.ResponseWriter, r *http.Request) {
+	client := c.client(r)
+	if wait, ok := c.logins.allowed(client, time.Now()); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		c.render(w, r, http.StatusTooManyRequests, "login.html", view{Title: "Log in", Flash: "Too many failed log-ins from here: try again later."})
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	token := r.PostFormValue("token")
 	if subtle.ConstantTimeCompare([]byte(token), []byte(c.app.features.operator)) != 1 {
+		c.logins.failed(client, time.Now())
+		c.logger.WarnContext(r.Context(), "console login failed", slog.String("client.address", client),
+			slog.String("user_agent.original", r.UserAgent()))
 		c.render(w, r, http.StatusUnauthorized, "login.html", view{Title: "Log in", Flash: "That is not the operator token."})
 		return
 	}
@@ -235,15 +302,15 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 	_, err := c.db.ExecContext(r.Context(), rebind(c.db, "DELETE FROM demo_console_sessions WHERE expires <= ?"), now.Unix())
 	if err == nil {
 		_, err = c.db.ExecContext(r.Context(), rebind(c.db, "INSERT INTO demo_console_sessions (id_hash, csrf, expires, flash) VALUES (?, ?, ?, '')"),
-			hashSessionID(id), randomHex(32), now.Add(sessionTTL).Unix())
+			c.hashSessionID(id), randomHex(32), now.Add(sessionTTL).Unix())
 	}
 	if err != nil {
 		status, msg := c.failure(r, err)
 		c.render(w, r, status, "login.html", view{Title: "Log in", Flash: msg})
 		return
 	}
-	setSessionCookie(w, r, id, int(sessionTTL/time.Second))
-	c.logger.InfoContext(r.Context(), "console login")
+	c.setSessionCookie(w, r, id, int(sessionTTL/time.Second))
+	c.logger.InfoContext(r.Context(), "console login", slog.String("client.address", client))
 	http.Redirect(w, r, "/console/tenants", http.StatusSeeOther)
 }
 
@@ -254,7 +321,7 @@ func (c *console) logout(w http.ResponseWriter, r *http.Request) (string, string
 			return "", "", err
 		}
 	}
-	setSessionCookie(w, r, "", -1)
+	c.setSessionCookie(w, r, "", -1)
 	return "/console/login", "", nil
 }
 
@@ -588,4 +655,53 @@ func ago(t time.Time) string {
 		return "never"
 	}
 	return time.Since(t).Round(time.Second).String() + " ago"
+}
+
+// loginLimiter allows each client address a few failed log-ins, then one
+// a minute. It keeps at most loginClients addresses, forgetting the
+// oldest first.
+type loginLimiter struct {
+	mu      sync.Mutex
+	clients *lru.Cache[string, *rate.Limiter]
+}
+
+const (
+	loginBurst   = 5
+	loginEvery   = time.Minute
+	loginClients = 10000
+)
+
+func newLoginLimiter() *loginLimiter {
+	clients, _ := lru.New[string, *rate.Limiter](loginClients) // the size is a positive constant
+	return &loginLimiter{clients: clients}
+}
+
+func (l *loginLimiter) limiter(client string) *rate.Limiter {
+	lim, ok := l.clients.Get(client)
+	if !ok {
+		lim = rate.NewLimiter(rate.Every(loginEvery), loginBurst)
+		l.clients.Add(client, lim)
+	}
+	return lim
+}
+
+// allowed reports whether client may try to log in at now, and if not,
+// how long until it may.
+func (l *loginLimiter) allowed(client string, now time.Time) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lim := l.limiter(client)
+	if lim.TokensAt(now) >= 1 {
+		return 0, true
+	}
+	r := lim.ReserveN(now, 1)
+	defer r.CancelAt(now)
+	return r.DelayFrom(now), false
+}
+
+// failed spends one of client's attempts.
+func (l *loginLimiter) failed(client string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.limiter(client).AllowN(now, 1)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -292,33 +293,15 @@ func TestConsoleSessionOutlivesRestart(t *testing.T) {
 		t.Skip("builds and runs the demo binary")
 	}
 	bin, data := buildDemo(t), t.TempDir()
-	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	t.Setenv("SAASKIT_OPERATOR_TOKEN", "op-kept") // the same token across the restart: see TestConsoleLoginDefenses
 	send := func(s *server, method, path string, form url.Values, cookie *http.Cookie) *http.Response {
-		req, err := http.NewRequest(method, "http://127.0.0.1:"+s.port+path, strings.NewReader(form.Encode()))
-		require.NoError(t, err)
-		req.Host = "localhost:" + s.port
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if cookie != nil {
-			req.AddCookie(cookie)
-		}
-		resp, err := noRedirect.Do(req)
-		require.NoError(t, err)
-		resp.Body.Close()
-		return resp
+		return consoleSend(t, s, method, path, form, cookie)
 	}
 
 	s := start(t, bin, data)
 	resp := send(s, "POST", "/console/login", url.Values{"token": {"wrong"}}, nil)
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-	resp = send(s, "POST", "/console/login", url.Values{"token": {s.operatorToken(t)}}, nil)
-	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
-	var cookie *http.Cookie
-	for _, c := range resp.Cookies() {
-		if c.Name == sessionCookie {
-			cookie = c
-		}
-	}
-	require.NotNil(t, cookie, "no session cookie")
+	cookie := consoleLogin(t, s, "op-kept")
 	assert.Equal(t, http.StatusOK, send(s, "GET", "/console/tenants", nil, cookie).StatusCode)
 	s.stop(t)
 
@@ -342,4 +325,91 @@ func TestConsoleSessionOutlivesRestart(t *testing.T) {
 	resp = send(s, "GET", "/console/tenants", nil, cookie)
 	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	assert.Equal(t, "/console/login", resp.Header.Get("Location"), "the session outlived its logout")
+}
+
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// consoleSend sends a console request to s, with form as its body and
+// header as name, value pairs, without following redirects.
+func consoleSend(t *testing.T, s *server, method, path string, form url.Values, cookie *http.Cookie, header ...string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://127.0.0.1:"+s.port+path, strings.NewReader(form.Encode()))
+	require.NoError(t, err)
+	req.Host = "localhost:" + s.port
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	if cookie != nil {
+		req.AddCookie(cookie)
+	}
+	resp, err := noRedirect.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp
+}
+
+// consoleLogin logs in with token and returns the session cookie.
+func consoleLogin(t *testing.T, s *server, token string, header ...string) *http.Cookie {
+	t.Helper()
+	resp := consoleSend(t, s, "POST", "/console/login", url.Values{"token": {token}}, nil, header...)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookie {
+			return c
+		}
+	}
+	t.Fatal("no session cookie")
+	return nil
+}
+
+// TestConsoleLoginDefenses: a new operator token ends the sessions of
+// the old one; failed log-ins are limited per client and logged without
+// the token; a cross-site login post is refused; the cookie is Secure
+// when a trusted proxy says the client came over TLS, and only then.
+func TestConsoleLoginDefenses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the demo binary")
+	}
+	bin, data := buildDemo(t), t.TempDir()
+	t.Setenv("SAASKIT_OPERATOR_TOKEN", "op-first")
+	s := start(t, bin, data, "-trusted-proxies", "127.0.0.1/32")
+	cookie := consoleLogin(t, s, "op-first")
+	assert.False(t, cookie.Secure, "Secure over plain http")
+	secure := consoleLogin(t, s, "op-first", "X-Forwarded-Proto", "https")
+	assert.True(t, secure.Secure, "not Secure behind a trusted proxy that says https")
+
+	resp := consoleSend(t, s, "POST", "/console/login", url.Values{"token": {"op-first"}}, nil, "Sec-Fetch-Site", "cross-site")
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode, "a cross-site login post")
+	resp = consoleSend(t, s, "POST", "/console/login", url.Values{"token": {"op-first"}}, nil, "Origin", "https://evil.example")
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode, "a login post from another origin")
+
+	for i := range 5 {
+		resp := consoleSend(t, s, "POST", "/console/login", url.Values{"token": {"guess-" + strconv.Itoa(i)}}, nil, "X-Forwarded-For", "203.0.113.7")
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "guess %d", i)
+	}
+	resp = consoleSend(t, s, "POST", "/console/login", url.Values{"token": {"op-first"}}, nil, "X-Forwarded-For", "203.0.113.7")
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "a sixth try from the guessing client, right token or not")
+	assert.NotEmpty(t, resp.Header.Get("Retry-After"))
+	consoleLogin(t, s, "op-first", "X-Forwarded-For", "198.51.100.2") // another client is not held back
+	logged := 0
+	for _, l := range s.lines() {
+		if strings.Contains(l, "console login failed") {
+			logged++
+			assert.Contains(t, l, "203.0.113.7", "the log says from where")
+			assert.NotContains(t, l, "guess-", "the log holds the token tried")
+		}
+	}
+	assert.Equal(t, 5, logged, "every failed log-in is logged")
+	s.stop(t)
+
+	t.Setenv("SAASKIT_OPERATOR_TOKEN", "op-second")
+	s = start(t, bin, data)
+	defer s.stop(t)
+	resp = consoleSend(t, s, "GET", "/console/tenants", nil, cookie)
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode, "a session of the old token lives on")
+	assert.Equal(t, "/console/login", resp.Header.Get("Location"))
+	resp = consoleSend(t, s, "POST", "/console/login", url.Values{"token": {"op-first"}}, nil)
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	assert.Equal(t, http.StatusOK, consoleSend(t, s, "GET", "/console/tenants", nil, consoleLogin(t, s, "op-second")).StatusCode)
 }

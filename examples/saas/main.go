@@ -90,7 +90,11 @@
 //
 // Flags (and environment variables): -addr (SAASKIT_ADDR, default
 // localhost:8080), -data (SAASKIT_DATA_DIR, default ./data), -domain
-// (SAASKIT_BASE_DOMAIN, default localhost).
+// (SAASKIT_BASE_DOMAIN, default localhost), -trusted-proxies
+// (SAASKIT_TRUSTED_PROXIES: CIDRs of reverse proxies whose
+// X-Forwarded-Proto and X-Forwarded-For the console believes, for its
+// Secure cookie and its per-client limit on failed log-ins; default
+// none).
 package main
 
 import (
@@ -106,6 +110,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -139,6 +144,9 @@ func main() {
 
 type config struct {
 	addr, dataDir, domain, db string
+	// trustedProxies are the reverse proxies whose X-Forwarded-Proto
+	// and X-Forwarded-For the console believes.
+	trustedProxies []netip.Prefix
 }
 
 func parseFlags(args []string) (config, error) {
@@ -148,7 +156,22 @@ func parseFlags(args []string) (config, error) {
 	fsFlags.StringVar(&c.dataDir, "data", envOr("SAASKIT_DATA_DIR", "data"), "directory of the SQLite database, keys and backups")
 	fsFlags.StringVar(&c.db, "db", envOr("SAASKIT_DATABASE_URL", ""), "a postgres:// URL to use PostgreSQL instead of <data>/saas.db")
 	fsFlags.StringVar(&c.domain, "domain", envOr("SAASKIT_BASE_DOMAIN", "localhost"), "base domain whose subdomains name tenants")
-	return c, fsFlags.Parse(args)
+	proxies := fsFlags.String("trusted-proxies", envOr("SAASKIT_TRUSTED_PROXIES", ""),
+		"comma-separated CIDRs of reverse proxies whose X-Forwarded-Proto and X-Forwarded-For are believed (default: none)")
+	if err := fsFlags.Parse(args); err != nil {
+		return c, err
+	}
+	for p := range strings.SplitSeq(*proxies, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			return c, fmt.Errorf("-trusted-proxies: %q is not a CIDR: %w", p, err)
+		}
+		c.trustedProxies = append(c.trustedProxies, prefix)
+	}
+	return c, nil
 }
 
 func envOr(name, def string) string {
@@ -229,7 +252,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	app.features, app.api = feats, api
+	app.features, app.api, app.trustedProxies = feats, api, cfg.trustedProxies
 	// Consent records keep a pseudonym of erased users, keyed by a secret
 	// of the demo's data directory.
 	pseudonymKey, err := demoPassphrase(filepath.Join(cfg.dataDir, "pseudonym.key"))
@@ -319,21 +342,23 @@ func seed(ctx context.Context, reg *tenancy.Registry, stdout io.Writer) error {
 }
 
 type app struct {
-	reg       *tenancy.Registry
-	store     *sqlstore.Store
-	logger    *slog.Logger
-	resolve   func(http.Handler) http.Handler
-	limit     *tenancy.RateLimiter
-	templates *tenancy.Templates
-	users     *users
-	hooks     *hooks
-	features  *features
-	api       *versioning.API
-	ready     *health.Checker
-	privacy   *privacy
-	consents  *consents
-	backups   *backups
-	console   *console
+	// trustedProxies: see config.
+	trustedProxies []netip.Prefix
+	reg            *tenancy.Registry
+	store          *sqlstore.Store
+	logger         *slog.Logger
+	resolve        func(http.Handler) http.Handler
+	limit          *tenancy.RateLimiter
+	templates      *tenancy.Templates
+	users          *users
+	hooks          *hooks
+	features       *features
+	api            *versioning.API
+	ready          *health.Checker
+	privacy        *privacy
+	consents       *consents
+	backups        *backups
+	console        *console
 }
 
 func newApp(reg *tenancy.Registry, store *sqlstore.Store, keys *skcrypto.Keyring, hooks *hooks, domain string, logger *slog.Logger) (*app, error) {
