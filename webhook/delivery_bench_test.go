@@ -71,7 +71,7 @@ func BenchmarkDelivery(b *testing.B) {
 		uri, _ := fakekms.NewKeyURI()
 		aead, _ := fakekms.NewAEAD(uri)
 		st := memstore.New()
-		d, _ := webhook.NewDispatcher(st, st, func(string) webhook.AEAD { return aead }, webhook.DispatcherOptions{})
+		d, _ := webhook.NewDispatcher(st, st, func(string) webhook.AEAD { return aead }, webhook.DispatcherOptions{AllowCIDRs: loopback})
 		ctx := context.Background()
 		if _, _, err := d.CreateEndpoint(ctx, "acme", webhook.EndpointSpec{URL: srv.URL}); err != nil {
 			b.Fatal(err)

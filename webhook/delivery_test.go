@@ -77,7 +77,7 @@ func newDeliveryFixture(t *testing.T) *deliveryFixture {
 	aead, err := fakekms.NewAEAD(uri)
 	require.NoError(t, err)
 	f := &deliveryFixture{store: memstore.New(), clock: testclock.New(time.Now().UTC().Truncate(time.Second))}
-	f.d, err = webhook.NewDispatcher(f.store, f.store, func(string) webhook.AEAD { return aead }, webhook.DispatcherOptions{Now: f.clock.Now})
+	f.d, err = webhook.NewDispatcher(f.store, f.store, func(string) webhook.AEAD { return aead }, webhook.DispatcherOptions{Now: f.clock.Now, AllowCIDRs: loopback})
 	require.NoError(t, err)
 	f.opts = webhook.WorkerOptions{
 		Poll:  2 * time.Millisecond,
@@ -515,7 +515,8 @@ func TestRenderForPinnedVersion(t *testing.T) {
 	aead, _ := fakekms.NewAEAD(uri)
 	var err error
 	f.d, err = webhook.NewDispatcher(f.store, f.store, func(string) webhook.AEAD { return aead }, webhook.DispatcherOptions{
-		Now: f.clock.Now,
+		AllowCIDRs: loopback,
+		Now:        f.clock.Now,
 		Render: func(_ context.Context, e *webhook.Endpoint, m *webhook.Message) ([]byte, error) {
 			return []byte(`{"version":"` + e.APIVersion + `","data":` + string(m.Payload) + `}`), nil
 		},

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -29,6 +30,13 @@ type AEAD interface {
 type DispatcherOptions struct {
 	// HTTPSOnly refuses endpoint URLs that are not https. Default false.
 	HTTPSOnly bool
+	// AllowCIDRs are the ranges an endpoint URL may name by address
+	// although ForbiddenIP denies them: give the delivery client's
+	// DeliveryClientOptions.AllowCIDRs. An endpoint whose host is a
+	// forbidden address (an IP literal, or localhost) is refused when it
+	// is created, not first at delivery; metadata endpoints always are.
+	// Host names are checked when the client dials them. Default: none.
+	AllowCIDRs []netip.Prefix
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Render, when set, turns a message into the body one endpoint
@@ -116,7 +124,11 @@ func (d *Dispatcher) CreateEndpoint(ctx context.Context, tenantID string, spec E
 	if tenantID == "" {
 		return nil, "", fmt.Errorf("%w: tenant is required", ErrInvalid)
 	}
-	if _, err := CheckURL(spec.URL, d.opts.HTTPSOnly); err != nil {
+	u, err := CheckURL(spec.URL, d.opts.HTTPSOnly)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := checkEndpointHost(u.Hostname(), d.opts.AllowCIDRs); err != nil {
 		return nil, "", err
 	}
 	if len(spec.EventTypes) > maxEventTypes {

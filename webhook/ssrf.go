@@ -231,6 +231,26 @@ func embeddedIPv4(ip netip.Addr) []netip.Addr {
 	return nil
 }
 
+// checkEndpointHost refuses an endpoint host that names a forbidden
+// address outright: an IP literal that ForbiddenIP denies outside allow
+// (metadata endpoints whatever allow says), or a localhost name unless
+// allow holds loopback.
+func checkEndpointHost(host string, allow []netip.Prefix) error {
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		name := strings.ToLower(strings.TrimSuffix(host, "."))
+		if name != "localhost" && !strings.HasSuffix(name, ".localhost") {
+			return nil // a name: judged by the addresses it resolves to, at each dial
+		}
+		ip = netip.MustParseAddr("127.0.0.1") // RFC 6761: localhost names are loopback
+	}
+	if metadataIP(ip) || ForbiddenIP(ip) && !ssrfAllowed(allow, ip) {
+		return fmt.Errorf("%w: url host %s is a private, loopback, link-local, metadata or otherwise reserved address; "+
+			"deliveries to it are refused", ErrInvalidURL, host)
+	}
+	return nil
+}
+
 // ssrfAllowed reports whether ip is in one of the allowed prefixes; an
 // IPv4 address and its IPv4-mapped IPv6 form are treated as one, so
 // 127.0.0.0/8 and ::ffff:127.0.0.0/104 allow both.

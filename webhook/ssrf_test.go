@@ -19,9 +19,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tink-crypto/tink-go/v2/testing/fakekms"
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/saaskit/saaskit/webhook"
+	"github.com/saaskit/saaskit/webhook/memstore"
 )
 
 // loopback is the AllowCIDRs that lets tests reach their httptest servers.
@@ -661,4 +663,50 @@ func TestDeliveryClientHTTPSOnly(t *testing.T) {
 	// The guard applies to https as well: loopback is refused by default.
 	_, err = get(t, newClient(t, webhook.DeliveryClientOptions{HTTPSOnly: true, RootCAs: roots}), tlsSrv.URL)
 	assert.ErrorIs(t, err, webhook.ErrForbiddenAddress)
+}
+
+// TestForbiddenEndpointsAreRefusedAtRegistration: an endpoint whose host
+// is a forbidden address is refused when it is created, with the reason,
+// not first at delivery; the allowance covers what it names, never the
+// metadata endpoints.
+func TestForbiddenEndpointsAreRefusedAtRegistration(t *testing.T) {
+	uri, err := fakekms.NewKeyURI()
+	require.NoError(t, err)
+	aead, err := fakekms.NewAEAD(uri)
+	require.NoError(t, err)
+	newDispatcher := func(allow []netip.Prefix) *webhook.Dispatcher {
+		st := memstore.New()
+		d, err := webhook.NewDispatcher(st, st, func(string) webhook.AEAD { return aead }, webhook.DispatcherOptions{AllowCIDRs: allow})
+		require.NoError(t, err)
+		return d
+	}
+	strict, lenient := newDispatcher(nil), newDispatcher(loopback)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		url             string
+		strict, lenient bool // accepted
+	}{
+		{"https://hooks.example.com/x", true, true},
+		{"http://127.0.0.1:8080/x", false, true},
+		{"http://localhost:8080/x", false, true},
+		{"http://api.localhost/x", false, true},
+		{"http://[::1]/x", false, false},
+		{"http://10.0.0.1/x", false, false},
+		{"http://169.254.169.254/latest/meta-data/", false, false},
+		{"http://[::ffff:169.254.169.254]/", false, false},
+		{"http://[64:ff9b::a9fe:a9fe]/", false, false},
+	} {
+		for _, d := range []struct {
+			name     string
+			d        *webhook.Dispatcher
+			accepted bool
+		}{{"strict", strict, tc.strict}, {"loopback allowed", lenient, tc.lenient}} {
+			_, _, err := d.d.CreateEndpoint(ctx, "acme", webhook.EndpointSpec{URL: tc.url})
+			if d.accepted {
+				assert.NoError(t, err, "%s: %s", d.name, tc.url)
+			} else {
+				assert.ErrorIs(t, err, webhook.ErrInvalidURL, "%s: %s", d.name, tc.url)
+			}
+		}
+	}
 }

@@ -30,6 +30,7 @@ func newTelemetryFixture(t *testing.T) (*deliveryFixture, *tracetest.SpanRecorde
 	aead, _ := fakekms.NewAEAD(uri)
 	st := memstore.New()
 	d, err := webhook.NewDispatcher(st, st, func(string) webhook.AEAD { return aead }, webhook.DispatcherOptions{
+		AllowCIDRs:     loopback,
 		Now:            f.clock.Now,
 		TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)),
 		MeterProvider:  sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)),

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 
@@ -76,8 +74,12 @@ func (c *consents) record(w http.ResponseWriter, r *http.Request) {
 		NoticeHash    string `json:"notice_hash"`
 		Proof         string `json:"proof"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, 4<<10)).Decode(&body); err != nil || body.Granted == nil {
-		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: `body must be JSON {"granted": true|false, "notice_version", "notice_hash", "proof"}`})
+	const want = `{"granted": true|false, "notice_version", "notice_hash", "proof"}`
+	if !readJSON(w, r, 4<<10, &body, want) {
+		return
+	}
+	if body.Granted == nil {
+		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "body must be JSON " + want})
 		return
 	}
 	user := r.PathValue("id")

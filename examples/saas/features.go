@@ -168,8 +168,13 @@ func (f *features) setState(state flags.State) http.HandlerFunc {
 
 // setPercent handles PUT /admin/flags/{key}/percent {"percent": n}.
 func (f *features) setPercent(w http.ResponseWriter, r *http.Request, key string) error {
-	var body struct{ Percent *int }
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<10)).Decode(&body); err != nil || body.Percent == nil {
+	var body struct {
+		Percent *int `json:"percent"`
+	}
+	if !readJSON(w, r, 1<<10, &body, "{percent}") {
+		return nil
+	}
+	if body.Percent == nil {
 		return fmt.Errorf("%w: want JSON {percent}", errBadBody)
 	}
 	if err := f.store.SetPercent(r.Context(), operatorName, key, *body.Percent); err != nil {
@@ -181,8 +186,13 @@ func (f *features) setPercent(w http.ResponseWriter, r *http.Request, key string
 
 // addToRing handles POST /admin/rings/{key}/tenants {"tenant": id}.
 func (f *features) addToRing(w http.ResponseWriter, r *http.Request, ring string) error {
-	var body struct{ Tenant string }
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<10)).Decode(&body); err != nil || body.Tenant == "" {
+	var body struct {
+		Tenant string `json:"tenant"`
+	}
+	if !readJSON(w, r, 1<<10, &body, "{tenant}") {
+		return nil
+	}
+	if body.Tenant == "" {
 		return fmt.Errorf("%w: want JSON {tenant}", errBadBody)
 	}
 	if err := f.store.AddToRing(r.Context(), operatorName, ring, body.Tenant); err != nil {

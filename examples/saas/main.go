@@ -13,14 +13,14 @@
 //	curl -H 'X-Tenant-ID: globex' http://localhost:8080/api/branding
 //	curl -H "Authorization: Bearer $GLOBEX" http://localhost:8080/api/tenant
 //	open http://globex.localhost:8080/
-//	curl -H "Authorization: Bearer $ACME" -d '{"email_address":"ada@example.com","first_name":"Ada","last_name":"Lovelace"}' http://localhost:8080/api/users
+//	curl -H "Authorization: Bearer $ACME" --json '{"email_address":"ada@example.com","first_name":"Ada","last_name":"Lovelace"}' http://localhost:8080/api/users
 //	curl -H "Authorization: Bearer $ACME" 'http://localhost:8080/api/users?email=ada@example.com'
 //	curl -X DELETE -H "Authorization: Bearer $ACME" http://localhost:8080/api/users/<id>
 //
 // Webhooks: register an endpoint, then create a user; the user.created
 // event is committed with the user (outbox) and delivered, signed:
 //
-//	curl -H "Authorization: Bearer $ACME" -d '{"url":"http://localhost:8080/webhooks/inbound/acme"}' http://localhost:8080/api/webhooks/endpoints
+//	curl -H "Authorization: Bearer $ACME" --json '{"url":"http://localhost:8080/webhooks/inbound/acme"}' http://localhost:8080/api/webhooks/endpoints
 //	curl -H "Authorization: Bearer $ACME" http://localhost:8080/api/webhooks/inbound
 //	curl -H "Authorization: Bearer $ACME" 'http://localhost:8080/api/webhooks/deliveries?state=dead'
 //
@@ -30,8 +30,8 @@
 //
 //	curl -H "Authorization: Bearer $ACME" http://localhost:8080/api/insights
 //	curl -H "Authorization: Bearer $GLOBEX" http://localhost:8080/api/features
-//	curl -X POST -H 'Authorization: Bearer <operator token>' -d '{"tenant":"globex"}' http://localhost:8080/admin/rings/internal/tenants
-//	curl -X PUT -H 'Authorization: Bearer <operator token>' -d '{"percent":50}' http://localhost:8080/admin/flags/usage-insights/percent
+//	curl -X POST -H 'Authorization: Bearer <operator token>' --json '{"tenant":"globex"}' http://localhost:8080/admin/rings/internal/tenants
+//	curl -X PUT -H 'Authorization: Bearer <operator token>' --json '{"percent":50}' http://localhost:8080/admin/flags/usage-insights/percent
 //	curl -X POST -H 'Authorization: Bearer <operator token>' http://localhost:8080/admin/flags/usage-insights/kill
 //	curl -H 'Authorization: Bearer <operator token>' http://localhost:8080/admin/flags/usage-insights/audit
 //
@@ -39,7 +39,7 @@
 // API-Version, or let the tenant be pinned to the version current at its
 // first request; GET /api/changelog lists the changes:
 //
-//	curl -H "Authorization: Bearer $ACME" -H 'API-Version: 2024-01-01' -d '{"email":"grace@example.com","name":"Grace Hopper"}' http://localhost:8080/api/users
+//	curl -H "Authorization: Bearer $ACME" -H 'API-Version: 2024-01-01' --json '{"email":"grace@example.com","name":"Grace Hopper"}' http://localhost:8080/api/users
 //
 // Users' emails are stored encrypted under a key per user (package
 // crypto), found by a blind index, and erased by shredding that key. The
@@ -50,16 +50,16 @@
 // an erasure that shreds the user's keys and erases their webhook
 // messages, with GDPR or CCPA deadlines:
 //
-//	curl -H "Authorization: Bearer $ACME" -d '{"kind":"access"}' http://localhost:8080/api/users/<id>/privacy-requests
+//	curl -H "Authorization: Bearer $ACME" --json '{"kind":"access"}' http://localhost:8080/api/users/<id>/privacy-requests
 //	curl -H "Authorization: Bearer $ACME" 'http://localhost:8080/api/privacy-requests/<request id>/export?format=zip' -o export.zip
-//	curl -H "Authorization: Bearer $ACME" -d '{"kind":"erasure"}' http://localhost:8080/api/users/<id>/privacy-requests
+//	curl -H "Authorization: Bearer $ACME" --json '{"kind":"erasure"}' http://localhost:8080/api/users/<id>/privacy-requests
 //	curl -H "Authorization: Bearer $ACME" http://localhost:8080/api/privacy-audit   # the hash-chained trail, verified
 //
 // Consent to product updates is recorded against the notice text shown,
 // and survives the user's erasure under a pseudonym:
 //
 //	curl -H "Authorization: Bearer $ACME" http://localhost:8080/api/consent/notice
-//	curl -H "Authorization: Bearer $ACME" -d '{"granted":true,"notice_version":1,"notice_hash":"<sha256>"}' http://localhost:8080/api/users/<id>/consent
+//	curl -H "Authorization: Bearer $ACME" --json '{"granted":true,"notice_version":1,"notice_hash":"<sha256>"}' http://localhost:8080/api/users/<id>/consent
 //
 // Backups: the database is backed up hourly, encrypted, to
 // <data>/backups, and a restore is drilled daily (and at start); the
@@ -77,7 +77,7 @@
 // letter, point an endpoint at POST /webhooks/gone, which answers 410
 // Gone:
 //
-//	curl -H "Authorization: Bearer $ACME" -d '{"url":"http://localhost:8080/webhooks/gone"}' http://localhost:8080/api/webhooks/endpoints
+//	curl -H "Authorization: Bearer $ACME" --json '{"url":"http://localhost:8080/webhooks/gone"}' http://localhost:8080/api/webhooks/endpoints
 //
 // Operations: GET /livez (the process is up) and GET /readyz (database,
 // keyring and webhook backlog, in application/health+json). Traces,
@@ -108,6 +108,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
@@ -291,6 +292,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	port := ln.Addr().(*net.TCPAddr).Port
 	logger.Warn("demo only: the X-Tenant-ID header names a tenant for public pages; tenant data needs that tenant's API key",
 		slog.String("header", tenancy.DefaultHeader))
+	logger.Warn("demo only: webhook endpoints may be on loopback, so the demo can call its own receiver; a real service refuses private addresses",
+		slog.Any("allowed", demoLoopback))
 	fmt.Fprintf(stdout, "saaskit demo listening on http://%s:%d (try http://acme.%s:%d/api/branding)\n", cfg.domain, port, cfg.domain, port)
 
 	serveErr := make(chan error, 1)
@@ -546,8 +549,11 @@ func (a *app) mintKey(w http.ResponseWriter, r *http.Request, tenantID string) {
 		Name   string   `json:"name"`
 		Scopes []string `json:"scopes"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&req); err != nil {
-		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "body must be JSON {name, scopes}"})
+	if !readJSON(w, r, 4<<10, &req, "{name, scopes}") {
+		return
+	}
+	if req.Name == "" || len(req.Scopes) == 0 {
+		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "a key needs a name and at least one scope"})
 		return
 	}
 	token, key, err := a.reg.CreateKey(r.Context(), tenantID, tenancy.KeyOptions{Name: req.Name, Scopes: req.Scopes})
@@ -557,6 +563,35 @@ func (a *app) mintKey(w http.ResponseWriter, r *http.Request, tenantID string) {
 	}
 	a.logger.InfoContext(r.Context(), "api key created", slog.String("tenant.id", tenantID), slog.String("key.id", key.ID))
 	writeJSON(w, http.StatusCreated, map[string]any{"id": key.ID, "token": token, "scopes": key.Scopes})
+}
+
+// readJSON decodes r's body into v, which describes the body as want
+// ("{name, scopes}"), and reports whether it could; if not it has
+// answered: 415 unless the Content-Type is JSON, 413 over limit bytes,
+// 400 for malformed JSON, an unknown field or data after the value.
+func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any, want string) bool {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		problem.Write(w, problem.Details{Status: http.StatusUnsupportedMediaType, Detail: "Content-Type must be application/json"})
+		return false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, next := dec.Token(); next != io.EOF {
+			err = errors.New("data after the JSON value")
+		}
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &tooLarge):
+		problem.Write(w, problem.Details{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("the body is over %d bytes", limit)})
+	default:
+		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: fmt.Sprintf("body must be JSON %s: %v", want, err)})
+	}
+	return false
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -110,6 +110,9 @@ func (s *server) call(t *testing.T, method, host, path string, body io.Reader, h
 	req, err := http.NewRequest(method, "http://127.0.0.1:"+s.port+path, body)
 	require.NoError(t, err)
 	req.Host = host + ":" + s.port
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
@@ -189,6 +192,35 @@ func TestDemoService(t *testing.T) {
 		// The new key lacks keys:write.
 		resp, _ = s.call(t, "POST", "localhost", "/api/keys", strings.NewReader(`{}`), "X-API-Key", created.Token)
 		assert.Equal(t, 403, resp.StatusCode)
+	})
+	t.Run("input is checked", func(t *testing.T) {
+		acme := []string{"Authorization", "Bearer " + keys["acme"]}
+		for _, tc := range []struct {
+			name, method, path, body, contentType string
+			status                                int
+		}{
+			{"unknown field", "POST", "/api/users", `{"email_address":"a@example.com","admin":true}`, "", 400},
+			{"data after the value", "POST", "/api/users", `{"email_address":"a@example.com"} {}`, "", 400},
+			{"not JSON", "POST", "/api/users", `email_address=a@example.com`, "application/x-www-form-urlencoded", 415},
+			{"over the limit", "POST", "/api/users", `{"email_address":"` + strings.Repeat("a", 5<<10) + `@example.com"}`, "", 413},
+			{"bogus state", "GET", "/api/webhooks/deliveries?state=bogus", "", "", 400},
+			{"a user the tenant does not have", "POST", "/api/users/usr_nobody/privacy-requests", `{"kind":"access"}`, "", 404},
+			{"a key without a name", "POST", "/api/keys", `{"scopes":["tenant:read"]}`, "", 400},
+			{"a key without scopes", "POST", "/api/keys", `{"name":"x"}`, "", 400},
+			{"a key with a scope the caller lacks", "POST", "/api/keys", `{"name":"x","scopes":["admin"]}`, "", 403},
+		} {
+			var body io.Reader
+			if tc.body != "" {
+				body = strings.NewReader(tc.body)
+			}
+			header := acme
+			if tc.contentType != "" {
+				header = append([]string{"Content-Type", tc.contentType}, acme...)
+			}
+			resp, got := s.call(t, tc.method, "localhost", tc.path, body, header...)
+			assert.Equal(t, tc.status, resp.StatusCode, "%s: %s", tc.name, got)
+			assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"), tc.name)
+		}
 	})
 	t.Run("white-label home pages", func(t *testing.T) {
 		_, acme := s.call(t, "GET", "acme.localhost", "/", nil)

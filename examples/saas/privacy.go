@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 
@@ -25,6 +23,7 @@ import (
 // shreds the user's keys, so their encrypted email and names become
 // unreadable everywhere, backups included.
 type privacy struct {
+	users  *users
 	engine *gdpr.Engine
 	trail  *audit.Trail
 	hooks  *hooks
@@ -48,7 +47,7 @@ func newPrivacy(ctx context.Context, u *users, keys *skcrypto.Keyring, h *hooks,
 	if err != nil {
 		return nil, err
 	}
-	return &privacy{engine: e, trail: trail, hooks: h, logger: logger}, nil
+	return &privacy{users: u, engine: e, trail: trail, hooks: h, logger: logger}, nil
 }
 
 // userSource exports a user's decrypted record; its erasure is the
@@ -95,8 +94,7 @@ func (p *privacy) request(w http.ResponseWriter, r *http.Request) {
 		Kind   gdpr.Kind   `json:"kind"`
 		Regime gdpr.Regime `json:"regime"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<10)).Decode(&body); err != nil {
-		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: `body must be JSON {"kind": "access" or "erasure", "regime": "gdpr" or "ccpa"}`})
+	if !readJSON(w, r, 1<<10, &body, `{"kind": "access" or "erasure", "regime": "gdpr" or "ccpa"}`) {
 		return
 	}
 	if body.Regime == "" {
@@ -104,6 +102,13 @@ func (p *privacy) request(w http.ResponseWriter, r *http.Request) {
 	}
 	if body.Kind != gdpr.Access && body.Kind != gdpr.Erasure {
 		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "kind must be access or erasure"})
+		return
+	}
+	if ok, err := p.users.exists(r.Context(), t.ID, r.PathValue("id")); err != nil || !ok {
+		if err == nil {
+			err = fmt.Errorf("user %s: %w", r.PathValue("id"), gdpr.ErrNotFound)
+		}
+		p.fail(w, r, err)
 		return
 	}
 	req, err := p.start(r.Context(), t.ID, body.Kind, body.Regime, r.PathValue("id"), "api")

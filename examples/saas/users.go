@@ -140,8 +140,7 @@ func normalizeEmail(s string) (string, bool) {
 func (u *users) create(w http.ResponseWriter, r *http.Request) {
 	t, _ := tenancy.FromContext(r.Context())
 	var req user
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&req); err != nil {
-		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "body must be JSON {email_address, first_name, last_name}"})
+	if !readJSON(w, r, 4<<10, &req, "{email_address, first_name, last_name}") {
 		return
 	}
 	email, ok := normalizeEmail(req.Email)
@@ -268,14 +267,11 @@ func (u *users) decrypt(ctx context.Context, tenantID string, usr *user, email, 
 func (u *users) erase(w http.ResponseWriter, r *http.Request) {
 	t, _ := tenancy.FromContext(r.Context())
 	id := r.PathValue("id")
-	var exists int
-	err := u.db.QueryRowContext(r.Context(), rebind(u.db, "SELECT 1 FROM demo_users WHERE tenant_id = ? AND id = ?"), t.ID, id).Scan(&exists)
-	if errors.Is(err, sql.ErrNoRows) {
-		problem.Write(w, problem.Details{Status: http.StatusNotFound, Detail: "no such user"})
-		return
-	}
-	if err != nil {
+	if ok, err := u.exists(r.Context(), t.ID, id); err != nil {
 		u.fail(w, r, err)
+		return
+	} else if !ok {
+		problem.Write(w, problem.Details{Status: http.StatusNotFound, Detail: "no such user"})
 		return
 	}
 	ev, err := u.keys.ShredSubject(r.Context(), t.ID, id)
@@ -294,6 +290,16 @@ func (u *users) erase(w http.ResponseWriter, r *http.Request) {
 	}
 	u.logger.InfoContext(r.Context(), "user keys shredded", slog.String("user.id", id), slog.Any("key.ids", ev.KeyIDs))
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "shredded_keys": ev.KeyIDs, "at": ev.At})
+}
+
+// exists reports whether the tenant has the user.
+func (u *users) exists(ctx context.Context, tenantID, id string) (bool, error) {
+	var one int
+	err := u.db.QueryRowContext(ctx, rebind(u.db, "SELECT 1 FROM demo_users WHERE tenant_id = ? AND id = ?"), tenantID, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 func (u *users) fail(w http.ResponseWriter, r *http.Request, err error) {

@@ -41,6 +41,7 @@ func newHooks(ctx context.Context, st *webhookstore.Store, keys *skcrypto.Keyrin
 	d, err := webhook.NewDispatcher(st, st, func(tenant string) webhook.AEAD {
 		return keys.AEAD(skcrypto.Scope{Tenant: tenant, Subject: "webhook-secrets"})
 	}, webhook.DispatcherOptions{
+		AllowCIDRs: demoLoopback,
 		// Each endpoint receives events in the API version it is pinned to.
 		Render: func(_ context.Context, e *webhook.Endpoint, msg *webhook.Message) ([]byte, error) {
 			return api.RenderPayload(e.APIVersion, payloadType(msg.EventType), msg.Payload)
@@ -68,14 +69,15 @@ func (h *hooks) emit(ctx context.Context, tx *sql.Tx, tenantID, eventType, subje
 	return err
 }
 
-// run delivers until ctx ends. Endpoints' rate limits are kept in the
-// database, so replicas sharing it keep them together. The demo lets
-// deliveries reach loopback so it can call its own receiver; a real
+// demoLoopback lets endpoints name, and deliveries reach, loopback, so
+// the demo can call its own receiver; the demo says so at start. A real
 // service keeps the default, which refuses private addresses.
+var demoLoopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// run delivers until ctx ends. Endpoints' rate limits are kept in the
+// database, so replicas sharing it keep them together.
 func (h *hooks) run(ctx context.Context) {
-	client := webhook.NewDeliveryClient(webhook.DeliveryClientOptions{
-		AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
-	})
+	client := webhook.NewDeliveryClient(webhook.DeliveryClientOptions{AllowCIDRs: demoLoopback})
 	_ = h.d.Run(ctx, webhook.WorkerOptions{Client: client, Poll: 200 * time.Millisecond, Logger: h.logger, RateLimiter: h.limiter})
 }
 
@@ -88,8 +90,7 @@ func (h *hooks) createEndpoint(w http.ResponseWriter, r *http.Request) {
 		URL        string   `json:"url"`
 		EventTypes []string `json:"event_types"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8<<10)).Decode(&req); err != nil {
-		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "body must be JSON {url, event_types}"})
+	if !readJSON(w, r, 8<<10, &req, "{url, event_types}") {
 		return
 	}
 	e, secret, err := h.d.CreateEndpoint(r.Context(), t.ID, webhook.EndpointSpec{
@@ -105,8 +106,15 @@ func (h *hooks) createEndpoint(w http.ResponseWriter, r *http.Request) {
 // listDeliveries handles GET /api/webhooks/deliveries?state=dead.
 func (h *hooks) listDeliveries(w http.ResponseWriter, r *http.Request) {
 	t, _ := tenancy.FromContext(r.Context())
+	state := webhook.DeliveryState(r.URL.Query().Get("state"))
+	switch state {
+	case "", webhook.StatePending, webhook.StateSucceeded, webhook.StateDead:
+	default:
+		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "state must be pending, succeeded or dead"})
+		return
+	}
 	ds, err := h.queue.Deliveries(r.Context(), t.ID, webhook.DeliveryFilter{
-		State: webhook.DeliveryState(r.URL.Query().Get("state")), AfterID: r.URL.Query().Get("after"), Limit: 100,
+		State: state, AfterID: r.URL.Query().Get("after"), Limit: 100,
 	})
 	if err != nil {
 		h.fail(w, r, err)

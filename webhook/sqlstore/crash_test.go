@@ -273,7 +273,7 @@ func runCrashTest(t *testing.T, bin string, db *sqldb.DB, n int) {
 	require.NoError(t, err)
 	aead, err := fakekms.NewAEAD(keyURI)
 	require.NoError(t, err)
-	d, err := webhook.NewDispatcher(st, st, func(string) webhook.AEAD { return aead }, webhook.DispatcherOptions{})
+	d, err := webhook.NewDispatcher(st, st, func(string) webhook.AEAD { return aead }, webhook.DispatcherOptions{AllowCIDRs: loopbackCIDRs})
 	require.NoError(t, err)
 	ep, secret, err := d.CreateEndpoint(ctx, crashTenant, webhook.EndpointSpec{URL: srv.URL + "/hook"})
 	require.NoError(t, err)

@@ -85,7 +85,7 @@ func benchDispatcher(b *testing.B, be queueBackend, url string) (*webhook.Dispat
 	if err != nil {
 		b.Fatal(err)
 	}
-	d, err := webhook.NewDispatcher(endpoints, queue, func(string) webhook.AEAD { return aead }, webhook.DispatcherOptions{})
+	d, err := webhook.NewDispatcher(endpoints, queue, func(string) webhook.AEAD { return aead }, webhook.DispatcherOptions{AllowCIDRs: loopbackCIDRs})
 	if err != nil {
 		b.Fatal(err)
 	}

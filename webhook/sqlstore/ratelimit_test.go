@@ -76,7 +76,7 @@ func newDispatcher(t *testing.T, st *sqlstore.Store) *webhook.Dispatcher {
 	t.Helper()
 	aead, err := sealKey()
 	require.NoError(t, err)
-	d, err := webhook.NewDispatcher(st, st, func(string) webhook.AEAD { return aead }, webhook.DispatcherOptions{})
+	d, err := webhook.NewDispatcher(st, st, func(string) webhook.AEAD { return aead }, webhook.DispatcherOptions{AllowCIDRs: loopbackCIDRs})
 	require.NoError(t, err)
 	return d
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -417,3 +418,7 @@ func TestIdleClaimTakesNoWriteLock(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, got)
 }
+
+// loopbackCIDRs lets test dispatchers register endpoints on their
+// httptest servers.
+var loopbackCIDRs = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
