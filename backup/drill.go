@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,10 +25,19 @@ type DrillOptions struct {
 type DrillReport struct {
 	ID       string        `json:"id"`
 	At       time.Time     `json:"at"`
-	Duration time.Duration `json:"duration"` // restore and check: the measured RTO
+	Duration time.Duration `json:"-"` // restore and check: the measured RTO; JSON duration_seconds
 	Bytes    int64         `json:"bytes"`
 	OK       bool          `json:"ok"`
 	Error    string        `json:"error,omitempty"`
+}
+
+// MarshalJSON writes the report with its duration in seconds.
+func (r DrillReport) MarshalJSON() ([]byte, error) {
+	type fields DrillReport
+	return json.Marshal(struct {
+		fields
+		DurationSeconds float64 `json:"duration_seconds"`
+	}{fields(r), r.Duration.Seconds()})
 }
 
 // Drill restores backup id to a scratch file, verifies it against its

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -104,13 +105,22 @@ type Status struct {
 	LastSuccess  time.Time     `json:"last_success,omitzero"`
 	LastBackup   string        `json:"last_backup,omitempty"`
 	LastError    string        `json:"last_error,omitempty"`
-	LastDuration time.Duration `json:"last_duration"`
+	LastDuration time.Duration `json:"-"` // JSON last_duration_seconds
 	LastBytes    int64         `json:"last_bytes"`
 	Copies       int           `json:"copies"`
 	Violations   []string      `json:"rule_321_violations,omitempty"`
 	LastDrill    *DrillReport  `json:"last_drill,omitempty"`
 	LastVerify   *Verified     `json:"last_verify,omitempty"`
 	RPOViolated  bool          `json:"rpo_violated"`
+}
+
+// MarshalJSON writes the status with its duration in seconds.
+func (s Status) MarshalJSON() ([]byte, error) {
+	type fields Status
+	return json.Marshal(struct {
+		fields
+		LastDurationSeconds float64 `json:"last_duration_seconds"`
+	}{fields(s), s.LastDuration.Seconds()})
 }
 
 // Verified is the outcome of a scheduled verification.

@@ -2,6 +2,7 @@ package backup_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -82,4 +83,22 @@ func TestSchedulerRunsDueJobsUnderLeases(t *testing.T) {
 	assert.Equal(t, 1.0, gauges["saaskit.backup.check.okdrill"])
 	assert.Equal(t, 1.0, gauges["saaskit.backup.check.okverify"])
 	assert.Positive(t, gauges["saaskit.backup.last_success"])
+}
+
+// TestStatusJSONSaysSeconds: durations are seconds in JSON, never
+// nanoseconds, and times RFC 3339.
+func TestStatusJSONSaysSeconds(t *testing.T) {
+	at := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	st := backup.Status{Job: "db", LastSuccess: at, LastDuration: 1500 * time.Millisecond,
+		LastDrill: &backup.DrillReport{ID: "b1", At: at, Duration: 2 * time.Second, OK: true}}
+	b, err := json.Marshal(st)
+	require.NoError(t, err)
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(b, &got))
+	assert.Equal(t, 1.5, got["last_duration_seconds"])
+	assert.NotContains(t, got, "last_duration")
+	assert.Equal(t, "2026-05-06T07:08:09Z", got["last_success"])
+	drill := got["last_drill"].(map[string]any)
+	assert.Equal(t, 2.0, drill["duration_seconds"])
+	assert.NotContains(t, drill, "duration")
 }

@@ -238,10 +238,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	workerDone := make(chan struct{})
-	workerCtx, stopWorker := context.WithCancel(context.Background())
-	go func() { defer close(workerDone); hooks.run(workerCtx) }()
-	defer func() { stopWorker(); <-workerDone }()
 	featCtx, stopFeatures := context.WithCancel(context.Background())
 	feats, featuresDone, err := newFeatures(featCtx, store.DB(), stdout, logger)
 	if err != nil {
@@ -298,6 +294,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	// Deliveries start once the listener accepts: the demo's endpoints
+	// include its own receiver, which must be there for the first ones.
+	workerDone := make(chan struct{})
+	workerCtx, stopWorker := context.WithCancel(context.Background())
+	go func() { defer close(workerDone); hooks.run(workerCtx) }()
+	defer func() { stopWorker(); <-workerDone }()
 	select {
 	case err := <-serveErr:
 		return err

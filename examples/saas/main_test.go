@@ -644,8 +644,8 @@ func TestWalkthrough(t *testing.T) {
 	for _, want := range []string{
 		`"name":"Acme Cloud"`, `"status":"pass"`, "created usr_",
 		`"email":"ada@example.com"`, `"email_address":"ada@example.com"`, "## 2025-01-01 (current)",
-		`"type":"user.created"`, "404\n", "401\n", "403\n", `"slug":"acme"`, `"tenant":"globex"`, `"Action":"put_flag"`,
-		`"kind":"erasure"`, `"erased":true`, `"OK":true`, `"source":"sqlite:saas.db"`,
+		`"type":"user.created"`, "404\n", "401\n", "403\n", `"slug":"acme"`, `"tenant":"globex"`, `"action":"put_flag"`,
+		`"kind":"erasure"`, `"erased":true`, `"ok":true`, `"source":"sqlite:saas.db"`,
 	} {
 		assert.Contains(t, string(out), want)
 	}

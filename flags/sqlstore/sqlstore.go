@@ -260,14 +260,14 @@ func (s *Store) listenOnce(ctx context.Context, out chan struct{}) error {
 // AuditEntry is one change: who, when, which action, and the part's
 // JSON before and after ("" when it did not exist).
 type AuditEntry struct {
-	ID     int64
-	At     time.Time
-	Actor  string
-	Action string
-	Kind   string // flag, evaluator or metadata
-	Name   string
-	Before string
-	After  string
+	ID     int64     `json:"id"`
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`
+	Action string    `json:"action"`
+	Kind   string    `json:"kind"` // flag, evaluator or metadata
+	Name   string    `json:"name"`
+	Before string    `json:"before"`
+	After  string    `json:"after"`
 }
 
 // Edit applies change to the stored definitions in one transaction:

@@ -240,23 +240,23 @@ const (
 
 // Report is the outcome of Verify.
 type Report struct {
-	TenantID string
+	TenantID string `json:"tenant_id"`
 	// OK is true when the chain is intact and contains every checkpoint.
-	OK bool
+	OK bool `json:"ok"`
 	// Records counts the intact records read before the first break.
-	Records uint64
+	Records uint64 `json:"records"`
 	// LastSeq and LastHash are those of the last intact record (0 and
 	// ZeroHash when there is none).
-	LastSeq  uint64
-	LastHash string
+	LastSeq  uint64 `json:"last_seq"`
+	LastHash string `json:"last_hash"`
 	// BrokenAt is the first broken sequence number: the modified,
 	// missing or misplaced record, or the first missing one of a
 	// truncated chain. Zero when OK.
-	BrokenAt uint64
+	BrokenAt uint64 `json:"broken_at,omitempty"`
 	// Problem says how the chain is broken, and Reason says it in words.
 	// Empty when OK.
-	Problem Problem
-	Reason  string
+	Problem Problem `json:"problem,omitempty"`
+	Reason  string  `json:"reason,omitempty"`
 }
 
 // Err is nil for an intact chain and otherwise an error wrapping
