@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -647,4 +648,23 @@ func TestSendWakesIdleWorker(t *testing.T) {
 	time.Sleep(20 * time.Millisecond) // let Run go idle on its first, empty claim
 	f.send(t, "msg_wake")
 	await.True(t, func() bool { return r.count() == 1 })
+}
+
+// TestBusyEndpointTakesTheNextDeliveryAtOnce: a worker holding back
+// deliveries for an endpoint that has PerEndpoint attempts in flight
+// hands the next one out as soon as an attempt ends, not at its next
+// poll. The poll here is an hour: only that wake-up can drain the
+// backlog.
+func TestBusyEndpointTakesTheNextDeliveryAtOnce(t *testing.T) {
+	const n = 40
+	f := newDeliveryFixture(t)
+	r := newReceiver(t, http.StatusNoContent)
+	f.endpoint(t, webhook.EndpointSpec{URL: r.URL})
+	for i := range n {
+		f.send(t, fmt.Sprint("msg_", i))
+	}
+	f.opts.Poll, f.opts.PerEndpoint, f.opts.Concurrency = time.Hour, 2, 8
+	f.run(t)
+	await.True(t, func() bool { return r.count() == n }, "all %d delivered", n)
+	f.waitFor(t, "acme", webhook.StateSucceeded, n)
 }

@@ -169,10 +169,14 @@ func DefaultRetryDelay(attempt int) time.Duration {
 func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 	opts = opts.withDefaults()
 	work := make(chan *Delivery)
-	// idle carries, per goroutine that comes free, the endpoint it just
-	// served ("" at start), so Run can keep the in-flight count per
-	// endpoint.
-	idle := make(chan string, opts.Concurrency)
+	// idle holds a token per goroutine free to make an attempt; done
+	// carries the endpoint of each attempt that ended, sent before its
+	// goroutine's token, so Run keeps the in-flight count per endpoint
+	// and, when it waits with work held back for a busy endpoint, hands
+	// that work out as soon as an attempt ends rather than at the next
+	// poll.
+	idle := make(chan struct{}, opts.Concurrency)
+	done := make(chan string, opts.Concurrency)
 	var wg sync.WaitGroup
 	// Attempts finish even when Run is stopping: the lease covers them,
 	// and abandoning one would only repeat it.
@@ -184,11 +188,12 @@ func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 		opts.complete = complete
 	}
 	for range opts.Concurrency {
-		idle <- ""
+		idle <- struct{}{}
 		wg.Go(func() {
 			for del := range work {
 				d.deliver(attemptCtx, del, opts)
-				idle <- del.EndpointID
+				done <- del.EndpointID
+				idle <- struct{}{}
 			}
 		})
 	}
@@ -221,15 +226,23 @@ func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	ended := func(ep string) {
+		if inflight[ep]--; inflight[ep] <= 0 {
+			delete(inflight, ep)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ep := <-idle:
-			if ep != "" {
-				if inflight[ep]--; inflight[ep] <= 0 {
-					delete(inflight, ep)
-				}
+		case <-idle:
+		}
+		for drained := false; !drained; {
+			select {
+			case ep := <-done:
+				ended(ep)
+			default:
+				drained = true
 			}
 		}
 		now := d.opts.Now().UTC()
@@ -245,7 +258,7 @@ func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 			i = pick(now)
 		}
 		if i < 0 {
-			idle <- "" // nothing to hand out: give the slot back and wait
+			idle <- struct{}{} // nothing to hand out: give the slot back and wait
 			timer.Reset(opts.Poll)
 			select {
 			case <-ctx.Done():
@@ -253,6 +266,8 @@ func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 				return nil
 			case <-timer.C:
 			case <-d.wake:
+			case ep := <-done: // an endpoint may take more now
+				ended(ep)
 			}
 			continue
 		}
