@@ -173,7 +173,7 @@ var ErrUnsupported = errors.New("webhook: not supported by this queue")
 // subscribes to its event type and returns how many deliveries it queued.
 // An empty ID gets a fresh one; CreatedAt defaults to now.
 func (d *Dispatcher) Send(ctx context.Context, msg *Message) (int, error) {
-	n, err := d.send(ctx, msg, d.queue.Enqueue)
+	n, err := d.send(ctx, msg, d.endpoints.ListEndpoints, d.queue.Enqueue)
 	if n > 0 {
 		d.Wake()
 	}
@@ -200,7 +200,13 @@ func (d *Dispatcher) SendTx(ctx context.Context, tx *sql.Tx, msg *Message) (int,
 	if !ok {
 		return 0, fmt.Errorf("send in a transaction: %w", ErrUnsupported)
 	}
-	return d.send(ctx, msg, func(ctx context.Context, m *Message, eps []*Endpoint) error {
+	list := d.endpoints.ListEndpoints
+	if es, ok := d.endpoints.(TxEndpointStore); ok {
+		list = func(ctx context.Context, tenantID string) ([]*Endpoint, error) {
+			return es.ListEndpointsTx(ctx, tx, tenantID)
+		}
+	}
+	return d.send(ctx, msg, list, func(ctx context.Context, m *Message, eps []*Endpoint) error {
 		return tq.EnqueueTx(ctx, tx, m, eps)
 	})
 }
@@ -235,7 +241,8 @@ func (d *Dispatcher) subjectQueue(subject string) (SubjectQueue, error) {
 	return sq, nil
 }
 
-func (d *Dispatcher) send(ctx context.Context, msg *Message, enqueue func(context.Context, *Message, []*Endpoint) error) (int, error) {
+func (d *Dispatcher) send(ctx context.Context, msg *Message, list func(ctx context.Context, tenantID string) ([]*Endpoint, error),
+	enqueue func(context.Context, *Message, []*Endpoint) error) (int, error) {
 	if msg.ID == "" {
 		msg.ID = newID("msg_")
 	}
@@ -245,7 +252,7 @@ func (d *Dispatcher) send(ctx context.Context, msg *Message, enqueue func(contex
 	if err := msg.validate(); err != nil {
 		return 0, err
 	}
-	eps, err := d.endpoints.ListEndpoints(ctx, msg.TenantID)
+	eps, err := list(ctx, msg.TenantID)
 	if err != nil {
 		return 0, fmt.Errorf("send: %w", err)
 	}

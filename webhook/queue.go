@@ -88,6 +88,15 @@ type TxQueue interface {
 	EnqueueTx(ctx context.Context, tx *sql.Tx, msg *Message, endpoints []*Endpoint) error
 }
 
+// TxEndpointStore is an EndpointStore that reads endpoints inside the
+// caller's transaction. SendTx uses it when the store has it, so that a
+// transaction holding one of the pool's connections never waits for a
+// second one: under load, with every connection held that way, it would
+// wait for good. sqlstore implements it.
+type TxEndpointStore interface {
+	ListEndpointsTx(ctx context.Context, tx *sql.Tx, tenantID string) ([]*Endpoint, error)
+}
+
 // QueueStats is a queue's backlog at one moment.
 type QueueStats struct {
 	Scheduled int // pending, due later (waiting out a retry delay)

@@ -218,7 +218,20 @@ func (s *Store) GetEndpoint(ctx context.Context, tenantID, id string) (*webhook.
 
 // ListEndpoints implements webhook.EndpointStore.
 func (s *Store) ListEndpoints(ctx context.Context, tenantID string) ([]*webhook.Endpoint, error) {
-	rows, err := s.db.QueryContext(ctx, s.q("SELECT "+endpointColumns+" FROM webhook_endpoints WHERE tenant_id = ? ORDER BY created_at, id"), tenantID)
+	return s.listEndpoints(ctx, s.db, tenantID)
+}
+
+// ListEndpointsTx implements webhook.TxEndpointStore: the endpoints, read
+// in tx.
+func (s *Store) ListEndpointsTx(ctx context.Context, tx *sql.Tx, tenantID string) ([]*webhook.Endpoint, error) {
+	if tx == nil {
+		return nil, fmt.Errorf("%w: transaction is required", webhook.ErrInvalid)
+	}
+	return s.listEndpoints(ctx, tx, tenantID)
+}
+
+func (s *Store) listEndpoints(ctx context.Context, q sqldb.Querier, tenantID string) ([]*webhook.Endpoint, error) {
+	rows, err := q.QueryContext(ctx, s.q("SELECT "+endpointColumns+" FROM webhook_endpoints WHERE tenant_id = ? ORDER BY created_at, id"), tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("list endpoints: %w", err)
 	}

@@ -422,3 +422,46 @@ func TestIdleClaimTakesNoWriteLock(t *testing.T) {
 // loopbackCIDRs lets test dispatchers register endpoints on their
 // httptest servers.
 var loopbackCIDRs = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+
+// TestSendTxUsesOnlyTheTransaction: SendTx reads the endpoints in the
+// caller's transaction. With a pool of one connection, held by that
+// transaction, a read through the pool would wait for good; the test
+// watches the pool's wait count instead of a clock.
+func TestSendTxUsesOnlyTheTransaction(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := b.open(t)
+			st := newStore(t, db)
+			d := newDispatcher(t, st)
+			_, _, err := d.CreateEndpoint(ctx, "acme", webhook.EndpointSpec{URL: "https://hooks.example.com/x"})
+			require.NoError(t, err)
+			db.SetMaxOpenConns(1)
+			tx, err := db.BeginTx(ctx, nil)
+			require.NoError(t, err)
+			defer func() { _ = tx.Rollback() }()
+			waitsBefore := db.Stats().WaitCount
+			type result struct {
+				n   int
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				n, err := d.SendTx(ctx, tx, &webhook.Message{TenantID: "acme", EventType: "user.created", Payload: []byte(`{}`)})
+				done <- result{n, err}
+			}()
+			for {
+				select {
+				case r := <-done:
+					require.NoError(t, r.err)
+					assert.Equal(t, 1, r.n)
+					require.NoError(t, tx.Commit())
+					return
+				default:
+				}
+				require.Equal(t, waitsBefore, db.Stats().WaitCount, "SendTx waits for a second connection while its transaction holds the only one")
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+}
