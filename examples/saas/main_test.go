@@ -41,7 +41,7 @@ var (
 	seededLine = regexp.MustCompile(`seeded tenant (\w+); its demo API key \(shown once\): (\S+)`)
 )
 
-func buildDemo(t *testing.T) string {
+func buildDemo(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "saas")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
@@ -49,7 +49,7 @@ func buildDemo(t *testing.T) string {
 	return bin
 }
 
-func start(t *testing.T, bin, dataDir string, extra ...string) *server {
+func start(t testing.TB, bin, dataDir string, extra ...string) *server {
 	t.Helper()
 	args := append([]string{"-addr", "127.0.0.1:0", "-data", dataDir, "-domain", "localhost"}, extra...)
 	s := &server{cmd: exec.Command(bin, args...), done: make(chan error, 1)}
@@ -98,7 +98,7 @@ func (s *server) lines() []string {
 	return append([]string(nil), s.output...)
 }
 
-func (s *server) stop(t *testing.T) {
+func (s *server) stop(t testing.TB) {
 	t.Helper()
 	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, <-s.done, "demo did not exit cleanly")
