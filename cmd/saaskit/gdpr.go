@@ -140,6 +140,9 @@ func gdprCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	out := printer{w: stdout, json: *asJSON}
 	tenant := rest[0]
+	if err := requireTenants(ctx, db.DB, tenant); err != nil {
+		return err
+	}
 	if cmd == "status" {
 		return gdprStatus(ctx, requests, tenant, rest[1:], out)
 	}

@@ -186,11 +186,42 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 // parse parses a flag set, making its errors usage errors.
+// parse parses fs's flags wherever they stand on the line, before,
+// between or after the arguments ("keys rotate acme --json", "keys
+// rotate --help"). fs.Args holds the rest in order: the arguments, the
+// flags fs does not define (a subcommand's own, passed on to it), and
+// everything after "--". -h or --help anywhere is flag.ErrHelp: the
+// usage is printed and nothing runs.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	var flags, rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i:]...)
+			break
 		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		f := fs.Lookup(name)
+		switch {
+		case len(a) < 2 || a[0] != '-' || name == "":
+			rest = append(rest, a)
+		case name == "h" || name == "help":
+			fs.Usage()
+			return flag.ErrHelp
+		case f == nil:
+			rest = append(rest, a) // a subcommand's flag, or a typo it will report
+		default:
+			flags = append(flags, a)
+			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !hasValue && !(ok && b.IsBoolFlag()) && i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+		}
+	}
+	if len(rest) > 0 && rest[0] != "--" {
+		rest = append([]string{"--"}, rest...)
+	}
+	if err := fs.Parse(append(flags, rest...)); err != nil {
 		return exitError{exitUsage, err}
 	}
 	return nil

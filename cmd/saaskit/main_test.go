@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/saaskit/saaskit/crypto/localkms"
+	"github.com/saaskit/saaskit/tenancy"
+	tenantstore "github.com/saaskit/saaskit/tenancy/sqlstore"
 )
 
 // dataDir makes a data directory with a root keyset, as the demo does.
@@ -26,6 +28,22 @@ func dataDir(t *testing.T) string {
 	_, err = kms.GetAEAD(localkms.NewKeyURI(filepath.Join(dir, "root.keyset")))
 	require.NoError(t, err)
 	return dir
+}
+
+// seedTenants creates the service's tenants ids in data's database, as
+// the service does.
+func seedTenants(t *testing.T, data string, ids ...string) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := openDB(ctx, data, true)
+	require.NoError(t, err)
+	defer db.Close()
+	st, err := tenantstore.New(db.DB)
+	require.NoError(t, err)
+	require.NoError(t, st.Migrate(ctx))
+	for _, id := range ids {
+		require.NoError(t, st.Create(ctx, &tenancy.Tenant{ID: id, Slug: id, Name: id}))
+	}
 }
 
 func saaskit(t *testing.T, args ...string) (string, error) {

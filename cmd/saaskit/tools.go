@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -246,6 +247,9 @@ func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	out := printer{w: stdout, json: *asJSON}
 	tenant := rest[0]
+	if err := requireTenants(ctx, db.DB, tenant); err != nil {
+		return err
+	}
 	if cmd == "rotate" {
 		version, err := keys.RotateKEK(ctx, tenant)
 		if err != nil {
@@ -311,6 +315,9 @@ func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	tenants := fs.Args()[1:]
+	if err := requireTenants(ctx, db.DB, tenants...); err != nil {
+		return err
+	}
 	if len(tenants) == 0 {
 		if tenants, err = allTenants(ctx, db.DB); err != nil {
 			return err
@@ -344,6 +351,28 @@ func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	if broken > 0 {
 		return badError("%d of %d audit trails broken", broken, len(reports))
+	}
+	return nil
+}
+
+// requireTenants fails for any of ids that is not a tenant of the
+// service, before anything is done for it.
+func requireTenants(ctx context.Context, db *sql.DB, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	st, err := tenantstore.New(db)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		_, err := st.Lookup(ctx, tenancy.ByID, id)
+		switch {
+		case errors.Is(err, tenancy.ErrNotFound):
+			return fmt.Errorf("no tenant %q in the service's database", id)
+		case err != nil:
+			return fmt.Errorf("tenant %q: %w", id, err)
+		}
 	}
 	return nil
 }

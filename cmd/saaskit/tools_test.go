@@ -103,8 +103,16 @@ func TestKeysRotateAndShred(t *testing.T) {
 	ct, err := keys.Encrypt(ctx, ada, []byte("ada@example.com"), nil)
 	require.NoError(t, err)
 	closeKeys()
+	seedTenants(t, data, "acme")
 
-	out, err := saaskit(t, "keys", "--data", data, "--json", "rotate", "acme")
+	// Help runs nothing; an unknown tenant is an error, and gets nothing.
+	_, err = saaskit(t, "keys", "--data", data, "rotate", "--help")
+	assert.Equal(t, 0, exitCode(err), "%v", err)
+	_, err = saaskit(t, "keys", "--data", data, "rotate", "nosuchtenant")
+	assert.Equal(t, exitFailed, exitCode(err))
+	assert.ErrorContains(t, err, `no tenant "nosuchtenant"`)
+
+	out, err := saaskit(t, "keys", "rotate", "acme", "--data", data, "--json") // flags anywhere
 	require.NoError(t, err)
 	var rotated struct {
 		KEKVersion int `json:"kek_version"`
@@ -187,6 +195,10 @@ func TestAuditVerify(t *testing.T) {
 	require.Len(t, reports, 1)
 	assert.False(t, reports[0].OK)
 	assert.EqualValues(t, 2, reports[0].BrokenAt)
+
+	_, err = saaskit(t, "audit", "--data", data, "verify", "nosuchtenant")
+	assert.Equal(t, exitFailed, exitCode(err), "an unknown tenant is not intact")
+	assert.ErrorContains(t, err, `no tenant "nosuchtenant"`)
 }
 
 func TestGDPRExportEraseStatus(t *testing.T) {
@@ -200,6 +212,7 @@ func TestGDPRExportEraseStatus(t *testing.T) {
 		INSERT INTO notes VALUES ('acme', 'n1', 'usr_42', 'call me'), ('acme', 'n2', 'usr_7', 'keep me');
 		INSERT INTO logins VALUES ('acme', 'usr_42', '192.0.2.1'), ('globex', 'usr_42', '192.0.2.9')`)
 	require.NoError(t, err)
+	seedTenants(t, data, "acme", "globex")
 	dsr := filepath.Join(t.TempDir(), "dsr.json")
 	require.NoError(t, os.WriteFile(dsr, []byte(`{"tables": [
 		{"table": "notes", "identity_column": "user_id", "identity_kind": "user_id", "key_column": "id", "erase": {"body": "fixed:[erased]"}},
