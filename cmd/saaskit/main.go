@@ -495,11 +495,15 @@ func restore(ctx context.Context, b *backup.Backups, args []string, out printer)
 	id := args[0]
 	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
 	to := fs.String("to", "", "where to write the restored bytes")
+	force := fs.Bool("force", false, "replace a file already at --to (stop the service first: a database replaced under a running service is corrupted)")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
 	if *to == "" {
 		return usageError("restore needs --to PATH")
+	}
+	if _, err := os.Stat(*to); err == nil && !*force {
+		return fmt.Errorf("%s exists: restore to a new path, or stop the service and add --force to replace it", *to)
 	}
 	start := time.Now()
 	if err := b.RestoreFile(ctx, id, *to); err != nil {
