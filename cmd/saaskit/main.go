@@ -243,7 +243,7 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *target == "" {
 		*target = filepath.Join(*data, "backups")
 	}
-	keys, _, closeKeys, err := openKeyring(ctx, *data, true)
+	keys, _, closeKeys, err := openKeyringIn(ctx, *data, backupKeysDB, true)
 	if err != nil {
 		return err
 	}
@@ -276,6 +276,20 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 // openKeyring opens the keyring of a service's data directory: its root
 // keyset and the key store in saas.db, which it returns open too.
 func openKeyring(ctx context.Context, dataDir string, create bool) (*skcrypto.Keyring, *sqldb.DB, func(), error) {
+	return openKeyringIn(ctx, dataDir, serviceDB, create)
+}
+
+// The databases of a service's data directory.
+const (
+	serviceDB = "saas.db"
+	// backupKeysDB keeps the backup key apart from the database it
+	// protects, so that losing that database does not lose its backups.
+	backupKeysDB = "backup-keys.db"
+)
+
+// openKeyringIn opens the keyring whose key store is the data
+// directory's database file.
+func openKeyringIn(ctx context.Context, dataDir, file string, create bool) (*skcrypto.Keyring, *sqldb.DB, func(), error) {
 	passphrase := []byte(os.Getenv("SAASKIT_ROOT_PASSPHRASE"))
 	if len(passphrase) == 0 {
 		p, err := os.ReadFile(filepath.Join(dataDir, "root.passphrase"))
@@ -292,7 +306,7 @@ func openKeyring(ctx context.Context, dataDir string, create bool) (*skcrypto.Ke
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("root key: %w", err)
 	}
-	db, err := openDB(ctx, dataDir, create)
+	db, err := openDBFile(ctx, dataDir, file, create)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -314,9 +328,15 @@ func openKeyring(ctx context.Context, dataDir string, create bool) (*skcrypto.Ke
 // openDB opens the service's database: saas.db in the data directory,
 // made if create is set.
 func openDB(ctx context.Context, dataDir string, create bool) (*sqldb.DB, error) {
-	path := filepath.Join(dataDir, "saas.db")
+	return openDBFile(ctx, dataDir, serviceDB, create)
+}
+
+// openDBFile opens the data directory's database file, made if create
+// is set.
+func openDBFile(ctx context.Context, dataDir, file string, create bool) (*sqldb.DB, error) {
+	path := filepath.Join(dataDir, file)
 	if _, err := os.Stat(path); err != nil && !create {
-		return nil, fmt.Errorf("no service database in %s: %w", dataDir, err)
+		return nil, fmt.Errorf("no %s in %s: %w", file, dataDir, err)
 	}
 	return sqldb.Open(ctx, "sqlite:"+path)
 }

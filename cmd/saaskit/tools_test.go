@@ -157,7 +157,7 @@ func TestKeysRotateAndShred(t *testing.T) {
 	assert.Equal(t, audit.Pseudonym([]byte("a pseudonym key"), "acme", "ada"), records[1].Subject)
 
 	_, err = saaskit(t, "keys", "--data", dataDir(t), "rotate", "acme")
-	assert.ErrorContains(t, err, "no service database")
+	assert.ErrorContains(t, err, "no saas.db in")
 }
 
 func TestAuditVerify(t *testing.T) {

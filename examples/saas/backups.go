@@ -19,7 +19,8 @@ import (
 )
 
 // backups backs the demo's SQLite database up every hour to
-// <data>/backups, encrypted under a platform backup key, keeps them by
+// <data>/backups, encrypted under a platform backup key whose key store
+// is <data>/backup-keys.db, not the database it backs up, keeps them by
 // the GFS policy, and drills a restore of the newest backup daily (and
 // once at start, so the demo shows one).
 type backups struct {

@@ -222,10 +222,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
-	keys, err := openKeyring(ctx, store.DB(), cfg.dataDir)
+	keys, root, err := openKeyring(ctx, store.DB(), cfg.dataDir)
 	if err != nil {
 		return err
 	}
+	backupKeys, closeBackupKeys, err := openBackupKeyring(ctx, root, cfg.dataDir)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = closeBackupKeys() }()
 	hookStore, err := webhookstore.New(store.DB())
 	if err != nil {
 		return err
@@ -265,7 +270,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if app.ready, err = readiness(store.DB(), keys, hooks); err != nil {
 		return err
 	}
-	if app.backups, err = newBackups(store.DB(), cfg.db, keys, cfg.dataDir, logger); err != nil {
+	if app.backups, err = newBackups(store.DB(), cfg.db, backupKeys, cfg.dataDir, logger); err != nil {
 		return err
 	}
 	backupCtx, stopBackups := context.WithCancel(context.Background())

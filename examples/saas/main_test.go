@@ -585,7 +585,8 @@ func TestDemoBackups(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the demo binary")
 	}
-	s := start(t, buildDemo(t), t.TempDir())
+	data := t.TempDir()
+	s := start(t, buildDemo(t), data)
 	defer s.stop(t)
 	token := s.operatorToken(t)
 	var status struct {
@@ -614,6 +615,18 @@ func TestDemoBackups(t *testing.T) {
 	assert.Equal(t, "sqlite:saas.db", status.Backups[0].Source)
 	assert.Equal(t, "keyring:backup/platform", status.Backups[0].KeyID)
 	assert.NotEmpty(t, status.Job.Violations, "one local copy: the demo reports its 3-2-1 gaps")
+
+	// The backup key lives apart from the database it backs up.
+	count := func(file string) int {
+		db, err := sql.Open("sqlite", filepath.Join(data, file)+"?mode=ro")
+		require.NoError(t, err)
+		defer db.Close()
+		var n int
+		require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM crypto_keys WHERE tenant_id LIKE '%platform%'").Scan(&n))
+		return n
+	}
+	assert.Positive(t, count("backup-keys.db"), "the backup key is in backup-keys.db")
+	assert.Zero(t, count("saas.db"), "the backup key is in the database it protects")
 }
 
 // TestWalkthrough runs every shell command of README.md, verbatim,

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/tink-crypto/tink-go/v2/tink"
+
 	skcrypto "github.com/saaskit/saaskit/crypto"
 	"github.com/saaskit/saaskit/crypto/localkms"
 	cryptostore "github.com/saaskit/saaskit/crypto/sqlstore"
@@ -65,28 +67,28 @@ type profile struct {
 // keyset file in the data directory. The passphrase comes from
 // SAASKIT_ROOT_PASSPHRASE; without it the demo keeps a random one beside
 // the keyset, which only a demo should do.
-func openKeyring(ctx context.Context, db *sql.DB, dataDir string) (*skcrypto.Keyring, error) {
+func openKeyring(ctx context.Context, db *sql.DB, dataDir string) (*skcrypto.Keyring, tink.AEAD, error) {
 	passphrase := []byte(os.Getenv("SAASKIT_ROOT_PASSPHRASE"))
 	if len(passphrase) == 0 {
 		var err error
 		if passphrase, err = demoPassphrase(filepath.Join(dataDir, "root.passphrase")); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	kms, err := localkms.New(passphrase, localkms.Options{Create: true})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	root, err := kms.GetAEAD(localkms.NewKeyURI(filepath.Join(dataDir, "root.keyset")))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	st, err := cryptostore.New(db)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := st.Migrate(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	schema, addProfile := usersSchema, "ALTER TABLE demo_users ADD COLUMN profile BLOB"
 	if d, _ := sqldb.DialectOf(db); d == sqldb.Postgres {
@@ -94,13 +96,38 @@ func openKeyring(ctx context.Context, db *sql.DB, dataDir string) (*skcrypto.Key
 		addProfile = "ALTER TABLE demo_users ADD COLUMN IF NOT EXISTS profile BYTEA"
 	}
 	if _, err := db.ExecContext(ctx, schema); err != nil {
-		return nil, fmt.Errorf("users table: %w", err)
+		return nil, nil, fmt.Errorf("users table: %w", err)
 	}
 	// Databases from before profiles existed gain the column.
 	if _, err := db.ExecContext(ctx, addProfile); err != nil && !strings.Contains(err.Error(), "duplicate column") {
-		return nil, fmt.Errorf("users table: %w", err)
+		return nil, nil, fmt.Errorf("users table: %w", err)
 	}
-	return skcrypto.NewKeyring(root, st, st, skcrypto.Options{})
+	keys, err := skcrypto.NewKeyring(root, st, st, skcrypto.Options{})
+	return keys, root, err
+}
+
+// openBackupKeyring opens the keyring of the backup key, under the same
+// root key but with its key store in <data>/backup-keys.db: apart from
+// the database the backups protect, which they must outlive. A real
+// service keeps it apart too: another database, or its KMS.
+func openBackupKeyring(ctx context.Context, root tink.AEAD, dataDir string) (*skcrypto.Keyring, func() error, error) {
+	db, err := sqldb.Open(ctx, "sqlite:"+filepath.Join(dataDir, "backup-keys.db"))
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := cryptostore.New(db.DB)
+	if err == nil {
+		err = st.Migrate(ctx)
+	}
+	var keys *skcrypto.Keyring
+	if err == nil {
+		keys, err = skcrypto.NewKeyring(root, st, st, skcrypto.Options{})
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, nil, fmt.Errorf("backup keyring: %w", err)
+	}
+	return keys, func() error { return errors.Join(keys.Close(), db.Close()) }, nil
 }
 
 func demoPassphrase(path string) ([]byte, error) {
