@@ -108,7 +108,7 @@ func (m sourceMap) sources(db *sql.DB) ([]gdpr.Source, error) {
 // gdprCommand submits, processes and lists data-subject requests over the
 // service's database.
 func gdprCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, data, asJSON := dataFlags("gdpr", stderr)
+	fs, svc, asJSON := dataFlags("gdpr", stderr)
 	mapFile := fs.String("map", "", "the JSON file naming the tables that hold personal data (export, erase)")
 	regime := fs.String("regime", string(gdpr.GDPR), "the law whose deadlines apply (gdpr, ccpa, ...)")
 	format := fs.String("format", string(gdpr.JSON), "export format: json or zip")
@@ -126,7 +126,7 @@ func gdprCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	default:
 		return usageError("%s", usage)
 	}
-	db, err := openDB(ctx, *data, false)
+	db, err := svc.openDB(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -158,7 +158,7 @@ func gdprCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return usageError("--map: %v", err)
 	}
-	oplog, err := openOperatorLog(ctx, db.DB, *data)
+	oplog, err := openOperatorLog(ctx, db.DB, svc.data)
 	if err != nil {
 		return err
 	}

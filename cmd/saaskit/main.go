@@ -84,6 +84,7 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"github.com/tink-crypto/tink-go/v2/tink"
 	"golang.org/x/term"
 
 	"github.com/saaskit/saaskit/backup"
@@ -109,18 +110,22 @@ const usage = `usage: saaskit COMMAND ...
     run (--sqlite PATH | --dir PATH | --file PATH) [--tag T]
     list
     verify [--level manifest|exists|all] [ID ...]
-    restore ID --to PATH
+    restore ID --to PATH [--force]
     prune [--dry-run] [--daily N --weekly N --monthly N --yearly N --last N]
   webhook sign --secret KEY --id ID [--timestamp UNIX] [--json] [FILE]
   webhook verify --secret KEY --id ID --timestamp UNIX --signature SIG [--tolerance D] [FILE]
   flags validate FILE ...
   flags eval FILE FLAG [--context JSON] [--json]
-  keys [--data DIR] [--json] rotate TENANT
-  keys [--data DIR] [--json] shred TENANT [SUBJECT]
-  audit [--data DIR] [--json] verify [TENANT ...]
-  gdpr [--data DIR] --map FILE [--regime R] [--format json|zip] [--out FILE] export TENANT KIND=VALUE ...
-  gdpr [--data DIR] --map FILE [--json] erase TENANT KIND=VALUE ...
-  gdpr [--data DIR] [--json] status TENANT [REQUEST_ID]
+  keys [--data DIR] [--db URL] [--json] rotate TENANT
+  keys [--data DIR] [--db URL] [--json] shred TENANT [SUBJECT]
+  audit [--data DIR] [--db URL] [--json] verify [TENANT ...]
+  gdpr [--data DIR] [--db URL] --map FILE [--regime R] [--format json|zip] [--out FILE] export TENANT KIND=VALUE ...
+  gdpr [--data DIR] [--db URL] --map FILE [--json] erase TENANT KIND=VALUE ...
+  gdpr [--data DIR] [--db URL] [--json] status TENANT [REQUEST_ID]
+flags go anywhere on the line; -h or --help on any command prints this
+and runs nothing. --db (default SAASKIT_DATABASE_URL) names the service's
+PostgreSQL database when it runs on one; otherwise <data>/saas.db. The
+backup key's store is <data>/backup-keys.db whatever the engine.
 exit status: 0 done, 1 failed, 2 usage, 3 checked and found bad`
 
 // Exit statuses scripts can rely on.
@@ -243,7 +248,7 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *target == "" {
 		*target = filepath.Join(*data, "backups")
 	}
-	keys, _, closeKeys, err := openKeyringIn(ctx, *data, backupKeysDB, true)
+	keys, closeKeys, err := openBackupKeyring(ctx, *data)
 	if err != nil {
 		return err
 	}
@@ -273,12 +278,6 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return usageError("unknown backup command %q\n%s", cmd, usage)
 }
 
-// openKeyring opens the keyring of a service's data directory: its root
-// keyset and the key store in saas.db, which it returns open too.
-func openKeyring(ctx context.Context, dataDir string, create bool) (*skcrypto.Keyring, *sqldb.DB, func(), error) {
-	return openKeyringIn(ctx, dataDir, serviceDB, create)
-}
-
 // The databases of a service's data directory.
 const (
 	serviceDB = "saas.db"
@@ -287,29 +286,89 @@ const (
 	backupKeysDB = "backup-keys.db"
 )
 
-// openKeyringIn opens the keyring whose key store is the data
-// directory's database file.
-func openKeyringIn(ctx context.Context, dataDir, file string, create bool) (*skcrypto.Keyring, *sqldb.DB, func(), error) {
+// service is where a service keeps its state: its data directory (the
+// root keyset, backups, the backup key store, and saas.db) and, when it
+// runs on PostgreSQL, the database that then holds what saas.db would.
+type service struct{ data, db string }
+
+// openDB opens the service's database: PostgreSQL when the service runs
+// on it, else saas.db in the data directory, made if create is set.
+func (s *service) openDB(ctx context.Context, create bool) (*sqldb.DB, error) {
+	if s.db != "" {
+		return sqldb.Open(ctx, s.db)
+	}
+	return openDBFile(ctx, s.data, serviceDB, create)
+}
+
+// openDB opens saas.db in dataDir, made if create is set.
+func openDB(ctx context.Context, dataDir string, create bool) (*sqldb.DB, error) {
+	return (&service{data: dataDir}).openDB(ctx, create)
+}
+
+// openDBFile opens the data directory's database file, made if create
+// is set.
+func openDBFile(ctx context.Context, dataDir, file string, create bool) (*sqldb.DB, error) {
+	path := filepath.Join(dataDir, file)
+	if _, err := os.Stat(path); err != nil && !create {
+		return nil, fmt.Errorf("no %s in %s: %w", file, dataDir, err)
+	}
+	return sqldb.Open(ctx, "sqlite:"+path)
+}
+
+// openKeyring opens the service's keyring: its root keyset, and the key
+// store in its database, which it returns open too.
+func openKeyring(ctx context.Context, svc *service, create bool) (*skcrypto.Keyring, *sqldb.DB, func(), error) {
+	root, err := rootKey(svc.data)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	db, err := svc.openDB(ctx, create)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return keyringOn(ctx, root, db)
+}
+
+// openBackupKeyring opens the keyring of the backup key: the root
+// keyset, and the key store in backup-keys.db in the data directory.
+func openBackupKeyring(ctx context.Context, dataDir string) (*skcrypto.Keyring, func(), error) {
+	root, err := rootKey(dataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := openDBFile(ctx, dataDir, backupKeysDB, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	keys, _, closeKeys, err := keyringOn(ctx, root, db)
+	return keys, closeKeys, err
+}
+
+// rootKey opens the root keyset of the data directory with the
+// passphrase of SAASKIT_ROOT_PASSPHRASE, else of the demo's file.
+func rootKey(dataDir string) (tink.AEAD, error) {
 	passphrase := []byte(os.Getenv("SAASKIT_ROOT_PASSPHRASE"))
 	if len(passphrase) == 0 {
 		p, err := os.ReadFile(filepath.Join(dataDir, "root.passphrase"))
 		if err != nil {
-			return nil, nil, nil, errors.New("set SAASKIT_ROOT_PASSPHRASE (the root key's passphrase); no demo passphrase file either")
+			return nil, errors.New("set SAASKIT_ROOT_PASSPHRASE (the root key's passphrase); no demo passphrase file either")
 		}
 		passphrase = p
 	}
 	kms, err := localkms.New(passphrase, localkms.Options{})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	root, err := kms.GetAEAD(localkms.NewKeyURI(filepath.Join(dataDir, "root.keyset")))
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("root key: %w", err)
+		return nil, fmt.Errorf("root key: %w", err)
 	}
-	db, err := openDBFile(ctx, dataDir, file, create)
-	if err != nil {
-		return nil, nil, nil, err
-	}
+	return root, nil
+}
+
+// keyringOn opens a keyring under root with its key store in db, and
+// closes db if it cannot.
+func keyringOn(ctx context.Context, root tink.AEAD, db *sqldb.DB) (*skcrypto.Keyring, *sqldb.DB, func(), error) {
 	st, err := cryptostore.New(db.DB)
 	if err == nil {
 		err = st.Migrate(ctx)
@@ -323,22 +382,6 @@ func openKeyringIn(ctx context.Context, dataDir, file string, create bool) (*skc
 		return nil, nil, nil, err
 	}
 	return keys, db, func() { keys.Close(); db.Close() }, nil
-}
-
-// openDB opens the service's database: saas.db in the data directory,
-// made if create is set.
-func openDB(ctx context.Context, dataDir string, create bool) (*sqldb.DB, error) {
-	return openDBFile(ctx, dataDir, serviceDB, create)
-}
-
-// openDBFile opens the data directory's database file, made if create
-// is set.
-func openDBFile(ctx context.Context, dataDir, file string, create bool) (*sqldb.DB, error) {
-	path := filepath.Join(dataDir, file)
-	if _, err := os.Stat(path); err != nil && !create {
-		return nil, fmt.Errorf("no %s in %s: %w", file, dataDir, err)
-	}
-	return sqldb.Open(ctx, "sqlite:"+path)
 }
 
 // printer writes results as text or JSON.

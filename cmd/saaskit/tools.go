@@ -216,15 +216,19 @@ func subcommand(fs *flag.FlagSet) (string, []string) {
 }
 
 // dataFlags are the flags of the commands that work on a data directory.
-func dataFlags(name string, stderr io.Writer) (*flag.FlagSet, *string, *bool) {
+func dataFlags(name string, stderr io.Writer) (*flag.FlagSet, *service, *bool) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	return fs, fs.String("data", "data", "the service's data directory"), fs.Bool("json", false, "print JSON")
+	svc := &service{}
+	fs.StringVar(&svc.data, "data", "data", "the service's data directory")
+	fs.StringVar(&svc.db, "db", os.Getenv("SAASKIT_DATABASE_URL"),
+		"the service's PostgreSQL database (postgres://...) when it runs on one (default SAASKIT_DATABASE_URL; else <data>/saas.db)")
+	return fs, svc, fs.Bool("json", false, "print JSON")
 }
 
 // keysCommand rotates a tenant's key-encryption key and shreds keys.
 func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, data, asJSON := dataFlags("keys", stderr)
+	fs, svc, asJSON := dataFlags("keys", stderr)
 	yes := fs.Bool("yes", false, "confirm a shred: the data it covers becomes unreadable for good")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -236,12 +240,12 @@ func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if cmd == "shred" && !*yes {
 		return usageError("keys shred destroys keys for good: add --yes")
 	}
-	keys, db, closeKeys, err := openKeyring(ctx, *data, false)
+	keys, db, closeKeys, err := openKeyring(ctx, svc, false)
 	if err != nil {
 		return err
 	}
 	defer closeKeys()
-	oplog, err := openOperatorLog(ctx, db.DB, *data)
+	oplog, err := openOperatorLog(ctx, db.DB, svc.data)
 	if err != nil {
 		return err
 	}
@@ -298,14 +302,14 @@ func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 // auditCommand verifies the audit trails' hash chains.
 func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, data, asJSON := dataFlags("audit", stderr)
+	fs, svc, asJSON := dataFlags("audit", stderr)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.Arg(0) != "verify" {
 		return usageError("%s", usage)
 	}
-	db, err := openDB(ctx, *data, false)
+	db, err := svc.openDB(ctx, false)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	skcrypto "github.com/saaskit/saaskit/crypto"
 	"github.com/saaskit/saaskit/gdpr/audit"
 	auditstore "github.com/saaskit/saaskit/gdpr/audit/sqlstore"
+	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
 	"github.com/saaskit/saaskit/tenancy"
 	tenantstore "github.com/saaskit/saaskit/tenancy/sqlstore"
 )
@@ -97,7 +98,7 @@ func TestFlagsValidateAndEval(t *testing.T) {
 func TestKeysRotateAndShred(t *testing.T) {
 	ctx := context.Background()
 	data := dataDir(t)
-	keys, _, closeKeys, err := openKeyring(ctx, data, true)
+	keys, _, closeKeys, err := openKeyring(ctx, &service{data: data}, true)
 	require.NoError(t, err)
 	ada := skcrypto.Scope{Tenant: "acme", Subject: "ada"}
 	ct, err := keys.Encrypt(ctx, ada, []byte("ada@example.com"), nil)
@@ -126,7 +127,7 @@ func TestKeysRotateAndShred(t *testing.T) {
 	assert.Equal(t, exitUsage, exitCode(err))
 	assert.ErrorContains(t, err, "--yes")
 
-	keys, _, closeKeys, err = openKeyring(ctx, data, false)
+	keys, _, closeKeys, err = openKeyring(ctx, &service{data: data}, false)
 	require.NoError(t, err)
 	got, err := keys.Decrypt(ctx, ada, ct, nil)
 	require.NoError(t, err, "the rotated key still decrypts")
@@ -142,7 +143,7 @@ func TestKeysRotateAndShred(t *testing.T) {
 	out, err = saaskit(t, "keys", "--data", data, "--yes", "shred", "acme", "ada")
 	require.NoError(t, err)
 	assert.Equal(t, "1 keys destroyed\n", out)
-	keys, _, closeKeys, err = openKeyring(ctx, data, false)
+	keys, _, closeKeys, err = openKeyring(ctx, &service{data: data}, false)
 	require.NoError(t, err)
 	defer closeKeys()
 	_, err = keys.Decrypt(ctx, ada, ct, nil)
@@ -293,4 +294,33 @@ func trailRecords(t *testing.T, data, tenant string) []audit.Record {
 		records = append(records, r)
 	}
 	return records
+}
+
+// TestCommandsReachPostgreSQL: with --db, keys and audit work on the
+// service's PostgreSQL database, not on a saas.db that may lie in the
+// data directory.
+func TestCommandsReachPostgreSQL(t *testing.T) {
+	ctx := context.Background()
+	pg := sqldbtest.OpenPostgres(t) // skips, saying why, without SAASKIT_TEST_POSTGRES_DSN
+	dsn := sqldbtest.DSN(t, pg)
+	tenants, err := tenantstore.New(pg.DB)
+	require.NoError(t, err)
+	require.NoError(t, tenants.Migrate(ctx))
+	require.NoError(t, tenants.Create(ctx, &tenancy.Tenant{ID: "acme", Slug: "acme", Name: "Acme"}))
+	data := dataDir(t)
+	require.NoError(t, os.WriteFile(filepath.Join(data, "pseudonym.key"), []byte("a pseudonym key"), 0o600))
+
+	out, err := saaskit(t, "keys", "--data", data, "--db", dsn, "--json", "rotate", "acme")
+	require.NoError(t, err)
+	assert.Contains(t, out, `"kek_version":`)
+	var keys int
+	require.NoError(t, pg.QueryRowContext(ctx, "SELECT COUNT(*) FROM crypto_keys WHERE tenant_id = 'acme'").Scan(&keys))
+	assert.Positive(t, keys, "the key was rotated in PostgreSQL")
+	_, err = os.Stat(filepath.Join(data, "saas.db"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "a saas.db was made beside the PostgreSQL database")
+
+	t.Setenv("SAASKIT_DATABASE_URL", dsn)
+	out, err = saaskit(t, "audit", "--data", data, "verify")
+	require.NoError(t, err)
+	assert.Equal(t, "intact  acme: 1 records\n", out, "the rotation was recorded in PostgreSQL's trail")
 }

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,31 +91,6 @@ func buildCrashWorker(t *testing.T, dir string) string {
 	require.NoError(t, err, "go build ./internal/crashworker: %s", out)
 	t.Logf("built the crash worker in %v", time.Since(start).Round(time.Millisecond))
 	return bin
-}
-
-// crashChildDSN is the DSN with which another process opens db: the SQLite
-// file, or the PostgreSQL server with db's schema as its search path.
-func crashChildDSN(t *testing.T, db *sqldb.DB) string {
-	t.Helper()
-	switch db.Dialect {
-	case sqldb.SQLite:
-		var seq int
-		var name, file string
-		require.NoError(t, db.QueryRow("PRAGMA database_list").Scan(&seq, &name, &file))
-		require.NotEmpty(t, file, "in-memory SQLite cannot be shared with a child")
-		return file
-	case sqldb.Postgres:
-		var schema string
-		require.NoError(t, db.QueryRow("SELECT current_schema()").Scan(&schema))
-		u, err := url.Parse(os.Getenv(sqldbtest.EnvPostgresDSN))
-		require.NoError(t, err) // sqldbtest parsed it already
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	t.Fatalf("unknown dialect %v", db.Dialect)
-	return ""
 }
 
 // crashReceiver is the endpoint: it verifies each request and counts, per
@@ -292,7 +266,7 @@ func runCrashTest(t *testing.T, bin string, db *sqldb.DB, n int) {
 		}
 	})
 
-	env := append(os.Environ(), "CRASHWORKER_DSN="+crashChildDSN(t, db), "CRASHWORKER_KEY_URI="+keyURI)
+	env := append(os.Environ(), "CRASHWORKER_DSN="+sqldbtest.DSN(t, db), "CRASHWORKER_KEY_URI="+keyURI)
 	live := map[*crashChild]bool{}
 	t.Cleanup(func() { // a failed test leaves none behind
 		for c := range live {

@@ -99,30 +99,17 @@ func OpenPostgres(t testing.TB) *sqldb.DB {
 // PostgreSQL. It is closed when t ends.
 func Reopen(t testing.TB, db *sqldb.DB) *sqldb.DB {
 	t.Helper()
-	switch db.Dialect {
-	case sqldb.SQLite:
-		var seq int
-		var name, file string
-		if err := db.QueryRow("PRAGMA database_list").Scan(&seq, &name, &file); err != nil {
-			t.Fatalf("sqldbtest: reopen: find sqlite file: %v", err)
-		}
-		if file == "" {
-			t.Fatalf("sqldbtest: reopen: in-memory sqlite database cannot be reopened")
-		}
-		return open(t, file)
-	case sqldb.Postgres:
-		var schema string
-		if err := db.QueryRow("SELECT current_schema()").Scan(&schema); err != nil {
-			t.Fatalf("sqldbtest: reopen: find postgres schema: %v", err)
-		}
-		return openSchema(t, os.Getenv(EnvPostgresDSN), schema)
-	}
-	t.Fatalf("sqldbtest: reopen: unknown dialect %v", db.Dialect)
-	return nil
+	return open(t, DSN(t, db))
 }
 
 // openSchema opens dsn with search_path set to schema.
 func openSchema(t testing.TB, dsn, schema string) *sqldb.DB {
+	t.Helper()
+	return open(t, schemaDSN(t, dsn, schema))
+}
+
+// schemaDSN is dsn with search_path set to schema.
+func schemaDSN(t testing.TB, dsn, schema string) string {
 	t.Helper()
 	u, err := url.Parse(dsn)
 	if err != nil {
@@ -131,7 +118,34 @@ func openSchema(t testing.TB, dsn, schema string) *sqldb.DB {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	return open(t, u.String())
+	return u.String()
+}
+
+// DSN returns the data source name with which another process opens the
+// database behind db, as sqldb.Open takes it: the SQLite file, or the
+// PostgreSQL server with db's schema as its search path.
+func DSN(t testing.TB, db *sqldb.DB) string {
+	t.Helper()
+	switch db.Dialect {
+	case sqldb.SQLite:
+		var seq int
+		var name, file string
+		if err := db.QueryRow("PRAGMA database_list").Scan(&seq, &name, &file); err != nil {
+			t.Fatalf("sqldbtest: find sqlite file: %v", err)
+		}
+		if file == "" {
+			t.Fatalf("sqldbtest: an in-memory sqlite database has no DSN another process can open")
+		}
+		return "sqlite:" + file
+	case sqldb.Postgres:
+		var schema string
+		if err := db.QueryRow("SELECT current_schema()").Scan(&schema); err != nil {
+			t.Fatalf("sqldbtest: find postgres schema: %v", err)
+		}
+		return schemaDSN(t, os.Getenv(EnvPostgresDSN), schema)
+	}
+	t.Fatalf("sqldbtest: unknown dialect %v", db.Dialect)
+	return ""
 }
 
 // open opens dsn and closes it when t ends.
