@@ -181,32 +181,44 @@ func gdprCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	id := req.ID
 	// The operator running this has verified the subject's identity.
-	if _, err = engine.Verify(ctx, tenant, id); err == nil {
-		req, err = engine.Process(ctx, tenant, id)
+	if _, err = engine.Verify(ctx, tenant, id); err != nil {
+		return fmt.Errorf("request %s: %w (see gdpr status %s %s)", id, err, tenant, id)
 	}
-	if err != nil {
+	// An access request is completed only once its export is written:
+	// a failed export leaves it verified, for another try.
+	if cmd == "export" {
+		if err := export(ctx, engine, tenant, id, gdpr.Format(*format), *outFile, stdout); err != nil {
+			return fmt.Errorf("request %s stays verified, not completed: %w (see gdpr status %s %s)", id, err, tenant, id)
+		}
+	}
+	if req, err = engine.Process(ctx, tenant, id); err != nil {
 		return fmt.Errorf("request %s: %w (see gdpr status %s %s)", id, err, tenant, id)
 	}
 	if cmd == "erase" {
 		return out.print(req, func(w io.Writer) { fmt.Fprintf(w, "erasure %s: %s\n", req.ID, req.State) })
 	}
-	if *outFile == "" {
-		return engine.Export(ctx, tenant, id, gdpr.Format(*format), stdout)
+	if *outFile != "" {
+		fmt.Fprintf(stderr, "export %s written to %s\n", id, *outFile)
 	}
-	f, err := os.OpenFile(*outFile, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	err = engine.Export(ctx, tenant, id, gdpr.Format(*format), f)
-	// A failed close can be lost data: it fails the export too.
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("export %s: write %s: %w", id, *outFile, cerr)
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "export %s written to %s\n", id, *outFile)
 	return nil
+}
+
+// export writes request id's export to the file at path, or to stdout
+// when path is empty. A failed close can be lost data: it fails the
+// export too.
+func export(ctx context.Context, engine *gdpr.Engine, tenant, id string, format gdpr.Format, path string, stdout io.Writer) error {
+	if path == "" {
+		return engine.Export(ctx, tenant, id, format, stdout)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	err = engine.Export(ctx, tenant, id, format, f)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("write %s: %w", path, cerr)
+	}
+	return err
 }
 
 // parseSubject reads identities given as KIND=VALUE.

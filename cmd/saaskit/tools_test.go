@@ -276,6 +276,13 @@ func TestGDPRExportEraseStatus(t *testing.T) {
 		_, err = saaskit(t, "gdpr", "--data", data, "--map", dsr, "--out", "/dev/full", "export", "acme", "user_id=usr_7")
 		assert.Error(t, err, "an export to a full device succeeded")
 		assert.Equal(t, exitFailed, exitCode(err))
+		assert.ErrorContains(t, err, "stays verified, not completed")
+		out, err := saaskit(t, "gdpr", "--data", data, "--json", "status", "acme")
+		require.NoError(t, err)
+		var reqs []struct{ Kind, State string }
+		require.NoError(t, json.Unmarshal([]byte(out), &reqs), out)
+		require.Len(t, reqs, 3)
+		assert.Contains(t, []string{reqs[0].State, reqs[1].State, reqs[2].State}, "verified", "the failed export's request was completed")
 	}
 }
 
