@@ -119,13 +119,17 @@ const usage = `usage: saaskit COMMAND ...
   keys [--data DIR] [--db URL] [--json] rotate TENANT
   keys [--data DIR] [--db URL] [--json] shred TENANT [SUBJECT]
   audit [--data DIR] [--db URL] [--json] verify [TENANT ...]
+  audit [--data DIR] [--db URL] [--json] checkpoint [TENANT ...]
   gdpr [--data DIR] [--db URL] --map FILE [--regime R] [--format json|zip] [--out FILE] export TENANT KIND=VALUE ...
   gdpr [--data DIR] [--db URL] --map FILE [--json] erase TENANT KIND=VALUE ...
   gdpr [--data DIR] [--db URL] [--json] status TENANT [REQUEST_ID]
 flags go anywhere on the line; -h or --help on any command prints this
 and runs nothing. --db (default SAASKIT_DATABASE_URL) names the service's
 PostgreSQL database when it runs on one; otherwise <data>/saas.db. The
-backup key's store is <data>/backup-keys.db whatever the engine.
+backup key's store is <data>/backup-keys.db whatever the engine. audit
+checkpoint appends signed checkpoints (key: SAASKIT_CHECKPOINT_KEY or
+<data>/checkpoint.key) to <data>/audit-checkpoints.jsonl, and audit
+verify holds each trail to them: a trail cut back is found.
 exit status: 0 done, 1 failed, 2 usage, 3 checked and found bad`
 
 // Exit statuses scripts can rely on.

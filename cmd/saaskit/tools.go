@@ -8,12 +8,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/saaskit/saaskit/flags"
 	"github.com/saaskit/saaskit/gdpr/audit"
+	auditstore "github.com/saaskit/saaskit/gdpr/audit/sqlstore"
 	"github.com/saaskit/saaskit/tenancy"
 	tenantstore "github.com/saaskit/saaskit/tenancy/sqlstore"
 	"github.com/saaskit/saaskit/webhook"
@@ -300,25 +303,39 @@ func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return out.print(ev, func(w io.Writer) { fmt.Fprintf(w, "%d keys destroyed\n", destroyed) })
 }
 
-// auditCommand verifies the audit trails' hash chains.
+// auditCommand verifies the audit trails' hash chains, against the
+// signed checkpoints taken before when there are any, and takes new
+// checkpoints.
 func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, svc, asJSON := dataFlags("audit", stderr)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if fs.Arg(0) != "verify" {
+	cmd, tenants := subcommand(fs)
+	if cmd != "verify" && cmd != "checkpoint" {
 		return usageError("%s", usage)
+	}
+	if _, err := os.Stat(svc.data); err != nil {
+		return fmt.Errorf("data directory: %w", err)
 	}
 	db, err := svc.openDB(ctx, false)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	trail, _, err := auditTrail(db.DB)
+	cps := audit.CheckpointFile{Path: filepath.Join(svc.data, checkpointsFile)}
+	key, err := checkpointKey(svc.data)
 	if err != nil {
 		return err
 	}
-	tenants := fs.Args()[1:]
+	st, err := auditstore.New(db.DB)
+	if err != nil {
+		return err
+	}
+	trail, err := audit.New(st, audit.Options{CheckpointKey: key})
+	if err != nil {
+		return err
+	}
 	if err := requireTenants(ctx, db.DB, tenants...); err != nil {
 		return err
 	}
@@ -327,11 +344,19 @@ func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 	}
+	out := printer{w: stdout, json: *asJSON}
+	if cmd == "checkpoint" {
+		return checkpoint(ctx, trail, cps, key, tenants, out)
+	}
+	taken, err := cps.Read()
+	if err != nil {
+		return err
+	}
 	var reports []audit.Report
 	broken := 0
 	bar := countBar(stderr, "verifying audit trails", len(tenants), !*asJSON)
 	for _, t := range tenants {
-		r, err := trail.Verify(ctx, t)
+		r, err := trail.Verify(ctx, t, taken[t]...)
 		if err != nil {
 			return err
 		}
@@ -342,7 +367,7 @@ func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		_ = bar.Add(1)
 	}
 	_ = bar.Finish()
-	if err := (printer{w: stdout, json: *asJSON}).print(reports, func(w io.Writer) {
+	if err := out.print(reports, func(w io.Writer) {
 		for _, r := range reports {
 			if r.OK {
 				fmt.Fprintf(w, "intact  %s: %d records\n", r.TenantID, r.Records)
@@ -357,6 +382,55 @@ func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return badError("%d of %d audit trails broken", broken, len(reports))
 	}
 	return nil
+}
+
+// checkpointsFile, in the data directory, keeps the signed checkpoints
+// audit checkpoint takes, one JSON object a line: apart from the trail,
+// so that a trail cut back or rewritten no longer reaches them.
+const checkpointsFile = "audit-checkpoints.jsonl"
+
+// checkpoint verifies each tenant's trail, then appends its signed
+// checkpoint: a checkpoint vouches only for a chain that was intact.
+func checkpoint(ctx context.Context, trail *audit.Trail, cps audit.CheckpointFile, key []byte, tenants []string, out printer) error {
+	if len(key) == 0 {
+		return errors.New("audit checkpoint needs a key to sign with: SAASKIT_CHECKPOINT_KEY, or the data directory's checkpoint.key")
+	}
+	var taken []audit.Checkpoint
+	for _, t := range tenants {
+		r, err := trail.Verify(ctx, t)
+		if err != nil {
+			return err
+		}
+		if !r.OK {
+			return badError("tenant %s: the trail is broken at record %d (%s): no checkpoint taken", t, r.BrokenAt, r.Reason)
+		}
+		cp, err := trail.Checkpoint(ctx, t)
+		if err != nil {
+			return err
+		}
+		taken = append(taken, cp)
+	}
+	if err := cps.Append(taken...); err != nil {
+		return err
+	}
+	return out.print(taken, func(w io.Writer) {
+		for _, cp := range taken {
+			fmt.Fprintf(w, "checkpoint  %s at record %d\n", cp.TenantID, cp.Seq)
+		}
+	})
+}
+
+// checkpointKey is the checkpoint signing key: SAASKIT_CHECKPOINT_KEY,
+// else the data directory's checkpoint.key, else none.
+func checkpointKey(dataDir string) ([]byte, error) {
+	if k := os.Getenv("SAASKIT_CHECKPOINT_KEY"); k != "" {
+		return []byte(k), nil
+	}
+	k, err := os.ReadFile(filepath.Join(dataDir, "checkpoint.key"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return k, err
 }
 
 // requireTenants fails for any of ids that is not a tenant of the

@@ -197,6 +197,23 @@ func TestAuditVerify(t *testing.T) {
 	assert.False(t, reports[0].OK)
 	assert.EqualValues(t, 2, reports[0].BrokenAt)
 
+	// A cut tail leaves a valid chain: only a checkpoint taken before
+	// shows it.
+	_, err = saaskit(t, "audit", "--data", data, "checkpoint", "acme")
+	assert.ErrorContains(t, err, "needs a key")
+	t.Setenv("SAASKIT_CHECKPOINT_KEY", "a checkpoint key of 32 bytes....")
+	out, err = saaskit(t, "audit", "--data", data, "checkpoint", "acme")
+	require.NoError(t, err)
+	assert.Equal(t, "checkpoint  acme at record 2\n", out)
+	_, err = db.ExecContext(ctx, "DELETE FROM gdpr_audit WHERE tenant_id = 'acme' AND seq = 2")
+	require.NoError(t, err)
+	out, err = saaskit(t, "audit", "--data", data, "verify", "acme")
+	assert.Equal(t, exitBad, exitCode(err), "a cut tail passed: %s", out)
+	assert.Contains(t, out, "BROKEN  acme")
+	t.Setenv("SAASKIT_CHECKPOINT_KEY", "another key, of 32 bytes too....")
+	_, err = saaskit(t, "audit", "--data", data, "verify", "acme")
+	assert.ErrorContains(t, err, "signature", "a checkpoint under another key is not believed")
+
 	_, err = saaskit(t, "audit", "--data", data, "verify", "nosuchtenant")
 	assert.Equal(t, exitFailed, exitCode(err), "an unknown tenant is not intact")
 	assert.ErrorContains(t, err, `no tenant "nosuchtenant"`)

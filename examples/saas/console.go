@@ -392,8 +392,10 @@ func (c *console) failure(r *http.Request, err error) (int, string) {
 
 // record appends a console action to the tenant's audit trail.
 func (c *console) record(ctx context.Context, tenantID, action string, details map[string]string) error {
-	_, err := c.app.privacy.trail.Append(ctx, tenantID, audit.Record{TenantID: tenantID, Actor: consoleActor, Action: action, Details: details})
-	return err
+	if _, err := c.app.privacy.trail.Append(ctx, tenantID, audit.Record{TenantID: tenantID, Actor: consoleActor, Action: action, Details: details}); err != nil {
+		return err
+	}
+	return c.app.privacy.checkpoint(ctx, tenantID)
 }
 
 // Tenants.
@@ -410,7 +412,7 @@ func (c *console) tenants(r *http.Request) (*tenancy.Tenant, any, error) {
 	}
 	rows := make([]tenantRow, 0, len(ts))
 	for _, t := range ts {
-		report, err := c.app.privacy.trail.Verify(r.Context(), t.ID)
+		report, err := c.app.privacy.verify(r.Context(), t.ID)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -500,7 +502,7 @@ func (c *console) privacy(r *http.Request) (*tenancy.Tenant, any, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	report, err := p.trail.Verify(r.Context(), t.ID)
+	report, err := p.verify(r.Context(), t.ID)
 	if err != nil {
 		return nil, nil, err
 	}

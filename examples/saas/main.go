@@ -264,7 +264,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if app.consents, err = newConsents(ctx, store.DB(), pseudonymKey, []string{"acme", "globex"}, logger); err != nil {
 		return err
 	}
-	if app.privacy, err = newPrivacy(ctx, app.users, keys, hooks, app.consents.ledger, pseudonymKey, logger); err != nil {
+	if app.privacy, err = newPrivacy(ctx, app.users, keys, hooks, app.consents.ledger, pseudonymKey, cfg.dataDir, logger); err != nil {
 		return err
 	}
 	if app.ready, err = readiness(store.DB(), keys, hooks); err != nil {

@@ -505,7 +505,8 @@ func TestDemoPrivacyRequests(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the demo binary")
 	}
-	s := start(t, buildDemo(t), t.TempDir())
+	data := t.TempDir()
+	s := start(t, buildDemo(t), data)
 	defer s.stop(t)
 	acme := s.as(t, "acme")
 	resp, body := s.call(t, "POST", "localhost", "/api/users", strings.NewReader(`{"email_address":"lin@example.com","first_name":"Lin","last_name":"Wu"}`), acme...)
@@ -577,6 +578,17 @@ func TestDemoPrivacyRequests(t *testing.T) {
 	assert.True(t, report.OK, "the audit trail verifies: %s", body)
 	assert.GreaterOrEqual(t, report.Records, 4, "submitted and verified, for each of two requests, and completed")
 	assert.NotContains(t, body, u.ID, "the trail names subjects only by pseudonym")
+
+	// Cutting the trail's tail leaves a valid chain; the checkpoints the
+	// demo took after each change show the cut.
+	db, err := sql.Open("sqlite", filepath.Join(data, "saas.db"))
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec("DELETE FROM gdpr_audit WHERE tenant_id = 'acme' AND seq = (SELECT MAX(seq) FROM gdpr_audit WHERE tenant_id = 'acme')")
+	require.NoError(t, err)
+	_, body = s.call(t, "GET", "localhost", "/api/privacy-audit", nil, acme...)
+	assert.Contains(t, body, `"ok":false`)
+	assert.Contains(t, body, `"problem":"truncated"`)
 }
 
 // TestDemoBackups: the demo backs its database up and drills a restore

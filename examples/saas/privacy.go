@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 
 	skcrypto "github.com/saaskit/saaskit/crypto"
 	"github.com/saaskit/saaskit/gdpr"
@@ -26,15 +27,26 @@ type privacy struct {
 	users  *users
 	engine *gdpr.Engine
 	trail  *audit.Trail
-	hooks  *hooks
-	logger *slog.Logger
+	// checkpoints holds a signed checkpoint of a tenant's trail after
+	// each change, apart from the trail: a trail cut back is found.
+	checkpoints audit.CheckpointFile
+	hooks       *hooks
+	logger      *slog.Logger
 }
 
-func newPrivacy(ctx context.Context, u *users, keys *skcrypto.Keyring, h *hooks, ledger *consent.Ledger, pseudonymKey []byte, logger *slog.Logger) (*privacy, error) {
-	trail, record, err := auditTrail(ctx, u.db, pseudonymKey)
+func newPrivacy(ctx context.Context, u *users, keys *skcrypto.Keyring, h *hooks, ledger *consent.Ledger, pseudonymKey []byte, dataDir string, logger *slog.Logger) (*privacy, error) {
+	// The demo keeps the checkpoint key beside the data, as it does its
+	// other demo secrets; a real service keeps it elsewhere.
+	checkpointKey, err := demoPassphrase(filepath.Join(dataDir, "checkpoint.key"))
 	if err != nil {
 		return nil, err
 	}
+	trail, record, err := auditTrail(ctx, u.db, pseudonymKey, checkpointKey)
+	if err != nil {
+		return nil, err
+	}
+	p := &privacy{users: u, trail: trail, hooks: h, logger: logger,
+		checkpoints: audit.CheckpointFile{Path: filepath.Join(dataDir, "audit-checkpoints.jsonl")}}
 	requests, err := gdprstore.New(u.db)
 	if err != nil {
 		return nil, err
@@ -42,12 +54,38 @@ func newPrivacy(ctx context.Context, u *users, keys *skcrypto.Keyring, h *hooks,
 	if err := requests.Migrate(ctx); err != nil {
 		return nil, err
 	}
-	e, err := gdpr.New(requests, gdpr.Options{Logger: logger, OnChange: record},
+	onChange := func(ctx context.Context, r *gdpr.Request, what string) error {
+		if err := record(ctx, r, what); err != nil {
+			return err
+		}
+		return p.checkpoint(ctx, r.TenantID)
+	}
+	p.engine, err = gdpr.New(requests, gdpr.Options{Logger: logger, OnChange: onChange},
 		userSource{u}, gdpr.WebhookSource(h.d), gdpr.ConsentSource(ledger), gdpr.CryptoSource(keys, "users", "webhook.messages"))
 	if err != nil {
 		return nil, err
 	}
-	return &privacy{users: u, engine: e, trail: trail, hooks: h, logger: logger}, nil
+	return p, nil
+}
+
+// checkpoint appends the end of the tenant's trail, signed, to the
+// checkpoint file.
+func (p *privacy) checkpoint(ctx context.Context, tenantID string) error {
+	cp, err := p.trail.Checkpoint(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	return p.checkpoints.Append(cp)
+}
+
+// verify verifies the tenant's trail link by link, and against every
+// checkpoint taken of it.
+func (p *privacy) verify(ctx context.Context, tenantID string) (audit.Report, error) {
+	taken, err := p.checkpoints.Read()
+	if err != nil {
+		return audit.Report{}, err
+	}
+	return p.trail.Verify(ctx, tenantID, taken[tenantID]...)
 }
 
 // userSource exports a user's decrypted record; its erasure is the
@@ -196,7 +234,7 @@ func (p *privacy) fail(w http.ResponseWriter, r *http.Request, err error) {
 // hash-chained audit trail, with the fields CCPA record-keeping asks for
 // and the subject only as a pseudonym, so erasing the subject leaves the
 // trail intact.
-func auditTrail(ctx context.Context, db *sql.DB, pseudonymKey []byte) (*audit.Trail, func(context.Context, *gdpr.Request, string) error, error) {
+func auditTrail(ctx context.Context, db *sql.DB, pseudonymKey, checkpointKey []byte) (*audit.Trail, func(context.Context, *gdpr.Request, string) error, error) {
 	st, err := auditstore.New(db)
 	if err != nil {
 		return nil, nil, err
@@ -204,7 +242,7 @@ func auditTrail(ctx context.Context, db *sql.DB, pseudonymKey []byte) (*audit.Tr
 	if err := st.Migrate(ctx); err != nil {
 		return nil, nil, err
 	}
-	trail, err := audit.New(st, audit.Options{CheckpointKey: pseudonymKey})
+	trail, err := audit.New(st, audit.Options{CheckpointKey: checkpointKey})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -221,7 +259,7 @@ func auditTrail(ctx context.Context, db *sql.DB, pseudonymKey []byte) (*audit.Tr
 // verified link by link.
 func (p *privacy) verifyAudit(w http.ResponseWriter, r *http.Request) {
 	t, _ := tenancy.FromContext(r.Context())
-	report, err := p.trail.Verify(r.Context(), t.ID)
+	report, err := p.verify(r.Context(), t.ID)
 	if err != nil {
 		p.fail(w, r, err)
 		return
