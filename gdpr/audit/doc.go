@@ -83,6 +83,8 @@
 // "saaskit.gdpr.audit.checkpoint.v1", TenantID, Seq in decimal, Hash and
 // Time, and Verify refuses any checkpoint whose signature does not verify
 // (ErrBadSignature), so that only the key's holder can vouch for one.
+// CheckpointFile keeps checkpoints in a file of JSON lines, apart from the
+// trail's database; saaskit audit checkpoint and audit verify use one.
 //
 // # Concurrency
 //
