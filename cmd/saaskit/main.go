@@ -78,6 +78,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -106,6 +107,7 @@ func main() {
 }
 
 const usage = `usage: saaskit COMMAND ...
+  version
   backup [--data DIR] [--target DIR] [--tenant ID] [--json] COMMAND
     run (--sqlite PATH | --dir PATH | --file PATH) [--tag T]
     list
@@ -169,6 +171,22 @@ func exitCode(err error) int {
 	return exitFailed
 }
 
+// version says which build of saaskit this is: the module version (or
+// "(devel)" from a checkout), the VCS revision when recorded, and Go's.
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "saaskit (unknown build)"
+	}
+	v := "saaskit " + info.Main.Version
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" {
+			v += " " + s.Value[:min(12, len(s.Value))]
+		}
+	}
+	return v + " " + info.GoVersion
+}
+
 // run parses the command line and runs one command.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -187,6 +205,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return auditCommand(ctx, args[1:], stdout, stderr)
 	case "gdpr":
 		return gdprCommand(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, version())
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

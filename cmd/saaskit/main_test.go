@@ -163,3 +163,9 @@ func TestProgressGoesToStderr(t *testing.T) {
 	_, progress = runCaptured("backup", "--data", data, "--json", "verify")
 	assert.Empty(t, progress)
 }
+
+func TestVersion(t *testing.T) {
+	out, err := saaskit(t, "version")
+	require.NoError(t, err)
+	assert.Regexp(t, `^saaskit \S+ .*go1\.\d+`, out)
+}
