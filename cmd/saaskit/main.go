@@ -333,11 +333,37 @@ func openDB(ctx context.Context, dataDir string, create bool) (*sqldb.DB, error)
 // openDBFile opens the data directory's database file, made if create
 // is set.
 func openDBFile(ctx context.Context, dataDir, file string, create bool) (*sqldb.DB, error) {
-	path := filepath.Join(dataDir, file)
-	if _, err := os.Stat(path); err != nil && !create {
-		return nil, fmt.Errorf("no %s in %s: %w", file, dataDir, err)
+	path, err := dataFile(dataDir, file, create)
+	if err != nil {
+		return nil, err
 	}
 	return sqldb.Open(ctx, "sqlite:"+path)
+}
+
+// dataFile is the path of file in the data directory, which must exist,
+// as must the file unless create is set.
+func dataFile(dataDir, file string, create bool) (string, error) {
+	if _, err := os.Stat(dataDir); err != nil {
+		return "", fmt.Errorf("data directory: %w (name the service's with --data)", err)
+	}
+	path := filepath.Join(dataDir, file)
+	if _, err := os.Stat(path); err != nil && !create {
+		return "", fmt.Errorf("no %s in %s: %w", file, dataDir, err)
+	}
+	return path, nil
+}
+
+// openReadOnly opens the service's database for reading only: a
+// checking command never writes to it.
+func (s *service) openReadOnly(ctx context.Context) (*sqldb.DB, error) {
+	if s.db != "" {
+		return sqldb.Open(ctx, s.db)
+	}
+	path, err := dataFile(s.data, serviceDB, false)
+	if err != nil {
+		return nil, err
+	}
+	return sqldb.Open(ctx, "file:"+path+"?mode=ro")
 }
 
 // openKeyring opens the service's keyring: its root keyset, and the key

@@ -315,10 +315,7 @@ func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if cmd != "verify" && cmd != "checkpoint" {
 		return usageError("%s", usage)
 	}
-	if _, err := os.Stat(svc.data); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-	db, err := svc.openDB(ctx, false)
+	db, err := svc.openReadOnly(ctx) // checking writes nothing to the database
 	if err != nil {
 		return err
 	}
