@@ -118,6 +118,7 @@ const usage = `usage: saaskit COMMAND ...
   webhook verify --secret KEY --id ID --timestamp UNIX --signature SIG [--tolerance D] [FILE]
   flags validate FILE ...
   flags eval FILE FLAG [--context JSON] [--json]
+  flags eval (--data DIR | --db URL) FLAG [--context JSON] [--json]
   keys [--data DIR] [--db URL] [--json] rotate TENANT
   keys [--data DIR] [--db URL] [--json] shred TENANT [SUBJECT]
   audit [--data DIR] [--db URL] [--json] verify [TENANT ...]
@@ -198,7 +199,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "webhook":
 		return webhookCommand(args[1:], stdin, stdout, stderr)
 	case "flags":
-		return flagsCommand(args[1:], stdout, stderr)
+		return flagsCommand(ctx, args[1:], stdout, stderr)
 	case "keys":
 		return keysCommand(ctx, args[1:], stdout, stderr)
 	case "audit":

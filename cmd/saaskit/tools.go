@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/saaskit/saaskit/flags"
+	flagstore "github.com/saaskit/saaskit/flags/sqlstore"
 	"github.com/saaskit/saaskit/gdpr/audit"
 	auditstore "github.com/saaskit/saaskit/gdpr/audit/sqlstore"
 	"github.com/saaskit/saaskit/tenancy"
@@ -99,7 +100,7 @@ func signWebhook(secret, id, ts string, body []byte, out printer) error {
 }
 
 // flagsCommand validates flagd definition files and evaluates flags.
-func flagsCommand(args []string, stdout, stderr io.Writer) error {
+func flagsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usageError("flags needs validate or eval\n%s", usage)
 	}
@@ -122,7 +123,7 @@ func flagsCommand(args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	case "eval":
-		return evalFlag(args[1:], stdout, stderr)
+		return evalFlag(ctx, args[1:], stdout, stderr)
 	}
 	return usageError("unknown flags command %q\n%s", args[0], usage)
 }
@@ -146,31 +147,46 @@ type evaluation struct {
 	Metadata     map[string]any `json:"metadata,omitempty"`
 }
 
-func evalFlag(args []string, stdout, stderr io.Writer) error {
-	if len(args) < 2 {
-		return usageError("flags eval needs a definitions file and a flag key")
-	}
-	file, key := args[0], args[1]
+func evalFlag(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("flags eval", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	evalCtx := fs.String("context", "{}", "the evaluation context, a JSON object (targetingKey, tenantId, ...)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args[2:]); err != nil {
+	var svc service
+	fs.StringVar(&svc.data, "data", "", "evaluate the definitions of the service whose data directory this is (its flag store, rings and shared evaluators included)")
+	fs.StringVar(&svc.db, "db", "", "evaluate the definitions of the service on this PostgreSQL database")
+	if err := parse(fs, args); err != nil {
 		return err
 	}
-	var ctx map[string]any
-	if err := json.Unmarshal([]byte(*evalCtx), &ctx); err != nil || ctx == nil {
+	fromService := svc.data != "" || svc.db != ""
+	var source, key string
+	switch {
+	case fromService && fs.NArg() == 1:
+		source, key = "the service's flag store", fs.Arg(0)
+	case !fromService && fs.NArg() == 2:
+		source, key = fs.Arg(0), fs.Arg(1)
+	default:
+		return usageError("flags eval needs a definitions file and a flag key, or --data/--db and a flag key")
+	}
+	var evalContext map[string]any
+	if err := json.Unmarshal([]byte(*evalCtx), &evalContext); err != nil || evalContext == nil {
 		return usageError("--context: want a JSON object")
 	}
-	data, err := os.ReadFile(file)
+	var data []byte
+	var err error
+	if fromService {
+		data, err = serviceFlags(ctx, &svc)
+	} else {
+		data, err = os.ReadFile(source)
+	}
 	if err != nil {
 		return err
 	}
 	set, err := flags.Parse(data)
 	if set == nil {
-		return badError("%s: %w", file, err)
+		return badError("%s: %w", source, err)
 	}
-	value, d := evaluate(flags.NewEvaluator(set, flags.Options{}), key, ctx)
+	value, d := evaluate(flags.NewEvaluator(set, flags.Options{}), key, evalContext)
 	e := evaluation{Flag: key, Value: value, Variant: d.Variant, Reason: d.Reason.String(),
 		ErrorMessage: d.ErrorMessage, Metadata: d.Metadata}
 	if d.ErrorCode != 0 {
@@ -189,6 +205,22 @@ func evalFlag(args []string, stdout, stderr io.Writer) error {
 		return badError("%s: %s", e.ErrorCode, e.ErrorMessage)
 	}
 	return nil
+}
+
+// serviceFlags reads the service's flag definitions from its flag
+// store: every flag, ring and shared evaluator, as the service serves
+// them.
+func serviceFlags(ctx context.Context, svc *service) ([]byte, error) {
+	db, err := svc.openReadOnly(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	st, err := flagstore.New(db.DB, flagstore.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return st.Load(ctx)
 }
 
 // evaluate evaluates a flag as the type of its variants.

@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	skcrypto "github.com/saaskit/saaskit/crypto"
+	"github.com/saaskit/saaskit/flags"
+	flagstore "github.com/saaskit/saaskit/flags/sqlstore"
 	"github.com/saaskit/saaskit/gdpr/audit"
 	auditstore "github.com/saaskit/saaskit/gdpr/audit/sqlstore"
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
@@ -347,4 +349,29 @@ func TestCommandsReachPostgreSQL(t *testing.T) {
 	out, err = saaskit(t, "audit", "--data", data, "verify")
 	require.NoError(t, err)
 	assert.Equal(t, "intact  acme: 1 records\n", out, "the rotation was recorded in PostgreSQL's trail")
+}
+
+// TestFlagsEvalServiceDefinitions: pointed at the service, flags eval
+// evaluates what the service serves, rings ($ref) included.
+func TestFlagsEvalServiceDefinitions(t *testing.T) {
+	ctx := context.Background()
+	data := t.TempDir()
+	db, err := openDB(ctx, data, true)
+	require.NoError(t, err)
+	st, err := flagstore.New(db.DB, flagstore.Options{})
+	require.NoError(t, err)
+	require.NoError(t, st.Migrate(ctx))
+	require.NoError(t, st.SetRing(ctx, "ada", "internal", "", "acme"))
+	f, err := flags.RolloutFlag(flags.Rollout{Ring: "internal"})
+	require.NoError(t, err)
+	require.NoError(t, st.PutFlag(ctx, "ada", "invoices", f))
+	require.NoError(t, db.Close())
+
+	for tenant, want := range map[string]string{"acme": "true", "globex": "false"} {
+		out, err := saaskit(t, "flags", "eval", "--data", data, "invoices", "--context", `{"tenantId": "`+tenant+`"}`)
+		require.NoError(t, err)
+		assert.Contains(t, out, "invoices = "+want, tenant)
+	}
+	_, err = saaskit(t, "flags", "eval", "--data", data)
+	assert.Equal(t, exitUsage, exitCode(err), "a flag key is needed")
 }
