@@ -12,11 +12,13 @@
 package sqlsource
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"maps"
@@ -24,6 +26,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/saaskit/saaskit/gdpr"
 	"github.com/saaskit/saaskit/internal/sqldb"
@@ -231,7 +234,27 @@ func (s *sqlTable) where() string {
 	return " WHERE " + s.t.TenantColumn + " = ? AND " + s.t.IdentityColumn + " = ?"
 }
 
+// Binary is how an export shows bytes that are not text, such as an
+// encrypted column that this source cannot decrypt: base64, said so,
+// never as garbled text.
+type Binary struct {
+	Base64 string `json:"base64"`
+	Note   string `json:"note"`
+}
+
+// exportBytes is a column's bytes as an export shows them: text as text,
+// anything else as Binary.
+func exportBytes(b []byte) any {
+	if utf8.Valid(b) && !bytes.ContainsRune(b, 0) {
+		return string(b)
+	}
+	return Binary{Base64: base64.StdEncoding.EncodeToString(b),
+		Note: "binary data, possibly encrypted: not decrypted by this export"}
+}
+
 // Export implements gdpr.Source: each row as a column → value object.
+// Text columns are exported as text, and bytes that are not text as
+// Binary.
 func (s *sqlTable) Export(ctx context.Context, tenantID string, subj gdpr.Subject, emit func(any) error) error {
 	id := subj.Value(s.t.IdentityKind)
 	if id == "" {
@@ -262,7 +285,7 @@ func (s *sqlTable) Export(ctx context.Context, tenantID string, subj gdpr.Subjec
 		rec := make(map[string]any, len(names))
 		for i, n := range names {
 			if b, ok := vals[i].([]byte); ok {
-				vals[i] = string(b)
+				vals[i] = exportBytes(b)
 			}
 			rec[n] = vals[i]
 		}
