@@ -796,3 +796,62 @@ func TestDemoRefusesOtherTenantsIdentifiers(t *testing.T) {
 	}
 	assert.Equal(t, before, snapshot(), "globex's data changed")
 }
+
+// TestDemoAnswersBadInputWithoutA500 walks every route of the demo with
+// the inputs a stranger sends (a missing, malformed, unstorable or
+// unknown id, a body that is empty, broken, of the wrong type or not an
+// object), as acme's key and as the operator: the answers may refuse,
+// but never fail with a 500. Keys take turns, so that no request is
+// merely rate limited.
+func TestDemoAnswersBadInputWithoutA500(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the demo binary")
+	}
+	s := start(t, buildDemo(t), t.TempDir())
+	defer s.stop(t)
+	operator := []string{"Authorization", "Bearer " + s.operatorToken(t)}
+	var keys [][]string
+	for range 20 {
+		resp, body := s.call(t, "POST", "localhost", "/admin/tenants/acme/keys", strings.NewReader(`{"name":"walk","scopes":["tenant:read","keys:write"]}`), operator...)
+		require.Equal(t, 201, resp.StatusCode, body)
+		var key struct{ Token string }
+		require.NoError(t, json.Unmarshal([]byte(body), &key))
+		keys = append(keys, []string{"Authorization", "Bearer " + key.Token})
+	}
+	patterns := []string{
+		"GET /{$}", "GET /api/branding", "GET /api/consent/notice", "GET /api/changelog",
+		"POST /admin/flags/{key}/kill", "POST /admin/flags/{key}/revive", "PUT /admin/flags/{key}/percent",
+		"POST /admin/rings/{key}/tenants", "GET /admin/flags/{key}/audit", "GET /admin/backups",
+		"POST /admin/tenants/{tenant}/keys", "POST /webhooks/inbound/{tenant}", "POST /webhooks/gone",
+	}
+	for _, r := range (&app{}).tenantAPI() {
+		patterns = append(patterns, r.pattern)
+	}
+	ids := []string{"nope", "%00", "%ff", "a%2Fb", strings.Repeat("x", 300)}
+	bodies := []string{"", "{", "[]", `"text"`, `{"email_address":null,"kind":7,"percent":"x","tenant":{},"name":[],"scopes":"x","url":1}`, strings.Repeat("{", 10000)}
+	n := 0
+	for _, p := range patterns {
+		method, path, _ := strings.Cut(p, " ")
+		path = strings.TrimSuffix(path, "{$}")
+		caller := operator
+		if !strings.HasPrefix(path, "/admin/") {
+			caller = nil // set per request: a key in turn
+		}
+		for _, id := range ids {
+			url := strings.NewReplacer("{id}", id, "{key}", id, "{tenant}", id).Replace(path)
+			for _, body := range bodies {
+				who := caller
+				if who == nil {
+					who, n = keys[n%len(keys)], n+1
+				}
+				var rd io.Reader
+				if body != "" {
+					rd = strings.NewReader(body)
+				}
+				resp, got := s.call(t, method, "acme.localhost", url, rd, who...)
+				assert.Less(t, resp.StatusCode, 500, "%s %s with body %.20q: %s", method, url, body, got)
+				assert.NotEqual(t, http.StatusTooManyRequests, resp.StatusCode, "%s %s was only rate limited", method, url)
+			}
+		}
+	}
+}
