@@ -86,7 +86,7 @@ func newConsole(ctx context.Context, a *app) (*console, error) {
 	if _, err := a.users.db.ExecContext(ctx, sessionsSchema); err != nil {
 		return nil, fmt.Errorf("console sessions table: %w", err)
 	}
-	funcs := template.FuncMap{"when": when, "ago": ago, "user": func(s gdpr.Subject) string { return s.Value(gdpr.SubjectKey) }}
+	funcs := template.FuncMap{"when": when, "ago": ago, "duration": humanDuration, "user": func(s gdpr.Subject) string { return s.Value(gdpr.SubjectKey) }}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/console/layout.html")
 	if err != nil {
 		return nil, err
@@ -114,8 +114,8 @@ func newConsole(ctx context.Context, a *app) (*console, error) {
 	return c, nil
 }
 
-// view is what the layout renders: the page's data, and the tenant whose
-// branding it wears, if it shows one.
+// view is what the layout renders: the page's data, and the tenant it
+// is about, if any, named in the header.
 type view struct {
 	Title  string
 	Tenant *tenancy.Tenant
@@ -124,21 +124,13 @@ type view struct {
 	Data   any
 }
 
-// Primary and Font are the page's colour and font: the tenant's, or the
-// console's own.
-func (v view) Primary() string {
-	if v.Tenant != nil && v.Tenant.Branding.PrimaryColor != "" {
-		return v.Tenant.Branding.PrimaryColor
-	}
-	return "#343a40"
-}
+// Primary and Font are the console's own colour and font on every page,
+// a tenant's too: operator pages wear the platform's branding, never a
+// tenant's, so that no page of the console can pass for the tenant's
+// product (or the other way round).
+func (view) Primary() string { return "#343a40" }
 
-func (v view) Font() string {
-	if v.Tenant != nil && v.Tenant.Branding.Font != "" {
-		return v.Tenant.Branding.Font
-	}
-	return "system-ui, sans-serif"
-}
+func (view) Font() string { return "system-ui, sans-serif" }
 
 func (c *console) render(w http.ResponseWriter, r *http.Request, status int, page string, v view) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -656,7 +648,19 @@ func ago(t time.Time) string {
 	if t.IsZero() {
 		return "never"
 	}
-	return time.Since(t).Round(time.Second).String() + " ago"
+	return humanDuration(time.Since(t)) + " ago"
+}
+
+// humanDuration rounds d to what a person reads: milliseconds under a
+// second, tenths of a second under a minute, then whole seconds.
+func humanDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
 }
 
 // loginLimiter allows each client address a few failed log-ins, then one
