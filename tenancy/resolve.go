@@ -104,7 +104,7 @@ func Middleware(opts MiddlewareOptions) func(http.Handler) http.Handler {
 				writeError(w, r, logger, err)
 				return
 			}
-			named, source, err := identify(resolvers, r)
+			named, by, err := identify(resolvers, r)
 			if err != nil {
 				writeError(w, r, logger, err)
 				return
@@ -112,7 +112,7 @@ func Middleware(opts MiddlewareOptions) func(http.Handler) http.Handler {
 			t := named
 			if p != nil {
 				if named != nil && named.ID != p.Tenant.ID {
-					writeError(w, r, logger, fmt.Errorf("%w: the credential does not belong to the tenant that the %s names", ErrForbidden, source))
+					writeError(w, r, logger, fmt.Errorf("%w: the credential does not belong to the tenant that the %s names", ErrForbidden, sourceOf(by)))
 					return
 				}
 				t = p.Tenant
@@ -173,15 +173,15 @@ func authenticate(authenticators []Authenticator, r *http.Request) (*Principal, 
 }
 
 // identify runs the resolvers in order and returns the first tenant
-// named, and what named it.
-func identify(resolvers []Resolver, r *http.Request) (*Tenant, string, error) {
+// named, and the resolver that named it.
+func identify(resolvers []Resolver, r *http.Request) (*Tenant, Resolver, error) {
 	for _, res := range resolvers {
 		t, err := res.Resolve(r)
 		if err != nil || t != nil {
-			return t, sourceOf(res), err
+			return t, res, err
 		}
 	}
-	return nil, "", nil
+	return nil, nil, nil
 }
 
 // sourceOf names what a resolver reads, for error messages.
