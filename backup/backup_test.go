@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/saaskit/saaskit/backup"
+	"github.com/saaskit/saaskit/backup/retention"
 	skcrypto "github.com/saaskit/saaskit/crypto"
 	"github.com/saaskit/saaskit/crypto/cryptotest"
 	cryptomem "github.com/saaskit/saaskit/crypto/memstore"
@@ -262,12 +263,13 @@ func TestPointInTimeAndPostgres(t *testing.T) {
 	_, err = b.At(ctx, "ledger", time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC))
 	assert.ErrorIs(t, err, backup.ErrNotFound)
 
-	// pg_dump's custom format of a real database, when PostgreSQL is here.
-	dsn := os.Getenv(sqldbtest.EnvPostgresDSN)
-	if dsn == "" {
-		t.Skip(sqldbtest.EnvPostgresDSN + " is unset: skipping the pg_dump backup")
-	}
-	pm, err := b.Run(ctx, backup.PostgresSource("test", dsn))
+	// pg_dump's custom format of a real database, when PostgreSQL is
+	// here: of the schema the DSN's search_path names, as a service
+	// living in a schema of its own has it.
+	pg := sqldbtest.OpenPostgres(t)
+	_, err = pg.ExecContext(ctx, "CREATE TABLE ledger_rows (id int)")
+	require.NoError(t, err)
+	pm, err := b.Run(ctx, backup.PostgresSource("test", sqldbtest.DSN(t, pg)))
 	if errors.Is(err, backup.ErrToolMissing) {
 		t.Skip("pg_dump is not installed: ", err)
 	}
@@ -275,6 +277,7 @@ func TestPointInTimeAndPostgres(t *testing.T) {
 	var dump bytes.Buffer
 	require.NoError(t, b.Restore(ctx, pm.ID, &dump))
 	assert.True(t, bytes.HasPrefix(dump.Bytes(), []byte("PGDMP")), "a pg_dump custom-format archive")
+	assert.Contains(t, dump.String(), "ledger_rows", "the schema's table is in the archive")
 	_, err = b.Run(ctx, backup.PostgresSource("bad", "postgres://postgres@127.0.0.1:1/none?connect_timeout=2"))
 	assert.ErrorContains(t, err, "pg_dump", "a failing dump fails the backup, saying why")
 }
@@ -340,3 +343,54 @@ type renamed struct {
 }
 
 func (r renamed) Name() string { return r.name }
+
+// TestVerificationsAreRecordedOnTheTargets: the outcome of a
+// verification is kept beside the backup, so that another process (the
+// command line, another replica) sees the last one; a forgotten backup
+// takes its record with it.
+func TestVerificationsAreRecordedOnTheTargets(t *testing.T) {
+	ctx := context.Background()
+	keys, _ := newKeyring(t)
+	dir := t.TempDir()
+	open := func(now time.Time) *backup.Backups {
+		target, err := backup.NewDirTarget(dir)
+		require.NoError(t, err)
+		b, err := backup.New(backup.KeyringCipher(keys, "acme"), []backup.Target{target}, backup.Options{Now: func() time.Time { return now }})
+		require.NoError(t, err)
+		return b
+	}
+	day := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	first := open(day)
+	m, err := first.Run(ctx, bytesSource(bytes.Repeat([]byte("ledger "), 10_000)))
+	require.NoError(t, err)
+	none, err := first.Verifications(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, none, "never verified")
+
+	require.NoError(t, first.Verify(ctx, m.ID, backup.CheckReadAll))
+	other := open(day.Add(time.Hour)) // another process, an hour on
+	got, err := other.Verifications(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []backup.Verified{{ID: m.ID, At: day, Level: "all", OK: true}}, got)
+
+	stored := filepath.Join(dir, "data", m.ID)
+	b, err := os.ReadFile(stored)
+	require.NoError(t, err)
+	b[len(b)/2] ^= 0x01
+	require.NoError(t, os.WriteFile(stored, b, 0o600))
+	require.ErrorIs(t, other.Verify(ctx, m.ID, backup.CheckReadAll), backup.ErrCorrupt)
+	got, err = first.Verifications(ctx)
+	require.NoError(t, err)
+	require.Len(t, got, 1, "one record a backup: the last")
+	assert.False(t, got[0].OK)
+	assert.Equal(t, day.Add(time.Hour), got[0].At)
+	assert.Contains(t, got[0].Error, "stored byte")
+
+	_, err = open(day.Add(2*time.Hour)).Run(ctx, bytesSource([]byte("a newer ledger")))
+	require.NoError(t, err)
+	_, err = other.Prune(ctx, retention.Policy{Last: 1}, retention.Options{})
+	require.NoError(t, err)
+	got, err = other.Verifications(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, got, "the forgotten backup's record went with it")
+}

@@ -30,6 +30,11 @@
 // everything (restic's check --read-data-subset). Restore uses the first
 // intact copy and checks the result against the manifest.
 //
+// Each verification's outcome is recorded on the targets beside the
+// backup, so Verifications shows the last one of each backup whichever
+// process ran it: a Scheduler, an operator's command line, another
+// replica. A Scheduler's Status is of its own process only.
+//
 // # Erasure
 //
 // Backups hold the application's data as it was stored: fields

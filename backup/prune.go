@@ -53,8 +53,10 @@ func (b *Backups) Prune(ctx context.Context, p retention.Policy, opts retention.
 				errs = append(errs, fmt.Errorf("target %s: delete %s: %w", t.Name(), s.ID, err))
 				continue
 			}
-			if err := t.Delete(ctx, dataName(s.ID)); err != nil {
-				errs = append(errs, fmt.Errorf("target %s: delete %s: %w", t.Name(), s.ID, err))
+			for _, name := range []string{dataName(s.ID), verifiedName(s.ID)} {
+				if err := t.Delete(ctx, name); err != nil {
+					errs = append(errs, fmt.Errorf("target %s: delete %s: %w", t.Name(), name, err))
+				}
 			}
 		}
 	}

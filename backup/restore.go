@@ -122,12 +122,44 @@ const (
 	CheckReadAll
 )
 
+// String names the level as the command line and the recorded
+// verifications do: manifest, exists or all.
+func (l Level) String() string {
+	switch l {
+	case CheckManifest:
+		return "manifest"
+	case CheckExists:
+		return "exists"
+	case CheckReadAll:
+		return "all"
+	}
+	return fmt.Sprintf("Level(%d)", int(l))
+}
+
 // Verify checks backup id at level and reports the first problem,
 // naming the backup, the target and where. From CheckExists on, it
 // checks the copy on every target that holds the backup's manifest, and
 // fails when no target does: a verification that checked no copy never
-// passes.
+// passes. The outcome is recorded on the targets that hold the backup,
+// where Verifications finds it, whichever process verified it.
 func (b *Backups) Verify(ctx context.Context, id string, level Level) error {
+	holders, err := b.holders(ctx, id)
+	if err != nil {
+		return err
+	}
+	err = b.check(ctx, holders, id, level)
+	v := Verified{ID: id, At: b.opts.Now().UTC(), Level: level.String(), OK: err == nil}
+	if err != nil {
+		v.Error = err.Error()
+	}
+	if rerr := recordVerified(ctx, holders, v); rerr != nil {
+		return errors.Join(err, fmt.Errorf("backup %s: recording its verification: %w", id, rerr))
+	}
+	return err
+}
+
+// check checks backup id at level on the targets that hold it.
+func (b *Backups) check(ctx context.Context, holders []Target, id string, level Level) error {
 	m, err := b.manifest(ctx, id)
 	if err != nil {
 		return err
@@ -137,10 +169,6 @@ func (b *Backups) Verify(ctx context.Context, id string, level Level) error {
 	}
 	if level < CheckExists {
 		return nil
-	}
-	holders, err := b.holders(ctx, id)
-	if err != nil {
-		return err
 	}
 	for _, t := range holders {
 		if level < CheckReadAll {

@@ -123,14 +123,6 @@ func (s Status) MarshalJSON() ([]byte, error) {
 	}{fields(s), s.LastDuration.Seconds()})
 }
 
-// Verified is the outcome of a scheduled verification.
-type Verified struct {
-	ID    string    `json:"id"`
-	At    time.Time `json:"at"`
-	OK    bool      `json:"ok"`
-	Error string    `json:"error,omitempty"`
-}
-
 // SchedulerOptions configure a Scheduler.
 type SchedulerOptions struct {
 	// Holder names this process in leases. Default: the host name.
@@ -247,7 +239,7 @@ func (s *Scheduler) RunDue(ctx context.Context) {
 		st = *s.status[j.Name]
 		s.mu.Unlock()
 		if j.VerifyEvery > 0 && st.LastBackup != "" && (st.LastVerify == nil || now.Sub(st.LastVerify.At) >= j.VerifyEvery) {
-			v := Verified{ID: st.LastBackup, At: now.UTC(), OK: true}
+			v := Verified{ID: st.LastBackup, At: now.UTC(), Level: CheckReadAll.String(), OK: true}
 			if err := s.b.Verify(ctx, st.LastBackup, CheckReadAll); err != nil {
 				v.OK, v.Error = false, err.Error()
 				s.opts.Logger.ErrorContext(ctx, "backup verification failed", slog.String("job", j.Name), slog.String("error", err.Error()))

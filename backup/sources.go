@@ -91,9 +91,14 @@ func (p postgresSource) Open(ctx context.Context) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("%w: pg_dump (from the PostgreSQL client tools) is needed to back up %s", ErrToolMissing, p.name)
 	}
 	dsn, password := withoutPassword(p.dsn)
+	dsn, schemas := withoutSearchPath(dsn)
 	// The password goes in the environment, not the command line, which
 	// other local users can read in the process list.
-	cmd := exec.CommandContext(ctx, bin, "--format=custom", "--no-password", "--dbname="+dsn)
+	args := []string{"--format=custom", "--no-password", "--dbname=" + dsn}
+	for _, s := range schemas {
+		args = append(args, "--schema="+s)
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
 	if password != "" {
 		cmd.Env = append(os.Environ(), "PGPASSWORD="+password)
 	}
@@ -200,6 +205,31 @@ func writeTar(ctx context.Context, root string, w io.Writer) error {
 }
 
 // withoutPassword takes the password out of a postgres:// URL.
+// withoutSearchPath takes the search_path parameter, which pgx takes
+// and pg_dump refuses, out of a URL DSN, and returns its schemas: a
+// service whose tables live in a schema of their own has that schema
+// backed up, not the whole database.
+func withoutSearchPath(dsn string) (string, []string) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn, nil
+	}
+	q := u.Query()
+	path := q.Get("search_path")
+	if path == "" {
+		return dsn, nil
+	}
+	q.Del("search_path")
+	u.RawQuery = q.Encode()
+	var schemas []string
+	for _, s := range strings.Split(path, ",") {
+		if s = strings.TrimSpace(s); s != "" && s != `"$user"` && s != "$user" {
+			schemas = append(schemas, s)
+		}
+	}
+	return u.String(), schemas
+}
+
 func withoutPassword(dsn string) (string, string) {
 	u, err := url.Parse(dsn)
 	if err != nil || u.User == nil {
