@@ -9,10 +9,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
+	skcrypto "github.com/saaskit/saaskit/crypto"
 	"github.com/saaskit/saaskit/gdpr"
 	"github.com/saaskit/saaskit/gdpr/sqlsource"
 	gdprstore "github.com/saaskit/saaskit/gdpr/sqlstore"
@@ -37,6 +42,55 @@ type tableMap struct {
 	Erase          map[string]string `json:"erase"` // column: "null", "random", "shredded" or "fixed:TEXT"
 	Categories     []string          `json:"categories"`
 	After          []string          `json:"after"`
+	// Decrypt names the columns encrypted under the service's keyring.
+	Decrypt map[string]decryptMap `json:"decrypt"`
+}
+
+// decryptMap says how a column was encrypted: under the key of the
+// subject whose ID is in SubjectColumn, with AssociatedData, in which
+// {column} stands for that column's value in the row.
+type decryptMap struct {
+	SubjectColumn  string `json:"subject_column"`
+	AssociatedData string `json:"associated_data"`
+}
+
+// placeholder is a {column} in associated data.
+var placeholder = regexp.MustCompile(`\{[^{}]*\}`)
+
+// columns are the columns the decryption reads from the row.
+func (d decryptMap) columns() []string {
+	cols := []string{d.SubjectColumn}
+	for _, p := range placeholder.FindAllString(d.AssociatedData, -1) {
+		cols = append(cols, p[1:len(p)-1])
+	}
+	return cols
+}
+
+// decrypter decrypts the column with keys; without keys, it fails
+// saying why they are missing (keysErr), and the export shows the value
+// as base64.
+func (d decryptMap) decrypter(keys *skcrypto.Keyring, keysErr error) sqlsource.Decrypter {
+	return func(ctx context.Context, tenantID string, row map[string]any, ciphertext []byte) ([]byte, error) {
+		if keys == nil {
+			return nil, fmt.Errorf("the service's keyring is not open: %w", keysErr)
+		}
+		aad := placeholder.ReplaceAllStringFunc(d.AssociatedData, func(p string) string { return columnText(row[p[1:len(p)-1]]) })
+		scope := skcrypto.Scope{Tenant: tenantID, Subject: columnText(row[d.SubjectColumn])}
+		return keys.Decrypt(ctx, scope, ciphertext, []byte(aad))
+	}
+}
+
+// columnText is a column's value as text.
+func columnText(v any) string {
+	switch v := v.(type) {
+	case []byte:
+		return string(v)
+	case string:
+		return v
+	case nil:
+		return ""
+	}
+	return fmt.Sprint(v)
 }
 
 // readSourceMap reads and checks a --map file, naming what is wrong.
@@ -71,6 +125,16 @@ func parseSourceMap(data []byte) (sourceMap, error) {
 			}
 			erase[col] = st
 		}
+		for col, d := range t.Decrypt {
+			if d.SubjectColumn == "" {
+				return m, fmt.Errorf("tables[%d] (%s) decrypt %s: subject_column is needed: the column holding whose key encrypted it", i, t.Table, col)
+			}
+			for _, c := range d.columns() {
+				if len(t.Columns) > 0 && !slices.Contains(t.Columns, c) {
+					return m, fmt.Errorf("tables[%d] (%s) decrypt %s: column %q is not among the exported columns", i, t.Table, col, c)
+				}
+			}
+		}
 		m.resolved = append(m.resolved, sqlsource.Table{Name: t.Name, Table: t.Table, TenantColumn: t.TenantColumn,
 			IdentityColumn: t.IdentityColumn, IdentityKind: t.IdentityKind, KeyColumn: t.KeyColumn,
 			Columns: t.Columns, Erase: erase, Categories: t.Categories, After: t.After})
@@ -92,10 +156,22 @@ func strategy(s string) (sqlsource.Strategy, error) {
 	return sqlsource.Strategy{}, fmt.Errorf("erase strategy %q: want null, random, shredded or fixed:TEXT", s)
 }
 
-// sources makes the map's tables gdpr sources over db.
-func (m sourceMap) sources(db *sql.DB) ([]gdpr.Source, error) {
+// encrypts says whether any of the map's columns is encrypted.
+func (m sourceMap) encrypts() bool {
+	return slices.ContainsFunc(m.Tables, func(t tableMap) bool { return len(t.Decrypt) > 0 })
+}
+
+// sources makes the map's tables gdpr sources over db, decrypting their
+// encrypted columns with keys (or saying why they are not, keysErr).
+func (m sourceMap) sources(db *sql.DB, keys *skcrypto.Keyring, keysErr error) ([]gdpr.Source, error) {
 	var out []gdpr.Source
 	for i, t := range m.resolved {
+		if d := m.Tables[i].Decrypt; len(d) > 0 {
+			t.Decrypt = map[string]sqlsource.Decrypter{}
+			for col, how := range d {
+				t.Decrypt[col] = how.decrypter(keys, keysErr)
+			}
+		}
 		src, err := sqlsource.New(db, t)
 		if err != nil {
 			return nil, fmt.Errorf("tables[%d] (%s): %w", i, t.Table, err)
@@ -105,27 +181,47 @@ func (m sourceMap) sources(db *sql.DB) ([]gdpr.Source, error) {
 	return out, nil
 }
 
-// gdprCommand submits, processes and lists data-subject requests over the
-// service's database.
-func gdprCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, svc, asJSON := dataFlags("gdpr", stderr)
-	mapFile := fs.String("map", "", "the JSON file naming the tables that hold personal data (export, erase)")
-	regime := fs.String("regime", string(gdpr.GDPR), "the law whose deadlines apply (gdpr, ccpa, ...)")
-	format := fs.String("format", string(gdpr.JSON), "export format: json or zip")
-	outFile := fs.String("out", "", "export: write the package here (default stdout)")
-	if err := parse(fs, args); err != nil {
-		return err
+// gdprFlags are the flags of the gdpr commands.
+type gdprFlags struct {
+	mapFile, regime string
+	format, out     string // export's
+}
+
+func (c *cli) gdprCommand() *cobra.Command {
+	var gf gdprFlags
+	export := &cobra.Command{
+		Use:   "export TENANT KIND=VALUE ... --map FILE [--format json|zip] [--out FILE]",
+		Short: "Export a data subject's data, as an operator-verified access request",
+		Args:  usageArgs(cobra.MinimumNArgs(2)), ValidArgsFunction: c.completeTenants(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return c.gdpr(cmd.Context(), "export", args, &gf) },
 	}
-	cmd, rest := subcommand(fs)
-	switch {
-	case cmd == "status" && (len(rest) == 1 || len(rest) == 2):
-	case (cmd == "export" || cmd == "erase") && len(rest) >= 2:
-		if *mapFile == "" {
-			return usageError("gdpr %s needs --map FILE: the tables that hold personal data", cmd)
-		}
-	default:
-		return usageError("%s", usage)
+	export.Flags().StringVar(&gf.format, "format", string(gdpr.JSON), "export format: json or zip")
+	export.Flags().StringVar(&gf.out, "out", "", "write the package here (default stdout)")
+	erase := &cobra.Command{
+		Use:   "erase TENANT KIND=VALUE ... --map FILE",
+		Short: "Erase a data subject's data, as an operator-verified erasure request",
+		Args:  usageArgs(cobra.MinimumNArgs(2)), ValidArgsFunction: c.completeTenants(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return c.gdpr(cmd.Context(), "erase", args, &gf) },
 	}
+	status := &cobra.Command{
+		Use:   "status TENANT [REQUEST_ID]",
+		Short: "List a tenant's data-subject requests with their due dates, or show one",
+		Args:  usageArgs(cobra.RangeArgs(1, 2)), ValidArgsFunction: c.completeTenants(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return c.gdpr(cmd.Context(), "status", args, &gf) },
+	}
+	g := group("gdpr", "Export or erase a data subject's data; list data-subject requests", export, erase, status)
+	g.PersistentFlags().StringVar(&gf.mapFile, "map", "", "the JSON file naming the tables that hold personal data (export, erase)")
+	g.PersistentFlags().StringVar(&gf.regime, "regime", string(gdpr.GDPR), "the law whose deadlines apply (gdpr, ccpa, ...)")
+	return g
+}
+
+// gdpr runs the gdpr command cmd (export, erase or status) with its
+// arguments: the tenant, then identities or a request ID.
+func (c *cli) gdpr(ctx context.Context, cmd string, rest []string, gf *gdprFlags) error {
+	if cmd != "status" && gf.mapFile == "" {
+		return usageError("gdpr %s needs --map FILE: the tables that hold personal data", cmd)
+	}
+	svc := &c.svc
 	db, err := svc.openDB(ctx, false)
 	if err != nil {
 		return err
@@ -138,7 +234,7 @@ func gdprCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	out := printer{w: stdout, json: *asJSON}
+	out := c.out()
 	tenant := rest[0]
 	if err := requireTenants(ctx, db.DB, tenant); err != nil {
 		return err
@@ -150,11 +246,18 @@ func gdprCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	m, err := readSourceMap(*mapFile)
+	m, err := readSourceMap(gf.mapFile)
 	if err != nil {
 		return usageError("--map: %v", err)
 	}
-	sources, err := m.sources(db.DB)
+	var keys *skcrypto.Keyring
+	var keysErr error
+	if m.encrypts() && cmd == "export" {
+		if keys, keysErr = c.serviceKeyring(ctx, db.DB); keys != nil {
+			defer keys.Close()
+		}
+	}
+	sources, err := m.sources(db.DB, keys, keysErr)
 	if err != nil {
 		return usageError("--map: %v", err)
 	}
@@ -175,7 +278,7 @@ func gdprCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if cmd == "export" {
 		kind = gdpr.Access
 	}
-	req, err := engine.Submit(ctx, tenant, kind, gdpr.Regime(*regime), subject, "operator command line")
+	req, err := engine.Submit(ctx, tenant, kind, gdpr.Regime(gf.regime), subject, "operator command line")
 	if err != nil {
 		return err
 	}
@@ -187,7 +290,7 @@ func gdprCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	// An access request is completed only once its export is written:
 	// a failed export leaves it verified, for another try.
 	if cmd == "export" {
-		if err := export(ctx, engine, tenant, id, gdpr.Format(*format), *outFile, stdout); err != nil {
+		if err := export(ctx, engine, tenant, id, gdpr.Format(gf.format), gf.out, c.stdout); err != nil {
 			return fmt.Errorf("request %s stays verified, not completed: %w (see gdpr status %s %s)", id, err, tenant, id)
 		}
 	}
@@ -197,8 +300,8 @@ func gdprCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if cmd == "erase" {
 		return out.print(req, func(w io.Writer) { fmt.Fprintf(w, "erasure %s: %s\n", req.ID, req.State) })
 	}
-	if *outFile != "" {
-		fmt.Fprintf(stderr, "export %s written to %s\n", id, *outFile)
+	if gf.out != "" {
+		fmt.Fprintf(c.stderr, "export %s written to %s\n", id, gf.out)
 	}
 	return nil
 }

@@ -12,6 +12,8 @@ func FuzzParseSourceMap(f *testing.F) {
 	f.Add([]byte(`{"tables": [{"erase": {"x": "burn"}}]}`))
 	f.Add([]byte(`{"tables": [{"tabel": "typo"}]}`))
 	f.Add([]byte(`[`))
+	f.Add([]byte(`{"tables": [{"table": "m", "columns": ["id", "email"], "decrypt": {"email": {"subject_column": "id", "associated_data": "m.email:{id}{"}}}]}`))
+	f.Add([]byte(`{"tables": [{"table": "m", "decrypt": {"email": {"associated_data": "{}"}}}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := parseSourceMap(data)
 		if err != nil {
@@ -24,6 +26,11 @@ func FuzzParseSourceMap(f *testing.F) {
 			for col, s := range tm.Erase {
 				if _, err := strategy(s); err != nil {
 					t.Fatalf("accepted column %s with %v", col, err)
+				}
+			}
+			for col, d := range tm.Decrypt {
+				if d.SubjectColumn == "" {
+					t.Fatalf("accepted decrypting column %s with no subject column", col)
 				}
 			}
 		}

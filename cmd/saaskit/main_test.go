@@ -121,10 +121,10 @@ func TestBackupCommands(t *testing.T) {
 	assert.Contains(t, out, "FAILED  "+m.ID)
 
 	_, err = saaskit(t, "backup", "--data", data, "explode")
-	assert.ErrorContains(t, err, "unknown backup command")
+	assert.ErrorContains(t, err, `unknown command "explode"`)
 	assert.Equal(t, exitUsage, exitCode(err))
 	_, err = saaskit(t, "nothing")
-	assert.ErrorContains(t, err, "usage")
+	assert.ErrorContains(t, err, `unknown command "nothing"`)
 	assert.Equal(t, exitUsage, exitCode(err))
 }
 

@@ -5,14 +5,17 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/saaskit/saaskit/flags"
 	flagstore "github.com/saaskit/saaskit/flags/sqlstore"
@@ -23,52 +26,78 @@ import (
 	"github.com/saaskit/saaskit/webhook"
 )
 
-// readInput reads the named file, or stdin for "" and "-".
-func readInput(name string, stdin io.Reader) ([]byte, error) {
-	if name == "" || name == "-" {
+// readInput reads the file args name, or stdin for none or "-".
+func readInput(args []string, stdin io.Reader) ([]byte, error) {
+	if len(args) == 0 || args[0] == "-" {
 		return io.ReadAll(stdin)
 	}
-	return os.ReadFile(name)
+	return os.ReadFile(args[0])
 }
 
-// webhookCommand signs and verifies Standard Webhooks payloads.
-func webhookCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "sign" && args[0] != "verify") {
-		return usageError("webhook needs sign or verify\n%s", usage)
+// webhookFlags are the flags of webhook sign and verify.
+type webhookFlags struct {
+	secret, id, timestamp string
+}
+
+func (c *cli) webhookCommand() *cobra.Command {
+	var wf webhookFlags
+	verify := c.webhookVerify(&wf)
+	g := group("webhook", "Sign a payload, or check a delivery's signature (Standard Webhooks)", c.webhookSign(&wf), verify)
+	f := g.PersistentFlags()
+	f.StringVar(&wf.secret, "secret", os.Getenv("SAASKIT_WEBHOOK_SECRET"), "the endpoint's secret (whsec_... or whsk_/whpk_ for Ed25519; default $SAASKIT_WEBHOOK_SECRET)")
+	f.StringVar(&wf.id, "id", "", "the webhook-id")
+	f.StringVar(&wf.timestamp, "timestamp", "", "the webhook-timestamp, in Unix seconds (sign: default now)")
+	return g
+}
+
+func (c *cli) webhookSign(wf *webhookFlags) *cobra.Command {
+	return &cobra.Command{
+		Use: "sign --secret KEY --id ID [--timestamp UNIX] [FILE]", Short: "Sign a payload (FILE, or stdin) as a sender would",
+		Args: usageArgs(cobra.MaximumNArgs(1)),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if wf.secret == "" {
+				return usageError("webhook sign needs --secret (or SAASKIT_WEBHOOK_SECRET)")
+			}
+			body, err := readInput(args, c.stdin)
+			if err != nil {
+				return err
+			}
+			return signWebhook(wf.secret, wf.id, wf.timestamp, body, c.out())
+		},
 	}
-	fs := flag.NewFlagSet("webhook "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	secret := fs.String("secret", os.Getenv("SAASKIT_WEBHOOK_SECRET"), "the endpoint's secret (whsec_... or whsk_/whpk_ for Ed25519; default $SAASKIT_WEBHOOK_SECRET)")
-	id := fs.String("id", "", "the webhook-id")
-	ts := fs.String("timestamp", "", "the webhook-timestamp, in Unix seconds (sign: default now)")
-	sig := fs.String("signature", "", "the webhook-signature header (verify)")
-	tolerance := fs.Duration("tolerance", 5*time.Minute, "how far the timestamp may be from now (verify)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args[1:]); err != nil {
-		return err
+}
+
+func (c *cli) webhookVerify(wf *webhookFlags) *cobra.Command {
+	var signature string
+	var tolerance time.Duration
+	cmd := &cobra.Command{
+		Use:   "verify --secret KEY --id ID --timestamp UNIX --signature SIG [--tolerance D] [FILE]",
+		Short: "Check a delivery's signature over its payload (FILE, or stdin)",
+		Args:  usageArgs(cobra.MaximumNArgs(1)),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if wf.secret == "" {
+				return usageError("webhook verify needs --secret (or SAASKIT_WEBHOOK_SECRET)")
+			}
+			if wf.id == "" || wf.timestamp == "" || signature == "" {
+				return usageError("webhook verify needs --id, --timestamp and --signature")
+			}
+			body, err := readInput(args, c.stdin)
+			if err != nil {
+				return err
+			}
+			v, err := webhook.NewVerifier(webhook.VerifyOptions{Tolerance: tolerance}, wf.secret)
+			if err != nil {
+				return usageError("--secret: %v", err)
+			}
+			if err := v.VerifyValues(wf.id, wf.timestamp, signature, body); err != nil {
+				return badError("%w", err)
+			}
+			return c.out().print(map[string]bool{"valid": true}, func(w io.Writer) { fmt.Fprintln(w, "valid") })
+		},
 	}
-	if *secret == "" {
-		return usageError("webhook %s needs --secret (or SAASKIT_WEBHOOK_SECRET)", args[0])
-	}
-	body, err := readInput(fs.Arg(0), stdin)
-	if err != nil {
-		return err
-	}
-	out := printer{w: stdout, json: *asJSON}
-	if args[0] == "sign" {
-		return signWebhook(*secret, *id, *ts, body, out)
-	}
-	if *id == "" || *ts == "" || *sig == "" {
-		return usageError("webhook verify needs --id, --timestamp and --signature")
-	}
-	v, err := webhook.NewVerifier(webhook.VerifyOptions{Tolerance: *tolerance}, *secret)
-	if err != nil {
-		return usageError("--secret: %v", err)
-	}
-	if err := v.VerifyValues(*id, *ts, *sig, body); err != nil {
-		return badError("%w", err)
-	}
-	return out.print(map[string]bool{"valid": true}, func(w io.Writer) { fmt.Fprintln(w, "valid") })
+	cmd.Flags().StringVar(&signature, "signature", "", "the webhook-signature header")
+	cmd.Flags().DurationVar(&tolerance, "tolerance", 5*time.Minute, "how far the timestamp may be from now")
+	return cmd
 }
 
 func signWebhook(secret, id, ts string, body []byte, out printer) error {
@@ -99,33 +128,27 @@ func signWebhook(secret, id, ts string, body []byte, out printer) error {
 	})
 }
 
-// flagsCommand validates flagd definition files and evaluates flags.
-func flagsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageError("flags needs validate or eval\n%s", usage)
-	}
-	switch args[0] {
-	case "validate":
-		if len(args) == 1 {
-			return usageError("flags validate needs at least one file")
-		}
-		bad := 0
-		for _, name := range args[1:] {
-			if err := validateFlags(name); err != nil {
-				fmt.Fprintf(stdout, "INVALID %s: %v\n", name, err)
-				bad++
-				continue
+func (c *cli) flagsCommand() *cobra.Command {
+	validate := &cobra.Command{
+		Use: "validate FILE ...", Short: "Validate flagd definition files, naming every invalid flag",
+		Args: usageArgs(cobra.MinimumNArgs(1)),
+		RunE: func(_ *cobra.Command, files []string) error {
+			bad := 0
+			for _, name := range files {
+				if err := validateFlags(name); err != nil {
+					fmt.Fprintf(c.stdout, "INVALID %s: %v\n", name, err)
+					bad++
+					continue
+				}
+				fmt.Fprintf(c.stdout, "ok      %s\n", name)
 			}
-			fmt.Fprintf(stdout, "ok      %s\n", name)
-		}
-		if bad > 0 {
-			return badError("%d of %d files invalid", bad, len(args)-1)
-		}
-		return nil
-	case "eval":
-		return evalFlag(ctx, args[1:], stdout, stderr)
+			if bad > 0 {
+				return badError("%d of %d files invalid", bad, len(files))
+			}
+			return nil
+		},
 	}
-	return usageError("unknown flags command %q\n%s", args[0], usage)
+	return group("flags", "Validate flag definitions, and evaluate a flag", validate, c.flagsEval())
 }
 
 func validateFlags(name string) error {
@@ -147,35 +170,36 @@ type evaluation struct {
 	Metadata     map[string]any `json:"metadata,omitempty"`
 }
 
-func evalFlag(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("flags eval", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	evalCtx := fs.String("context", "{}", "the evaluation context, a JSON object (targetingKey, tenantId, ...)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	var svc service
-	fs.StringVar(&svc.data, "data", "", "evaluate the definitions of the service whose data directory this is (its flag store, rings and shared evaluators included)")
-	fs.StringVar(&svc.db, "db", "", "evaluate the definitions of the service on this PostgreSQL database")
-	if err := parse(fs, args); err != nil {
-		return err
+func (c *cli) flagsEval() *cobra.Command {
+	var evalCtx string
+	cmd := &cobra.Command{
+		Use:   "eval [FILE] FLAG [--context JSON]",
+		Short: "Evaluate a flag for a context, from a definitions file or the service's flag store",
+		Long: `Evaluate a flag for a context: from a flagd definitions file, or, given
+only the flag's key, from the flag store of the service (--data or --db),
+its rings and shared evaluators included.`,
+		Args: usageArgs(cobra.RangeArgs(1, 2)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.evalFlag(cmd.Context(), args, evalCtx)
+		},
 	}
-	fromService := svc.data != "" || svc.db != ""
-	var source, key string
-	switch {
-	case fromService && fs.NArg() == 1:
-		source, key = "the service's flag store", fs.Arg(0)
-	case !fromService && fs.NArg() == 2:
-		source, key = fs.Arg(0), fs.Arg(1)
-	default:
-		return usageError("flags eval needs a definitions file and a flag key, or --data/--db and a flag key")
+	cmd.Flags().StringVar(&evalCtx, "context", "{}", "the evaluation context, a JSON object (targetingKey, tenantId, ...)")
+	return cmd
+}
+
+func (c *cli) evalFlag(ctx context.Context, args []string, evalCtx string) error {
+	source, key := "the service's flag store", args[0]
+	if len(args) == 2 {
+		source, key = args[0], args[1]
 	}
 	var evalContext map[string]any
-	if err := json.Unmarshal([]byte(*evalCtx), &evalContext); err != nil || evalContext == nil {
+	if err := json.Unmarshal([]byte(evalCtx), &evalContext); err != nil || evalContext == nil {
 		return usageError("--context: want a JSON object")
 	}
 	var data []byte
 	var err error
-	if fromService {
-		data, err = serviceFlags(ctx, &svc)
+	if len(args) == 1 {
+		data, err = serviceFlags(ctx, &c.svc)
 	} else {
 		data, err = os.ReadFile(source)
 	}
@@ -192,7 +216,7 @@ func evalFlag(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if d.ErrorCode != 0 {
 		e.ErrorCode = d.ErrorCode.String()
 	}
-	if err := (printer{w: stdout, json: *asJSON}).print(e, func(w io.Writer) {
+	if err := c.out().print(e, func(w io.Writer) {
 		v, _ := json.Marshal(e.Value)
 		fmt.Fprintf(w, "%s = %s (variant %q, reason %s)\n", key, v, e.Variant, e.Reason)
 		if e.ErrorCode != "" {
@@ -241,55 +265,50 @@ func evaluate(ev *flags.Evaluator, key string, ctx map[string]any) (any, flags.D
 	return ev.Object(key, ctx, nil)
 }
 
-// subcommand splits a parsed command line into its first argument and
-// the rest.
-func subcommand(fs *flag.FlagSet) (string, []string) {
-	if fs.NArg() == 0 {
-		return "", nil
+func (c *cli) keysCommand() *cobra.Command {
+	var yes bool
+	rotate := &cobra.Command{
+		Use: "rotate TENANT", Short: "Rotate a tenant's key-encryption key and rewrap its data keys",
+		Args: usageArgs(cobra.ExactArgs(1)), ValidArgsFunction: c.completeTenants(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return c.keys(cmd.Context(), args[0], "", false) },
 	}
-	return fs.Arg(0), fs.Args()[1:]
+	shred := &cobra.Command{
+		Use:   "shred TENANT [SUBJECT] --yes",
+		Short: "Destroy a data subject's keys, or a whole tenant's, for good",
+		Long: `Destroy a data subject's keys, or without a subject all of a tenant's:
+what they encrypt becomes unreadable for good (crypto-shredding). Needs
+--yes.`,
+		Args: usageArgs(cobra.RangeArgs(1, 2)), ValidArgsFunction: c.completeTenants(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !yes {
+				return usageError("keys shred destroys keys for good: add --yes")
+			}
+			return c.keys(cmd.Context(), args[0], strings.Join(args[1:], ""), true)
+		},
+	}
+	g := group("keys", "Rotate a tenant's keys, or shred a subject's or a tenant's", rotate, shred)
+	g.PersistentFlags().BoolVar(&yes, "yes", false, "confirm a shred: the data it covers becomes unreadable for good")
+	return g
 }
 
-// dataFlags are the flags of the commands that work on a data directory.
-func dataFlags(name string, stderr io.Writer) (*flag.FlagSet, *service, *bool) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	svc := &service{}
-	fs.StringVar(&svc.data, "data", "data", "the service's data directory")
-	fs.StringVar(&svc.db, "db", os.Getenv("SAASKIT_DATABASE_URL"),
-		"the service's PostgreSQL database (postgres://...) when it runs on one (default SAASKIT_DATABASE_URL; else <data>/saas.db)")
-	return fs, svc, fs.Bool("json", false, "print JSON")
-}
-
-// keysCommand rotates a tenant's key-encryption key and shreds keys.
-func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, svc, asJSON := dataFlags("keys", stderr)
-	yes := fs.Bool("yes", false, "confirm a shred: the data it covers becomes unreadable for good")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	cmd, rest := subcommand(fs)
-	if (cmd != "rotate" || len(rest) != 1) && (cmd != "shred" || len(rest) < 1 || len(rest) > 2) {
-		return usageError("%s", usage)
-	}
-	if cmd == "shred" && !*yes {
-		return usageError("keys shred destroys keys for good: add --yes")
-	}
-	keys, db, closeKeys, err := openKeyring(ctx, svc, false)
+// keys rotates tenant's keys, or shreds its subject's (all its keys when
+// subject is empty), and records what it did in the tenant's audit
+// trail.
+func (c *cli) keys(ctx context.Context, tenant, subject string, shred bool) error {
+	keys, db, closeKeys, err := openKeyring(ctx, &c.svc, false)
 	if err != nil {
 		return err
 	}
 	defer closeKeys()
-	oplog, err := openOperatorLog(ctx, db.DB, svc.data)
+	oplog, err := openOperatorLog(ctx, db.DB, c.svc.data)
 	if err != nil {
 		return err
 	}
-	out := printer{w: stdout, json: *asJSON}
-	tenant := rest[0]
+	out := c.out()
 	if err := requireTenants(ctx, db.DB, tenant); err != nil {
 		return err
 	}
-	if cmd == "rotate" {
+	if !shred {
 		version, err := keys.RotateKEK(ctx, tenant)
 		if err != nil {
 			return err
@@ -306,9 +325,7 @@ func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			fmt.Fprintf(w, "%s: KEK version %d is primary; %d data keys rewrapped\n", tenant, version, rewrapped)
 		})
 	}
-	subject := ""
-	if len(rest) == 2 {
-		subject = rest[1]
+	if subject != "" {
 		// Fail before shredding, not after, when the shred can't be recorded.
 		if _, err := oplog.pseudonymKey(); err != nil {
 			return err
@@ -335,18 +352,32 @@ func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return out.print(ev, func(w io.Writer) { fmt.Fprintf(w, "%d keys destroyed\n", destroyed) })
 }
 
-// auditCommand verifies the audit trails' hash chains, against the
-// signed checkpoints taken before when there are any, and takes new
-// checkpoints.
-func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, svc, asJSON := dataFlags("audit", stderr)
-	if err := parse(fs, args); err != nil {
-		return err
+func (c *cli) auditCommand() *cobra.Command {
+	verify := &cobra.Command{
+		Use:   "verify [TENANT ...]",
+		Short: "Verify the hash chain of each tenant's audit trail, held to its signed checkpoints",
+		Long: `Verify the hash chain of each tenant's privacy audit trail (every
+tenant's, or those named), held to the signed checkpoints audit checkpoint
+took before, so that a trail cut back is found. It writes nothing.`,
+		ValidArgsFunction: c.completeTenants(-1),
+		RunE:              func(cmd *cobra.Command, tenants []string) error { return c.audit(cmd.Context(), tenants, false) },
 	}
-	cmd, tenants := subcommand(fs)
-	if cmd != "verify" && cmd != "checkpoint" {
-		return usageError("%s", usage)
+	checkpoint := &cobra.Command{
+		Use:   "checkpoint [TENANT ...]",
+		Short: "Verify each tenant's audit trail, then take a signed checkpoint of it",
+		Long: `Verify each tenant's audit trail (every tenant's, or those named), then
+append a signed checkpoint of it to <data>/audit-checkpoints.jsonl,
+signed with SAASKIT_CHECKPOINT_KEY or <data>/checkpoint.key.`,
+		ValidArgsFunction: c.completeTenants(-1),
+		RunE:              func(cmd *cobra.Command, tenants []string) error { return c.audit(cmd.Context(), tenants, true) },
 	}
+	return group("audit", "Verify audit trails, and take signed checkpoints of them", verify, checkpoint)
+}
+
+// audit verifies the tenants' audit trails (every tenant's when none is
+// named), or checkpoints them when takeCheckpoint is set.
+func (c *cli) audit(ctx context.Context, tenants []string, takeCheckpoint bool) error {
+	svc := &c.svc
 	db, err := svc.openReadOnly(ctx) // checking writes nothing to the database
 	if err != nil {
 		return err
@@ -373,8 +404,8 @@ func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 	}
-	out := printer{w: stdout, json: *asJSON}
-	if cmd == "checkpoint" {
+	out := c.out()
+	if takeCheckpoint {
 		return checkpoint(ctx, trail, cps, key, tenants, out)
 	}
 	taken, err := cps.Read()
@@ -383,7 +414,7 @@ func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	var reports []audit.Report
 	broken := 0
-	bar := countBar(stderr, "verifying audit trails", len(tenants), !*asJSON)
+	bar := countBar(c.stderr, "verifying audit trails", len(tenants), !c.json)
 	for _, t := range tenants {
 		r, err := trail.Verify(ctx, t, taken[t]...)
 		if err != nil {
@@ -503,5 +534,22 @@ func allTenants(ctx context.Context, db *sql.DB) ([]string, error) {
 			return ids, nil
 		}
 		after = page[len(page)-1].ID
+	}
+}
+
+// completeTenants completes tenant IDs from the service's tenant store,
+// for at most max arguments (-1: any number).
+func (c *cli) completeTenants(max int) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if max >= 0 && len(args) >= max {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		db, err := c.svc.openReadOnly(cmd.Context())
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		defer db.Close()
+		ids, _ := allTenants(cmd.Context(), db.DB)
+		return slices.DeleteFunc(ids, func(id string) bool { return slices.Contains(args, id) }), cobra.ShellCompDirectiveNoFileComp
 	}
 }

@@ -11,11 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	skcrypto "github.com/saaskit/saaskit/crypto"
-	"github.com/saaskit/saaskit/flags"
-	flagstore "github.com/saaskit/saaskit/flags/sqlstore"
 	"github.com/saaskit/saaskit/gdpr/audit"
 	auditstore "github.com/saaskit/saaskit/gdpr/audit/sqlstore"
-	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
 	"github.com/saaskit/saaskit/tenancy"
 	tenantstore "github.com/saaskit/saaskit/tenancy/sqlstore"
 )
@@ -320,58 +317,4 @@ func trailRecords(t *testing.T, data, tenant string) []audit.Record {
 		records = append(records, r)
 	}
 	return records
-}
-
-// TestCommandsReachPostgreSQL: with --db, keys and audit work on the
-// service's PostgreSQL database, not on a saas.db that may lie in the
-// data directory.
-func TestCommandsReachPostgreSQL(t *testing.T) {
-	ctx := context.Background()
-	pg := sqldbtest.OpenPostgres(t) // skips, saying why, without SAASKIT_TEST_POSTGRES_DSN
-	dsn := sqldbtest.DSN(t, pg)
-	tenants, err := tenantstore.New(pg.DB)
-	require.NoError(t, err)
-	require.NoError(t, tenants.Migrate(ctx))
-	require.NoError(t, tenants.Create(ctx, &tenancy.Tenant{ID: "acme", Slug: "acme", Name: "Acme"}))
-	data := dataDir(t)
-	require.NoError(t, os.WriteFile(filepath.Join(data, "pseudonym.key"), []byte("a pseudonym key"), 0o600))
-
-	out, err := saaskit(t, "keys", "--data", data, "--db", dsn, "--json", "rotate", "acme")
-	require.NoError(t, err)
-	assert.Contains(t, out, `"kek_version":`)
-	var keys int
-	require.NoError(t, pg.QueryRowContext(ctx, "SELECT COUNT(*) FROM crypto_keys WHERE tenant_id = 'acme'").Scan(&keys))
-	assert.Positive(t, keys, "the key was rotated in PostgreSQL")
-	_, err = os.Stat(filepath.Join(data, "saas.db"))
-	assert.ErrorIs(t, err, os.ErrNotExist, "a saas.db was made beside the PostgreSQL database")
-
-	t.Setenv("SAASKIT_DATABASE_URL", dsn)
-	out, err = saaskit(t, "audit", "--data", data, "verify")
-	require.NoError(t, err)
-	assert.Equal(t, "intact  acme: 1 records\n", out, "the rotation was recorded in PostgreSQL's trail")
-}
-
-// TestFlagsEvalServiceDefinitions: pointed at the service, flags eval
-// evaluates what the service serves, rings ($ref) included.
-func TestFlagsEvalServiceDefinitions(t *testing.T) {
-	ctx := context.Background()
-	data := t.TempDir()
-	db, err := openDB(ctx, data, true)
-	require.NoError(t, err)
-	st, err := flagstore.New(db.DB, flagstore.Options{})
-	require.NoError(t, err)
-	require.NoError(t, st.Migrate(ctx))
-	require.NoError(t, st.SetRing(ctx, "ada", "internal", "", "acme"))
-	f, err := flags.RolloutFlag(flags.Rollout{Ring: "internal"})
-	require.NoError(t, err)
-	require.NoError(t, st.PutFlag(ctx, "ada", "invoices", f))
-	require.NoError(t, db.Close())
-
-	for tenant, want := range map[string]string{"acme": "true", "globex": "false"} {
-		out, err := saaskit(t, "flags", "eval", "--data", data, "invoices", "--context", `{"tenantId": "`+tenant+`"}`)
-		require.NoError(t, err)
-		assert.Contains(t, out, "invoices = "+want, tenant)
-	}
-	_, err = saaskit(t, "flags", "eval", "--data", data)
-	assert.Equal(t, exitUsage, exitCode(err), "a flag key is needed")
 }

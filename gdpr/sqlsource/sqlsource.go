@@ -80,7 +80,16 @@ type Table struct {
 	// request sets and a lifted one clears; the application must skip
 	// restricted rows when processing.
 	RestrictColumn string
+	// Decrypt maps encrypted columns to what decrypts them for export.
+	// A value that cannot be decrypted (its key shredded or out of
+	// reach) is exported as Binary, saying why.
+	Decrypt map[string]Decrypter
 }
+
+// Decrypter decrypts one column's value of a row for an export: row
+// holds the exported columns' values as the database returned them, to
+// find the key's subject and the associated data by.
+type Decrypter func(ctx context.Context, tenantID string, row map[string]any, ciphertext []byte) ([]byte, error)
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
@@ -103,7 +112,8 @@ func New(db *sql.DB, t Table) (gdpr.Source, error) {
 			names = append(names, optional)
 		}
 	}
-	for _, n := range append(names, slices.Collect(maps.Keys(t.Erase))...) {
+	names = append(names, slices.Collect(maps.Keys(t.Erase))...)
+	for _, n := range append(names, slices.Collect(maps.Keys(t.Decrypt))...) {
 		if !identifier.MatchString(n) {
 			return nil, fmt.Errorf("%w: table source %q: %q is not a plain SQL identifier", gdpr.ErrInvalid, t.Name, n)
 		}
@@ -248,13 +258,36 @@ func exportBytes(b []byte) any {
 	if utf8.Valid(b) && !bytes.ContainsRune(b, 0) {
 		return string(b)
 	}
-	return Binary{Base64: base64.StdEncoding.EncodeToString(b),
-		Note: "binary data, possibly encrypted: not decrypted by this export"}
+	return binary(b, "binary data, possibly encrypted: not decrypted by this export")
+}
+
+func binary(b []byte, note string) Binary {
+	return Binary{Base64: base64.StdEncoding.EncodeToString(b), Note: note}
+}
+
+// exportDecrypted is an encrypted column's value as an export shows it:
+// its plaintext, or, when it cannot be decrypted, the ciphertext as
+// Binary, saying why.
+func exportDecrypted(ctx context.Context, decrypt Decrypter, tenantID string, row map[string]any, v any) any {
+	var ct []byte
+	switch v := v.(type) {
+	case []byte:
+		ct = v
+	case string:
+		ct = []byte(v)
+	default: // NULL
+		return v
+	}
+	pt, err := decrypt(ctx, tenantID, row, ct)
+	if err != nil {
+		return binary(ct, "encrypted, not decrypted: "+err.Error())
+	}
+	return exportBytes(pt)
 }
 
 // Export implements gdpr.Source: each row as a column → value object.
-// Text columns are exported as text, and bytes that are not text as
-// Binary.
+// Encrypted columns are exported decrypted, text columns as text, and
+// bytes that are not text as Binary.
 func (s *sqlTable) Export(ctx context.Context, tenantID string, subj gdpr.Subject, emit func(any) error) error {
 	id := subj.Value(s.t.IdentityKind)
 	if id == "" {
@@ -282,12 +315,18 @@ func (s *sqlTable) Export(ctx context.Context, tenantID string, subj gdpr.Subjec
 		if err := rows.Scan(ptrs...); err != nil {
 			return err
 		}
-		rec := make(map[string]any, len(names))
+		raw := make(map[string]any, len(names))
 		for i, n := range names {
-			if b, ok := vals[i].([]byte); ok {
-				vals[i] = exportBytes(b)
+			raw[n] = vals[i]
+		}
+		rec := make(map[string]any, len(names))
+		for n, v := range raw {
+			if decrypt, ok := s.t.Decrypt[n]; ok {
+				v = exportDecrypted(ctx, decrypt, tenantID, raw, v)
+			} else if b, ok := v.([]byte); ok {
+				v = exportBytes(b)
 			}
-			rec[n] = vals[i]
+			rec[n] = v
 		}
 		if err := emit(rec); err != nil {
 			return err

@@ -3,11 +3,15 @@ package sqlsource_test
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	skcrypto "github.com/saaskit/saaskit/crypto"
+	"github.com/saaskit/saaskit/crypto/cryptotest"
+	cryptomem "github.com/saaskit/saaskit/crypto/memstore"
 	"github.com/saaskit/saaskit/gdpr"
 	"github.com/saaskit/saaskit/gdpr/sqlsource"
 	"github.com/saaskit/saaskit/internal/sqldb"
@@ -132,5 +136,53 @@ func TestBinaryColumnsExportAsBase64(t *testing.T) {
 		assert.Equal(t, "Af8AnHg=", sealed.Base64)
 		assert.Contains(t, sealed.Note, "not decrypted")
 		assert.Equal(t, "plain words", got["label"])
+	})
+}
+
+// TestEncryptedColumnsExportDecrypted: a column encrypted under the
+// subject's key is exported as its plaintext; once the key is shredded,
+// as base64 said to be undecryptable, never as raw ciphertext.
+func TestEncryptedColumnsExportDecrypted(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		st := cryptomem.New()
+		keys, err := skcrypto.NewKeyring(cryptotest.NewRootKey(t), st, st, skcrypto.Options{})
+		require.NoError(t, err)
+		blob := "BLOB"
+		if db.Dialect == sqldb.Postgres {
+			blob = "BYTEA"
+		}
+		_, err = db.Exec(`CREATE TABLE members (tenant_id TEXT, id TEXT, email ` + blob + `)`)
+		require.NoError(t, err)
+		scope := skcrypto.Scope{Tenant: "acme", Subject: "usr_ada"}
+		ct, err := keys.Encrypt(ctx, scope, []byte("ada@example.com"), []byte("members.email:usr_ada"))
+		require.NoError(t, err)
+		_, err = db.Exec(db.Dialect.Rebind("INSERT INTO members VALUES (?, ?, ?)"), "acme", "usr_ada", ct)
+		require.NoError(t, err)
+		decrypt := func(ctx context.Context, tenantID string, row map[string]any, ciphertext []byte) ([]byte, error) {
+			id := row["id"].(string)
+			return keys.Decrypt(ctx, skcrypto.Scope{Tenant: tenantID, Subject: id}, ciphertext, []byte("members.email:"+id))
+		}
+		src, err := sqlsource.New(db.DB, sqlsource.Table{Table: "members", IdentityColumn: "id", IdentityKind: "user_id",
+			Decrypt: map[string]sqlsource.Decrypter{"email": decrypt}})
+		require.NoError(t, err)
+		export := func() map[string]any {
+			var got map[string]any
+			require.NoError(t, src.Export(ctx, "acme", ada, func(r any) error { got = r.(map[string]any); return nil }))
+			return got
+		}
+		assert.Equal(t, "ada@example.com", export()["email"])
+
+		_, err = keys.ShredSubject(ctx, "acme", "usr_ada")
+		require.NoError(t, err)
+		email, ok := export()["email"].(sqlsource.Binary)
+		require.True(t, ok, "a shredded value is %T", export()["email"])
+		assert.Equal(t, base64.StdEncoding.EncodeToString(ct), email.Base64)
+		assert.Contains(t, email.Note, "not decrypted")
+		assert.Contains(t, email.Note, "destroyed")
+
+		_, err = sqlsource.New(db.DB, sqlsource.Table{Table: "members", IdentityColumn: "id", IdentityKind: "user_id",
+			Decrypt: map[string]sqlsource.Decrypter{"email; DROP": decrypt}})
+		assert.ErrorIs(t, err, gdpr.ErrInvalid, "a decrypted column's name is checked as the others are")
 	})
 }
