@@ -80,7 +80,9 @@
 // once; other processes find it at their next poll. Each attempt is a
 // span; metrics count messages and attempts by outcome, time attempts,
 // and gauge the queue's depth and age (QueueStats) and the breakers by
-// state.
+// state. AttemptHistory sums up a tenant's attempts per interval of time
+// (how many, how many succeeded, latency percentiles) from the durable
+// attempt log, so a dashboard on any replica shows the same history.
 //
 // The delivery client refuses private, loopback, link-local, metadata
 // and other special-purpose addresses after DNS resolution, follows no

@@ -65,3 +65,21 @@ func ExampleNewKeyPair() {
 	fmt.Println(strings.HasPrefix(h.Get("webhook-signature"), "v1a,"), v.Verify(h, []byte("{}")))
 	// Output: true <nil>
 }
+
+func ExampleBucketAttempts() {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := webhook.AttemptWindow{Start: start, Width: time.Hour, Count: 2}
+	log := []webhook.Attempt{
+		{At: start.Add(5 * time.Minute), Status: 200, Latency: 80 * time.Millisecond},
+		{At: start.Add(20 * time.Minute), Status: 500, Latency: 300 * time.Millisecond, Error: "HTTP 500"},
+		{At: start.Add(90 * time.Minute), Status: 200, Latency: 40 * time.Millisecond},
+	}
+	for _, b := range webhook.BucketAttempts(w, log) {
+		rate, _ := b.SuccessRate()
+		fmt.Printf("%s: %d attempts, %.0f%% succeeded, p50 %s, p95 %s\n",
+			b.Start.Format("15:04"), b.Attempts, 100*rate, b.LatencyP50, b.LatencyP95)
+	}
+	// Output:
+	// 00:00: 2 attempts, 50% succeeded, p50 80ms, p95 300ms
+	// 01:00: 1 attempts, 100% succeeded, p50 40ms, p95 40ms
+}

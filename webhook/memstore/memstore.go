@@ -19,7 +19,8 @@ import (
 	"github.com/saaskit/saaskit/webhook"
 )
 
-// Store implements webhook.EndpointStore and webhook.Queue.
+// Store implements webhook.EndpointStore and webhook.Queue, with the
+// optional webhook.SubjectQueue, StatsQueue and HistoryQueue.
 type Store struct {
 	mu         sync.Mutex
 	endpoints  map[string]*webhook.Endpoint // by ID
@@ -120,6 +121,7 @@ var (
 	_ webhook.Queue         = (*Store)(nil)
 	_ webhook.SubjectQueue  = (*Store)(nil)
 	_ webhook.StatsQueue    = (*Store)(nil)
+	_ webhook.HistoryQueue  = (*Store)(nil)
 )
 
 // New returns an empty Store.
@@ -505,4 +507,20 @@ func (s *Store) Stats(ctx context.Context, now time.Time) (webhook.QueueStats, e
 		}
 	}
 	return st, nil
+}
+
+// AttemptHistory implements webhook.HistoryQueue.
+func (s *Store) AttemptHistory(ctx context.Context, tenantID string, w webhook.AttemptWindow) ([]webhook.AttemptBucket, error) {
+	if err := w.Validate(); err != nil {
+		return nil, fmt.Errorf("attempt history: %w", err)
+	}
+	s.mu.Lock()
+	var attempts []webhook.Attempt
+	for _, en := range s.deliveries {
+		if en.tenant == tenantID {
+			attempts = append(attempts, en.attempts...)
+		}
+	}
+	s.mu.Unlock()
+	return webhook.BucketAttempts(w, attempts), nil
 }

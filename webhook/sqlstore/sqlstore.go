@@ -42,6 +42,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,8 +54,9 @@ import (
 //go:embed migrations
 var migrations embed.FS
 
-// Store implements webhook.EndpointStore, webhook.Queue,
-// webhook.TxQueue and webhook.SubjectQueue over one database.
+// Store implements webhook.EndpointStore and webhook.Queue over one
+// database, with the optional webhook.TxQueue, SubjectQueue, StatsQueue,
+// BatchQueue and HistoryQueue, and webhook.RateLimiter.
 type Store struct {
 	db *sqldb.DB
 }
@@ -66,6 +68,7 @@ var (
 	_ webhook.SubjectQueue  = (*Store)(nil)
 	_ webhook.StatsQueue    = (*Store)(nil)
 	_ webhook.BatchQueue    = (*Store)(nil)
+	_ webhook.HistoryQueue  = (*Store)(nil)
 )
 
 // New returns a Store over db, which must come from modernc.org/sqlite or
@@ -973,4 +976,89 @@ func (s *Store) Stats(ctx context.Context, now time.Time) (webhook.QueueStats, e
 	}
 	st.OldestDue = st.OldestDue.UTC()
 	return st, nil
+}
+
+// AttemptHistory implements webhook.HistoryQueue. It reads the tenant's
+// attempts in the window through the (tenant_id, at) index and sums them
+// up in the database, so only one row per bucket comes back: each
+// attempt's bucket is found by comparing its time with the buckets'
+// starts (text comparison on SQLite, which keeps times as text), and the
+// latency percentiles are ranks within each bucket (window functions,
+// which both engines have).
+func (s *Store) AttemptHistory(ctx context.Context, tenantID string, w webhook.AttemptWindow) ([]webhook.AttemptBucket, error) {
+	if err := w.Validate(); err != nil {
+		return nil, fmt.Errorf("attempt history: %w", err)
+	}
+	out := w.EmptyBuckets()
+	if !textfield.Storable(tenantID) {
+		return out, nil // no attempt can have it
+	}
+	query, args := attemptHistoryQuery(tenantID, w)
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("attempt history: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			i        int
+			b        webhook.AttemptBucket
+			p50, p95 int64
+		)
+		if err := rows.Scan(&i, &b.Attempts, &b.Succeeded, &p50, &p95); err != nil {
+			return nil, fmt.Errorf("attempt history: %w", err)
+		}
+		if i < 0 || i >= len(out) {
+			return nil, fmt.Errorf("attempt history: bucket %d of %d", i, len(out))
+		}
+		b.Start, b.LatencyP50, b.LatencyP95 = out[i].Start, time.Duration(p50), time.Duration(p95)
+		out[i] = b
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("attempt history: %w", err)
+	}
+	return out, nil
+}
+
+// attemptHistoryQuery returns the query of AttemptHistory and its
+// arguments: one row per bucket with attempts (bucket, attempts,
+// succeeded, p50, p95).
+func attemptHistoryQuery(tenantID string, w webhook.AttemptWindow) (string, []any) {
+	bucket, args := attemptBucket(w)
+	args = append(args, tenantID, sqldb.Timestamp(w.Start), sqldb.Timestamp(w.BucketStart(w.Count)))
+	return `WITH a AS (
+			SELECT ` + bucket + ` AS bucket, error, latency_ns FROM webhook_attempts
+			WHERE tenant_id = ? AND at >= ? AND at < ?
+		), counted AS (
+			SELECT bucket, count(*) AS attempts, sum(CASE WHEN error = '' THEN 1 ELSE 0 END) AS succeeded
+			FROM a GROUP BY bucket
+		), ranked AS (
+			SELECT bucket, latency_ns, row_number() OVER (PARTITION BY bucket ORDER BY latency_ns) AS pos,
+				count(*) OVER (PARTITION BY bucket) AS n
+			FROM a WHERE latency_ns > 0
+		), timed AS (
+			SELECT bucket, max(CASE WHEN pos = (n * 50 + 99) / 100 THEN latency_ns END) AS p50,
+				max(CASE WHEN pos = (n * 95 + 99) / 100 THEN latency_ns END) AS p95
+			FROM ranked GROUP BY bucket
+		)
+		SELECT c.bucket, c.attempts, c.succeeded, coalesce(t.p50, 0), coalesce(t.p95, 0)
+		FROM counted c LEFT JOIN timed t ON t.bucket = c.bucket`, args
+}
+
+// attemptBucket returns the SQL expression of an attempt's bucket in w,
+// and its arguments: the bucket whose start is the last not after the
+// attempt's time.
+func attemptBucket(w webhook.AttemptWindow) (string, []any) {
+	if w.Count == 1 {
+		return "0", nil
+	}
+	var b strings.Builder
+	args := make([]any, 0, w.Count+2)
+	b.WriteString("CASE")
+	for i := 1; i < w.Count; i++ {
+		b.WriteString(" WHEN at < ? THEN " + strconv.Itoa(i-1))
+		args = append(args, sqldb.Timestamp(w.BucketStart(i)))
+	}
+	b.WriteString(" ELSE " + strconv.Itoa(w.Count-1) + " END")
+	return b.String(), args
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -462,6 +463,54 @@ func TestSendTxUsesOnlyTheTransaction(t *testing.T) {
 				require.Equal(t, waitsBefore, db.Stats().WaitCount, "SendTx waits for a second connection while its transaction holds the only one")
 				time.Sleep(time.Millisecond)
 			}
+		})
+	}
+}
+
+// TestAttemptHistoryReadsByIndex: the history query finds a tenant's
+// attempts in the window through the (tenant_id, at) index, not by
+// scanning the log, at the largest window too. PostgreSQL is told to
+// avoid sequential scans, which it prefers for a table this small.
+func TestAttemptHistoryReadsByIndex(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := b.open(t)
+			s := newStore(t, db)
+			w := webhook.WindowEnding(t0, time.Hour, webhook.MaxAttemptBuckets)
+			got, err := s.AttemptHistory(ctx, "acme", w)
+			require.NoError(t, err)
+			assert.Len(t, got, webhook.MaxAttemptBuckets)
+
+			query, args := sqlstore.AttemptHistoryQuery("acme", w)
+			explain := "EXPLAIN QUERY PLAN "
+			tx, err := db.BeginTx(ctx, nil)
+			require.NoError(t, err)
+			defer func() { _ = tx.Rollback() }()
+			if db.Dialect == sqldb.Postgres {
+				explain = "EXPLAIN "
+				_, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off")
+				require.NoError(t, err)
+			}
+			rows, err := tx.QueryContext(ctx, db.Dialect.Rebind(explain+query), args...)
+			require.NoError(t, err)
+			defer rows.Close()
+			cols, err := rows.Columns()
+			require.NoError(t, err)
+			var plan strings.Builder
+			for rows.Next() {
+				vals := make([]any, len(cols))
+				for i := range vals {
+					vals[i] = new(any)
+				}
+				require.NoError(t, rows.Scan(vals...))
+				for _, v := range vals {
+					fmt.Fprint(&plan, *v.(*any), " ")
+				}
+				plan.WriteString("\n")
+			}
+			require.NoError(t, rows.Err())
+			assert.Contains(t, plan.String(), "webhook_attempts_tenant_at", "the plan:\n%s", plan.String())
 		})
 	}
 }

@@ -57,6 +57,7 @@ func RunStoreTests(t *testing.T, newAdapter func(t *testing.T) Adapter) {
 	runOptional(t, "ErasingUnblocksOrdered", newAdapter, testEraseUnblocksOrdered)
 	runOptional(t, "Stats", newAdapter, testStats)
 	runOptional(t, "CompleteBatch", newAdapter, testCompleteBatch)
+	runOptional(t, "AttemptHistory", newAdapter, testAttemptHistory)
 }
 
 // unstorable are identifiers no database text column holds: a NUL byte,
@@ -164,6 +165,90 @@ func testStats(t *testing.T, a Adapter, sq webhook.StatsQueue) {
 	assert.Equal(t, 0, st.Scheduled, "the retry came due")
 	assert.Equal(t, 2, st.Due)
 	assert.True(t, st.OldestDue.Equal(t0))
+}
+
+// testAttemptHistory logs attempts of two tenants in and around a
+// window of three hours and checks one tenant's buckets: which attempts
+// each holds (the start inclusive, the end exclusive), how many
+// succeeded, and the latency percentiles of those that sent a request.
+func testAttemptHistory(t *testing.T, a Adapter, hq webhook.HistoryQueue) {
+	ctx := context.Background()
+	ok := func(at, latency time.Duration) webhook.Attempt {
+		return webhook.Attempt{At: t0.Add(at), Status: 200, Latency: latency}
+	}
+	failed := func(at, latency time.Duration) webhook.Attempt {
+		return webhook.Attempt{At: t0.Add(at), Status: 500, Latency: latency, Error: "HTTP 500"}
+	}
+	ms := time.Millisecond
+	acme := []webhook.Attempt{
+		failed(-time.Microsecond, ms), // before the window
+		ok(0, 10*ms), ok(30*time.Minute, 20*ms), failed(time.Hour-time.Microsecond, 30*ms),
+		// An attempt that sent no request has no latency.
+		{At: t0.Add(10 * time.Minute), Error: "endpoint deleted"},
+		failed(3*time.Hour, ms), // the window's end
+	}
+	for i := range 20 { // the third hour: latencies 1 ms to 20 ms
+		acme = append(acme, ok(2*time.Hour+time.Duration(i)*time.Minute, time.Duration(20-i)*ms))
+	}
+	logAttempts(t, a, "acme", acme)
+	logAttempts(t, a, "globex", []webhook.Attempt{failed(time.Minute, time.Second)})
+
+	w := webhook.AttemptWindow{Start: t0, Width: time.Hour, Count: 3}
+	got, err := hq.AttemptHistory(ctx, "acme", w)
+	require.NoError(t, err)
+	want := []webhook.AttemptBucket{
+		{Start: t0, Attempts: 4, Succeeded: 2, LatencyP50: 20 * ms, LatencyP95: 30 * ms},
+		{Start: t0.Add(time.Hour)},
+		{Start: t0.Add(2 * time.Hour), Attempts: 20, Succeeded: 20, LatencyP50: 10 * ms, LatencyP95: 19 * ms},
+	}
+	require.Len(t, got, len(want))
+	for i := range want {
+		assert.True(t, want[i].Start.Equal(got[i].Start), "bucket %d starts at %v, want %v", i, got[i].Start, want[i].Start)
+		got[i].Start = want[i].Start
+		assert.Equal(t, want[i], got[i], "bucket %d", i)
+	}
+
+	theirs, err := hq.AttemptHistory(ctx, "globex", webhook.AttemptWindow{Start: t0, Width: time.Hour, Count: 1})
+	require.NoError(t, err)
+	require.Len(t, theirs, 1)
+	assert.Equal(t, 1, theirs[0].Attempts, "another tenant's attempts were counted")
+	for _, id := range append([]string{"initech"}, unstorable...) {
+		none, err := hq.AttemptHistory(ctx, id, w)
+		require.NoError(t, err, "tenant %q", id)
+		require.Len(t, none, 3)
+		for _, b := range none {
+			assert.Zero(t, b.Attempts, "tenant %q", id)
+		}
+	}
+	for _, bad := range []webhook.AttemptWindow{
+		{Width: time.Hour, Count: 3},
+		{Start: t0, Width: time.Millisecond, Count: 3},
+		{Start: t0, Width: time.Hour, Count: 0},
+		{Start: t0, Width: time.Hour, Count: webhook.MaxAttemptBuckets + 1},
+	} {
+		_, err := hq.AttemptHistory(ctx, "acme", bad)
+		assert.ErrorIs(t, err, webhook.ErrInvalid, "%+v", bad)
+	}
+}
+
+// logAttempts makes one delivery per attempt to a tenant's endpoint and
+// completes it with that attempt, succeeded or dead by its Error.
+func logAttempts(t *testing.T, a Adapter, tenant string, attempts []webhook.Attempt) {
+	ctx := context.Background()
+	e := endpoint(tenant, "ep-"+tenant, false)
+	for i := range attempts {
+		require.NoError(t, a.Enqueue(ctx, message(tenant, fmt.Sprint("log", i)), []*webhook.Endpoint{e}))
+	}
+	claimed, err := a.Claim(ctx, t0, time.Hour, len(attempts), len(attempts))
+	require.NoError(t, err)
+	require.Len(t, claimed, len(attempts))
+	for i, d := range claimed {
+		d.State, d.Attempts = webhook.StateSucceeded, 1
+		if attempts[i].Error != "" {
+			d.State, d.LastError = webhook.StateDead, attempts[i].Error
+		}
+		require.NoError(t, a.Complete(ctx, d, attempts[i]))
+	}
 }
 
 func testSubjects(t *testing.T, a Adapter, sq webhook.SubjectQueue) {
