@@ -13,6 +13,8 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"maps"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -86,8 +88,10 @@ func newConsole(ctx context.Context, a *app) (*console, error) {
 	if _, err := a.users.db.ExecContext(ctx, sessionsSchema); err != nil {
 		return nil, fmt.Errorf("console sessions table: %w", err)
 	}
-	funcs := template.FuncMap{"when": when, "ago": ago, "duration": humanDuration, "user": func(s gdpr.Subject) string { return s.Value(gdpr.SubjectKey) }}
-	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/console/layout.html")
+	funcs := template.FuncMap{"when": when, "ago": ago, "duration": humanDuration, "percent": percent, "rate": successRate,
+		"user": func(s gdpr.Subject) string { return s.Value(gdpr.SubjectKey) }}
+	// Every page has the layout and the chart templates.
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/console/layout.html", "templates/console/chart.tmpl")
 	if err != nil {
 		return nil, err
 	}
@@ -156,21 +160,29 @@ func (c *console) routes(mux *http.ServeMux) {
 	// Every form posts to its own origin: a cross-site POST (by
 	// Sec-Fetch-Site, else Origin) is refused before it is read.
 	sameOrigin := http.NewCrossOriginProtection()
-	handle := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, headers(sameOrigin.Handler(h))) }
-	handle("GET /console/login", c.loginPage)
-	handle("POST /console/login", c.login)
-	handle("POST /console/logout", c.action(c.logout))
-	handle("GET /console/{$}", c.view("tenants.html", c.tenants))
-	handle("GET /console/tenants", c.view("tenants.html", c.tenants))
-	handle("GET /console/tenants/{tenant}/webhooks", c.view("webhooks.html", c.webhooks))
-	handle("POST /console/tenants/{tenant}/webhooks/endpoints/{id}", c.action(c.repoint))
-	handle("POST /console/tenants/{tenant}/webhooks/deliveries/{id}/retry", c.action(c.retry))
-	handle("GET /console/tenants/{tenant}/privacy", c.view("privacy.html", c.privacy))
-	handle("POST /console/tenants/{tenant}/privacy/erasures", c.action(c.erase))
-	handle("GET /console/flags", c.view("flags.html", c.flags))
-	handle("POST /console/flags/{key}/state", c.action(c.setState))
-	handle("POST /console/flags/{key}/percent", c.action(c.setPercent))
-	handle("GET /console/backups", c.view("backups.html", c.backups))
+	for _, r := range c.handlers() {
+		mux.Handle(r.pattern, headers(sameOrigin.Handler(r.handler)))
+	}
+}
+
+// handlers lists the console's pages and actions.
+func (c *console) handlers() []route {
+	return []route{
+		{"GET /console/login", c.loginPage, nil},
+		{"POST /console/login", c.login, nil},
+		{"POST /console/logout", c.action(c.logout), nil},
+		{"GET /console/{$}", c.view("tenants.html", c.tenants), nil},
+		{"GET /console/tenants", c.view("tenants.html", c.tenants), nil},
+		{"GET /console/tenants/{tenant}/webhooks", c.view("webhooks.html", c.webhooks), nil},
+		{"POST /console/tenants/{tenant}/webhooks/endpoints/{id}", c.action(c.repoint), nil},
+		{"POST /console/tenants/{tenant}/webhooks/deliveries/{id}/retry", c.action(c.retry), nil},
+		{"GET /console/tenants/{tenant}/privacy", c.view("privacy.html", c.privacy), nil},
+		{"POST /console/tenants/{tenant}/privacy/erasures", c.action(c.erase), nil},
+		{"GET /console/flags", c.view("flags.html", c.flags), nil},
+		{"POST /console/flags/{key}/state", c.action(c.setState), nil},
+		{"POST /console/flags/{key}/percent", c.action(c.setPercent), nil},
+		{"GET /console/backups", c.view("backups.html", c.backups), nil},
+	}
 }
 
 // Sessions.
@@ -419,21 +431,37 @@ func (c *console) tenant(r *http.Request) (*tenancy.Tenant, error) {
 
 // Webhooks.
 
+// webhooksPage is what the webhooks page of a tenant shows.
+type webhooksPage struct {
+	Endpoints  []*webhook.Endpoint
+	Deliveries []*webhook.Delivery // the 100 last updated, newest first
+	State      webhook.DeliveryState
+	Activity   deliveryActivity
+	Queue      webhook.QueueStats // of every tenant: the queue is shared
+	QueueAge   time.Duration      // how long the oldest due delivery has waited
+}
+
 func (c *console) webhooks(r *http.Request) (*tenancy.Tenant, any, error) {
 	t, err := c.tenant(r)
 	if err != nil {
 		return nil, nil, err
 	}
-	eps, err := c.app.hooks.endpoints.ListEndpoints(r.Context(), t.ID)
+	ctx := r.Context()
+	eps, err := c.app.hooks.endpoints.ListEndpoints(ctx, t.ID)
 	if err != nil {
 		return nil, nil, err
 	}
 	state := webhook.DeliveryState(r.URL.Query().Get("state"))
+	switch state {
+	case "", webhook.StatePending, webhook.StateSucceeded, webhook.StateDead:
+	default:
+		return nil, nil, fmt.Errorf("%w: state must be pending, succeeded or dead", errConsoleInput)
+	}
 	// The 100 last updated, newest first: the queue pages by ID, so read
 	// every page and keep the newest.
 	var ds []*webhook.Delivery
 	for after := ""; ; {
-		page, err := c.app.hooks.queue.Deliveries(r.Context(), t.ID, webhook.DeliveryFilter{State: state, AfterID: after})
+		page, err := c.app.hooks.queue.Deliveries(ctx, t.ID, webhook.DeliveryFilter{State: state, AfterID: after})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -445,7 +473,68 @@ func (c *console) webhooks(r *http.Request) (*tenancy.Tenant, any, error) {
 		ds = ds[:min(len(ds), 100)]
 		after = page[len(page)-1].ID
 	}
-	return t, map[string]any{"Endpoints": eps, "Deliveries": ds, "State": state}, nil
+	now := time.Now().UTC()
+	// From the attempt log in the database, so every replica shows the
+	// same history.
+	history, err := c.app.hooks.d.AttemptHistory(ctx, t.ID, webhook.WindowEnding(now, time.Hour, 24))
+	if err != nil {
+		return nil, nil, err
+	}
+	queue, err := c.app.hooks.d.QueueStats(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := webhooksPage{Endpoints: eps, Deliveries: ds, State: state, Activity: newDeliveryActivity(history), Queue: queue}
+	if !queue.OldestDue.IsZero() {
+		p.QueueAge = max(now.Sub(queue.OldestDue), 0)
+	}
+	return t, p, nil
+}
+
+// deliveryActivity is a tenant's delivery attempts per hour of the last
+// day, charted, with the numbers for those who do not see the charts.
+type deliveryActivity struct {
+	Hours   []webhook.AttemptBucket // those with attempts, oldest first
+	Total   webhook.AttemptBucket   // the attempts of the whole day (no latencies)
+	Success chart                   // the share of attempts that succeeded, per hour
+	// Latency charts the median and 95th percentile latency per hour;
+	// it has no bars when no attempt sent a request.
+	Latency chart
+}
+
+func newDeliveryActivity(buckets []webhook.AttemptBucket) deliveryActivity {
+	var a deliveryActivity
+	labels := make([]string, len(buckets))
+	rates := make([]float64, len(buckets))
+	p50, p95 := make([]float64, len(buckets)), make([]float64, len(buckets))
+	var slowest time.Duration
+	for i, b := range buckets {
+		labels[i] = b.Start.UTC().Format("15:04")
+		rates[i], p50[i], p95[i] = math.NaN(), math.NaN(), math.NaN()
+		if rate, ok := b.SuccessRate(); ok {
+			a.Hours = append(a.Hours, b)
+			a.Total.Attempts += b.Attempts
+			a.Total.Succeeded += b.Succeeded
+			rates[i] = rate
+		}
+		if b.LatencyP95 > 0 {
+			p50[i], p95[i] = float64(b.LatencyP50), float64(b.LatencyP95)
+			slowest = max(slowest, b.LatencyP95)
+		}
+	}
+	if a.Total.Attempts == 0 {
+		return a
+	}
+	summary := fmt.Sprintf("%d attempts, %s succeeded", a.Total.Attempts, successRate(a.Total))
+	a.Success = barChart("chart-success", "Delivery success rate per hour (UTC), last 24 hours: "+summary,
+		labels, 1, percent, series{Name: "succeeded", Color: "#2f9e44", Values: rates})
+	if slowest == 0 {
+		return a // no attempt sent a request
+	}
+	a.Latency = barChart("chart-latency", "Delivery latency per hour (UTC), last 24 hours: median and 95th percentile",
+		labels, niceCeil(float64(slowest)), func(ns float64) string { return humanDuration(time.Duration(ns)) },
+		series{Name: "p50", Color: "#1971c2", Values: p50}, series{Name: "p95", Color: "#a5d8ff", Values: p95})
+	return a
 }
 
 // repoint handles POST /console/tenants/{tenant}/webhooks/endpoints/{id}
@@ -530,11 +619,21 @@ func (c *console) erase(_ http.ResponseWriter, r *http.Request) (string, string,
 // Flags.
 
 type flagRow struct {
-	Key     string
-	State   flags.State
-	Percent int
-	Split   bool // whether the flag has a percentage to set
-	Last    *flagstore.AuditEntry
+	Key        string
+	State      flags.State
+	Rings      []flagRing // the rings its targeting includes
+	Evaluators []string   // the other shared evaluators it includes
+	Splits     []split    // its percentage splits, in time order
+	Percent    int        // the "on" share the console sets
+	Settable   bool       // whether it has an on/off split to set
+	Last       *flagstore.AuditEntry
+}
+
+// flagRing is a ring of tenants a flag's targeting includes.
+type flagRing struct {
+	Name    string
+	Tenants []string // its own
+	After   string   // the ring whose tenants it includes too; "" for none
 }
 
 func (c *console) flags(r *http.Request) (*tenancy.Tenant, any, error) {
@@ -549,8 +648,18 @@ func (c *console) flags(r *http.Request) (*tenancy.Tenant, any, error) {
 	}
 	var rows []flagRow
 	for key, fl := range d.Flags {
-		p, ok := percentOf(fl.Targeting)
-		row := flagRow{Key: key, State: fl.State, Percent: p, Split: ok}
+		ro := rolloutOf(fl.Targeting)
+		row := flagRow{Key: key, State: fl.State, Splits: ro.splits}
+		row.Percent, row.Settable = ro.onPercent()
+		for _, ref := range ro.refs {
+			name, isRing := strings.CutPrefix(ref, ringEvaluator)
+			tenants, after, ok := d.RingTenants(name)
+			if !isRing || !ok {
+				row.Evaluators = append(row.Evaluators, ref)
+				continue
+			}
+			row.Rings = append(row.Rings, flagRing{Name: name, Tenants: tenants, After: after})
+		}
 		trail, err := f.store.Audit(r.Context(), "flag", key, 1)
 		if err != nil {
 			return nil, nil, err
@@ -564,29 +673,168 @@ func (c *console) flags(r *http.Request) (*tenancy.Tenant, any, error) {
 	return nil, rows, nil
 }
 
-// percentOf finds the "on" share of the percentage split RolloutFlag
-// writes ({"fractional": [bucket, ["on", p], ["off", 100-p]]}) in a
-// flag's targeting.
-func percentOf(rule any) (int, bool) {
+// ringEvaluator prefixes the name of the shared evaluator that holds a
+// ring (flags.Definitions.SetRing).
+const ringEvaluator = "ring:"
+
+// rollout is what a flag's targeting rolls out to: the shared
+// evaluators it includes ({"$ref": name}), rings among them, and its
+// percentage splits ({"fractional": ...}).
+type rollout struct {
+	refs   []string
+	splits []split
+}
+
+// split is a fractional split of subjects between variants.
+type split struct {
+	From   time.Time // when this step of a progressive rollout begins; zero for none
+	Shares []share
+}
+
+// share is a variant's part of a split, as a percentage, and its place
+// (X to X+Percent) in the split's bar.
+type share struct {
+	Variant    string
+	Percent, X float64
+	Color      string
+}
+
+// splitColors colour the shares of a split: the first ("on", for a
+// rollout) green, then greys and blues.
+var splitColors = []string{"#2f9e44", "#ced4da", "#74c0fc", "#868e96", "#1971c2"}
+
+// Label says the split in words: "on 25% · off 75%".
+func (s split) Label() string {
+	parts := make([]string, len(s.Shares))
+	for i, sh := range s.Shares {
+		parts[i] = sh.Variant + " " + percent(sh.Percent/100)
+	}
+	return strings.Join(parts, " · ")
+}
+
+// rolloutOf reads a flag's targeting. Its splits come in time order:
+// those of no step first, in the order of the targeting, then the steps
+// of a progressive rollout.
+func rolloutOf(targeting any) rollout {
+	var ro rollout
+	ro.walk(targeting, time.Time{})
+	slices.SortStableFunc(ro.splits, func(a, b split) int { return a.From.Compare(b.From) })
+	return ro
+}
+
+// walk collects the shared evaluators and splits of rule; from is when
+// the progressive-rollout step that rule belongs to begins.
+func (ro *rollout) walk(rule any, from time.Time) {
 	switch t := rule.(type) {
 	case map[string]any:
-		if list, _ := t["fractional"].([]any); len(list) == 3 {
-			if on, _ := list[1].([]any); len(on) == 2 && on[0] == "on" {
-				if p, ok := on[1].(float64); ok {
-					return int(p), true
+		for _, op := range slices.Sorted(maps.Keys(t)) {
+			switch args := t[op]; op {
+			case "$ref":
+				if name, ok := args.(string); ok && !slices.Contains(ro.refs, name) {
+					ro.refs = append(ro.refs, name)
 				}
-			}
-		}
-		for _, args := range t {
-			if p, ok := percentOf(args); ok {
-				return p, true
+			case "fractional":
+				if s, ok := splitOf(args); ok {
+					s.From = from
+					ro.splits = append(ro.splits, s)
+				}
+			case "if":
+				ro.walkIf(args, from)
+			default:
+				ro.walk(args, from)
 			}
 		}
 	case []any:
 		for _, it := range t {
-			if p, ok := percentOf(it); ok {
-				return p, true
-			}
+			ro.walk(it, from)
+		}
+	}
+}
+
+// walkIf walks {"if": [cond, then, cond, then, ..., else]}. A then
+// whose cond is a step of a progressive rollout ($flagd.timestamp >= a
+// time) begins then.
+func (ro *rollout) walkIf(args any, from time.Time) {
+	list, _ := args.([]any)
+	for i := 0; i < len(list); i += 2 {
+		if i+1 == len(list) { // else
+			ro.walk(list[i], from)
+			break
+		}
+		ro.walk(list[i], from)
+		if at, ok := stepTime(list[i]); ok {
+			ro.walk(list[i+1], at)
+		} else {
+			ro.walk(list[i+1], from)
+		}
+	}
+}
+
+// stepTime reads the time of a rollout step's condition,
+// {">=": [{"var": "$flagd.timestamp"}, unixSeconds]}.
+func stepTime(cond any) (time.Time, bool) {
+	m, _ := cond.(map[string]any)
+	args, _ := m[">="].([]any)
+	if len(m) != 1 || len(args) != 2 {
+		return time.Time{}, false
+	}
+	v, _ := args[0].(map[string]any)
+	secs, isNumber := args[1].(float64)
+	if v["var"] != "$flagd.timestamp" || !isNumber {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(secs), 0).UTC(), true
+}
+
+// splitOf reads the arguments of a fractional split whose variants and
+// weights are constants: [bucketBy?, [variant, weight?], ...]. A weight
+// defaults to 1 and counts as 0 when negative, as flagd has it.
+func splitOf(args any) (split, bool) {
+	list, _ := args.([]any)
+	if len(list) > 0 {
+		if _, isEntry := list[0].([]any); !isEntry {
+			list = list[1:] // what it buckets by
+		}
+	}
+	var (
+		s     split
+		total float64
+	)
+	for _, entry := range list {
+		pair, _ := entry.([]any)
+		if len(pair) == 0 || len(pair) > 2 {
+			return split{}, false
+		}
+		variant, isName := pair[0].(string)
+		weight, isNumber := 1.0, true
+		if len(pair) == 2 {
+			weight, isNumber = pair[1].(float64)
+		}
+		if !isName || !isNumber {
+			return split{}, false
+		}
+		s.Shares = append(s.Shares, share{Variant: variant, Percent: max(weight, 0)})
+		total += max(weight, 0)
+	}
+	if total == 0 {
+		return split{}, false
+	}
+	x := 0.0
+	for i := range s.Shares {
+		sh := &s.Shares[i]
+		sh.Percent = 100 * sh.Percent / total
+		sh.X, sh.Color = x, splitColors[i%len(splitColors)]
+		x += sh.Percent
+	}
+	return s, true
+}
+
+// onPercent is the "on" share of the rollout's first on/off split, the
+// one RolloutFlag writes and the console's form sets.
+func (ro rollout) onPercent() (int, bool) {
+	for _, s := range ro.splits {
+		if len(s.Shares) == 2 && s.Shares[0].Variant == "on" && s.Shares[1].Variant == "off" {
+			return int(math.Round(s.Shares[0].Percent)), true
 		}
 	}
 	return 0, false
@@ -627,10 +875,27 @@ func (c *console) backups(r *http.Request) (*tenancy.Tenant, any, error) {
 		return nil, nil, err
 	}
 	slices.Reverse(catalog) // newest first
+	// Verifications are recorded beside the backups, so this shows the
+	// last one whoever ran it: this process, another replica, or an
+	// operator's saaskit backup verify.
+	verified, err := c.app.backups.b.Verifications(r.Context())
+	if err != nil {
+		return nil, nil, err
+	}
+	lastVerified := map[string]*backup.Verified{}
+	for i, v := range verified {
+		lastVerified[v.ID] = &verified[i]
+	}
+	var last *backup.Verified
+	if len(verified) > 0 {
+		last = &verified[0]
+	}
 	return nil, struct {
-		Job     backup.Status
-		Backups []*backup.Manifest
-	}{st, catalog}, nil
+		Job          backup.Status
+		LastVerify   *backup.Verified
+		Backups      []*backup.Manifest
+		LastVerified map[string]*backup.Verified
+	}{st, last, catalog, lastVerified}, nil
 }
 
 // Template functions.
@@ -649,6 +914,16 @@ func ago(t time.Time) string {
 		return "never"
 	}
 	return humanDuration(time.Since(t)) + " ago"
+}
+
+// successRate writes the share of a bucket's attempts that succeeded,
+// or "—" when there were none.
+func successRate(b webhook.AttemptBucket) string {
+	rate, ok := b.SuccessRate()
+	if !ok {
+		return "—"
+	}
+	return percent(rate)
 }
 
 // humanDuration rounds d to what a person reads: milliseconds under a

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -109,6 +110,55 @@ func (b *browser) location() string {
 	return u.Path
 }
 
+// evaluate runs a script in the page and decodes its result.
+func evaluate[T any](b *browser, script string) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](script))
+	require.NoError(b.t, err, "evaluate %s", script)
+	return v
+}
+
+// drawn is what Chromium drew of an inline SVG.
+type drawn struct {
+	Width, Height float64  // its size on the page
+	Title         string   // its <title>
+	Bars          []string // its bars' <title>s
+	BarsDrawn     int      // bars with a size and a fill on the page
+}
+
+// drawnSVG reads what Chromium drew of the SVG sel selects.
+func drawnSVG(b *browser, sel string) drawn {
+	b.t.Helper()
+	return evaluate[drawn](b, `(() => {
+		const svg = document.querySelector(`+strconv.Quote(sel)+`);
+		const box = svg.getBoundingClientRect();
+		const bars = [...svg.querySelectorAll("rect.bar")];
+		return {
+			Width: box.width, Height: box.height,
+			Title: svg.querySelector("title").textContent,
+			Bars: bars.map(r => r.querySelector("title").textContent),
+			BarsDrawn: bars.filter(r => r.getBoundingClientRect().height > 0 && getComputedStyle(r).fill.startsWith("rgb(")).length,
+		};
+	})()`)
+}
+
+// logoutContrast is the contrast ratio (WCAG 2) of the log-out button's
+// text on its background, or on the header's where the button has none.
+const logoutContrast = `(() => {
+	const button = document.querySelector("#logout");
+	const rgba = css => css.match(/[\d.]+/g).map(Number);
+	let background = getComputedStyle(button).backgroundColor;
+	if (rgba(background)[3] === 0) background = getComputedStyle(button.closest("header")).backgroundColor;
+	const luminance = css => {
+		const [r, g, b] = rgba(css).slice(0, 3).map(v => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+		return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+	};
+	const [a, b] = [luminance(getComputedStyle(button).color), luminance(background)];
+	return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+})()`
+
 // eventually reloads path until sel's text is want.
 func (b *browser) eventually(path, sel, want string) {
 	b.t.Helper()
@@ -140,7 +190,8 @@ func TestDemoConsole(t *testing.T) {
 	if exe == "" {
 		t.Skip("no chromium binary on PATH: install chromium (apt-get install chromium) to run the console's browser test")
 	}
-	s := start(t, buildDemo(t), t.TempDir())
+	data := t.TempDir()
+	s := start(t, buildDemo(t), data)
 	defer s.stop(t)
 	token := s.operatorToken(t)
 	base := "http://127.0.0.1:" + s.port
@@ -191,27 +242,15 @@ func TestDemoConsole(t *testing.T) {
 	t.Run("retry a dead letter", func(t *testing.T) {
 		// The endpoint's receiver has gone away (410): the worker
 		// dead-letters the delivery and disables the endpoint.
-		resp, body := s.call(t, "POST", "localhost", "/api/webhooks/endpoints",
-			strings.NewReader(`{"url":"`+base+`/webhooks/gone"}`), acme...)
-		require.Equal(t, 201, resp.StatusCode, body)
-		var ep struct{ ID string }
-		require.NoError(t, json.Unmarshal([]byte(body), &ep))
-		resp, body = s.call(t, "POST", "localhost", "/api/users",
-			strings.NewReader(`{"email_address":"mae@example.com","first_name":"Mae","last_name":"Jemison"}`), acme...)
-		require.Equal(t, 201, resp.StatusCode, body)
-		var dead []struct{ ID string }
-		await.True(t, func() bool {
-			_, body := s.call(t, "GET", "localhost", "/api/webhooks/deliveries?state=dead", nil, acme...)
-			return json.Unmarshal([]byte(body), &dead) == nil && len(dead) == 1
-		}, "the delivery to the gone receiver never died")
+		endpointID, _, deliveryID := s.deadLetter(t, acme, "mae@example.com")
 
-		row := "#delivery-" + dead[0].ID
+		row := "#delivery-" + deliveryID
 		b.open("/console/tenants/acme/webhooks?state=dead", row)
 		assert.Equal(t, "dead", b.text(row+" .state"))
-		assert.Contains(t, b.text("#endpoint-"+ep.ID+" .status"), "disabled: 410 Gone")
+		assert.Contains(t, b.text("#endpoint-"+endpointID+" .status"), "disabled: 410 Gone")
 
 		// Repoint the endpoint at the demo's receiver, then retry.
-		form := "#endpoint-" + ep.ID
+		form := "#endpoint-" + endpointID
 		b.do(chromedp.SetValue(chromedp.CSS(form+` input[name="url"]`), base+"/webhooks/inbound/acme"))
 		b.click(form + " button")
 		assert.Contains(t, b.text("#flash"), "saved and enabled")
@@ -223,6 +262,52 @@ func TestDemoConsole(t *testing.T) {
 		assert.Contains(t, received, "user.created", "the retried event arrived, signed")
 	})
 
+	t.Run("delivery charts", func(t *testing.T) {
+		// So far acme's one delivery was attempted twice: the receiver
+		// that had gone away answered 410, the retry succeeded.
+		b.open("/console/tenants/acme/webhooks", "#chart-success svg")
+		assert.Equal(t, "2 attempts, 50% succeeded.", b.text("#activity-summary"))
+		success := drawnSVG(b, "#chart-success svg")
+		assert.Positive(t, success.Width)
+		assert.Positive(t, success.Height)
+		assert.Contains(t, success.Title, "2 attempts, 50% succeeded")
+		require.NotEmpty(t, success.Bars, "no bar for the hours with attempts")
+		assert.Len(t, success.Bars, success.BarsDrawn, "bars Chromium did not draw")
+		for _, bar := range success.Bars {
+			assert.Regexp(t, `^\d\d:00 · succeeded: (0|50|100)%$`, bar)
+		}
+		latency := drawnSVG(b, "#chart-latency svg")
+		assert.Positive(t, latency.Width)
+		assert.Contains(t, latency.Title, "latency")
+		assert.Len(t, latency.Bars, 2*len(success.Bars), "a p50 and a p95 bar for each hour with attempts")
+		assert.Len(t, latency.Bars, latency.BarsDrawn, "bars Chromium did not draw")
+		for _, bar := range latency.Bars {
+			assert.Regexp(t, `^\d\d:00 · p(50|95): [0-9.]+(µs|ms|s)$`, bar)
+		}
+
+		// The numbers behind the charts, for those who do not see them.
+		rows := evaluate[[][]string](b, `[...document.querySelectorAll("#activity-numbers tr")].slice(1).map(tr => [...tr.cells].map(td => td.textContent))`)
+		require.Len(t, rows, len(success.Bars), "a row for each hour with attempts")
+		attempts := 0
+		for _, row := range rows {
+			require.Len(t, row, 5)
+			assert.Regexp(t, `^\d{4}-\d\d-\d\d \d\d:00:00 UTC$`, row[0])
+			n, err := strconv.Atoi(row[1])
+			require.NoError(t, err)
+			attempts += n
+			assert.Regexp(t, `^(0|50|100)%$`, row[2])
+			assert.Regexp(t, `^[0-9.]+(µs|ms|s)$`, row[3])
+		}
+		assert.Equal(t, 2, attempts)
+		assert.Contains(t, b.text("#queue"), "0 due")
+		assert.Contains(t, b.text("#queue"), "No delivery is waiting.")
+
+		// globex has sent nothing.
+		b.open("/console/tenants/globex/webhooks", "#activity-empty")
+		assert.Equal(t, "No deliveries in the last 24 h.", b.text("#activity-empty"))
+		assert.Zero(t, evaluate[int](b, `document.querySelectorAll("figure.chart").length`))
+	})
+
 	t.Run("kill switch", func(t *testing.T) {
 		insights := func(tenant string) int {
 			resp, _ := s.call(t, "GET", "localhost", "/api/insights", nil, s.as(t, tenant)...)
@@ -232,6 +317,8 @@ func TestDemoConsole(t *testing.T) {
 		row := "#flag-usage-insights"
 		b.open("/console/flags", row)
 		assert.Equal(t, "ENABLED", b.text(row+" .state"))
+		assert.Equal(t, "internal: acme", b.text(row+" .rings"))
+		assert.Equal(t, "on 0% · off 100%", b.text(row+" .split-label"))
 		b.click(row + " button.kill")
 		assert.Equal(t, "DISABLED", b.text(row+" .state"))
 		await.True(t, func() bool { return insights("acme") == 404 },
@@ -242,6 +329,12 @@ func TestDemoConsole(t *testing.T) {
 		b.do(chromedp.SetValue(chromedp.CSS(row+` input[name="percent"]`), "100"))
 		b.click(row + ` input[name="percent"] + button`)
 		assert.Contains(t, b.text("#flash"), "100%")
+		assert.Equal(t, "on 100% · off 0%", b.text(row+" .split-label"))
+		bar := evaluate[[]float64](b, `[...document.querySelectorAll("#flag-usage-insights .split svg rect")].map(r => r.getBoundingClientRect().width)`)
+		require.Len(t, bar, 3, "the track and a rect per variant")
+		assert.Positive(t, bar[0])
+		assert.InDelta(t, bar[0], bar[1], 0.5, "on's share of the bar is not all of it")
+		assert.Zero(t, bar[2], "off has a share of the bar")
 		await.True(t, func() bool { return insights("globex") == 200 },
 			"the 100% rollout never reached globex")
 		assert.Contains(t, b.text(row), "by console:operator", "the flag store audited the change")
@@ -277,12 +370,63 @@ func TestDemoConsole(t *testing.T) {
 		assert.Contains(t, actions, "webhook endpoint repoint")
 	})
 
+	t.Run("a verify from the command line shows", func(t *testing.T) {
+		var status struct{ Backups []struct{ ID string } }
+		await.True(t, func() bool {
+			_, body := s.call(t, "GET", "localhost", "/admin/backups", nil, "Authorization", "Bearer "+token)
+			return json.Unmarshal([]byte(body), &status) == nil && len(status.Backups) > 0
+		}, "the demo never made its first backup")
+		cli := filepath.Join(t.TempDir(), "saaskit")
+		out, err := exec.Command("go", "build", "-o", cli, "../../cmd/saaskit").CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		cmd := exec.Command(cli, "backup", "verify", "--data", data)
+		cmd.Env = append(os.Environ(), "SAASKIT_ROOT_PASSPHRASE=") // the demo's passphrase file
+		out, err = cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		assert.Contains(t, string(out), "ok      "+status.Backups[0].ID)
+
+		b.open("/console/backups", "#verify")
+		assert.Contains(t, b.text("#verify"), "ok at level all")
+		assert.Contains(t, b.text("#verify"), status.Backups[0].ID)
+	})
+
 	t.Run("log out", func(t *testing.T) {
+		// Every page has the button, legible on the header.
+		for _, path := range []string{"/console/tenants", "/console/tenants/acme/webhooks", "/console/tenants/acme/privacy", "/console/flags", "/console/backups"} {
+			b.open(path, "#logout")
+			assert.Equal(t, "Log out", b.text("#logout"), path)
+			assert.GreaterOrEqual(t, evaluate[float64](b, logoutContrast), 4.5, "the log-out button's contrast on %s", path)
+		}
 		b.click("#logout")
 		assert.Equal(t, "/console/login", b.location())
 		b.open("/console/tenants", "#token")
 		assert.Equal(t, "/console/login", b.location())
 	})
+}
+
+// deadLetter makes a dead letter for the tenant whose API key header is
+// key: a new endpoint pointed at the demo's receiver that has gone away
+// (410), then a user with email, whose user.created delivery dies and
+// disables the endpoint. It returns the endpoint's, the user's and the
+// dead delivery's IDs.
+func (s *server) deadLetter(t *testing.T, key []string, email string) (endpointID, userID, deliveryID string) {
+	t.Helper()
+	resp, body := s.call(t, "POST", "localhost", "/api/webhooks/endpoints",
+		strings.NewReader(`{"url":"http://127.0.0.1:`+s.port+`/webhooks/gone"}`), key...)
+	require.Equal(t, 201, resp.StatusCode, body)
+	var endpoint struct{ ID string }
+	require.NoError(t, json.Unmarshal([]byte(body), &endpoint))
+	resp, body = s.call(t, "POST", "localhost", "/api/users",
+		strings.NewReader(`{"email_address":"`+email+`","first_name":"Mae","last_name":"Jemison"}`), key...)
+	require.Equal(t, 201, resp.StatusCode, body)
+	var user struct{ ID string }
+	require.NoError(t, json.Unmarshal([]byte(body), &user))
+	var dead []struct{ ID string }
+	await.True(t, func() bool {
+		_, body := s.call(t, "GET", "localhost", "/api/webhooks/deliveries?state=dead", nil, key...)
+		return json.Unmarshal([]byte(body), &dead) == nil && len(dead) == 1
+	}, "the delivery to the gone receiver never died")
+	return endpoint.ID, user.ID, dead[0].ID
 }
 
 // TestConsoleSessionOutlivesRestart logs in over plain HTTP, restarts
@@ -309,18 +453,7 @@ func TestConsoleSessionOutlivesRestart(t *testing.T) {
 	defer s.stop(t)
 	assert.Equal(t, http.StatusOK, send(s, "GET", "/console/tenants", nil, cookie).StatusCode, "the restart logged the operator out")
 	// Logging out needs the session's CSRF token, which the pages carry.
-	req, err := http.NewRequest("GET", "http://127.0.0.1:"+s.port+"/console/tenants", nil)
-	require.NoError(t, err)
-	req.Host = "localhost:" + s.port
-	req.AddCookie(cookie)
-	tenants, err := noRedirect.Do(req)
-	require.NoError(t, err)
-	body, err := io.ReadAll(tenants.Body)
-	tenants.Body.Close()
-	require.NoError(t, err)
-	m := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindSubmatch(body)
-	require.NotNil(t, m, "no CSRF token on the page")
-	resp = send(s, "POST", "/console/logout", url.Values{"csrf": {string(m[1])}}, cookie)
+	resp = send(s, "POST", "/console/logout", url.Values{"csrf": {consoleCSRF(t, s, cookie)}}, cookie)
 	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	resp = send(s, "GET", "/console/tenants", nil, cookie)
 	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
@@ -347,6 +480,31 @@ func consoleSend(t *testing.T, s *server, method, path string, form url.Values, 
 	require.NoError(t, err)
 	resp.Body.Close()
 	return resp
+}
+
+// consolePage returns the console page at path, as cookie's session
+// sees it.
+func consolePage(t *testing.T, s *server, path string, cookie *http.Cookie) string {
+	t.Helper()
+	req, err := http.NewRequest("GET", "http://127.0.0.1:"+s.port+path, nil)
+	require.NoError(t, err)
+	req.Host = "localhost:" + s.port
+	req.AddCookie(cookie)
+	resp, err := noRedirect.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "GET %s: %s", path, body)
+	return string(body)
+}
+
+// consoleCSRF reads the CSRF token of cookie's session from a page.
+func consoleCSRF(t *testing.T, s *server, cookie *http.Cookie) string {
+	t.Helper()
+	m := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(consolePage(t, s, "/console/tenants", cookie))
+	require.NotNil(t, m, "no CSRF token on the page")
+	return m[1]
 }
 
 // consoleLogin logs in with token and returns the session cookie.

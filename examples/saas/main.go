@@ -442,7 +442,8 @@ func (a *app) routes() http.Handler {
 	return mux
 }
 
-// route is one route of the tenant API.
+// route is one route of the demo: of the tenant API, with the scopes
+// its key needs, or of the console.
 type route struct {
 	pattern string
 	handler http.HandlerFunc

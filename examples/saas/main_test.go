@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -802,7 +803,8 @@ func TestDemoRefusesOtherTenantsIdentifiers(t *testing.T) {
 // unknown id, a body that is empty, broken, of the wrong type or not an
 // object), as acme's key and as the operator: the answers may refuse,
 // but never fail with a 500. Keys take turns, so that no request is
-// merely rate limited.
+// merely rate limited. Then it walks the console the same way (see
+// walkConsole).
 func TestDemoAnswersBadInputWithoutA500(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the demo binary")
@@ -854,4 +856,100 @@ func TestDemoAnswersBadInputWithoutA500(t *testing.T) {
 			}
 		}
 	}
+	walkConsole(t, s, strings.TrimPrefix(operator[1], "Bearer "))
+}
+
+// walkConsole walks every page and action of the console with bad
+// tenants, ids and flag keys, and with form values that are missing,
+// malformed, unstorable, too long or too large, logged in as the
+// operator (with the session's CSRF token) and without a session. No
+// answer is a 500 and nothing is logged as an error; without a session
+// every route but the log-in sends the client to it. Some ids and
+// values are real ones of globex, under acme's pages: nothing of
+// globex's changes.
+func walkConsole(t *testing.T, s *server, operatorToken string) {
+	globex := s.as(t, "globex")
+	endpointID, userID, deliveryID := s.deadLetter(t, globex, "walk@globex.example")
+	globexState := func() string {
+		_, users := s.call(t, "GET", "localhost", "/api/users?email=walk@globex.example", nil, globex...)
+		_, deliveries := s.call(t, "GET", "localhost", "/api/webhooks/deliveries", nil, globex...)
+		return users + deliveries
+	}
+	before := globexState()
+	cookie := consoleLogin(t, s, operatorToken)
+	csrf := consoleCSRF(t, s, cookie)
+	logged := len(s.lines())
+
+	tenants := []string{"acme", "nope", "%00", "%ff", "a%2Fb", strings.Repeat("x", 300)}
+	ids := []string{"nope", "%00", "%ff", "a%2Fb", strings.Repeat("x", 300), endpointID, deliveryID}
+	forms := []url.Values{
+		{},
+		{"url": {"https://hooks.example.com/walk"}, "state": {"DISABLED"}, "percent": {"100"}, "user": {userID}}, // valid, for another tenant's ids
+		{"url": {"javascript:alert(1)"}, "state": {"enabled"}, "percent": {"-1"}, "user": {" "}},
+		{"url": {"http://169.254.169.254/"}, "state": {"\x00"}, "percent": {"1e9"}, "user": {"\xff\x00"}},
+		{"url": {strings.Repeat("x", 300)}, "state": {strings.Repeat("x", 300)}, "percent": {"99999999999999999999"}, "user": {strings.Repeat("x", 300)}},
+		{"url": {strings.Repeat("x", 10000)}}, // more than a console form may send
+	}
+	for _, r := range (&console{}).handlers() {
+		method, path, _ := strings.Cut(r.pattern, " ")
+		path = strings.TrimSuffix(path, "{$}")
+		if path == "/console/login" || path == "/console/logout" {
+			continue // walked last: failed log-ins are limited, and a log-out ends the session
+		}
+		for _, tenant := range tenants {
+			for _, id := range ids {
+				target := strings.NewReplacer("{tenant}", tenant, "{id}", id, "{key}", id).Replace(path)
+				switch method {
+				case "GET":
+					for _, query := range []string{"", "?state=nope", "?state=%00"} {
+						resp := consoleSend(t, s, method, target+query, nil, cookie)
+						assert.Less(t, resp.StatusCode, 500, "GET %s%s", target, query)
+						resp = consoleSend(t, s, method, target+query, nil, nil)
+						assertToLogin(t, resp, "GET "+target+query)
+					}
+				case "POST":
+					for _, form := range forms {
+						withToken := url.Values{"csrf": {csrf}}
+						for k, v := range form {
+							withToken[k] = v
+						}
+						what := fmt.Sprintf("POST %s with %.60q", target, form.Encode())
+						resp := consoleSend(t, s, method, target, withToken, cookie)
+						assert.Less(t, resp.StatusCode, 500, what)
+						resp = consoleSend(t, s, method, target, withToken, nil)
+						assertToLogin(t, resp, what+" without a session")
+					}
+				}
+				if !strings.Contains(path, "{id}") && !strings.Contains(path, "{key}") {
+					break
+				}
+			}
+			if !strings.Contains(path, "{tenant}") {
+				break
+			}
+		}
+	}
+	for _, line := range s.lines()[logged:] {
+		assert.NotContains(t, line, `"level":"ERROR"`, "the console walk logged an error")
+	}
+	assert.Equal(t, before, globexState(), "globex's data changed")
+	page := consolePage(t, s, "/console/tenants/globex/webhooks", cookie)
+	assert.Contains(t, page, "/webhooks/gone", "globex's endpoint was repointed")
+	assert.Contains(t, page, "disabled: 410 Gone", "globex's endpoint was enabled")
+
+	// The log-out and the log-in, last.
+	for _, form := range forms {
+		resp := consoleSend(t, s, "POST", "/console/logout", form, cookie)
+		assert.Equal(t, http.StatusForbidden, resp.StatusCode, "a log-out without the CSRF token")
+		resp = consoleSend(t, s, "POST", "/console/login", form, nil)
+		assert.Contains(t, []int{http.StatusUnauthorized, http.StatusTooManyRequests}, resp.StatusCode, "a log-in with %.60q", form.Encode())
+	}
+	assert.Equal(t, http.StatusOK, consoleSend(t, s, "GET", "/console/flags", nil, cookie).StatusCode, "the session ended")
+}
+
+// assertToLogin asserts that resp sends the client to the log-in page.
+func assertToLogin(t *testing.T, resp *http.Response, what string) {
+	t.Helper()
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode, what)
+	assert.Equal(t, "/console/login", resp.Header.Get("Location"), what)
 }
