@@ -107,6 +107,10 @@ type Delivery struct {
 	LeaseToken string
 	LeaseUntil time.Time
 	UpdatedAt  time.Time
+	// EndpointVersion is the endpoint's Version when Claim took the
+	// delivery (0: not known), so that a worker uses the endpoint it
+	// has cached while that is still current, without reading it again.
+	EndpointVersion int64
 }
 
 // Attempt is the log of one delivery attempt.

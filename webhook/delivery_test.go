@@ -668,3 +668,48 @@ func TestBusyEndpointTakesTheNextDeliveryAtOnce(t *testing.T) {
 	await.True(t, func() bool { return r.count() == n }, "all %d delivered", n)
 	f.waitFor(t, "acme", webhook.StateSucceeded, n)
 }
+
+// countingEndpoints counts the reads of an endpoint store.
+type countingEndpoints struct {
+	webhook.EndpointStore
+	reads atomic.Int32
+}
+
+func (c *countingEndpoints) GetEndpoint(ctx context.Context, tenantID, id string) (*webhook.Endpoint, error) {
+	c.reads.Add(1)
+	return c.EndpointStore.GetEndpoint(ctx, tenantID, id)
+}
+
+// TestEndpointReadOncePerVersion: workers read an endpoint from the
+// store once per version, not once per delivery; a change to it (a new
+// URL) reaches the next deliveries.
+func TestEndpointReadOncePerVersion(t *testing.T) {
+	f := newDeliveryFixture(t)
+	endpoints := &countingEndpoints{EndpointStore: f.store}
+	uri, err := fakekms.NewKeyURI()
+	require.NoError(t, err)
+	aead, err := fakekms.NewAEAD(uri)
+	require.NoError(t, err)
+	f.d, err = webhook.NewDispatcher(endpoints, f.store, func(string) webhook.AEAD { return aead },
+		webhook.DispatcherOptions{Now: f.clock.Now, AllowCIDRs: loopback})
+	require.NoError(t, err)
+	first, second := newReceiver(t, http.StatusNoContent), newReceiver(t, http.StatusNoContent)
+	e := f.endpoint(t, webhook.EndpointSpec{URL: first.URL})
+	const n = 100
+	for i := range n {
+		f.send(t, fmt.Sprint("msg_", i))
+	}
+	f.opts.Concurrency = 4
+	f.run(t)
+	f.waitFor(t, "acme", webhook.StateSucceeded, n)
+	assert.LessOrEqual(t, int(endpoints.reads.Load()), f.opts.Concurrency, "the endpoint was read per delivery")
+
+	e, err = f.store.GetEndpoint(context.Background(), "acme", e.ID)
+	require.NoError(t, err)
+	e.URL = second.URL
+	require.NoError(t, f.store.UpdateEndpoint(context.Background(), e))
+	f.send(t, "msg_after_the_change")
+	f.waitFor(t, "acme", webhook.StateSucceeded, n+1)
+	assert.Equal(t, n, first.count())
+	assert.Equal(t, 1, second.count(), "the changed endpoint's new URL was used")
+}

@@ -60,9 +60,13 @@ type Dispatcher struct {
 
 	mu      sync.Mutex
 	signers map[string]*cachedSigner // by endpoint ID
-	health  healthBook
-	tel     *telemetry
-	wake    chan struct{} // tells an idle Run of new work
+	// endpointCache holds the endpoints deliveries were made to, by ID,
+	// each as read at its Version: a delivery whose claim carries that
+	// version uses it without reading the store.
+	endpointCache map[string]*Endpoint
+	health        healthBook
+	tel           *telemetry
+	wake          chan struct{} // tells an idle Run of new work
 }
 
 type cachedSigner struct {
@@ -79,7 +83,7 @@ func NewDispatcher(endpoints EndpointStore, queue Queue, seal func(tenantID stri
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	d := &Dispatcher{endpoints: endpoints, queue: queue, seal: seal, opts: opts, signers: map[string]*cachedSigner{}, wake: make(chan struct{}, 1)}
+	d := &Dispatcher{endpoints: endpoints, queue: queue, seal: seal, opts: opts, signers: map[string]*cachedSigner{}, endpointCache: map[string]*Endpoint{}, wake: make(chan struct{}, 1)}
 	stats, _ := queue.(StatsQueue)
 	tel, err := newTelemetry(opts.TracerProvider, opts.MeterProvider, gaugeSources{queue: stats, now: opts.Now, breakers: d.health.states})
 	if err != nil {
@@ -367,6 +371,31 @@ func (d *Dispatcher) signer(e *Endpoint) (*Signer, error) {
 	d.signers[e.ID] = &cachedSigner{version: e.Version, signer: s}
 	d.mu.Unlock()
 	return s, nil
+}
+
+// endpoint returns del's endpoint: the cached one when del's claim found
+// it at the cached version, else the store's, which is then cached. Each
+// caller gets its own copy to change.
+func (d *Dispatcher) endpoint(ctx context.Context, del *Delivery) (*Endpoint, error) {
+	d.mu.Lock()
+	c := d.endpointCache[del.EndpointID]
+	d.mu.Unlock()
+	if c == nil || del.EndpointVersion == 0 || c.Version != del.EndpointVersion || c.TenantID != del.Message.TenantID {
+		e, err := d.endpoints.GetEndpoint(ctx, del.Message.TenantID, del.EndpointID)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) {
+				d.mu.Lock()
+				delete(d.endpointCache, del.EndpointID)
+				d.mu.Unlock()
+			}
+			return nil, err
+		}
+		c = new(*e)
+		d.mu.Lock()
+		d.endpointCache[e.ID] = c
+		d.mu.Unlock()
+	}
+	return new(*c), nil
 }
 
 // disable marks the endpoint disabled with reason, retrying on races.

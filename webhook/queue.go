@@ -123,13 +123,10 @@ type Completion struct {
 // BatchQueue is a Queue that can record several completions at once
 // (one transaction and commit for all). Each completion succeeds or
 // fails on its own, with Complete's errors. sqlstore implements it.
+// Dispatcher.Run records a BatchQueue's completions in the background,
+// many a batch, freeing each worker as soon as its attempt ends.
 type BatchQueue interface {
 	CompleteBatch(ctx context.Context, cs []Completion) []error
-	// GroupCommit reports whether workers should group completions:
-	// true where writes are serialized anyway (SQLite), false where
-	// concurrent commits are cheaper than waiting for a batch
-	// (PostgreSQL, which groups concurrent commits itself).
-	GroupCommit() bool
 }
 
 // MinRateLimit is the least rate limit an endpoint may have, in

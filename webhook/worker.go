@@ -76,8 +76,8 @@ type WorkerOptions struct {
 	// falls back to its own spacing and logs a warning.
 	RateLimiter RateLimiter
 
-	// complete records an outcome: the queue's Complete, or a group
-	// commit when the queue is a BatchQueue.
+	// complete records an outcome: the queue's Complete, or the
+	// background completer when the queue is a BatchQueue.
 	complete func(context.Context, *Delivery, Attempt) error
 }
 
@@ -182,9 +182,9 @@ func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 	// and abandoning one would only repeat it.
 	attemptCtx := context.WithoutCancel(ctx)
 	opts.complete = d.queue.Complete
-	if bq, ok := d.queue.(BatchQueue); ok && bq.GroupCommit() {
-		complete, stop := groupCommit(attemptCtx, bq, opts.Concurrency)
-		defer stop() // after the workers below have finished
+	if bq, ok := d.queue.(BatchQueue); ok {
+		complete, flush := completer(attemptCtx, bq, 4*opts.Concurrency, opts.Logger)
+		defer flush() // after the workers below have finished
 		opts.complete = complete
 	}
 	for range opts.Concurrency {
@@ -282,7 +282,7 @@ func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 func (d *Dispatcher) deliver(ctx context.Context, del *Delivery, opts WorkerOptions) {
 	now := d.opts.Now().UTC()
 	attempt := Attempt{DeliveryID: del.ID, At: now}
-	e, err := d.endpoints.GetEndpoint(ctx, del.Message.TenantID, del.EndpointID)
+	e, err := d.endpoint(ctx, del)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		d.finish(ctx, del, attempt, StateDead, time.Time{}, "endpoint deleted", opts)
@@ -528,47 +528,49 @@ func (d *Dispatcher) finish(ctx context.Context, del *Delivery, a Attempt, state
 	}
 }
 
-// groupCommit batches the completions that finish while a batch is
-// being written: one transaction for all of them, so a busy SQL queue
-// pays one commit per batch instead of one per delivery, and an idle one
-// waits for nothing. Each caller gets its own completion's error.
-func groupCommit(ctx context.Context, q BatchQueue, max int) (complete func(context.Context, *Delivery, Attempt) error, stop func()) {
-	type request struct {
-		c    Completion
-		done chan error
-	}
-	requests := make(chan request)
+// completer records completions in the background, as River's
+// completer does: a worker hands its outcome over and is free at once
+// for the next delivery, and one goroutine writes every outcome that
+// arrived while the previous batch was being written in one
+// CompleteBatch, so a busy SQL queue pays one statement and one commit
+// per batch instead of per delivery, and an idle one waits for nothing.
+// At most buffer outcomes wait: beyond that, workers wait for the
+// writer. An outcome lost with the process (a crash before its batch
+// was written) leaves its delivery leased: the lease runs out and the
+// delivery is attempted again, so delivery stays at least once.
+func completer(ctx context.Context, q BatchQueue, buffer int, logger *slog.Logger) (complete func(context.Context, *Delivery, Attempt) error, flush func()) {
+	pending := make(chan Completion, buffer)
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		for first := range requests {
-			batch := []request{first}
+		batch := make([]Completion, 0, maxCompletionBatch)
+		for first := range pending {
+			batch = append(batch[:0], first)
 		fill:
-			for len(batch) < max {
+			for len(batch) < maxCompletionBatch {
 				select {
-				case r, ok := <-requests:
+				case c, ok := <-pending:
 					if !ok {
 						break fill
 					}
-					batch = append(batch, r)
+					batch = append(batch, c)
 				default:
 					break fill
 				}
 			}
-			cs := make([]Completion, len(batch))
-			for i, r := range batch {
-				cs[i] = r.c
-			}
-			errs := q.CompleteBatch(ctx, cs)
-			for i, r := range batch {
-				r.done <- errs[i]
+			for i, err := range q.CompleteBatch(ctx, batch) {
+				if err != nil {
+					logger.WarnContext(ctx, "webhook delivery not recorded", slog.String("delivery.id", batch[i].Delivery.ID), slog.String("error", err.Error()))
+				}
 			}
 		}
 	}()
 	complete = func(_ context.Context, d *Delivery, a Attempt) error {
-		done := make(chan error, 1)
-		requests <- request{Completion{Delivery: d, Attempt: a}, done}
-		return <-done
+		pending <- Completion{Delivery: d, Attempt: a}
+		return nil
 	}
-	return complete, func() { close(requests); <-finished }
+	return complete, func() { close(pending); <-finished }
 }
+
+// maxCompletionBatch bounds how many outcomes one CompleteBatch writes.
+const maxCompletionBatch = 256

@@ -340,6 +340,9 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, m
 		en.d.LeaseUntil = now.Add(lease)
 		putBack = append(putBack, it) // due again when the lease runs out
 		d := en.d
+		if e := s.endpoints[d.EndpointID]; e != nil {
+			d.EndpointVersion = e.Version
+		}
 		out = append(out, &d)
 	}
 	for _, it := range putBack {

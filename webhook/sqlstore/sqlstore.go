@@ -425,7 +425,18 @@ func newLeaseToken() string {
 const deliveryColumns = `d.id, d.seq, d.tenant_id, d.message_id, d.endpoint_id, d.state, d.attempts, d.next_at, d.last_error,
 	d.lease_token, d.lease_until, d.updated_at, m.event_type, m.payload, m.subject, m.created_at`
 
-func scanDelivery(row scanner) (*webhook.Delivery, error) {
+// claimedColumns are deliveryColumns and, from the endpoint ep joined to
+// a claim's deliveries, its version (0 when it is gone).
+const claimedColumns = deliveryColumns + `, COALESCE(ep.version, 0)`
+
+// joinEndpoint joins the claimed deliveries d to their endpoints as ep.
+const joinEndpoint = ` LEFT JOIN webhook_endpoints ep ON ep.id = d.endpoint_id `
+
+func scanDelivery(row scanner) (*webhook.Delivery, error) { return scanDeliveryAnd(row) }
+
+// scanDeliveryAnd scans deliveryColumns, then the columns after them
+// into more.
+func scanDeliveryAnd(row scanner, more ...any) (*webhook.Delivery, error) {
 	var (
 		d                    webhook.Delivery
 		m                    webhook.Message
@@ -435,8 +446,8 @@ func scanDelivery(row scanner) (*webhook.Delivery, error) {
 		nextAt, updatedAt, c time.Time
 		payload              []byte
 	)
-	if err := row.Scan(&d.ID, &d.Seq, &m.TenantID, &m.ID, &d.EndpointID, &state, &d.Attempts, &nextAt, &d.LastError,
-		&token, &leaseUntil, &updatedAt, &m.EventType, &payload, &m.Subject, &c); err != nil {
+	if err := row.Scan(append([]any{&d.ID, &d.Seq, &m.TenantID, &m.ID, &d.EndpointID, &state, &d.Attempts, &nextAt, &d.LastError,
+		&token, &leaseUntil, &updatedAt, &m.EventType, &payload, &m.Subject, &c}, more...)...); err != nil {
 		return nil, err
 	}
 	m.Payload, m.CreatedAt = payload, c.UTC()
@@ -446,10 +457,26 @@ func scanDelivery(row scanner) (*webhook.Delivery, error) {
 }
 
 func collectDeliveries(rows *sql.Rows) ([]*webhook.Delivery, error) {
+	return collect(rows, scanDelivery)
+}
+
+// collectClaimed reads claimedColumns.
+func collectClaimed(rows *sql.Rows) ([]*webhook.Delivery, error) {
+	return collect(rows, func(row scanner) (*webhook.Delivery, error) {
+		var version int64
+		d, err := scanDeliveryAnd(row, &version)
+		if d != nil {
+			d.EndpointVersion = version
+		}
+		return d, err
+	})
+}
+
+func collect(rows *sql.Rows, scan func(scanner) (*webhook.Delivery, error)) ([]*webhook.Delivery, error) {
 	defer rows.Close()
 	var out []*webhook.Delivery
 	for rows.Next() {
-		d, err := scanDelivery(rows)
+		d, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -556,8 +583,8 @@ var claimPostgres = pendingEndpoints(false) + `, candidates AS (
 	FROM picked WHERE u.id = picked.id
 	RETURNING u.*
 )
-SELECT ` + deliveryColumns + ` FROM leased d
-JOIN webhook_messages m ON m.tenant_id = d.tenant_id AND m.id = d.message_id
+SELECT ` + claimedColumns + ` FROM leased d
+JOIN webhook_messages m ON m.tenant_id = d.tenant_id AND m.id = d.message_id` + joinEndpoint + `
 ORDER BY d.next_at, d.seq`
 
 // claimSQLite leases the same deliveries as claimPostgres: each pending
@@ -593,7 +620,7 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, m
 		var rows *sql.Rows
 		rows, err = s.db.QueryContext(ctx, claimPostgres, now, max, perEndpoint, token, until)
 		if err == nil {
-			out, err = collectDeliveries(rows)
+			out, err = collectClaimed(rows)
 		}
 	} else {
 		var due bool
@@ -651,13 +678,13 @@ func (s *Store) claimSQLite(ctx context.Context, tx *sql.Tx, now, until time.Tim
 		return nil, err
 	}
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(seqs)), ", ")
-	rows, err = tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries d
-		JOIN webhook_messages m ON m.tenant_id = d.tenant_id AND m.id = d.message_id
+	rows, err = tx.QueryContext(ctx, `SELECT `+claimedColumns+` FROM webhook_deliveries d
+		JOIN webhook_messages m ON m.tenant_id = d.tenant_id AND m.id = d.message_id`+joinEndpoint+`
 		WHERE d.seq IN (`+marks+`) ORDER BY d.next_at, d.seq`, seqs...)
 	if err != nil {
 		return nil, err
 	}
-	return collectDeliveries(rows)
+	return collectClaimed(rows)
 }
 
 // Complete implements webhook.Queue. The UPDATE matches the lease token
@@ -679,21 +706,29 @@ func (s *Store) Complete(ctx context.Context, d *webhook.Delivery, a webhook.Att
 }
 
 // CompleteBatch implements webhook.BatchQueue: the completions share one
-// transaction, so one commit (and one fsync) serves them all. A
-// completion whose lease was lost fails alone, with ErrConflict; if the
-// transaction itself fails, each completion is retried on its own.
+// commit. On PostgreSQL they are one statement, as River's completer
+// writes them: an UPDATE joined to the completions as arrays, feeding
+// the INSERT of their attempt rows. On SQLite they share one
+// transaction. A completion whose lease was lost fails alone, with
+// ErrConflict; if the batch itself fails, each completion is retried on
+// its own.
 func (s *Store) CompleteBatch(ctx context.Context, cs []webhook.Completion) []error {
 	ns := make([]int64, len(cs))
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		for i, c := range cs {
-			n, err := s.complete(ctx, tx, c.Delivery, c.Attempt)
-			if err != nil {
-				return err
+	var err error
+	if s.db.Dialect == sqldb.Postgres {
+		err = s.completeBatchPostgres(ctx, cs, ns)
+	} else {
+		err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+			for i, c := range cs {
+				n, err := s.complete(ctx, tx, c.Delivery, c.Attempt)
+				if err != nil {
+					return err
+				}
+				ns[i] = n
 			}
-			ns[i] = n
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 	errs := make([]error, len(cs))
 	for i, c := range cs {
 		if err != nil {
@@ -705,11 +740,64 @@ func (s *Store) CompleteBatch(ctx context.Context, cs []webhook.Completion) []er
 	return errs
 }
 
-// GroupCommit implements webhook.BatchQueue: SQLite has one writer, so
-// workers group their completions into one commit; PostgreSQL commits
-// concurrent transactions together by itself, and a shared batch would
-// only make workers wait.
-func (s *Store) GroupCommit() bool { return s.db.Dialect == sqldb.SQLite }
+// completeBatchPostgres records the completions in one statement and
+// sets ns[i] to 1 for each whose lease still held.
+func (s *Store) completeBatchPostgres(ctx context.Context, cs []webhook.Completion, ns []int64) error {
+	n := len(cs)
+	var (
+		ids, tokens, states, lastErrors, attemptErrors = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		attempts, statuses                             = make([]int32, n), make([]int32, n)
+		nextAts, ats                                   = make([]time.Time, n), make([]time.Time, n)
+		attempted                                      = make([]bool, n)
+		latencies                                      = make([]int64, n)
+		responses                                      = make([][]byte, n)
+	)
+	index := make(map[string]int, n)
+	for i, c := range cs {
+		d, a := c.Delivery, c.Attempt
+		ids[i], tokens[i], states[i], lastErrors[i] = d.ID, d.LeaseToken, string(d.State), d.LastError
+		attempts[i], nextAts[i] = int32(d.Attempts), sqldb.Timestamp(d.NextAt)
+		attempted[i], ats[i], statuses[i], latencies[i], attemptErrors[i] = !a.At.IsZero(), sqldb.Timestamp(a.At), int32(a.Status), int64(a.Latency), a.Error
+		if len(a.Response) > 0 {
+			responses[i] = a.Response
+		}
+		index[d.ID] = i
+	}
+	rows, err := s.db.QueryContext(ctx, completeBatchPostgres,
+		ids, tokens, states, attempts, nextAts, lastErrors, attempted, ats, statuses, latencies, attemptErrors, responses)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		ns[index[id]] = 1
+	}
+	return rows.Err()
+}
+
+// completeBatchPostgres takes the completions as parallel arrays: the
+// delivery's id, lease token, new state, attempts, next_at and
+// last_error, whether an attempt was made, and the attempt's at,
+// status, latency, error and response. It returns the IDs of the
+// deliveries whose lease held.
+const completeBatchPostgres = `WITH c AS (
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::timestamptz[], $6::text[],
+		$7::boolean[], $8::timestamptz[], $9::integer[], $10::bigint[], $11::text[], $12::bytea[])
+		AS c(id, lease_token, state, attempts, next_at, last_error, attempted, at, status, latency_ns, error, response)
+), u AS (
+	UPDATE webhook_deliveries d SET state = c.state, attempts = c.attempts, next_at = c.next_at, last_error = c.last_error,
+		lease_token = NULL, lease_until = NULL, updated_at = CASE WHEN c.attempted THEN c.at ELSE d.updated_at END
+	FROM c WHERE d.id = c.id AND d.lease_token = c.lease_token AND d.state = 'pending'
+	RETURNING d.id, d.tenant_id
+), logged AS (
+	INSERT INTO webhook_attempts (delivery_id, tenant_id, at, status, latency_ns, error, response)
+	SELECT c.id, u.tenant_id, c.at, c.status, c.latency_ns, c.error, c.response FROM u JOIN c ON c.id = u.id WHERE c.attempted
+)
+SELECT id FROM u`
 
 // complete records one completion through q (the database, or a
 // transaction on SQLite, where the UPDATE and the INSERT must share one)

@@ -514,3 +514,74 @@ func TestAttemptHistoryReadsByIndex(t *testing.T) {
 		})
 	}
 }
+
+// TestCompleteBatch: a batch records each completion as Complete would,
+// attempt rows and all, in one statement on PostgreSQL; a completion
+// whose lease was lost is refused alone.
+func TestCompleteBatch(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := b.open(t)
+			s := newStore(t, db)
+			e := endpoint("ep1", false)
+			require.NoError(t, s.CreateEndpoint(ctx, e))
+			for _, id := range []string{"m1", "m2", "m3", "m4"} {
+				require.NoError(t, s.Enqueue(ctx, message("acme", id), []*webhook.Endpoint{e}))
+			}
+			now := time.Now().UTC()
+			claimed, err := s.Claim(ctx, now, time.Minute, 4, 4)
+			require.NoError(t, err)
+			require.Len(t, claimed, 4)
+			byMessage := map[string]*webhook.Delivery{}
+			for _, d := range claimed {
+				byMessage[d.Message.ID] = d
+			}
+			at := now.Add(time.Second)
+			succeeded, retried, postponed, stolen := byMessage["m1"], byMessage["m2"], byMessage["m3"], byMessage["m4"]
+			succeeded.State, succeeded.Attempts = webhook.StateSucceeded, 1
+			retried.State, retried.Attempts, retried.NextAt, retried.LastError = webhook.StatePending, 1, at.Add(time.Hour), "HTTP 500"
+			postponed.NextAt = at.Add(time.Minute)
+			stolen.State, stolen.Attempts, stolen.LeaseToken = webhook.StateSucceeded, 1, "another worker's"
+			errs := s.CompleteBatch(ctx, []webhook.Completion{
+				{Delivery: succeeded, Attempt: webhook.Attempt{DeliveryID: succeeded.ID, At: at, Status: 204, Latency: time.Millisecond, Response: []byte("ok")}},
+				{Delivery: retried, Attempt: webhook.Attempt{DeliveryID: retried.ID, At: at, Status: 500, Error: "HTTP 500"}},
+				{Delivery: postponed},
+				{Delivery: stolen, Attempt: webhook.Attempt{DeliveryID: stolen.ID, At: at, Status: 204}},
+			})
+			require.Len(t, errs, 4)
+			assert.NoError(t, errs[0])
+			assert.NoError(t, errs[1])
+			assert.NoError(t, errs[2])
+			assert.ErrorIs(t, errs[3], webhook.ErrConflict, "a lost lease is refused")
+
+			states := map[string]*webhook.Delivery{}
+			all, err := s.Deliveries(ctx, "acme", webhook.DeliveryFilter{})
+			require.NoError(t, err)
+			for _, d := range all {
+				states[d.Message.ID] = d
+			}
+			assert.Equal(t, webhook.StateSucceeded, states["m1"].State)
+			assert.Equal(t, webhook.StatePending, states["m2"].State)
+			assert.Equal(t, "HTTP 500", states["m2"].LastError)
+			assert.WithinDuration(t, at.Add(time.Hour), states["m2"].NextAt, time.Millisecond)
+			assert.Equal(t, 0, states["m3"].Attempts, "postponed without an attempt")
+			assert.WithinDuration(t, at.Add(time.Minute), states["m3"].NextAt, time.Millisecond)
+			assert.Equal(t, webhook.StatePending, states["m4"].State, "the stolen delivery is left to its lease holder")
+
+			for msg, want := range map[string][]int{"m1": {204}, "m2": {500}, "m3": nil, "m4": nil} {
+				attempts, err := s.Attempts(ctx, "acme", states[msg].ID)
+				require.NoError(t, err)
+				var got []int
+				for _, a := range attempts {
+					got = append(got, a.Status)
+				}
+				assert.Equal(t, want, got, msg)
+			}
+			attempts, err := s.Attempts(ctx, "acme", states["m1"].ID)
+			require.NoError(t, err)
+			assert.Equal(t, "ok", string(attempts[0].Response))
+			assert.Equal(t, time.Millisecond, attempts[0].Latency)
+		})
+	}
+}
