@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -712,4 +713,26 @@ func TestEndpointReadOncePerVersion(t *testing.T) {
 	f.waitFor(t, "acme", webhook.StateSucceeded, n+1)
 	assert.Equal(t, n, first.count())
 	assert.Equal(t, 1, second.count(), "the changed endpoint's new URL was used")
+}
+
+// TestSendMany: many messages go out as Send's would; one invalid
+// message refuses the whole batch.
+func TestSendMany(t *testing.T) {
+	f := newDeliveryFixture(t)
+	r := newReceiver(t, http.StatusNoContent)
+	f.endpoint(t, webhook.EndpointSpec{URL: r.URL})
+	var msgs []*webhook.Message
+	for range 50 {
+		msgs = append(msgs, &webhook.Message{TenantID: "acme", EventType: "a", Payload: []byte(`{}`)})
+	}
+	_, err := f.d.SendMany(context.Background(), append(slices.Clone(msgs), &webhook.Message{TenantID: "acme", EventType: "", Payload: []byte(`{}`)}))
+	assert.ErrorIs(t, err, webhook.ErrInvalid)
+	assert.Empty(t, f.deliveries(t, "acme", ""), "a refused batch queued messages")
+
+	n, err := f.d.SendMany(context.Background(), msgs)
+	require.NoError(t, err)
+	assert.Equal(t, 50, n)
+	f.run(t)
+	f.waitFor(t, "acme", webhook.StateSucceeded, 50)
+	assert.Equal(t, 50, r.count())
 }

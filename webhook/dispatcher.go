@@ -204,13 +204,7 @@ func (d *Dispatcher) SendTx(ctx context.Context, tx *sql.Tx, msg *Message) (int,
 	if !ok {
 		return 0, fmt.Errorf("send in a transaction: %w", ErrUnsupported)
 	}
-	list := d.endpoints.ListEndpoints
-	if es, ok := d.endpoints.(TxEndpointStore); ok {
-		list = func(ctx context.Context, tenantID string) ([]*Endpoint, error) {
-			return es.ListEndpointsTx(ctx, tx, tenantID)
-		}
-	}
-	return d.send(ctx, msg, list, func(ctx context.Context, m *Message, eps []*Endpoint) error {
+	return d.send(ctx, msg, d.listIn(tx), func(ctx context.Context, m *Message, eps []*Endpoint) error {
 		return tq.EnqueueTx(ctx, tx, m, eps)
 	})
 }
@@ -247,33 +241,100 @@ func (d *Dispatcher) subjectQueue(subject string) (SubjectQueue, error) {
 
 func (d *Dispatcher) send(ctx context.Context, msg *Message, list func(ctx context.Context, tenantID string) ([]*Endpoint, error),
 	enqueue func(context.Context, *Message, []*Endpoint) error) (int, error) {
-	if msg.ID == "" {
-		msg.ID = newID("msg_")
+	return d.sendMany(ctx, []*Message{msg}, list, func(ctx context.Context, out []Outgoing) error {
+		return enqueue(ctx, out[0].Message, out[0].Endpoints)
+	})
+}
+
+// SendMany is Send for many messages at once, for bulk producers: they
+// are queued all or none, in a few statements for all of them on SQL,
+// and it returns how many deliveries were queued. The queue must
+// implement BulkQueue.
+func (d *Dispatcher) SendMany(ctx context.Context, msgs []*Message) (int, error) {
+	bq, ok := d.queue.(BulkQueue)
+	if !ok {
+		return 0, fmt.Errorf("send many: %w", ErrUnsupported)
 	}
-	if msg.CreatedAt.IsZero() {
-		msg.CreatedAt = d.opts.Now().UTC()
+	n, err := d.sendMany(ctx, msgs, d.endpoints.ListEndpoints, bq.EnqueueMany)
+	if n > 0 {
+		d.Wake()
 	}
-	if err := msg.validate(); err != nil {
-		return 0, err
+	return n, err
+}
+
+// SendManyTx is SendMany inside the caller's transaction, as SendTx is
+// Send. The queue must implement BulkTxQueue and live in tx's database;
+// on an error, roll tx back.
+func (d *Dispatcher) SendManyTx(ctx context.Context, tx *sql.Tx, msgs []*Message) (int, error) {
+	bq, ok := d.queue.(BulkTxQueue)
+	if !ok {
+		return 0, fmt.Errorf("send many in a transaction: %w", ErrUnsupported)
 	}
-	eps, err := list(ctx, msg.TenantID)
-	if err != nil {
-		return 0, fmt.Errorf("send: %w", err)
-	}
-	var targets []*Endpoint
-	for _, e := range eps {
-		if e.DisabledReason == "" && e.Subscribed(msg.EventType) {
-			targets = append(targets, e)
+	return d.sendMany(ctx, msgs, d.listIn(tx), func(ctx context.Context, out []Outgoing) error {
+		return bq.EnqueueManyTx(ctx, tx, out)
+	})
+}
+
+// listIn lists a tenant's endpoints inside tx when the endpoint store
+// can, else outside it.
+func (d *Dispatcher) listIn(tx *sql.Tx) func(ctx context.Context, tenantID string) ([]*Endpoint, error) {
+	if es, ok := d.endpoints.(TxEndpointStore); ok {
+		return func(ctx context.Context, tenantID string) ([]*Endpoint, error) {
+			return es.ListEndpointsTx(ctx, tx, tenantID)
 		}
 	}
-	if len(targets) == 0 {
+	return d.endpoints.ListEndpoints
+}
+
+// sendMany validates the messages, finds each one's subscribed, enabled
+// endpoints (listing each tenant's once), and enqueues those that have
+// any. It returns how many deliveries were queued.
+func (d *Dispatcher) sendMany(ctx context.Context, msgs []*Message, list func(ctx context.Context, tenantID string) ([]*Endpoint, error),
+	enqueue func(context.Context, []Outgoing) error) (int, error) {
+	for _, msg := range msgs {
+		if msg.ID == "" {
+			msg.ID = newID("msg_")
+		}
+		if msg.CreatedAt.IsZero() {
+			msg.CreatedAt = d.opts.Now().UTC()
+		}
+		if err := msg.validate(); err != nil {
+			return 0, err
+		}
+	}
+	endpoints := map[string][]*Endpoint{}
+	var out []Outgoing
+	n := 0
+	for _, msg := range msgs {
+		eps, ok := endpoints[msg.TenantID]
+		if !ok {
+			var err error
+			if eps, err = list(ctx, msg.TenantID); err != nil {
+				return 0, fmt.Errorf("send: %w", err)
+			}
+			endpoints[msg.TenantID] = eps
+		}
+		var targets []*Endpoint
+		for _, e := range eps {
+			if e.DisabledReason == "" && e.Subscribed(msg.EventType) {
+				targets = append(targets, e)
+			}
+		}
+		if len(targets) > 0 {
+			out = append(out, Outgoing{Message: msg, Endpoints: targets})
+			n += len(targets)
+		}
+	}
+	if len(out) == 0 {
 		return 0, nil
 	}
-	if err := enqueue(ctx, msg, targets); err != nil {
+	if err := enqueue(ctx, out); err != nil {
 		return 0, fmt.Errorf("send: %w", err)
 	}
-	d.tel.messages.Add(ctx, 1, metric.WithAttributes(attribute.String("saaskit.webhook.event_type", msg.EventType)))
-	return len(targets), nil
+	for _, o := range out {
+		d.tel.messages.Add(ctx, 1, metric.WithAttributes(attribute.String("saaskit.webhook.event_type", o.Message.EventType)))
+	}
+	return n, nil
 }
 
 // RetryDead queues a dead delivery of the tenant again, due now.

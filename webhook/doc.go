@@ -59,7 +59,9 @@
 //	go d.Run(ctx, webhook.WorkerOptions{}) // in as many processes as you like
 //
 // SendTx enqueues inside the caller's *sql.Tx, so an event commits or
-// rolls back with the business change (transactional outbox). Every
+// rolls back with the business change (transactional outbox). SendMany
+// and SendManyTx queue many messages at once, all or none, in a few
+// statements for all of them (BulkQueue). Every
 // attempt is signed afresh and keeps the message's webhook-id. Failures
 // retry with exponential backoff and jitter (about ten attempts over three
 // days); Retry-After is honoured within bounds, throttling answers wait
@@ -75,6 +77,13 @@
 // off is postponed to it rather than held.
 // Dead letters stay queryable; RetryDead and Recover bring them back,
 // with no cap on how many.
+//
+// Run frees a worker as soon as its attempt ends: on a BatchQueue
+// (sqlstore) one background completer records the outcomes, many per
+// statement, and a killed process's unrecorded outcomes only repeat
+// their deliveries when the leases run out (at least once). A worker
+// reads an endpoint from the store once per version: each claim says
+// which version its deliveries' endpoints are at.
 //
 // Send wakes an idle Run in the same process, so a message leaves at
 // once; other processes find it at their next poll. Each attempt is a

@@ -88,6 +88,25 @@ type TxQueue interface {
 	EnqueueTx(ctx context.Context, tx *sql.Tx, msg *Message, endpoints []*Endpoint) error
 }
 
+// Outgoing is a message and the endpoints it goes to, for BulkQueue.
+type Outgoing struct {
+	Message   *Message
+	Endpoints []*Endpoint
+}
+
+// BulkQueue is a Queue that enqueues many messages at once, all or none
+// (a few statements for all of them on SQL): Dispatcher.SendMany uses
+// it. memstore and sqlstore implement it.
+type BulkQueue interface {
+	EnqueueMany(ctx context.Context, out []Outgoing) error
+}
+
+// BulkTxQueue is a BulkQueue that enqueues in the caller's transaction:
+// Dispatcher.SendManyTx uses it. sqlstore implements it.
+type BulkTxQueue interface {
+	EnqueueManyTx(ctx context.Context, tx *sql.Tx, out []Outgoing) error
+}
+
 // TxEndpointStore is an EndpointStore that reads endpoints inside the
 // caller's transaction. SendTx uses it when the store has it, so that a
 // transaction holding one of the pool's connections never waits for a

@@ -122,6 +122,7 @@ var (
 	_ webhook.SubjectQueue  = (*Store)(nil)
 	_ webhook.StatsQueue    = (*Store)(nil)
 	_ webhook.HistoryQueue  = (*Store)(nil)
+	_ webhook.BulkQueue     = (*Store)(nil)
 )
 
 // New returns an empty Store.
@@ -225,13 +226,31 @@ func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) error {
 
 // Enqueue implements webhook.Queue.
 func (s *Store) Enqueue(ctx context.Context, msg *webhook.Message, endpoints []*webhook.Endpoint) error {
+	return s.EnqueueMany(ctx, []webhook.Outgoing{{Message: msg, Endpoints: endpoints}})
+}
+
+// EnqueueMany implements webhook.BulkQueue: all the messages, or none
+// when one's ID is taken (ErrConflict, naming it).
+func (s *Store) EnqueueMany(ctx context.Context, out []webhook.Outgoing) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := [2]string{msg.TenantID, msg.ID}
-	if s.messages[key] {
-		return fmt.Errorf("message %s: %w", msg.ID, webhook.ErrConflict)
+	seen := make(map[[2]string]bool, len(out))
+	for _, o := range out {
+		key := [2]string{o.Message.TenantID, o.Message.ID}
+		if s.messages[key] || seen[key] {
+			return fmt.Errorf("message %s: %w", o.Message.ID, webhook.ErrConflict)
+		}
+		seen[key] = true
 	}
-	s.messages[key] = true
+	for _, o := range out {
+		s.enqueue(o.Message, o.Endpoints)
+	}
+	return nil
+}
+
+// enqueue stores msg and its deliveries; s.mu is held.
+func (s *Store) enqueue(msg *webhook.Message, endpoints []*webhook.Endpoint) {
+	s.messages[[2]string{msg.TenantID, msg.ID}] = true
 	m := *msg
 	m.Payload = slices.Clone(msg.Payload)
 	for _, ep := range endpoints {
@@ -249,7 +268,6 @@ func (s *Store) Enqueue(ctx context.Context, msg *webhook.Message, endpoints []*
 		}
 		s.schedule(en)
 	}
-	return nil
 }
 
 // schedule makes en's earlier items in ready stale and, if a claim may

@@ -69,6 +69,8 @@ var (
 	_ webhook.StatsQueue    = (*Store)(nil)
 	_ webhook.BatchQueue    = (*Store)(nil)
 	_ webhook.HistoryQueue  = (*Store)(nil)
+	_ webhook.BulkQueue     = (*Store)(nil)
+	_ webhook.BulkTxQueue   = (*Store)(nil)
 )
 
 // New returns a Store over db, which must come from modernc.org/sqlite or
@@ -344,46 +346,116 @@ const deliveryChunk = 500
 // enqueue to the same ordered endpoint commit one after the other. On
 // SQLite the write transaction already serialises them.
 func (s *Store) EnqueueTx(ctx context.Context, tx *sql.Tx, msg *webhook.Message, endpoints []*webhook.Endpoint) error {
+	return s.EnqueueManyTx(ctx, tx, []webhook.Outgoing{{Message: msg, Endpoints: endpoints}})
+}
+
+// EnqueueMany implements webhook.BulkQueue: EnqueueManyTx in a
+// transaction of its own, so the messages are queued all or none.
+func (s *Store) EnqueueMany(ctx context.Context, out []webhook.Outgoing) error {
+	return s.db.InTx(ctx, func(tx *sql.Tx) error { return s.EnqueueManyTx(ctx, tx, out) })
+}
+
+// messageChunk is how many messages one INSERT writes (6 parameters
+// each).
+const messageChunk = 1000
+
+// EnqueueManyTx implements webhook.BulkQueue: EnqueueTx for many
+// messages, with a few multi-row INSERTs in all, not two statements per
+// message. A message ID its tenant already used (or used twice in out)
+// is ErrConflict, naming it; roll tx back then, since the other
+// messages were written.
+func (s *Store) EnqueueManyTx(ctx context.Context, tx *sql.Tx, out []webhook.Outgoing) error {
 	if tx == nil {
 		return fmt.Errorf("%w: transaction is required", webhook.ErrInvalid)
 	}
 	if s.db.Dialect == sqldb.Postgres {
+		var endpoints []*webhook.Endpoint
+		for _, o := range out {
+			endpoints = append(endpoints, o.Endpoints...)
+		}
 		if err := lockOrdered(ctx, tx, endpoints); err != nil {
-			return fmt.Errorf("enqueue message %s: %w", msg.ID, err)
+			return fmt.Errorf("enqueue: %w", err)
 		}
 	}
-	payload := []byte(msg.Payload)
-	if payload == nil {
-		payload = []byte{}
+	for chunk := range slices.Chunk(out, messageChunk) {
+		if err := s.insertMessages(ctx, tx, chunk); err != nil {
+			return err
+		}
 	}
-	created := sqldb.Timestamp(msg.CreatedAt)
-	res, err := tx.ExecContext(ctx, s.q(`INSERT INTO webhook_messages (tenant_id, id, event_type, payload, subject, created_at)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, id) DO NOTHING`),
-		msg.TenantID, msg.ID, msg.EventType, payload, msg.Subject, created)
-	if err != nil {
-		return fmt.Errorf("enqueue message %s: %w", msg.ID, err)
+	type delivery struct {
+		msg *webhook.Message
+		ep  *webhook.Endpoint
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("enqueue message %s: %w", msg.ID, err)
-	} else if n == 0 {
-		return fmt.Errorf("message %s: %w", msg.ID, webhook.ErrConflict)
+	var deliveries []delivery
+	for _, o := range out {
+		for _, ep := range o.Endpoints {
+			deliveries = append(deliveries, delivery{o.Message, ep})
+		}
 	}
-	for chunk := range slices.Chunk(endpoints, deliveryChunk) {
+	for chunk := range slices.Chunk(deliveries, deliveryChunk) {
 		var b strings.Builder
 		b.WriteString(`INSERT INTO webhook_deliveries (id, tenant_id, message_id, endpoint_id, ordered, state, attempts, next_at, last_error, updated_at) VALUES `)
 		args := make([]any, 0, 7*len(chunk))
-		for i, ep := range chunk {
+		for i, d := range chunk {
 			if i > 0 {
 				b.WriteString(", ")
 			}
 			b.WriteString("(?, ?, ?, ?, ?, 'pending', 0, ?, '', ?)")
-			args = append(args, newDeliveryID(), msg.TenantID, msg.ID, ep.ID, ep.Ordered, created, created)
+			created := sqldb.Timestamp(d.msg.CreatedAt)
+			args = append(args, newDeliveryID(), d.msg.TenantID, d.msg.ID, d.ep.ID, d.ep.Ordered, created, created)
 		}
 		if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
-			return fmt.Errorf("enqueue message %s: %w", msg.ID, err)
+			return fmt.Errorf("enqueue message %s: %w", chunk[0].msg.ID, err)
 		}
 	}
 	return nil
+}
+
+// insertMessages writes the messages in one INSERT, and fails with
+// ErrConflict, naming one, when any of their IDs is taken.
+func (s *Store) insertMessages(ctx context.Context, tx *sql.Tx, out []webhook.Outgoing) error {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO webhook_messages (tenant_id, id, event_type, payload, subject, created_at) VALUES `)
+	args := make([]any, 0, 6*len(out))
+	for i, o := range out {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?)")
+		msg := o.Message
+		payload := []byte(msg.Payload)
+		if payload == nil {
+			payload = []byte{}
+		}
+		args = append(args, msg.TenantID, msg.ID, msg.EventType, payload, msg.Subject, sqldb.Timestamp(msg.CreatedAt))
+	}
+	b.WriteString(" ON CONFLICT (tenant_id, id) DO NOTHING RETURNING tenant_id, id")
+	rows, err := tx.QueryContext(ctx, s.q(b.String()), args...)
+	if err != nil {
+		return fmt.Errorf("enqueue message %s: %w", out[0].Message.ID, err)
+	}
+	defer rows.Close()
+	written := make(map[[2]string]bool, len(out))
+	for rows.Next() {
+		var key [2]string
+		if err := rows.Scan(&key[0], &key[1]); err != nil {
+			return fmt.Errorf("enqueue message %s: %w", out[0].Message.ID, err)
+		}
+		written[key] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("enqueue message %s: %w", out[0].Message.ID, err)
+	}
+	if len(written) == len(out) {
+		return nil
+	}
+	for _, o := range out {
+		if key := [2]string{o.Message.TenantID, o.Message.ID}; !written[key] {
+			return fmt.Errorf("message %s: %w", o.Message.ID, webhook.ErrConflict)
+		}
+		delete(written, [2]string{o.Message.TenantID, o.Message.ID}) // a second use in out conflicts too
+	}
+	return fmt.Errorf("enqueue: %w", webhook.ErrConflict)
 }
 
 // lockOrdered takes the advisory lock of each ordered endpoint, in key

@@ -585,3 +585,49 @@ func TestCompleteBatch(t *testing.T) {
 		})
 	}
 }
+
+// TestSendManyTx: many messages queued in the caller's transaction
+// commit or roll back with it, all together.
+func TestSendManyTx(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := b.open(t)
+			st := newStore(t, db)
+			d := newDispatcher(t, st)
+			for _, tenant := range []string{"acme", "globex"} {
+				_, _, err := d.CreateEndpoint(ctx, tenant, webhook.EndpointSpec{URL: "https://hooks.example.com/" + tenant})
+				require.NoError(t, err)
+			}
+			batch := func() []*webhook.Message {
+				var msgs []*webhook.Message
+				for i := range 1200 { // more than one INSERT's worth
+					msgs = append(msgs, &webhook.Message{TenantID: []string{"acme", "globex"}[i%2], EventType: "user.created", Payload: []byte(`{}`)})
+				}
+				return msgs
+			}
+			count := func() int {
+				var n int
+				require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM webhook_deliveries").Scan(&n))
+				return n
+			}
+			tx, err := db.BeginTx(ctx, nil)
+			require.NoError(t, err)
+			n, err := d.SendManyTx(ctx, tx, batch())
+			require.NoError(t, err)
+			assert.Equal(t, 1200, n)
+			require.NoError(t, tx.Rollback())
+			assert.Zero(t, count(), "rolled back, yet queued")
+
+			tx, err = db.BeginTx(ctx, nil)
+			require.NoError(t, err)
+			_, err = d.SendManyTx(ctx, tx, batch())
+			require.NoError(t, err)
+			require.NoError(t, tx.Commit())
+			assert.Equal(t, 1200, count())
+			acme, err := st.Deliveries(ctx, "acme", webhook.DeliveryFilter{Limit: 1000})
+			require.NoError(t, err)
+			assert.Len(t, acme, 600)
+		})
+	}
+}

@@ -57,6 +57,7 @@ func RunStoreTests(t *testing.T, newAdapter func(t *testing.T) Adapter) {
 	runOptional(t, "ErasingUnblocksOrdered", newAdapter, testEraseUnblocksOrdered)
 	runOptional(t, "Stats", newAdapter, testStats)
 	runOptional(t, "CompleteBatch", newAdapter, testCompleteBatch)
+	runOptional(t, "EnqueueMany", newAdapter, testEnqueueMany)
 	runOptional(t, "AttemptHistory", newAdapter, testAttemptHistory)
 }
 
@@ -117,6 +118,48 @@ func testCompleteBatch(t *testing.T, a Adapter, bq webhook.BatchQueue) {
 	attempts, err := a.Attempts(ctx, "acme", claimed[2].ID)
 	require.NoError(t, err)
 	assert.Len(t, attempts, 1)
+}
+
+// testEnqueueMany queues three messages of two tenants at once, in
+// order for an ordered endpoint, then refuses, whole, a batch holding a
+// taken message ID, or one ID twice.
+func testEnqueueMany(t *testing.T, a Adapter, bq webhook.BulkQueue) {
+	ctx := context.Background()
+	ordered, plain, other := endpoint("acme", "ep1", true), endpoint("acme", "ep2", false), endpoint("globex", "ep3", false)
+	require.NoError(t, bq.EnqueueMany(ctx, []webhook.Outgoing{
+		{Message: message("acme", "m1"), Endpoints: []*webhook.Endpoint{ordered, plain}},
+		{Message: message("acme", "m2"), Endpoints: []*webhook.Endpoint{ordered}},
+		{Message: message("globex", "m1"), Endpoints: []*webhook.Endpoint{other}},
+	}))
+	acme, err := a.Deliveries(ctx, "acme", webhook.DeliveryFilter{})
+	require.NoError(t, err)
+	assert.Len(t, acme, 3)
+	globex, err := a.Deliveries(ctx, "globex", webhook.DeliveryFilter{})
+	require.NoError(t, err)
+	require.Len(t, globex, 1)
+	assert.JSONEq(t, `{"n":1}`, string(globex[0].Message.Payload))
+
+	claimed, err := a.Claim(ctx, t0, time.Minute, 10, 10)
+	require.NoError(t, err)
+	var fromOrdered []string
+	for _, d := range claimed {
+		if d.EndpointID == ordered.ID {
+			fromOrdered = append(fromOrdered, d.Message.ID)
+		}
+	}
+	assert.Equal(t, []string{"m1"}, fromOrdered, "the ordered endpoint's first message goes first, alone")
+
+	for name, batch := range map[string][]webhook.Outgoing{
+		"a taken ID":  {{Message: message("acme", "m3"), Endpoints: []*webhook.Endpoint{plain}}, {Message: message("acme", "m2"), Endpoints: []*webhook.Endpoint{plain}}},
+		"an ID twice": {{Message: message("acme", "m4"), Endpoints: []*webhook.Endpoint{plain}}, {Message: message("acme", "m4"), Endpoints: []*webhook.Endpoint{plain}}},
+	} {
+		err := bq.EnqueueMany(ctx, batch)
+		assert.ErrorIs(t, err, webhook.ErrConflict, name)
+		assert.ErrorContains(t, err, batch[1].Message.ID, name)
+		after, err := a.Deliveries(ctx, "acme", webhook.DeliveryFilter{})
+		require.NoError(t, err)
+		assert.Len(t, after, 3, "%s: part of the batch was queued", name)
+	}
 }
 
 // runOptional runs a test of an optional interface I, skipped when the
