@@ -736,3 +736,31 @@ func TestSendMany(t *testing.T) {
 	f.waitFor(t, "acme", webhook.StateSucceeded, 50)
 	assert.Equal(t, 50, r.count())
 }
+
+// TestSubscribeFollowsOutcomes: a subscriber sees every recorded
+// attempt, failures and successes, with the delivery as it now is;
+// stopping closes its channel.
+func TestSubscribeFollowsOutcomes(t *testing.T) {
+	f := newDeliveryFixture(t)
+	r := newReceiver(t, http.StatusInternalServerError, http.StatusNoContent)
+	f.endpoint(t, webhook.EndpointSpec{URL: r.URL})
+	outcomes, stop := f.d.Subscribe(10)
+	f.send(t, "msg_1")
+	f.run(t)
+
+	first := <-outcomes
+	assert.Equal(t, "msg_1", first.Delivery.Message.ID)
+	assert.Equal(t, webhook.StatePending, first.Delivery.State, "retrying")
+	assert.Equal(t, http.StatusInternalServerError, first.Attempt.Status)
+	f.clock.Advance(time.Hour) // past the retry delay
+	f.d.Wake()
+	second := <-outcomes
+	assert.Equal(t, webhook.StateSucceeded, second.Delivery.State)
+	assert.Equal(t, 2, second.Delivery.Attempts)
+	assert.Equal(t, http.StatusNoContent, second.Attempt.Status)
+
+	stop()
+	_, open := <-outcomes
+	assert.False(t, open, "stopping did not close the channel")
+	stop() // twice is harmless
+}

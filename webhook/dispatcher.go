@@ -64,6 +64,7 @@ type Dispatcher struct {
 	// each as read at its Version: a delivery whose claim carries that
 	// version uses it without reading the store.
 	endpointCache map[string]*Endpoint
+	subscribers   subscribers
 	health        healthBook
 	tel           *telemetry
 	wake          chan struct{} // tells an idle Run of new work

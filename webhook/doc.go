@@ -86,7 +86,11 @@
 // which version its deliveries' endpoints are at.
 //
 // Send wakes an idle Run in the same process, so a message leaves at
-// once; other processes find it at their next poll. Each attempt is a
+// once. On a WakeQueue (sqlstore on PostgreSQL: LISTEN/NOTIFY, one
+// connection per process) Run in every other process is woken too as
+// the message commits; elsewhere they find it at their next poll.
+// Subscribe follows the outcomes Run records, without polling the
+// queue. Each attempt is a
 // span; metrics count messages and attempts by outcome, time attempts,
 // and gauge the queue's depth and age (QueueStats) and the breakers by
 // state. AttemptHistory sums up a tenant's attempts per interval of time

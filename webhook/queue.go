@@ -107,6 +107,17 @@ type BulkTxQueue interface {
 	EnqueueManyTx(ctx context.Context, tx *sql.Tx, out []Outgoing) error
 }
 
+// WakeQueue is a Queue that tells workers in every process of new work
+// as soon as it is committed, so that they need not poll for it.
+// Listen calls wake once it listens, then at every commit that queued
+// deliveries, until ctx ends (nil) or it fails (an error; Run listens
+// again after a pause). It returns ErrUnsupported where the queue's
+// database cannot. sqlstore implements it on PostgreSQL with
+// LISTEN/NOTIFY, one connection per listening process.
+type WakeQueue interface {
+	Listen(ctx context.Context, wake func()) error
+}
+
 // TxEndpointStore is an EndpointStore that reads endpoints inside the
 // caller's transaction. SendTx uses it when the store has it, so that a
 // transaction holding one of the pool's connections never waits for a

@@ -181,9 +181,20 @@ func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 	// Attempts finish even when Run is stopping: the lease covers them,
 	// and abandoning one would only repeat it.
 	attemptCtx := context.WithoutCancel(ctx)
-	opts.complete = d.queue.Complete
+	if wq, ok := d.queue.(WakeQueue); ok {
+		listening := make(chan struct{})
+		go func() { defer close(listening); d.listen(ctx, wq, opts.Logger) }()
+		defer func() { <-listening }() // Run returns once ctx has ended, which ends Listen
+	}
+	opts.complete = func(ctx context.Context, del *Delivery, a Attempt) error {
+		err := d.queue.Complete(ctx, del, a)
+		if err == nil {
+			d.subscribers.publish(del, a)
+		}
+		return err
+	}
 	if bq, ok := d.queue.(BatchQueue); ok {
-		complete, flush := completer(attemptCtx, bq, 4*opts.Concurrency, opts.Logger)
+		complete, flush := completer(attemptCtx, bq, 4*opts.Concurrency, &d.subscribers, opts.Logger)
 		defer flush() // after the workers below have finished
 		opts.complete = complete
 	}
@@ -275,6 +286,24 @@ func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 		backlog = append(backlog[:i], backlog[i+1:]...)
 		inflight[del.EndpointID]++
 		work <- del
+	}
+}
+
+// listen wakes Run whenever q says that deliveries were queued, by any
+// process, listening again after a growing pause when it fails; until
+// it listens again, Run polls.
+func (d *Dispatcher) listen(ctx context.Context, q WakeQueue, logger *slog.Logger) {
+	pause := time.Second
+	for {
+		err := q.Listen(ctx, d.Wake)
+		if err == nil || errors.Is(err, ErrUnsupported) || ctx.Err() != nil {
+			return
+		}
+		logger.WarnContext(ctx, "webhook: listening for new deliveries failed; polling until it listens again", slog.String("error", err.Error()))
+		if sleep(ctx, pause) != nil {
+			return
+		}
+		pause = min(2*pause, time.Minute)
 	}
 }
 
@@ -538,7 +567,7 @@ func (d *Dispatcher) finish(ctx context.Context, del *Delivery, a Attempt, state
 // writer. An outcome lost with the process (a crash before its batch
 // was written) leaves its delivery leased: the lease runs out and the
 // delivery is attempted again, so delivery stays at least once.
-func completer(ctx context.Context, q BatchQueue, buffer int, logger *slog.Logger) (complete func(context.Context, *Delivery, Attempt) error, flush func()) {
+func completer(ctx context.Context, q BatchQueue, buffer int, subs *subscribers, logger *slog.Logger) (complete func(context.Context, *Delivery, Attempt) error, flush func()) {
 	pending := make(chan Completion, buffer)
 	finished := make(chan struct{})
 	go func() {
@@ -561,7 +590,9 @@ func completer(ctx context.Context, q BatchQueue, buffer int, logger *slog.Logge
 			for i, err := range q.CompleteBatch(ctx, batch) {
 				if err != nil {
 					logger.WarnContext(ctx, "webhook delivery not recorded", slog.String("delivery.id", batch[i].Delivery.ID), slog.String("error", err.Error()))
+					continue
 				}
+				subs.publish(batch[i].Delivery, batch[i].Attempt)
 			}
 		}
 	}()

@@ -15,6 +15,11 @@
 // made in it; Dispatcher.SendTx uses it. Enqueue is EnqueueTx in a
 // transaction of its own.
 //
+// EnqueueManyTx writes many messages in a few multi-row INSERTs, and on
+// PostgreSQL every transaction that queues deliveries sends one
+// notification as it commits: Listen (one pooled connection per worker
+// process) wakes the workers of every process at once.
+//
 // # Claiming
 //
 // Claim leases due deliveries in one statement or transaction. On
@@ -71,6 +76,7 @@ var (
 	_ webhook.HistoryQueue  = (*Store)(nil)
 	_ webhook.BulkQueue     = (*Store)(nil)
 	_ webhook.BulkTxQueue   = (*Store)(nil)
+	_ webhook.WakeQueue     = (*Store)(nil)
 )
 
 // New returns a Store over db, which must come from modernc.org/sqlite or
@@ -407,6 +413,12 @@ func (s *Store) EnqueueManyTx(ctx context.Context, tx *sql.Tx, out []webhook.Out
 		if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
 			return fmt.Errorf("enqueue message %s: %w", chunk[0].msg.ID, err)
 		}
+	}
+	if len(deliveries) == 0 {
+		return nil
+	}
+	if err := s.notifyEnqueued(ctx, tx); err != nil {
+		return fmt.Errorf("enqueue: %w", err)
 	}
 	return nil
 }
