@@ -194,7 +194,7 @@ func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 		return err
 	}
 	if bq, ok := d.queue.(BatchQueue); ok {
-		complete, flush := completer(attemptCtx, bq, 4*opts.Concurrency, &d.subscribers, opts.Logger)
+		complete, flush := completer(attemptCtx, bq, 4*opts.Concurrency, &d.subscribers, d.Wake, opts.Logger)
 		defer flush() // after the workers below have finished
 		opts.complete = complete
 	}
@@ -567,7 +567,7 @@ func (d *Dispatcher) finish(ctx context.Context, del *Delivery, a Attempt, state
 // writer. An outcome lost with the process (a crash before its batch
 // was written) leaves its delivery leased: the lease runs out and the
 // delivery is attempted again, so delivery stays at least once.
-func completer(ctx context.Context, q BatchQueue, buffer int, subs *subscribers, logger *slog.Logger) (complete func(context.Context, *Delivery, Attempt) error, flush func()) {
+func completer(ctx context.Context, q BatchQueue, buffer int, subs *subscribers, wake func(), logger *slog.Logger) (complete func(context.Context, *Delivery, Attempt) error, flush func()) {
 	pending := make(chan Completion, buffer)
 	finished := make(chan struct{})
 	go func() {
@@ -594,6 +594,7 @@ func completer(ctx context.Context, q BatchQueue, buffer int, subs *subscribers,
 				}
 				subs.publish(batch[i].Delivery, batch[i].Attempt)
 			}
+			wake() // a finished delivery may have unblocked the next one to an ordered endpoint
 		}
 	}()
 	complete = func(_ context.Context, d *Delivery, a Attempt) error {

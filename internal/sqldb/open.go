@@ -93,6 +93,22 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	return open(ctx, SQLite, "sqlite", name, " "+path, strings.NewReplacer())
 }
 
+// ConfigurePool sizes db's pool as Open does for a database of dialect
+// d: for PostgreSQL, up to PostgresMaxConns connections, all kept idle
+// (database/sql keeps 2 idle by default, so a process with more
+// concurrent queries than that opens a new backend, milliseconds each,
+// for nearly every one of them), closing one idle for 5 minutes; for a
+// SQLite file, SQLiteMaxIdleConns idle connections.
+func ConfigurePool(db *sql.DB, d Dialect) {
+	if d == Postgres {
+		db.SetMaxOpenConns(PostgresMaxConns)
+		db.SetMaxIdleConns(PostgresMaxConns)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+		return
+	}
+	db.SetMaxIdleConns(SQLiteMaxIdleConns)
+}
+
 // open opens driver on dsn, pings it and wraps it. Errors name the driver
 // and where, and r scrubs secrets from their text.
 func open(ctx context.Context, d Dialect, driver, dsn, where string, r *strings.Replacer) (*DB, error) {
@@ -100,21 +116,12 @@ func open(ctx context.Context, d Dialect, driver, dsn, where string, r *strings.
 	if err != nil {
 		return nil, &redacted{fmt.Errorf("sqldb: open %s%s (driver %q): %w", d, where, driver, err), r}
 	}
-	switch {
-	case d == SQLite && isMemory(dsn):
+	if d == SQLite && isMemory(dsn) {
 		db.SetMaxOpenConns(1)
 		db.SetConnMaxLifetime(0)
 		db.SetConnMaxIdleTime(0)
-	case d == Postgres:
-		// database/sql keeps 2 idle connections by default, so a
-		// process with more concurrent queries than that opens a new
-		// backend (milliseconds each) for nearly every one of them.
-		// Keep as many idle as may be open.
-		db.SetMaxOpenConns(PostgresMaxConns)
-		db.SetMaxIdleConns(PostgresMaxConns)
-		db.SetConnMaxIdleTime(5 * time.Minute)
-	default:
-		db.SetMaxIdleConns(SQLiteMaxIdleConns)
+	} else {
+		ConfigurePool(db, d)
 	}
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
