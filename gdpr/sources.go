@@ -16,7 +16,9 @@ import (
 const SubjectKey = "user_id"
 
 // WebhookSource exports and erases the webhook messages about a subject
-// (webhook.Message.Subject), with their deliveries and attempt logs.
+// (webhook.Message.Subject), with their deliveries and attempt logs. A
+// message whose payload the queue's retention removed is exported
+// without it, marked payload_expunged.
 func WebhookSource(d *webhook.Dispatcher) Source { return webhookSource{d} }
 
 type webhookSource struct{ d *webhook.Dispatcher }
@@ -35,7 +37,11 @@ func (w webhookSource) Export(ctx context.Context, tenantID string, s Subject, e
 		return err
 	}
 	for _, m := range msgs {
-		if err := emit(map[string]any{"id": m.ID, "event_type": m.EventType, "payload": m.Payload, "created_at": m.CreatedAt}); err != nil {
+		record := map[string]any{"id": m.ID, "event_type": m.EventType, "payload": m.Payload, "created_at": m.CreatedAt}
+		if m.PayloadExpunged() { // removed by the queue's retention
+			record["payload"], record["payload_expunged"] = nil, true
+		}
+		if err := emit(record); err != nil {
 			return err
 		}
 	}

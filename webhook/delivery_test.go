@@ -233,7 +233,13 @@ func TestDeadLettersAndRetry(t *testing.T) {
 	f.endpoint(t, webhook.EndpointSpec{URL: r.URL})
 	f.send(t, "")
 	f.run(t)
-	await.True(t, func() bool { return r.count() == 1 })
+	// Advance the clock past the retry only once the first attempt is
+	// recorded: earlier, its lease would have run out too, and a second
+	// worker would take the delivery over mid-completion.
+	await.True(t, func() bool {
+		ds := f.deliveries(t, "acme", webhook.StatePending)
+		return len(ds) == 1 && ds[0].Attempts == 1
+	}, "the first attempt was never recorded")
 	f.clock.Advance(time.Hour)
 	dead := f.waitFor(t, "acme", webhook.StateDead, 1)
 	assert.Equal(t, 2, dead[0].Attempts)

@@ -100,4 +100,23 @@
 // The delivery client refuses private, loopback, link-local, metadata
 // and other special-purpose addresses after DNS resolution, follows no
 // redirects and caps response bodies (NewDeliveryClient).
+//
+// # Retention
+//
+// A queue keeps finished deliveries only as long as a Retention says,
+// so its storage stays the same size under steady load:
+//
+//	go d.RunRetention(ctx, webhook.Retention{}) // beside Run, in any number of processes
+//
+// By default a succeeded delivery and a dead letter are each deleted,
+// with their attempt logs, 30 days after they finished; Retention.Dead
+// keeps dead letters, which RetryDead and Recover may still send, for a
+// time of their own. A message goes with its last delivery; a pending
+// delivery is never deleted, however old. Retention.Payload removes
+// the payloads of messages delivered everywhere earlier than the
+// messages themselves: the rest of the message stays, and
+// Message.PayloadExpunged says the payload is gone. Each sweep
+// (Dispatcher.Expire) deletes in batches, each a short transaction of
+// its own (RetentionQueue: memstore; sqlstore, through an index of
+// finished deliveries, never a table scan).
 package webhook

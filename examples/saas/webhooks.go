@@ -75,8 +75,13 @@ func (h *hooks) emit(ctx context.Context, tx *sql.Tx, tenantID, eventType, subje
 var demoLoopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
 // run delivers until ctx ends. Endpoints' rate limits are kept in the
-// database, so replicas sharing it keep them together.
+// database, so replicas sharing it keep them together. Beside it,
+// retention deletes finished deliveries after 30 days (the default), so
+// the queue's tables stay the same size however long the demo runs.
 func (h *hooks) run(ctx context.Context) {
+	retained := make(chan struct{})
+	go func() { defer close(retained); _ = h.d.RunRetention(ctx, webhook.Retention{Logger: h.logger}) }()
+	defer func() { <-retained }()
 	client := webhook.NewDeliveryClient(webhook.DeliveryClientOptions{AllowCIDRs: demoLoopback})
 	_ = h.d.Run(ctx, webhook.WorkerOptions{Client: client, Poll: 200 * time.Millisecond, Logger: h.logger, RateLimiter: h.limiter})
 }

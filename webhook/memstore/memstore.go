@@ -20,7 +20,7 @@ import (
 )
 
 // Store implements webhook.EndpointStore and webhook.Queue, with the
-// optional webhook.SubjectQueue, StatsQueue and HistoryQueue.
+// optional webhook.SubjectQueue, StatsQueue, HistoryQueue and RetentionQueue.
 type Store struct {
 	mu         sync.Mutex
 	endpoints  map[string]*webhook.Endpoint // by ID

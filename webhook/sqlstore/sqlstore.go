@@ -33,6 +33,18 @@
 // follows the number of such endpoints, not the length of the backlog: a
 // failing endpoint's thousands of deliveries waiting out their backoff,
 // or a flood of due ones, cost a claim the same as a handful.
+//
+// # Retention
+//
+// Expire (webhook.RetentionQueue) finds finished deliveries by state and
+// age in a partial index that pending deliveries stay out of, so
+// enqueues and retries never write to it, and deletes up to a batch of
+// them per transaction, with their attempts and the messages left
+// without a delivery; it removes expired payloads by walking succeeded
+// deliveries from a cursor kept in webhook_retention_cursors. Freed
+// pages are reused: under steady load with retention running, the
+// tables and a SQLite file stay the same size. On PostgreSQL, sweeps
+// from several processes take turns through an advisory lock.
 package sqlstore
 
 import (
@@ -61,7 +73,7 @@ var migrations embed.FS
 
 // Store implements webhook.EndpointStore and webhook.Queue over one
 // database, with the optional webhook.TxQueue, SubjectQueue, StatsQueue,
-// BatchQueue and HistoryQueue, and webhook.RateLimiter.
+// BatchQueue, HistoryQueue and RetentionQueue, and webhook.RateLimiter.
 type Store struct {
 	db *sqldb.DB
 }

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -483,34 +482,8 @@ func TestAttemptHistoryReadsByIndex(t *testing.T) {
 			assert.Len(t, got, webhook.MaxAttemptBuckets)
 
 			query, args := sqlstore.AttemptHistoryQuery("acme", w)
-			explain := "EXPLAIN QUERY PLAN "
-			tx, err := db.BeginTx(ctx, nil)
-			require.NoError(t, err)
-			defer func() { _ = tx.Rollback() }()
-			if db.Dialect == sqldb.Postgres {
-				explain = "EXPLAIN "
-				_, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off")
-				require.NoError(t, err)
-			}
-			rows, err := tx.QueryContext(ctx, db.Dialect.Rebind(explain+query), args...)
-			require.NoError(t, err)
-			defer rows.Close()
-			cols, err := rows.Columns()
-			require.NoError(t, err)
-			var plan strings.Builder
-			for rows.Next() {
-				vals := make([]any, len(cols))
-				for i := range vals {
-					vals[i] = new(any)
-				}
-				require.NoError(t, rows.Scan(vals...))
-				for _, v := range vals {
-					fmt.Fprint(&plan, *v.(*any), " ")
-				}
-				plan.WriteString("\n")
-			}
-			require.NoError(t, rows.Err())
-			assert.Contains(t, plan.String(), "webhook_attempts_tenant_at", "the plan:\n%s", plan.String())
+			plan := queryPlan(t, db, query, args...)
+			assert.Contains(t, plan, "webhook_attempts_tenant_at", "the plan:\n%s", plan)
 		})
 	}
 }

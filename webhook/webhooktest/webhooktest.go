@@ -59,6 +59,8 @@ func RunStoreTests(t *testing.T, newAdapter func(t *testing.T) Adapter) {
 	runOptional(t, "CompleteBatch", newAdapter, testCompleteBatch)
 	runOptional(t, "EnqueueMany", newAdapter, testEnqueueMany)
 	runOptional(t, "AttemptHistory", newAdapter, testAttemptHistory)
+	runOptional(t, "Retention", newAdapter, testRetention)
+	runOptional(t, "RetentionBatches", newAdapter, testRetentionBatches)
 }
 
 // unstorable are identifiers no database text column holds: a NUL byte,
