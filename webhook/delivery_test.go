@@ -395,8 +395,10 @@ func TestRateLimitIsEnforced(t *testing.T) {
 	}
 	f.run(t)
 	f.waitFor(t, "acme", webhook.StateSucceeded, n)
-	// The limiter may run slower on a loaded machine, never faster.
-	assert.LessOrEqual(t, srv.Rate(), limit*1.01, "observed %.1f deliveries/s", srv.Rate())
+	// The limiter may run slower on a loaded machine, never faster. The
+	// receiver sees arrivals, not the limiter's slots: one request's
+	// latency jitter over the half-second run is a few percent.
+	assert.LessOrEqual(t, srv.Rate(), limit*1.05, "observed %.1f deliveries/s", srv.Rate())
 }
 
 // TestRateLimitPostponesRatherThanOutwaitLease: a delivery whose slot
