@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -64,6 +66,7 @@ type Dispatcher struct {
 	// each as read at its Version: a delivery whose claim carries that
 	// version uses it without reading the store.
 	endpointCache map[string]*Endpoint
+	endpointReads singleflight.Group
 	subscribers   subscribers
 	health        healthBook
 	tel           *telemetry
@@ -436,26 +439,32 @@ func (d *Dispatcher) signer(e *Endpoint) (*Signer, error) {
 }
 
 // endpoint returns del's endpoint: the cached one when del's claim found
-// it at the cached version, else the store's, which is then cached. Each
+// it at the cached version, else the store's, which is then cached.
+// Concurrent reads of one endpoint share one store read, so the first
+// batch of deliveries to it needs one connection, not one each. Each
 // caller gets its own copy to change.
 func (d *Dispatcher) endpoint(ctx context.Context, del *Delivery) (*Endpoint, error) {
 	d.mu.Lock()
 	c := d.endpointCache[del.EndpointID]
 	d.mu.Unlock()
 	if c == nil || del.EndpointVersion == 0 || c.Version != del.EndpointVersion || c.TenantID != del.Message.TenantID {
-		e, err := d.endpoints.GetEndpoint(ctx, del.Message.TenantID, del.EndpointID)
-		if err != nil {
+		read, err, _ := d.endpointReads.Do(del.Message.TenantID+"\x00"+del.EndpointID, func() (any, error) {
+			e, err := d.endpoints.GetEndpoint(ctx, del.Message.TenantID, del.EndpointID)
+			d.mu.Lock()
+			defer d.mu.Unlock()
 			if errors.Is(err, ErrNotFound) {
-				d.mu.Lock()
 				delete(d.endpointCache, del.EndpointID)
-				d.mu.Unlock()
 			}
+			if err != nil {
+				return nil, err
+			}
+			d.endpointCache[e.ID] = e
+			return e, nil
+		})
+		if err != nil {
 			return nil, err
 		}
-		c = new(*e)
-		d.mu.Lock()
-		d.endpointCache[e.ID] = c
-		d.mu.Unlock()
+		c = read.(*Endpoint)
 	}
 	return new(*c), nil
 }

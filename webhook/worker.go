@@ -164,18 +164,17 @@ func DefaultRetryDelay(attempt int) time.Duration {
 
 // Run delivers due messages until ctx ends, then waits for the deliveries
 // in flight (each bounded by its request timeout) and returns. A fixed
-// pool of Concurrency goroutines makes the attempts; Run claims work for
-// them as they come free.
+// pool of Concurrency goroutines makes the attempts; Run claims work
+// ahead of them, in the background, so a goroutine that comes free
+// finds its next delivery waiting rather than waiting for a claim.
 func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 	opts = opts.withDefaults()
 	work := make(chan *Delivery)
-	// idle holds a token per goroutine free to make an attempt; done
-	// carries the endpoint of each attempt that ended, sent before its
-	// goroutine's token, so Run keeps the in-flight count per endpoint
-	// and, when it waits with work held back for a busy endpoint, hands
-	// that work out as soon as an attempt ends rather than at the next
-	// poll.
-	idle := make(chan struct{}, opts.Concurrency)
+	// done carries the endpoint of each attempt that ended, so Run keeps
+	// the count of free goroutines and of attempts in flight per
+	// endpoint and, with work held back for a busy endpoint, hands it
+	// out as soon as an attempt ends rather than at the next poll. Its
+	// buffer holds one per goroutine, so none blocks when Run stops.
 	done := make(chan string, opts.Concurrency)
 	var wg sync.WaitGroup
 	// Attempts finish even when Run is stopping: the lease covers them,
@@ -199,21 +198,23 @@ func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 		opts.complete = complete
 	}
 	for range opts.Concurrency {
-		idle <- struct{}{}
 		wg.Go(func() {
 			for del := range work {
 				d.deliver(attemptCtx, del, opts)
 				done <- del.EndpointID
-				idle <- struct{}{}
 			}
 		})
 	}
 	defer func() { close(work); wg.Wait() }()
-	// backlog holds claimed deliveries not yet handed out: claiming a
-	// batch at a time keeps the queue's cost per delivery low. A delivery
-	// waits there while its endpoint has PerEndpoint attempts in flight,
-	// and is dropped once half its lease has passed (the lease then runs
-	// out and a worker claims it again). On stop, leases simply run out.
+	free := opts.Concurrency
+
+	// backlog holds claimed deliveries not yet handed out, up to
+	// Concurrency of them: claiming a batch at a time keeps the queue's
+	// cost per delivery low, and claiming while every goroutine is busy
+	// keeps the next deliveries ready. A delivery waits there while its
+	// endpoint has PerEndpoint attempts in flight, and is dropped once
+	// half its lease has passed (the lease then runs out and a worker
+	// claims it again). On stop, leases simply run out.
 	type claimed struct {
 		del *Delivery
 		at  time.Time
@@ -235,57 +236,71 @@ func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 		}
 		return -1
 	}
-	timer := time.NewTimer(0)
-	defer timer.Stop()
 	ended := func(ep string) {
+		free++
 		if inflight[ep]--; inflight[ep] <= 0 {
 			delete(inflight, ep)
 		}
 	}
+
+	// One claim at a time runs in the background; dry records that the
+	// last one found nothing, so Run waits for a wake-up, a finished
+	// attempt or the poll before it claims again.
+	type claimResult struct {
+		batch []*Delivery
+		at    time.Time
+	}
+	claims := make(chan claimResult, 1)
+	claiming, dry := false, false
+	var claimer sync.WaitGroup
+	defer claimer.Wait()
+	timer := time.NewTimer(opts.Poll)
+	defer timer.Stop()
 	for {
+		now := d.opts.Now().UTC()
+		for free > 0 {
+			i := pick(now)
+			if i < 0 {
+				break
+			}
+			del := backlog[i].del
+			backlog = append(backlog[:i], backlog[i+1:]...)
+			inflight[del.EndpointID]++
+			free--
+			work <- del
+		}
+		if !claiming && !dry && len(backlog) < opts.Concurrency {
+			claiming = true
+			limit := opts.Concurrency - len(backlog)
+			claimer.Go(func() {
+				batch, err := d.queue.Claim(ctx, now, opts.Lease, limit, opts.PerEndpoint)
+				if err != nil && ctx.Err() == nil {
+					opts.Logger.ErrorContext(ctx, "webhook claim failed", slog.String("error", err.Error()))
+				}
+				claims <- claimResult{batch, now}
+			})
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-idle:
-		}
-		for drained := false; !drained; {
-			select {
-			case ep := <-done:
-				ended(ep)
-			default:
-				drained = true
+		case ep := <-done:
+			ended(ep)
+			dry = false // an ordered endpoint's next message may be due now
+		case r := <-claims:
+			claiming = false
+			for _, del := range r.batch {
+				backlog = append(backlog, claimed{del, r.at})
 			}
-		}
-		now := d.opts.Now().UTC()
-		i := pick(now)
-		if i < 0 && len(backlog) < opts.Concurrency {
-			batch, err := d.queue.Claim(ctx, now, opts.Lease, opts.Concurrency-len(backlog), opts.PerEndpoint)
-			if err != nil && ctx.Err() == nil {
-				opts.Logger.ErrorContext(ctx, "webhook claim failed", slog.String("error", err.Error()))
+			if len(r.batch) == 0 {
+				dry = true
+				timer.Reset(opts.Poll) // since Go 1.23, Reset drops a pending tick
 			}
-			for _, del := range batch {
-				backlog = append(backlog, claimed{del, now})
-			}
-			i = pick(now)
-		}
-		if i < 0 {
-			idle <- struct{}{} // nothing to hand out: give the slot back and wait
+		case <-timer.C:
+			dry = false
 			timer.Reset(opts.Poll)
-			select {
-			case <-ctx.Done():
-				timer.Stop()
-				return nil
-			case <-timer.C:
-			case <-d.wake:
-			case ep := <-done: // an endpoint may take more now
-				ended(ep)
-			}
-			continue
+		case <-d.wake:
+			dry = false
 		}
-		del := backlog[i].del
-		backlog = append(backlog[:i], backlog[i+1:]...)
-		inflight[del.EndpointID]++
-		work <- del
 	}
 }
 
