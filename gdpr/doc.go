@@ -3,7 +3,7 @@
 // across every store that holds a person's data, rectification and
 // restriction, each with its legal deadline.
 //
-//	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{},
+//	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{Holds: gdpr.NewMemoryHolds()},
 //		usersTable, gdpr.WebhookSource(dispatcher),
 //		gdpr.CryptoSource(keyring, "users", "webhook.messages"))
 //	r, err := e.Submit(ctx, tenantID, gdpr.Erasure, gdpr.GDPR, subject, "web form")
@@ -39,6 +39,25 @@
 // failure or a crash, processing again resumes without redoing finished
 // steps, and a step that ran but lost its checkpoint runs again
 // harmlessly.
+//
+// # Legal holds and breaches
+//
+// A legal hold (PlaceHold) keeps a tenant's data, or one subject's,
+// from erasure and retention sweeps until it is lifted; Process refuses
+// a held erasure with ErrHeld, and CheckErasable lets code that deletes
+// outside Process respect the same holds. Incidents is the breach
+// register: each incident's timeline (detected, authority notified,
+// subjects notified, closed) and its Art. 33 deadline, 72 hours from
+// detection; Overdue lists what an alert should page on.
+//
+// # State
+//
+// Requests, holds and incidents live in stores (Store, HoldStore,
+// IncidentStore). The Memory ones keep them in one process and lose
+// them with it: for tests. gdpr/sqlstore keeps all three in SQLite or
+// PostgreSQL, where every replica reads them and they survive
+// restarts: a hold placed through one replica refuses an erasure
+// through another at once. The Engine itself keeps no state of its own.
 //
 // The consent ledger is in gdpr/consent, the tamper-evident audit trail
 // in gdpr/audit; Options.OnChange set to Audit records every change of

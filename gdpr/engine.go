@@ -58,9 +58,11 @@ type Options struct {
 	Parallelism int
 	// Logger records step failures. Default slog.Default().
 	Logger *slog.Logger
-	// Holds, when set, are legal holds: an erasure of a held subject is
-	// refused with ErrHeld, and retention sweeps spare held data.
-	Holds *Holds
+	// Holds, when set, keeps legal holds (PlaceHold): an erasure of a
+	// held subject is refused with ErrHeld, and retention sweeps spare
+	// held data. Share it between replicas (gdpr/sqlstore) so that a
+	// hold placed through one blocks erasures through all.
+	Holds HoldStore
 	// OnChange, when set, hears every stored change of a request
 	// ("submitted", "verified", "denied", "extended", "completed",
 	// "failed", "restriction lifted"), for the audit trail (gdpr/audit).
@@ -271,8 +273,8 @@ func (e *Engine) Extend(ctx context.Context, tenantID, id, note string) (*Reques
 func (e *Engine) Process(ctx context.Context, tenantID, id string) (*Request, error) {
 	r, err := e.transition(ctx, tenantID, id, "", []State{Verified, InProgress, Failed}, func(r *Request) error {
 		if r.Kind == Erasure {
-			if held, reason := e.opts.Holds.heldForErasure(tenantID, r.Subject); held {
-				return fmt.Errorf("%w: %s", ErrHeld, reason)
+			if err := e.CheckErasable(ctx, tenantID, r.Subject); err != nil {
+				return err
 			}
 		}
 		r.State = InProgress

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/saaskit/saaskit/gdpr"
 	"github.com/saaskit/saaskit/gdpr/audit"
@@ -90,4 +91,45 @@ func ExampleAudit() {
 	// 2 staff:grace request verified true
 	// 3 staff:grace request completed true
 	// intact: true
+}
+
+// A legal hold refuses an erasure until it is lifted.
+func ExampleEngine_PlaceHold() {
+	ctx := context.Background()
+	e, _ := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{Holds: gdpr.NewMemoryHolds()}, crm{"usr_ada": "ada@example.com"})
+	ada := gdpr.Subject{Identities: []gdpr.Identity{{Kind: gdpr.SubjectKey, Value: "usr_ada"}}}
+	if _, err := e.PlaceHold(ctx, "acme", "usr_ada", "litigation 2026-17"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	r, _ := e.Submit(ctx, "acme", gdpr.Erasure, gdpr.GDPR, ada, "web form")
+	r, _ = e.Verify(ctx, "acme", r.ID)
+	_, err := e.Process(ctx, "acme", r.ID)
+	fmt.Println(err)
+
+	_ = e.ReleaseHold(ctx, "acme", "usr_ada")
+	r, _ = e.Process(ctx, "acme", r.ID)
+	fmt.Println(r.State)
+	// Output:
+	// gdpr: data under legal hold: litigation 2026-17
+	// completed
+}
+
+// The breach register tracks each incident's 72-hour deadline.
+func ExampleIncidents() {
+	ctx := context.Background()
+	detected := time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)
+	now := detected.Add(80 * time.Hour)
+	reg := gdpr.NewIncidents(gdpr.NewMemoryIncidents(), func() time.Time { return now })
+	inc, _ := reg.Open(ctx, "backup bucket readable publicly", detected, 1200, []string{"contact"}, "acme")
+	overdue, _ := reg.Overdue(ctx)
+	fmt.Println(len(overdue), "overdue, due", overdue[0].NotifyBy.Format(time.RFC3339))
+	_, err := reg.Notified(ctx, inc.ID, "")
+	fmt.Println(err)
+	inc, _ = reg.Notified(ctx, inc.ID, "the logs took two days to analyse")
+	fmt.Println(inc.Status)
+	// Output:
+	// 1 overdue, due 2026-05-07T09:00:00Z
+	// gdpr: invalid: notified after the 72-hour deadline: the reasons for the delay are required
+	// notified
 }

@@ -1,12 +1,16 @@
 package gdpr
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/saaskit/saaskit/internal/textfield"
 )
 
 // Restricter is a Source that can restrict processing of a subject's
@@ -29,79 +33,191 @@ type RetentionPolicy struct {
 	MaxAge   time.Duration
 }
 
-// Holds are legal holds: a held tenant or subject's data must not be
-// deleted by retention sweeps or erasures, whatever the policy.
-type Holds struct {
-	mu      sync.Mutex
-	tenants map[string]string    // tenant -> reason
-	subject map[[2]string]string // (tenant, subject key) -> reason
+// Hold is a legal hold: while it stands, the data it covers must not be
+// deleted by erasures or retention sweeps, whatever the policy. A hold
+// with an empty SubjectKey covers all of the tenant's data; otherwise it
+// covers the subject with that SubjectKey identity.
+type Hold struct {
+	TenantID   string    `json:"tenant_id"`
+	SubjectKey string    `json:"subject_key,omitempty"`
+	Reason     string    `json:"reason"`
+	PlacedAt   time.Time `json:"placed_at"`
 }
 
-// NewHolds returns an empty set of holds.
-func NewHolds() *Holds {
-	return &Holds{tenants: map[string]string{}, subject: map[[2]string]string{}}
+// Validate checks that h names a tenant and a reason, and that its text
+// can be stored as it is (valid UTF-8, no NUL bytes). HoldStore
+// implementations call it before they keep a hold.
+func (h Hold) Validate() error {
+	if h.TenantID == "" || strings.TrimSpace(h.Reason) == "" {
+		return fmt.Errorf("%w: a legal hold needs a tenant and a reason", ErrInvalid)
+	}
+	if !textfield.Storable(h.TenantID, h.SubjectKey, h.Reason) {
+		return fmt.Errorf("%w: legal hold of tenant %q holds text that is not valid UTF-8 or holds NUL bytes", ErrInvalid, h.TenantID)
+	}
+	return nil
 }
 
-// HoldTenant holds all of a tenant's data; HoldSubject one subject's.
-func (h *Holds) HoldTenant(tenantID, reason string) { h.set(func() { h.tenants[tenantID] = reason }) }
-
-// HoldSubject holds one subject's data (by SubjectKey identity).
-func (h *Holds) HoldSubject(tenantID, subjectKey, reason string) {
-	h.set(func() { h.subject[[2]string{tenantID, subjectKey}] = reason })
+// HoldStore keeps legal holds where every process of the service reads
+// them, so that a hold placed through one replica blocks an erasure
+// through another at once, and survives restarts. MemoryHolds keeps
+// them in one process, for tests; gdpr/sqlstore in SQLite or
+// PostgreSQL. gdprtest.RunHoldStoreTests is the conformance suite.
+type HoldStore interface {
+	// PutHold places h, or replaces the reason and time of the hold on
+	// the same tenant and subject key. ErrInvalid if h.Validate fails.
+	PutHold(ctx context.Context, h Hold) error
+	// ReleaseHold lifts the hold on the tenant (subjectKey "") or on
+	// one of its subjects; ErrNotFound if there is none.
+	ReleaseHold(ctx context.Context, tenantID, subjectKey string) error
+	// Holds returns the tenant's holds by subject key, the tenant-wide
+	// hold (if any) first.
+	Holds(ctx context.Context, tenantID string) ([]Hold, error)
 }
 
-// Release lifts a tenant's hold (subjectKey "") or a subject's.
-func (h *Holds) Release(tenantID, subjectKey string) {
-	h.set(func() {
-		if subjectKey == "" {
-			delete(h.tenants, tenantID)
-		} else {
-			delete(h.subject, [2]string{tenantID, subjectKey})
+// MemoryHolds is a HoldStore in one process, for tests and examples:
+// its holds are lost with the process and unseen by other replicas.
+type MemoryHolds struct {
+	mu    sync.Mutex
+	holds map[[2]string]Hold // (tenant, subject key) -> hold
+}
+
+var _ HoldStore = (*MemoryHolds)(nil)
+
+// NewMemoryHolds returns an empty MemoryHolds.
+func NewMemoryHolds() *MemoryHolds { return &MemoryHolds{holds: map[[2]string]Hold{}} }
+
+// PutHold implements HoldStore.
+func (m *MemoryHolds) PutHold(_ context.Context, h Hold) error {
+	if err := h.Validate(); err != nil {
+		return err
+	}
+	h.PlacedAt = h.PlacedAt.UTC()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.holds[[2]string{h.TenantID, h.SubjectKey}] = h
+	return nil
+}
+
+// ReleaseHold implements HoldStore.
+func (m *MemoryHolds) ReleaseHold(_ context.Context, tenantID, subjectKey string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := [2]string{tenantID, subjectKey}
+	if _, ok := m.holds[k]; !ok {
+		return fmt.Errorf("legal hold of tenant %q, subject %q: %w", tenantID, subjectKey, ErrNotFound)
+	}
+	delete(m.holds, k)
+	return nil
+}
+
+// Holds implements HoldStore.
+func (m *MemoryHolds) Holds(_ context.Context, tenantID string) ([]Hold, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Hold
+	for k, h := range m.holds {
+		if k[0] == tenantID {
+			out = append(out, h)
 		}
-	})
+	}
+	slices.SortFunc(out, func(a, b Hold) int { return cmp.Compare(a.SubjectKey, b.SubjectKey) })
+	return out, nil
 }
 
-func (h *Holds) set(f func()) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	f()
+// PlaceHold places a legal hold on the tenant's data (subjectKey "") or
+// on one subject's, identified by its SubjectKey identity, at the
+// engine's time. It needs Options.Holds.
+func (e *Engine) PlaceHold(ctx context.Context, tenantID, subjectKey, reason string) (Hold, error) {
+	if e.opts.Holds == nil {
+		return Hold{}, fmt.Errorf("%w: legal holds need Options.Holds", ErrInvalid)
+	}
+	h := Hold{TenantID: tenantID, SubjectKey: subjectKey, Reason: reason, PlacedAt: e.opts.Now().UTC()}
+	if err := e.opts.Holds.PutHold(ctx, h); err != nil {
+		return Hold{}, err
+	}
+	return h, nil
 }
 
-// Held reports whether the subject's data (or all the tenant's, for
+// ReleaseHold lifts a legal hold placed with PlaceHold.
+func (e *Engine) ReleaseHold(ctx context.Context, tenantID, subjectKey string) error {
+	if e.opts.Holds == nil {
+		return fmt.Errorf("legal hold of tenant %q, subject %q: %w", tenantID, subjectKey, ErrNotFound)
+	}
+	return e.opts.Holds.ReleaseHold(ctx, tenantID, subjectKey)
+}
+
+// Holds returns the tenant's legal holds, the tenant-wide one first.
+func (e *Engine) Holds(ctx context.Context, tenantID string) ([]Hold, error) {
+	if e.opts.Holds == nil {
+		return nil, nil
+	}
+	return e.opts.Holds.Holds(ctx, tenantID)
+}
+
+// CheckErasable returns an error wrapping ErrHeld when a legal hold
+// forbids erasing the subject's data, and nil when none does: for an
+// application that deletes a subject's data itself, outside Process,
+// so that its deletions respect the same holds.
+func (e *Engine) CheckErasable(ctx context.Context, tenantID string, s Subject) error {
+	holds, err := e.holdsOf(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	if held, reason := holds.heldForErasure(s); held {
+		return fmt.Errorf("%w: %s", ErrHeld, reason)
+	}
+	return nil
+}
+
+// tenantHolds is what a tenant's holds forbid, read once from the store.
+type tenantHolds struct {
+	tenant   *Hold           // the tenant-wide hold, if any
+	subjects map[string]Hold // by subject key
+}
+
+// holdsOf reads the tenant's holds; none without Options.Holds.
+func (e *Engine) holdsOf(ctx context.Context, tenantID string) (tenantHolds, error) {
+	th := tenantHolds{subjects: map[string]Hold{}}
+	if e.opts.Holds == nil {
+		return th, nil
+	}
+	holds, err := e.opts.Holds.Holds(ctx, tenantID)
+	if err != nil {
+		return th, fmt.Errorf("legal holds of tenant %s: %w", tenantID, err)
+	}
+	for _, h := range holds {
+		if h.SubjectKey == "" {
+			th.tenant = &h
+		} else {
+			th.subjects[h.SubjectKey] = h
+		}
+	}
+	return th, nil
+}
+
+// held reports whether the subject's data (or all the tenant's, for
 // subjectKey "") is held, and why.
-func (h *Holds) Held(tenantID, subjectKey string) (bool, string) {
-	if h == nil {
-		return false, ""
+func (th tenantHolds) held(subjectKey string) (bool, string) {
+	if th.tenant != nil {
+		return true, th.tenant.Reason
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if reason, ok := h.tenants[tenantID]; ok {
-		return true, reason
-	}
-	reason, ok := h.subject[[2]string{tenantID, subjectKey}]
-	return ok, reason
+	h, ok := th.subjects[subjectKey]
+	return ok, h.Reason
 }
 
 // heldForErasure reports whether erasing the subject would touch held
 // data. Holds name subjects by their SubjectKey identity: a subject
 // named without one cannot be matched, so while any subject of the
 // tenant is held, such an erasure is refused rather than risked.
-func (h *Holds) heldForErasure(tenantID string, s Subject) (bool, string) {
-	if h == nil {
-		return false, ""
-	}
+func (th tenantHolds) heldForErasure(s Subject) (bool, string) {
 	if key := s.Value(SubjectKey); key != "" {
-		return h.Held(tenantID, key)
+		return th.held(key)
 	}
-	if held, reason := h.Held(tenantID, ""); held {
-		return true, reason
+	if th.tenant != nil {
+		return true, th.tenant.Reason
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for k := range h.subject {
-		if k[0] == tenantID {
-			return true, "subjects of this tenant are under legal hold, and the request names no " + SubjectKey + " to tell them apart"
-		}
+	if len(th.subjects) > 0 {
+		return true, "subjects of this tenant are under legal hold, and the request names no " + SubjectKey + " to tell them apart"
 	}
 	return false, ""
 }
@@ -119,9 +235,14 @@ type SweepResult struct {
 // Sweep applies retention policies to a tenant: each source that is an
 // Expirer and holds a policy's category deletes or anonymizes its
 // records older than the policy's maximum age, sparing held subjects; a
-// held tenant is skipped whole. Run it on a schedule (daily, say).
+// held tenant is skipped whole. The tenant's holds are read once, as
+// the sweep begins. Run it on a schedule (daily, say).
 func (e *Engine) Sweep(ctx context.Context, tenantID string, policies []RetentionPolicy) ([]SweepResult, error) {
-	if held, reason := e.opts.Holds.Held(tenantID, ""); held {
+	holds, err := e.holdsOf(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	if held, reason := holds.held(""); held {
 		return nil, fmt.Errorf("%w: tenant %s: %s", ErrHeld, tenantID, reason)
 	}
 	now := e.opts.Now()
@@ -138,7 +259,7 @@ func (e *Engine) Sweep(ctx context.Context, tenantID string, policies []Retentio
 				continue
 			}
 			n, err := exp.Expire(ctx, tenantID, p.Category, now.Add(-p.MaxAge), func(subjectKey string) bool {
-				held, _ := e.opts.Holds.Held(tenantID, subjectKey)
+				held, _ := holds.held(subjectKey)
 				return held
 			})
 			r := SweepResult{Source: name, Category: p.Category, Expired: n}

@@ -42,10 +42,11 @@ func TestRetentionSweepWithHolds(t *testing.T) {
 	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-		holds := gdpr.NewHolds()
+		holds := gdpr.NewMemoryHolds()
 		e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{Now: testclock.New(now).Now, Holds: holds}, sessionsSource(t, db, now))
 		require.NoError(t, err)
-		holds.HoldSubject("acme", "usr_carol", "litigation 2026-17")
+		_, err = e.PlaceHold(ctx, "acme", "usr_carol", "litigation 2026-17")
+		require.NoError(t, err)
 
 		res, err := e.Sweep(ctx, "acme", []gdpr.RetentionPolicy{{Category: "usage", MaxAge: 365 * 24 * time.Hour}})
 		require.NoError(t, err)
@@ -61,7 +62,8 @@ func TestRetentionSweepWithHolds(t *testing.T) {
 		assert.False(t, ip("s3").Valid)
 		assert.True(t, ip("s4").Valid, "held: kept")
 
-		holds.HoldTenant("acme", "regulator inquiry")
+		_, err = e.PlaceHold(ctx, "acme", "", "regulator inquiry")
+		require.NoError(t, err)
 		_, err = e.Sweep(ctx, "acme", []gdpr.RetentionPolicy{{Category: "usage", MaxAge: time.Hour}})
 		assert.ErrorIs(t, err, gdpr.ErrHeld)
 		_, err = e.Sweep(ctx, "globex", []gdpr.RetentionPolicy{{Category: "usage"}})
@@ -71,14 +73,15 @@ func TestRetentionSweepWithHolds(t *testing.T) {
 
 func TestHeldSubjectIsNotErased(t *testing.T) {
 	db := sqldbtest.OpenSQLite(t)
-	holds := gdpr.NewHolds()
+	holds := gdpr.NewMemoryHolds()
 	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{Holds: holds}, sessionsSource(t, db, time.Now()))
 	require.NoError(t, err)
-	holds.HoldSubject("acme", "usr_ada", "litigation")
+	_, err = e.PlaceHold(context.Background(), "acme", "usr_ada", "litigation")
+	require.NoError(t, err)
 	r := submitVerified(t, e, gdpr.Erasure, ada)
 	_, err = e.Process(context.Background(), "acme", r.ID)
 	assert.ErrorIs(t, err, gdpr.ErrHeld)
-	holds.Release("acme", "usr_ada")
+	require.NoError(t, e.ReleaseHold(context.Background(), "acme", "usr_ada"))
 	r, err = e.Process(context.Background(), "acme", r.ID)
 	require.NoError(t, err)
 	assert.Equal(t, gdpr.Completed, r.State)
@@ -107,11 +110,12 @@ func TestRestriction(t *testing.T) {
 // refused while subjects of the tenant are held, and retention needs
 // the subject key.
 func TestHoldsCannotBeDodgedByIdentity(t *testing.T) {
-	holds := gdpr.NewHolds()
+	holds := gdpr.NewMemoryHolds()
 	var log []string
 	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{Holds: holds}, newFake("crm", &log))
 	require.NoError(t, err)
-	holds.HoldSubject("acme", "usr_ada", "litigation")
+	_, err = e.PlaceHold(context.Background(), "acme", "usr_ada", "litigation")
+	require.NoError(t, err)
 	byEmail := gdpr.Subject{Identities: []gdpr.Identity{{Kind: "email", Value: "ada@example.com"}}}
 	r := submitVerified(t, e, gdpr.Erasure, byEmail)
 	_, err = e.Process(context.Background(), "acme", r.ID)

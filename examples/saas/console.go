@@ -385,7 +385,7 @@ func (c *console) failure(r *http.Request, err error) (int, string) {
 		}
 	}
 	for _, e := range []error{errConsoleInput, webhook.ErrInvalid, webhook.ErrInvalidURL, webhook.ErrConflict, gdpr.ErrInvalid,
-		gdpr.ErrWrongStep, flags.ErrInvalidDefinitions} {
+		gdpr.ErrWrongStep, gdpr.ErrHeld, flags.ErrInvalidDefinitions} {
 		if errors.Is(err, e) {
 			return http.StatusBadRequest, err.Error()
 		}

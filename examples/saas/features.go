@@ -17,6 +17,7 @@ import (
 
 	"github.com/saaskit/saaskit/flags"
 	flagstore "github.com/saaskit/saaskit/flags/sqlstore"
+	"github.com/saaskit/saaskit/gdpr"
 	"github.com/saaskit/saaskit/internal/problem"
 	"github.com/saaskit/saaskit/tenancy"
 )
@@ -139,9 +140,9 @@ func (f *features) admin(h func(w http.ResponseWriter, r *http.Request, key stri
 		err := h(w, r, r.PathValue("key"))
 		switch {
 		case err == nil:
-		case errors.Is(err, flags.ErrNotFound):
+		case errors.Is(err, flags.ErrNotFound), errors.Is(err, gdpr.ErrNotFound):
 			problem.Write(w, problem.Details{Status: http.StatusNotFound, Detail: err.Error()})
-		case errors.Is(err, flags.ErrInvalidDefinitions), errors.Is(err, errBadBody):
+		case errors.Is(err, flags.ErrInvalidDefinitions), errors.Is(err, errBadBody), errors.Is(err, gdpr.ErrInvalid):
 			problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: err.Error()})
 		default:
 			f.logger.ErrorContext(r.Context(), "flag admin", slog.String("error", err.Error()))

@@ -267,6 +267,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if app.privacy, err = newPrivacy(ctx, app.users, keys, hooks, app.consents.ledger, pseudonymKey, cfg.dataDir, logger); err != nil {
 		return err
 	}
+	app.users.erasable = app.privacy.engine.CheckErasable
 	if app.ready, err = readiness(store.DB(), keys, hooks); err != nil {
 		return err
 	}
@@ -432,6 +433,11 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("GET /admin/flags/{key}/audit", a.features.admin(a.features.audit))
 	mux.HandleFunc("GET /admin/backups", a.features.admin(a.backups.status))
 	mux.HandleFunc("POST /admin/tenants/{tenant}/keys", a.features.admin(a.issueKey))
+	mux.HandleFunc("GET /admin/tenants/{tenant}/holds", a.features.admin(a.holds))
+	mux.HandleFunc("PUT /admin/tenants/{tenant}/holds", a.features.admin(a.holds))
+	mux.HandleFunc("DELETE /admin/tenants/{tenant}/holds", a.features.admin(a.holds))
+	mux.HandleFunc("GET /admin/incidents", a.features.admin(a.incidents))
+	mux.HandleFunc("POST /admin/incidents", a.features.admin(a.incidents))
 	// Public: the demo's own receiver of the webhooks it sends. It takes
 	// only messages signed with one of the tenant's endpoint secrets;
 	// what arrived is tenant data, read at GET /api/webhooks/inbound with

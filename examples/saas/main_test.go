@@ -548,6 +548,28 @@ func TestDemoPrivacyRequests(t *testing.T) {
 	resp, _ = s.call(t, "GET", "localhost", "/api/privacy-requests/"+access.ID, nil, s.as(t, "globex")...)
 	assert.Equal(t, 404, resp.StatusCode, "another tenant's request")
 
+	// A legal hold stops both ways of erasing the user until it is lifted.
+	operator := []string{"Authorization", "Bearer " + s.operatorToken(t)}
+	resp, body = s.call(t, "PUT", "localhost", "/admin/tenants/acme/holds", strings.NewReader(`{"subject":"`+u.ID+`","reason":"litigation 2026-17"}`))
+	assert.Equal(t, 401, resp.StatusCode, "holds need the operator: %s", body)
+	resp, body = s.call(t, "PUT", "localhost", "/admin/tenants/acme/holds", strings.NewReader(`{"subject":"`+u.ID+`","reason":" "}`), operator...)
+	assert.Equal(t, 400, resp.StatusCode, "a hold needs a reason: %s", body)
+	resp, body = s.call(t, "PUT", "localhost", "/admin/tenants/ghost/holds", strings.NewReader(`{"subject":"`+u.ID+`","reason":"x"}`), operator...)
+	assert.Equal(t, 404, resp.StatusCode, body)
+	resp, body = s.call(t, "PUT", "localhost", "/admin/tenants/acme/holds", strings.NewReader(`{"subject":"`+u.ID+`","reason":"litigation 2026-17"}`), operator...)
+	require.Equal(t, 200, resp.StatusCode, body)
+	resp, body = s.call(t, "DELETE", "localhost", "/api/users/"+u.ID, nil, acme...)
+	assert.Equal(t, 409, resp.StatusCode, "held: %s", body)
+	assert.Contains(t, body, "litigation 2026-17")
+	resp, body = s.call(t, "POST", "localhost", "/api/users/"+u.ID+"/privacy-requests", strings.NewReader(`{"kind":"erasure"}`), acme...)
+	assert.Equal(t, 409, resp.StatusCode, "held: %s", body)
+	_, body = s.call(t, "GET", "localhost", "/admin/tenants/acme/holds", nil, operator...)
+	assert.Contains(t, body, `"reason":"litigation 2026-17"`)
+	resp, body = s.call(t, "DELETE", "localhost", "/admin/tenants/acme/holds?subject="+u.ID, nil, operator...)
+	require.Equal(t, 204, resp.StatusCode, body)
+	resp, _ = s.call(t, "DELETE", "localhost", "/admin/tenants/acme/holds?subject="+u.ID, nil, operator...)
+	assert.Equal(t, 404, resp.StatusCode, "already lifted")
+
 	resp, body = s.call(t, "POST", "localhost", "/api/users/"+u.ID+"/privacy-requests", strings.NewReader(`{"kind":"erasure","regime":"ccpa"}`), acme...)
 	require.Equal(t, 201, resp.StatusCode, body)
 	var erasure struct {

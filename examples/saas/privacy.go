@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"time"
 
 	skcrypto "github.com/saaskit/saaskit/crypto"
 	"github.com/saaskit/saaskit/gdpr"
@@ -31,7 +32,11 @@ type privacy struct {
 	// each change, apart from the trail: a trail cut back is found.
 	checkpoints audit.CheckpointFile
 	hooks       *hooks
-	logger      *slog.Logger
+	// incidents is the breach register, in the service's database like
+	// the legal holds, so every replica sees both and they survive
+	// restarts.
+	incidents *gdpr.Incidents
+	logger    *slog.Logger
 }
 
 func newPrivacy(ctx context.Context, u *users, keys *skcrypto.Keyring, h *hooks, ledger *consent.Ledger, pseudonymKey []byte, dataDir string, logger *slog.Logger) (*privacy, error) {
@@ -60,7 +65,8 @@ func newPrivacy(ctx context.Context, u *users, keys *skcrypto.Keyring, h *hooks,
 		}
 		return p.checkpoint(ctx, r.TenantID)
 	}
-	p.engine, err = gdpr.New(requests, gdpr.Options{Logger: logger, OnChange: onChange},
+	p.incidents = gdpr.NewIncidents(requests, nil)
+	p.engine, err = gdpr.New(requests, gdpr.Options{Logger: logger, OnChange: onChange, Holds: requests},
 		userSource{u}, gdpr.WebhookSource(h.d), gdpr.ConsentSource(ledger), gdpr.CryptoSource(keys, "users", "webhook.messages"))
 	if err != nil {
 		return nil, err
@@ -222,7 +228,7 @@ func (p *privacy) fail(w http.ResponseWriter, r *http.Request, err error) {
 		problem.Write(w, problem.Details{Status: http.StatusNotFound, Detail: err.Error()})
 	case errors.Is(err, gdpr.ErrInvalid):
 		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: err.Error()})
-	case errors.Is(err, gdpr.ErrWrongStep):
+	case errors.Is(err, gdpr.ErrWrongStep), errors.Is(err, gdpr.ErrHeld):
 		problem.Write(w, problem.Details{Status: http.StatusConflict, Detail: err.Error()})
 	default:
 		p.logger.ErrorContext(r.Context(), "privacy request failed", slog.String("error", err.Error()))
@@ -265,4 +271,88 @@ func (p *privacy) verifyAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, report)
+}
+
+// holds handles the operator's legal holds on a tenant's data (GET
+// lists them; PUT {"subject", "reason"} places one, the whole tenant's
+// when subject is empty; DELETE ?subject= lifts one). A held user's
+// erasure is refused with 409 by every replica until the hold is lifted.
+func (a *app) holds(w http.ResponseWriter, r *http.Request, _ string) error {
+	tenantID := r.PathValue("tenant")
+	if _, err := a.reg.Get(r.Context(), tenantID); err != nil {
+		problem.Write(w, problem.Details{Status: tenancy.HTTPStatus(err), Detail: err.Error()})
+		return nil
+	}
+	e := a.privacy.engine
+	switch r.Method {
+	case http.MethodPut:
+		var req struct {
+			Subject string `json:"subject"`
+			Reason  string `json:"reason"`
+		}
+		if !readJSON(w, r, 4<<10, &req, `{"subject": a user's id, or "" for the whole tenant, "reason"}`) {
+			return nil
+		}
+		h, err := e.PlaceHold(r.Context(), tenantID, req.Subject, req.Reason)
+		if err != nil {
+			return err
+		}
+		a.logger.InfoContext(r.Context(), "legal hold placed", slog.String("tenant.id", tenantID), slog.String("subject", req.Subject))
+		writeJSON(w, http.StatusOK, h)
+	case http.MethodDelete:
+		if err := e.ReleaseHold(r.Context(), tenantID, r.URL.Query().Get("subject")); err != nil {
+			return err
+		}
+		a.logger.InfoContext(r.Context(), "legal hold lifted", slog.String("tenant.id", tenantID), slog.String("subject", r.URL.Query().Get("subject")))
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		holds, err := e.Holds(r.Context(), tenantID)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"holds": holds})
+	}
+	return nil
+}
+
+// incidents handles the operator's breach register: GET lists the
+// incidents (?overdue=true: the open ones past their 72-hour deadline),
+// POST {"description", "subjects", "categories", "tenants"} opens one
+// detected now.
+func (a *app) incidents(w http.ResponseWriter, r *http.Request, _ string) error {
+	reg := a.privacy.incidents
+	if r.Method == http.MethodPost {
+		var req struct {
+			Description string   `json:"description"`
+			Subjects    int      `json:"subjects"`
+			Categories  []string `json:"categories"`
+			Tenants     []string `json:"tenants"`
+		}
+		if !readJSON(w, r, 16<<10, &req, `{"description", "subjects", "categories", "tenants"}`) {
+			return nil
+		}
+		inc, err := reg.Open(r.Context(), req.Description, time.Now(), req.Subjects, req.Categories, req.Tenants...)
+		if err != nil {
+			return err
+		}
+		a.logger.WarnContext(r.Context(), "breach incident opened", slog.String("incident.id", inc.ID), slog.Time("notify_by", inc.NotifyBy))
+		writeJSON(w, http.StatusCreated, inc)
+		return nil
+	}
+	var list []*gdpr.Incident
+	var err error
+	switch r.URL.Query().Get("overdue") {
+	case "":
+		list, err = reg.List(r.Context(), gdpr.IncidentFilter{})
+	case "true":
+		list, err = reg.Overdue(r.Context())
+	default:
+		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Detail: "overdue must be true or absent"})
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"incidents": list})
+	return nil
 }

@@ -20,6 +20,7 @@ import (
 	skcrypto "github.com/saaskit/saaskit/crypto"
 	"github.com/saaskit/saaskit/crypto/localkms"
 	cryptostore "github.com/saaskit/saaskit/crypto/sqlstore"
+	"github.com/saaskit/saaskit/gdpr"
 	"github.com/saaskit/saaskit/internal/problem"
 	"github.com/saaskit/saaskit/internal/sqldb"
 	"github.com/saaskit/saaskit/tenancy"
@@ -34,6 +35,9 @@ type users struct {
 	keys   *skcrypto.Keyring
 	hooks  *hooks
 	logger *slog.Logger
+	// erasable is the privacy engine's check of legal holds
+	// (gdpr.Engine.CheckErasable), set once the engine exists.
+	erasable func(ctx context.Context, tenantID string, s gdpr.Subject) error
 }
 
 // The email and the profile (names) are encrypted under the user's key.
@@ -299,6 +303,15 @@ func (u *users) erase(w http.ResponseWriter, r *http.Request) {
 		return
 	} else if !ok {
 		problem.Write(w, problem.Details{Status: http.StatusNotFound, Detail: "no such user"})
+		return
+	}
+	// A legal hold placed through any replica stops the erasure.
+	if err := u.erasable(r.Context(), t.ID, gdpr.Subject{Identities: []gdpr.Identity{{Kind: gdpr.SubjectKey, Value: id}}}); err != nil {
+		if errors.Is(err, gdpr.ErrHeld) {
+			problem.Write(w, problem.Details{Status: http.StatusConflict, Detail: err.Error()})
+		} else {
+			u.fail(w, r, err)
+		}
 		return
 	}
 	ev, err := u.keys.ShredSubject(r.Context(), t.ID, id)

@@ -1,10 +1,14 @@
-// Package sqlstore keeps data-subject requests in SQLite or PostgreSQL
-// (table gdpr_requests): a gdpr.Store.
+// Package sqlstore keeps data-subject requests (table gdpr_requests),
+// legal holds (gdpr_holds) and the breach register (gdpr_incidents) in
+// SQLite or PostgreSQL: a gdpr.Store, gdpr.HoldStore and
+// gdpr.IncidentStore that every replica of a service shares and that
+// survive restarts.
 //
 //	st, err := sqlstore.New(db)
 //	if err != nil { ... }
 //	if err := st.Migrate(ctx); err != nil { ... }
-//	engine, err := gdpr.New(st, gdpr.Options{}, sources...)
+//	engine, err := gdpr.New(st, gdpr.Options{Holds: st}, sources...)
+//	incidents := gdpr.NewIncidents(st, nil)
 package sqlstore
 
 import (
@@ -140,22 +144,5 @@ func (s *Store) List(ctx context.Context, tenantID string, f gdpr.RequestFilter)
 		q += " AND due_at < ?"
 		args = append(args, sqldb.Timestamp(f.DueBefore))
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(q+" ORDER BY due_at, id"), args...)
-	if err != nil {
-		return nil, fmt.Errorf("gdpr sqlstore: list: %w", err)
-	}
-	defer rows.Close()
-	var out []*gdpr.Request
-	for rows.Next() {
-		var body string
-		if err := rows.Scan(&body); err != nil {
-			return nil, err
-		}
-		r, err := decode(body)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryBodies(ctx, s, q+" ORDER BY due_at, id", args, decode)
 }
