@@ -83,9 +83,15 @@
 // [RateLimiter] keeps a token bucket per credential, sized by its
 // tenant's plan, and a smaller one per tenant and client address for
 // requests without a credential, so whoever names a tenant cannot spend
-// its limit; it answers 429 with Retry-After. Its buckets, like the
-// registry's caches, live in the process: N replicas allow N times a
-// limit. [Transport] carries the tenant ID to services you
+// its limit; it answers 429 with Retry-After. By default its buckets
+// ([MemoryLimits]), like the registry's caches, live in the process: N
+// replicas allow N times a limit. Set RateLimitOptions.Shared to a
+// [LimitStore] that replicas share, tenancy/sqlstore (one upsert on
+// SQLite or PostgreSQL) or tenancy/redisstore (one Lua script), and
+// together they allow each limit once. If the shared store fails, each
+// replica limits with its own buckets meanwhile and logs a warning (it
+// fails open to a per-replica limit). tenancytest.RunLimitStoreTests is
+// the suite every LimitStore passes. [Transport] carries the tenant ID to services you
 // call; [ContextWithBaggage] puts it in OpenTelemetry baggage; [LogHandler]
 // adds tenant.id to every log record. [Templates] renders white-labelled
 // emails from a tenant's own templates or the defaults.

@@ -28,6 +28,14 @@
 // application/problem+json naming the reason. Verify and VerifyValues do
 // the same checks for other frameworks.
 //
+// Replay protection is as wide as its SeenStore: MemorySeen remembers ids
+// in one process, so a message replayed to another replica is accepted
+// there. Replicas share it through sqlstore's Store.Seen (one upsert on
+// SQLite or PostgreSQL) or redisstore (one SET NX PXAT); every SeenStore
+// passes webhooktest.RunSeenStoreTests. When the store fails, Receiver
+// refuses the message with 503 (it fails closed: the sender retries
+// later) unless ReceiverOptions.SeenFailOpen says to accept it unchecked.
+//
 // Verification reads webhook-* or svix-* headers, accepts the message if
 // any entry of a supported version matches (unknown versions are
 // skipped), compares in constant time, and refuses timestamps more than
@@ -72,18 +80,24 @@
 // is disabled. Endpoints may be rate limited and ordered (one message at a
 // time, in order). A breaker holds per worker process; a rate limit
 // does too, unless WorkerOptions.RateLimiter shares it: sqlstore keeps
-// each endpoint's schedule in the database (GCRA), so any number of
-// processes together keep the limit, and a delivery whose slot is far
-// off is postponed to it rather than held.
+// each endpoint's schedule in the database and redisstore in Redis
+// (GCRA), so any number of processes together keep the limit, and a
+// delivery whose slot is far off is postponed to it rather than held.
+// If the shared limiter fails, each process spaces its own deliveries
+// meanwhile and logs a warning.
 // Dead letters stay queryable; RetryDead and Recover bring them back,
 // with no cap on how many.
 //
-// Run frees a worker as soon as its attempt ends: on a BatchQueue
+// Run claims ahead of its workers: one claim at a time runs in the
+// background while they are busy, keeping up to Concurrency deliveries
+// ready, so a worker that comes free takes its next one at once. Run
+// frees a worker as soon as its attempt ends: on a BatchQueue
 // (sqlstore) one background completer records the outcomes, many per
 // statement, and a killed process's unrecorded outcomes only repeat
-// their deliveries when the leases run out (at least once). A worker
-// reads an endpoint from the store once per version: each claim says
-// which version its deliveries' endpoints are at.
+// their deliveries when the leases run out (at least once). A process
+// reads an endpoint from the store once per version (each claim says
+// which version its deliveries' endpoints are at), and concurrent
+// reads of one endpoint share a single query.
 //
 // Send wakes an idle Run in the same process, so a message leaves at
 // once. On a WakeQueue (sqlstore on PostgreSQL: LISTEN/NOTIFY, one

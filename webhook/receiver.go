@@ -121,8 +121,15 @@ type ReceiverOptions struct {
 	MaxBody int64
 	// Seen, when set, refuses a webhook id accepted before, for as long as
 	// its timestamp stays within the tolerance (after that, Verify refuses
-	// the message as too old anyway).
+	// the message as too old anyway). MemorySeen covers one process;
+	// sqlstore's Store.Seen and redisstore cover every replica that
+	// shares them. When Seen fails, the message is refused with 503, so
+	// the sender retries it later (fail closed). Default: none.
 	Seen SeenStore
+	// SeenFailOpen accepts a verified message when Seen fails, unchecked
+	// for replay, and logs a warning: availability over replay protection
+	// while the store is down. Default false (fail closed).
+	SeenFailOpen bool
 	// Logger records replay-store failures. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -183,12 +190,14 @@ func Receiver(v *Verifier, opts ReceiverOptions) func(http.Handler) http.Handler
 				ts, _ := parseTimestamp(timestamp)
 				until := time.Unix(ts+int64(v.opts.Tolerance/time.Second)+1, 0)
 				fresh, err := opts.Seen.MarkSeen(r.Context(), id, until)
-				if err != nil {
+				switch {
+				case err != nil && opts.SeenFailOpen:
+					logger.WarnContext(r.Context(), "webhook replay check failed; accepting the message unchecked", slog.String("error", err.Error()))
+				case err != nil:
 					logger.ErrorContext(r.Context(), "webhook replay check failed", slog.String("error", err.Error()))
 					problem.Write(w, problem.Details{Status: http.StatusServiceUnavailable, Detail: "replay check unavailable"})
 					return
-				}
-				if !fresh {
+				case !fresh:
 					refuse(w, ErrReplayed)
 					return
 				}

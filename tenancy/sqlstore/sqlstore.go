@@ -8,6 +8,10 @@
 //
 // Or wrap a *sql.DB you opened (modernc.org/sqlite or pgx's stdlib
 // driver) with New, then call Migrate once at start-up.
+//
+// The Store is also a tenancy.LimitStore: as RateLimitOptions.Shared it
+// keeps the rate limiter's buckets in the database, so every replica on
+// it takes from the same ones (see Store.Take).
 package sqlstore
 
 import (
@@ -18,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/saaskit/saaskit/internal/sqldb"
@@ -30,10 +35,12 @@ var migrations embed.FS
 
 // Store keeps tenants, their domains and API keys in three tables
 // (tenancy_tenants, tenancy_domains, tenancy_api_keys). It implements
-// tenancy.Store and tenancy.KeyStore.
+// tenancy.Store and tenancy.KeyStore, and tenancy.LimitStore with a
+// fourth table (tenancy_rate_limits; see Take).
 type Store struct {
-	db    *sqldb.DB
-	owned bool // Close closes db
+	db      *sqldb.DB
+	owned   bool         // Close closes db
+	sweepAt atomic.Int64 // Unix microseconds of Take's next sweep of idle buckets
 }
 
 var (

@@ -45,6 +45,13 @@
 // pages are reused: under steady load with retention running, the
 // tables and a SQLite file stay the same size. On PostgreSQL, sweeps
 // from several processes take turns through an advisory lock.
+//
+// # Shared by replicas
+//
+// Reserve (webhook.RateLimiter) books each rate-limited endpoint's
+// deliveries from one schedule in webhook_rate_limits, and Seen returns
+// the receivers' replay protection (webhook.SeenStore) in webhook_seen,
+// which deletes the ids whose time is up as it goes. Each is one upsert.
 package sqlstore
 
 import (

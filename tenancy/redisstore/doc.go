@@ -1,0 +1,31 @@
+// Package redisstore keeps tenancy's state that replicas share in Redis
+// (github.com/redis/go-redis/v9): the token buckets of
+// [tenancy.RateLimiter], so that any number of replicas together allow
+// each limit once.
+//
+//	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+//	limiter, err := tenancy.NewRateLimiter(tenancy.RateLimitOptions{
+//		Plans:  map[string]tenancy.Limit{"pro": {Rate: 50, Burst: 100}},
+//		Shared: redisstore.New(rdb, redisstore.Options{}),
+//	})
+//	handler = reg.Middleware(limiter.Middleware(handler))
+//
+// # Buckets
+//
+// Each bucket is one key, prefix + "tenancy:rl:" + the limiter's key,
+// holding its theoretical arrival time (GCRA) in Unix microseconds. One
+// Lua script reads and moves it, so takes from many replicas are atomic;
+// a key expires (PEXPIRE) when its bucket would be full again, so idle
+// clients leave nothing behind. Every key lives in one slot, so the
+// store works on Redis Cluster too. The time is the caller's
+// (RateLimitOptions.Now): replicas' clocks should agree to well within
+// 1/Rate.
+//
+// # Failures
+//
+// A Redis error (down, timed out, a reply of the wrong shape) is
+// returned, never a panic. RateLimiter then limits the request with its
+// own process's bucket and logs a warning: it fails open to a per-replica
+// limit. go-redis reconnects by itself, and the next take after Redis is
+// back uses the shared bucket again.
+package redisstore
