@@ -94,7 +94,16 @@
 // (SAASKIT_TRUSTED_PROXIES: CIDRs of reverse proxies whose
 // X-Forwarded-Proto and X-Forwarded-For the console believes, for its
 // Secure cookie and its per-client limit on failed log-ins; default
-// none).
+// none), -redis (SAASKIT_REDIS_URL, e.g. redis://localhost:6379/0: keep
+// rate limits and webhook replay protection in Redis instead of the
+// database).
+//
+// Replicas: run several processes on one PostgreSQL database (and, with
+// -redis, one Redis) and they act as one service: tenants, API keys,
+// flags, console sessions, legal holds, the breach register, rate
+// limits, webhook queues and replay protection are shared. Per process:
+// the caches in front of tenants and flags (refreshed within a second),
+// and the demo's log of received webhooks (GET /api/webhooks/inbound).
 package main
 
 import (
@@ -144,7 +153,7 @@ func main() {
 }
 
 type config struct {
-	addr, dataDir, domain, db string
+	addr, dataDir, domain, db, redis string
 	// trustedProxies are the reverse proxies whose X-Forwarded-Proto
 	// and X-Forwarded-For the console believes.
 	trustedProxies []netip.Prefix
@@ -156,6 +165,7 @@ func parseFlags(args []string) (config, error) {
 	fsFlags.StringVar(&c.addr, "addr", envOr("SAASKIT_ADDR", "localhost:8080"), "listen address")
 	fsFlags.StringVar(&c.dataDir, "data", envOr("SAASKIT_DATA_DIR", "data"), "directory of the SQLite database, keys and backups")
 	fsFlags.StringVar(&c.db, "db", envOr("SAASKIT_DATABASE_URL", ""), "a postgres:// URL to use PostgreSQL instead of <data>/saas.db")
+	fsFlags.StringVar(&c.redis, "redis", envOr("SAASKIT_REDIS_URL", ""), "a redis:// URL to keep rate limits and webhook replay protection in Redis instead of the database")
 	fsFlags.StringVar(&c.domain, "domain", envOr("SAASKIT_BASE_DOMAIN", "localhost"), "base domain whose subdomains name tenants")
 	proxies := fsFlags.String("trusted-proxies", envOr("SAASKIT_TRUSTED_PROXIES", ""),
 		"comma-separated CIDRs of reverse proxies whose X-Forwarded-Proto and X-Forwarded-For are believed (default: none)")
@@ -239,7 +249,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	hooks, err := newHooks(ctx, hookStore, keys, api, logger)
+	shared, closeShared, err := openShared(cfg.redis, store, hookStore)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = closeShared() }()
+	hooks, err := newHooks(ctx, hookStore, shared, keys, api, logger)
 	if err != nil {
 		return err
 	}
@@ -250,7 +265,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer func() { stopFeatures(); <-featuresDone }()
-	app, err := newApp(reg, store, keys, hooks, cfg.domain, logger)
+	app, err := newApp(reg, store, shared.limits, keys, hooks, cfg.domain, logger)
 	if err != nil {
 		return err
 	}
@@ -372,7 +387,7 @@ type app struct {
 	console        *console
 }
 
-func newApp(reg *tenancy.Registry, store *sqlstore.Store, keys *skcrypto.Keyring, hooks *hooks, domain string, logger *slog.Logger) (*app, error) {
+func newApp(reg *tenancy.Registry, store *sqlstore.Store, limits tenancy.LimitStore, keys *skcrypto.Keyring, hooks *hooks, domain string, logger *slog.Logger) (*app, error) {
 	sub, err := tenancy.Subdomain(reg, []string{domain}, "www", "api")
 	if err != nil {
 		return nil, err
@@ -384,6 +399,8 @@ func newApp(reg *tenancy.Registry, store *sqlstore.Store, keys *skcrypto.Keyring
 	limit, err := tenancy.NewRateLimiter(tenancy.RateLimitOptions{
 		Plans:   map[string]tenancy.Limit{"free": {Rate: 5, Burst: 10}, "pro": {Rate: 50, Burst: 100}},
 		Default: tenancy.Limit{Rate: 5, Burst: 10},
+		Shared:  limits,
+		Logger:  logger,
 	})
 	if err != nil {
 		return nil, err

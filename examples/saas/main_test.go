@@ -706,22 +706,7 @@ func TestDemoOnPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the demo binary")
 	}
-	dsn := os.Getenv(sqldbtest.EnvPostgresDSN)
-	if dsn == "" {
-		t.Skip(sqldbtest.EnvPostgresDSN + " is unset: skipping the demo on PostgreSQL")
-	}
-	admin, err := sql.Open("pgx", dsn)
-	require.NoError(t, err)
-	defer admin.Close()
-	schema := fmt.Sprintf("demo_%d", time.Now().UnixNano())
-	_, err = admin.Exec("CREATE SCHEMA " + schema)
-	require.NoError(t, err)
-	defer func() { _, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE") }()
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	s := start(t, buildDemo(t), t.TempDir(), "-db", dsn+sep+"options=-csearch_path%3D"+schema)
+	s := start(t, buildDemo(t), t.TempDir(), "-db", postgresSchema(t))
 	defer s.stop(t)
 	acme := s.as(t, "acme")
 
@@ -767,6 +752,29 @@ func TestDemoOnPostgres(t *testing.T) {
 	assert.True(t, status.Job.LastDrill.OK)
 	require.NotEmpty(t, status.Backups)
 	assert.Equal(t, "postgres:saas", status.Backups[0].Source)
+}
+
+// postgresSchema creates a schema on the server SAASKIT_TEST_POSTGRES_DSN
+// names, dropped when t ends, and returns a DSN whose connections use
+// it; it skips t when the variable is unset.
+func postgresSchema(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv(sqldbtest.EnvPostgresDSN)
+	if dsn == "" {
+		t.Skip(sqldbtest.EnvPostgresDSN + " is unset: skipping the demo on PostgreSQL")
+	}
+	admin, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = admin.Close() })
+	schema := fmt.Sprintf("demo_%d", time.Now().UnixNano())
+	_, err = admin.Exec("CREATE SCHEMA " + schema)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE") })
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + "options=-csearch_path%3D" + schema
 }
 
 // TestDemoRefusesOtherTenantsIdentifiers attacks the demo as a stranger

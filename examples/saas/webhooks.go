@@ -28,13 +28,14 @@ type hooks struct {
 	queue     webhook.Queue
 	endpoints webhook.EndpointStore
 	limiter   webhook.RateLimiter
+	seen      webhook.SeenStore
 	logger    *slog.Logger
 
 	mu       sync.Mutex
 	received map[string][]json.RawMessage // tenant → events received, in order
 }
 
-func newHooks(ctx context.Context, st *webhookstore.Store, keys *skcrypto.Keyring, api *versioning.API, logger *slog.Logger) (*hooks, error) {
+func newHooks(ctx context.Context, st *webhookstore.Store, shared sharedState, keys *skcrypto.Keyring, api *versioning.API, logger *slog.Logger) (*hooks, error) {
 	if err := st.Migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -50,7 +51,7 @@ func newHooks(ctx context.Context, st *webhookstore.Store, keys *skcrypto.Keyrin
 	if err != nil {
 		return nil, err
 	}
-	return &hooks{d: d, queue: st, endpoints: st, limiter: st, logger: logger, received: map[string][]json.RawMessage{}}, nil
+	return &hooks{d: d, queue: st, endpoints: st, limiter: shared.endpointLimits, seen: shared.seen, logger: logger, received: map[string][]json.RawMessage{}}, nil
 }
 
 // emit sends an event about a resource to the tenant's endpoints, inside
@@ -75,7 +76,7 @@ func (h *hooks) emit(ctx context.Context, tx *sql.Tx, tenantID, eventType, subje
 var demoLoopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
 // run delivers until ctx ends. Endpoints' rate limits are kept in the
-// database, so replicas sharing it keep them together. Beside it,
+// database (or Redis), so replicas sharing it keep them together. Beside it,
 // retention deletes finished deliveries after 30 days (the default), so
 // the queue's tables stay the same size however long the demo runs.
 func (h *hooks) run(ctx context.Context) {
@@ -176,7 +177,9 @@ func (h *hooks) gone(w http.ResponseWriter, _ *http.Request) {
 
 // inbound handles POST /webhooks/inbound/{tenant}: a receiver that
 // verifies signatures with the tenant's endpoint secrets, as the owner of
-// the endpoint would with the secret they were shown.
+// the endpoint would with the secret they were shown, and refuses a
+// message it accepted before, through any replica (the replay store is
+// shared).
 func (h *hooks) inbound(w http.ResponseWriter, r *http.Request) {
 	tenant := r.PathValue("tenant")
 	v, err := h.d.Verifier(r.Context(), tenant, webhook.VerifyOptions{})
@@ -184,7 +187,7 @@ func (h *hooks) inbound(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.Details{Status: http.StatusNotFound, Detail: "no endpoints for this tenant"})
 		return
 	}
-	webhook.Receiver(v, webhook.ReceiverOptions{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	webhook.Receiver(v, webhook.ReceiverOptions{Seen: h.seen, Logger: h.logger})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var event struct {
 			Type string `json:"type"`
 		}
