@@ -58,4 +58,14 @@
 // last good definitions are served) and Track. Exposures records each
 // subject's first sight of a variant for experiments; OTelHook emits
 // OpenTelemetry evaluation events.
+//
+// # State across replicas
+//
+// The definitions are shared through their Source: every replica that
+// syncs from the same flags/sqlstore database (or file, or URL) serves
+// the same flags, a change reaching each within its Sync's delay. Per
+// process: each Evaluator's copy of the definitions, and Exposures'
+// record of which subjects have seen which variant, so with N replicas
+// a subject's first exposure may be reported up to N times (dedupe
+// downstream, by subject and variant, where exact counts matter).
 package flags
