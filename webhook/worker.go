@@ -269,7 +269,10 @@ func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 			free--
 			work <- del
 		}
-		if !claiming && !dry && len(backlog) < opts.Concurrency {
+		// Claim when the backlog is half spent, in batches big enough to
+		// be cheap, or at once when a worker is free and nothing in the
+		// backlog may go to it (its endpoints are busy).
+		if !claiming && !dry && len(backlog) < opts.Concurrency && (len(backlog) <= opts.Concurrency/2 || free > 0) {
 			claiming = true
 			limit := opts.Concurrency - len(backlog)
 			claimer.Go(func() {
