@@ -18,7 +18,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	if err != nil {
+	if err != nil && !isQuiet(err) {
 		fmt.Fprintln(os.Stderr, "saaskit:", err)
 	}
 	os.Exit(exitCode(err))
