@@ -115,18 +115,8 @@ type Backups struct {
 // New returns Backups writing to every target. It fails closed: without
 // a cipher there are no backups.
 func New(cipher Cipher, targets []Target, opts Options) (*Backups, error) {
-	if cipher == nil {
-		return nil, ErrNoKey
-	}
-	if len(targets) == 0 {
-		return nil, fmt.Errorf("%w: at least one target", ErrInvalid)
-	}
-	names := map[string]bool{}
-	for _, t := range targets {
-		if names[t.Name()] {
-			return nil, fmt.Errorf("%w: two targets named %q", ErrInvalid, t.Name())
-		}
-		names[t.Name()] = true
+	if err := checkRepository(cipher, targets); err != nil {
+		return nil, err
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -135,6 +125,25 @@ func New(cipher Cipher, targets []Target, opts Options) (*Backups, error) {
 		opts.Level = zstd.SpeedDefault
 	}
 	return &Backups{cipher: cipher, targets: targets, opts: opts}, nil
+}
+
+// checkRepository checks that there is a cipher (backups fail closed
+// without one) and at least one target, each named apart.
+func checkRepository(cipher Cipher, targets []Target) error {
+	if cipher == nil {
+		return ErrNoKey
+	}
+	if len(targets) == 0 {
+		return fmt.Errorf("%w: at least one target", ErrInvalid)
+	}
+	names := map[string]bool{}
+	for _, t := range targets {
+		if names[t.Name()] {
+			return fmt.Errorf("%w: two targets named %q", ErrInvalid, t.Name())
+		}
+		names[t.Name()] = true
+	}
+	return nil
 }
 
 func newID(t time.Time) string {

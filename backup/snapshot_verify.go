@@ -1,0 +1,213 @@
+package backup
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+)
+
+// SnapshotCheck is what VerifySnapshots found.
+type SnapshotCheck struct {
+	Snapshots  int   `json:"snapshots"`   // snapshot objects read
+	Indexes    int   `json:"indexes"`     // index objects read
+	Packs      int   `json:"packs"`       // packs indexed
+	PacksRead  int   `json:"packs_read"`  // pack copies read, over all targets
+	ChunksRead int   `json:"chunks_read"` // chunks decrypted and re-hashed
+	BytesRead  int64 `json:"bytes_read"`
+	// Unreferenced lists packs that no index lists ("target: pack"):
+	// left by a failed snapshot, or written by one still running. Prune
+	// deletes them. They are not problems.
+	Unreferenced []string `json:"unreferenced,omitempty"`
+	// Problems lists each damage found, naming the object and target.
+	Problems []string `json:"problems,omitempty"`
+}
+
+// VerifySnapshots checks the repository on every target, as restic's
+// check does: the config, that every snapshot and index decrypts and
+// parses, that every chunk a snapshot uses is indexed and adds up to
+// the sizes recorded, and that every indexed pack is on every target.
+// It then reads a random subset (0 to 1: the fraction of packs; 1 reads
+// all, restic's --read-data-subset) of the packs from every target,
+// checking each pack's hash against its name and decrypting,
+// decompressing and re-hashing every chunk in it. It returns an error
+// wrapping ErrCorrupt, listing the problems, when any was found.
+func (r *Repository) VerifySnapshots(ctx context.Context, subset float64) (*SnapshotCheck, error) {
+	if math.IsNaN(subset) || subset < 0 || subset > 1 {
+		return nil, fmt.Errorf("%w: subset %v: want a fraction from 0 to 1", ErrInvalid, subset)
+	}
+	c := &SnapshotCheck{}
+	problem := func(format string, args ...any) { c.Problems = append(c.Problems, fmt.Sprintf(format, args...)) }
+
+	for _, t := range r.targets {
+		raw, err := getObject(ctx, t, configName)
+		if err == nil {
+			var cfg repoConfig
+			if cfg, err = r.decodeConfig(ctx, t, raw); err == nil && cfg.ID != r.cfg.ID {
+				err = fmt.Errorf("another repository's (%s)", cfg.ID)
+			}
+		}
+		if err != nil {
+			problem("target %s: %s: %v", t.Name(), configName, err)
+		}
+	}
+
+	// Snapshots and indexes: every copy on every target.
+	snaps := map[string]*snapshotFile{}
+	idx := newRepoIndex()
+	for _, kind := range []string{snapPrefix, indexPrefix} {
+		byName := map[string][]Target{}
+		for _, t := range r.targets {
+			names, err := t.List(ctx, kind)
+			if err != nil {
+				problem("target %s: list %s: %v", t.Name(), kind, err)
+				continue
+			}
+			for _, n := range names {
+				byName[n] = append(byName[n], t)
+			}
+		}
+		for _, n := range slices.Sorted(maps.Keys(byName)) {
+			if len(byName[n]) < len(r.targets) {
+				problem("%s: on %d of %d targets", n, len(byName[n]), len(r.targets))
+			}
+			for _, t := range byName[n] {
+				if kind == snapPrefix {
+					s, err := r.readSnapshot(ctx, t, strings.TrimPrefix(n, snapPrefix))
+					if err != nil {
+						problem("target %s: %s: %v", t.Name(), n, err)
+					} else if snaps[s.ID] == nil {
+						snaps[s.ID] = s
+					}
+					continue
+				}
+				plain, err := r.readObject(ctx, t, n)
+				var f *indexFile
+				if err == nil {
+					f, err = parseIndex(plain)
+				}
+				if err != nil {
+					problem("target %s: %s: %v", t.Name(), n, err)
+				} else if idx.files[n] == nil {
+					idx.add(n, f)
+				}
+			}
+		}
+	}
+	c.Snapshots, c.Indexes, c.Packs = len(snaps), len(idx.files), len(idx.packs)
+
+	// References.
+	for _, id := range slices.Sorted(maps.Keys(snaps)) {
+		s := snaps[id]
+		check := func(what string, ids []chunkID, size int64) {
+			var sum int64
+			for _, cid := range ids {
+				locs := idx.chunks[cid]
+				if len(locs) == 0 {
+					problem("snapshot %s: %schunk %s is in no index", id, what, cid.short())
+					return
+				}
+				sum += locs[0].plain
+			}
+			if sum != size {
+				problem("snapshot %s: %schunks add up to %d bytes, %d recorded", id, what, sum, size)
+			}
+		}
+		if s.Kind == "stream" {
+			check("", s.Stream, s.Size)
+		}
+		for _, e := range s.Tree {
+			check(e.Path+": ", e.Chunks, e.Size)
+		}
+	}
+
+	// Packs: every indexed pack on every target.
+	on := make([]map[packID]bool, len(r.targets))
+	for i, t := range r.targets {
+		var err error
+		if on[i], err = packsOn(ctx, t); err != nil {
+			problem("%v", err)
+			on[i] = map[packID]bool{}
+			continue
+		}
+		for _, id := range slices.SortedFunc(maps.Keys(on[i]), comparePacks) {
+			if _, ok := idx.packs[id]; !ok {
+				c.Unreferenced = append(c.Unreferenced, t.Name()+": "+packName(id))
+			}
+		}
+	}
+	packs := slices.SortedFunc(maps.Keys(idx.packs), comparePacks)
+	for _, id := range packs {
+		for i, t := range r.targets {
+			if !on[i][id] {
+				problem("pack %s: missing on target %s", packName(id), t.Name())
+			}
+		}
+	}
+
+	// Data: a random subset of the packs, read from every target.
+	n := int(math.Ceil(subset * float64(len(packs))))
+	rand.Shuffle(len(packs), func(i, j int) { packs[i], packs[j] = packs[j], packs[i] })
+	for _, id := range packs[:n] {
+		for i, t := range r.targets {
+			if !on[i][id] {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return c, err
+			}
+			for _, p := range r.checkPack(ctx, t, idx.packs[id], c) {
+				problem("pack %s on %s: %s", packName(id), t.Name(), p)
+			}
+		}
+	}
+	if len(c.Problems) == 0 {
+		return c, nil
+	}
+	shown := c.Problems[:min(len(c.Problems), 20)]
+	more := ""
+	if len(c.Problems) > len(shown) {
+		more = fmt.Sprintf("\n... and %d more", len(c.Problems)-len(shown))
+	}
+	return c, fmt.Errorf("%w: %d problems in the snapshot repository:\n%s%s", ErrCorrupt, len(c.Problems), strings.Join(shown, "\n"), more)
+}
+
+func comparePacks(a, b packID) int { return strings.Compare(string(a[:]), string(b[:])) }
+
+// checkPack reads one pack copy whole and checks it, and each chunk in
+// it; it returns what is wrong.
+func (r *Repository) checkPack(ctx context.Context, t Target, p indexPack, c *SnapshotCheck) []string {
+	rc, err := t.Get(ctx, packName(p.ID))
+	if err != nil {
+		return []string{err.Error()}
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, p.Size+1))
+	if err != nil {
+		return []string{err.Error()}
+	}
+	c.PacksRead++
+	c.BytesRead += int64(len(data))
+	var out []string
+	if int64(len(data)) != p.Size {
+		out = append(out, fmt.Sprintf("%d bytes, the index says %d", len(data), p.Size))
+	} else if sha256.Sum256(data) != p.ID {
+		out = append(out, "content does not match its name (damaged)")
+	}
+	for _, ch := range p.Chunks {
+		if ch.Offset+ch.Length > int64(len(data)) {
+			out = append(out, fmt.Sprintf("chunk %s at %d: beyond the end", ch.ID.short(), ch.Offset))
+			continue
+		}
+		c.ChunksRead++
+		if _, err := r.openChunk(ctx, ch.ID, ch.Plain, data[ch.Offset:ch.Offset+ch.Length]); err != nil {
+			out = append(out, fmt.Sprintf("chunk at %d: %v", ch.Offset, err))
+		}
+	}
+	return out
+}
