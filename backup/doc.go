@@ -42,5 +42,115 @@
 // shredding those keys (package crypto) makes the subject's data in
 // every old backup unreadable, without rewriting any backup.
 //
+// # Continuous SQLite backup
+//
+// Package backup/replicate ships a SQLite database's changes to the
+// same targets within a second of their commit, encrypted with the same
+// Cipher, and restores it as it was at any moment of its retention
+// window (on Litestream).
+//
+// # Continuous PostgreSQL backup
+//
+// Besides pg_dump snapshots (PostgresSource), a PostgreSQL cluster can
+// be backed up continuously, as WAL-G and pgBackRest do: every WAL file
+// the server finishes is archived (PushWAL), base backups are taken now
+// and then (PostgresBaseBackup: pg_basebackup's tar stream, through Run,
+// with its start and stop LSN recorded), and RestorePostgres restores to
+// any point in time after the oldest base backup: it extracts the newest
+// base backup finished by then into a new data directory and writes
+// recovery.signal and the recovery settings; the server started there
+// replays the archived WAL (FetchWAL) up to that time and promotes.
+//
+// Archived files are encrypted like backups, bound to their names (a
+// file renamed on a target does not decrypt), compressed, and written
+// once to every target: pushing a file again with the same content
+// succeeds, with other content fails. The saaskit command runs both
+// ends; in postgresql.conf:
+//
+//	wal_level = replica
+//	archive_mode = on
+//	archive_command = 'saaskit backup wal-push --data /srv/saaskit %p'
+//	archive_timeout = 60s
+//
+// and SAASKIT_ROOT_PASSPHRASE in the server's environment. "saaskit
+// backup base --dsn ..." takes a base backup (a role with REPLICATION;
+// archiving must work first: pg_basebackup waits for the WAL it needs
+// to be archived). "saaskit backup restore --pgdata DIR --at TIME"
+// prepares a restore with restore_command set to "saaskit backup
+// wal-fetch ... %f %p", which exits nonzero, quietly, for a file that
+// is not archived, as recovery requires.
+//
+// The RPO to expect: what is lost with the server is what no archived
+// segment holds yet, at most archive_timeout of writes on a quiet
+// server (a busy one fills segments faster), plus the time a push takes.
+// WALStatus reports the RPO achieved (how long ago the newest segment
+// was archived) and the runs of archived segments: a gap stops a
+// recovery there. The recovery time is that of extracting the base
+// backup plus replaying the WAL since, so base backups are taken often
+// enough to bound it. A target time must be after the base backup
+// finished and before the last archived commit: else the server stops
+// recovery with an error rather than promote short of the target.
+// Extra tablespaces are not supported.
+//
+// # Incremental snapshots
+//
+// A Repository (OpenRepository, or Backups.Repository on the same
+// targets and key) holds incremental, deduplicated, encrypted
+// snapshots, as restic and kopia do, under "snapshots/" on the targets:
+//
+//	repo, err := b.Repository(ctx)
+//	info, err := repo.Snapshot(ctx, backup.SQLiteSource("app", db, "")) // or SnapshotDir(ctx, dir)
+//	err = repo.RestoreSnapshot(ctx, info.ID, w)                          // RestoreSnapshotDir for trees
+//	check, err := repo.VerifySnapshots(ctx, 0.1)                         // read 10% of the packs
+//	plan, err := repo.Forget(ctx, retention.GFS(), retention.Options{})
+//	report, err := repo.Prune(ctx)
+//
+// A source is cut into chunks where its content says (content-defined
+// chunking with a Rabin fingerprint, github.com/restic/chunker; 128 KiB
+// to 2 MiB, about 384 KiB on average), so bytes inserted or changed in
+// one place change the chunks there only. Each chunk is named by a
+// keyed hash of its plaintext (HMAC-SHA256), compressed with zstd,
+// encrypted with the Cipher bound to its name, and gathered with others
+// into packs of about 16 MiB, named by their SHA-256 and written once
+// to every target. A chunk the repository holds on every target is not
+// stored again: a second snapshot of a 64 MiB stream of which 1%
+// changed writes 1 to 3% of it. The chunking polynomial and the hash
+// key are random per repository, kept in its config object encrypted,
+// so that every snapshot chunks alike and chunk names leak nothing of
+// the content. Each run writes an index object (chunk to pack, offset
+// and length) of its own packs, then the snapshot object (source, time,
+// chunk lists, sizes), both encrypted; readers merge all indexes, so
+// snapshots taken at once by several processes never contend. A
+// snapshot that fails leaves no snapshot object, and its packs are
+// still indexed, so that the next attempt reuses them.
+//
+// A tree snapshot (SnapshotDir, or Snapshot of a DirSource) records
+// files, directories and symbolic links with their permissions and
+// times; a file whose size, time and permissions match the parent
+// snapshot's is not read again, so a snapshot of a tree in which few
+// files changed costs little more than listing it. A stream has no
+// such shortcut: every snapshot of it reads and chunks it all, and only
+// storing is saved.
+//
+// Restore authenticates and re-hashes every chunk before writing its
+// bytes, checks beforehand that every chunk is indexed and its pack
+// present, and takes each chunk from the first target whose copy is
+// intact: damage is refused with an error naming the chunk, the pack
+// and the target, never with wrong bytes. VerifySnapshots checks the
+// structure (config, snapshots, indexes, references, every indexed
+// pack on every target) and reads a random fraction of the packs
+// (restic's check --read-data-subset), hashing each pack and decrypting
+// and re-hashing each chunk.
+//
+// Forget applies a retention policy to snapshots (grouped by tenant and
+// source) and deletes the forgotten snapshot objects; Prune then
+// deletes every pack that holds no chunk of a remaining snapshot, and
+// merges the indexes into one. Packs partly used are kept whole, not
+// repacked: PruneReport.UnusedInKept says how much space that leaves.
+// Prune holds an exclusive lock object and snapshots shared ones: a
+// prune does not start while a snapshot runs, nor a snapshot while a
+// prune runs (ErrLocked); a lock older than RepositoryOptions.StaleLock
+// (its process died) no longer counts.
+//
 // Retention (restic's semantics) is in backup/retention.
 package backup

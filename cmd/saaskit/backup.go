@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/saaskit/saaskit/backup"
+	"github.com/saaskit/saaskit/backup/replicate"
 	"github.com/saaskit/saaskit/backup/retention"
 	"github.com/saaskit/saaskit/internal/sqldb"
 )
@@ -29,7 +30,9 @@ type backupFlags struct {
 func (c *cli) backupCommand() *cobra.Command {
 	var bf backupFlags
 	g := group("backup", "Run, list, verify, restore and prune encrypted backups",
-		c.backupRun(&bf), c.backupList(&bf), c.backupVerify(&bf), c.backupRestore(&bf), c.backupPrune(&bf))
+		c.backupRun(&bf), c.backupList(&bf), c.backupVerify(&bf), c.backupRestore(&bf), c.backupPrune(&bf),
+		c.walPush(&bf), c.walFetch(&bf), c.baseBackup(&bf), c.walStatus(&bf))
+	g.AddCommand(c.backupSnapshotCommands(&bf)...)
 	g.PersistentFlags().StringVar(&bf.target, "target", "", "the backup directory (default <data>/backups)")
 	g.PersistentFlags().StringVar(&bf.tenant, "tenant", "platform", "whose backup key")
 	return g
@@ -38,23 +41,35 @@ func (c *cli) backupCommand() *cobra.Command {
 // openBackups opens the backups in the target directory under the
 // backup key, whose store is the data directory's backup-keys.db.
 func (c *cli) openBackups(ctx context.Context, bf *backupFlags) (*backup.Backups, func(), error) {
+	cipher, targets, closeKeys, err := c.openBackupTarget(ctx, bf)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := backup.New(cipher, targets, backup.Options{TenantID: bf.tenant})
+	if err != nil {
+		closeKeys()
+		return nil, nil, err
+	}
+	return b, closeKeys, nil
+}
+
+// openBackupTarget opens the backup keys and the target that --target (or
+// <data>/backups) names.
+func (c *cli) openBackupTarget(ctx context.Context, bf *backupFlags) (backup.Cipher, []backup.Target, func(), error) {
 	target := bf.target
 	if target == "" {
 		target = filepath.Join(c.svc.data, "backups")
 	}
 	keys, closeKeys, err := openBackupKeyring(ctx, c.svc.data)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	t, err := backup.NewDirTarget(target)
-	if err == nil {
-		var b *backup.Backups
-		if b, err = backup.New(backup.KeyringCipher(keys, bf.tenant), []backup.Target{t}, backup.Options{TenantID: bf.tenant}); err == nil {
-			return b, closeKeys, nil
-		}
+	if err != nil {
+		closeKeys()
+		return nil, nil, nil, err
 	}
-	closeKeys()
-	return nil, nil, err
+	return backup.KeyringCipher(keys, bf.tenant), []backup.Target{t}, closeKeys, nil
 }
 
 func (c *cli) backupRun(bf *backupFlags) *cobra.Command {
@@ -259,14 +274,37 @@ that each copy is there; manifest checks the manifests only.`,
 }
 
 func (c *cli) backupRestore(bf *backupFlags) *cobra.Command {
-	var to string
+	var to, pgdata, at string
 	var force bool
 	cmd := &cobra.Command{
-		Use:               "restore ID --to PATH [--force]",
-		Short:             "Restore a backup to a file",
-		Args:              usageArgs(cobra.ExactArgs(1)),
+		Use:   "restore ID --to PATH [--force] | restore --at TIME --to PATH | restore --pgdata DIR --at TIME",
+		Short: "Restore a backup to a file, or a database to a point in time",
+		Long: `Restore a backup to a file (ID --to PATH); the service's SQLite database,
+continuously replicated, as it was at a moment (--at TIME --to PATH,
+TIME in RFC 3339 or "latest"); or a PostgreSQL cluster to a point in
+time (--pgdata DIR --at TIME): the newest base backup finished by TIME
+is extracted into DIR, new or empty, with recovery.signal and the
+recovery settings (restore_command calling this program's wal-fetch on
+the same repository, recovery_target_time, promote); starting
+PostgreSQL on DIR then replays the archived WAL up to TIME.`,
+		Args:              usageArgs(cobra.RangeArgs(0, 1)),
 		ValidArgsFunction: c.completeBackups(bf),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if at != "" && pgdata == "" {
+				if len(args) > 0 || to == "" {
+					return usageError("a point-in-time restore of the SQLite database takes --at TIME and --to PATH, and no ID")
+				}
+				return c.restoreReplica(cmd, bf, to, at)
+			}
+			if pgdata != "" || at != "" {
+				if pgdata == "" || at == "" || len(args) > 0 || to != "" {
+					return usageError("a point-in-time restore takes --pgdata DIR and --at TIME, and no ID or --to")
+				}
+				return c.restorePostgres(cmd, bf, pgdata, at)
+			}
+			if len(args) != 1 {
+				return usageError("restore needs the ID of a backup\nusage: %s", cmd.UseLine())
+			}
 			if to == "" {
 				return usageError("restore needs --to PATH")
 			}
@@ -289,6 +327,8 @@ func (c *cli) backupRestore(bf *backupFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "where to write the restored bytes")
+	cmd.Flags().StringVar(&pgdata, "pgdata", "", "a new PostgreSQL data directory to restore into, to the time --at")
+	cmd.Flags().StringVar(&at, "at", "", `the time to restore the SQLite database or a PostgreSQL cluster to (RFC 3339, or "latest" for SQLite)`)
 	cmd.Flags().BoolVar(&force, "force", false, "replace a file already at --to (stop the service first: a database replaced under a running service is corrupted)")
 	return cmd
 }
@@ -355,3 +395,37 @@ func (c *cli) completeBackups(bf *backupFlags) cobra.CompletionFunc {
 		return ids, cobra.ShellCompDirectiveNoFileComp
 	}
 }
+
+// restoreReplica writes the service's SQLite database, from its
+// continuous replica, as it was at the time at ("latest": the newest
+// change shipped), to the new file to.
+func (c *cli) restoreReplica(cmd *cobra.Command, bf *backupFlags, to, at string) error {
+	var when time.Time
+	if at != "latest" {
+		t, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil {
+			return usageError("--at %q: a time in RFC 3339 (2026-12-05T09:30:00Z) or \"latest\"", at)
+		}
+		when = t
+	}
+	if _, err := os.Stat(to); err == nil {
+		return fmt.Errorf("%s exists: restore to a new path", to)
+	}
+	cipher, targets, closeKeys, err := c.openBackupTarget(cmd.Context(), bf)
+	if err != nil {
+		return err
+	}
+	defer closeKeys()
+	start := time.Now()
+	if err := replicate.Restore(cmd.Context(), cipher, targets, replicaPrefix, to, when); err != nil {
+		return err
+	}
+	took := time.Since(start)
+	return c.out().print(map[string]any{"at": at, "path": to, "seconds": took.Seconds()}, func(w io.Writer) {
+		fmt.Fprintf(w, "restored saas.db as of %s to %s in %s\n", at, to, took.Round(time.Millisecond))
+	})
+}
+
+// replicaPrefix is where the service (examples/saas) replicates its
+// SQLite database on the backup target.
+const replicaPrefix = "replica/saas.db/"

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/saaskit/saaskit/backup"
+	"github.com/saaskit/saaskit/backup/replicate"
 	"github.com/saaskit/saaskit/backup/retention"
 	"github.com/saaskit/saaskit/backup/sqlitecheck"
 	leasestore "github.com/saaskit/saaskit/backup/sqlstore"
@@ -22,10 +23,56 @@ import (
 // <data>/backups, encrypted under a platform backup key whose key store
 // is <data>/backup-keys.db, not the database it backs up, keeps them by
 // the GFS policy, and drills a restore of the newest backup daily (and
-// once at start, so the demo shows one).
+// once at start, so the demo shows one). On SQLite it also ships every
+// change there within a second (package backup/replicate), so the
+// database can be restored to any moment of the last 24 hours.
 type backups struct {
 	sched *backup.Scheduler
 	b     *backup.Backups
+	// replicas is where the SQLite database's changes are shipped
+	// continuously (nil on PostgreSQL), encrypted like the backups.
+	replicas []backup.Target
+	cipher   backup.Cipher
+}
+
+// replicaPrefix names the SQLite database's continuous replica on the
+// backup target.
+const replicaPrefix = "replica/saas.db/"
+
+// replication is the continuous replica's restore window and achieved
+// recovery point: how old the newest change on the target is.
+type replication struct {
+	Oldest     time.Time `json:"oldest"`
+	Newest     time.Time `json:"newest"`
+	RPOSeconds float64   `json:"rpo_seconds"`
+}
+
+// replication reads the replica's window; nil on PostgreSQL or before
+// anything was shipped.
+func (bk *backups) replication(ctx context.Context) *replication {
+	if bk.replicas == nil {
+		return nil
+	}
+	w, err := replicate.Points(ctx, bk.cipher, bk.replicas, replicaPrefix)
+	if err != nil {
+		return nil
+	}
+	return &replication{Oldest: w.Oldest, Newest: w.Newest, RPOSeconds: time.Since(w.Newest).Seconds()}
+}
+
+// replicate ships the SQLite database's changes to the backup folder
+// within a second of their commit, until stop is called (after the
+// application's connections are closed).
+func (bk *backups) replicate(ctx context.Context, path string, logger *slog.Logger) (stop func(), err error) {
+	r, err := replicate.Start(ctx, path, bk.cipher, bk.replicas, replicate.Options{Prefix: replicaPrefix, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		if err := r.Close(context.Background()); err != nil {
+			logger.Error("closing continuous backup", slog.String("error", err.Error()))
+		}
+	}, nil
 }
 
 func newBackups(db *sql.DB, pgDSN string, keys *skcrypto.Keyring, dataDir string, logger *slog.Logger) (*backups, error) {
@@ -33,7 +80,8 @@ func newBackups(db *sql.DB, pgDSN string, keys *skcrypto.Keyring, dataDir string
 	if err != nil {
 		return nil, err
 	}
-	b, err := backup.New(backup.KeyringCipher(keys, "platform"), []backup.Target{local}, backup.Options{})
+	cipher := backup.KeyringCipher(keys, "platform")
+	b, err := backup.New(cipher, []backup.Target{local}, backup.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +108,11 @@ func newBackups(db *sql.DB, pgDSN string, keys *skcrypto.Keyring, dataDir string
 	if err != nil {
 		return nil, err
 	}
-	return &backups{sched: s, b: b}, nil
+	bk := &backups{sched: s, b: b, cipher: cipher}
+	if pgDSN == "" {
+		bk.replicas = []backup.Target{local}
+	}
+	return bk, nil
 }
 
 // run backs up and drills at once, then on schedule until ctx ends.
@@ -74,7 +126,7 @@ func (bk *backups) status(w http.ResponseWriter, r *http.Request, _ string) erro
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"job": st, "backups": catalog})
+	writeJSON(w, http.StatusOK, map[string]any{"job": st, "backups": catalog, "replication": bk.replication(r.Context())})
 	return nil
 }
 

@@ -895,7 +895,8 @@ func (c *console) backups(r *http.Request) (*tenancy.Tenant, any, error) {
 		LastVerify   *backup.Verified
 		Backups      []*backup.Manifest
 		LastVerified map[string]*backup.Verified
-	}{st, last, catalog, lastVerified}, nil
+		Replication  *replication
+	}{st, last, catalog, lastVerified, c.app.backups.replication(r.Context())}, nil
 }
 
 // Template functions.

@@ -124,6 +124,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -221,6 +222,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if dsn == "" {
 		dsn = "sqlite:" + filepath.Join(cfg.dataDir, "saas.db")
 	}
+	// afterStore runs, last first, once the database is closed: the
+	// continuous backup must outlive every connection of the
+	// application, and the backup keys must outlive it.
+	var afterStore []func()
+	defer func() {
+		for _, f := range slices.Backward(afterStore) {
+			f()
+		}
+	}()
 	store, err := sqlstore.Open(ctx, dsn)
 	if err != nil {
 		return err
@@ -240,7 +250,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer func() { _ = closeBackupKeys() }()
+	afterStore = append(afterStore, func() { _ = closeBackupKeys() })
 	hookStore, err := webhookstore.New(store.DB())
 	if err != nil {
 		return err
@@ -288,6 +298,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if app.backups, err = newBackups(store.DB(), cfg.db, backupKeys, cfg.dataDir, logger); err != nil {
 		return err
+	}
+	if cfg.db == "" {
+		stopReplication, err := app.backups.replicate(ctx, filepath.Join(cfg.dataDir, "saas.db"), logger)
+		if err != nil {
+			return err
+		}
+		afterStore = append(afterStore, stopReplication)
 	}
 	backupCtx, stopBackups := context.WithCancel(context.Background())
 	backupsDone := make(chan struct{})

@@ -1,0 +1,34 @@
+// Package replicate backs a SQLite database up continuously: each
+// change is shipped to backup targets within a second of its commit,
+// encrypted with the backup package's Cipher, and the database can be
+// restored as it was at any moment inside the retention window, or to
+// the latest change shipped.
+//
+//	r, err := replicate.Start(ctx, "app.db", cipher, targets, replicate.Options{})
+//	defer r.Close(ctx) // after the application's own *sql.DB is closed
+//	...
+//	err = replicate.Restore(ctx, cipher, targets, "replica/app.db/", "restored.db", at)
+//
+// It is built on Litestream (github.com/benbjohnson/litestream), which
+// reads the database's write-ahead log beside the application, turns
+// the new frames into LTX files, compacts them into larger levels and
+// periodic snapshots, and restores by replaying them onto the newest
+// snapshot before the chosen time. This package gives Litestream a
+// replica client over backup.Target: each LTX file becomes one object,
+// encrypted with the Cipher under associated data that binds it to its
+// name, and written to every target, so replicas are stored and
+// protected like every other backup object.
+//
+// Requirements that come from Litestream: the database is in WAL mode,
+// the application uses modernc.org/sqlite (as the rest of saaskit
+// does), it sets pragmas in the DSN rather than per connection, and
+// Close runs after the application has closed its connections.
+//
+// # Recovery point
+//
+// While the targets are reachable, at most Options.SyncInterval of
+// commits (default 1 s) are not yet on them; Replicator.Lag counts
+// them. A process killed between syncs resumes from the WAL on its next
+// Start: nothing committed is lost as long as the database file and its
+// WAL survive.
+package replicate

@@ -1,0 +1,178 @@
+package replicate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/benbjohnson/litestream"
+
+	"github.com/saaskit/saaskit/backup"
+)
+
+// Options configure Start.
+type Options struct {
+	// Prefix names the database's objects on the targets, apart from
+	// other databases' and from periodic backups. Default: the database
+	// file's name and "/" under "replica/", e.g. "replica/app.db/".
+	Prefix string
+	// SyncInterval is how often new WAL frames are shipped to the
+	// targets: the recovery point objective while they are reachable.
+	// Default 1 second.
+	SyncInterval time.Duration
+	// SnapshotInterval is how often a full snapshot of the database is
+	// written, from which restores start. Default 1 hour.
+	SnapshotInterval time.Duration
+	// Retention is how far back a restore can go: older snapshots and
+	// changes are deleted. Default 24 hours.
+	Retention time.Duration
+	// Logger records replication failures. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults(path string) Options {
+	if o.Prefix == "" {
+		o.Prefix = "replica/" + filepath.Base(path) + "/"
+	}
+	if o.SyncInterval <= 0 {
+		o.SyncInterval = time.Second
+	}
+	if o.SnapshotInterval <= 0 {
+		o.SnapshotInterval = time.Hour
+	}
+	if o.Retention <= 0 {
+		o.Retention = 24 * time.Hour
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Replicator ships a SQLite database's changes to backup targets as they
+// commit. Make it with Start; Close it after the application has closed
+// its own connections to the database.
+type Replicator struct {
+	db    *litestream.DB
+	store *litestream.Store
+	rep   *litestream.Replica
+}
+
+// Start replicates the SQLite database at path, which must be in WAL
+// mode (the application keeps writing through its own *sql.DB, opened
+// with modernc.org/sqlite), to targets, encrypted with cipher. Changes
+// are shipped every SyncInterval; snapshots are taken every
+// SnapshotInterval and what is older than Retention is deleted.
+func Start(ctx context.Context, path string, cipher backup.Cipher, targets []backup.Target, opts Options) (*Replicator, error) {
+	if cipher == nil || len(targets) == 0 {
+		return nil, errors.New("replicate: a cipher and at least one target are required")
+	}
+	opts = opts.withDefaults(path)
+	db := litestream.NewDB(path)
+	db.Logger = opts.Logger
+	rep := litestream.NewReplicaWithClient(db, &client{cipher: cipher, targets: targets, prefix: opts.Prefix, logger: opts.Logger})
+	rep.SyncInterval = opts.SyncInterval
+	db.Replica = rep
+	db.MonitorInterval = opts.SyncInterval
+	levels := litestream.CompactionLevels{
+		{Level: 0},
+		{Level: 1, Interval: 30 * time.Second},
+		{Level: 2, Interval: 5 * time.Minute},
+	}
+	store := litestream.NewStore([]*litestream.DB{db}, levels)
+	store.SnapshotInterval = opts.SnapshotInterval
+	store.SnapshotRetention = opts.Retention
+	store.Logger = opts.Logger
+	db.SetLogger(opts.Logger) // NewStore gave it the default logger
+	if err := store.Open(ctx); err != nil {
+		return nil, fmt.Errorf("replicate %s: %w", path, err)
+	}
+	return &Replicator{db: db, store: store, rep: rep}, nil
+}
+
+// Sync ships what has committed so far, at once, and returns when the
+// targets hold it.
+func (r *Replicator) Sync(ctx context.Context) error {
+	if err := r.db.Sync(ctx); err != nil {
+		return fmt.Errorf("replicate: sync: %w", err)
+	}
+	if err := r.rep.Sync(ctx); err != nil {
+		return fmt.Errorf("replicate: sync: %w", err)
+	}
+	return nil
+}
+
+// Lag is how many of the database's change sets the targets do not
+// hold yet: each is what one sync gathered from the WAL (a Litestream
+// transaction), holding every commit since the sync before. It is 0
+// once Sync returns; commits not yet gathered are not counted.
+func (r *Replicator) Lag() (uint64, error) {
+	local, err := r.db.Pos()
+	if err != nil {
+		return 0, fmt.Errorf("replicate: position: %w", err)
+	}
+	remote := r.rep.Pos()
+	if local.TXID <= remote.TXID {
+		return 0, nil
+	}
+	return uint64(local.TXID - remote.TXID), nil
+}
+
+// Close ships what is left and stops replicating. Close the
+// application's connections to the database first.
+func (r *Replicator) Close(ctx context.Context) error {
+	if err := r.store.Close(ctx); err != nil {
+		return fmt.Errorf("replicate: close: %w", err)
+	}
+	return nil
+}
+
+// restorer is a replica that only reads the targets.
+func restorer(cipher backup.Cipher, targets []backup.Target, prefix string) *litestream.Replica {
+	return litestream.NewReplicaWithClient(nil, &client{cipher: cipher, targets: targets, prefix: prefix, logger: slog.Default()})
+}
+
+// Window is the span a restore can reach: from the oldest restore point
+// kept to the newest change shipped.
+type Window struct {
+	Oldest, Newest time.Time
+}
+
+// Points returns the restore window of the database replicated under
+// prefix, or backup.ErrNotFound when nothing is there.
+func Points(ctx context.Context, cipher backup.Cipher, targets []backup.Target, prefix string) (Window, error) {
+	oldest, newest, err := restorer(cipher, targets, prefix).TimeBounds(ctx)
+	if err != nil {
+		return Window{}, fmt.Errorf("replicate: %w", err)
+	}
+	if newest.IsZero() {
+		return Window{}, fmt.Errorf("replicate: nothing replicated under %q: %w", prefix, backup.ErrNotFound)
+	}
+	return Window{Oldest: oldest, Newest: newest}, nil
+}
+
+// Restore writes the database replicated under prefix, as it was at the
+// given time (the latest when at is zero), to outputPath, which must not
+// exist. A time outside the restore window is an error that names the
+// window.
+func Restore(ctx context.Context, cipher backup.Cipher, targets []backup.Target, prefix, outputPath string, at time.Time) error {
+	w, err := Points(ctx, cipher, targets, prefix)
+	if err != nil {
+		return err
+	}
+	if !at.IsZero() && (at.Before(w.Oldest) || at.After(w.Newest)) {
+		return fmt.Errorf("replicate: %s is outside the restore window %s to %s", at.UTC().Format(time.RFC3339Nano),
+			w.Oldest.Format(time.RFC3339Nano), w.Newest.Format(time.RFC3339Nano))
+	}
+	opt := litestream.NewRestoreOptions()
+	opt.OutputPath = outputPath
+	opt.Timestamp = at
+	opt.IntegrityCheck = litestream.IntegrityCheckQuick
+	if err := restorer(cipher, targets, prefix).Restore(ctx, opt); err != nil {
+		return fmt.Errorf("replicate: restore to %s: %w", outputPath, err)
+	}
+	return nil
+}
