@@ -72,7 +72,13 @@
 //	archive_command = 'saaskit backup wal-push --data /srv/saaskit %p'
 //	archive_timeout = 60s
 //
-// and SAASKIT_ROOT_PASSPHRASE in the server's environment. "saaskit
+// and SAASKIT_ROOT_PASSPHRASE in the server's environment. Each
+// wal-push that opens the repository itself derives the root key from
+// the passphrase (Argon2id, about 1.5 s), which caps archiving near
+// 10 MiB/s; "saaskit backup wal-agent", run as the server's OS user,
+// opens it once and serves wal-push and wal-fetch on a unix socket only
+// that user can reach, at the cost of the push alone (BENCHMARKS.md).
+// Nothing derived from the passphrase is written to disk. "saaskit
 // backup base --dsn ..." takes a base backup (a role with REPLICATION;
 // archiving must work first: pg_basebackup waits for the WAL it needs
 // to be archived). "saaskit backup restore --pgdata DIR --at TIME"
@@ -91,6 +97,39 @@
 // finished and before the last archived commit: else the server stops
 // recovery with an error rather than promote short of the target.
 // Extra tablespaces are not supported.
+//
+// # Achieved RPO and point-in-time drills
+//
+// A source backed up continuously is given to a Scheduler as a
+// Continuous (SchedulerOptions.Continuous): a name, Newest (the newest
+// point a restore can reach) and, to be drilled, Restore (the source as
+// it was at a point, into a new file). backup/replicate supplies both
+// for a SQLite database (Replicator.Continuous in the process that
+// replicates it, replicate.Continuous elsewhere); NewestWAL is Newest
+// for archived PostgreSQL WAL:
+//
+//	s, err := backup.NewScheduler(b, jobs, backup.SchedulerOptions{Continuous: []backup.Continuous{
+//		{Name: "app.db", Newest: r.Newest, Restore: r.Restore, RPO: time.Minute,
+//			DrillEvery: 24 * time.Hour, Drill: backup.DrillOptions{Check: sqlitecheck.Integrity}},
+//		{Name: "postgres", Newest: b.NewestWAL, RPO: 2 * time.Minute},
+//	}})
+//
+// The Scheduler measures each one on every RunDue and every metric
+// collection: Status has its NewestPoint and AchievedRPO (the time
+// since), RPOViolated when that exceeds its RPO, and the gauge
+// saaskit.backup.rpo.achieved (seconds; attributes job and kind,
+// "continuous", or "periodic" for a job, whose newest point is when its
+// last good backup started) reports it with saaskit.backup.rpo.violated.
+// Every DrillEvery it restores the source as it was at its newest point
+// into scratch space (DrillAt does it on demand), runs the check
+// (sqlitecheck.Integrity, or sqlitecheck.Query with a query of the
+// application's), and records the time both took as the achieved RTO:
+// Status.LastDrill (Kind "point_in_time", the Point restored to), the
+// gauge saaskit.backup.drill.duration with kind "point_in_time" (a
+// job's drills have kind "full"), and saaskit.backup.check.ok. A
+// PostgreSQL point-in-time restore needs a server to replay the WAL,
+// so archived WAL is measured, not drilled; drill its pg_dump backups
+// (Job) or restore it by hand (RestorePostgres).
 //
 // # Incremental snapshots
 //

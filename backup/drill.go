@@ -23,7 +23,14 @@ type DrillOptions struct {
 // could really be restored, and how long it took (the recovery time
 // objective actually achieved).
 type DrillReport struct {
-	ID       string        `json:"id"`
+	// Kind is DrillFull (a backup restored whole, ID) or
+	// DrillPointInTime (a continuous source, Source, restored as it was
+	// at Point).
+	Kind   string    `json:"kind"`
+	ID     string    `json:"id,omitempty"`
+	Source string    `json:"source,omitempty"`
+	Point  time.Time `json:"point,omitzero"`
+	// At is when the drill ran.
 	At       time.Time     `json:"at"`
 	Duration time.Duration `json:"-"` // restore and check: the measured RTO; JSON duration_seconds
 	Bytes    int64         `json:"bytes"`
@@ -44,7 +51,7 @@ func (r DrillReport) MarshalJSON() ([]byte, error) {
 // manifest, runs the check, and measures the time it all took. The
 // report always comes back; a failed drill has OK false and says why.
 func (b *Backups) Drill(ctx context.Context, id string, opts DrillOptions) DrillReport {
-	r := DrillReport{ID: id, At: b.opts.Now().UTC()}
+	r := DrillReport{Kind: DrillFull, ID: id, At: b.opts.Now().UTC()}
 	dir, err := os.MkdirTemp(opts.ScratchDir, "drill-")
 	if err != nil {
 		r.Error = err.Error()

@@ -99,9 +99,13 @@ func (m *MemoryLeases) Release(_ context.Context, job, holder string) error {
 	return nil
 }
 
-// Status is a job's state, for dashboards and the metrics.
+// Status is a job's or a continuous source's state, for dashboards
+// and the metrics.
 type Status struct {
-	Job          string        `json:"job"`
+	Job string `json:"job"`
+	// Continuous is set on a continuous source's status: it has no runs,
+	// sizes or copies, only its newest point and its drills.
+	Continuous   bool          `json:"continuous,omitempty"`
 	LastSuccess  time.Time     `json:"last_success,omitzero"`
 	LastBackup   string        `json:"last_backup,omitempty"`
 	LastError    string        `json:"last_error,omitempty"`
@@ -112,15 +116,29 @@ type Status struct {
 	LastDrill    *DrillReport  `json:"last_drill,omitempty"`
 	LastVerify   *Verified     `json:"last_verify,omitempty"`
 	RPOViolated  bool          `json:"rpo_violated"`
+	// NewestPoint is the newest point a restore can reach: when the last
+	// good backup started (its data is as of then), or the newest point
+	// of a continuous source, as last measured.
+	NewestPoint time.Time `json:"newest_point,omitzero"`
+	// AchievedRPO is how long before the Status call NewestPoint was:
+	// what losing the source now would lose at most. Zero without a
+	// point. JSON achieved_rpo_seconds.
+	AchievedRPO time.Duration `json:"-"`
 }
 
-// MarshalJSON writes the status with its duration in seconds.
+// MarshalJSON writes the status with its durations in seconds.
 func (s Status) MarshalJSON() ([]byte, error) {
 	type fields Status
+	var rpo *float64
+	if !s.NewestPoint.IsZero() {
+		v := s.AchievedRPO.Seconds()
+		rpo = &v
+	}
 	return json.Marshal(struct {
 		fields
-		LastDurationSeconds float64 `json:"last_duration_seconds"`
-	}{fields(s), s.LastDuration.Seconds()})
+		LastDurationSeconds float64  `json:"last_duration_seconds"`
+		AchievedRPOSeconds  *float64 `json:"achieved_rpo_seconds,omitempty"`
+	}{fields(s), s.LastDuration.Seconds(), rpo})
 }
 
 // SchedulerOptions configure a Scheduler.
@@ -138,15 +156,22 @@ type SchedulerOptions struct {
 	Logger *slog.Logger
 	// MeterProvider receives saaskit.backup.* gauges. Default global.
 	MeterProvider metric.MeterProvider
+	// Continuous are the sources backed up continuously whose achieved
+	// RPO the Scheduler measures and whose point-in-time restores it
+	// drills. Their names must differ from each other and from the
+	// jobs'. Default none.
+	Continuous []Continuous
 }
 
 // Scheduler runs backup jobs on their intervals, one process at a time
 // per job, retrying failures, drilling restores, and reporting age, RPO
-// and 3-2-1 status as metrics.
+// and 3-2-1 status as metrics. It measures the achieved RPO of
+// continuous sources and drills their point-in-time restores.
 type Scheduler struct {
-	b    *Backups
-	jobs []Job
-	opts SchedulerOptions
+	b          *Backups
+	jobs       []Job
+	continuous []Continuous
+	opts       SchedulerOptions
 
 	mu     sync.Mutex
 	status map[string]*Status
@@ -169,15 +194,31 @@ func NewScheduler(b *Backups, jobs []Job, opts SchedulerOptions) (*Scheduler, er
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Scheduler{b: b, jobs: slices.Clone(jobs), opts: opts, status: map[string]*Status{}}
+	s := &Scheduler{b: b, jobs: slices.Clone(jobs), continuous: slices.Clone(opts.Continuous), opts: opts, status: map[string]*Status{}}
+	s.opts.Continuous = nil
 	for i, j := range jobs {
 		if j.Name == "" || j.Source == nil || j.Every <= 0 {
 			return nil, fmt.Errorf("%w: job %d needs a name, a source and an interval", ErrInvalid, i)
+		}
+		if s.status[j.Name] != nil {
+			return nil, fmt.Errorf("%w: job %d: name %q is taken", ErrInvalid, i, j.Name)
 		}
 		if j.RPO <= 0 {
 			s.jobs[i].RPO = 2 * j.Every
 		}
 		s.status[j.Name] = &Status{Job: j.Name, Violations: Check321(j.Placements)}
+	}
+	for i, c := range s.continuous {
+		if c.Name == "" || c.Newest == nil {
+			return nil, fmt.Errorf("%w: continuous source %d needs a name and Newest", ErrInvalid, i)
+		}
+		if s.status[c.Name] != nil {
+			return nil, fmt.Errorf("%w: continuous source %d: name %q is taken", ErrInvalid, i, c.Name)
+		}
+		if c.RPO <= 0 {
+			s.continuous[i].RPO = 5 * time.Minute
+		}
+		s.status[c.Name] = &Status{Job: c.Name, Continuous: true}
 	}
 	if err := s.observe(); err != nil {
 		return nil, err
@@ -194,14 +235,23 @@ func (s *Scheduler) Status(job string) (Status, bool) {
 		return Status{}, false
 	}
 	c := *st
-	c.RPOViolated = s.rpoViolated(job, st)
+	now := s.opts.Now()
+	c.RPOViolated = s.rpoViolated(job, st, now)
+	if !c.NewestPoint.IsZero() {
+		c.AchievedRPO = max(0, now.Sub(c.NewestPoint))
+	}
 	return c, true
 }
 
-func (s *Scheduler) rpoViolated(job string, st *Status) bool {
+func (s *Scheduler) rpoViolated(job string, st *Status, now time.Time) bool {
 	for _, j := range s.jobs {
 		if j.Name == job {
-			return st.LastSuccess.IsZero() || s.opts.Now().Sub(st.LastSuccess) > j.RPO
+			return st.LastSuccess.IsZero() || now.Sub(st.LastSuccess) > j.RPO
+		}
+	}
+	for _, c := range s.continuous {
+		if c.Name == job {
+			return st.NewestPoint.IsZero() || now.Sub(st.NewestPoint) > c.RPO
 		}
 	}
 	return false
@@ -224,7 +274,8 @@ func (s *Scheduler) Run(ctx context.Context, tick time.Duration) error {
 }
 
 // RunDue runs, once, every job whose interval has passed since its last
-// success (and drills whose interval has passed).
+// success (and drills whose interval has passed), and measures each
+// continuous source, drilling it when its interval has passed.
 func (s *Scheduler) RunDue(ctx context.Context) {
 	for _, j := range s.jobs {
 		now := s.opts.Now()
@@ -258,6 +309,9 @@ func (s *Scheduler) RunDue(ctx context.Context) {
 			}
 		}
 	}
+	for _, c := range s.continuous {
+		s.runContinuous(ctx, c)
+	}
 }
 
 // refresh learns the job's last good backup from the catalog, which
@@ -270,7 +324,7 @@ func (s *Scheduler) refresh(ctx context.Context, j Job, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if st := s.status[j.Name]; m.Finished.After(st.LastSuccess) {
-		st.LastSuccess, st.LastBackup, st.LastBytes, st.Copies = m.Finished, m.ID, m.StoredSize, len(m.Targets)
+		st.LastSuccess, st.LastBackup, st.LastBytes, st.Copies, st.NewestPoint = m.Finished, m.ID, m.StoredSize, len(m.Targets), m.Started
 	}
 }
 
@@ -303,6 +357,7 @@ func (s *Scheduler) runJob(ctx context.Context, j Job) {
 		return
 	}
 	st.LastSuccess, st.LastBackup, st.LastError, st.LastBytes, st.Copies = m.Finished, m.ID, "", m.StoredSize, len(m.Targets)
+	st.NewestPoint = m.Started
 	s.mu.Unlock()
 	if j.Retention != nil { // outside the lock: pruning reads and deletes on every target
 		if _, err := s.b.Prune(ctx, *j.Retention, retention.Options{}); err != nil {
@@ -343,7 +398,7 @@ func (s *Scheduler) observe() error {
 		return err
 	}
 	drill, err := meter.Float64ObservableGauge("saaskit.backup.drill.duration", metric.WithUnit("s"),
-		metric.WithDescription("Measured restore time of the last drill; absent until one ran."))
+		metric.WithDescription("Measured restore time of the last drill (attribute kind: full or point_in_time), the achieved RTO; absent until one passed."))
 	if err != nil {
 		return err
 	}
@@ -362,29 +417,45 @@ func (s *Scheduler) observe() error {
 	if err != nil {
 		return err
 	}
-	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+	achieved, err := meter.Float64ObservableGauge("saaskit.backup.rpo.achieved", metric.WithUnit("s"),
+		metric.WithDescription("Age of the newest point a restore can reach (attribute kind: periodic or continuous): what losing the source now would lose at most."))
+	if err != nil {
+		return err
+	}
+	_, err = meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		for _, c := range s.continuous { // outside the lock: it may read the targets
+			s.measure(ctx, c)
+		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		now := s.opts.Now()
 		for name, st := range s.status {
 			attrs := metric.WithAttributes(attribute.String("job", name))
-			if !st.LastSuccess.IsZero() {
-				o.ObserveFloat64(age, now.Sub(st.LastSuccess).Seconds(), attrs)
+			kind, drillKind := "periodic", DrillFull
+			if st.Continuous {
+				kind, drillKind = "continuous", DrillPointInTime
 			}
-			violated := int64(0)
-			if s.rpoViolated(name, st) {
-				violated = 1
+			o.ObserveInt64(rpo, boolInt(s.rpoViolated(name, st, now)), attrs)
+			if !st.NewestPoint.IsZero() {
+				o.ObserveFloat64(achieved, max(0, now.Sub(st.NewestPoint)).Seconds(),
+					metric.WithAttributes(attribute.String("job", name), attribute.String("kind", kind)))
 			}
-			o.ObserveInt64(rpo, violated, attrs)
-			o.ObserveInt64(size, st.LastBytes, attrs)
-			o.ObserveInt64(copies, int64(st.Copies), attrs)
-			o.ObserveInt64(rule, int64(len(st.Violations)), attrs)
 			if st.LastDrill != nil && st.LastDrill.OK {
-				o.ObserveFloat64(drill, st.LastDrill.Duration.Seconds(), attrs)
+				o.ObserveFloat64(drill, st.LastDrill.Duration.Seconds(),
+					metric.WithAttributes(attribute.String("job", name), attribute.String("kind", drillKind)))
 			}
 			if st.LastDrill != nil {
 				o.ObserveInt64(checks, boolInt(st.LastDrill.OK), metric.WithAttributes(attribute.String("job", name), attribute.String("check", "drill")))
 			}
+			if st.Continuous {
+				continue // no runs: no age, size, copies or durations
+			}
+			if !st.LastSuccess.IsZero() {
+				o.ObserveFloat64(age, now.Sub(st.LastSuccess).Seconds(), attrs)
+			}
+			o.ObserveInt64(size, st.LastBytes, attrs)
+			o.ObserveInt64(copies, int64(st.Copies), attrs)
+			o.ObserveInt64(rule, int64(len(st.Violations)), attrs)
 			if st.LastVerify != nil {
 				o.ObserveInt64(checks, boolInt(st.LastVerify.OK), metric.WithAttributes(attribute.String("job", name), attribute.String("check", "verify")))
 			}
@@ -394,7 +465,7 @@ func (s *Scheduler) observe() error {
 			o.ObserveFloat64(duration, st.LastDuration.Seconds(), attrs)
 		}
 		return nil
-	}, age, rpo, size, copies, rule, drill, checks, lastSuccess, duration)
+	}, age, rpo, size, copies, rule, drill, checks, lastSuccess, duration, achieved)
 	return err
 }
 

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/benbjohnson/litestream"
@@ -34,6 +35,10 @@ type client struct {
 	targets []backup.Target
 	prefix  string
 	logger  *slog.Logger
+	// shipped is the time (Unix ms) of the newest level-0 file every
+	// target holds: every commit gathered from the WAL by then is
+	// shipped.
+	shipped atomic.Int64
 }
 
 var _ litestream.ReplicaClient = (*client)(nil)
@@ -197,6 +202,14 @@ func (c *client) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID l
 		}
 		if err := c.put(ctx, t, name, spool); err != nil {
 			return nil, err
+		}
+	}
+	if level == 0 {
+		for ms := hdr.Timestamp; ; {
+			old := c.shipped.Load()
+			if ms <= old || c.shipped.CompareAndSwap(old, ms) {
+				break
+			}
 		}
 	}
 	return info, nil

@@ -31,4 +31,12 @@
 // them. A process killed between syncs resumes from the WAL on its next
 // Start: nothing committed is lost as long as the database file and its
 // WAL survive.
+//
+// Replicator.Newest is the newest point a restore can reach, as the
+// replicating process knows it (a database with no writes stays
+// current); Replicator.Continuous gives it, with a point-in-time
+// Restore, to a backup.Scheduler, which reports the achieved RPO and
+// drills restores (see package backup). Another process measures from
+// the targets with Continuous, whose newest point is the newest change
+// shipped.
 package replicate

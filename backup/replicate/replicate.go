@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/benbjohnson/litestream"
@@ -56,9 +57,15 @@ func (o Options) withDefaults(path string) Options {
 // commit. Make it with Start; Close it after the application has closed
 // its own connections to the database.
 type Replicator struct {
-	db    *litestream.DB
-	store *litestream.Store
-	rep   *litestream.Replica
+	db      *litestream.DB
+	store   *litestream.Store
+	rep     *litestream.Replica
+	client  *client
+	cipher  backup.Cipher
+	targets []backup.Target
+	opts    Options
+	// synced is when the last Sync that returned nil started (Unix ns).
+	synced atomic.Int64
 }
 
 // Start replicates the SQLite database at path, which must be in WAL
@@ -73,7 +80,8 @@ func Start(ctx context.Context, path string, cipher backup.Cipher, targets []bac
 	opts = opts.withDefaults(path)
 	db := litestream.NewDB(path)
 	db.Logger = opts.Logger
-	rep := litestream.NewReplicaWithClient(db, &client{cipher: cipher, targets: targets, prefix: opts.Prefix, logger: opts.Logger})
+	c := &client{cipher: cipher, targets: targets, prefix: opts.Prefix, logger: opts.Logger}
+	rep := litestream.NewReplicaWithClient(db, c)
 	rep.SyncInterval = opts.SyncInterval
 	db.Replica = rep
 	db.MonitorInterval = opts.SyncInterval
@@ -90,17 +98,24 @@ func Start(ctx context.Context, path string, cipher backup.Cipher, targets []bac
 	if err := store.Open(ctx); err != nil {
 		return nil, fmt.Errorf("replicate %s: %w", path, err)
 	}
-	return &Replicator{db: db, store: store, rep: rep}, nil
+	return &Replicator{db: db, store: store, rep: rep, client: c, cipher: cipher, targets: targets, opts: opts}, nil
 }
 
 // Sync ships what has committed so far, at once, and returns when the
 // targets hold it.
 func (r *Replicator) Sync(ctx context.Context) error {
+	start := time.Now()
 	if err := r.db.Sync(ctx); err != nil {
 		return fmt.Errorf("replicate: sync: %w", err)
 	}
 	if err := r.rep.Sync(ctx); err != nil {
 		return fmt.Errorf("replicate: sync: %w", err)
+	}
+	for ns := start.UnixNano(); ; {
+		old := r.synced.Load()
+		if ns <= old || r.synced.CompareAndSwap(old, ns) {
+			break
+		}
 	}
 	return nil
 }
@@ -169,10 +184,102 @@ func Restore(ctx context.Context, cipher backup.Cipher, targets []backup.Target,
 	}
 	opt := litestream.NewRestoreOptions()
 	opt.OutputPath = outputPath
-	opt.Timestamp = at
+	if !at.IsZero() {
+		// Litestream restores the changes made before the timestamp;
+		// "as it was at" includes a change made at that millisecond
+		// (the resolution of the changes' times).
+		opt.Timestamp = at.Truncate(time.Millisecond).Add(time.Millisecond)
+	}
 	opt.IntegrityCheck = litestream.IntegrityCheckQuick
 	if err := restorer(cipher, targets, prefix).Restore(ctx, opt); err != nil {
 		return fmt.Errorf("replicate: restore to %s: %w", outputPath, err)
 	}
 	return nil
+}
+
+// Newest returns the newest point a restore can reach, as this
+// Replicator knows it: every commit made before it is on the targets.
+// It is the latest of: when the last Sync that returned nil started;
+// when the newest change this process shipped was read from the WAL;
+// and, while nothing is left to ship (Lag is 0), the last successful
+// sync less SyncInterval, as Litestream reads the WAL every
+// SyncInterval: a database with no writes stays current rather than
+// seeming to fall behind. Before this process has shipped anything, it
+// is the newest change on the targets (Points). The achieved RPO is
+// the time since.
+func (r *Replicator) Newest(ctx context.Context) (time.Time, error) {
+	var newest time.Time
+	if ns := r.synced.Load(); ns > 0 {
+		newest = time.Unix(0, ns)
+	}
+	if ms := r.client.shipped.Load(); ms > 0 {
+		newest = later(newest, time.UnixMilli(ms))
+	}
+	if lag, err := r.Lag(); err == nil && lag == 0 {
+		if at := r.db.LastSuccessfulSyncAt(); !at.IsZero() {
+			newest = later(newest, at.Add(-r.opts.SyncInterval))
+		}
+	}
+	if !newest.IsZero() {
+		return newest.UTC(), nil
+	}
+	w, err := Points(ctx, r.cipher, r.targets, r.opts.Prefix)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return w.Newest, nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// Restore writes the database as it was at the given time (the latest
+// when at is zero) to outputPath, which must not exist, as the
+// package's Restore does. A time after the newest change on the
+// targets but not after Newest is restored as that change left the
+// database: nothing was committed in between.
+func (r *Replicator) Restore(ctx context.Context, at time.Time, outputPath string) error {
+	if !at.IsZero() {
+		newest, nerr := r.Newest(ctx) // before Points: what it vouches for is listed then
+		w, err := Points(ctx, r.cipher, r.targets, r.opts.Prefix)
+		if err != nil {
+			return err
+		}
+		if nerr == nil && at.After(w.Newest) && !at.After(newest) {
+			at = w.Newest
+		}
+	}
+	return Restore(ctx, r.cipher, r.targets, r.opts.Prefix, outputPath, at)
+}
+
+// Continuous is the replicated database as a continuous source of a
+// backup.Scheduler: its achieved RPO is measured with Newest and its
+// point-in-time restores drilled with Restore. Set the source's RPO,
+// DrillEvery and Drill (with sqlitecheck.Integrity, say) on the result.
+func (r *Replicator) Continuous(name string) backup.Continuous {
+	return backup.Continuous{Name: name, Newest: r.Newest, Restore: r.Restore}
+}
+
+// Continuous is the database replicated under prefix as a continuous
+// source of a backup.Scheduler in a process that does not replicate it
+// (the one that does uses Replicator.Continuous): its newest point is
+// the newest change on the targets (Points). That cannot tell a
+// database with no writes from one whose replication stopped, so on an
+// idle database the achieved RPO it gives grows though nothing is
+// unshipped.
+func Continuous(name string, cipher backup.Cipher, targets []backup.Target, prefix string) backup.Continuous {
+	return backup.Continuous{
+		Name: name,
+		Newest: func(ctx context.Context) (time.Time, error) {
+			w, err := Points(ctx, cipher, targets, prefix)
+			return w.Newest, err
+		},
+		Restore: func(ctx context.Context, at time.Time, path string) error {
+			return Restore(ctx, cipher, targets, prefix, path, at)
+		},
+	}
 }

@@ -42,3 +42,34 @@ func Integrity(ctx context.Context, path string) error {
 	}
 	return nil
 }
+
+// Query returns a check that runs Integrity and then query on the
+// restored database, which must succeed and return at least one row: a
+// table the application cannot run without, a row every deployment
+// has. For example:
+//
+//	backup.DrillOptions{Check: sqlitecheck.Query("SELECT 1 FROM tenants LIMIT 1")}
+func Query(query string, args ...any) func(ctx context.Context, path string) error {
+	return func(ctx context.Context, path string) error {
+		if err := Integrity(ctx, path); err != nil {
+			return err
+		}
+		db, err := sqldb.Open(ctx, "sqlite:"+path)
+		if err != nil {
+			return fmt.Errorf("open restored database: %w", err)
+		}
+		defer db.Close()
+		rows, err := db.QueryContext(ctx, query, args...)
+		if err != nil {
+			return fmt.Errorf("check query: %w", err)
+		}
+		defer rows.Close()
+		if !rows.Next() {
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("check query: %w", err)
+			}
+			return fmt.Errorf("check query %q returned no row", query)
+		}
+		return rows.Err()
+	}
+}
