@@ -28,9 +28,11 @@ type Endpoint struct {
 	// EventTypes the endpoint subscribes to; empty means every type.
 	EventTypes []string
 	// Secrets are the endpoint's signing secrets (whsec_ or whsk_), sealed
-	// with the dispatcher's Seal function. The first signs; all sign
-	// during a rotation.
-	Secrets [][]byte
+	// with the dispatcher's Seal function. The first signs; the others
+	// sign beside it until PreviousSecretsUntil (always, when that is
+	// zero): a rotation's overlap.
+	Secrets              [][]byte
+	PreviousSecretsUntil time.Time
 	// RateLimit caps deliveries per second to this endpoint: from each
 	// worker process, or from all of them with a shared
 	// WorkerOptions.RateLimiter. 0 means none; otherwise MinRateLimit to

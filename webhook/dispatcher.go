@@ -2,14 +2,10 @@ package webhook
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
 	"net/netip"
-	"slices"
 	"sync"
 	"time"
 
@@ -75,6 +71,7 @@ type Dispatcher struct {
 
 type cachedSigner struct {
 	version int64
+	secrets int // how many of the endpoint's secrets sign
 	signer  *Signer
 }
 
@@ -105,72 +102,6 @@ func (d *Dispatcher) QueueStats(ctx context.Context) (QueueStats, error) {
 		return QueueStats{}, fmt.Errorf("queue stats: %w", ErrUnsupported)
 	}
 	return stats.Stats(ctx, d.opts.Now().UTC())
-}
-
-// EndpointSpec describes a new endpoint.
-type EndpointSpec struct {
-	URL        string
-	APIVersion string            // pinned payload version; "" follows the latest
-	EventTypes []string          // empty: every type
-	RateLimit  float64           // deliveries per second; 0: none
-	Ordered    bool              // deliver one at a time, in order
-	Metadata   map[string]string // at most 50 entries
-}
-
-func newID(prefix string) string {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b)
-	return prefix + hex.EncodeToString(b)
-}
-
-func secretAD(e *Endpoint) []byte { return []byte("saaskit.webhook.secret:" + e.TenantID + ":" + e.ID) }
-
-// CreateEndpoint validates spec and stores a new endpoint with a fresh
-// signing secret, sealed at rest. The secret is returned once: show it to
-// the endpoint's owner.
-func (d *Dispatcher) CreateEndpoint(ctx context.Context, tenantID string, spec EndpointSpec) (*Endpoint, string, error) {
-	if tenantID == "" {
-		return nil, "", fmt.Errorf("%w: tenant is required", ErrInvalid)
-	}
-	u, err := CheckURL(spec.URL, d.opts.HTTPSOnly)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := checkEndpointHost(u.Hostname(), d.opts.AllowCIDRs); err != nil {
-		return nil, "", err
-	}
-	if len(spec.EventTypes) > maxEventTypes {
-		return nil, "", fmt.Errorf("%w: at most %d event types", ErrInvalid, maxEventTypes)
-	}
-	for _, t := range spec.EventTypes {
-		if !validEventType(t) {
-			return nil, "", fmt.Errorf("%w: event type %q: 1 to %d characters of a-z, A-Z, 0-9, '_', '.', '-'", ErrInvalid, t, maxEventType)
-		}
-	}
-	if spec.RateLimit != 0 && !(spec.RateLimit >= MinRateLimit && spec.RateLimit <= 1e6) {
-		return nil, "", fmt.Errorf("%w: rate limit must be 0 (none) or %g to 1e6 per second", ErrInvalid, MinRateLimit)
-	}
-	if len(spec.APIVersion) > maxEventType || !isPrintableASCII(spec.APIVersion) {
-		return nil, "", fmt.Errorf("%w: api version must be at most %d printable characters", ErrInvalid, maxEventType)
-	}
-	if len(spec.Metadata) > maxMetadata {
-		return nil, "", fmt.Errorf("%w: at most %d metadata entries", ErrInvalid, maxMetadata)
-	}
-	now := d.opts.Now().UTC()
-	e := &Endpoint{
-		ID: newID("ep_"), TenantID: tenantID, URL: spec.URL, APIVersion: spec.APIVersion, EventTypes: slices.Clone(spec.EventTypes),
-		RateLimit: spec.RateLimit, Ordered: spec.Ordered, Metadata: maps.Clone(spec.Metadata), CreatedAt: now, UpdatedAt: now,
-	}
-	secret := NewSecret()
-	sealed, err := d.seal(tenantID).Encrypt([]byte(secret), secretAD(e))
-	if err != nil {
-		return nil, "", fmt.Errorf("seal endpoint secret: %w", err)
-	}
-	e.Secrets = [][]byte{sealed}
-	if err := d.endpoints.CreateEndpoint(ctx, e); err != nil {
-		return nil, "", fmt.Errorf("create endpoint: %w", err)
-	}
-	return e, secret, nil
 }
 
 // ErrUnsupported: the queue does not implement an optional interface
@@ -397,7 +328,7 @@ func (d *Dispatcher) Verifier(ctx context.Context, tenantID string, opts VerifyO
 		if err != nil {
 			return nil, err
 		}
-		keys = append(keys, k...)
+		keys = append(keys, k[:e.activeSecrets(d.opts.Now())]...)
 	}
 	return NewVerifier(opts, keys...)
 }
@@ -416,24 +347,25 @@ func (d *Dispatcher) unseal(e *Endpoint) ([]string, error) {
 }
 
 // signer returns the endpoint's signer, unsealing its secrets once per
-// endpoint version.
+// endpoint version and again when a rotation's overlap ends.
 func (d *Dispatcher) signer(e *Endpoint) (*Signer, error) {
+	active := e.activeSecrets(d.opts.Now())
 	d.mu.Lock()
 	c := d.signers[e.ID]
 	d.mu.Unlock()
-	if c != nil && c.version == e.Version {
+	if c != nil && c.version == e.Version && c.secrets == active {
 		return c.signer, nil
 	}
 	keys, err := d.unseal(e)
 	if err != nil {
 		return nil, err
 	}
-	s, err := NewSigner(keys...)
+	s, err := NewSigner(keys[:active]...)
 	if err != nil {
 		return nil, fmt.Errorf("endpoint %s: %w", e.ID, err)
 	}
 	d.mu.Lock()
-	d.signers[e.ID] = &cachedSigner{version: e.Version, signer: s}
+	d.signers[e.ID] = &cachedSigner{version: e.Version, secrets: active, signer: s}
 	d.mu.Unlock()
 	return s, nil
 }
@@ -467,24 +399,6 @@ func (d *Dispatcher) endpoint(ctx context.Context, del *Delivery) (*Endpoint, er
 		c = read.(*Endpoint)
 	}
 	return new(*c), nil
-}
-
-// disable marks the endpoint disabled with reason, retrying on races.
-func (d *Dispatcher) disable(ctx context.Context, tenantID, id, reason string) error {
-	for range 5 {
-		e, err := d.endpoints.GetEndpoint(ctx, tenantID, id)
-		if err != nil {
-			return err
-		}
-		if e.DisabledReason != "" {
-			return nil
-		}
-		e.DisabledReason, e.UpdatedAt = reason, d.opts.Now().UTC()
-		if err = d.endpoints.UpdateEndpoint(ctx, e); !errors.Is(err, ErrConflict) {
-			return err
-		}
-	}
-	return fmt.Errorf("disable endpoint %s: %w", id, ErrConflict)
 }
 
 func isPrintableASCII(s string) bool {

@@ -66,6 +66,19 @@
 //	n, err := d.Send(ctx, &webhook.Message{TenantID: "acme", EventType: "invoice.paid", Payload: body})
 //	go d.Run(ctx, webhook.WorkerOptions{}) // in as many processes as you like
 //
+// The Dispatcher owns each endpoint's lifecycle: CreateEndpoint,
+// GetEndpoint, ListEndpoints, UpdateEndpoint, DeleteEndpoint,
+// DisableEndpoint, EnableEndpoint and RotateSecret, every change
+// validated alike (the URL's scheme and host, refused on forbidden
+// addresses at registration as well as when dialled; the event-type
+// filter; the rate limit) and kept apart per tenant. An endpoint signs
+// with an HMAC secret (v1, whsec_) or an Ed25519 key (v1a: the owner is
+// shown the whpk_ public key). RotateSecret lets the replaced secrets
+// sign beside the new one for an overlap (a day by default), so
+// receivers verify throughout a rollout. Change endpoints through the
+// Dispatcher rather than the store: it validates, and it forgets what it
+// cached of them.
+//
 // SendTx enqueues inside the caller's *sql.Tx, so an event commits or
 // rolls back with the business change (transactional outbox). SendMany
 // and SendManyTx queue many messages at once, all or none, in a few

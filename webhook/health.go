@@ -63,6 +63,13 @@ func (b *healthBook) of(e *Endpoint) *endpointHealth {
 	return h
 }
 
+// reset forgets the endpoint's breaker and limiter: it starts closed.
+func (b *healthBook) reset(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.eps, id)
+}
+
 // states counts the breakers by state, for the breakers gauge.
 func (b *healthBook) states() map[string]int {
 	out := map[string]int{"closed": 0, "open": 0, "half_open": 0}

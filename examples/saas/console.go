@@ -447,7 +447,7 @@ func (c *console) webhooks(r *http.Request) (*tenancy.Tenant, any, error) {
 		return nil, nil, err
 	}
 	ctx := r.Context()
-	eps, err := c.app.hooks.endpoints.ListEndpoints(ctx, t.ID)
+	eps, err := c.app.hooks.d.ListEndpoints(ctx, t.ID)
 	if err != nil {
 		return nil, nil, err
 	}

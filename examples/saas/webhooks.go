@@ -24,12 +24,11 @@ import (
 // verifies what the demo itself sends there, and GET /api/webhooks/inbound
 // shows the tenant, with its key, what arrived.
 type hooks struct {
-	d         *webhook.Dispatcher
-	queue     webhook.Queue
-	endpoints webhook.EndpointStore
-	limiter   webhook.RateLimiter
-	seen      webhook.SeenStore
-	logger    *slog.Logger
+	d       *webhook.Dispatcher
+	queue   webhook.Queue
+	limiter webhook.RateLimiter
+	seen    webhook.SeenStore
+	logger  *slog.Logger
 
 	mu       sync.Mutex
 	received map[string][]json.RawMessage // tenant → events received, in order
@@ -51,7 +50,7 @@ func newHooks(ctx context.Context, st *webhookstore.Store, shared sharedState, k
 	if err != nil {
 		return nil, err
 	}
-	return &hooks{d: d, queue: st, endpoints: st, limiter: shared.endpointLimits, seen: shared.seen, logger: logger, received: map[string][]json.RawMessage{}}, nil
+	return &hooks{d: d, queue: st, limiter: shared.endpointLimits, seen: shared.seen, logger: logger, received: map[string][]json.RawMessage{}}, nil
 }
 
 // emit sends an event about a resource to the tenant's endpoints, inside
@@ -154,17 +153,18 @@ func (h *hooks) retry(w http.ResponseWriter, r *http.Request) {
 
 // repoint sends the tenant's endpoint to url and enables it again: how
 // an operator repairs an endpoint that was disabled, before retrying its
-// dead letters.
+// dead letters. The dispatcher validates url as it does at creation.
 func (h *hooks) repoint(ctx context.Context, tenantID, endpointID, url string) error {
-	if _, err := webhook.CheckURL(url, false); err != nil {
-		return err
-	}
-	e, err := h.endpoints.GetEndpoint(ctx, tenantID, endpointID)
+	e, err := h.d.GetEndpoint(ctx, tenantID, endpointID)
 	if err != nil {
 		return err
 	}
-	e.URL, e.DisabledReason, e.FailingSince, e.UpdatedAt = url, "", time.Time{}, time.Now().UTC()
-	return h.endpoints.UpdateEndpoint(ctx, e)
+	if _, err := h.d.UpdateEndpoint(ctx, tenantID, endpointID, webhook.EndpointSpec{
+		URL: url, APIVersion: e.APIVersion, EventTypes: e.EventTypes, RateLimit: e.RateLimit, Ordered: e.Ordered, Metadata: e.Metadata,
+	}); err != nil {
+		return err
+	}
+	return h.d.EnableEndpoint(ctx, tenantID, endpointID)
 }
 
 // gone handles POST /webhooks/gone: a receiver that has gone away. It

@@ -136,7 +136,7 @@ func utcOrZero(t sql.NullTime) time.Time {
 
 // Endpoints.
 
-const endpointColumns = "id, tenant_id, url, event_types, secrets, rate_limit, ordered, api_version, disabled_reason, failing_since, metadata, created_at, updated_at, version"
+const endpointColumns = "id, tenant_id, url, event_types, secrets, previous_secrets_until, rate_limit, ordered, api_version, disabled_reason, failing_since, metadata, created_at, updated_at, version"
 
 // encodeEndpoint returns the JSON columns of e. Empty lists and maps are
 // stored as [] and {} and read back as nil.
@@ -171,10 +171,10 @@ func scanEndpoint(row scanner) (*webhook.Endpoint, error) {
 	var (
 		e                    webhook.Endpoint
 		et, sc, md           []byte
-		failingSince         sql.NullTime
+		failingSince, until  sql.NullTime
 		createdAt, updatedAt time.Time
 	)
-	if err := row.Scan(&e.ID, &e.TenantID, &e.URL, &et, &sc, &e.RateLimit, &e.Ordered, &e.APIVersion, &e.DisabledReason,
+	if err := row.Scan(&e.ID, &e.TenantID, &e.URL, &et, &sc, &until, &e.RateLimit, &e.Ordered, &e.APIVersion, &e.DisabledReason,
 		&failingSince, &md, &createdAt, &updatedAt, &e.Version); err != nil {
 		return nil, err
 	}
@@ -196,7 +196,8 @@ func scanEndpoint(row scanner) (*webhook.Endpoint, error) {
 	if len(e.Metadata) == 0 {
 		e.Metadata = nil
 	}
-	e.FailingSince, e.CreatedAt, e.UpdatedAt = utcOrZero(failingSince), createdAt.UTC(), updatedAt.UTC()
+	e.FailingSince, e.PreviousSecretsUntil = utcOrZero(failingSince), utcOrZero(until)
+	e.CreatedAt, e.UpdatedAt = createdAt.UTC(), updatedAt.UTC()
 	return &e, nil
 }
 
@@ -209,8 +210,8 @@ func (s *Store) CreateEndpoint(ctx context.Context, e *webhook.Endpoint) error {
 	if err != nil {
 		return fmt.Errorf("create endpoint: %w", err)
 	}
-	_, err = s.db.ExecContext(ctx, s.q("INSERT INTO webhook_endpoints ("+endpointColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"),
-		e.ID, e.TenantID, e.URL, et, sc, e.RateLimit, e.Ordered, e.APIVersion, e.DisabledReason,
+	_, err = s.db.ExecContext(ctx, s.q("INSERT INTO webhook_endpoints ("+endpointColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"),
+		e.ID, e.TenantID, e.URL, et, sc, nullTime(e.PreviousSecretsUntil), e.RateLimit, e.Ordered, e.APIVersion, e.DisabledReason,
 		nullTime(e.FailingSince), md, sqldb.Timestamp(e.CreatedAt), sqldb.Timestamp(e.UpdatedAt))
 	if sqldb.IsUniqueViolation(err) {
 		return fmt.Errorf("endpoint %s: %w", e.ID, webhook.ErrConflict)
@@ -292,10 +293,10 @@ func (s *Store) UpdateEndpoint(ctx context.Context, e *webhook.Endpoint) error {
 	if err != nil {
 		return fmt.Errorf("update endpoint: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE webhook_endpoints SET url = ?, event_types = ?, secrets = ?, rate_limit = ?,
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE webhook_endpoints SET url = ?, event_types = ?, secrets = ?, previous_secrets_until = ?, rate_limit = ?,
 		ordered = ?, api_version = ?, disabled_reason = ?, failing_since = ?, metadata = ?, updated_at = ?, version = version + 1
 		WHERE tenant_id = ? AND id = ? AND version = ?`),
-		e.URL, et, sc, e.RateLimit, e.Ordered, e.APIVersion, e.DisabledReason, nullTime(e.FailingSince), md,
+		e.URL, et, sc, nullTime(e.PreviousSecretsUntil), e.RateLimit, e.Ordered, e.APIVersion, e.DisabledReason, nullTime(e.FailingSince), md,
 		sqldb.Timestamp(e.UpdatedAt), e.TenantID, e.ID, e.Version)
 	if err != nil {
 		return fmt.Errorf("update endpoint: %w", err)

@@ -351,8 +351,13 @@ func testEndpoints(t *testing.T, a Adapter) {
 	assert.Equal(t, e, got)
 
 	got.DisabledReason, got.URL = "410 Gone", "https://new.example.com"
+	got.Secrets, got.PreviousSecretsUntil = [][]byte{[]byte("new"), []byte("old")}, t0.Add(24*time.Hour)
 	require.NoError(t, a.UpdateEndpoint(ctx, got))
 	assert.Equal(t, int64(2), got.Version)
+	rotated, err := a.GetEndpoint(ctx, "acme", "ep1")
+	require.NoError(t, err)
+	assert.Equal(t, got.Secrets, rotated.Secrets)
+	assert.True(t, got.PreviousSecretsUntil.Equal(rotated.PreviousSecretsUntil), "a rotation's overlap is kept: %v", rotated.PreviousSecretsUntil)
 	stale := *got
 	stale.Version = 1
 	assert.ErrorIs(t, a.UpdateEndpoint(ctx, &stale), webhook.ErrConflict)

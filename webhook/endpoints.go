@@ -1,0 +1,320 @@
+package webhook
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// EndpointSpec is what an endpoint's owner chooses: CreateEndpoint
+// stores it and UpdateEndpoint replaces it, both validated alike.
+type EndpointSpec struct {
+	URL        string
+	APIVersion string            // pinned payload version; "" follows the latest
+	EventTypes []string          // empty: every type
+	RateLimit  float64           // deliveries per second; 0: none
+	Ordered    bool              // deliver one at a time, in order
+	Metadata   map[string]string // at most 50 entries
+	// Signature is the scheme of a new endpoint's signing secret:
+	// SchemeHMAC ("v1", the default: a shared whsec_ secret) or
+	// SchemeEd25519 ("v1a": the dispatcher keeps a whsk_ private key and
+	// the owner verifies with its whpk_ public key). Rotation keeps the
+	// scheme. UpdateEndpoint ignores it.
+	Signature string
+}
+
+// Signature schemes of EndpointSpec.Signature.
+const (
+	SchemeHMAC    = "v1"
+	SchemeEd25519 = "v1a"
+)
+
+// DefaultSecretOverlap is how long RotateSecret lets the secrets it
+// replaces sign beside the new one when no overlap is given: a day, for
+// receivers to deploy the new secret.
+const DefaultSecretOverlap = 24 * time.Hour
+
+// maxSecrets bounds the secrets an endpoint signs with at once: the
+// current one and those still in their overlap after rotations.
+const maxSecrets = 5
+
+// maxUpdateRetries bounds the read-modify-write rounds of an endpoint
+// change that keeps losing races with other writers.
+const maxUpdateRetries = 5
+
+func newID(prefix string) string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+func secretAD(e *Endpoint) []byte { return []byte("saaskit.webhook.secret:" + e.TenantID + ":" + e.ID) }
+
+// validate checks spec as CreateEndpoint and UpdateEndpoint accept it:
+// the URL (scheme, and a host that is not a forbidden address, checked
+// again when the client dials), the event-type filter, the rate limit,
+// the pinned version and the metadata.
+func (d *Dispatcher) validate(spec EndpointSpec) error {
+	u, err := CheckURL(spec.URL, d.opts.HTTPSOnly)
+	if err != nil {
+		return err
+	}
+	if err := checkEndpointHost(u.Hostname(), d.opts.AllowCIDRs); err != nil {
+		return err
+	}
+	if len(spec.EventTypes) > maxEventTypes {
+		return fmt.Errorf("%w: at most %d event types", ErrInvalid, maxEventTypes)
+	}
+	for _, t := range spec.EventTypes {
+		if !validEventType(t) {
+			return fmt.Errorf("%w: event type %q: 1 to %d characters of a-z, A-Z, 0-9, '_', '.', '-'", ErrInvalid, t, maxEventType)
+		}
+	}
+	if spec.RateLimit != 0 && !(spec.RateLimit >= MinRateLimit && spec.RateLimit <= 1e6) {
+		return fmt.Errorf("%w: rate limit must be 0 (none) or %g to 1e6 per second", ErrInvalid, MinRateLimit)
+	}
+	if len(spec.APIVersion) > maxEventType || !isPrintableASCII(spec.APIVersion) {
+		return fmt.Errorf("%w: api version must be at most %d printable characters", ErrInvalid, maxEventType)
+	}
+	if len(spec.Metadata) > maxMetadata {
+		return fmt.Errorf("%w: at most %d metadata entries", ErrInvalid, maxMetadata)
+	}
+	return nil
+}
+
+// apply sets the endpoint's owner-chosen fields from spec.
+func (e *Endpoint) apply(spec EndpointSpec) {
+	e.URL, e.APIVersion, e.EventTypes = spec.URL, spec.APIVersion, slices.Clone(spec.EventTypes)
+	e.RateLimit, e.Ordered, e.Metadata = spec.RateLimit, spec.Ordered, maps.Clone(spec.Metadata)
+}
+
+// newSecret returns a fresh secret of scheme, and what its owner is
+// shown: the secret itself for HMAC, the public key for Ed25519.
+func newSecret(scheme string) (secret, shown string, err error) {
+	switch scheme {
+	case "", SchemeHMAC:
+		s := NewSecret()
+		return s, s, nil
+	case SchemeEd25519:
+		sk, pk := NewKeyPair()
+		return sk, pk, nil
+	}
+	return "", "", fmt.Errorf("%w: signature scheme %q: %q or %q", ErrInvalid, scheme, SchemeHMAC, SchemeEd25519)
+}
+
+// sealSecret seals secret for e.
+func (d *Dispatcher) sealSecret(e *Endpoint, secret string) ([]byte, error) {
+	sealed, err := d.seal(e.TenantID).Encrypt([]byte(secret), secretAD(e))
+	if err != nil {
+		return nil, fmt.Errorf("seal endpoint secret: %w", err)
+	}
+	return sealed, nil
+}
+
+// CreateEndpoint validates spec and stores a new endpoint with a fresh
+// signing secret, sealed at rest. What the owner needs to verify
+// signatures is returned once: the whsec_ secret, or for an Ed25519
+// endpoint the whpk_ public key.
+func (d *Dispatcher) CreateEndpoint(ctx context.Context, tenantID string, spec EndpointSpec) (*Endpoint, string, error) {
+	if tenantID == "" {
+		return nil, "", fmt.Errorf("%w: tenant is required", ErrInvalid)
+	}
+	if err := d.validate(spec); err != nil {
+		return nil, "", err
+	}
+	secret, shown, err := newSecret(spec.Signature)
+	if err != nil {
+		return nil, "", err
+	}
+	now := d.opts.Now().UTC()
+	e := &Endpoint{ID: newID("ep_"), TenantID: tenantID, CreatedAt: now, UpdatedAt: now}
+	e.apply(spec)
+	sealed, err := d.sealSecret(e, secret)
+	if err != nil {
+		return nil, "", err
+	}
+	e.Secrets = [][]byte{sealed}
+	if err := d.endpoints.CreateEndpoint(ctx, e); err != nil {
+		return nil, "", fmt.Errorf("create endpoint: %w", err)
+	}
+	return e, shown, nil
+}
+
+// GetEndpoint returns the tenant's endpoint; ErrNotFound when the
+// tenant has none with that ID. Its secrets stay sealed.
+func (d *Dispatcher) GetEndpoint(ctx context.Context, tenantID, id string) (*Endpoint, error) {
+	return d.endpoints.GetEndpoint(ctx, tenantID, id)
+}
+
+// ListEndpoints returns the tenant's endpoints, oldest first.
+func (d *Dispatcher) ListEndpoints(ctx context.Context, tenantID string) ([]*Endpoint, error) {
+	return d.endpoints.ListEndpoints(ctx, tenantID)
+}
+
+// UpdateEndpoint replaces the owner-chosen fields of the tenant's
+// endpoint with spec, validated as CreateEndpoint validates them. Its
+// secrets, state and history stay. A concurrent change (a worker
+// disabling it, say) is read again and kept, not overwritten.
+func (d *Dispatcher) UpdateEndpoint(ctx context.Context, tenantID, id string, spec EndpointSpec) (*Endpoint, error) {
+	if err := d.validate(spec); err != nil {
+		return nil, err
+	}
+	return d.modify(ctx, tenantID, id, func(e *Endpoint, now time.Time) bool {
+		e.apply(spec)
+		return true
+	})
+}
+
+// DeleteEndpoint removes the tenant's endpoint; its pending deliveries
+// die when workers reach them.
+func (d *Dispatcher) DeleteEndpoint(ctx context.Context, tenantID, id string) error {
+	if err := d.endpoints.DeleteEndpoint(ctx, tenantID, id); err != nil {
+		return fmt.Errorf("delete endpoint: %w", err)
+	}
+	d.forget(id)
+	return nil
+}
+
+// DisableEndpoint stops deliveries to the tenant's endpoint, saying why:
+// those due die with the reason while it stays disabled. Disabling a
+// disabled endpoint keeps its first reason.
+func (d *Dispatcher) DisableEndpoint(ctx context.Context, tenantID, id, reason string) error {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return fmt.Errorf("%w: a reason is required", ErrInvalid)
+	}
+	return d.disable(ctx, tenantID, id, reason)
+}
+
+// EnableEndpoint delivers to the tenant's endpoint again, with its
+// failure streak forgotten and, in this process, its circuit breaker
+// closed. Deliveries that died while it was disabled stay dead: Recover
+// brings them back.
+func (d *Dispatcher) EnableEndpoint(ctx context.Context, tenantID, id string) error {
+	_, err := d.modify(ctx, tenantID, id, func(e *Endpoint, now time.Time) bool {
+		if e.DisabledReason == "" && e.FailingSince.IsZero() {
+			return false
+		}
+		e.DisabledReason, e.FailingSince = "", time.Time{}
+		return true
+	})
+	if err == nil {
+		d.health.reset(id)
+	}
+	return err
+}
+
+// RotateSecret gives the tenant's endpoint a fresh signing secret of the
+// same scheme and returns what its owner is shown (as CreateEndpoint).
+// The new secret signs from now on; the ones it replaces keep signing
+// beside it for overlap (DefaultSecretOverlap when 0), so receivers
+// that have not yet deployed the new one still verify. At most five
+// secrets sign at once: the oldest are dropped first.
+func (d *Dispatcher) RotateSecret(ctx context.Context, tenantID, id string, overlap time.Duration) (string, error) {
+	if overlap < 0 {
+		return "", fmt.Errorf("%w: overlap must not be negative", ErrInvalid)
+	}
+	if overlap == 0 {
+		overlap = DefaultSecretOverlap
+	}
+	var shown string
+	var failed error
+	_, err := d.modify(ctx, tenantID, id, func(e *Endpoint, now time.Time) bool {
+		current, err := d.unseal(e)
+		if err == nil && len(current) == 0 {
+			err = fmt.Errorf("endpoint %s has no secret", id)
+		}
+		var secret string
+		if err == nil {
+			secret, shown, err = newSecret(schemeOf(current[0]))
+		}
+		var sealed []byte
+		if err == nil {
+			sealed, err = d.sealSecret(e, secret)
+		}
+		if failed = err; err != nil {
+			return false
+		}
+		kept := e.Secrets[:e.activeSecrets(now)]
+		e.Secrets = append([][]byte{sealed}, kept[:min(len(kept), maxSecrets-1)]...)
+		e.PreviousSecretsUntil = now.Add(overlap)
+		return true
+	})
+	if err == nil {
+		err = failed
+	}
+	if err != nil {
+		return "", fmt.Errorf("rotate secret: %w", err)
+	}
+	return shown, nil
+}
+
+// schemeOf names the scheme a secret signs with.
+func schemeOf(secret string) string {
+	if strings.HasPrefix(secret, SecretKeyPrefix) {
+		return SchemeEd25519
+	}
+	return SchemeHMAC
+}
+
+// activeSecrets is how many of the endpoint's secrets sign at now: all
+// of them until PreviousSecretsUntil (or when it is unset), then the
+// first alone.
+func (e *Endpoint) activeSecrets(now time.Time) int {
+	if e.PreviousSecretsUntil.IsZero() || now.Before(e.PreviousSecretsUntil) {
+		return len(e.Secrets)
+	}
+	return min(len(e.Secrets), 1)
+}
+
+// disable marks the endpoint disabled with reason, retrying on races.
+func (d *Dispatcher) disable(ctx context.Context, tenantID, id, reason string) error {
+	_, err := d.modify(ctx, tenantID, id, func(e *Endpoint, now time.Time) bool {
+		if e.DisabledReason != "" {
+			return false
+		}
+		e.DisabledReason = reason
+		return true
+	})
+	return err
+}
+
+// modify reads the tenant's endpoint, lets change edit it as of now
+// (false: leave it as it is) and writes it back if nobody changed it meanwhile, else
+// starts over, a bounded number of times.
+func (d *Dispatcher) modify(ctx context.Context, tenantID, id string, change func(e *Endpoint, now time.Time) bool) (*Endpoint, error) {
+	for range maxUpdateRetries {
+		e, err := d.endpoints.GetEndpoint(ctx, tenantID, id)
+		if err != nil {
+			return nil, err
+		}
+		now := d.opts.Now().UTC()
+		if !change(e, now) {
+			return e, nil
+		}
+		e.UpdatedAt = now
+		if err = d.endpoints.UpdateEndpoint(ctx, e); !errors.Is(err, ErrConflict) {
+			if err != nil {
+				return nil, err
+			}
+			d.forget(id)
+			return e, nil
+		}
+	}
+	return nil, fmt.Errorf("update endpoint %s: %w", id, ErrConflict)
+}
+
+// forget drops what this process cached of the endpoint; deliveries
+// read it again (other processes do when its version moves).
+func (d *Dispatcher) forget(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.endpointCache, id)
+	delete(d.signers, id)
+}
