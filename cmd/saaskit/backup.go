@@ -31,7 +31,7 @@ func (c *cli) backupCommand() *cobra.Command {
 	var bf backupFlags
 	g := group("backup", "Run, list, verify, restore and prune encrypted backups",
 		c.backupRun(&bf), c.backupList(&bf), c.backupVerify(&bf), c.backupRestore(&bf), c.backupPrune(&bf),
-		c.walPush(&bf), c.walFetch(&bf), c.baseBackup(&bf), c.walStatus(&bf))
+		c.walPush(&bf), c.walFetch(&bf), c.walAgent(&bf), c.baseBackup(&bf), c.walStatus(&bf))
 	g.AddCommand(c.backupSnapshotCommands(&bf)...)
 	g.PersistentFlags().StringVar(&bf.target, "target", "", "the backup directory (default <data>/backups)")
 	g.PersistentFlags().StringVar(&bf.tenant, "tenant", "platform", "whose backup key")
