@@ -14,6 +14,26 @@
 //	saaskit backup verify              # reads, decrypts and hashes every backup
 //	saaskit backup restore <id> --to ./restored.db
 //	saaskit backup prune --dry-run     # GFS: 7 daily, 4 weekly, 12 monthly, yearly
+//	saaskit backup restore --at 2026-11-27T14:04:00Z --to ./then.db   # saas.db at a moment, from its replica
+//
+// Snapshots: incremental, deduplicated snapshots of a directory or a
+// file, in the same backup directory:
+//
+//	saaskit backup snapshot ./uploads
+//	saaskit backup snapshots
+//	saaskit backup snapshot-restore <id> --to ./uploads.restored
+//	saaskit backup snapshot-verify --read-data-subset 10%
+//	saaskit backup snapshot-forget --daily 7 --weekly 4 --prune
+//
+// PostgreSQL continuous backup: archive_command and restore_command
+// call wal-push and wal-fetch; wal-agent, run beside PostgreSQL as its
+// OS user, opens the key once and serves them on a unix socket, so that
+// a push costs the push alone rather than the passphrase's key
+// derivation (about 1.5 s) each time:
+//
+//	saaskit backup wal-agent --data /srv/saaskit &
+//	saaskit backup wal-push --data /srv/saaskit pg_wal/000000010000000000000002
+//	saaskit backup wal-status
 //
 // Webhooks: signs a payload as a sender would, or checks a delivery's
 // headers, by the Standard Webhooks specification:
