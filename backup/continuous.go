@@ -124,6 +124,15 @@ func (b *Backups) NewestWAL(ctx context.Context) (time.Time, error) {
 	return st.NewestPushed, nil
 }
 
+// Measure measures every continuous source now, as RunDue and each
+// metric collection do: call it before Status for a figure of this
+// moment rather than of the last tick.
+func (s *Scheduler) Measure(ctx context.Context) {
+	for _, c := range s.continuous {
+		s.measure(ctx, c)
+	}
+}
+
 // measure asks a continuous source for its newest point and records it
 // (or the error) in its status.
 func (s *Scheduler) measure(ctx context.Context, c Continuous) {

@@ -164,10 +164,15 @@ func TestContinuousSources(t *testing.T) {
 	assert.Equal(t, 1.0, g["saaskit.backup.check.ok/saas.db/drill"])
 	assert.NotContains(t, g, "saaskit.backup.age/saas.db/", "a continuous source has no runs")
 
-	// The gauges measure afresh at collection: the replica moved on.
+	// The gauges measure afresh at collection, as Measure does: the
+	// replica moved on.
 	replica.set(clock.Now().Add(-time.Second))
 	g = gaugeValues(t, reader)
 	assert.Equal(t, 1.0, g["saaskit.backup.rpo.achieved/saas.db/continuous"])
+	replica.set(clock.Now().Add(-2 * time.Second))
+	s.Measure(ctx)
+	db, _ = s.Status("saas.db")
+	assert.Equal(t, 2*time.Second, db.AchievedRPO)
 
 	// Three minutes without progress: both RPOs are missed. The drill
 	// is not due again within the hour.
@@ -177,7 +182,7 @@ func TestContinuousSources(t *testing.T) {
 	db, _ = s.Status("saas.db")
 	assert.True(t, pg.RPOViolated)
 	assert.True(t, db.RPOViolated)
-	assert.Equal(t, 181*time.Second, db.AchievedRPO)
+	assert.Equal(t, 182*time.Second, db.AchievedRPO)
 	assert.Len(t, replica.restores(), 1)
 	g = gaugeValues(t, reader)
 	assert.Equal(t, 1.0, g["saaskit.backup.rpo.violated/postgres/"])

@@ -423,9 +423,7 @@ func (s *Scheduler) observe() error {
 		return err
 	}
 	_, err = meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		for _, c := range s.continuous { // outside the lock: it may read the targets
-			s.measure(ctx, c)
-		}
+		s.Measure(ctx) // outside the lock: it may read the targets
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		now := s.opts.Now()

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/saaskit/saaskit/backup"
@@ -25,7 +26,9 @@ import (
 // the GFS policy, and drills a restore of the newest backup daily (and
 // once at start, so the demo shows one). On SQLite it also ships every
 // change there within a second (package backup/replicate), so the
-// database can be restored to any moment of the last 24 hours.
+// database can be restored to any moment of the last 24 hours; the
+// scheduler measures that replica's achieved RPO and drills a
+// point-in-time restore of it daily (once shipping began).
 type backups struct {
 	sched *backup.Scheduler
 	b     *backup.Backups
@@ -33,22 +36,32 @@ type backups struct {
 	// continuously (nil on PostgreSQL), encrypted like the backups.
 	replicas []backup.Target
 	cipher   backup.Cipher
+	// live replicates the database, once replicate has started it.
+	live atomic.Pointer[replicate.Replicator]
 }
+
+// replicaJob names the continuous replica in the scheduler.
+const replicaJob = "saas-db-replica"
 
 // replicaPrefix names the SQLite database's continuous replica on the
 // backup target.
 const replicaPrefix = "replica/saas.db/"
 
-// replication is the continuous replica's restore window and achieved
-// recovery point: how old the newest change on the target is.
+// replication is the continuous replica's restore window (its oldest
+// point and newest change shipped), its achieved recovery point as the
+// scheduler measures it (how long ago the newest moment whose commits
+// are all shipped was), and its last point-in-time drill.
 type replication struct {
-	Oldest     time.Time `json:"oldest"`
-	Newest     time.Time `json:"newest"`
-	RPOSeconds float64   `json:"rpo_seconds"`
+	Oldest     time.Time           `json:"oldest"`
+	Newest     time.Time           `json:"newest"`
+	RPOSeconds float64             `json:"rpo_seconds"`
+	RPO        time.Duration       `json:"-"`
+	Violated   bool                `json:"rpo_violated"`
+	LastDrill  *backup.DrillReport `json:"last_drill,omitempty"`
 }
 
-// replication reads the replica's window; nil on PostgreSQL or before
-// anything was shipped.
+// replication reads the replica's window and measures it; nil on
+// PostgreSQL or before anything was shipped.
 func (bk *backups) replication(ctx context.Context) *replication {
 	if bk.replicas == nil {
 		return nil
@@ -57,7 +70,35 @@ func (bk *backups) replication(ctx context.Context) *replication {
 	if err != nil {
 		return nil
 	}
-	return &replication{Oldest: w.Oldest, Newest: w.Newest, RPOSeconds: time.Since(w.Newest).Seconds()}
+	bk.sched.Measure(ctx)
+	st, _ := bk.sched.Status(replicaJob)
+	return &replication{Oldest: w.Oldest, Newest: w.Newest, RPOSeconds: st.AchievedRPO.Seconds(), RPO: st.AchievedRPO,
+		Violated: st.RPOViolated, LastDrill: st.LastDrill}
+}
+
+// continuous is the replica as the scheduler measures and drills it:
+// from the live replicator's state while this process replicates (an
+// idle database stays current), else from the target.
+func (bk *backups) continuous(dataDir string) backup.Continuous {
+	offline := replicate.Continuous(replicaJob, bk.cipher, bk.replicas, replicaPrefix)
+	return backup.Continuous{
+		Name: replicaJob,
+		Newest: func(ctx context.Context) (time.Time, error) {
+			if r := bk.live.Load(); r != nil {
+				return r.Newest(ctx)
+			}
+			return offline.Newest(ctx)
+		},
+		Restore: func(ctx context.Context, at time.Time, path string) error {
+			if r := bk.live.Load(); r != nil {
+				return r.Restore(ctx, at, path)
+			}
+			return offline.Restore(ctx, at, path)
+		},
+		RPO:        time.Minute,
+		DrillEvery: 24 * time.Hour,
+		Drill:      backup.DrillOptions{ScratchDir: dataDir, Check: sqlitecheck.Query("SELECT 1 FROM tenancy_tenants LIMIT 1")},
+	}
 }
 
 // replicate ships the SQLite database's changes to the backup folder
@@ -68,6 +109,7 @@ func (bk *backups) replicate(ctx context.Context, path string, logger *slog.Logg
 	if err != nil {
 		return nil, err
 	}
+	bk.live.Store(r)
 	return func() {
 		if err := r.Close(context.Background()); err != nil {
 			logger.Error("closing continuous backup", slog.String("error", err.Error()))
@@ -104,13 +146,14 @@ func newBackups(db *sql.DB, pgDSN string, keys *skcrypto.Keyring, dataDir string
 	if err := leases.Migrate(context.Background()); err != nil {
 		return nil, err
 	}
-	s, err := backup.NewScheduler(b, []backup.Job{job}, backup.SchedulerOptions{Logger: logger, Leases: leases})
-	if err != nil {
-		return nil, err
-	}
-	bk := &backups{sched: s, b: b, cipher: cipher}
+	bk := &backups{b: b, cipher: cipher}
+	opts := backup.SchedulerOptions{Logger: logger, Leases: leases}
 	if pgDSN == "" {
 		bk.replicas = []backup.Target{local}
+		opts.Continuous = []backup.Continuous{bk.continuous(dataDir)}
+	}
+	if bk.sched, err = backup.NewScheduler(b, []backup.Job{job}, opts); err != nil {
+		return nil, err
 	}
 	return bk, nil
 }

@@ -692,8 +692,9 @@ func TestDemoBackups(t *testing.T) {
 }
 
 // TestWalkthrough runs every shell command of README.md, verbatim,
-// against the demo (started here the way the README starts it), and
-// checks what the README says they show.
+// from the repository's root, against the demo (started here the way
+// the README starts it, its data directory in DATA), and checks what
+// the README says they show.
 func TestWalkthrough(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the demo binary")
@@ -709,11 +710,13 @@ func TestWalkthrough(t *testing.T) {
 	}
 	require.NotEmpty(t, script)
 	t.Setenv("SAASKIT_OPERATOR_TOKEN", "demo-operator")
-	s := start(t, buildDemo(t), t.TempDir())
+	data := t.TempDir()
+	s := start(t, buildDemo(t), data)
 	defer s.stop(t)
 
 	cmd := exec.Command("bash", "-euo", "pipefail", "-c", strings.Join(script, "\n"))
-	cmd.Env = append(os.Environ(), "BASE=http://127.0.0.1:"+s.port)
+	cmd.Dir = filepath.Join("..", "..")
+	cmd.Env = append(os.Environ(), "BASE=http://127.0.0.1:"+s.port, "DATA="+data)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "the walkthrough failed:\n%s", out)
 	for _, want := range []string{
@@ -721,6 +724,7 @@ func TestWalkthrough(t *testing.T) {
 		`"email":"ada@example.com"`, `"email_address":"ada@example.com"`, "## 2025-01-01 (current)",
 		`"type":"user.created"`, "404\n", "401\n", "403\n", `"slug":"acme"`, `"tenant":"globex"`, `"action":"put_flag"`,
 		`"kind":"erasure"`, `"erased":true`, `"ok":true`, `"source":"sqlite:saas.db"`,
+		"restored saas.db as of 20", `"at": "latest"`,
 	} {
 		assert.Contains(t, string(out), want)
 	}
