@@ -7,6 +7,7 @@ import (
 	"github.com/saaskit/saaskit/crypto/localkms"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,8 +18,9 @@ import (
 // MiB, 4 threads), in one run: wal-push opening the repository itself
 // (each run derives the root key from the passphrase), wal-push handing
 // the segment to a WAL agent, and the limit, PushWAL on a repository
-// already open. Each push archives a new segment name to a directory
-// target.
+// already open; the wal-push cases both run in this process and as
+// PostgreSQL runs them, a new process of the built command per segment.
+// Each push archives a new segment name to a directory target.
 func BenchmarkWALPush(b *testing.B) {
 	const passphrase = "correct horse battery staple"
 	data := b.TempDir()
@@ -64,6 +66,38 @@ func BenchmarkWALPush(b *testing.B) {
 		}
 	}
 
+	var bin string
+	binDir := b.TempDir()
+	exe := func(b *testing.B) {
+		if bin == "" {
+			bin = filepath.Join(binDir, "saaskit")
+			if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+				b.Fatal(err, string(out))
+			}
+		}
+		if out, err := exec.Command(bin, "backup", "wal-push", next(b)).CombinedOutput(); err != nil {
+			b.Fatal(err, string(out))
+		}
+	}
+
+	b.Run("process-wal-push-alone", func(b *testing.B) {
+		exe(b) // builds the command, then pushes once: not timed
+		b.ReportAllocs()
+		b.SetBytes(int64(len(seg)))
+		for b.Loop() {
+			exe(b)
+		}
+	})
+	b.Run("process-wal-push-via-agent", func(b *testing.B) {
+		stop := startAgent(b, filepath.Join(data, walAgentSocket))
+		defer stop()
+		exe(b)
+		b.ReportAllocs()
+		b.SetBytes(int64(len(seg)))
+		for b.Loop() {
+			exe(b)
+		}
+	})
 	b.Run("wal-push-alone", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(seg)))
