@@ -67,6 +67,7 @@ func (r *receiver) count() int {
 }
 
 type deliveryFixture struct {
+	aead  webhook.AEAD // seals the endpoints' secrets
 	d     *webhook.Dispatcher
 	store *memstore.Store
 	clock *testclock.Clock
@@ -78,7 +79,7 @@ func newDeliveryFixture(t *testing.T) *deliveryFixture {
 	require.NoError(t, err)
 	aead, err := fakekms.NewAEAD(uri)
 	require.NoError(t, err)
-	f := &deliveryFixture{store: memstore.New(), clock: testclock.New(time.Now().UTC().Truncate(time.Second))}
+	f := &deliveryFixture{aead: aead, store: memstore.New(), clock: testclock.New(time.Now().UTC().Truncate(time.Second))}
 	f.d, err = webhook.NewDispatcher(f.store, f.store, func(string) webhook.AEAD { return aead }, webhook.DispatcherOptions{Now: f.clock.Now, AllowCIDRs: loopback})
 	require.NoError(t, err)
 	f.opts = webhook.WorkerOptions{

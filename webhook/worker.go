@@ -215,6 +215,7 @@ func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 	// endpoint has PerEndpoint attempts in flight, and is dropped once
 	// half its lease has passed (the lease then runs out and a worker
 	// claims it again). On stop, leases simply run out.
+	backlogCap, claimPerEndpoint := opts.Concurrency, opts.PerEndpoint
 	type claimed struct {
 		del *Delivery
 		at  time.Time
@@ -245,13 +246,17 @@ func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 
 	// One claim at a time runs in the background; dry records that the
 	// last one found nothing, so Run waits for a wake-up, a finished
-	// attempt or the poll before it claims again.
+	// attempt or the poll before it claims again. news records such an
+	// event while a claim runs: that claim may have read the queue
+	// before the new work committed, so finding nothing then does not
+	// make Run dry.
 	type claimResult struct {
 		batch []*Delivery
 		at    time.Time
 	}
 	claims := make(chan claimResult, 1)
-	claiming, dry := false, false
+	claiming, dry, news := false, false, false
+	notice := func() { dry, news = false, true }
 	var claimer sync.WaitGroup
 	defer claimer.Wait()
 	timer := time.NewTimer(opts.Poll)
@@ -272,11 +277,11 @@ func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 		// Claim when the backlog is half spent, in batches big enough to
 		// be cheap, or at once when a worker is free and nothing in the
 		// backlog may go to it (its endpoints are busy).
-		if !claiming && !dry && len(backlog) < opts.Concurrency && (len(backlog) <= opts.Concurrency/2 || free > 0) {
-			claiming = true
-			limit := opts.Concurrency - len(backlog)
+		if !claiming && !dry && len(backlog) < backlogCap && (len(backlog) <= backlogCap/2 || free > 0) {
+			claiming, news = true, false
+			limit := backlogCap - len(backlog)
 			claimer.Go(func() {
-				batch, err := d.queue.Claim(ctx, now, opts.Lease, limit, opts.PerEndpoint)
+				batch, err := d.queue.Claim(ctx, now, opts.Lease, limit, claimPerEndpoint)
 				if err != nil && ctx.Err() == nil {
 					opts.Logger.ErrorContext(ctx, "webhook claim failed", slog.String("error", err.Error()))
 				}
@@ -288,21 +293,21 @@ func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 			return nil
 		case ep := <-done:
 			ended(ep)
-			dry = false // an ordered endpoint's next message may be due now
+			notice() // an ordered endpoint's next message may be due now
 		case r := <-claims:
 			claiming = false
 			for _, del := range r.batch {
 				backlog = append(backlog, claimed{del, r.at})
 			}
-			if len(r.batch) == 0 {
+			if len(r.batch) == 0 && !news {
 				dry = true
 				timer.Reset(opts.Poll) // since Go 1.23, Reset drops a pending tick
 			}
 		case <-timer.C:
-			dry = false
+			notice()
 			timer.Reset(opts.Poll)
 		case <-d.wake:
-			dry = false
+			notice()
 		}
 	}
 }
