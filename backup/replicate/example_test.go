@@ -62,7 +62,15 @@ func ExampleReplicator_Continuous() {
 
 	db.Close()
 	_ = r.Close(ctx)
+
+	// Another process, which does not replicate the database, measures
+	// and drills it from the targets alone.
+	other := replicate.Continuous("app.db", cipher, targets, "replica/app.db/")
+	other.Drill = src.Drill
+	report := other.DrillAt(ctx, time.Time{}) // its newest point
+	fmt.Println("from the targets:", report.Kind, "ok:", report.OK)
 	// Output:
 	// RPO violated: false
 	// drill: point_in_time ok: true
+	// from the targets: point_in_time ok: true
 }

@@ -63,8 +63,8 @@ func (c *cli) agentPath(flag string) string {
 	return filepath.Join(c.svc.data, walAgentSocket)
 }
 
-// repositoryID is the absolute target and the tenant: what an agent
-// and its clients must agree on.
+// repositoryID is the absolute path of the target: with the tenant,
+// what an agent and its clients must agree on.
 func (c *cli) repositoryID(bf *backupFlags) (string, error) {
 	target := bf.target
 	if target == "" {
