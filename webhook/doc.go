@@ -102,8 +102,9 @@
 // with no cap on how many.
 //
 // Run claims ahead of its workers: one claim at a time runs in the
-// background while they are busy, keeping up to Concurrency deliveries
-// ready, so a worker that comes free takes its next one at once. Run
+// background while they are busy, keeping up to twice Concurrency
+// deliveries ready (at most twice PerEndpoint of one endpoint), so a
+// worker that comes free takes its next one at once. Run
 // frees a worker as soon as its attempt ends: on a BatchQueue
 // (sqlstore) one background completer records the outcomes, many per
 // statement, and a killed process's unrecorded outcomes only repeat

@@ -208,14 +208,14 @@ func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 	defer func() { close(work); wg.Wait() }()
 	free := opts.Concurrency
 
-	// backlog holds claimed deliveries not yet handed out, up to
+	// backlog holds claimed deliveries not yet handed out, up to twice
 	// Concurrency of them: claiming a batch at a time keeps the queue's
 	// cost per delivery low, and claiming while every goroutine is busy
 	// keeps the next deliveries ready. A delivery waits there while its
 	// endpoint has PerEndpoint attempts in flight, and is dropped once
 	// half its lease has passed (the lease then runs out and a worker
 	// claims it again). On stop, leases simply run out.
-	backlogCap, claimPerEndpoint := opts.Concurrency, opts.PerEndpoint
+	backlogCap, claimPerEndpoint := 2*opts.Concurrency, 2*opts.PerEndpoint
 	type claimed struct {
 		del *Delivery
 		at  time.Time
@@ -276,7 +276,9 @@ func (d *Dispatcher) Run(ctx context.Context, opts WorkerOptions) error {
 		}
 		// Claim when the backlog is half spent, in batches big enough to
 		// be cheap, or at once when a worker is free and nothing in the
-		// backlog may go to it (its endpoints are busy).
+		// backlog may go to it (its endpoints are busy). A claim may take
+		// an endpoint's next PerEndpoint deliveries beyond those it can
+		// have in flight, so they are ready when its attempts end.
 		if !claiming && !dry && len(backlog) < backlogCap && (len(backlog) <= backlogCap/2 || free > 0) {
 			claiming, news = true, false
 			limit := backlogCap - len(backlog)

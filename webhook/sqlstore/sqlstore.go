@@ -688,7 +688,11 @@ var claimPostgres = pendingEndpoints(false) + `, candidates AS (
 	RETURNING u.*
 )
 SELECT ` + claimedColumns + ` FROM leased d
-JOIN webhook_messages m ON m.tenant_id = d.tenant_id AND m.id = d.message_id` + joinEndpoint + `
+CROSS JOIN LATERAL (
+	SELECT m.event_type, m.payload, m.subject, m.created_at FROM webhook_messages m
+	WHERE m.tenant_id = d.tenant_id AND m.id = d.message_id
+	LIMIT 1 -- looked up by its key for each claimed row: a hash join would read every message
+) m` + joinEndpoint + `
 ORDER BY d.next_at, d.seq`
 
 // claimSQLite leases the same deliveries as claimPostgres: each pending
