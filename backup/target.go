@@ -26,7 +26,9 @@ type Target interface {
 	Get(ctx context.Context, name string) (io.ReadCloser, error)
 	// List returns the names under prefix, sorted.
 	List(ctx context.Context, prefix string) ([]string, error)
-	// Delete removes an object; no error when absent.
+	// Delete removes an object; no error when absent. A target that
+	// never deletes backups returns an error wrapping ErrImmutable,
+	// except for Bookkeeping objects.
 	Delete(ctx context.Context, name string) error
 }
 
@@ -34,7 +36,22 @@ type Target interface {
 var (
 	ErrExists   = errors.New("backup: object exists")
 	ErrNotFound = errors.New("backup: not found")
+	// ErrImmutable is what an immutable target's Delete wraps: its
+	// backups are removed only through another target on the same store
+	// (a pruning role) or by the store's own retention. Prune, Forget and
+	// Repository.Prune fail with it, naming the target.
+	ErrImmutable = errors.New("backup: target is immutable")
 )
+
+// Bookkeeping reports whether the object name is one this package
+// deletes or replaces in its normal work, not only when pruning: the
+// record of a backup's last verification and the locks of a Repository.
+// Neither holds backup data. An immutable target still deletes these;
+// if it refused, Verify would fail to record its outcome and every
+// snapshot would leave its lock behind.
+func Bookkeeping(name string) bool {
+	return strings.HasPrefix(name, "verified/") || strings.HasPrefix(name, lockPrefix)
+}
 
 // MemoryTarget keeps objects in memory, for tests.
 type MemoryTarget struct {

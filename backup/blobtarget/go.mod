@@ -3,13 +3,19 @@ module github.com/saaskit/saaskit/backup/blobtarget
 go 1.26.0
 
 require (
+	github.com/johannesboyne/gofakes3 v1.2.0
 	github.com/saaskit/saaskit v0.0.0
 	github.com/stretchr/testify v1.12.1
 )
 
 require (
+	github.com/klauspost/cpuid/v2 v2.4.0 // indirect
 	github.com/restic/chunker v0.4.0 // indirect
+	github.com/ryszard/goskiplist v0.0.0-20150312221310-2dfbae5fcf46 // indirect
+	github.com/zeebo/blake3 v0.2.4 // indirect
+	go.shabbyrobe.org/gocovmerge v0.0.0-20230507111327-fa4f82cfbf4d // indirect
 	go.yaml.in/yaml/v3 v3.0.6 // indirect
+	golang.org/x/tools v0.51.0 // indirect
 )
 
 require (
