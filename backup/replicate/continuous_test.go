@@ -26,12 +26,10 @@ func TestReplicatorNewest(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.db")
 	app := openApp(t, path)
-	defer app.Close()
 	cipher := newCipher(t)
 	targets := []backup.Target{backup.NewMemoryTarget("mem")}
 	r, err := replicate.Start(ctx, path, cipher, targets, replicate.Options{SyncInterval: 20 * time.Millisecond, Logger: quiet})
 	require.NoError(t, err)
-	defer r.Close(ctx)
 
 	insert(t, app, 0, 100)
 	before := time.Now()
@@ -61,7 +59,12 @@ func TestReplicatorNewest(t *testing.T) {
 	assert.Equal(t, backup.DrillPointInTime, rep.Kind)
 	assert.Positive(t, rep.Bytes)
 
-	// Another process's view: the newest change on the targets.
+	// Another process's view, once replication stopped: the newest
+	// change on the targets.
+	require.NoError(t, app.Close())
+	require.NoError(t, r.Close(ctx))
+	w, err = replicate.Points(ctx, cipher, targets, "replica/app.db/")
+	require.NoError(t, err)
 	offline := replicate.Continuous("app.db", cipher, targets, "replica/app.db/")
 	got, err := offline.Newest(ctx)
 	require.NoError(t, err)
