@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/saaskit/saaskit/internal/atomicfile"
 )
 
 // Restore writes backup id's original bytes to w, from the first target
@@ -89,23 +89,7 @@ func (b *Backups) restoreFrom(ctx context.Context, t Target, m *Manifest, w io.W
 // the same directory, renamed into place only when the restore is
 // verified.
 func (b *Backups) RestoreFile(ctx context.Context, id, path string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".restore-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := b.Restore(ctx, id, tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Replace(path, func(f *os.File) error { return b.Restore(ctx, id, f) })
 }
 
 // Level is how deeply Verify checks a backup.

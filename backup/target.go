@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/saaskit/saaskit/internal/atomicfile"
 )
 
 // Target stores backup objects: the encrypted data of each backup and
@@ -170,30 +172,14 @@ func (d *DirTarget) Put(_ context.Context, name string, r io.Reader) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".partial-*")
-	if err != nil {
+	err = atomicfile.Create(p, func(f *os.File) error {
+		_, err := io.Copy(f, r)
 		return err
+	})
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s: %w", name, ErrExists)
 	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if _, err := io.Copy(tmp, r); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	// Link refuses an existing name, so two writers cannot both win.
-	if err := os.Link(tmp.Name(), p); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("%s: %w", name, ErrExists)
-		}
-		return err
-	}
-	return nil
+	return err
 }
 
 // Get implements Target.

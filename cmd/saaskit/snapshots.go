@@ -17,6 +17,7 @@ import (
 
 	"github.com/saaskit/saaskit/backup"
 	"github.com/saaskit/saaskit/backup/retention"
+	"github.com/saaskit/saaskit/internal/atomicfile"
 )
 
 // backupSnapshotCommands are the commands of the snapshot repository
@@ -228,9 +229,8 @@ chunk, the pack and the target).`,
 	return cmd
 }
 
-// restoreSnapshotFile writes stream snapshot id to a scratch file
-// beside path, synced, then renamed to path, which it replaces only
-// when force is set.
+// restoreSnapshotFile writes stream snapshot id to path atomically,
+// replacing a file there only when force is set.
 func restoreSnapshotFile(ctx context.Context, r *backup.Repository, id, path string, force bool) error {
 	if fi, err := os.Stat(path); err == nil {
 		if fi.IsDir() {
@@ -242,29 +242,11 @@ func restoreSnapshotFile(ctx context.Context, r *backup.Repository, id, path str
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".snapshot-restore-*")
-	if err != nil {
-		return err
+	restore := func(f *os.File) error { return r.RestoreSnapshot(ctx, id, f) }
+	if force {
+		return atomicfile.Replace(path, restore)
 	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if err := r.RestoreSnapshot(ctx, id, tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if !force { // refuse a file made meanwhile: the link fails when path exists
-		if err := os.Link(tmp.Name(), path); err != nil {
-			return err
-		}
-		return nil
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Create(path, restore) // refuses a file made meanwhile
 }
 
 // parseSubset reads --read-data-subset: a percentage of the packs.
