@@ -25,7 +25,9 @@ type Endpoint struct {
 	ID       string
 	TenantID string
 	URL      string
-	// EventTypes the endpoint subscribes to; empty means every type.
+	// EventTypes the endpoint subscribes to, each a type or a family
+	// ("invoice.*": every type starting "invoice."); empty means every
+	// type.
 	EventTypes []string
 	// Secrets are the endpoint's signing secrets (whsec_ or whsk_), sealed
 	// with the dispatcher's Seal function. The first signs; the others
@@ -61,8 +63,8 @@ func (e *Endpoint) Subscribed(t string) bool {
 	if len(e.EventTypes) == 0 {
 		return true
 	}
-	for _, et := range e.EventTypes {
-		if et == t {
+	for _, filter := range e.EventTypes {
+		if matchesEventType(filter, t) {
 			return true
 		}
 	}

@@ -42,6 +42,11 @@ type DispatcherOptions struct {
 	// APIVersion. The body is signed as rendered. Default: the payload as
 	// sent.
 	Render func(ctx context.Context, e *Endpoint, msg *Message) ([]byte, error)
+	// Catalogue, when set, is enforced: Send refuses event types it does
+	// not know or has archived and payloads that break their schema, and
+	// endpoints subscribe only to its types or families of them.
+	// Default: none; any event type is sent.
+	Catalogue *Catalogue
 	// TracerProvider and MeterProvider receive a span per attempt and
 	// saaskit.webhook.* metrics. Default the global providers.
 	TracerProvider trace.TracerProvider
@@ -235,6 +240,11 @@ func (d *Dispatcher) sendMany(ctx context.Context, msgs []*Message, list func(ct
 		}
 		if err := msg.validate(); err != nil {
 			return 0, err
+		}
+		if c := d.opts.Catalogue; c != nil {
+			if err := c.checkMessage(msg); err != nil {
+				return 0, err
+			}
 		}
 	}
 	endpoints := map[string][]*Endpoint{}

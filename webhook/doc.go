@@ -79,6 +79,16 @@
 // Dispatcher rather than the store: it validates, and it forgets what it
 // cached of them.
 //
+// A Catalogue lists the event types the application sends, each with a
+// description, a state (active, deprecated, archived) and JSON Schemas
+// of its payload, as sent and as each older API version receives it.
+// Built from code at start-up, it is the same in every replica. Given
+// to the Dispatcher (DispatcherOptions.Catalogue), it is enforced: Send
+// refuses unknown and archived types (ErrUnknownEventType, ErrInvalid)
+// and payloads that break their schema, and endpoints subscribe only to
+// its types or to families of them ("invoice.*", which endpoints may
+// name with or without a catalogue).
+//
 // SendTx enqueues inside the caller's *sql.Tx, so an event commits or
 // rolls back with the business change (transactional outbox). SendMany
 // and SendManyTx queue many messages at once, all or none, in a few

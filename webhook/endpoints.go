@@ -17,7 +17,7 @@ import (
 type EndpointSpec struct {
 	URL        string
 	APIVersion string            // pinned payload version; "" follows the latest
-	EventTypes []string          // empty: every type
+	EventTypes []string          // types or families ("invoice.*"); empty: every type
 	RateLimit  float64           // deliveries per second; 0: none
 	Ordered    bool              // deliver one at a time, in order
 	Metadata   map[string]string // at most 50 entries
@@ -58,7 +58,8 @@ func secretAD(e *Endpoint) []byte { return []byte("saaskit.webhook.secret:" + e.
 
 // validate checks spec as CreateEndpoint and UpdateEndpoint accept it:
 // the URL (scheme, and a host that is not a forbidden address, checked
-// again when the client dials), the event-type filter, the rate limit,
+// again when the client dials), the event-type filter (types or
+// families of them, in the catalogue if there is one), the rate limit,
 // the pinned version and the metadata.
 func (d *Dispatcher) validate(spec EndpointSpec) error {
 	u, err := CheckURL(spec.URL, d.opts.HTTPSOnly)
@@ -72,8 +73,13 @@ func (d *Dispatcher) validate(spec EndpointSpec) error {
 		return fmt.Errorf("%w: at most %d event types", ErrInvalid, maxEventTypes)
 	}
 	for _, t := range spec.EventTypes {
-		if !validEventType(t) {
-			return fmt.Errorf("%w: event type %q: 1 to %d characters of a-z, A-Z, 0-9, '_', '.', '-'", ErrInvalid, t, maxEventType)
+		if !validEventFilter(t) {
+			return fmt.Errorf("%w: event type %q: 1 to %d characters of a-z, A-Z, 0-9, '_', '.', '-', or a family such as \"invoice.*\"", ErrInvalid, t, maxEventType)
+		}
+		if c := d.opts.Catalogue; c != nil {
+			if err := c.checkFilter(t); err != nil {
+				return err
+			}
 		}
 	}
 	if spec.RateLimit != 0 && !(spec.RateLimit >= MinRateLimit && spec.RateLimit <= 1e6) {
@@ -317,4 +323,13 @@ func (d *Dispatcher) forget(id string) {
 	defer d.mu.Unlock()
 	delete(d.endpointCache, id)
 	delete(d.signers, id)
+}
+
+// EventTypes returns the catalogue's event types, by name; nil without
+// a catalogue.
+func (d *Dispatcher) EventTypes() []EventType {
+	if d.opts.Catalogue == nil {
+		return nil
+	}
+	return d.opts.Catalogue.Types()
 }

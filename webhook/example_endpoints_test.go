@@ -2,6 +2,8 @@ package webhook_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -25,4 +27,37 @@ func ExampleDispatcher_RotateSecret() {
 	ep, _ = d.GetEndpoint(ctx, "acme", ep.ID)
 	fmt.Println(len(ep.Secrets), newSecret != oldSecret, ep.PreviousSecretsUntil.Sub(ep.UpdatedAt))
 	// Output: 2 true 1h0m0s
+}
+
+// A catalogue of the event types the application sends, enforced by its
+// dispatcher: an endpoint may subscribe to a family of them, and a
+// payload that breaks its type's schema is refused.
+func ExampleNewCatalogue() {
+	catalogue, err := webhook.NewCatalogue(
+		webhook.EventType{Name: "invoice.paid", Description: "An invoice was paid in full.",
+			Schema: json.RawMessage(`{"type": "object", "required": ["id"]}`)},
+		webhook.EventType{Name: "invoice.voided", Description: "An invoice was voided.", State: webhook.EventTypeDeprecated},
+	)
+	if err != nil {
+		panic(err)
+	}
+	handle, _ := keyset.NewHandle(aead.AES256GCMKeyTemplate())
+	sealer, _ := aead.New(handle)
+	st := memstore.New()
+	d, _ := webhook.NewDispatcher(st, st, func(string) webhook.AEAD { return sealer }, webhook.DispatcherOptions{Catalogue: catalogue})
+
+	ctx := context.Background()
+	_, _, err = d.CreateEndpoint(ctx, "acme", webhook.EndpointSpec{URL: "https://hooks.acme.example/in", EventTypes: []string{"invoice.*"}})
+	fmt.Println(err)
+	n, err := d.Send(ctx, &webhook.Message{TenantID: "acme", EventType: "invoice.paid", Payload: json.RawMessage(`{"id": "in_1"}`)})
+	fmt.Println(n, err)
+	_, err = d.Send(ctx, &webhook.Message{TenantID: "acme", EventType: "invoice.paid", Payload: json.RawMessage(`{}`)})
+	fmt.Println(errors.Is(err, webhook.ErrInvalid))
+	_, err = d.Send(ctx, &webhook.Message{TenantID: "acme", EventType: "refund.created", Payload: json.RawMessage(`{}`)})
+	fmt.Println(errors.Is(err, webhook.ErrUnknownEventType))
+	// Output:
+	// <nil>
+	// 1 <nil>
+	// true
+	// true
 }

@@ -506,6 +506,7 @@ func (a *app) tenantAPI() []route {
 		{"GET /api/privacy-requests/{id}", a.privacy.status, nil},
 		{"GET /api/privacy-requests/{id}/export", a.privacy.export, nil},
 		{"GET /api/privacy-audit", a.privacy.verifyAudit, nil},
+		{"GET /api/webhooks/event-types", a.hooks.eventTypes, nil},
 		{"POST /api/webhooks/endpoints", a.hooks.createEndpoint, nil},
 		{"GET /api/webhooks/deliveries", a.hooks.listDeliveries, nil},
 		{"GET /api/webhooks/inbound", a.hooks.inboundLog, nil},

@@ -34,14 +34,30 @@ type hooks struct {
 	received map[string][]json.RawMessage // tenant → events received, in order
 }
 
+// eventTypes is the catalogue of the events the demo sends, as
+// {"type": ..., "data": ...}; the dispatcher enforces it.
+var eventTypes = []webhook.EventType{
+	{Name: "user.created", Description: "A user was created. data is the user.", Schema: json.RawMessage(`{
+		"type": "object", "required": ["type", "data"],
+		"properties": {"type": {"const": "user.created"}, "data": {"type": "object", "required": ["id", "email_address"]}}}`)},
+	{Name: "user.erased", Description: "A user's personal data was erased. data.id is the user's ID.", Schema: json.RawMessage(`{
+		"type": "object", "required": ["type", "data"],
+		"properties": {"type": {"const": "user.erased"}, "data": {"type": "object", "required": ["id"]}}}`)},
+}
+
 func newHooks(ctx context.Context, st *webhookstore.Store, shared sharedState, keys *skcrypto.Keyring, api *versioning.API, logger *slog.Logger) (*hooks, error) {
 	if err := st.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	catalogue, err := webhook.NewCatalogue(eventTypes...)
+	if err != nil {
 		return nil, err
 	}
 	d, err := webhook.NewDispatcher(st, st, func(tenant string) webhook.AEAD {
 		return keys.AEAD(skcrypto.Scope{Tenant: tenant, Subject: "webhook-secrets"})
 	}, webhook.DispatcherOptions{
 		AllowCIDRs: demoLoopback,
+		Catalogue:  catalogue,
 		// Each endpoint receives events in the API version it is pinned to.
 		Render: func(_ context.Context, e *webhook.Endpoint, msg *webhook.Message) ([]byte, error) {
 			return api.RenderPayload(e.APIVersion, payloadType(msg.EventType), msg.Payload)
@@ -106,6 +122,22 @@ func (h *hooks) createEndpoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"id": e.ID, "url": e.URL, "api_version": e.APIVersion, "secret": secret})
+}
+
+// eventTypes handles GET /api/webhooks/event-types: the catalogue, for
+// endpoints' owners choosing what to subscribe to.
+func (h *hooks) eventTypes(w http.ResponseWriter, _ *http.Request) {
+	type eventType struct {
+		Name        string          `json:"name"`
+		Description string          `json:"description"`
+		State       string          `json:"state"`
+		Schema      json.RawMessage `json:"schema,omitempty"`
+	}
+	out := []eventType{}
+	for _, t := range h.d.EventTypes() {
+		out = append(out, eventType{t.Name, t.Description, string(t.State), t.Schema})
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // listDeliveries handles GET /api/webhooks/deliveries?state=dead.
