@@ -35,6 +35,10 @@ type Endpoint struct {
 	// zero): a rotation's overlap.
 	Secrets              [][]byte
 	PreviousSecretsUntil time.Time
+	// Headers are sent with every delivery (EndpointSpec.Headers).
+	Headers map[string]string
+	// Auth is the sealed EndpointAuth the receiver checks; nil: none.
+	Auth []byte
 	// RateLimit caps deliveries per second to this endpoint: from each
 	// worker process, or from all of them with a shared
 	// WorkerOptions.RateLimiter. 0 means none; otherwise MinRateLimit to

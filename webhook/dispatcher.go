@@ -75,9 +75,10 @@ type Dispatcher struct {
 }
 
 type cachedSigner struct {
-	version int64
-	secrets int // how many of the endpoint's secrets sign
-	signer  *Signer
+	version       int64
+	secrets       int // how many of the endpoint's secrets sign
+	signer        *Signer
+	authorization string // the Authorization header; "" for none
 }
 
 // NewDispatcher returns a Dispatcher over the stores. seal returns the
@@ -356,28 +357,33 @@ func (d *Dispatcher) unseal(e *Endpoint) ([]string, error) {
 	return keys, nil
 }
 
-// signer returns the endpoint's signer, unsealing its secrets once per
-// endpoint version and again when a rotation's overlap ends.
-func (d *Dispatcher) signer(e *Endpoint) (*Signer, error) {
+// signer returns the endpoint's signer and Authorization header value,
+// unsealing its secrets once per endpoint version and again when a
+// rotation's overlap ends.
+func (d *Dispatcher) signer(e *Endpoint) (*Signer, string, error) {
 	active := e.activeSecrets(d.opts.Now())
 	d.mu.Lock()
 	c := d.signers[e.ID]
 	d.mu.Unlock()
 	if c != nil && c.version == e.Version && c.secrets == active {
-		return c.signer, nil
+		return c.signer, c.authorization, nil
 	}
 	keys, err := d.unseal(e)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	s, err := NewSigner(keys[:active]...)
 	if err != nil {
-		return nil, fmt.Errorf("endpoint %s: %w", e.ID, err)
+		return nil, "", fmt.Errorf("endpoint %s: %w", e.ID, err)
+	}
+	authorization, err := d.authorizationOf(e)
+	if err != nil {
+		return nil, "", err
 	}
 	d.mu.Lock()
-	d.signers[e.ID] = &cachedSigner{version: e.Version, secrets: active, signer: s}
+	d.signers[e.ID] = &cachedSigner{version: e.Version, secrets: active, signer: s, authorization: authorization}
 	d.mu.Unlock()
-	return s, nil
+	return s, authorization, nil
 }
 
 // endpoint returns del's endpoint: the cached one when del's claim found

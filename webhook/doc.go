@@ -75,7 +75,10 @@
 // with an HMAC secret (v1, whsec_) or an Ed25519 key (v1a: the owner is
 // shown the whpk_ public key). RotateSecret lets the replaced secrets
 // sign beside the new one for an overlap (a day by default), so
-// receivers verify throughout a rollout. Change endpoints through the
+// receivers verify throughout a rollout. An endpoint may carry custom
+// headers (never one a delivery sets itself) and authenticate to its
+// receiver with a bearer token or HTTP Basic, sealed at rest like its
+// secrets. Change endpoints through the
 // Dispatcher rather than the store: it validates, and it forgets what it
 // cached of them.
 //

@@ -21,6 +21,14 @@ type EndpointSpec struct {
 	RateLimit  float64           // deliveries per second; 0: none
 	Ordered    bool              // deliver one at a time, in order
 	Metadata   map[string]string // at most 50 entries
+	// Headers are sent with every delivery: at most 20, 4 KiB in all,
+	// never one a delivery sets itself (Host, Content-Type,
+	// Authorization, webhook-*, hop-by-hop headers).
+	Headers map[string]string
+	// Auth authenticates deliveries to the receiver with a bearer token
+	// or HTTP Basic, sealed at rest. In UpdateEndpoint, nil keeps the
+	// endpoint's, and a zero EndpointAuth removes it.
+	Auth *EndpointAuth
 	// Signature is the scheme of a new endpoint's signing secret:
 	// SchemeHMAC ("v1", the default: a shared whsec_ secret) or
 	// SchemeEd25519 ("v1a": the dispatcher keeps a whsk_ private key and
@@ -91,13 +99,34 @@ func (d *Dispatcher) validate(spec EndpointSpec) error {
 	if len(spec.Metadata) > maxMetadata {
 		return fmt.Errorf("%w: at most %d metadata entries", ErrInvalid, maxMetadata)
 	}
+	if err := checkHeaders(spec.Headers); err != nil {
+		return err
+	}
+	if spec.Auth != nil && *spec.Auth != (EndpointAuth{}) {
+		if _, err := spec.Auth.authorization(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// apply sets the endpoint's owner-chosen fields from spec.
-func (e *Endpoint) apply(spec EndpointSpec) {
+// apply sets the endpoint's owner-chosen fields from spec, sealing its
+// authentication.
+func (d *Dispatcher) apply(e *Endpoint, spec EndpointSpec) error {
 	e.URL, e.APIVersion, e.EventTypes = spec.URL, spec.APIVersion, slices.Clone(spec.EventTypes)
-	e.RateLimit, e.Ordered, e.Metadata = spec.RateLimit, spec.Ordered, maps.Clone(spec.Metadata)
+	e.RateLimit, e.Ordered, e.Metadata, e.Headers = spec.RateLimit, spec.Ordered, maps.Clone(spec.Metadata), maps.Clone(spec.Headers)
+	switch {
+	case spec.Auth == nil: // kept
+	case *spec.Auth == EndpointAuth{}:
+		e.Auth = nil
+	default:
+		sealed, err := d.sealAuth(e, spec.Auth)
+		if err != nil {
+			return err
+		}
+		e.Auth = sealed
+	}
+	return nil
 }
 
 // newSecret returns a fresh secret of scheme, and what its owner is
@@ -140,7 +169,9 @@ func (d *Dispatcher) CreateEndpoint(ctx context.Context, tenantID string, spec E
 	}
 	now := d.opts.Now().UTC()
 	e := &Endpoint{ID: newID("ep_"), TenantID: tenantID, CreatedAt: now, UpdatedAt: now}
-	e.apply(spec)
+	if err := d.apply(e, spec); err != nil {
+		return nil, "", err
+	}
 	sealed, err := d.sealSecret(e, secret)
 	if err != nil {
 		return nil, "", err
@@ -171,10 +202,18 @@ func (d *Dispatcher) UpdateEndpoint(ctx context.Context, tenantID, id string, sp
 	if err := d.validate(spec); err != nil {
 		return nil, err
 	}
-	return d.modify(ctx, tenantID, id, func(e *Endpoint, now time.Time) bool {
-		e.apply(spec)
-		return true
+	var failed error
+	e, err := d.modify(ctx, tenantID, id, func(e *Endpoint, now time.Time) bool {
+		failed = d.apply(e, spec)
+		return failed == nil
 	})
+	if err == nil {
+		err = failed
+	}
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // DeleteEndpoint removes the tenant's endpoint; its pending deliveries

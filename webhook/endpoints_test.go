@@ -215,3 +215,64 @@ func TestRotateSecretKeepsAtMostFive(t *testing.T) {
 	_, err = f.d.RotateSecret(ctx, "acme", e.ID, -time.Second)
 	assert.ErrorIs(t, err, webhook.ErrInvalid)
 }
+
+// TestEndpointHeadersAndAuth: custom headers and the receiver's
+// authentication go with every delivery; headers a delivery sets itself
+// are refused, and an update without Auth keeps it.
+func TestEndpointHeadersAndAuth(t *testing.T) {
+	f := newDeliveryFixture(t)
+	r := newReceiver(t, 204)
+	ctx := context.Background()
+	for name, spec := range map[string]webhook.EndpointSpec{
+		"host":            {Headers: map[string]string{"Host": "evil.example.com"}},
+		"signature":       {Headers: map[string]string{"webhook-signature": "v1,forged"}},
+		"authorization":   {Headers: map[string]string{"authorization": "Bearer x"}},
+		"content type":    {Headers: map[string]string{"Content-Type": "text/plain"}},
+		"hop by hop":      {Headers: map[string]string{"Transfer-Encoding": "chunked"}},
+		"bad name":        {Headers: map[string]string{"X Team": "a"}},
+		"header split":    {Headers: map[string]string{"X-Team": "a\r\nX-Injected: 1"}},
+		"not utf-8":       {Headers: map[string]string{"X-Team": "\xff"}},
+		"too large":       {Headers: map[string]string{"X-Big": strings.Repeat("a", 5000)}},
+		"unknown scheme":  {Auth: &webhook.EndpointAuth{Scheme: "digest", Token: "t"}},
+		"bearer no token": {Auth: &webhook.EndpointAuth{Scheme: "bearer"}},
+		"basic colon":     {Auth: &webhook.EndpointAuth{Scheme: "basic", Username: "a:b", Password: "p"}},
+	} {
+		spec.URL = r.URL
+		_, _, err := f.d.CreateEndpoint(ctx, "acme", spec)
+		assert.ErrorIs(t, err, webhook.ErrInvalid, name)
+	}
+
+	e, _, err := f.d.CreateEndpoint(ctx, "acme", webhook.EndpointSpec{
+		URL: r.URL, Headers: map[string]string{"X-Team": "billing"}, Auth: &webhook.EndpointAuth{Scheme: "bearer", Token: "tok_secret"},
+	})
+	require.NoError(t, err)
+	assert.NotContains(t, string(e.Auth), "tok_secret", "the token is stored in the clear")
+	f.run(t)
+	f.send(t, "first")
+	f.waitFor(t, "acme", webhook.StateSucceeded, 1)
+	first := r.got[indexOf(t, r, "first")]
+	assert.Equal(t, "billing", first.Get("X-Team"))
+	assert.Equal(t, "Bearer tok_secret", first.Get("Authorization"))
+
+	// An update without Auth keeps it; a zero EndpointAuth removes it.
+	_, err = f.d.UpdateEndpoint(ctx, "acme", e.ID, webhook.EndpointSpec{URL: r.URL, Headers: map[string]string{"X-Team": "payments"}})
+	require.NoError(t, err)
+	f.send(t, "second")
+	f.waitFor(t, "acme", webhook.StateSucceeded, 2)
+	second := r.got[indexOf(t, r, "second")]
+	assert.Equal(t, "payments", second.Get("X-Team"))
+	assert.Equal(t, "Bearer tok_secret", second.Get("Authorization"))
+
+	_, err = f.d.UpdateEndpoint(ctx, "acme", e.ID, webhook.EndpointSpec{URL: r.URL, Auth: &webhook.EndpointAuth{Scheme: "basic", Username: "hooks", Password: "pw"}})
+	require.NoError(t, err)
+	f.send(t, "third")
+	f.waitFor(t, "acme", webhook.StateSucceeded, 3)
+	third := r.got[indexOf(t, r, "third")]
+	assert.Empty(t, third.Get("X-Team"))
+	assert.Equal(t, "Basic aG9va3M6cHc=", third.Get("Authorization"))
+
+	_, err = f.d.UpdateEndpoint(ctx, "acme", e.ID, webhook.EndpointSpec{URL: r.URL, Auth: &webhook.EndpointAuth{}})
+	require.NoError(t, err)
+	got, _ := f.d.GetEndpoint(ctx, "acme", e.ID)
+	assert.Nil(t, got.Auth, "a zero EndpointAuth removes it")
+}

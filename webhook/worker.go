@@ -406,7 +406,7 @@ func (d *Dispatcher) deliver(ctx context.Context, del *Delivery, opts WorkerOpti
 // and response. It returns the status (0 without a response), the
 // Retry-After the receiver asked for, and whether the request timed out.
 func (d *Dispatcher) post(ctx context.Context, e *Endpoint, del *Delivery, a *Attempt, opts WorkerOptions) (status int, wait time.Duration, timedOut bool, err error) {
-	signer, err := d.signer(e)
+	signer, authorization, err := d.signer(e)
 	if err != nil {
 		a.Error = err.Error()
 		return 0, 0, false, err
@@ -422,6 +422,12 @@ func (d *Dispatcher) post(ctx context.Context, e *Endpoint, del *Delivery, a *At
 	if err != nil {
 		a.Error = "bad endpoint url"
 		return 0, 0, false, fmt.Errorf("%w: endpoint url", ErrInvalidURL)
+	}
+	for name, value := range e.Headers {
+		req.Header.Set(name, value)
+	}
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "saaskit-webhook/1")

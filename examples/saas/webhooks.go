@@ -193,6 +193,7 @@ func (h *hooks) repoint(ctx context.Context, tenantID, endpointID, url string) e
 	}
 	if _, err := h.d.UpdateEndpoint(ctx, tenantID, endpointID, webhook.EndpointSpec{
 		URL: url, APIVersion: e.APIVersion, EventTypes: e.EventTypes, RateLimit: e.RateLimit, Ordered: e.Ordered, Metadata: e.Metadata,
+		Headers: e.Headers, // and, with Auth unset, its authentication
 	}); err != nil {
 		return err
 	}

@@ -138,7 +138,7 @@ func cloneEndpoint(e *webhook.Endpoint) *webhook.Endpoint {
 	for i, s := range e.Secrets {
 		c.Secrets[i] = slices.Clone(s)
 	}
-	c.Metadata = maps.Clone(e.Metadata)
+	c.Metadata, c.Headers, c.Auth = maps.Clone(e.Metadata), maps.Clone(e.Headers), slices.Clone(e.Auth)
 	return &c
 }
 

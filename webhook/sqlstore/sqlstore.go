@@ -136,28 +136,39 @@ func utcOrZero(t sql.NullTime) time.Time {
 
 // Endpoints.
 
-const endpointColumns = "id, tenant_id, url, event_types, secrets, previous_secrets_until, rate_limit, ordered, api_version, disabled_reason, failing_since, metadata, created_at, updated_at, version"
+const endpointColumns = "id, tenant_id, url, event_types, secrets, previous_secrets_until, headers, auth, rate_limit, ordered, api_version, disabled_reason, failing_since, metadata, created_at, updated_at, version"
+
+// endpointJSON are the JSON columns of an endpoint.
+type endpointJSON struct{ eventTypes, secrets, headers, metadata string }
 
 // encodeEndpoint returns the JSON columns of e. Empty lists and maps are
 // stored as [] and {} and read back as nil.
-func encodeEndpoint(e *webhook.Endpoint) (eventTypes, secrets, metadata string, err error) {
-	et, err := json.Marshal(orEmpty(e.EventTypes))
-	if err != nil {
-		return "", "", "", fmt.Errorf("encode event types: %w", err)
+func encodeEndpoint(e *webhook.Endpoint) (endpointJSON, error) {
+	var out endpointJSON
+	for _, c := range []struct {
+		name string
+		v    any
+		to   *string
+	}{
+		{"event types", orEmpty(e.EventTypes), &out.eventTypes},
+		{"secrets", orEmpty(e.Secrets), &out.secrets}, // base64 strings
+		{"headers", orEmptyMap(e.Headers), &out.headers},
+		{"metadata", orEmptyMap(e.Metadata), &out.metadata},
+	} {
+		b, err := json.Marshal(c.v)
+		if err != nil {
+			return endpointJSON{}, fmt.Errorf("encode %s: %w", c.name, err)
+		}
+		*c.to = string(b)
 	}
-	sc, err := json.Marshal(orEmpty(e.Secrets)) // base64 strings
-	if err != nil {
-		return "", "", "", fmt.Errorf("encode secrets: %w", err)
+	return out, nil
+}
+
+func orEmptyMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
 	}
-	md := e.Metadata
-	if md == nil {
-		md = map[string]string{}
-	}
-	mj, err := json.Marshal(md)
-	if err != nil {
-		return "", "", "", fmt.Errorf("encode metadata: %w", err)
-	}
-	return string(et), string(sc), string(mj), nil
+	return m
 }
 
 func orEmpty[T any](s []T) []T {
@@ -170,11 +181,11 @@ func orEmpty[T any](s []T) []T {
 func scanEndpoint(row scanner) (*webhook.Endpoint, error) {
 	var (
 		e                    webhook.Endpoint
-		et, sc, md           []byte
+		et, sc, hd, md       []byte
 		failingSince, until  sql.NullTime
 		createdAt, updatedAt time.Time
 	)
-	if err := row.Scan(&e.ID, &e.TenantID, &e.URL, &et, &sc, &until, &e.RateLimit, &e.Ordered, &e.APIVersion, &e.DisabledReason,
+	if err := row.Scan(&e.ID, &e.TenantID, &e.URL, &et, &sc, &until, &hd, &e.Auth, &e.RateLimit, &e.Ordered, &e.APIVersion, &e.DisabledReason,
 		&failingSince, &md, &createdAt, &updatedAt, &e.Version); err != nil {
 		return nil, err
 	}
@@ -186,6 +197,15 @@ func scanEndpoint(row scanner) (*webhook.Endpoint, error) {
 	}
 	if err := json.Unmarshal(md, &e.Metadata); err != nil {
 		return nil, fmt.Errorf("decode metadata of endpoint %s: %w", e.ID, err)
+	}
+	if err := json.Unmarshal(hd, &e.Headers); err != nil {
+		return nil, fmt.Errorf("decode headers of endpoint %s: %w", e.ID, err)
+	}
+	if len(e.Headers) == 0 {
+		e.Headers = nil
+	}
+	if len(e.Auth) == 0 {
+		e.Auth = nil
 	}
 	if len(e.EventTypes) == 0 {
 		e.EventTypes = nil
@@ -206,13 +226,13 @@ func (s *Store) CreateEndpoint(ctx context.Context, e *webhook.Endpoint) error {
 	if err := storableEndpoint(e); err != nil {
 		return fmt.Errorf("create endpoint: %w", err)
 	}
-	et, sc, md, err := encodeEndpoint(e)
+	j, err := encodeEndpoint(e)
 	if err != nil {
 		return fmt.Errorf("create endpoint: %w", err)
 	}
-	_, err = s.db.ExecContext(ctx, s.q("INSERT INTO webhook_endpoints ("+endpointColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"),
-		e.ID, e.TenantID, e.URL, et, sc, nullTime(e.PreviousSecretsUntil), e.RateLimit, e.Ordered, e.APIVersion, e.DisabledReason,
-		nullTime(e.FailingSince), md, sqldb.Timestamp(e.CreatedAt), sqldb.Timestamp(e.UpdatedAt))
+	_, err = s.db.ExecContext(ctx, s.q("INSERT INTO webhook_endpoints ("+endpointColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"),
+		e.ID, e.TenantID, e.URL, j.eventTypes, j.secrets, nullTime(e.PreviousSecretsUntil), j.headers, e.Auth, e.RateLimit, e.Ordered, e.APIVersion, e.DisabledReason,
+		nullTime(e.FailingSince), j.metadata, sqldb.Timestamp(e.CreatedAt), sqldb.Timestamp(e.UpdatedAt))
 	if sqldb.IsUniqueViolation(err) {
 		return fmt.Errorf("endpoint %s: %w", e.ID, webhook.ErrConflict)
 	}
@@ -289,14 +309,14 @@ func (s *Store) UpdateEndpoint(ctx context.Context, e *webhook.Endpoint) error {
 	if err := storableEndpoint(e); err != nil {
 		return fmt.Errorf("update endpoint: %w", err)
 	}
-	et, sc, md, err := encodeEndpoint(e)
+	j, err := encodeEndpoint(e)
 	if err != nil {
 		return fmt.Errorf("update endpoint: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE webhook_endpoints SET url = ?, event_types = ?, secrets = ?, previous_secrets_until = ?, rate_limit = ?,
-		ordered = ?, api_version = ?, disabled_reason = ?, failing_since = ?, metadata = ?, updated_at = ?, version = version + 1
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE webhook_endpoints SET url = ?, event_types = ?, secrets = ?, previous_secrets_until = ?, headers = ?, auth = ?,
+		rate_limit = ?, ordered = ?, api_version = ?, disabled_reason = ?, failing_since = ?, metadata = ?, updated_at = ?, version = version + 1
 		WHERE tenant_id = ? AND id = ? AND version = ?`),
-		e.URL, et, sc, nullTime(e.PreviousSecretsUntil), e.RateLimit, e.Ordered, e.APIVersion, e.DisabledReason, nullTime(e.FailingSince), md,
+		e.URL, j.eventTypes, j.secrets, nullTime(e.PreviousSecretsUntil), j.headers, e.Auth, e.RateLimit, e.Ordered, e.APIVersion, e.DisabledReason, nullTime(e.FailingSince), j.metadata,
 		sqldb.Timestamp(e.UpdatedAt), e.TenantID, e.ID, e.Version)
 	if err != nil {
 		return fmt.Errorf("update endpoint: %w", err)

@@ -352,11 +352,14 @@ func testEndpoints(t *testing.T, a Adapter) {
 
 	got.DisabledReason, got.URL = "410 Gone", "https://new.example.com"
 	got.Secrets, got.PreviousSecretsUntil = [][]byte{[]byte("new"), []byte("old")}, t0.Add(24*time.Hour)
+	got.Headers, got.Auth = map[string]string{"X-Team": "billing"}, []byte("sealed")
 	require.NoError(t, a.UpdateEndpoint(ctx, got))
 	assert.Equal(t, int64(2), got.Version)
 	rotated, err := a.GetEndpoint(ctx, "acme", "ep1")
 	require.NoError(t, err)
 	assert.Equal(t, got.Secrets, rotated.Secrets)
+	assert.Equal(t, got.Headers, rotated.Headers)
+	assert.Equal(t, got.Auth, rotated.Auth)
 	assert.True(t, got.PreviousSecretsUntil.Equal(rotated.PreviousSecretsUntil), "a rotation's overlap is kept: %v", rotated.PreviousSecretsUntil)
 	stale := *got
 	stale.Version = 1
