@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -42,6 +43,11 @@ type DispatcherOptions struct {
 	// APIVersion. The body is signed as rendered. Default: the payload as
 	// sent.
 	Render func(ctx context.Context, e *Endpoint, msg *Message) ([]byte, error)
+	// IdempotencyWindow is how long after a message was first sent a
+	// Send of the same ID, event type and payload returns the first
+	// send's result rather than ErrConflict. Default
+	// DefaultIdempotencyWindow (a day); negative: never.
+	IdempotencyWindow time.Duration
 	// Catalogue, when set, is enforced: Send refuses event types it does
 	// not know or has archived and payloads that break their schema, and
 	// endpoints subscribe only to its types or families of them.
@@ -117,13 +123,62 @@ var ErrUnsupported = errors.New("webhook: not supported by this queue")
 // Send queues msg for every enabled endpoint of its tenant that
 // subscribes to its event type and returns how many deliveries it queued.
 // An empty ID gets a fresh one; CreatedAt defaults to now.
+//
+// Send is idempotent by message ID: sending again a message the tenant
+// sent within DispatcherOptions.IdempotencyWindow, with the same event
+// type and payload, queues nothing and returns the first send's count,
+// so a producer may retry a Send whose outcome it did not learn. Other
+// reuse of an ID is ErrConflict. (SendTx, SendMany and SendManyTx
+// answer ErrConflict for any ID already used.)
 func (d *Dispatcher) Send(ctx context.Context, msg *Message) (int, error) {
 	n, err := d.send(ctx, msg, d.endpoints.ListEndpoints, d.queue.Enqueue)
+	if errors.Is(err, ErrConflict) {
+		return d.replay(ctx, msg)
+	}
 	if n > 0 {
 		d.Wake()
 	}
 	return n, err
 }
+
+// replay answers a Send of a message ID already used: the first send's
+// count of deliveries if it is the same message within the idempotency
+// window, else ErrConflict saying why.
+func (d *Dispatcher) replay(ctx context.Context, msg *Message) (int, error) {
+	var first *Message
+	n := 0
+	for after := ""; ; {
+		page, err := d.queue.Deliveries(ctx, msg.TenantID, DeliveryFilter{MessageID: msg.ID, AfterID: after})
+		if err != nil {
+			return 0, fmt.Errorf("send: %w", err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		if first == nil {
+			first = page[0].Message
+		}
+		n += len(page)
+		after = page[len(page)-1].ID
+	}
+	window := d.opts.IdempotencyWindow
+	if window == 0 {
+		window = DefaultIdempotencyWindow
+	}
+	switch {
+	case first == nil:
+		return 0, fmt.Errorf("send: message %s: %w", msg.ID, ErrConflict)
+	case first.EventType != msg.EventType || first.PayloadExpunged() || !bytes.Equal(first.Payload, msg.Payload):
+		return 0, fmt.Errorf("send: message %s was sent with another event type or payload: %w", msg.ID, ErrConflict)
+	case window < 0 || d.opts.Now().Sub(first.CreatedAt) >= window:
+		return 0, fmt.Errorf("send: message %s was sent at %s, before the idempotency window: %w", msg.ID, first.CreatedAt.Format(time.RFC3339), ErrConflict)
+	}
+	return n, nil
+}
+
+// DefaultIdempotencyWindow is how long a message ID makes Send
+// idempotent when DispatcherOptions.IdempotencyWindow is zero.
+const DefaultIdempotencyWindow = 24 * time.Hour
 
 // Wake tells an idle Run in this process that deliveries are due, so it
 // claims them now rather than at its next poll. Send wakes by itself;

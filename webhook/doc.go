@@ -92,6 +92,11 @@
 // its types or to families of them ("invoice.*", which endpoints may
 // name with or without a catalogue).
 //
+// Send is idempotent by message ID: a retry of the same message within
+// DispatcherOptions.IdempotencyWindow (a day by default) returns the
+// first send's result and queues nothing; other reuse of the ID is
+// ErrConflict.
+//
 // SendTx enqueues inside the caller's *sql.Tx, so an event commits or
 // rolls back with the business change (transactional outbox). SendMany
 // and SendManyTx queue many messages at once, all or none, in a few

@@ -55,6 +55,7 @@ type Queue interface {
 // DeliveryFilter selects deliveries; zero fields match anything.
 type DeliveryFilter struct {
 	EndpointID string
+	MessageID  string
 	State      DeliveryState
 	Since      time.Time // updated at or after
 	Until      time.Time // updated before

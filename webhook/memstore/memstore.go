@@ -403,15 +403,16 @@ func (s *Store) Complete(ctx context.Context, d *webhook.Delivery, a webhook.Att
 
 // Deliveries implements webhook.Queue.
 func (s *Store) Deliveries(ctx context.Context, tenantID string, f webhook.DeliveryFilter) ([]*webhook.Delivery, error) {
-	if !textfield.Storable(f.AfterID, f.EndpointID) { // as the SQL queue, which cannot compare such text
-		return nil, fmt.Errorf("%w: delivery filter: after and endpoint must be valid UTF-8 without NUL", webhook.ErrInvalid)
+	if !textfield.Storable(f.AfterID, f.EndpointID, f.MessageID) { // as the SQL queue, which cannot compare such text
+		return nil, fmt.Errorf("%w: delivery filter: after, endpoint and message must be valid UTF-8 without NUL", webhook.ErrInvalid)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []*webhook.Delivery
 	for _, en := range s.deliveries {
 		d := en.d
-		if en.tenant != tenantID || f.EndpointID != "" && d.EndpointID != f.EndpointID || f.State != "" && d.State != f.State ||
+		if en.tenant != tenantID || f.EndpointID != "" && d.EndpointID != f.EndpointID || f.MessageID != "" && d.Message.ID != f.MessageID ||
+			f.State != "" && d.State != f.State ||
 			!f.Since.IsZero() && d.UpdatedAt.Before(f.Since) || !f.Until.IsZero() && !d.UpdatedAt.Before(f.Until) || d.ID <= f.AfterID {
 			continue
 		}

@@ -1004,8 +1004,8 @@ func (s *Store) lostLease(ctx context.Context, id string) error {
 
 // Deliveries implements webhook.Queue: ordered by ID, after f.AfterID.
 func (s *Store) Deliveries(ctx context.Context, tenantID string, f webhook.DeliveryFilter) ([]*webhook.Delivery, error) {
-	if !textfield.Storable(f.AfterID, f.EndpointID) {
-		return nil, fmt.Errorf("%w: delivery filter: after and endpoint must be valid UTF-8 without NUL", webhook.ErrInvalid)
+	if !textfield.Storable(f.AfterID, f.EndpointID, f.MessageID) {
+		return nil, fmt.Errorf("%w: delivery filter: after, endpoint and message must be valid UTF-8 without NUL", webhook.ErrInvalid)
 	}
 	if !textfield.Storable(tenantID) {
 		return nil, nil
@@ -1017,6 +1017,10 @@ func (s *Store) Deliveries(ctx context.Context, tenantID string, f webhook.Deliv
 	if f.EndpointID != "" {
 		query += " AND d.endpoint_id = ?"
 		args = append(args, f.EndpointID)
+	}
+	if f.MessageID != "" {
+		query += " AND d.message_id = ?"
+		args = append(args, f.MessageID)
 	}
 	if f.State != "" {
 		query += " AND d.state = ?"
