@@ -167,9 +167,29 @@
 // files, directories and symbolic links with their permissions and
 // times; a file whose size, time and permissions match the parent
 // snapshot's is not read again, so a snapshot of a tree in which few
-// files changed costs little more than listing it. A stream has no
-// such shortcut: every snapshot of it reads and chunks it all, and only
-// storing is saved.
+// files changed costs little more than listing it.
+//
+// A stream (a database copy or dump) has no file times to trust, so
+// every snapshot reads all of it; the chunk cache spares chunking it
+// again. After each stream snapshot, a local file
+// (RepositoryOptions.CacheDir, by default under the user's cache
+// directory) records its chunks: length, id, and a keyed BLAKE3 digest
+// of the bytes. The next snapshot of the same source hashes the bytes
+// where each recorded chunk would be; a chunk whose digest matches is
+// taken as it is (not chunked, hashed with HMAC, compressed, encrypted
+// or stored), and where one does not, content-defined chunking resumes
+// from that chunk's start until its cuts meet the recorded ones again
+// (at the same offset, or shifted by inserted or removed bytes). As the
+// chunker starts afresh at every cut, the chunk list is exactly the one
+// chunking the whole stream gives: a second snapshot of a 1 GiB stream
+// of which 1% changed costs reading it and a keyed digest of it (about
+// 2.5 GB/s a core with AVX2), plus the work on the changed chunks. The file is sealed
+// (AES-256-GCM) and its digests keyed, under keys derived from the
+// repository's secret id key, and bound to the repository, tenant and
+// source: it reveals nothing without the key, and a file damaged,
+// edited, or taken from another source or repository is ignored (the
+// stream is then chunked in full). SnapshotInfo.CachedBytes says how
+// much of a stream the cache spared.
 //
 // Restore authenticates and re-hashes every chunk before writing its
 // bytes, checks beforehand that every chunk is indexed and its pack

@@ -9,8 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-
-	"github.com/restic/chunker"
 )
 
 // snapRun is one snapshot being taken: what the repository already
@@ -133,24 +131,33 @@ func (run *snapRun) allKnown(ids []chunkID) bool {
 }
 
 type chunkJob struct {
-	buf  *[]byte
-	data []byte
-	id   chunkID
+	piece
 	blob []byte // sealed, when the chunk is new
 	err  error
 	done chan struct{}
 }
 
-// addStream cuts rd into chunks, stores those the repository lacks, and
-// returns the chunk list and the size. One goroutine chunks, Workers
-// hash, compress and encrypt, and the caller's goroutine gathers the
-// results in order into packs.
-func (run *snapRun) addStream(ctx context.Context, rd io.Reader) ([]chunkID, int64, error) {
+// streamResult is what addStream stored of a stream.
+type streamResult struct {
+	ids  []chunkID
+	size int64
+	// cached counts the bytes of chunks the chunk cache recognised.
+	cached int64
+	// chunks is the chunk list for the next snapshot's chunk cache, when
+	// addStream was asked to record it.
+	chunks []cachedChunk
+}
+
+// addStream cuts rd into chunks (with the chunk cache of its last
+// snapshot, when not nil: see splitter), stores those the repository
+// lacks, and returns the chunk list and the size; with record, also
+// each chunk's digest for the next chunk cache. One goroutine splits,
+// Workers hash, compress and encrypt, and the caller's goroutine
+// gathers the results in order into packs.
+func (run *snapRun) addStream(ctx context.Context, rd io.Reader, cache *chunkCache, record bool) (streamResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cfg := run.r.cfg
-	ch := chunker.NewWithBoundaries(contextReader{ctx, rd}, cfg.Polynomial, uint(cfg.ChunkMin), uint(cfg.ChunkMax))
-	ch.SetAverageBits(cfg.AverageBits)
+	sp := newSplitter(run.r, contextReader{ctx, rd}, cache, func(id chunkID) bool { return !run.known(id) })
 	workers := run.r.opts.Workers
 	jobs := make(chan *chunkJob, workers)
 	order := make(chan *chunkJob, 2*workers)
@@ -158,23 +165,30 @@ func (run *snapRun) addStream(ctx context.Context, rd io.Reader) ([]chunkID, int
 	go func() {
 		defer close(order)
 		defer close(jobs)
+		defer sp.release()
 		for {
-			buf := run.r.bufs.Get().(*[]byte)
-			c, err := ch.Next(*buf)
+			p, err := sp.next()
 			if err != nil {
-				run.r.bufs.Put(buf)
 				if err != io.EOF {
 					readErr = fmt.Errorf("read source: %w", err)
 				}
 				return
 			}
-			j := &chunkJob{buf: buf, data: c.Data, done: make(chan struct{})}
+			j := &chunkJob{piece: p, done: make(chan struct{})}
+			if p.data == nil {
+				close(j.done) // a cached chunk the repository holds: nothing to do
+			}
 			select {
 			case order <- j:
 			case <-ctx.Done():
+				if p.buf != nil {
+					run.r.bufs.Put(p.buf)
+				}
 				return
 			}
-			jobs <- j
+			if p.data != nil {
+				jobs <- j
+			}
 		}
 	}()
 	var wg sync.WaitGroup
@@ -182,7 +196,12 @@ func (run *snapRun) addStream(ctx context.Context, rd io.Reader) ([]chunkID, int
 		wg.Go(func() {
 			for j := range jobs {
 				if j.err = ctx.Err(); j.err == nil {
+					// Also for a cached chunk to store: what is stored is
+					// named by its bytes, whatever the cache said.
 					j.id = run.r.chunkID(j.data)
+					if record && !j.hasDigest {
+						j.digest, j.hasDigest = run.r.chunkDigest(j.data), true
+					}
 					if !run.known(j.id) {
 						j.blob, j.err = run.r.sealChunk(ctx, j.id, j.data)
 					}
@@ -191,8 +210,7 @@ func (run *snapRun) addStream(ctx context.Context, rd io.Reader) ([]chunkID, int
 			}
 		})
 	}
-	var ids []chunkID
-	var size int64
+	var res streamResult
 	var err error
 	for j := range order {
 		<-j.done
@@ -203,17 +221,25 @@ func (run *snapRun) addStream(ctx context.Context, rd io.Reader) ([]chunkID, int
 			if err != nil {
 				cancel()
 			}
-			ids = append(ids, j.id)
-			size += int64(len(j.data))
+			res.ids = append(res.ids, j.id)
+			res.size += int64(j.length)
+			if j.cached {
+				res.cached += int64(j.length)
+			}
+			if record {
+				res.chunks = append(res.chunks, cachedChunk{length: uint32(j.length), id: j.id, digest: j.digest})
+			}
 		}
 		j.data, j.blob = nil, nil
-		run.r.bufs.Put(j.buf)
+		if j.buf != nil {
+			run.r.bufs.Put(j.buf)
+		}
 	}
 	wg.Wait()
 	if err == nil {
 		err = readErr
 	}
-	return ids, size, err
+	return res, err
 }
 
 // collect adds a new chunk to the pack being filled, and hands a full
@@ -224,7 +250,7 @@ func (run *snapRun) collect(ctx context.Context, j *chunkJob) error {
 	}
 	run.stored[j.id] = true
 	run.newChunks++
-	run.pack.add(j.id, j.blob, len(j.data), run.r.opts.PackSize+run.r.cfg.ChunkMax+64<<10)
+	run.pack.add(j.id, j.blob, j.length, run.r.opts.PackSize+run.r.cfg.ChunkMax+64<<10)
 	if len(run.pack.buf) < run.r.opts.PackSize {
 		return nil
 	}
@@ -324,7 +350,9 @@ func (r *Repository) SnapshotDir(ctx context.Context, dir string, tags ...string
 					if err != nil {
 						return err
 					}
-					te.Chunks, te.Size, err = run.addStream(ctx, f)
+					var res streamResult
+					res, err = run.addStream(ctx, f, nil, false)
+					te.Chunks, te.Size = res.ids, res.size
 					f.Close()
 					if err != nil {
 						return fmt.Errorf("%s: %w", te.Path, err)
