@@ -26,7 +26,9 @@
 // # Requests
 //
 // A request moves received → verified → in_progress → completed (or
-// denied, with a reason; or failed, to be processed again). Deadlines
+// denied, with a reason; or failed, a step having failed or a legal
+// hold having stopped it, with why in LastError, to be processed
+// again). Deadlines
 // follow the regime: GDPR one month (the month's last day when shorter),
 // extendable once by two months; CCPA acknowledgement within 10
 // business days and a response within 45 days, extendable by 45.
@@ -43,9 +45,13 @@
 // # Legal holds and breaches
 //
 // A legal hold (PlaceHold) keeps a tenant's data, or one subject's,
-// from erasure and retention sweeps until it is lifted; Process refuses
-// a held erasure with ErrHeld, and CheckErasable lets code that deletes
-// outside Process respect the same holds. Incidents is the breach
+// from erasure and retention sweeps until it is lifted. Process reads
+// the holds again before each step of an erasure, so a hold placed
+// while one runs stops the steps not yet started: the request is left
+// failed, its LastError giving the hold's reason, and Process returns
+// an error wrapping ErrHeld; processing it again once the hold is
+// lifted resumes it. CheckErasable lets code that deletes outside
+// Process respect the same holds. Incidents is the breach
 // register: each incident's timeline (detected, authority notified,
 // subjects notified, closed) and its Art. 33 deadline, 72 hours from
 // detection; Overdue lists what an alert should page on.

@@ -59,8 +59,8 @@ type Options struct {
 	// Logger records step failures. Default slog.Default().
 	Logger *slog.Logger
 	// Holds, when set, keeps legal holds (PlaceHold): an erasure of a
-	// held subject is refused with ErrHeld, and retention sweeps spare
-	// held data. Share it between replicas (gdpr/sqlstore) so that a
+	// held subject stops before its next step with ErrHeld, and
+	// retention sweeps spare held data. Share it between replicas (gdpr/sqlstore) so that a
 	// hold placed through one blocks erasures through all.
 	Holds HoldStore
 	// OnChange, when set, hears every stored change of a request
@@ -265,18 +265,17 @@ func (e *Engine) Extend(ctx context.Context, tenantID, id, note string) (*Reques
 // Process carries out a verified request: for erasure, every source in
 // dependency order, independent ones in parallel, each checkpointed in
 // the request so that processing again after a failure or a crash
-// resumes where it stopped (a subject under legal hold is refused with
-// ErrHeld); for restriction, every Restricter source marks the
+// resumes where it stopped. Legal holds are read again before each
+// source's erasure starts: a hold on the subject, placed before or
+// during processing, stops every step not yet started, and the request
+// is left failed with the hold's reason in LastError and an error
+// wrapping ErrHeld (processing again once the hold is lifted resumes
+// it); for restriction, every Restricter source marks the
 // subject's data; access and portability are completed (the export
 // itself streams with Export); rectification is recorded for the
 // operator to act on.
 func (e *Engine) Process(ctx context.Context, tenantID, id string) (*Request, error) {
 	r, err := e.transition(ctx, tenantID, id, "", []State{Verified, InProgress, Failed}, func(r *Request) error {
-		if r.Kind == Erasure {
-			if err := e.CheckErasable(ctx, tenantID, r.Subject); err != nil {
-				return err
-			}
-		}
 		r.State = InProgress
 		if r.Steps == nil {
 			r.Steps = map[string]Step{}
@@ -304,12 +303,15 @@ func (e *Engine) Process(ctx context.Context, tenantID, id string) (*Request, er
 }
 
 // erase runs the sources' erasures as a dependency graph. Each finished
-// step is stored at once.
+// step is stored at once. Before each step starts, the subject's legal
+// holds are read again: once one forbids the erasure, no further step
+// starts.
 func (e *Engine) erase(ctx context.Context, r *Request) error {
 	var (
 		mu      sync.Mutex // guards r and the bookkeeping below
 		running = map[string]bool{}
 		failed  error
+		held    bool // a legal hold stopped the erasure
 		wg      sync.WaitGroup
 	)
 	slots := make(chan struct{}, e.opts.Parallelism)
@@ -350,6 +352,24 @@ func (e *Engine) erase(ctx context.Context, r *Request) error {
 			go func() {
 				defer wg.Done()
 				slots <- struct{}{}
+				mu.Lock()
+				stopped := held
+				mu.Unlock()
+				var herr error
+				if !stopped { // a hold may have been placed since the last step
+					herr = e.CheckErasable(ctx, r.TenantID, r.Subject)
+				}
+				if stopped || herr != nil {
+					<-slots
+					mu.Lock()
+					defer mu.Unlock()
+					delete(running, name)
+					if !held && herr != nil { // the first to see a hold reports it
+						held, failed = errors.Is(herr, ErrHeld), errors.Join(failed, herr)
+					}
+					progress <- struct{}{}
+					return
+				}
 				res, err := e.sources[name].Erase(ctx, r.TenantID, r.Subject)
 				<-slots
 				mu.Lock()

@@ -88,7 +88,8 @@ const (
 type State string
 
 // States: received → verified → in_progress → completed, or denied, or
-// failed (a step keeps failing; processing again resumes it).
+// failed (a step failed or a legal hold stopped the erasure, LastError
+// says which; processing again resumes it).
 const (
 	Received   State = "received"
 	Verified   State = "verified"

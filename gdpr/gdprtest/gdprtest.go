@@ -1,5 +1,9 @@
-// Package gdprtest is the conformance suite of gdpr.Store: MemoryStore
-// and gdpr/sqlstore run it, and so can any other request store.
+// Package gdprtest holds the conformance suites of gdpr.Store,
+// gdpr.HoldStore and gdpr.IncidentStore: the Memory stores and
+// gdpr/sqlstore run them, and so can any other store. Besides each
+// store's own contract, the suites run erasures through a gdpr.Engine
+// over the store, so that what the Engine keeps in it (steps, errors,
+// holds) is seen to survive a round trip.
 package gdprtest
 
 import (
@@ -91,5 +95,8 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) gdpr.Store) {
 		require.NoError(t, err)
 		require.Len(t, done, 1)
 		assert.Equal(t, "dsr_b", done[0].ID)
+	})
+	t.Run("HoldStopsErasure", func(t *testing.T) {
+		testHoldStopsErasure(t, newStore(t), gdpr.NewMemoryHolds())
 	})
 }

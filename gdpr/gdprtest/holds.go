@@ -84,6 +84,9 @@ func RunHoldStoreTests(t *testing.T, newStore func(t *testing.T) gdpr.HoldStore)
 		require.NoError(t, err)
 		assert.Len(t, holds, 10, "one hold per subject, however often placed")
 	})
+	t.Run("HoldStopsErasure", func(t *testing.T) {
+		testHoldStopsErasure(t, gdpr.NewMemoryStore(), newStore(t))
+	})
 }
 
 func incident(id string, notifyBy time.Time) *gdpr.Incident {
