@@ -22,7 +22,11 @@ type Restricter interface {
 }
 
 // Expirer is a Source that can delete or anonymize its records of a
-// data category older than a time, for retention sweeps.
+// data category older than a time, for retention sweeps: every record
+// older than that, whether it belongs to a known subject or to none,
+// except those held. held reports whether a subject key's records are
+// held; held("") whether the tenant's records that name no subject are
+// (only a tenant-wide hold holds them).
 type Expirer interface {
 	Expire(ctx context.Context, tenantID, category string, before time.Time, held func(subjectKey string) bool) (int, error)
 }

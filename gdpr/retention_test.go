@@ -38,6 +38,14 @@ func sessionsSource(t *testing.T, db *sqldb.DB, now time.Time) gdpr.Source {
 	return src
 }
 
+// sessionIP is the ip column of session id.
+func sessionIP(t *testing.T, db *sqldb.DB, id string) sql.NullString {
+	t.Helper()
+	var v sql.NullString
+	require.NoError(t, db.QueryRow(db.Dialect.Rebind("SELECT ip FROM sessions WHERE id = ?"), id).Scan(&v))
+	return v
+}
+
 func TestRetentionSweepWithHolds(t *testing.T) {
 	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
@@ -52,11 +60,7 @@ func TestRetentionSweepWithHolds(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, res, 1)
 		assert.Equal(t, 2, res[0].Expired, "ada's and bob's old sessions")
-		ip := func(id string) sql.NullString {
-			var v sql.NullString
-			require.NoError(t, db.QueryRow(db.Dialect.Rebind("SELECT ip FROM sessions WHERE id = ?"), id).Scan(&v))
-			return v
-		}
+		ip := func(id string) sql.NullString { return sessionIP(t, db, id) }
 		assert.False(t, ip("s1").Valid, "expired: anonymized")
 		assert.True(t, ip("s2").Valid, "recent: kept")
 		assert.False(t, ip("s3").Valid)
@@ -68,6 +72,61 @@ func TestRetentionSweepWithHolds(t *testing.T) {
 		assert.ErrorIs(t, err, gdpr.ErrHeld)
 		_, err = e.Sweep(ctx, "globex", []gdpr.RetentionPolicy{{Category: "usage"}})
 		assert.ErrorIs(t, err, gdpr.ErrInvalid, "a policy needs an age")
+	})
+}
+
+// TestRetentionExpiresRowsWithoutSubject: storage limitation covers
+// every old row, also those that name no subject (a visitor's session,
+// known by its IP address only), whether the table masks or deletes.
+func TestRetentionExpiresRowsWithoutSubject(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+		masked := sessionsSource(t, db, now)
+		_, err := db.Exec(`CREATE TABLE visits (id TEXT PRIMARY KEY, tenant_id TEXT, user_id TEXT, ip TEXT, created_at TIMESTAMP)`)
+		require.NoError(t, err)
+		for _, row := range [][]any{
+			{"s5", "acme", nil, "10.0.0.5", now.AddDate(0, 0, -400)},
+			{"s6", "acme", nil, "10.0.0.6", now.AddDate(0, 0, -10)},
+			{"s7", "globex", nil, "10.0.0.7", now.AddDate(0, 0, -400)},
+		} {
+			for _, table := range []string{"sessions", "visits"} {
+				_, err := db.Exec(db.Dialect.Rebind("INSERT INTO "+table+" (id, tenant_id, user_id, ip, created_at) VALUES (?, ?, ?, ?, ?)"), row...)
+				require.NoError(t, err)
+			}
+		}
+		deleted, err := sqlsource.New(db.DB, sqlsource.Table{Table: "visits", IdentityColumn: "user_id", IdentityKind: "user_id",
+			Categories: []string{"usage"}, TimeColumn: "created_at"})
+		require.NoError(t, err)
+		holds := gdpr.NewMemoryHolds()
+		e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{Now: testclock.New(now).Now, Holds: holds}, masked, deleted)
+		require.NoError(t, err)
+		_, err = e.PlaceHold(ctx, "acme", "usr_carol", "litigation 2026-17")
+		require.NoError(t, err)
+
+		res, err := e.Sweep(ctx, "acme", []gdpr.RetentionPolicy{{Category: "usage", MaxAge: 365 * 24 * time.Hour}})
+		require.NoError(t, err)
+		expired := map[string]int{}
+		for _, r := range res {
+			expired[r.Source] = r.Expired
+		}
+		assert.Equal(t, map[string]int{"sessions": 3, "visits": 1}, expired, "ada's, bob's and the visitor's old sessions; the old visit")
+		ip := func(id string) sql.NullString { return sessionIP(t, db, id) }
+		assert.False(t, ip("s5").Valid, "an old row without a subject is anonymized")
+		assert.True(t, ip("s6").Valid, "a recent one is kept")
+		assert.True(t, ip("s7").Valid, "another tenant's is not this sweep's")
+		assert.True(t, ip("s4").Valid, "a held subject's row is kept")
+		var left []string
+		rows, err := db.Query("SELECT id FROM visits ORDER BY id")
+		require.NoError(t, err)
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			require.NoError(t, rows.Scan(&id))
+			left = append(left, id)
+		}
+		require.NoError(t, rows.Err())
+		assert.Equal(t, []string{"s6", "s7"}, left, "the old visit without a subject is deleted")
 	})
 }
 

@@ -74,7 +74,9 @@ type Table struct {
 	After      []string
 	// TimeColumn, when set, dates each row for retention sweeps: rows
 	// older than a policy's age are erased as Erase says (deleted when
-	// Erase is empty).
+	// Erase is empty), whether they name a subject or not (a NULL
+	// IdentityColumn, such as a visitor's row with only an IP
+	// address); a hold on a subject spares that subject's rows only.
 	TimeColumn string
 	// RestrictColumn, when set, is a boolean column that a restriction
 	// request sets and a lifted one clears; the application must skip
@@ -166,7 +168,9 @@ func (s *sqlTable) Restrict(ctx context.Context, tenantID string, subj gdpr.Subj
 }
 
 // Expire implements gdpr.Expirer through TimeColumn: the expired rows of
-// subjects not held are erased one subject at a time, as Erase does.
+// subjects not held are erased one subject at a time, as Erase does, and
+// so are the expired rows that name no subject (a NULL IdentityColumn),
+// which only a tenant-wide hold (held("")) spares.
 func (s *sqlTable) Expire(ctx context.Context, tenantID, category string, before time.Time, held func(string) bool) (int, error) {
 	if s.t.TimeColumn == "" {
 		return 0, nil
@@ -176,15 +180,15 @@ func (s *sqlTable) Expire(ctx context.Context, tenantID, category string, before
 	if err != nil {
 		return 0, err
 	}
-	var subjects []string
+	var subjects []sql.NullString
 	for rows.Next() {
 		var id sql.NullString
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()
 			return 0, err
 		}
-		if id.Valid && !held(id.String) {
-			subjects = append(subjects, id.String)
+		if !held(id.String) { // a NULL subject is held only with the tenant
+			subjects = append(subjects, id)
 		}
 	}
 	rows.Close()
@@ -202,33 +206,29 @@ func (s *sqlTable) Expire(ctx context.Context, tenantID, category string, before
 	return total, nil
 }
 
-// expireSubject erases one subject's rows older than before.
-func (s *sqlTable) expireSubject(ctx context.Context, tenantID, id string, before time.Time) (int, error) {
-	old := " AND " + s.t.TimeColumn + " < ?"
+// expireSubject erases one subject's rows older than before, or, for a
+// NULL id, the old rows that name no subject.
+func (s *sqlTable) expireSubject(ctx context.Context, tenantID string, id sql.NullString, before time.Time) (int, error) {
+	where := s.where()
+	args := []any{tenantID, id.String, sqldb.Timestamp(before)}
+	if !id.Valid {
+		where = " WHERE " + s.t.TenantColumn + " = ? AND " + s.t.IdentityColumn + " IS NULL"
+		args = []any{tenantID, sqldb.Timestamp(before)}
+	}
+	where += " AND " + s.t.TimeColumn + " < ?"
 	if len(s.t.Erase) == 0 {
-		res, err := s.db.ExecContext(ctx, s.db.Dialect.Rebind("DELETE FROM "+s.t.Table+s.where()+old), tenantID, id, sqldb.Timestamp(before))
+		res, err := s.db.ExecContext(ctx, s.db.Dialect.Rebind("DELETE FROM "+s.t.Table+where), args...)
 		if err != nil {
 			return 0, err
 		}
 		n, _ := res.RowsAffected()
 		return int(n), nil
 	}
-	var sets []string
-	var args []any
-	for _, col := range slices.Sorted(maps.Keys(s.t.Erase)) {
-		switch st := s.t.Erase[col]; st.kind {
-		case "null":
-			sets = append(sets, col+" = NULL")
-		case "fixed":
-			sets = append(sets, col+" = ?")
-			args = append(args, st.value)
-		}
-	}
+	sets, setArgs := s.constantSets()
 	if len(sets) == 0 {
 		return 0, nil
 	}
-	res, err := s.db.ExecContext(ctx, s.db.Dialect.Rebind("UPDATE "+s.t.Table+" SET "+strings.Join(sets, ", ")+s.where()+old),
-		append(args, tenantID, id, sqldb.Timestamp(before))...)
+	res, err := s.db.ExecContext(ctx, s.db.Dialect.Rebind("UPDATE "+s.t.Table+" SET "+strings.Join(sets, ", ")+where), append(setArgs, args...)...)
 	if err != nil {
 		return 0, err
 	}
@@ -362,18 +362,10 @@ func (s *sqlTable) Erase(ctx context.Context, tenantID string, subj gdpr.Subject
 // the per-row ones row by row. The identity column, if masked, goes
 // last, since it is how the rows are found.
 func (s *sqlTable) mask(ctx context.Context, tx *sql.Tx, tenantID, id string) (int, error) {
-	cols := slices.Sorted(maps.Keys(s.t.Erase))
+	sets, args := s.constantSets()
 	var perRow []string
-	var sets []string
-	var args []any
-	for _, col := range cols {
-		switch st := s.t.Erase[col]; st.kind {
-		case "null":
-			sets = append(sets, col+" = NULL")
-		case "fixed":
-			sets = append(sets, col+" = ?")
-			args = append(args, st.value)
-		case "random", "hash":
+	for _, col := range slices.Sorted(maps.Keys(s.t.Erase)) {
+		if k := s.t.Erase[col].kind; k == "random" || k == "hash" {
 			perRow = append(perRow, col)
 		}
 	}
@@ -409,6 +401,21 @@ func (s *sqlTable) mask(ctx context.Context, tx *sql.Tx, tenantID, id string) (i
 	}
 	n, _ := res.RowsAffected()
 	return max(int(n), len(touched)), nil
+}
+
+// constantSets is the SET clauses, and their arguments, of the
+// strategies that give every row the same value (Null, Fixed).
+func (s *sqlTable) constantSets() (sets []string, args []any) {
+	for _, col := range slices.Sorted(maps.Keys(s.t.Erase)) {
+		switch st := s.t.Erase[col]; st.kind {
+		case "null":
+			sets = append(sets, col+" = NULL")
+		case "fixed":
+			sets = append(sets, col+" = ?")
+			args = append(args, st.value)
+		}
+	}
+	return sets, args
 }
 
 type rowKey struct {
