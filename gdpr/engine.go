@@ -33,7 +33,7 @@ type Source interface {
 // SourceInfo describes a source.
 type SourceInfo struct {
 	// Name is unique among an Engine's sources: 1 to 64 of a-z, 0-9,
-	// '_', '-' and '.'.
+	// '_', '-' and '.', and not "manifest" (see CheckSourceName).
 	Name string
 	// Categories of personal data held (contact, billing, usage, ...).
 	Categories []string
@@ -49,6 +49,25 @@ type Erased struct {
 }
 
 var sourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+
+// reservedSourceNames are taken by an export's own files: a source named
+// manifest would write a second manifest.json into a ZIP export.
+var reservedSourceNames = []string{"manifest"}
+
+// CheckSourceName returns an error wrapping ErrInvalid when name cannot
+// name a source: it must be 1 to 64 of a-z, 0-9, '_', '-' and '.',
+// starting with a letter or digit, and not "manifest", which a ZIP
+// export's manifest.json takes. For Source constructors that derive a
+// name, so they refuse it when made rather than when New is called.
+func CheckSourceName(name string) error {
+	if !sourceName.MatchString(name) {
+		return fmt.Errorf("%w: source name %q: 1 to 64 of a-z, 0-9, '_', '-', '.'", ErrInvalid, name)
+	}
+	if slices.Contains(reservedSourceNames, name) {
+		return fmt.Errorf("%w: source name %q is reserved for the export's own %s.json", ErrInvalid, name, name)
+	}
+	return nil
+}
 
 // Options configure an Engine.
 type Options struct {
@@ -79,7 +98,8 @@ type Engine struct {
 	opts    Options
 }
 
-// New returns an Engine. Source names must be unique and valid, every
+// New returns an Engine. Source names must be unique and valid
+// (CheckSourceName), every
 // After must name a source, and the After relation must have no cycle.
 func New(store Store, opts Options, sources ...Source) (*Engine, error) {
 	if store == nil {
@@ -97,8 +117,8 @@ func New(store Store, opts Options, sources ...Source) (*Engine, error) {
 	e := &Engine{store: store, sources: map[string]Source{}, opts: opts}
 	for _, s := range sources {
 		info := s.Info()
-		if !sourceName.MatchString(info.Name) {
-			return nil, fmt.Errorf("%w: source name %q: 1 to 64 of a-z, 0-9, '_', '-', '.'", ErrInvalid, info.Name)
+		if err := CheckSourceName(info.Name); err != nil {
+			return nil, err
 		}
 		if _, dup := e.sources[info.Name]; dup {
 			return nil, fmt.Errorf("%w: two sources named %q", ErrInvalid, info.Name)

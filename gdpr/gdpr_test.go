@@ -104,6 +104,8 @@ func TestNewRefusesBadSources(t *testing.T) {
 	assert.ErrorContains(t, err, "two sources")
 	_, err = gdpr.New(st, gdpr.Options{}, newFake("Bad Name", &log))
 	assert.ErrorIs(t, err, gdpr.ErrInvalid)
+	_, err = gdpr.New(st, gdpr.Options{}, newFake("manifest", &log))
+	assert.ErrorIs(t, err, gdpr.ErrInvalid, "a ZIP export's manifest.json would be written twice")
 	_, err = gdpr.New(st, gdpr.Options{}, newFake("a", &log, "ghost"))
 	assert.ErrorContains(t, err, "ghost")
 	_, err = gdpr.New(st, gdpr.Options{}, newFake("a", &log, "c"), newFake("b", &log, "a"), newFake("c", &log, "b"))

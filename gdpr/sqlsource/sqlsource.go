@@ -52,7 +52,9 @@ func Shredded() Strategy { return Strategy{kind: "shredded"} }
 
 // Table is a gdpr.Source over one table of the application's database.
 type Table struct {
-	// Name of the source; default the table's name.
+	// Name of the source; default the table's name. It must be a valid
+	// source name (gdpr.CheckSourceName): a table named like a reserved
+	// name, such as manifest, needs another Name.
 	Name string
 	// Table holds the personal data.
 	Table string
@@ -107,6 +109,9 @@ func New(db *sql.DB, t Table) (gdpr.Source, error) {
 	}
 	if t.Name == "" {
 		t.Name = t.Table
+	}
+	if err := gdpr.CheckSourceName(t.Name); err != nil {
+		return nil, fmt.Errorf("table source: %w", err)
 	}
 	names := append([]string{t.Table, t.TenantColumn, t.IdentityColumn}, t.Columns...)
 	for _, optional := range []string{t.KeyColumn, t.TimeColumn, t.RestrictColumn} {

@@ -106,10 +106,15 @@ func TestTableSourceValidation(t *testing.T) {
 		"short hash key":      {Table: "contacts", IdentityColumn: "user_id", IdentityKind: "user_id", KeyColumn: "id", Erase: map[string]sqlsource.Strategy{"email": sqlsource.Hash([]byte("short"))}},
 		"strategy missing":    {Table: "contacts", IdentityColumn: "user_id", IdentityKind: "user_id", Erase: map[string]sqlsource.Strategy{"email": {}}},
 		"bad strategy column": {Table: "contacts", IdentityColumn: "user_id", IdentityKind: "user_id", Erase: map[string]sqlsource.Strategy{"e-mail": sqlsource.Null()}},
+		"reserved table name": {Table: "manifest", IdentityColumn: "user_id", IdentityKind: "user_id"},
+		"reserved name":       {Name: "manifest", Table: "contacts", IdentityColumn: "user_id", IdentityKind: "user_id"},
+		"bad name":            {Name: "Contacts", Table: "contacts", IdentityColumn: "user_id", IdentityKind: "user_id"},
 	} {
 		_, err := sqlsource.New(db.DB, tbl)
 		assert.ErrorIs(t, err, gdpr.ErrInvalid, name)
 	}
+	_, err := sqlsource.New(db.DB, sqlsource.Table{Name: "manifest-rows", Table: "manifest", IdentityColumn: "user_id", IdentityKind: "user_id"})
+	assert.NoError(t, err, "a table named manifest is a source under another name")
 }
 
 // TestBinaryColumnsExportAsBase64: bytes that are not text (an encrypted
