@@ -636,7 +636,7 @@ func pendingEndpoints(sqlite bool) string {
 }
 
 // indexHint names the index SQLite must use: its planner would
-// otherwise take webhook_deliveries_due and read every pending row.
+// otherwise take webhook_deliveries_pending_due and read every pending row.
 func indexHint(sqlite bool, index string) string {
 	if sqlite {
 		return "INDEXED BY " + index
@@ -1173,8 +1173,9 @@ func (s *Store) EraseSubject(ctx context.Context, tenantID, subject string) (int
 	return int(n), nil
 }
 
-// Stats implements webhook.StatsQueue. The counts walk the (state,
-// next_at) index; the oldest due delivery is its first entry.
+// Stats implements webhook.StatsQueue. The pending counts walk the
+// partial index of pending deliveries by next_at, whose first entry is
+// the oldest due one; the dead count walks the index of finished ones.
 func (s *Store) Stats(ctx context.Context, now time.Time) (webhook.QueueStats, error) {
 	var st webhook.QueueStats
 	now = sqldb.Timestamp(now)
