@@ -20,8 +20,8 @@
 // CryptoSource (shredding the subject's data keys, which makes every
 // copy of their encrypted data unreadable, backups included; the step
 // says so), and gdpr/sqlsource for an application's own tables, with
-// per-column strategies (null, fixed, random, HMAC, left to shredding)
-// or deleting the rows.
+// per-column strategies (null, fixed, random, a keyed pseudonym, left
+// to shredding) or deleting the rows.
 //
 // # Requests
 //

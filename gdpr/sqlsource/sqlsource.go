@@ -1,8 +1,9 @@
 // Package sqlsource makes an application's own SQL tables (SQLite or
 // PostgreSQL) gdpr sources: export a subject's rows, erase them by
-// deleting rows or masking columns (null, fixed, random, HMAC, or left
-// to crypto-shredding), restrict them through a flag column, and expire
-// them for retention through a time column.
+// deleting rows or masking columns (null, fixed, random, a keyed
+// pseudonym, or left to crypto-shredding), restrict them through a flag
+// column, and expire them for retention through a time column. Erasing
+// again is harmless: a pseudonym is never hashed a second time.
 //
 //	notes, err := sqlsource.New(db, sqlsource.Table{
 //		Table: "notes", IdentityColumn: "user_id", IdentityKind: "user_id",
@@ -43,7 +44,7 @@ type Strategy struct {
 func Null() Strategy           { return Strategy{kind: "null"} }            // set NULL
 func Fixed(v any) Strategy     { return Strategy{kind: "fixed", value: v} } // set a constant ("[erased]", 0, ...)
 func Random() Strategy         { return Strategy{kind: "random"} }          // set 16 random bytes in hex, per row
-func Hash(key []byte) Strategy { return Strategy{kind: "hash", key: key} }  // set the HMAC-SHA256 (hex) of the value: joins still work, the value is gone
+func Hash(key []byte) Strategy { return Strategy{kind: "hash", key: key} }  // set a keyed pseudonym of the value (see Pseudonym): joins still work, the value is gone
 
 // Shredded marks a column encrypted under the subject's key (package
 // crypto): CryptoSource's shredding makes it unreadable, so erasure
@@ -384,8 +385,13 @@ func (s *sqlTable) mask(ctx context.Context, tx *sql.Tx, tenantID, id string) (i
 			var rowSets []string
 			var rowArgs []any
 			for i, col := range perRow {
-				rowSets = append(rowSets, col+" = ?")
-				rowArgs = append(rowArgs, s.t.Erase[col].apply(row.values[i]))
+				if v, done := s.t.Erase[col].apply(row.values[i]); !done {
+					rowSets = append(rowSets, col+" = ?")
+					rowArgs = append(rowArgs, v)
+				}
+			}
+			if len(rowSets) == 0 {
+				continue // masked already, by an earlier run
 			}
 			q := "UPDATE " + s.t.Table + " SET " + strings.Join(rowSets, ", ") + " WHERE " + s.t.TenantColumn + " = ? AND " + s.t.KeyColumn + " = ?"
 			if _, err := tx.ExecContext(ctx, s.db.Dialect.Rebind(q), append(rowArgs, tenantID, row.key)...); err != nil {
@@ -464,21 +470,60 @@ func (s *sqlTable) updateByKeys(ctx context.Context, tx *sql.Tx, tenantID string
 	return nil
 }
 
-// apply computes a per-row strategy's new value.
-func (st Strategy) apply(old any) any {
+// apply computes a per-row strategy's new value; done reports that old
+// already is what the strategy leaves (NULL, or a Hash pseudonym under
+// its key), to be left as it is: erasing again, after a crash or for a
+// later request, never hashes a pseudonym again.
+func (st Strategy) apply(old any) (v any, done bool) {
 	if st.kind == "hash" {
-		if old == nil {
-			return nil
+		switch old := old.(type) {
+		case nil:
+			return nil, true
+		case []byte:
+			if isPseudonym(st.key, string(old)) {
+				return old, true
+			}
+			return Pseudonym(st.key, old), false
+		case string:
+			if isPseudonym(st.key, old) {
+				return old, true
+			}
 		}
-		m := hmac.New(sha256.New, st.key)
-		fmt.Fprint(m, old)
-		if b, ok := old.([]byte); ok {
-			m.Reset()
-			m.Write(b)
-		}
-		return hex.EncodeToString(m.Sum(nil))
+		return Pseudonym(st.key, []byte(fmt.Sprint(old))), false
 	}
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	return hex.EncodeToString(b), false
+}
+
+// Pseudonym is what Hash(key) sets a value to: 64 lowercase hex digits,
+// the first 24 bytes of HMAC-SHA256(key, value) followed by 8 bytes
+// that mark them as a pseudonym under key (the first 8 of
+// HMAC-SHA256(key, "saaskit pseudonym" 0x00 and those 24 bytes)). The
+// mark lets erasing again recognise a value it already hashed and leave
+// it, so a step run twice gives what it gives once; an original value
+// is taken for a pseudonym by chance once in 2^64. Non-text values are
+// hashed as fmt.Sprint prints them.
+func Pseudonym(key, value []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write(value)
+	sum := m.Sum(nil)[:24]
+	return hex.EncodeToString(append(sum, pseudonymMark(key, sum)...))
+}
+
+// pseudonymMark is the 8 bytes that follow a pseudonym's 24.
+func pseudonymMark(key, sum []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("saaskit pseudonym\x00"))
+	m.Write(sum)
+	return m.Sum(nil)[:8]
+}
+
+// isPseudonym reports whether v is a Pseudonym under key.
+func isPseudonym(key []byte, v string) bool {
+	if len(v) != 64 || strings.ToLower(v) != v {
+		return false
+	}
+	b, err := hex.DecodeString(v)
+	return err == nil && hmac.Equal(b[24:], pseudonymMark(key, b[:24]))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -189,5 +190,43 @@ func TestEncryptedColumnsExportDecrypted(t *testing.T) {
 		_, err = sqlsource.New(db.DB, sqlsource.Table{Table: "members", IdentityColumn: "id", IdentityKind: "user_id",
 			Decrypt: map[string]sqlsource.Decrypter{"email; DROP": decrypt}})
 		assert.ErrorIs(t, err, gdpr.ErrInvalid, "a decrypted column's name is checked as the others are")
+	})
+}
+
+// TestHashMasksOnce: erasing again, as a step run again after a crash
+// does, leaves Hash's pseudonyms as they are, so they still join with
+// the same value hashed once elsewhere; a value that only looks like a
+// pseudonym is hashed all the same.
+func TestHashMasksOnce(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		seedContacts(t, db)
+		lookalike := strings.Repeat("ab", 32) // 64 hex digits, not a pseudonym
+		_, err := db.Exec(db.Dialect.Rebind("UPDATE contacts SET city = ? WHERE id = ?"), lookalike, "c2")
+		require.NoError(t, err)
+		key := []byte("0123456789abcdef0123456789abcdef")
+		src, err := sqlsource.New(db.DB, sqlsource.Table{ // the rows stay the subject's, pseudonymized
+			Table: "contacts", IdentityColumn: "user_id", IdentityKind: "user_id", KeyColumn: "id",
+			Erase: map[string]sqlsource.Strategy{"email": sqlsource.Hash(key), "city": sqlsource.Hash(key), "name": sqlsource.Fixed("[erased]")},
+		})
+		require.NoError(t, err)
+
+		_, err = src.Erase(ctx, "acme", ada)
+		require.NoError(t, err)
+		_, email1, _, city1 := contact(t, db, "c1")
+		_, email2, _, city2 := contact(t, db, "c2")
+		assert.Equal(t, sqlsource.Pseudonym(key, []byte("ada@example.com")), email1.String, "joins with the value hashed once")
+		assert.Equal(t, sqlsource.Pseudonym(key, []byte(lookalike)), city2.String, "a lookalike is hashed")
+
+		for range 2 {
+			_, err = src.Erase(ctx, "acme", ada)
+			require.NoError(t, err)
+		}
+		_, again1, _, againCity1 := contact(t, db, "c1")
+		_, again2, _, againCity2 := contact(t, db, "c2")
+		assert.Equal(t, []string{email1.String, city1.String, email2.String, city2.String},
+			[]string{again1.String, againCity1.String, again2.String, againCity2.String}, "erasing again changed nothing")
+		assert.Len(t, email1.String, 64)
+		assert.NotEqual(t, sqlsource.Pseudonym([]byte("another key, 32 bytes long......"), []byte("ada@example.com")), email1.String)
 	})
 }
