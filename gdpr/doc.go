@@ -37,10 +37,13 @@
 //
 // Process runs the sources as a dependency graph (cycles are refused
 // when the Engine is made), independent sources in parallel, and stores
-// each finished step in the request before the next begins: after a
+// each step in the request as it starts and as it finishes: after a
 // failure or a crash, processing again resumes without redoing finished
 // steps, and a step that ran but lost its checkpoint runs again
-// harmlessly.
+// harmlessly. Such a step finds nothing left to erase; a source that is
+// a Counter (gdpr/sqlsource tables are) counted the subject's records
+// before the first run, so the step still reports them, and any other
+// source's step says that its count covers the last run only.
 //
 // # Legal holds and breaches
 //

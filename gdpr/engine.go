@@ -42,6 +42,17 @@ type SourceInfo struct {
 	After []string
 }
 
+// Counter is a Source that can count the records of a subject that its
+// erasure would erase or mask. Before a step first runs, the Engine
+// stores the count in the request (Step.Found), so that a step run
+// again after its checkpoint was lost, which finds nothing left to
+// erase, still reports the records the first run erased. A source that
+// is not a Counter reports, after such a run, the records of that run
+// only, and its step's note says so.
+type Counter interface {
+	Count(ctx context.Context, tenantID string, s Subject) (int, error)
+}
+
 // Erased is what one source's erasure did.
 type Erased struct {
 	Records int    // erased or masked
@@ -375,17 +386,19 @@ func (e *Engine) erase(ctx context.Context, r *Request) error {
 				mu.Lock()
 				stopped := held
 				mu.Unlock()
-				var herr error
-				if !stopped { // a hold may have been placed since the last step
-					herr = e.CheckErasable(ctx, r.TenantID, r.Subject)
+				var prev Step
+				var rerun bool
+				var serr error
+				if !stopped {
+					prev, rerun, serr = e.startStep(ctx, r, name, &mu)
 				}
-				if stopped || herr != nil {
+				if stopped || serr != nil {
 					<-slots
 					mu.Lock()
 					defer mu.Unlock()
 					delete(running, name)
-					if !held && herr != nil { // the first to see a hold reports it
-						held, failed = errors.Is(herr, ErrHeld), errors.Join(failed, herr)
+					if !held && serr != nil { // the first to see a hold reports it
+						held, failed = errors.Is(serr, ErrHeld), errors.Join(failed, serr)
 					}
 					progress <- struct{}{}
 					return
@@ -395,7 +408,14 @@ func (e *Engine) erase(ctx context.Context, r *Request) error {
 				mu.Lock()
 				defer mu.Unlock()
 				delete(running, name)
-				step := Step{At: e.opts.Now().UTC(), Records: res.Records, Note: res.Note}
+				step := Step{Started: prev.Started, Found: prev.Found, At: e.opts.Now().UTC(), Records: res.Records, Note: res.Note}
+				if rerun { // an earlier attempt may have erased records that it could not record
+					if _, counted := e.sources[name].(Counter); counted {
+						step.Records = max(step.Records, prev.Found)
+					} else {
+						step.Note = strings.TrimPrefix(step.Note+"; "+uncountedRerun, "; ")
+					}
+				}
 				if err != nil {
 					step.Error = err.Error()
 					failed = errors.Join(failed, fmt.Errorf("source %s: %w", name, err))
@@ -416,6 +436,44 @@ func (e *Engine) erase(ctx context.Context, r *Request) error {
 	}
 	wg.Wait()
 	return failed
+}
+
+// uncountedRerun is the note of a step run again, by a source that is
+// not a Counter, after an attempt whose outcome was not recorded.
+const uncountedRerun = "run again after an earlier attempt whose outcome was not recorded: records erased by that attempt are not counted"
+
+// startStep readies a step of r to run: it reads the legal holds again
+// and, on the step's first attempt, stores in r when it started and, from
+// a Counter, how many records the source holds, before anything is
+// erased. rerun reports an earlier attempt, whose effect may have gone
+// unrecorded; prev is the step as that attempt left it.
+func (e *Engine) startStep(ctx context.Context, r *Request, name string, mu *sync.Mutex) (prev Step, rerun bool, err error) {
+	if err := e.CheckErasable(ctx, r.TenantID, r.Subject); err != nil {
+		return Step{}, false, err
+	}
+	mu.Lock()
+	prev = r.Steps[name]
+	mu.Unlock()
+	if !prev.Started.IsZero() {
+		return prev, true, nil
+	}
+	step := Step{Started: e.opts.Now().UTC()}
+	if c, ok := e.sources[name].(Counter); ok {
+		if step.Found, err = c.Count(ctx, r.TenantID, r.Subject); err != nil {
+			return Step{}, false, fmt.Errorf("source %s: count: %w", name, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	r.Steps[name] = step
+	if err := e.store.Update(ctx, r); err != nil {
+		delete(r.Steps, name)
+		if prev != (Step{}) {
+			r.Steps[name] = prev
+		}
+		return Step{}, false, fmt.Errorf("checkpoint before %s: %w", name, err)
+	}
+	return step, false, nil
 }
 
 // Store returns the Engine's request store, for listings.

@@ -253,8 +253,9 @@ func TestKillAtEveryStep(t *testing.T) {
 		})
 	}
 	// Updates: 1 create is not an update; verify=1, process start=2, then
-	// one checkpoint per source (3..6), then the final state (7).
-	for failAt := 3; failAt <= 7; failAt++ {
+	// per source one checkpoint as it starts and one as it ends (3..10),
+	// then the final state (11).
+	for failAt := 3; failAt <= 11; failAt++ {
 		t.Run(fmt.Sprint("update ", failAt, " lost"), func(t *testing.T) {
 			e, st, srcs := build()
 			r := submitVerified(t, e, gdpr.Erasure, ada)

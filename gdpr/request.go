@@ -134,9 +134,15 @@ type Request struct {
 
 // Step is one source's part of processing a request.
 type Step struct {
-	Done    bool      `json:"done"`
-	At      time.Time `json:"at"`
-	Records int       `json:"records"`
+	Done bool `json:"done"`
+	// Started is when the step's first attempt began, stored before it
+	// erased anything.
+	Started time.Time `json:"started,omitzero"`
+	// Found is the records a Counter source held for the subject as the
+	// first attempt began: a step run again reports at least as many.
+	Found   int       `json:"found,omitempty"`
+	At      time.Time `json:"at"`      // when the step last finished
+	Records int       `json:"records"` // erased or masked
 	Note    string    `json:"note,omitempty"`
 	Error   string    `json:"error,omitempty"`
 }

@@ -2,6 +2,7 @@ package gdprtest
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 
@@ -49,6 +50,24 @@ func (s *source) Erase(_ context.Context, _ string, subj gdpr.Subject) (gdpr.Era
 	}
 	delete(s.records, key)
 	return gdpr.Erased{Records: n}, nil
+}
+
+// Count implements gdpr.Counter.
+func (s *source) Count(_ context.Context, _ string, subj gdpr.Subject) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.records[subj.Value(gdpr.SubjectKey)], nil
+}
+
+// uncounted is a source that is not a gdpr.Counter.
+type uncounted struct{ s *source }
+
+func (u uncounted) Info() gdpr.SourceInfo { return u.s.Info() }
+func (u uncounted) Export(ctx context.Context, tenantID string, subj gdpr.Subject, emit func(any) error) error {
+	return u.s.Export(ctx, tenantID, subj, emit)
+}
+func (u uncounted) Erase(ctx context.Context, tenantID string, subj gdpr.Subject) (gdpr.Erased, error) {
+	return u.s.Erase(ctx, tenantID, subj)
 }
 
 func (s *source) erasures() int {
@@ -121,4 +140,75 @@ func testHoldStopsErasure(t *testing.T, store gdpr.Store, holds gdpr.HoldStore) 
 	assert.Equal(t, 2, second.erasures())
 	assert.Equal(t, 2, r.Steps["first"].Records)
 	assert.Equal(t, 3, r.Steps["second"].Records)
+}
+
+// crashingStore stands for a process that dies: once crashed, none of
+// its updates reach the store.
+type crashingStore struct {
+	gdpr.Store
+	mu      sync.Mutex
+	crashed bool
+}
+
+func (c *crashingStore) crash() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.crashed = true
+}
+
+func (c *crashingStore) Update(ctx context.Context, r *gdpr.Request) error {
+	c.mu.Lock()
+	crashed := c.crashed
+	c.mu.Unlock()
+	if crashed {
+		return errors.New("the process died")
+	}
+	return c.Store.Update(ctx, r)
+}
+
+// testResumeKeepsCounts: the process dies after two sources erased the
+// subject's records but before their checkpoints were stored; another
+// process resumes the request from what the store kept. The steps run
+// again, find nothing left, and still report the records the first run
+// erased (the counted source), or say that they could not (the other).
+func testResumeKeepsCounts(t *testing.T, store gdpr.Store) {
+	ctx := context.Background()
+	counted := newSource("counted", "", map[string]int{"usr_ada": 2})
+	plain := newSource("plain", "", map[string]int{"usr_ada": 3})
+	last := newSource("last", "counted", map[string]int{"usr_ada": 4})
+	dying := &crashingStore{Store: store}
+	var erasing sync.WaitGroup // both first steps are under way before the crash
+	erasing.Add(2)
+	for _, s := range []*source{counted, plain} {
+		s.during = func() {
+			erasing.Done()
+			erasing.Wait()
+			dying.crash()
+		}
+	}
+	e, err := gdpr.New(dying, gdpr.Options{Parallelism: 2}, counted, uncounted{plain}, last)
+	require.NoError(t, err)
+	r, err := processVerified(t, e, "usr_ada")
+	require.Error(t, err)
+	assert.Equal(t, 1, counted.erasures())
+	assert.Equal(t, 1, plain.erasures())
+	assert.Zero(t, last.erasures())
+
+	counted.during, plain.during = nil, nil
+	restarted, err := gdpr.New(store, gdpr.Options{}, counted, uncounted{plain}, last)
+	require.NoError(t, err)
+	kept, err := store.Get(ctx, "acme", r.ID)
+	require.NoError(t, err)
+	require.False(t, kept.Steps["counted"].Done, "the checkpoint was lost")
+	r, err = restarted.Process(ctx, "acme", r.ID)
+	require.NoError(t, err)
+	assert.Equal(t, gdpr.Completed, r.State)
+	assert.Equal(t, 2, r.Steps["counted"].Records, "the first run's count, not the second's zero")
+	assert.Equal(t, 4, r.Steps["last"].Records)
+	assert.Zero(t, r.Steps["plain"].Records, "an uncounted source's second run erased nothing...")
+	assert.Contains(t, r.Steps["plain"].Note, "not counted", "...and its step says its count misses the first run's")
+	assert.Empty(t, r.Steps["counted"].Note)
+	stored, err := store.Get(ctx, "acme", r.ID)
+	require.NoError(t, err)
+	assert.Equal(t, r.Steps, stored.Steps, "as stored")
 }

@@ -99,4 +99,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) gdpr.Store) {
 	t.Run("HoldStopsErasure", func(t *testing.T) {
 		testHoldStopsErasure(t, newStore(t), gdpr.NewMemoryHolds())
 	})
+	t.Run("ResumeKeepsCounts", func(t *testing.T) {
+		testResumeKeepsCounts(t, newStore(t))
+	})
 }

@@ -161,7 +161,20 @@ type sqlTable struct {
 var (
 	_ gdpr.Restricter = (*sqlTable)(nil)
 	_ gdpr.Expirer    = (*sqlTable)(nil)
+	_ gdpr.Counter    = (*sqlTable)(nil)
 )
+
+// Count implements gdpr.Counter: the subject's rows, which Erase
+// deletes or masks.
+func (s *sqlTable) Count(ctx context.Context, tenantID string, subj gdpr.Subject) (int, error) {
+	id := subj.Value(s.t.IdentityKind)
+	if id == "" {
+		return 0, nil
+	}
+	var n int
+	err := s.db.QueryRowContext(ctx, s.db.Dialect.Rebind("SELECT count(*) FROM "+s.t.Table+s.where()), tenantID, id).Scan(&n)
+	return n, err
+}
 
 // Restrict implements gdpr.Restricter through RestrictColumn.
 func (s *sqlTable) Restrict(ctx context.Context, tenantID string, subj gdpr.Subject, restricted bool) error {
