@@ -334,7 +334,7 @@ func TestImmutable(t *testing.T) {
 
 			// Snapshots work through it (locks are bookkeeping), Forget
 			// and Repository.Prune fail.
-			repoW, err := backup.OpenRepository(ctx, cipher, []backup.Target{writer}, backup.RepositoryOptions{Now: clock})
+			repoW, err := backup.OpenRepository(ctx, cipher, []backup.Target{writer}, backup.RepositoryOptions{Now: clock, CacheDir: t.TempDir()})
 			require.NoError(t, err)
 			_, err = repoW.Snapshot(ctx, src)
 			require.NoError(t, err)
@@ -368,7 +368,7 @@ func TestImmutable(t *testing.T) {
 			_, err = writer.Get(ctx, "data/"+old.ID)
 			assert.ErrorIs(t, err, backup.ErrNotFound)
 
-			repoP, err := backup.OpenRepository(ctx, cipher, []backup.Target{pruner}, backup.RepositoryOptions{Now: clock})
+			repoP, err := backup.OpenRepository(ctx, cipher, []backup.Target{pruner}, backup.RepositoryOptions{Now: clock, CacheDir: t.TempDir()})
 			require.NoError(t, err)
 			_, err = repoP.Forget(ctx, retention.Policy{Last: 1}, retention.Options{})
 			require.NoError(t, err)

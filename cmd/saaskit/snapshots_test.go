@@ -17,6 +17,7 @@ import (
 // listed; a second snapshot of an unchanged directory adds no chunk;
 // bad command lines are usage errors.
 func TestSnapshotCommands(t *testing.T) {
+	noUserCache(t)
 	data := dataDir(t)
 	src := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(src, "ledger.csv"), []byte(strings.Repeat("2026-11-27,invoice,42,paid\n", 5000)), 0o600))
@@ -73,6 +74,7 @@ func TestSnapshotCommands(t *testing.T) {
 // (exit 3), which also fails a restore with exit 3; snapshot-forget
 // plans, forgets and prunes.
 func TestSnapshotRestoreVerifyForget(t *testing.T) {
+	noUserCache(t)
 	data := cheapDataDir(t)
 	src := t.TempDir()
 	ledger := []byte(strings.Repeat("2026-11-27,invoice,42,paid\n", 5000))
@@ -189,4 +191,12 @@ func TestSnapshotRestoreVerifyForget(t *testing.T) {
 	_, err = saaskit(t, "backup", "snapshot-restore", file.ID, "--to", to+".3", "--data", data)
 	assert.Equal(t, exitBad, exitCode(err))
 	assert.NoFileExists(t, to+".3", "nothing written from damaged data")
+}
+
+// noUserCache points the user's cache directory (XDG_CACHE_HOME) at a
+// scratch one: snapshots of a file keep a chunk cache there, which a
+// test must not leave in the cache of the user running it.
+func noUserCache(t *testing.T) {
+	t.Helper()
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 }
