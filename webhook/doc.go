@@ -117,7 +117,13 @@
 // If the shared limiter fails, each process spaces its own deliveries
 // meanwhile and logs a warning.
 // Dead letters stay queryable; RetryDead and Recover bring them back,
-// with no cap on how many.
+// with no cap on how many. On a ResendQueue (memstore, sqlstore) any
+// kept message can go out again: Resend queues one message to one
+// endpoint whatever became of its earlier deliveries, and Replay the
+// messages of a time window (all, or only those the endpoint has no
+// delivery of: what it missed while disabled or before it existed),
+// page by page. A message that went to no endpoint is not kept, so it
+// cannot be replayed.
 //
 // Run claims ahead of its workers: one claim at a time runs in the
 // background while they are busy, keeping up to twice Concurrency

@@ -20,7 +20,8 @@ import (
 )
 
 // Store implements webhook.EndpointStore and webhook.Queue, with the
-// optional webhook.SubjectQueue, StatsQueue, HistoryQueue and RetentionQueue.
+// optional webhook.SubjectQueue, StatsQueue, HistoryQueue, RetentionQueue
+// and ResendQueue.
 type Store struct {
 	mu         sync.Mutex
 	endpoints  map[string]*webhook.Endpoint // by ID
@@ -123,6 +124,7 @@ var (
 	_ webhook.StatsQueue    = (*Store)(nil)
 	_ webhook.HistoryQueue  = (*Store)(nil)
 	_ webhook.BulkQueue     = (*Store)(nil)
+	_ webhook.ResendQueue   = (*Store)(nil)
 )
 
 // New returns an empty Store.
@@ -253,13 +255,20 @@ func (s *Store) enqueue(msg *webhook.Message, endpoints []*webhook.Endpoint) {
 	s.messages[[2]string{msg.TenantID, msg.ID}] = true
 	m := *msg
 	m.Payload = slices.Clone(msg.Payload)
+	s.addDeliveries(&m, endpoints, msg.CreatedAt)
+}
+
+// addDeliveries adds a pending delivery of m to each endpoint, due at,
+// and returns them; s.mu is held.
+func (s *Store) addDeliveries(m *webhook.Message, endpoints []*webhook.Endpoint, at time.Time) []*entry {
+	added := make([]*entry, 0, len(endpoints))
 	for _, ep := range endpoints {
 		s.seq++
 		id := newID()
 		en := &entry{
-			tenant: msg.TenantID, ordered: ep.Ordered,
-			d: webhook.Delivery{ID: id, Message: &m, EndpointID: ep.ID, State: webhook.StatePending,
-				NextAt: msg.CreatedAt, Seq: s.seq, UpdatedAt: msg.CreatedAt},
+			tenant: m.TenantID, ordered: ep.Ordered,
+			d: webhook.Delivery{ID: id, Message: m, EndpointID: ep.ID, State: webhook.StatePending,
+				NextAt: at, Seq: s.seq, UpdatedAt: at},
 		}
 		s.deliveries[id] = en
 		s.live++
@@ -267,7 +276,68 @@ func (s *Store) enqueue(msg *webhook.Message, endpoints []*webhook.Endpoint) {
 			s.ordered[ep.ID] = append(s.ordered[ep.ID], en)
 		}
 		s.schedule(en)
+		added = append(added, en)
 	}
+	return added
+}
+
+// Messages implements webhook.ResendQueue.
+func (s *Store) Messages(ctx context.Context, tenantID string, f webhook.MessageFilter) ([]*webhook.Message, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.keptMessages(tenantID, f.Matches)
+	return out[:min(len(out), f.EffectiveLimit())], nil
+}
+
+// keptMessages returns copies of the tenant's messages that pass keep,
+// by CreatedAt then ID; s.mu is held.
+func (s *Store) keptMessages(tenantID string, keep func(*webhook.Message) bool) []*webhook.Message {
+	seen := map[string]bool{}
+	var out []*webhook.Message
+	for _, en := range s.deliveries {
+		m := en.d.Message
+		if en.tenant == tenantID && !seen[m.ID] && keep(m) {
+			seen[m.ID] = true
+			c := *m
+			c.Payload = slices.Clone(m.Payload)
+			out = append(out, &c)
+		}
+	}
+	slices.SortFunc(out, func(a, b *webhook.Message) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out
+}
+
+// Redeliver implements webhook.ResendQueue.
+func (s *Store) Redeliver(ctx context.Context, tenantID, messageID string, endpoints []*webhook.Endpoint, at time.Time) ([]*webhook.Delivery, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var m *webhook.Message
+	for _, en := range s.deliveries {
+		if en.tenant == tenantID && en.d.Message.ID == messageID {
+			m = en.d.Message
+			break
+		}
+	}
+	switch {
+	case m == nil:
+		return nil, fmt.Errorf("message %s: %w", messageID, webhook.ErrNotFound)
+	case m.PayloadExpunged():
+		return nil, fmt.Errorf("message %s: its payload has expired: %w", messageID, webhook.ErrConflict)
+	}
+	var out []*webhook.Delivery
+	for _, en := range s.addDeliveries(m, endpoints, at) {
+		d := en.d
+		out = append(out, &d)
+	}
+	return out, nil
 }
 
 // schedule makes en's earlier items in ready stale and, if a claim may
@@ -462,24 +532,7 @@ func (s *Store) Attempts(ctx context.Context, tenantID, deliveryID string) ([]we
 func (s *Store) SubjectMessages(ctx context.Context, tenantID, subject string) ([]*webhook.Message, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	seen := map[string]bool{}
-	var out []*webhook.Message
-	for _, en := range s.deliveries {
-		m := en.d.Message
-		if en.tenant == tenantID && m.Subject == subject && !seen[m.ID] {
-			seen[m.ID] = true
-			c := *m
-			c.Payload = slices.Clone(m.Payload)
-			out = append(out, &c)
-		}
-	}
-	slices.SortFunc(out, func(a, b *webhook.Message) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	return out, nil
+	return s.keptMessages(tenantID, func(m *webhook.Message) bool { return m.Subject == subject }), nil
 }
 
 // EraseSubject implements webhook.SubjectQueue.

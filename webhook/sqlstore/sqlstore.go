@@ -428,16 +428,35 @@ func (s *Store) EnqueueManyTx(ctx context.Context, tx *sql.Tx, out []webhook.Out
 			return err
 		}
 	}
-	type delivery struct {
-		msg *webhook.Message
-		ep  *webhook.Endpoint
-	}
-	var deliveries []delivery
+	var deliveries []newDelivery
 	for _, o := range out {
 		for _, ep := range o.Endpoints {
-			deliveries = append(deliveries, delivery{o.Message, ep})
+			deliveries = append(deliveries, newDelivery{o.Message, ep, o.Message.CreatedAt})
 		}
 	}
+	if _, err := s.insertDeliveries(ctx, tx, deliveries); err != nil {
+		return err
+	}
+	if len(deliveries) == 0 {
+		return nil
+	}
+	if err := s.notifyEnqueued(ctx, tx); err != nil {
+		return fmt.Errorf("enqueue: %w", err)
+	}
+	return nil
+}
+
+// newDelivery is a pending delivery of msg to ep, due at, to insert.
+type newDelivery struct {
+	msg *webhook.Message
+	ep  *webhook.Endpoint
+	at  time.Time
+}
+
+// insertDeliveries writes the deliveries, a few hundred per INSERT, and
+// returns their IDs.
+func (s *Store) insertDeliveries(ctx context.Context, tx *sql.Tx, deliveries []newDelivery) ([]any, error) {
+	ids := make([]any, 0, len(deliveries))
 	for chunk := range slices.Chunk(deliveries, deliveryChunk) {
 		var b strings.Builder
 		b.WriteString(`INSERT INTO webhook_deliveries (id, tenant_id, message_id, endpoint_id, ordered, state, attempts, next_at, last_error, updated_at) VALUES `)
@@ -447,20 +466,15 @@ func (s *Store) EnqueueManyTx(ctx context.Context, tx *sql.Tx, out []webhook.Out
 				b.WriteString(", ")
 			}
 			b.WriteString("(?, ?, ?, ?, ?, 'pending', 0, ?, '', ?)")
-			created := sqldb.Timestamp(d.msg.CreatedAt)
-			args = append(args, newDeliveryID(), d.msg.TenantID, d.msg.ID, d.ep.ID, d.ep.Ordered, created, created)
+			id, at := newDeliveryID(), sqldb.Timestamp(d.at)
+			args = append(args, id, d.msg.TenantID, d.msg.ID, d.ep.ID, d.ep.Ordered, at, at)
+			ids = append(ids, id)
 		}
 		if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
-			return fmt.Errorf("enqueue message %s: %w", chunk[0].msg.ID, err)
+			return nil, fmt.Errorf("enqueue message %s: %w", chunk[0].msg.ID, err)
 		}
 	}
-	if len(deliveries) == 0 {
-		return nil
-	}
-	if err := s.notifyEnqueued(ctx, tx); err != nil {
-		return fmt.Errorf("enqueue: %w", err)
-	}
-	return nil
+	return ids, nil
 }
 
 // insertMessages writes the messages in one INSERT, and fails with
@@ -596,9 +610,10 @@ func collectClaimed(rows *sql.Rows) ([]*webhook.Delivery, error) {
 	})
 }
 
-func collect(rows *sql.Rows, scan func(scanner) (*webhook.Delivery, error)) ([]*webhook.Delivery, error) {
+// collect reads every row with scan.
+func collect[T any](rows *sql.Rows, scan func(scanner) (*T, error)) ([]*T, error) {
 	defer rows.Close()
-	var out []*webhook.Delivery
+	var out []*T
 	for rows.Next() {
 		d, err := scan(rows)
 		if err != nil {
@@ -1121,20 +1136,8 @@ func (s *Store) SubjectMessages(ctx context.Context, tenantID, subject string) (
 	if err != nil {
 		return nil, fmt.Errorf("list subject messages: %w", err)
 	}
-	defer rows.Close()
-	var out []*webhook.Message
-	for rows.Next() {
-		var (
-			m       webhook.Message
-			payload []byte
-		)
-		if err := rows.Scan(&m.TenantID, &m.ID, &m.EventType, &payload, &m.Subject, &m.CreatedAt); err != nil {
-			return nil, fmt.Errorf("list subject messages: %w", err)
-		}
-		m.Payload, m.CreatedAt = payload, m.CreatedAt.UTC()
-		out = append(out, &m)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collectMessages(rows)
+	if err != nil {
 		return nil, fmt.Errorf("list subject messages: %w", err)
 	}
 	return out, nil

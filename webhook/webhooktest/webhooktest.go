@@ -61,6 +61,8 @@ func RunStoreTests(t *testing.T, newAdapter func(t *testing.T) Adapter) {
 	runOptional(t, "AttemptHistory", newAdapter, testAttemptHistory)
 	runOptional(t, "Retention", newAdapter, testRetention)
 	runOptional(t, "RetentionBatches", newAdapter, testRetentionBatches)
+	runOptional(t, "Messages", newAdapter, testMessages)
+	runOptional(t, "Redeliver", newAdapter, testRedeliver)
 }
 
 // unstorable are identifiers no database text column holds: a NUL byte,
