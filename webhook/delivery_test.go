@@ -496,9 +496,10 @@ func TestLongFailingEndpointIsDisabled(t *testing.T) {
 	})
 	mu.Lock()
 	defer mu.Unlock()
-	require.Len(t, events, 1)
-	assert.Equal(t, "endpoint.disabled", events[0].Type)
-	assert.Equal(t, ep.ID, events[0].EndpointID)
+	require.Len(t, events, 2)
+	assert.Equal(t, webhook.EventEndpointFailing, events[0].Type, "the run of failures began")
+	assert.Equal(t, webhook.EventEndpointDisabled, events[1].Type)
+	assert.Equal(t, ep.ID, events[1].EndpointID)
 }
 
 func TestSubjectExportAndErase(t *testing.T) {

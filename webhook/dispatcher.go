@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"sync"
 	"time"
@@ -53,6 +54,19 @@ type DispatcherOptions struct {
 	// endpoints subscribe only to its types or families of them.
 	// Default: none; any event type is sent.
 	Catalogue *Catalogue
+	// OperatorTenant, when set, names the tenant whose endpoints receive
+	// the operational events (the Event* types: every endpoint change,
+	// and endpoints failing, recovering or exhausting a delivery) as
+	// webhooks, through the same queue and workers as everything else.
+	// Its messages are not checked against the Catalogue, and events
+	// about its own endpoints are not sent to it. Default: none.
+	OperatorTenant string
+	// OnEvent, when set, is told of every operational event in this
+	// process. Default: none.
+	OnEvent func(Event)
+	// Logger records operational events that could not be sent. Default
+	// slog.Default().
+	Logger *slog.Logger
 	// TracerProvider and MeterProvider receive a span per attempt and
 	// saaskit.webhook.* metrics. Default the global providers.
 	TracerProvider trace.TracerProvider
@@ -297,7 +311,7 @@ func (d *Dispatcher) sendMany(ctx context.Context, msgs []*Message, list func(ct
 		if err := msg.validate(); err != nil {
 			return 0, err
 		}
-		if c := d.opts.Catalogue; c != nil {
+		if c := d.opts.Catalogue; c != nil && (d.opts.OperatorTenant == "" || msg.TenantID != d.opts.OperatorTenant) {
 			if err := c.checkMessage(msg); err != nil {
 				return 0, err
 			}

@@ -125,6 +125,16 @@
 // page by page. A message that went to no endpoint is not kept, so it
 // cannot be replayed.
 //
+// Operational events tell the platform's operator what happens to
+// tenants' endpoints: each change made through the Dispatcher (created,
+// updated, deleted, disabled, enabled, secret rotated), and each turn of
+// delivery (an endpoint failing, recovering, disabled on 410 Gone or
+// after DisableAfter; a delivery exhausting its attempts). With
+// DispatcherOptions.OperatorTenant they go out as signed webhooks to
+// that tenant's endpoints, through the same queue and workers, so they
+// are retried and logged like any message; OnEvent hears of them in
+// process. The event types are the Event* constants.
+//
 // Run claims ahead of its workers: one claim at a time runs in the
 // background while they are busy, keeping up to twice Concurrency
 // deliveries ready (at most twice PerEndpoint of one endpoint), so a

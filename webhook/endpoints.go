@@ -180,6 +180,7 @@ func (d *Dispatcher) CreateEndpoint(ctx context.Context, tenantID string, spec E
 	if err := d.endpoints.CreateEndpoint(ctx, e); err != nil {
 		return nil, "", fmt.Errorf("create endpoint: %w", err)
 	}
+	d.emit(ctx, Event{Type: EventEndpointCreated, TenantID: tenantID, EndpointID: e.ID, At: now})
 	return e, shown, nil
 }
 
@@ -213,6 +214,7 @@ func (d *Dispatcher) UpdateEndpoint(ctx context.Context, tenantID, id string, sp
 	if err != nil {
 		return nil, err
 	}
+	d.emit(ctx, Event{Type: EventEndpointUpdated, TenantID: tenantID, EndpointID: id, At: e.UpdatedAt})
 	return e, nil
 }
 
@@ -223,6 +225,7 @@ func (d *Dispatcher) DeleteEndpoint(ctx context.Context, tenantID, id string) er
 		return fmt.Errorf("delete endpoint: %w", err)
 	}
 	d.forget(id)
+	d.emit(ctx, Event{Type: EventEndpointDeleted, TenantID: tenantID, EndpointID: id, At: d.opts.Now().UTC()})
 	return nil
 }
 
@@ -234,7 +237,11 @@ func (d *Dispatcher) DisableEndpoint(ctx context.Context, tenantID, id, reason s
 	if reason == "" {
 		return fmt.Errorf("%w: a reason is required", ErrInvalid)
 	}
-	return d.disable(ctx, tenantID, id, reason)
+	e, err := d.disable(ctx, tenantID, id, reason)
+	if e != nil {
+		d.emit(ctx, Event{Type: EventEndpointDisabled, TenantID: tenantID, EndpointID: id, Reason: reason, At: e.UpdatedAt})
+	}
+	return err
 }
 
 // EnableEndpoint delivers to the tenant's endpoint again, with its
@@ -242,15 +249,17 @@ func (d *Dispatcher) DisableEndpoint(ctx context.Context, tenantID, id, reason s
 // closed. Deliveries that died while it was disabled stay dead: Recover
 // brings them back.
 func (d *Dispatcher) EnableEndpoint(ctx context.Context, tenantID, id string) error {
-	_, err := d.modify(ctx, tenantID, id, func(e *Endpoint, now time.Time) bool {
-		if e.DisabledReason == "" && e.FailingSince.IsZero() {
-			return false
-		}
+	changed := false
+	e, err := d.modify(ctx, tenantID, id, func(e *Endpoint, now time.Time) bool {
+		changed = e.DisabledReason != "" || !e.FailingSince.IsZero()
 		e.DisabledReason, e.FailingSince = "", time.Time{}
-		return true
+		return changed
 	})
 	if err == nil {
 		d.health.reset(id)
+		if changed {
+			d.emit(ctx, Event{Type: EventEndpointEnabled, TenantID: tenantID, EndpointID: id, At: e.UpdatedAt})
+		}
 	}
 	return err
 }
@@ -270,7 +279,7 @@ func (d *Dispatcher) RotateSecret(ctx context.Context, tenantID, id string, over
 	}
 	var shown string
 	var failed error
-	_, err := d.modify(ctx, tenantID, id, func(e *Endpoint, now time.Time) bool {
+	e, err := d.modify(ctx, tenantID, id, func(e *Endpoint, now time.Time) bool {
 		current, err := d.unseal(e)
 		if err == nil && len(current) == 0 {
 			err = fmt.Errorf("endpoint %s has no secret", id)
@@ -297,6 +306,7 @@ func (d *Dispatcher) RotateSecret(ctx context.Context, tenantID, id string, over
 	if err != nil {
 		return "", fmt.Errorf("rotate secret: %w", err)
 	}
+	d.emit(ctx, Event{Type: EventSecretRotated, TenantID: tenantID, EndpointID: id, At: e.UpdatedAt})
 	return shown, nil
 }
 
@@ -318,16 +328,21 @@ func (e *Endpoint) activeSecrets(now time.Time) int {
 	return min(len(e.Secrets), 1)
 }
 
-// disable marks the endpoint disabled with reason, retrying on races.
-func (d *Dispatcher) disable(ctx context.Context, tenantID, id, reason string) error {
-	_, err := d.modify(ctx, tenantID, id, func(e *Endpoint, now time.Time) bool {
-		if e.DisabledReason != "" {
-			return false
+// disable marks the endpoint disabled with reason, retrying on races,
+// and returns it if this call disabled it (nil if it already was).
+func (d *Dispatcher) disable(ctx context.Context, tenantID, id, reason string) (*Endpoint, error) {
+	changed := false
+	e, err := d.modify(ctx, tenantID, id, func(e *Endpoint, now time.Time) bool {
+		changed = e.DisabledReason == ""
+		if changed {
+			e.DisabledReason = reason
 		}
-		e.DisabledReason = reason
-		return true
+		return changed
 	})
-	return err
+	if err != nil || !changed {
+		return nil, err
+	}
+	return e, nil
 }
 
 // modify reads the tenant's endpoint, lets change edit it as of now

@@ -62,8 +62,10 @@ type WorkerOptions struct {
 	// DisableAfter disables an endpoint that has failed without a single
 	// success for this long. Default 5 days.
 	DisableAfter time.Duration
-	// OnEvent, when set, is told of operational events (an endpoint
-	// disabled), for alerts or the tenant's dashboard.
+	// OnEvent, when set, is told of the operational events of delivery
+	// (an endpoint disabled, failing or recovered, a delivery exhausted),
+	// for alerts or the tenant's dashboard. DispatcherOptions.OnEvent and
+	// OperatorTenant hear of them too, with the endpoint changes.
 	OnEvent func(Event)
 	// Logger records store failures. Default slog.Default().
 	Logger *slog.Logger
@@ -79,15 +81,6 @@ type WorkerOptions struct {
 	// complete records an outcome: the queue's Complete, or the
 	// background completer when the queue is a BatchQueue.
 	complete func(context.Context, *Delivery, Attempt) error
-}
-
-// Event is an operational event of delivery.
-type Event struct {
-	Type       string // "endpoint.disabled"
-	TenantID   string
-	EndpointID string
-	Reason     string
-	At         time.Time
 }
 
 func (o WorkerOptions) withDefaults() WorkerOptions {
@@ -378,8 +371,10 @@ func (d *Dispatcher) deliver(ctx context.Context, del *Delivery, opts WorkerOpti
 		d.finish(ctx, del, attempt, StateSucceeded, time.Time{}, "", opts)
 		return
 	case status == http.StatusGone:
-		if err := d.disable(ctx, e.TenantID, e.ID, "410 Gone"); err != nil {
+		if disabled, err := d.disable(ctx, e.TenantID, e.ID, "410 Gone"); err != nil {
 			opts.Logger.ErrorContext(ctx, "webhook endpoint disable failed", slog.String("error", err.Error()))
+		} else if disabled != nil {
+			d.deliveryEvent(ctx, opts, Event{Type: EventEndpointDisabled, TenantID: e.TenantID, EndpointID: e.ID, Reason: "410 Gone", At: now})
 		}
 		d.finish(ctx, del, attempt, StateDead, time.Time{}, "410 Gone: endpoint disabled", opts)
 		return
@@ -390,6 +385,8 @@ func (d *Dispatcher) deliver(ctx context.Context, del *Delivery, opts WorkerOpti
 	}
 	if del.Attempts+1 >= opts.MaxAttempts {
 		d.finish(ctx, del, attempt, StateDead, time.Time{}, reason, opts)
+		d.deliveryEvent(ctx, opts, Event{Type: EventAttemptExhausted, TenantID: e.TenantID, EndpointID: e.ID,
+			MessageID: del.Message.ID, DeliveryID: del.ID, Reason: reason, At: now})
 		return
 	}
 	wait := opts.RetryDelay(del.Attempts + 1)
@@ -565,17 +562,32 @@ func (d *Dispatcher) trackFailing(ctx context.Context, e *Endpoint, success bool
 		e.FailingSince = now
 	default:
 		reason := fmt.Sprintf("failing since %s", e.FailingSince.Format(time.RFC3339))
-		if err := d.disable(ctx, e.TenantID, e.ID, reason); err != nil {
+		disabled, err := d.disable(ctx, e.TenantID, e.ID, reason)
+		if err != nil {
 			opts.Logger.ErrorContext(ctx, "webhook endpoint disable failed", slog.String("error", err.Error()))
-			return
+		} else if disabled != nil {
+			d.deliveryEvent(ctx, opts, Event{Type: EventEndpointDisabled, TenantID: e.TenantID, EndpointID: e.ID, Reason: reason, At: now})
 		}
-		opts.OnEvent(Event{Type: "endpoint.disabled", TenantID: e.TenantID, EndpointID: e.ID, Reason: reason, At: now})
 		return
 	}
 	e.UpdatedAt = now
-	if err := d.endpoints.UpdateEndpoint(ctx, e); err != nil && !errors.Is(err, ErrConflict) {
+	err := d.endpoints.UpdateEndpoint(ctx, e)
+	switch {
+	case errors.Is(err, ErrConflict): // another worker wrote the same turn first, and tells of it
+	case err != nil:
 		opts.Logger.ErrorContext(ctx, "webhook endpoint update failed", slog.String("error", err.Error()))
+	case success:
+		d.deliveryEvent(ctx, opts, Event{Type: EventEndpointRecovered, TenantID: e.TenantID, EndpointID: e.ID, At: now})
+	default:
+		d.deliveryEvent(ctx, opts, Event{Type: EventEndpointFailing, TenantID: e.TenantID, EndpointID: e.ID, At: now})
 	}
+}
+
+// deliveryEvent tells opts.OnEvent of an operational event of delivery,
+// and emits it as the Dispatcher's endpoint changes are.
+func (d *Dispatcher) deliveryEvent(ctx context.Context, opts WorkerOptions, ev Event) {
+	opts.OnEvent(ev)
+	d.emit(ctx, ev)
 }
 
 func (d *Dispatcher) finish(ctx context.Context, del *Delivery, a Attempt, state DeliveryState, next time.Time, reason string, opts WorkerOptions) {
