@@ -161,7 +161,11 @@
 //
 // The delivery client refuses private, loopback, link-local, metadata
 // and other special-purpose addresses after DNS resolution, follows no
-// redirects and caps response bodies (NewDeliveryClient).
+// redirects and caps response bodies (NewDeliveryClient). Where the
+// only way out is an HTTP proxy (DeliveryClientOptions.EgressProxy), the
+// client still resolves and checks each destination itself and asks the
+// proxy to tunnel to the checked address, so the guard is not handed to
+// the proxy.
 //
 // # Retention
 //

@@ -77,6 +77,15 @@ type DeliveryClientOptions struct {
 	// RootCAs are the certificate authorities trusted for https
 	// endpoints. Default: nil, the system's root certificates.
 	RootCAs *x509.CertPool
+	// EgressProxy, when set, is an HTTP proxy (http://[user:pass@]host:port)
+	// every delivery goes through, for networks whose only way out is a
+	// proxy. The client resolves and checks the destination itself, then
+	// asks the proxy to CONNECT to the checked IP address, never to a
+	// host name the proxy would resolve on its own: the SSRF guard holds
+	// on the final destination, and TLS is still end to end with the
+	// endpoint. The proxy's own address is trusted. Default: none,
+	// deliveries connect directly.
+	EgressProxy *url.URL
 }
 
 // NewDeliveryClient returns the HTTP client webhook delivery uses to call
@@ -91,9 +100,10 @@ type DeliveryClientOptions struct {
 // address. Addresses are denied by ForbiddenIP unless they fall in
 // opts.AllowCIDRs.
 //
-// The client never uses a proxy (a proxy would make the connection to
-// the proxy, not to the destination, so the dial-time check would see
-// only the proxy's address), never follows redirects (a 3xx is returned
+// The client uses no proxy from the environment (a proxy would make the
+// connection to the destination, so the dial-time check would see only
+// the proxy's address); opts.EgressProxy tunnels to checked addresses
+// instead. It never follows redirects (a 3xx is returned
 // to the caller as the response), requires TLS 1.2 or later, and caps
 // the response headers and body. Its transport has the settings of
 // http.DefaultTransport written out rather than cloned, so a program
@@ -125,11 +135,17 @@ func NewDeliveryClient(opts DeliveryClientOptions) *http.Client {
 			return checkDialAddress(allow, address)
 		},
 	}
+	dial := dialer.DialContext
+	if opts.EgressProxy != nil {
+		dial = (&egressProxy{proxy: opts.EgressProxy, allow: allow, resolver: resolver,
+			dialer: &net.Dialer{Timeout: dialer.Timeout, KeepAlive: dialer.KeepAlive}}).dial
+	}
 	transport := &http.Transport{
-		// No proxy: a proxy would make the outbound connection for us, so
-		// the dial-time check would only ever see the proxy's address.
+		// No proxy setting: a proxy would make the outbound connection
+		// for us, so the dial-time check would only ever see the proxy's
+		// address. EgressProxy tunnels from the dialer instead.
 		Proxy:             nil,
-		DialContext:       dialer.DialContext,
+		DialContext:       dial,
 		ForceAttemptHTTP2: true,
 		MaxIdleConns:      100,
 		// Deliveries to one endpoint run in parallel (WorkerOptions.
