@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -326,10 +327,27 @@ func (f *fanout) abort(err error) {
 // Manifests lists every backup found on any target, oldest first: the
 // catalog, rebuilt from the targets alone. A target that cannot be read
 // (offsite and unreachable, say) or a damaged manifest copy does not
-// hide what the other targets hold; only when no target can be listed
-// is the result an error.
+// hide what the other targets hold; only when no target can be listed,
+// or when the targets list manifests of which none can be read, is the
+// result an error: a catalog is never empty while the targets hold
+// backups.
 func (b *Backups) Manifests(ctx context.Context) ([]*Manifest, error) {
+	all, unreadable, err := b.catalog(ctx)
+	if err == nil && len(all) == 0 && len(unreadable) > 0 {
+		err = fmt.Errorf("backup: catalog: %d manifests listed, none readable: %w", len(unreadable), errors.Join(slices.Collect(maps.Values(unreadable))...))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return all, nil
+}
+
+// catalog reads every manifest the targets list: the readable ones,
+// oldest first, and the error of each backup whose manifest is listed
+// but could be read from no target.
+func (b *Backups) catalog(ctx context.Context) ([]*Manifest, map[string]error, error) {
 	byID := map[string]*Manifest{}
+	unreadable := map[string]error{}
 	var errs []error
 	listed := 0
 	for _, t := range b.targets {
@@ -344,20 +362,24 @@ func (b *Backups) Manifests(ctx context.Context) ([]*Manifest, error) {
 			if _, ok := byID[id]; ok {
 				continue
 			}
-			if m, err := readManifest(ctx, t, id); err == nil {
-				byID[id] = m
+			m, err := readManifest(ctx, t, id)
+			if err != nil {
+				unreadable[id] = errors.Join(unreadable[id], fmt.Errorf("backup %s: target %s: %w", id, t.Name(), err))
+				continue
 			}
+			byID[id] = m
+			delete(unreadable, id)
 		}
 	}
 	if listed == 0 {
-		return nil, errors.Join(errs...)
+		return nil, nil, errors.Join(errs...)
 	}
 	out := make([]*Manifest, 0, len(byID))
 	for _, m := range byID {
 		out = append(out, m)
 	}
 	slices.SortFunc(out, func(a, b *Manifest) int { return strings.Compare(a.ID, b.ID) })
-	return out, nil
+	return out, unreadable, nil
 }
 
 func readManifest(ctx context.Context, t Target, id string) (*Manifest, error) {

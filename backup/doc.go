@@ -19,7 +19,11 @@
 // source, tenant, times, sizes, both hashes, key ID, targets) is
 // written last and never changed: a backup interrupted by a crash has
 // no manifest and does not exist; Manifests rebuilds the catalog from
-// the targets alone.
+// the targets alone. A catalog is never silently empty: manifests
+// listed of which none can be read are an error (and so are At, Prune
+// and VerifySubset on them), and DirTarget follows symbolic links to
+// directories, its root's included, failing on a link that leads
+// nowhere.
 //
 // # Verification
 //
@@ -27,7 +31,10 @@
 // (CheckExists), or reads, decrypts, decompresses and hashes every copy
 // (CheckReadAll), naming the backup, the target and the offset where
 // damage was met. VerifySubset reads part n of t, so t runs read
-// everything (restic's check --read-data-subset). Restore uses the first
+// everything (restic's check --read-data-subset); a backup whose
+// manifest no target can read fails its part, and a catalog with no
+// backup fails with ErrNotFound: a check that checked nothing never
+// passes. Restore uses the first
 // intact copy and checks the result against the manifest.
 //
 // Each verification's outcome is recorded on the targets beside the

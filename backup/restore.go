@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -196,22 +198,34 @@ func (b *Backups) holders(ctx context.Context, id string) ([]Target, error) {
 // VerifySubset reads all of part n (0 ≤ n < of) of the backups, chosen
 // by position in the catalog, so that of runs with n = 0 … of-1 read
 // everything once (restic's check --read-data-subset=n/of). It returns
-// the IDs checked and the first error.
+// the IDs checked and the first error. A backup whose manifest is
+// listed but unreadable on every target is part of the catalog here,
+// and fails its part. A catalog with no backup at all is an error
+// wrapping ErrNotFound: a verification that checked nothing never
+// passes.
 func (b *Backups) VerifySubset(ctx context.Context, n, of int) ([]string, error) {
 	if of <= 0 || n < 0 || n >= of {
 		return nil, fmt.Errorf("%w: subset %d/%d", ErrInvalid, n, of)
 	}
-	all, err := b.Manifests(ctx)
+	all, unreadable, err := b.catalog(ctx)
 	if err != nil {
 		return nil, err
 	}
+	ids := slices.Collect(maps.Keys(unreadable))
+	for _, m := range all {
+		ids = append(ids, m.ID)
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("%w: no backup to verify on the targets", ErrNotFound)
+	}
+	slices.Sort(ids)
 	var checked []string
-	for i, m := range all {
+	for i, id := range ids {
 		if i%of != n {
 			continue
 		}
-		checked = append(checked, m.ID)
-		if err := b.Verify(ctx, m.ID, CheckReadAll); err != nil {
+		checked = append(checked, id)
+		if err := b.Verify(ctx, id, CheckReadAll); err != nil {
 			return checked, err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -195,21 +196,66 @@ func (d *DirTarget) Get(_ context.Context, name string) (io.ReadCloser, error) {
 	return f, err
 }
 
-// List implements Target.
+// List implements Target. It follows symbolic links to directories,
+// the root's included (a directory moved to another disk and linked
+// back), so that what Get reads is what List lists; a link that leads
+// nowhere, or back up the tree, is an error, never a silent gap in the
+// catalog.
 func (d *DirTarget) List(_ context.Context, prefix string) ([]string, error) {
 	var out []string
-	err := filepath.WalkDir(d.dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() || strings.HasPrefix(e.Name(), ".partial-") {
-			return err
-		}
-		rel, _ := filepath.Rel(d.dir, p)
-		if rel = filepath.ToSlash(rel); strings.HasPrefix(rel, prefix) {
+	err := d.walk(d.dir, "", nil, func(rel string) {
+		if strings.HasPrefix(rel, prefix) {
 			out = append(out, rel)
 		}
-		return nil
 	})
+	if err != nil {
+		return nil, fmt.Errorf("backup: list %s: %w", d.Name(), err)
+	}
 	slices.Sort(out)
-	return out, err
+	return out, nil
+}
+
+// walk calls found with the slash-separated name, relative to the
+// target, of every object under dir (rel, relative), descending into
+// directories and links to them. parents are the directories walked
+// through to get here, to refuse a link back to one of them.
+func (d *DirTarget) walk(dir, rel string, parents []os.FileInfo, found func(string)) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	for _, p := range parents {
+		if os.SameFile(p, fi) {
+			return fmt.Errorf("%s: a symbolic link loops back to %s", dir, p.Name())
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	parents = append(parents, fi)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".partial-") {
+			continue
+		}
+		p, name := filepath.Join(dir, e.Name()), path.Join(rel, e.Name())
+		isDir := e.IsDir()
+		if e.Type()&fs.ModeSymlink != 0 {
+			target, err := os.Stat(p)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			isDir = target.IsDir()
+		}
+		if !isDir {
+			found(name)
+			continue
+		}
+		if err := d.walk(p, name, parents, found); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Delete implements Target.

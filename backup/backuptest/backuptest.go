@@ -1,5 +1,7 @@
-// Package backuptest is the conformance suite of backup.Leases:
-// MemoryLeases and backup/sqlstore run it, and so can other stores.
+// Package backuptest holds the conformance suites of backup.Leases
+// (RunLeaseTests: MemoryLeases and backup/sqlstore run it) and of
+// backup.Target (RunTargetTests: MemoryTarget, DirTarget and
+// backup/blobtarget run it); other adapters can run them too.
 package backuptest
 
 import (

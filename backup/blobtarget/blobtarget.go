@@ -99,6 +99,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
+	"path/filepath"
 	"slices"
 
 	"gocloud.dev/blob"
@@ -135,12 +137,31 @@ func Open(ctx context.Context, url string) (*Target, error) {
 }
 
 // OpenWith opens the bucket at url with opts.
+// A file:// directory is opened with its symbolic links resolved, so
+// that a directory reached through a link is listed whole (the file
+// driver does not descend into a linked root); its Name is still url.
 func OpenWith(ctx context.Context, url string, opts Options) (*Target, error) {
-	b, err := blob.OpenBucket(ctx, url)
+	b, err := blob.OpenBucket(ctx, resolveFileURL(url))
 	if err != nil {
 		return nil, fmt.Errorf("blobtarget: open %s: %w", url, err)
 	}
 	return &Target{url: url, bucket: b, opts: opts}, nil
+}
+
+// resolveFileURL returns a file:// URL with its directory's symbolic
+// links resolved; any other URL, or one whose directory does not exist
+// yet, as it is.
+func resolveFileURL(raw string) string {
+	u, err := neturl.Parse(raw)
+	if err != nil || u.Scheme != "file" {
+		return raw
+	}
+	dir, err := filepath.EvalSymlinks(filepath.FromSlash(u.Path))
+	if err != nil {
+		return raw
+	}
+	u.Path, u.RawPath = filepath.ToSlash(dir), ""
+	return u.String()
 }
 
 // Close closes the bucket.
