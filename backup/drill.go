@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -89,14 +91,32 @@ type Placement struct {
 // Check321 lists the ways backups on these placements break the 3-2-1
 // rule: three copies of the data (production counts as one), on two
 // kinds of media, one of them offsite. No violations: nil.
+//
+// Copies are counted by target, not by placement: a target listed
+// twice (one directory under two media labels, say) is one copy, with
+// the media and site of its first listing, and the repetition is
+// itself a violation. Targets are told apart by their Name, a
+// directory ("dir:" or "file://") by its path cleaned and, where it
+// exists, with symbolic links resolved.
 func Check321(placements []Placement) []string {
 	var out []string
-	if copies := len(placements) + 1; copies < 3 {
-		out = append(out, fmt.Sprintf("%d copies of the data counting production; 3 are needed", copies))
+	first := map[string]Placement{}
+	var copies []Placement
+	for _, p := range placements {
+		id := targetIdentity(p.Target)
+		if f, ok := first[id]; ok {
+			out = append(out, fmt.Sprintf("target %s is listed twice (as %q and %q): it holds one copy", p.Target, f.Media, p.Media))
+			continue
+		}
+		first[id] = p
+		copies = append(copies, p)
+	}
+	if n := len(copies) + 1; n < 3 {
+		out = append(out, fmt.Sprintf("%d copies of the data counting production; 3 are needed", n))
 	}
 	media := map[string]bool{}
 	offsite := false
-	for _, p := range placements {
+	for _, p := range copies {
 		media[p.Media] = true
 		offsite = offsite || p.Offsite
 	}
@@ -107,4 +127,28 @@ func Check321(placements []Placement) []string {
 		out = append(out, "no copy offsite")
 	}
 	return out
+}
+
+// targetIdentity is what tells a target apart from another: its name,
+// with a directory's path cleaned and its symbolic links resolved, so
+// that two spellings of one directory are one target.
+func targetIdentity(name string) string {
+	var dir string
+	switch {
+	case strings.HasPrefix(name, "dir:"):
+		dir = strings.TrimPrefix(name, "dir:")
+	case strings.HasPrefix(name, "file://"):
+		u, err := url.Parse(name)
+		if err != nil {
+			return name
+		}
+		dir = filepath.FromSlash(u.Path)
+	default:
+		return name
+	}
+	dir = filepath.Clean(dir)
+	if resolved, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = resolved
+	}
+	return "dir:" + dir
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -66,4 +67,29 @@ func TestCheck321(t *testing.T) {
 	}))
 	v := backup.Check321([]backup.Placement{{Target: "local", Media: "disk"}})
 	assert.Len(t, v, 3, "one backup copy: too few copies, one medium, nothing offsite: %v", v)
+}
+
+// TestCheck321CountsTargetsNotPlacements: one directory listed twice,
+// under two media labels and however spelled (the same Name, a
+// trailing slash, a symbolic link, the same directory as a file://
+// bucket), is one copy on one medium; two directories are two copies.
+func TestCheck321CountsTargetsNotPlacements(t *testing.T) {
+	parent := t.TempDir()
+	dir, err := backup.NewDirTarget(filepath.Join(parent, "backups"))
+	require.NoError(t, err)
+	link := filepath.Join(parent, "link")
+	require.NoError(t, os.Symlink(filepath.Join(parent, "backups"), link))
+	for _, twice := range []string{dir.Name(), dir.Name() + "/", "dir:" + link, "file://" + filepath.ToSlash(link) + "?no_tmp_dir=true"} {
+		v := backup.Check321([]backup.Placement{{Target: dir.Name(), Media: "disk"}, {Target: twice, Media: "object-storage", Offsite: true}})
+		assert.Equal(t, []string{
+			"target " + twice + ` is listed twice (as "disk" and "object-storage"): it holds one copy`,
+			"2 copies of the data counting production; 3 are needed",
+			"backups on 1 kind of media; 2 are needed",
+			"no copy offsite",
+		}, v, twice)
+	}
+	offsite := backup.Placement{Target: "s3://offsite", Media: "object-storage", Offsite: true}
+	other, err := backup.NewDirTarget(filepath.Join(parent, "other"))
+	require.NoError(t, err)
+	assert.Empty(t, backup.Check321([]backup.Placement{{Target: dir.Name(), Media: "disk"}, {Target: other.Name(), Media: "tape"}, offsite}))
 }
