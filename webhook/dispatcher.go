@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -98,7 +99,8 @@ type cachedSigner struct {
 	version       int64
 	secrets       int // how many of the endpoint's secrets sign
 	signer        *Signer
-	authorization string // the Authorization header; "" for none
+	authorization string           // the Authorization header; "" for none
+	certificate   *tls.Certificate // the TLS client certificate; nil for none
 }
 
 // NewDispatcher returns a Dispatcher over the stores. seal returns the
@@ -429,30 +431,30 @@ func (d *Dispatcher) unseal(e *Endpoint) ([]string, error) {
 // signer returns the endpoint's signer and Authorization header value,
 // unsealing its secrets once per endpoint version and again when a
 // rotation's overlap ends.
-func (d *Dispatcher) signer(e *Endpoint) (*Signer, string, error) {
+func (d *Dispatcher) signer(e *Endpoint) (*cachedSigner, error) {
 	active := e.activeSecrets(d.opts.Now())
 	d.mu.Lock()
 	c := d.signers[e.ID]
 	d.mu.Unlock()
 	if c != nil && c.version == e.Version && c.secrets == active {
-		return c.signer, c.authorization, nil
+		return c, nil
 	}
 	keys, err := d.unseal(e)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	s, err := NewSigner(keys[:active]...)
 	if err != nil {
-		return nil, "", fmt.Errorf("endpoint %s: %w", e.ID, err)
+		return nil, fmt.Errorf("endpoint %s: %w", e.ID, err)
 	}
-	authorization, err := d.authorizationOf(e)
-	if err != nil {
-		return nil, "", err
+	c = &cachedSigner{version: e.Version, secrets: active, signer: s}
+	if c.authorization, c.certificate, err = d.credentialsOf(e); err != nil {
+		return nil, err
 	}
 	d.mu.Lock()
-	d.signers[e.ID] = &cachedSigner{version: e.Version, secrets: active, signer: s, authorization: authorization}
+	d.signers[e.ID] = c
 	d.mu.Unlock()
-	return s, authorization, nil
+	return c, nil
 }
 
 // endpoint returns del's endpoint: the cached one when del's claim found

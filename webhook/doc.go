@@ -77,8 +77,11 @@
 // sign beside the new one for an overlap (a day by default), so
 // receivers verify throughout a rollout. An endpoint may carry custom
 // headers (never one a delivery sets itself) and authenticate to its
-// receiver with a bearer token or HTTP Basic, sealed at rest like its
-// secrets. Change endpoints through the
+// receiver with a bearer token or HTTP Basic and with a TLS client
+// certificate (mutual TLS), all sealed at rest like its secrets. The
+// delivery client keeps each certificate's connections apart, so no
+// endpoint's request goes out on a connection made with another's
+// certificate. Change endpoints through the
 // Dispatcher rather than the store: it validates, and it forgets what it
 // cached of them.
 //

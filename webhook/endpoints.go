@@ -103,8 +103,11 @@ func (d *Dispatcher) validate(spec EndpointSpec) error {
 		return err
 	}
 	if spec.Auth != nil && *spec.Auth != (EndpointAuth{}) {
-		if _, err := spec.Auth.authorization(); err != nil {
+		if err := spec.Auth.check(); err != nil {
 			return err
+		}
+		if spec.Auth.ClientCertificate != "" && !strings.EqualFold(u.Scheme, "https") {
+			return fmt.Errorf("%w: a client certificate needs an https endpoint", ErrInvalid)
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -13,13 +14,21 @@ import (
 
 // EndpointAuth is how an endpoint's receiver authenticates deliveries
 // besides their signature: a bearer token or a user name and password
-// (HTTP Basic), sent as the Authorization header. It is sealed at rest
+// (HTTP Basic), sent as the Authorization header, and or a TLS client
+// certificate (mutual TLS) for an https endpoint. It is sealed at rest
 // like the signing secrets.
 type EndpointAuth struct {
-	Scheme   string `json:"scheme"` // "bearer" or "basic"
+	Scheme   string `json:"scheme,omitempty"` // "bearer", "basic", or "" for a client certificate alone
 	Token    string `json:"token,omitempty"`
 	Username string `json:"username,omitempty"`
 	Password string `json:"password,omitempty"`
+	// ClientCertificate and ClientKey are the PEM certificate chain and
+	// private key deliveries present when the receiver asks for a
+	// client certificate. Each endpoint's connections are its own: no
+	// other endpoint's delivery reuses a connection made with its
+	// certificate. The delivery client must be NewDeliveryClient's.
+	ClientCertificate string `json:"client_certificate,omitempty"`
+	ClientKey         string `json:"client_key,omitempty"`
 }
 
 // Bounds of an endpoint's custom headers.
@@ -62,9 +71,36 @@ func checkHeaders(h map[string]string) error {
 	return nil
 }
 
-// authorization is the Authorization header value of auth.
+// check reports what is wrong with auth, if anything.
+func (a *EndpointAuth) check() error {
+	if _, err := a.authorization(); err != nil {
+		return err
+	}
+	_, err := a.certificate()
+	return err
+}
+
+// certificate parses the client certificate; nil when there is none.
+func (a *EndpointAuth) certificate() (*tls.Certificate, error) {
+	if a.ClientCertificate == "" && a.ClientKey == "" {
+		return nil, nil
+	}
+	cert, err := tls.X509KeyPair([]byte(a.ClientCertificate), []byte(a.ClientKey))
+	if err != nil {
+		return nil, fmt.Errorf("%w: client certificate and key: %v", ErrInvalid, err)
+	}
+	return &cert, nil
+}
+
+// authorization is the Authorization header value of auth; "" for a
+// client certificate alone.
 func (a *EndpointAuth) authorization() (string, error) {
 	switch a.Scheme {
+	case "":
+		if a.ClientCertificate == "" || a.Token != "" || a.Username != "" || a.Password != "" {
+			return "", fmt.Errorf("%w: authentication needs a scheme (\"bearer\" or \"basic\") or a client certificate alone", ErrInvalid)
+		}
+		return "", nil
 	case "bearer":
 		if a.Token == "" || !httpguts.ValidHeaderFieldValue(a.Token) || a.Username != "" || a.Password != "" {
 			return "", fmt.Errorf("%w: bearer authentication takes a token of printable characters, and no user name or password", ErrInvalid)
@@ -97,19 +133,25 @@ func (d *Dispatcher) sealAuth(e *Endpoint, auth *EndpointAuth) ([]byte, error) {
 	return sealed, nil
 }
 
-// authorizationOf unseals the endpoint's authentication into an
-// Authorization header value; "" when it has none.
-func (d *Dispatcher) authorizationOf(e *Endpoint) (string, error) {
+// credentialsOf unseals the endpoint's authentication into an
+// Authorization header value ("" for none) and a client certificate
+// (nil for none).
+func (d *Dispatcher) credentialsOf(e *Endpoint) (string, *tls.Certificate, error) {
 	if len(e.Auth) == 0 {
-		return "", nil
+		return "", nil, nil
 	}
 	plain, err := d.seal(e.TenantID).Decrypt(e.Auth, authAD(e))
 	if err != nil {
-		return "", fmt.Errorf("unseal authentication of endpoint %s: %w", e.ID, err)
+		return "", nil, fmt.Errorf("unseal authentication of endpoint %s: %w", e.ID, err)
 	}
 	var auth EndpointAuth
 	if err := json.Unmarshal(plain, &auth); err != nil {
-		return "", fmt.Errorf("authentication of endpoint %s: %w", e.ID, err)
+		return "", nil, fmt.Errorf("authentication of endpoint %s: %w", e.ID, err)
 	}
-	return auth.authorization()
+	authorization, err := auth.authorization()
+	if err != nil {
+		return "", nil, err
+	}
+	cert, err := auth.certificate()
+	return authorization, cert, err
 }

@@ -1,6 +1,8 @@
 package webhook
 
 import (
+	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -13,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -288,6 +291,61 @@ type ssrfTransport struct {
 	base      *http.Transport
 	httpsOnly bool
 	maxBody   int64
+
+	mu sync.Mutex
+	// byCertificate holds a clone of base per TLS client certificate
+	// (by the SHA-256 of its leaf), so that connections made with one
+	// endpoint's certificate are never reused for another's request.
+	byCertificate map[[32]byte]*http.Transport
+}
+
+// maxCertificateTransports bounds byCertificate; past it, one transport
+// is closed and dropped.
+const maxCertificateTransports = 1024
+
+type clientCertificateKey struct{}
+
+// withClientCertificate returns ctx carrying cert for client's
+// transport to present, or an error if client is not a delivery client
+// (NewDeliveryClient), which alone keeps each certificate's connections
+// apart.
+func withClientCertificate(ctx context.Context, client *http.Client, cert *tls.Certificate) (context.Context, error) {
+	if _, ok := client.Transport.(*ssrfTransport); !ok || len(cert.Certificate) == 0 {
+		return nil, errors.New("the endpoint has a client certificate, which only NewDeliveryClient's client presents")
+	}
+	return context.WithValue(ctx, clientCertificateKey{}, cert), nil
+}
+
+// transportFor returns the transport for a request: base, or the clone
+// that presents the client certificate the request's context carries.
+func (t *ssrfTransport) transportFor(req *http.Request) (*http.Transport, error) {
+	cert, _ := req.Context().Value(clientCertificateKey{}).(*tls.Certificate)
+	if cert == nil {
+		return t.base, nil
+	}
+	if !strings.EqualFold(req.URL.Scheme, "https") {
+		return nil, fmt.Errorf("%w: a client certificate needs https, not %q", ErrInvalidURL, req.URL.Scheme)
+	}
+	key := sha256.Sum256(cert.Certificate[0])
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if tr := t.byCertificate[key]; tr != nil {
+		return tr, nil
+	}
+	if t.byCertificate == nil {
+		t.byCertificate = map[[32]byte]*http.Transport{}
+	}
+	if len(t.byCertificate) >= maxCertificateTransports {
+		for k, old := range t.byCertificate { // any one: a map has no order to keep
+			old.CloseIdleConnections()
+			delete(t.byCertificate, k)
+			break
+		}
+	}
+	tr := t.base.Clone()
+	tr.TLSClientConfig.Certificates = []tls.Certificate{*cert}
+	t.byCertificate[key] = tr
+	return tr, nil
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -300,7 +358,12 @@ func (t *ssrfTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeRequestBody(req)
 		return nil, fmt.Errorf("%w: scheme %q is not https", ErrInvalidURL, req.URL.Scheme)
 	}
-	resp, err := t.base.RoundTrip(req)
+	base, err := t.transportFor(req)
+	if err != nil {
+		closeRequestBody(req)
+		return nil, err
+	}
+	resp, err := base.RoundTrip(req)
 	if err != nil {
 		return nil, err
 	}
@@ -312,7 +375,14 @@ func (t *ssrfTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // CloseIdleConnections closes the transport's idle connections; it makes
 // (*http.Client).CloseIdleConnections work on the delivery client.
-func (t *ssrfTransport) CloseIdleConnections() { t.base.CloseIdleConnections() }
+func (t *ssrfTransport) CloseIdleConnections() {
+	t.base.CloseIdleConnections()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, tr := range t.byCertificate {
+		tr.CloseIdleConnections()
+	}
+}
 
 // closeRequestBody honours the RoundTripper contract of closing the
 // request body even when the request is refused.

@@ -403,10 +403,16 @@ func (d *Dispatcher) deliver(ctx context.Context, del *Delivery, opts WorkerOpti
 // and response. It returns the status (0 without a response), the
 // Retry-After the receiver asked for, and whether the request timed out.
 func (d *Dispatcher) post(ctx context.Context, e *Endpoint, del *Delivery, a *Attempt, opts WorkerOptions) (status int, wait time.Duration, timedOut bool, err error) {
-	signer, authorization, err := d.signer(e)
+	creds, err := d.signer(e)
 	if err != nil {
 		a.Error = err.Error()
 		return 0, 0, false, err
+	}
+	if creds.certificate != nil {
+		if ctx, err = withClientCertificate(ctx, opts.Client, creds.certificate); err != nil {
+			a.Error = err.Error()
+			return 0, 0, false, err
+		}
 	}
 	body := []byte(del.Message.Payload)
 	if d.opts.Render != nil {
@@ -423,12 +429,12 @@ func (d *Dispatcher) post(ctx context.Context, e *Endpoint, del *Delivery, a *At
 	for name, value := range e.Headers {
 		req.Header.Set(name, value)
 	}
-	if authorization != "" {
-		req.Header.Set("Authorization", authorization)
+	if creds.authorization != "" {
+		req.Header.Set("Authorization", creds.authorization)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "saaskit-webhook/1")
-	if err := signer.SetHeaders(req.Header, del.Message.ID, a.At, body); err != nil {
+	if err := creds.signer.SetHeaders(req.Header, del.Message.ID, a.At, body); err != nil {
 		a.Error = err.Error()
 		return 0, 0, false, err
 	}
