@@ -36,6 +36,9 @@ type Cipher interface {
 // "backup/<tenant>", apart from the tenant's data keys: shredding a
 // subject's keys still makes their data inside old backups unreadable,
 // since it is stored there encrypted under those keys.
+//
+// Without a keyring (k nil) there is no key: New and OpenRepository
+// refuse the Cipher with ErrNoKey, and its methods fail with ErrNoKey.
 func KeyringCipher(k *skcrypto.Keyring, tenantID string) Cipher {
 	return keyringCipher{k: k, scope: "backup/" + tenantID}
 }
@@ -45,13 +48,22 @@ type keyringCipher struct {
 	scope string
 }
 
+// errNoKeyring is what a KeyringCipher without a keyring fails with.
+var errNoKeyring = fmt.Errorf("%w: KeyringCipher has no keyring", ErrNoKey)
+
 func (c keyringCipher) KeyID() string { return "keyring:" + c.scope }
 
 func (c keyringCipher) EncryptStream(ctx context.Context, w io.Writer, ad []byte) (io.WriteCloser, error) {
+	if c.k == nil {
+		return nil, errNoKeyring
+	}
 	return c.k.EncryptStream(ctx, c.scope, w, ad)
 }
 
 func (c keyringCipher) DecryptStream(ctx context.Context, r io.Reader, ad []byte) (io.Reader, error) {
+	if c.k == nil {
+		return nil, errNoKeyring
+	}
 	return c.k.DecryptStream(ctx, c.scope, r, ad)
 }
 
@@ -134,6 +146,9 @@ func checkRepository(cipher Cipher, targets []Target) error {
 	if cipher == nil {
 		return ErrNoKey
 	}
+	if kc, ok := cipher.(keyringCipher); ok && kc.k == nil {
+		return errNoKeyring
+	}
 	if len(targets) == 0 {
 		return fmt.Errorf("%w: at least one target", ErrInvalid)
 	}
@@ -171,7 +186,9 @@ func (c *counter) sum() string { return hex.EncodeToString(c.h.Sum(nil)) }
 // Run backs src up: its bytes are compressed (zstd), encrypted, hashed
 // before and after, and written to every target at once, with memory
 // bounded whatever the size; then the manifest is written. If anything
-// fails, no manifest is written and no target keeps the data.
+// fails, no manifest is written and no target keeps the data; that
+// holds when the Source or the Cipher panics too: the writes to the
+// targets are stopped and taken back before the panic goes on.
 func (b *Backups) Run(ctx context.Context, src Source, tags ...string) (*Manifest, error) {
 	m := &Manifest{Source: src.Name(), TenantID: b.opts.TenantID, Started: b.opts.Now().UTC(), Compression: "zstd",
 		KeyID: b.cipher.KeyID(), Tags: tags}
@@ -180,6 +197,13 @@ func (b *Backups) Run(ctx context.Context, src Source, tags ...string) (*Manifes
 		m.Targets = append(m.Targets, t.Name())
 	}
 	fan := newFanout(ctx, b.targets, dataName(m.ID))
+	defer func() {
+		if r := recover(); r != nil {
+			fan.abort(fmt.Errorf("backup %s of %s: panic: %v", m.ID, src.Name(), r))
+			b.discard(ctx, m.ID)
+			panic(r)
+		}
+	}()
 	stored := newCounter()
 	enc, err := b.cipher.EncryptStream(ctx, io.MultiWriter(fan, stored), []byte(m.ID))
 	if err != nil {
@@ -201,11 +225,7 @@ func (b *Backups) Run(ctx context.Context, src Source, tags ...string) (*Manifes
 	}
 	m.StoredSize, m.StoredSHA256, m.Finished = stored.n, stored.sum(), b.opts.Now().UTC()
 	if err := b.writeManifest(ctx, m); err != nil {
-		// A backup is all or nothing: take back what was written.
-		for _, t := range b.targets {
-			_ = t.Delete(context.WithoutCancel(ctx), manifestName(m.ID))
-		}
-		b.removeData(m.ID)
+		b.discard(ctx, m.ID)
 		return nil, err
 	}
 	return m, nil
@@ -265,6 +285,15 @@ func (b *Backups) writeManifest(ctx context.Context, m *Manifest) error {
 	return nil
 }
 
+// discard takes back what a failed run wrote, manifest first: a backup
+// is all or nothing.
+func (b *Backups) discard(ctx context.Context, id string) {
+	for _, t := range b.targets {
+		_ = t.Delete(context.WithoutCancel(ctx), manifestName(id))
+	}
+	b.removeData(id)
+}
+
 // removeData deletes a failed backup's data from the targets that have it.
 func (b *Backups) removeData(id string) {
 	for _, t := range b.targets {
@@ -287,7 +316,7 @@ func newFanout(ctx context.Context, targets []Target, name string) *fanout {
 		pr, pw := io.Pipe()
 		f.pipes = append(f.pipes, pw)
 		f.wg.Go(func() {
-			err := t.Put(ctx, name, pr)
+			err := put(ctx, t, name, pr)
 			if err != nil {
 				f.mu.Lock()
 				f.errs = append(f.errs, fmt.Errorf("target %s: %w", t.Name(), err))
@@ -297,6 +326,17 @@ func newFanout(ctx context.Context, targets []Target, name string) *fanout {
 		})
 	}
 	return f
+}
+
+// put is t.Put with a panic of the adapter turned into an error: it
+// runs on a goroutine of its own, where a panic would end the process.
+func put(ctx context.Context, t Target, name string, r io.Reader) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("put %s panicked: %v", name, p)
+		}
+	}()
+	return t.Put(ctx, name, r)
 }
 
 // Write sends p to every target; the first failing target fails it.

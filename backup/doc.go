@@ -14,8 +14,13 @@
 // compressed with zstd, encrypted with a streaming AEAD under a backup
 // key separate from the data keys (KeyringCipher), hashed before and
 // after (SHA-256), and written to every Target concurrently, with
-// memory bounded whatever the size. It fails closed: without a key, or
-// with the key service down, nothing is written. The manifest (ID,
+// memory bounded whatever the size. It fails closed: without a key
+// (a nil Cipher, a KeyringCipher without a keyring: ErrNoKey from New),
+// or with the key service down, nothing is written. A Source or Cipher
+// that panics leaves nothing either: Run stops every write and takes
+// back what was written before the panic goes on, and a Scheduler
+// recovers it, logs it with its stack and records it as the job's
+// error, without retrying. The manifest (ID,
 // source, tenant, times, sizes, both hashes, key ID, targets) is
 // written last and never changed: a backup interrupted by a crash has
 // no manifest and does not exist; Manifests rebuilds the catalog from

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
@@ -341,10 +342,7 @@ func (s *Scheduler) runJob(ctx context.Context, j Job) {
 	var m *Manifest
 	err = backoff.Retry(func() error {
 		var err error
-		m, err = s.b.Run(ctx, j.Source)
-		if errors.Is(err, ErrNoKey) {
-			return backoff.Permanent(err) // a key problem needs a person
-		}
+		m, err = s.run(ctx, j)
 		return err
 	}, backoff.WithContext(policy, ctx))
 	s.mu.Lock()
@@ -367,6 +365,25 @@ func (s *Scheduler) runJob(ctx context.Context, j Job) {
 			s.opts.Logger.ErrorContext(ctx, "backup prune failed", slog.String("job", j.Name), slog.String("error", err.Error()))
 		}
 	}
+}
+
+// run backs the job up once. A key problem, or a panic of the job's
+// Source or of the Cipher, needs a person: the error is permanent. A
+// panic is logged with its stack and becomes the job's error; Run has
+// taken back what it wrote before the panic reached here.
+func (s *Scheduler) run(ctx context.Context, j Job) (m *Manifest, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.opts.Logger.ErrorContext(ctx, "backup panicked", slog.String("job", j.Name),
+				slog.String("panic", fmt.Sprint(r)), slog.String("stack", string(debug.Stack())))
+			m, err = nil, backoff.Permanent(fmt.Errorf("backup of job %s panicked: %v", j.Name, r))
+		}
+	}()
+	m, err = s.b.Run(ctx, j.Source)
+	if errors.Is(err, ErrNoKey) {
+		return nil, backoff.Permanent(err)
+	}
+	return m, err
 }
 
 // observe registers the gauges.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -29,19 +30,26 @@ func RunTargetTests(t *testing.T, newTarget NewTarget) {
 		fn   func(t *testing.T, target backup.Target)
 	}{
 		{"CatalogNeverEmptyWhileTargetHoldsBackups", testCatalogNeverEmpty},
+		{"PanicLeavesNothing", testPanicLeavesNothing},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newTarget(t)) })
 	}
 }
 
-// newBackups returns Backups on target under a new keyring's key.
-func newBackups(t *testing.T, target backup.Target) *backup.Backups {
+// newCipher returns a Cipher under a new keyring's key.
+func newCipher(t *testing.T) backup.Cipher {
 	t.Helper()
 	st := cryptomem.New()
 	keys, err := skcrypto.NewKeyring(cryptotest.NewRootKey(t), st, st, skcrypto.Options{})
 	require.NoError(t, err)
-	b, err := backup.New(backup.KeyringCipher(keys, "acme"), []backup.Target{target}, backup.Options{TenantID: "acme"})
+	return backup.KeyringCipher(keys, "acme")
+}
+
+// newBackups returns Backups on target under a new keyring's key.
+func newBackups(t *testing.T, target backup.Target) *backup.Backups {
+	t.Helper()
+	b, err := backup.New(newCipher(t), []backup.Target{target}, backup.Options{TenantID: "acme"})
 	require.NoError(t, err)
 	return b
 }
@@ -99,4 +107,67 @@ func testCatalogNeverEmpty(t *testing.T, target backup.Target) {
 	assert.Equal(t, other.ID, all[0].ID)
 	_, err = b.VerifySubset(ctx, 0, 1)
 	assert.ErrorIs(t, err, backup.ErrCorrupt)
+}
+
+// putsDone counts the Puts that returned.
+type putsDone struct {
+	backup.Target
+	done atomic.Int32
+}
+
+func (p *putsDone) Put(ctx context.Context, name string, r io.Reader) error {
+	defer p.done.Add(1)
+	return p.Target.Put(ctx, name, r)
+}
+
+// panicCipher starts the stream, header and all, then panics.
+type panicCipher struct{ backup.Cipher }
+
+func (c panicCipher) EncryptStream(ctx context.Context, w io.Writer, ad []byte) (io.WriteCloser, error) {
+	if _, err := c.Cipher.EncryptStream(ctx, w, ad); err != nil {
+		return nil, err
+	}
+	panic("cipher bug")
+}
+
+// panicReader gives some bytes, then panics.
+type panicReader struct{ n int }
+
+func (r *panicReader) Read(p []byte) (int, error) {
+	if r.n > 0 {
+		n := min(len(p), r.n)
+		r.n -= n
+		return n, nil
+	}
+	panic("source bug")
+}
+
+// testPanicLeavesNothing: a Source or Cipher that panics in the middle
+// of a Run makes Run panic, having stopped every write (each Put
+// returned) and left nothing on the target.
+func testPanicLeavesNothing(t *testing.T, target backup.Target) {
+	ctx := context.Background()
+	cipher := newCipher(t)
+	panicking := backup.ReaderSource("ledger", func(context.Context) (io.ReadCloser, error) {
+		return io.NopCloser(&panicReader{n: 3 << 20}), nil
+	})
+	for _, tc := range []struct {
+		name   string
+		cipher backup.Cipher
+		src    backup.Source
+	}{
+		{"source", cipher, panicking},
+		{"cipher", panicCipher{cipher}, backup.ReaderSource("ledger", func(context.Context) (io.ReadCloser, error) {
+			return io.NopCloser(strings.NewReader("ledger")), nil
+		})},
+	} {
+		counted := &putsDone{Target: target}
+		b, err := backup.New(tc.cipher, []backup.Target{counted}, backup.Options{})
+		require.NoError(t, err)
+		assert.Panics(t, func() { _, _ = b.Run(ctx, tc.src) }, tc.name)
+		assert.EqualValues(t, 1, counted.done.Load(), "%s: the write to the target stopped", tc.name)
+		names, err := target.List(ctx, "")
+		require.NoError(t, err)
+		assert.Empty(t, names, "%s: nothing is left", tc.name)
+	}
 }
