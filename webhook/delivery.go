@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/saaskit/saaskit/internal/textfield"
@@ -29,6 +30,10 @@ type Endpoint struct {
 	// ("invoice.*": every type starting "invoice."); empty means every
 	// type.
 	EventTypes []string
+	// Channels, when set, narrow what the endpoint takes to messages on
+	// at least one of them (Message.Channels); empty: messages on any
+	// channel or none.
+	Channels []string
 	// Secrets are the endpoint's signing secrets (whsec_ or whsk_), sealed
 	// with the dispatcher's Seal function. The first signs; the others
 	// sign beside it until PreviousSecretsUntil (always, when that is
@@ -75,6 +80,23 @@ func (e *Endpoint) Subscribed(t string) bool {
 	return false
 }
 
+// Takes reports whether the endpoint takes msg: subscribed to its
+// event type and, if the endpoint has channels, on one of them.
+func (e *Endpoint) Takes(msg *Message) bool {
+	if !e.Subscribed(msg.EventType) {
+		return false
+	}
+	if len(e.Channels) == 0 {
+		return true
+	}
+	for _, c := range msg.Channels {
+		if slices.Contains(e.Channels, c) {
+			return true
+		}
+	}
+	return false
+}
+
 // Message is one event for a tenant. Its ID is sent as webhook-id on
 // every attempt to every endpoint, so receivers can deduplicate.
 type Message struct {
@@ -84,7 +106,12 @@ type Message struct {
 	Payload   json.RawMessage
 	// Subject names the data subject the payload is about, so the gdpr
 	// package can export and erase it; "" when none.
-	Subject   string
+	Subject string
+	// Channels route the message within its event type: an endpoint
+	// with channels takes it only if it is on one of them (for example a
+	// project or a customer of the tenant's). At most 10, each named as
+	// an event type is.
+	Channels  []string
 	CreatedAt time.Time
 }
 
@@ -137,6 +164,7 @@ const (
 	maxEventType  = 128
 	maxEventTypes = 100
 	maxMetadata   = 50
+	maxChannels   = 10
 )
 
 func validEventType(t string) bool {
@@ -166,6 +194,19 @@ func (m *Message) validate() error {
 		return fmt.Errorf("%w: payload is %d bytes, more than %d", ErrInvalid, len(m.Payload), maxPayload)
 	case !json.Valid(m.Payload):
 		return fmt.Errorf("%w: payload must be valid JSON", ErrInvalid)
+	}
+	return checkChannels(m.Channels, maxChannels)
+}
+
+// checkChannels refuses more than max channels or a malformed one.
+func checkChannels(channels []string, max int) error {
+	if len(channels) > max {
+		return fmt.Errorf("%w: at most %d channels", ErrInvalid, max)
+	}
+	for _, c := range channels {
+		if !validEventType(c) {
+			return fmt.Errorf("%w: channel %q: 1 to %d characters of a-z, A-Z, 0-9, '_', '.', '-'", ErrInvalid, c, maxEventType)
+		}
 	}
 	return nil
 }

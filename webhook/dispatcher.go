@@ -333,7 +333,7 @@ func (d *Dispatcher) sendMany(ctx context.Context, msgs []*Message, list func(ct
 		}
 		var targets []*Endpoint
 		for _, e := range eps {
-			if e.DisabledReason == "" && e.Subscribed(msg.EventType) {
+			if e.DisabledReason == "" && e.Takes(msg) {
 				targets = append(targets, e)
 			}
 		}

@@ -95,6 +95,11 @@
 // its types or to families of them ("invoice.*", which endpoints may
 // name with or without a catalogue).
 //
+// Channels route messages within an event type: a message may be on a
+// few channels (a project, a customer of the tenant's), and an endpoint
+// with channels takes only messages on one of them; an endpoint without
+// takes every message of its types.
+//
 // Send is idempotent by message ID: a retry of the same message within
 // DispatcherOptions.IdempotencyWindow (a day by default) returns the
 // first send's result and queues nothing; other reuse of the ID is

@@ -18,6 +18,7 @@ type EndpointSpec struct {
 	URL        string
 	APIVersion string            // pinned payload version; "" follows the latest
 	EventTypes []string          // types or families ("invoice.*"); empty: every type
+	Channels   []string          // at most 100; empty: messages on any channel or none
 	RateLimit  float64           // deliveries per second; 0: none
 	Ordered    bool              // deliver one at a time, in order
 	Metadata   map[string]string // at most 50 entries
@@ -90,6 +91,9 @@ func (d *Dispatcher) validate(spec EndpointSpec) error {
 			}
 		}
 	}
+	if err := checkChannels(spec.Channels, maxEventTypes); err != nil {
+		return err
+	}
 	if spec.RateLimit != 0 && !(spec.RateLimit >= MinRateLimit && spec.RateLimit <= 1e6) {
 		return fmt.Errorf("%w: rate limit must be 0 (none) or %g to 1e6 per second", ErrInvalid, MinRateLimit)
 	}
@@ -116,7 +120,7 @@ func (d *Dispatcher) validate(spec EndpointSpec) error {
 // apply sets the endpoint's owner-chosen fields from spec, sealing its
 // authentication.
 func (d *Dispatcher) apply(e *Endpoint, spec EndpointSpec) error {
-	e.URL, e.APIVersion, e.EventTypes = spec.URL, spec.APIVersion, slices.Clone(spec.EventTypes)
+	e.URL, e.APIVersion, e.EventTypes, e.Channels = spec.URL, spec.APIVersion, slices.Clone(spec.EventTypes), slices.Clone(spec.Channels)
 	e.RateLimit, e.Ordered, e.Metadata, e.Headers = spec.RateLimit, spec.Ordered, maps.Clone(spec.Metadata), maps.Clone(spec.Headers)
 	switch {
 	case spec.Auth == nil: // kept

@@ -81,8 +81,8 @@ func (d *Dispatcher) Resend(ctx context.Context, tenantID, messageID, endpointID
 	if err != nil {
 		return nil, fmt.Errorf("resend: %w", err)
 	}
-	if !e.Subscribed(msg.EventType) {
-		return nil, fmt.Errorf("resend: %w: endpoint %s does not take %s events", ErrInvalid, e.ID, msg.EventType)
+	if !e.Takes(msg) {
+		return nil, fmt.Errorf("resend: %w: endpoint %s does not take %s events on the message's channels", ErrInvalid, e.ID, msg.EventType)
 	}
 	dels, err := rq.Redeliver(ctx, tenantID, messageID, []*Endpoint{e}, d.opts.Now().UTC())
 	if err != nil {
@@ -104,7 +104,7 @@ type ReplayOptions struct {
 }
 
 // Replay sends the tenant's messages of a time window again to one of
-// its endpoints, those of the event types it takes, page by page with
+// its endpoints, those it takes (event types, channels), page by page with
 // no cap, and returns how many deliveries it queued. The endpoint must
 // be enabled. Only messages the queue kept are replayed: a message that
 // went to no endpoint when it was sent was not kept, and retention
@@ -131,7 +131,7 @@ func (d *Dispatcher) Replay(ctx context.Context, tenantID, endpointID string, op
 		}
 		f.After = page[len(page)-1]
 		for _, msg := range page {
-			if !e.Subscribed(msg.EventType) || msg.PayloadExpunged() {
+			if !e.Takes(msg) || msg.PayloadExpunged() {
 				continue
 			}
 			if opts.OnlyMissing {

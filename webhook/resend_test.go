@@ -81,3 +81,39 @@ func TestReplayWindow(t *testing.T) {
 	_, err = f.d.Replay(ctx, "globex", first.ID, webhook.ReplayOptions{})
 	assert.ErrorIs(t, err, webhook.ErrNotFound, "another tenant's endpoint")
 }
+
+// TestChannelsRoute: an endpoint with channels takes only messages on
+// one of them; one without takes every message of its types; resending
+// keeps to the same rule.
+func TestChannelsRoute(t *testing.T) {
+	f := newDeliveryFixture(t)
+	ctx := context.Background()
+	project1 := f.endpoint(t, webhook.EndpointSpec{URL: "https://a.example.com/hooks", Channels: []string{"project-1"}})
+	all := f.endpoint(t, webhook.EndpointSpec{URL: "https://b.example.com/hooks"})
+	send := func(id string, channels ...string) int {
+		n, err := f.d.Send(ctx, &webhook.Message{ID: id, TenantID: "acme", EventType: "a", Payload: []byte(`{}`), Channels: channels})
+		require.NoError(t, err)
+		return n
+	}
+	assert.Equal(t, 2, send("m1", "project-1", "eu"))
+	assert.Equal(t, 1, send("m2", "project-2"))
+	assert.Equal(t, 1, send("m3"))
+	for id, want := range map[string][]string{"m1": {project1.ID, all.ID}, "m2": {all.ID}, "m3": {all.ID}} {
+		ds, err := f.store.Deliveries(ctx, "acme", webhook.DeliveryFilter{MessageID: id})
+		require.NoError(t, err)
+		var got []string
+		for _, d := range ds {
+			got = append(got, d.EndpointID)
+		}
+		assert.ElementsMatch(t, want, got, id)
+	}
+	_, err := f.d.Resend(ctx, "acme", "m2", project1.ID)
+	assert.ErrorIs(t, err, webhook.ErrInvalid, "resent to an endpoint off the message's channels")
+
+	_, err = f.d.Send(ctx, &webhook.Message{TenantID: "acme", EventType: "a", Payload: []byte(`{}`), Channels: []string{"no spaces allowed"}})
+	assert.ErrorIs(t, err, webhook.ErrInvalid)
+	_, err = f.d.Send(ctx, &webhook.Message{TenantID: "acme", EventType: "a", Payload: []byte(`{}`), Channels: make([]string, 11)})
+	assert.ErrorIs(t, err, webhook.ErrInvalid, "too many channels")
+	_, _, err = f.d.CreateEndpoint(ctx, "acme", webhook.EndpointSpec{URL: "https://c.example.com/hooks", Channels: []string{""}})
+	assert.ErrorIs(t, err, webhook.ErrInvalid, "an empty channel")
+}

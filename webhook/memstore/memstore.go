@@ -135,7 +135,7 @@ func New() *Store {
 
 func cloneEndpoint(e *webhook.Endpoint) *webhook.Endpoint {
 	c := *e
-	c.EventTypes = slices.Clone(e.EventTypes)
+	c.EventTypes, c.Channels = slices.Clone(e.EventTypes), slices.Clone(e.Channels)
 	c.Secrets = make([][]byte, len(e.Secrets))
 	for i, s := range e.Secrets {
 		c.Secrets[i] = slices.Clone(s)
@@ -254,7 +254,7 @@ func (s *Store) EnqueueMany(ctx context.Context, out []webhook.Outgoing) error {
 func (s *Store) enqueue(msg *webhook.Message, endpoints []*webhook.Endpoint) {
 	s.messages[[2]string{msg.TenantID, msg.ID}] = true
 	m := *msg
-	m.Payload = slices.Clone(msg.Payload)
+	m.Payload, m.Channels = slices.Clone(msg.Payload), slices.Clone(msg.Channels)
 	s.addDeliveries(&m, endpoints, msg.CreatedAt)
 }
 
@@ -302,7 +302,7 @@ func (s *Store) keptMessages(tenantID string, keep func(*webhook.Message) bool) 
 		if en.tenant == tenantID && !seen[m.ID] && keep(m) {
 			seen[m.ID] = true
 			c := *m
-			c.Payload = slices.Clone(m.Payload)
+			c.Payload, c.Channels = slices.Clone(m.Payload), slices.Clone(m.Channels)
 			out = append(out, &c)
 		}
 	}

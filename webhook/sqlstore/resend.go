@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -24,7 +25,7 @@ func (s *Store) Messages(ctx context.Context, tenantID string, f webhook.Message
 	if !textfield.Storable(tenantID) {
 		return nil, nil // no message can have it
 	}
-	query := `SELECT tenant_id, id, event_type, payload, subject, created_at FROM webhook_messages WHERE tenant_id = ?`
+	query := `SELECT ` + messageColumns + ` FROM webhook_messages WHERE tenant_id = ?`
 	args := []any{tenantID}
 	if f.EventType != "" {
 		query += " AND event_type = ?"
@@ -56,20 +57,47 @@ func (s *Store) Messages(ctx context.Context, tenantID string, f webhook.Message
 	return out, nil
 }
 
-// collectMessages reads the rows of tenant_id, id, event_type, payload,
-// subject and created_at.
+// messageColumns are the columns of a message, as collectMessages reads
+// them.
+const messageColumns = "tenant_id, id, event_type, payload, subject, created_at, channels"
+
+// collectMessages reads the rows of messageColumns.
 func collectMessages(rows *sql.Rows) ([]*webhook.Message, error) {
 	return collect(rows, func(row scanner) (*webhook.Message, error) {
 		var (
-			m       webhook.Message
-			payload []byte
+			m                 webhook.Message
+			payload, channels []byte
 		)
-		if err := row.Scan(&m.TenantID, &m.ID, &m.EventType, &payload, &m.Subject, &m.CreatedAt); err != nil {
+		if err := row.Scan(&m.TenantID, &m.ID, &m.EventType, &payload, &m.Subject, &m.CreatedAt, &channels); err != nil {
 			return nil, err
+		}
+		var err error
+		if m.Channels, err = decodeChannels(channels); err != nil {
+			return nil, fmt.Errorf("decode channels of message %s: %w", m.ID, err)
 		}
 		m.Payload, m.CreatedAt = payload, m.CreatedAt.UTC()
 		return &m, nil
 	})
+}
+
+// encodeChannels is the channels column of a list: a JSON array.
+func encodeChannels(channels []string) string {
+	if len(channels) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(channels) // strings always encode
+	return string(b)
+}
+
+// decodeChannels reads a channels column; "[]" is nil, without a
+// decoder, since most messages and endpoints have none.
+func decodeChannels(b []byte) ([]string, error) {
+	if string(b) == "[]" {
+		return nil, nil
+	}
+	var channels []string
+	err := json.Unmarshal(b, &channels)
+	return channels, err
 }
 
 // Redeliver implements webhook.ResendQueue, in one transaction: the new

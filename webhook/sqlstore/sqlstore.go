@@ -136,10 +136,10 @@ func utcOrZero(t sql.NullTime) time.Time {
 
 // Endpoints.
 
-const endpointColumns = "id, tenant_id, url, event_types, secrets, previous_secrets_until, headers, auth, rate_limit, ordered, api_version, disabled_reason, failing_since, metadata, created_at, updated_at, version"
+const endpointColumns = "id, tenant_id, url, event_types, secrets, previous_secrets_until, headers, auth, rate_limit, ordered, api_version, disabled_reason, failing_since, metadata, created_at, updated_at, version, channels"
 
 // endpointJSON are the JSON columns of an endpoint.
-type endpointJSON struct{ eventTypes, secrets, headers, metadata string }
+type endpointJSON struct{ eventTypes, channels, secrets, headers, metadata string }
 
 // encodeEndpoint returns the JSON columns of e. Empty lists and maps are
 // stored as [] and {} and read back as nil.
@@ -151,6 +151,7 @@ func encodeEndpoint(e *webhook.Endpoint) (endpointJSON, error) {
 		to   *string
 	}{
 		{"event types", orEmpty(e.EventTypes), &out.eventTypes},
+		{"channels", orEmpty(e.Channels), &out.channels},
 		{"secrets", orEmpty(e.Secrets), &out.secrets}, // base64 strings
 		{"headers", orEmptyMap(e.Headers), &out.headers},
 		{"metadata", orEmptyMap(e.Metadata), &out.metadata},
@@ -181,16 +182,20 @@ func orEmpty[T any](s []T) []T {
 func scanEndpoint(row scanner) (*webhook.Endpoint, error) {
 	var (
 		e                    webhook.Endpoint
-		et, sc, hd, md       []byte
+		et, ch, sc, hd, md   []byte
 		failingSince, until  sql.NullTime
 		createdAt, updatedAt time.Time
 	)
 	if err := row.Scan(&e.ID, &e.TenantID, &e.URL, &et, &sc, &until, &hd, &e.Auth, &e.RateLimit, &e.Ordered, &e.APIVersion, &e.DisabledReason,
-		&failingSince, &md, &createdAt, &updatedAt, &e.Version); err != nil {
+		&failingSince, &md, &createdAt, &updatedAt, &e.Version, &ch); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal(et, &e.EventTypes); err != nil {
 		return nil, fmt.Errorf("decode event types of endpoint %s: %w", e.ID, err)
+	}
+	var err error
+	if e.Channels, err = decodeChannels(ch); err != nil {
+		return nil, fmt.Errorf("decode channels of endpoint %s: %w", e.ID, err)
 	}
 	if err := json.Unmarshal(sc, &e.Secrets); err != nil {
 		return nil, fmt.Errorf("decode secrets of endpoint %s: %w", e.ID, err)
@@ -230,9 +235,9 @@ func (s *Store) CreateEndpoint(ctx context.Context, e *webhook.Endpoint) error {
 	if err != nil {
 		return fmt.Errorf("create endpoint: %w", err)
 	}
-	_, err = s.db.ExecContext(ctx, s.q("INSERT INTO webhook_endpoints ("+endpointColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"),
+	_, err = s.db.ExecContext(ctx, s.q("INSERT INTO webhook_endpoints ("+endpointColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)"),
 		e.ID, e.TenantID, e.URL, j.eventTypes, j.secrets, nullTime(e.PreviousSecretsUntil), j.headers, e.Auth, e.RateLimit, e.Ordered, e.APIVersion, e.DisabledReason,
-		nullTime(e.FailingSince), j.metadata, sqldb.Timestamp(e.CreatedAt), sqldb.Timestamp(e.UpdatedAt))
+		nullTime(e.FailingSince), j.metadata, sqldb.Timestamp(e.CreatedAt), sqldb.Timestamp(e.UpdatedAt), j.channels)
 	if sqldb.IsUniqueViolation(err) {
 		return fmt.Errorf("endpoint %s: %w", e.ID, webhook.ErrConflict)
 	}
@@ -314,10 +319,10 @@ func (s *Store) UpdateEndpoint(ctx context.Context, e *webhook.Endpoint) error {
 		return fmt.Errorf("update endpoint: %w", err)
 	}
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE webhook_endpoints SET url = ?, event_types = ?, secrets = ?, previous_secrets_until = ?, headers = ?, auth = ?,
-		rate_limit = ?, ordered = ?, api_version = ?, disabled_reason = ?, failing_since = ?, metadata = ?, updated_at = ?, version = version + 1
+		rate_limit = ?, ordered = ?, api_version = ?, disabled_reason = ?, failing_since = ?, metadata = ?, channels = ?, updated_at = ?, version = version + 1
 		WHERE tenant_id = ? AND id = ? AND version = ?`),
 		e.URL, j.eventTypes, j.secrets, nullTime(e.PreviousSecretsUntil), j.headers, e.Auth, e.RateLimit, e.Ordered, e.APIVersion, e.DisabledReason, nullTime(e.FailingSince), j.metadata,
-		sqldb.Timestamp(e.UpdatedAt), e.TenantID, e.ID, e.Version)
+		j.channels, sqldb.Timestamp(e.UpdatedAt), e.TenantID, e.ID, e.Version)
 	if err != nil {
 		return fmt.Errorf("update endpoint: %w", err)
 	}
@@ -481,19 +486,19 @@ func (s *Store) insertDeliveries(ctx context.Context, tx *sql.Tx, deliveries []n
 // ErrConflict, naming one, when any of their IDs is taken.
 func (s *Store) insertMessages(ctx context.Context, tx *sql.Tx, out []webhook.Outgoing) error {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO webhook_messages (tenant_id, id, event_type, payload, subject, created_at) VALUES `)
-	args := make([]any, 0, 6*len(out))
+	b.WriteString(`INSERT INTO webhook_messages (tenant_id, id, event_type, payload, subject, created_at, channels) VALUES `)
+	args := make([]any, 0, 7*len(out))
 	for i, o := range out {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(?, ?, ?, ?, ?, ?)")
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
 		msg := o.Message
 		payload := []byte(msg.Payload)
 		if payload == nil {
 			payload = []byte{}
 		}
-		args = append(args, msg.TenantID, msg.ID, msg.EventType, payload, msg.Subject, sqldb.Timestamp(msg.CreatedAt))
+		args = append(args, msg.TenantID, msg.ID, msg.EventType, payload, msg.Subject, sqldb.Timestamp(msg.CreatedAt), encodeChannels(msg.Channels))
 	}
 	b.WriteString(" ON CONFLICT (tenant_id, id) DO NOTHING RETURNING tenant_id, id")
 	rows, err := tx.QueryContext(ctx, s.q(b.String()), args...)
@@ -561,7 +566,7 @@ func newLeaseToken() string {
 // deliveryColumns are read from webhook_deliveries as d joined with
 // webhook_messages as m.
 const deliveryColumns = `d.id, d.seq, d.tenant_id, d.message_id, d.endpoint_id, d.state, d.attempts, d.next_at, d.last_error,
-	d.lease_token, d.lease_until, d.updated_at, m.event_type, m.payload, m.subject, m.created_at`
+	d.lease_token, d.lease_until, d.updated_at, m.event_type, m.payload, m.subject, m.created_at, m.channels`
 
 // claimedColumns are deliveryColumns and, from the endpoint ep joined to
 // a claim's deliveries, its version (0 when it is gone).
@@ -582,11 +587,15 @@ func scanDeliveryAnd(row scanner, more ...any) (*webhook.Delivery, error) {
 		token                sql.NullString
 		leaseUntil           sql.NullTime
 		nextAt, updatedAt, c time.Time
-		payload              []byte
+		payload, channels    []byte
 	)
 	if err := row.Scan(append([]any{&d.ID, &d.Seq, &m.TenantID, &m.ID, &d.EndpointID, &state, &d.Attempts, &nextAt, &d.LastError,
-		&token, &leaseUntil, &updatedAt, &m.EventType, &payload, &m.Subject, &c}, more...)...); err != nil {
+		&token, &leaseUntil, &updatedAt, &m.EventType, &payload, &m.Subject, &c, &channels}, more...)...); err != nil {
 		return nil, err
+	}
+	var err error
+	if m.Channels, err = decodeChannels(channels); err != nil {
+		return nil, fmt.Errorf("decode channels of message %s: %w", m.ID, err)
 	}
 	m.Payload, m.CreatedAt = payload, c.UTC()
 	d.Message, d.State, d.NextAt, d.UpdatedAt = &m, webhook.DeliveryState(state), nextAt.UTC(), updatedAt.UTC()
@@ -724,7 +733,7 @@ var claimPostgres = pendingEndpoints(false) + `, candidates AS (
 )
 SELECT ` + claimedColumns + ` FROM leased d
 CROSS JOIN LATERAL (
-	SELECT m.event_type, m.payload, m.subject, m.created_at FROM webhook_messages m
+	SELECT m.event_type, m.payload, m.subject, m.created_at, m.channels FROM webhook_messages m
 	WHERE m.tenant_id = d.tenant_id AND m.id = d.message_id
 	LIMIT 1 -- looked up by its key for each claimed row: a hash join would read every message
 ) m` + joinEndpoint + `
@@ -1131,7 +1140,7 @@ func (s *Store) SubjectMessages(ctx context.Context, tenantID, subject string) (
 	if !textfield.Storable(tenantID, subject) {
 		return nil, nil // no message can have it
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT tenant_id, id, event_type, payload, subject, created_at FROM webhook_messages
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+messageColumns+` FROM webhook_messages
 		WHERE tenant_id = ? AND subject = ? ORDER BY created_at, id`), tenantID, subject)
 	if err != nil {
 		return nil, fmt.Errorf("list subject messages: %w", err)

@@ -121,3 +121,46 @@ func testRedeliver(t *testing.T, a Adapter, rq webhook.ResendQueue) {
 		assert.ErrorIs(t, err, webhook.ErrNotFound, "message %q", id)
 	}
 }
+
+// testChannels: an endpoint's channels and a message's come back from
+// every read as they were stored.
+func testChannels(t *testing.T, a Adapter) {
+	ctx := context.Background()
+	e := endpoint("acme", "ep1", false)
+	e.Channels = []string{"project-1", "project-2"}
+	require.NoError(t, a.CreateEndpoint(ctx, e))
+	got, err := a.GetEndpoint(ctx, "acme", "ep1")
+	require.NoError(t, err)
+	assert.Equal(t, e.Channels, got.Channels)
+	got.Channels = []string{"project-3"}
+	require.NoError(t, a.UpdateEndpoint(ctx, got))
+	listed, err := a.ListEndpoints(ctx, "acme")
+	require.NoError(t, err)
+	require.Len(t, listed, 1)
+	assert.Equal(t, []string{"project-3"}, listed[0].Channels)
+
+	on, off := message("acme", "on"), message("acme", "off")
+	on.Channels = []string{"project-3", "billing"}
+	require.NoError(t, a.Enqueue(ctx, on, []*webhook.Endpoint{e}))
+	require.NoError(t, a.Enqueue(ctx, off, []*webhook.Endpoint{e}))
+	claimed, err := a.Claim(ctx, t0, time.Minute, 10, 10)
+	require.NoError(t, err)
+	require.Len(t, claimed, 2)
+	byID := map[string][]string{}
+	for _, d := range claimed {
+		byID[d.Message.ID] = d.Message.Channels
+	}
+	assert.Equal(t, map[string][]string{"on": {"project-3", "billing"}, "off": nil}, byID, "claimed")
+	listedDeliveries, err := a.Deliveries(ctx, "acme", webhook.DeliveryFilter{MessageID: "on"})
+	require.NoError(t, err)
+	require.Len(t, listedDeliveries, 1)
+	assert.Equal(t, on.Channels, listedDeliveries[0].Message.Channels, "listed")
+	if rq, ok := a.(webhook.ResendQueue); ok {
+		msgs, err := rq.Messages(ctx, "acme", webhook.MessageFilter{})
+		require.NoError(t, err)
+		require.Len(t, msgs, 2)
+		for _, m := range msgs {
+			assert.Equal(t, byID[m.ID], m.Channels, "Messages")
+		}
+	}
+}

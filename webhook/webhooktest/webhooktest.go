@@ -49,6 +49,7 @@ func RunStoreTests(t *testing.T, newAdapter func(t *testing.T) Adapter) {
 		{"PostponeRecordsNoAttempt", testPostpone},
 		{"DeliveriesAreTenantScoped", testDeliveriesScoped},
 		{"UnstorableText", testUnstorableText},
+		{"Channels", testChannels},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newAdapter(t)) })
