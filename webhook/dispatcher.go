@@ -144,8 +144,9 @@ var ErrUnsupported = errors.New("webhook: not supported by this queue")
 // sent within DispatcherOptions.IdempotencyWindow, with the same event
 // type and payload, queues nothing and returns the first send's count,
 // so a producer may retry a Send whose outcome it did not learn. Other
-// reuse of an ID is ErrConflict. (SendTx, SendMany and SendManyTx
-// answer ErrConflict for any ID already used.)
+// reuse of an ID is ErrConflict. (SendMany is idempotent too; SendTx and
+// SendManyTx answer ErrConflict for any ID already used, since they
+// must not read outside the caller's transaction.)
 func (d *Dispatcher) Send(ctx context.Context, msg *Message) (int, error) {
 	n, err := d.send(ctx, msg, d.endpoints.ListEndpoints, d.queue.Enqueue)
 	if errors.Is(err, ErrConflict) {
@@ -161,15 +162,28 @@ func (d *Dispatcher) Send(ctx context.Context, msg *Message) (int, error) {
 // count of deliveries if it is the same message within the idempotency
 // window, else ErrConflict saying why.
 func (d *Dispatcher) replay(ctx context.Context, msg *Message) (int, error) {
+	first, n, err := d.sentBefore(ctx, msg)
+	if err != nil {
+		return 0, err
+	}
+	if first == nil {
+		return 0, fmt.Errorf("send: message %s: %w", msg.ID, ErrConflict)
+	}
+	return n, d.checkRetry(first, msg)
+}
+
+// sentBefore returns the message the queue keeps under msg's tenant and
+// ID, and how many deliveries it has; nil if none.
+func (d *Dispatcher) sentBefore(ctx context.Context, msg *Message) (*Message, int, error) {
 	var first *Message
 	n := 0
 	for after := ""; ; {
 		page, err := d.queue.Deliveries(ctx, msg.TenantID, DeliveryFilter{MessageID: msg.ID, AfterID: after})
 		if err != nil {
-			return 0, fmt.Errorf("send: %w", err)
+			return nil, 0, fmt.Errorf("send: %w", err)
 		}
 		if len(page) == 0 {
-			break
+			return first, n, nil
 		}
 		if first == nil {
 			first = page[0].Message
@@ -177,19 +191,23 @@ func (d *Dispatcher) replay(ctx context.Context, msg *Message) (int, error) {
 		n += len(page)
 		after = page[len(page)-1].ID
 	}
+}
+
+// checkRetry accepts msg as a retry of first, the message sent before
+// under its ID: the same event type and payload, within the idempotency
+// window. Otherwise ErrConflict, saying why.
+func (d *Dispatcher) checkRetry(first, msg *Message) error {
 	window := d.opts.IdempotencyWindow
 	if window == 0 {
 		window = DefaultIdempotencyWindow
 	}
 	switch {
-	case first == nil:
-		return 0, fmt.Errorf("send: message %s: %w", msg.ID, ErrConflict)
 	case first.EventType != msg.EventType || first.PayloadExpunged() || !bytes.Equal(first.Payload, msg.Payload):
-		return 0, fmt.Errorf("send: message %s was sent with another event type or payload: %w", msg.ID, ErrConflict)
+		return fmt.Errorf("send: message %s was sent with another event type or payload: %w", msg.ID, ErrConflict)
 	case window < 0 || d.opts.Now().Sub(first.CreatedAt) >= window:
-		return 0, fmt.Errorf("send: message %s was sent at %s, before the idempotency window: %w", msg.ID, first.CreatedAt.Format(time.RFC3339), ErrConflict)
+		return fmt.Errorf("send: message %s was sent at %s, before the idempotency window: %w", msg.ID, first.CreatedAt.Format(time.RFC3339), ErrConflict)
 	}
-	return n, nil
+	return nil
 }
 
 // DefaultIdempotencyWindow is how long a message ID makes Send
@@ -260,7 +278,9 @@ func (d *Dispatcher) send(ctx context.Context, msg *Message, list func(ctx conte
 
 // SendMany is Send for many messages at once, for bulk producers: they
 // are queued all or none, in a few statements for all of them on SQL,
-// and it returns how many deliveries were queued. The queue must
+// and it returns how many deliveries were queued. It is idempotent by
+// message ID as Send is: a retried batch queues only the messages not
+// sent before, and counts the others' first deliveries. The queue must
 // implement BulkQueue.
 func (d *Dispatcher) SendMany(ctx context.Context, msgs []*Message) (int, error) {
 	bq, ok := d.queue.(BulkQueue)
@@ -268,10 +288,47 @@ func (d *Dispatcher) SendMany(ctx context.Context, msgs []*Message) (int, error)
 		return 0, fmt.Errorf("send many: %w", ErrUnsupported)
 	}
 	n, err := d.sendMany(ctx, msgs, d.endpoints.ListEndpoints, bq.EnqueueMany)
+	if errors.Is(err, ErrConflict) {
+		n, err = d.sendManyAgain(ctx, msgs, bq)
+	}
 	if n > 0 {
 		d.Wake()
 	}
 	return n, err
+}
+
+// sendManyAgain answers a SendMany that met used message IDs (and so
+// queued nothing): the messages sent before within the idempotency
+// window count their first deliveries and are not queued again, the
+// rest are queued; any other reuse of an ID is ErrConflict, and then
+// nothing is queued.
+func (d *Dispatcher) sendManyAgain(ctx context.Context, msgs []*Message, bq BulkQueue) (int, error) {
+	replayed, fresh := 0, make([]*Message, 0, len(msgs))
+	seen := make(map[[2]string]bool, len(msgs))
+	for _, msg := range msgs {
+		key := [2]string{msg.TenantID, msg.ID}
+		if seen[key] {
+			return 0, fmt.Errorf("send: message %s is in the batch twice: %w", msg.ID, ErrConflict)
+		}
+		seen[key] = true
+		first, n, err := d.sentBefore(ctx, msg)
+		if err == nil && first != nil {
+			err = d.checkRetry(first, msg)
+		}
+		switch {
+		case err != nil:
+			return 0, err
+		case first == nil:
+			fresh = append(fresh, msg)
+		default:
+			replayed += n
+		}
+	}
+	n, err := d.sendMany(ctx, fresh, d.endpoints.ListEndpoints, bq.EnqueueMany)
+	if err != nil {
+		return 0, err
+	}
+	return replayed + n, nil
 }
 
 // SendManyTx is SendMany inside the caller's transaction, as SendTx is

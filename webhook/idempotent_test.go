@@ -48,3 +48,35 @@ func TestSendIsIdempotentByMessageID(t *testing.T) {
 	require.NoError(t, err, "message IDs are per tenant")
 	assert.Zero(t, n, "globex has no endpoints")
 }
+
+// TestSendManyIsIdempotent: a retried batch queues only the messages
+// not sent before and counts the others' first deliveries; a changed
+// message in it refuses the whole batch.
+func TestSendManyIsIdempotent(t *testing.T) {
+	f := newDeliveryFixture(t)
+	ctx := context.Background()
+	f.endpoint(t, webhook.EndpointSpec{URL: "https://a.example.com"})
+	batch := func(ids ...string) []*webhook.Message {
+		var out []*webhook.Message
+		for _, id := range ids {
+			out = append(out, &webhook.Message{ID: id, TenantID: "acme", EventType: "a", Payload: json.RawMessage(`{"id":"` + id + `"}`)})
+		}
+		return out
+	}
+	n, err := f.d.SendMany(ctx, batch("m1", "m2"))
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+
+	n, err = f.d.SendMany(ctx, batch("m1", "m2", "m3"))
+	require.NoError(t, err, "a retry with one new message")
+	assert.Equal(t, 3, n)
+	assert.Len(t, f.deliveries(t, "acme", ""), 3, "a retried message was queued again")
+
+	changed := batch("m4", "m1")
+	changed[1].Payload = json.RawMessage(`{"id":"other"}`)
+	_, err = f.d.SendMany(ctx, changed)
+	assert.ErrorIs(t, err, webhook.ErrConflict)
+	assert.Len(t, f.deliveries(t, "acme", ""), 3, "part of a refused batch was queued")
+	_, err = f.d.SendMany(ctx, batch("m5", "m5"))
+	assert.ErrorIs(t, err, webhook.ErrConflict, "one ID twice in a batch")
+}
