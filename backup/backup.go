@@ -208,20 +208,30 @@ func (b *Backups) Run(ctx context.Context, src Source, tags ...string) (*Manifes
 	enc, err := b.cipher.EncryptStream(ctx, io.MultiWriter(fan, stored), []byte(m.ID))
 	if err != nil {
 		fan.abort(err)
-		return nil, fmt.Errorf("%w: %w", ErrNoKey, err)
+		b.removeData(m.ID)
+		if werr := fan.writeErr(); werr != nil {
+			// The key was there: the header met a target that had failed.
+			return nil, fmt.Errorf("backup %s of %s: store: %w", m.ID, src.Name(), werr)
+		}
+		return nil, fmt.Errorf("%w: backup %s of %s: encrypt: %w", ErrNoKey, m.ID, src.Name(), err)
 	}
 	err = b.copyCompressed(ctx, src, enc, m)
 	if err == nil {
-		err = enc.Close()
+		if err = enc.Close(); err != nil {
+			err = fmt.Errorf("encrypt: %w", err)
+		}
 	}
 	if err != nil {
 		fan.abort(err)
 		b.removeData(m.ID)
+		if werr := fan.writeErr(); werr != nil {
+			err = fmt.Errorf("store: %w", werr) // what failed after it followed from it
+		}
 		return nil, fmt.Errorf("backup %s of %s: %w", m.ID, src.Name(), err)
 	}
 	if err := fan.close(); err != nil {
 		b.removeData(m.ID)
-		return nil, fmt.Errorf("backup %s of %s: %w", m.ID, src.Name(), err)
+		return nil, fmt.Errorf("backup %s of %s: store: %w", m.ID, src.Name(), err)
 	}
 	m.StoredSize, m.StoredSHA256, m.Finished = stored.n, stored.sum(), b.opts.Now().UTC()
 	if err := b.writeManifest(ctx, m); err != nil {
@@ -244,15 +254,34 @@ func (b *Backups) copyCompressed(ctx context.Context, src Source, w io.Writer, m
 		return err
 	}
 	plain := newCounter()
-	if _, err := io.Copy(io.MultiWriter(z, plain), contextReader{ctx, in}); err != nil {
+	read := &readErr{r: contextReader{ctx, in}}
+	if _, err := io.Copy(io.MultiWriter(z, plain), read); err != nil {
 		z.Close()
-		return err
+		if read.err != nil {
+			return fmt.Errorf("read source: %w", read.err)
+		}
+		return fmt.Errorf("compress and encrypt: %w", err)
 	}
 	if err := z.Close(); err != nil {
-		return err
+		return fmt.Errorf("compress and encrypt: %w", err)
 	}
 	m.PlainSize, m.PlainSHA256 = plain.n, plain.sum()
 	return nil
+}
+
+// readErr remembers the error of its reader other than EOF, so that a
+// failed copy tells a source that failed from a write that did.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErr) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
 }
 
 // contextReader stops a copy when ctx ends.
@@ -304,14 +333,16 @@ func (b *Backups) removeData(id string) {
 // fanout writes one stream to several targets at once, each through a
 // pipe read by its own Put.
 type fanout struct {
-	pipes []*io.PipeWriter
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	errs  []error
+	pipes   []*io.PipeWriter
+	targets []Target
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	errs    []error
+	failed  error // the first write a target refused, naming the target
 }
 
 func newFanout(ctx context.Context, targets []Target, name string) *fanout {
-	f := &fanout{}
+	f := &fanout{targets: targets}
 	for _, t := range targets {
 		pr, pw := io.Pipe()
 		f.pipes = append(f.pipes, pw)
@@ -339,14 +370,28 @@ func put(ctx context.Context, t Target, name string, r io.Reader) (err error) {
 	return t.Put(ctx, name, r)
 }
 
-// Write sends p to every target; the first failing target fails it.
+// Write sends p to every target; the first failing target fails it,
+// with the error its Put stopped with, naming it.
 func (f *fanout) Write(p []byte) (int, error) {
-	for _, pw := range f.pipes {
+	for i, pw := range f.pipes {
 		if _, err := pw.Write(p); err != nil {
+			err = fmt.Errorf("target %s: %w", f.targets[i].Name(), err)
+			f.mu.Lock()
+			if f.failed == nil {
+				f.failed = err
+			}
+			f.mu.Unlock()
 			return 0, err
 		}
 	}
 	return len(p), nil
+}
+
+// writeErr is the first write a target refused, or nil.
+func (f *fanout) writeErr() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failed
 }
 
 func (f *fanout) close() error {

@@ -20,7 +20,11 @@
 // that panics leaves nothing either: Run stops every write and takes
 // back what was written before the panic goes on, and a Scheduler
 // recovers it, logs it with its stack and records it as the job's
-// error, without retrying. The manifest (ID,
+// error, without retrying. A failed run's error names its stage (open
+// or read source, compress and encrypt, store, manifest) and the target
+// that failed; only a key that cannot be had (EncryptStream failing
+// before anything was written) is ErrNoKey, which a Scheduler gives up
+// on at once, while a target that is down is retried with backoff. The manifest (ID,
 // source, tenant, times, sizes, both hashes, key ID, targets) is
 // written last and never changed: a backup interrupted by a crash has
 // no manifest and does not exist; Manifests rebuilds the catalog from
