@@ -188,3 +188,25 @@ func (d *Dispatcher) keptMessage(ctx context.Context, tenantID, messageID string
 	}
 	return dels[0].Message, nil
 }
+
+// Messages lists the tenant's kept messages that match f, by creation
+// time, a page at a time. The queue must implement ResendQueue.
+func (d *Dispatcher) Messages(ctx context.Context, tenantID string, f MessageFilter) ([]*Message, error) {
+	rq, ok := d.queue.(ResendQueue)
+	if !ok {
+		return nil, fmt.Errorf("list messages: %w", ErrUnsupported)
+	}
+	return rq.Messages(ctx, tenantID, f)
+}
+
+// Deliveries lists the tenant's deliveries that match f, a page at a
+// time (DeliveryFilter.AfterID).
+func (d *Dispatcher) Deliveries(ctx context.Context, tenantID string, f DeliveryFilter) ([]*Delivery, error) {
+	return d.queue.Deliveries(ctx, tenantID, f)
+}
+
+// Attempts returns the attempt log of the tenant's delivery, oldest
+// first.
+func (d *Dispatcher) Attempts(ctx context.Context, tenantID, deliveryID string) ([]Attempt, error) {
+	return d.queue.Attempts(ctx, tenantID, deliveryID)
+}
