@@ -139,6 +139,7 @@ import (
 	"github.com/saaskit/saaskit/tenancy/sqlstore"
 	"github.com/saaskit/saaskit/versioning"
 	webhookstore "github.com/saaskit/saaskit/webhook/sqlstore"
+	"github.com/saaskit/saaskit/webhook/webhookapi"
 )
 
 //go:embed templates
@@ -460,6 +461,11 @@ func (a *app) routes() http.Handler {
 	for _, r := range a.tenantAPI() {
 		mux.Handle(r.pattern, authed(r.handler, r.scopes...))
 	}
+	// The webhook management API (package webhookapi): each tenant's own
+	// endpoints, messages, deliveries and attempts, behind the same keys.
+	// Its OpenAPI document is GET /api/webhooks/manage/openapi.json.
+	manage := webhookapi.New(a.hooks.d, webhookapi.Options{})
+	mux.Handle("/api/webhooks/manage/", authed(http.StripPrefix("/api/webhooks/manage", manage).ServeHTTP))
 	mux.HandleFunc("POST /admin/flags/{key}/kill", a.features.setState(flags.Disabled))
 	mux.HandleFunc("POST /admin/flags/{key}/revive", a.features.setState(flags.Enabled))
 	mux.HandleFunc("PUT /admin/flags/{key}/percent", a.features.admin(a.features.setPercent))

@@ -837,8 +837,8 @@ func TestDemoRefusesOtherTenantsIdentifiers(t *testing.T) {
 	before := snapshot()
 
 	ids := strings.NewReplacer("{id}", user.ID)
-	for _, r := range (&app{}).tenantAPI() {
-		method, path, _ := strings.Cut(r.pattern, " ")
+	for _, pattern := range tenantPatterns() {
+		method, path, _ := strings.Cut(pattern, " ")
 		path = ids.Replace(path)
 		if strings.HasPrefix(path, "/api/privacy-requests/") {
 			path = strings.Replace(path, user.ID, request.ID, 1)
@@ -857,6 +857,20 @@ func TestDemoRefusesOtherTenantsIdentifiers(t *testing.T) {
 		}
 	}
 	assert.Equal(t, before, snapshot(), "globex's data changed")
+}
+
+// tenantPatterns are the routes of tenant data: the tenant API's and a
+// sample of the webhook management API's.
+func tenantPatterns() []string {
+	var out []string
+	for _, r := range (&app{}).tenantAPI() {
+		out = append(out, r.pattern)
+	}
+	return append(out, "GET /api/webhooks/manage/endpoints", "POST /api/webhooks/manage/endpoints",
+		"GET /api/webhooks/manage/endpoints/{id}", "PUT /api/webhooks/manage/endpoints/{id}", "DELETE /api/webhooks/manage/endpoints/{id}",
+		"POST /api/webhooks/manage/endpoints/{id}/rotate-secret", "POST /api/webhooks/manage/endpoints/{id}/replay",
+		"GET /api/webhooks/manage/messages", "POST /api/webhooks/manage/messages/{id}/resend",
+		"GET /api/webhooks/manage/deliveries", "GET /api/webhooks/manage/deliveries/{id}/attempts")
 }
 
 // TestDemoAnswersBadInputWithoutA500 walks every route of the demo with
@@ -887,9 +901,7 @@ func TestDemoAnswersBadInputWithoutA500(t *testing.T) {
 		"POST /admin/rings/{key}/tenants", "GET /admin/flags/{key}/audit", "GET /admin/backups",
 		"POST /admin/tenants/{tenant}/keys", "POST /webhooks/inbound/{tenant}", "POST /webhooks/gone",
 	}
-	for _, r := range (&app{}).tenantAPI() {
-		patterns = append(patterns, r.pattern)
-	}
+	patterns = append(patterns, tenantPatterns()...)
 	ids := []string{"nope", "%00", "%ff", "a%2Fb", strings.Repeat("x", 300)}
 	bodies := []string{"", "{", "[]", `"text"`, `{"email_address":null,"kind":7,"percent":"x","tenant":{},"name":[],"scopes":"x","url":1}`, strings.Repeat("{", 10000)}
 	n := 0
