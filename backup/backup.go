@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -103,6 +102,11 @@ var (
 	ErrNoKey   = errors.New("backup: no backup key: refusing to write an unencrypted backup")
 	ErrCorrupt = errors.New("backup: corrupt")
 	ErrInvalid = errors.New("backup: invalid")
+	// ErrWrongKey: the Cipher holds a key, but not the one the backup
+	// was made with (another keyring, tenant or key scope): its
+	// manifest's seal, and so its data, does not open. Neither ErrNoKey
+	// (there is a key) nor ErrCorrupt (the bytes may well be intact).
+	ErrWrongKey = errors.New("backup: wrong key")
 )
 
 // Options configure Backups.
@@ -113,6 +117,13 @@ type Options struct {
 	Now func() time.Time
 	// Level is the zstd level. Default zstd.SpeedDefault.
 	Level zstd.EncoderLevel
+	// UnsealedBefore accepts, unauthenticated, the manifests without a
+	// seal of backups started before it (as their ID says): those
+	// written before manifests were sealed. Set it to when this version
+	// was deployed, while such backups remain. Default zero: a manifest
+	// without a seal is refused with ErrCorrupt, so that removing a
+	// seal cannot pass an edited manifest off as an old one.
+	UnsealedBefore time.Time
 }
 
 // Backups writes, lists, verifies and restores backups on targets.
@@ -297,23 +308,6 @@ func (c contextReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-func (b *Backups) writeManifest(ctx context.Context, m *Manifest) error {
-	data, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, t := range b.targets {
-		if err := t.Put(ctx, manifestName(m.ID), strings.NewReader(string(data))); err != nil {
-			errs = append(errs, fmt.Errorf("target %s: %w", t.Name(), err))
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("backup %s: manifest: %w", m.ID, errors.Join(errs...))
-	}
-	return nil
-}
-
 // discard takes back what a failed run wrote, manifest first: a backup
 // is all or nothing.
 func (b *Backups) discard(ctx context.Context, id string) {
@@ -447,9 +441,9 @@ func (b *Backups) catalog(ctx context.Context) ([]*Manifest, map[string]error, e
 			if _, ok := byID[id]; ok {
 				continue
 			}
-			m, err := readManifest(ctx, t, id)
+			m, err := b.readManifest(ctx, t, id)
 			if err != nil {
-				unreadable[id] = errors.Join(unreadable[id], fmt.Errorf("backup %s: target %s: %w", id, t.Name(), err))
+				unreadable[id] = errors.Join(unreadable[id], err)
 				continue
 			}
 			byID[id] = m
@@ -467,31 +461,15 @@ func (b *Backups) catalog(ctx context.Context) ([]*Manifest, map[string]error, e
 	return out, unreadable, nil
 }
 
-func readManifest(ctx context.Context, t Target, id string) (*Manifest, error) {
-	rc, err := t.Get(ctx, manifestName(id))
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	var m Manifest
-	if err := json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&m); err != nil {
-		return nil, fmt.Errorf("%w: backup %s: manifest on %s: %w", ErrCorrupt, id, t.Name(), err)
-	}
-	if m.ID != id {
-		return nil, fmt.Errorf("%w: backup %s: manifest on %s names %q", ErrCorrupt, id, t.Name(), m.ID)
-	}
-	return &m, nil
-}
-
 // manifest finds a backup's manifest on the first target that has it.
 func (b *Backups) manifest(ctx context.Context, id string) (*Manifest, error) {
 	var errs []error
 	for _, t := range b.targets {
-		m, err := readManifest(ctx, t, id)
+		m, err := b.readManifest(ctx, t, id)
 		if err == nil {
 			return m, nil
 		}
 		errs = append(errs, err)
 	}
-	return nil, fmt.Errorf("backup %s: %w", id, errors.Join(errs...))
+	return nil, errors.Join(errs...)
 }

@@ -97,14 +97,7 @@ func (r *Repository) sealChunk(ctx context.Context, id chunkID, data []byte) ([]
 	}
 	*zp = z
 	out := bytes.NewBuffer(make([]byte, 0, len(z)+len(z)/64+256))
-	w, err := r.cipher.EncryptStream(ctx, out, chunkAD(id))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrNoKey, err)
-	}
-	if _, err := w.Write(z); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
+	if err := encryptTo(ctx, r.cipher, out, z, chunkAD(id)); err != nil {
 		return nil, err
 	}
 	return out.Bytes(), nil

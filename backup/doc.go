@@ -34,12 +34,38 @@
 // directories, its root's included, failing on a link that leads
 // nowhere.
 //
+// # Manifests are sealed
+//
+// Each manifest carries a seal: the SHA-256 of its canonical form
+// (every member but the seal, sorted by name, compacted) encrypted by
+// the Cipher, bound to the backup's ID. Every read of a manifest
+// (Manifests, At, Verify, Restore, Prune) opens and checks the seal, so
+// a manifest edited in any member (its source relabelled, a tag or
+// member added, the seal of another backup put in) is refused with
+// ErrCorrupt and never listed or restored. The seal is made with the
+// backup's own key and opens wherever its data does: after the
+// keyring's key encryption key is rotated, old backups verify as
+// before. Manifests written before manifests were sealed have no seal:
+// they are refused (ErrCorrupt, saying so) unless Options.UnsealedBefore
+// is later than the backup's start, as its ID says (set it to when the
+// upgrade was deployed; the command line's --unsealed-before), so a
+// seal stripped from a newer manifest is still refused.
+//
+// A seal that does not open under the key in hand means the wrong key
+// (ErrWrongKey: another keyring, tenant or key scope), unless that key
+// opens the backup's data, in which case the seal was altered
+// (ErrCorrupt). ErrWrongKey is neither ErrNoKey nor ErrCorrupt: the
+// backup is likely intact, and the right key restores it.
+//
 // # Verification
 //
 // Verify checks a manifest (CheckManifest), that every copy exists
 // (CheckExists), or reads, decrypts, decompresses and hashes every copy
 // (CheckReadAll), naming the backup, the target and the offset where
-// damage was met. VerifySubset reads part n of t, so t runs read
+// damage was met: every damage (a flipped header byte, an object cut
+// to nothing, bytes appended) is an error wrapping ErrCorrupt that says
+// "backup ID on TARGET: ... at or after stored byte N", while a target
+// that fails to read is named as such and is not ErrCorrupt. VerifySubset reads part n of t, so t runs read
 // everything (restic's check --read-data-subset); a backup whose
 // manifest no target can read fails its part, and a catalog with no
 // backup fails with ErrNotFound: a check that checked nothing never

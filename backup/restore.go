@@ -56,28 +56,41 @@ func rewind(w io.Writer) error {
 }
 
 // restoreFrom reads one target's copy: stored bytes hashed, decrypted,
-// decompressed and hashed again.
+// decompressed and hashed again. Damage is an error wrapping
+// ErrCorrupt that names the backup, the target and the stored byte at
+// or after which it was met; a target that fails to read is named as
+// such, and a key that does not open the data is ErrWrongKey.
 func (b *Backups) restoreFrom(ctx context.Context, t Target, m *Manifest, w io.Writer) error {
 	rc, err := t.Get(ctx, dataName(m.ID))
 	if err != nil {
-		return fmt.Errorf("target %s: %w", t.Name(), err)
+		return fmt.Errorf("backup %s: target %s: %w", m.ID, t.Name(), err)
 	}
 	defer rc.Close()
 	stored := newCounter()
-	plainSrc, err := b.cipher.DecryptStream(ctx, io.TeeReader(rc, stored), []byte(m.ID))
+	read := &readErr{r: rc}
+	damaged := func(what string, err error) error {
+		if read.err != nil {
+			return fmt.Errorf("backup %s: target %s: read at stored byte %d: %w", m.ID, t.Name(), stored.n, read.err)
+		}
+		return fmt.Errorf("%w: backup %s on %s: %s at or after stored byte %d: %w", ErrCorrupt, m.ID, t.Name(), what, stored.n, err)
+	}
+	plainSrc, err := b.cipher.DecryptStream(ctx, io.TeeReader(read, stored), []byte(m.ID))
 	if err != nil {
-		return fmt.Errorf("target %s: %w", t.Name(), err)
+		if m.KeyID != b.cipher.KeyID() {
+			return fmt.Errorf("backup %s on %s: %w", m.ID, t.Name(), wrongKey(b.cipher, m, err))
+		}
+		return damaged("header unreadable", err)
 	}
 	z, err := zstd.NewReader(plainSrc, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(256<<20))
 	if err != nil {
-		return fmt.Errorf("%w: backup %s on %s: %w", ErrCorrupt, m.ID, t.Name(), err)
+		return damaged("unreadable", err)
 	}
 	defer z.Close()
 	plain := newCounter()
 	if _, err := io.Copy(io.MultiWriter(w, plain), z); err != nil {
-		return fmt.Errorf("%w: backup %s on %s: unreadable at or after stored byte %d: %w", ErrCorrupt, m.ID, t.Name(), stored.n, err)
+		return damaged("unreadable", err)
 	}
-	_, _ = io.Copy(io.Discard, rc) // count any trailing bytes
+	_, _ = io.Copy(io.Discard, io.TeeReader(read, stored)) // count any trailing bytes
 	if stored.n != m.StoredSize || stored.sum() != m.StoredSHA256 {
 		return fmt.Errorf("%w: backup %s on %s: stored %d bytes, manifest says %d, or their hash differs", ErrCorrupt, m.ID, t.Name(), stored.n, m.StoredSize)
 	}
@@ -180,12 +193,12 @@ func (b *Backups) check(ctx context.Context, holders []Target, id string, level 
 func (b *Backups) holders(ctx context.Context, id string) ([]Target, error) {
 	var holders []Target
 	for _, t := range b.targets {
-		_, err := readManifest(ctx, t, id)
+		_, err := b.readManifest(ctx, t, id)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			continue
 		case err != nil:
-			return nil, fmt.Errorf("backup %s: target %s: %w", id, t.Name(), err)
+			return nil, err
 		}
 		holders = append(holders, t)
 	}

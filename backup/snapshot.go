@@ -274,17 +274,23 @@ func mustJSON(v any) []byte {
 // seal encrypts v's JSON bound to the object's name.
 func (r *Repository) seal(ctx context.Context, name string, v any) ([]byte, error) {
 	var out bytes.Buffer
-	w, err := r.cipher.EncryptStream(ctx, &out, []byte(name))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrNoKey, err)
-	}
-	if _, err := w.Write(mustJSON(v)); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
+	if err := encryptTo(ctx, r.cipher, &out, mustJSON(v), []byte(name)); err != nil {
 		return nil, err
 	}
 	return out.Bytes(), nil
+}
+
+// encryptTo appends plain, encrypted by c bound to ad, to out. A
+// Cipher that cannot start a stream has no key: ErrNoKey.
+func encryptTo(ctx context.Context, c Cipher, out *bytes.Buffer, plain, ad []byte) error {
+	w, err := c.EncryptStream(ctx, out, ad)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrNoKey, err)
+	}
+	if _, err := w.Write(plain); err != nil {
+		return err
+	}
+	return w.Close()
 }
 
 // unseal decrypts an object stored under name.

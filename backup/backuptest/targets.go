@@ -3,10 +3,12 @@ package backuptest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -31,18 +33,31 @@ func RunTargetTests(t *testing.T, newTarget NewTarget) {
 	}{
 		{"CatalogNeverEmptyWhileTargetHoldsBackups", testCatalogNeverEmpty},
 		{"PanicLeavesNothing", testPanicLeavesNothing},
+		{"ManifestIsAuthenticated", testManifestAuthenticated},
+		{"UnsealedManifests", testUnsealedManifests},
+		{"ManifestSurvivesKeyRotation", testKeyRotation},
+		{"DamageNamesBackupTargetAndOffset", testDamageNamed},
+		{"WrongKeyIsNotCorruption", testWrongKey},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newTarget(t)) })
 	}
 }
 
+// newKeyring returns a new keyring, its root key and its store.
+func newKeyring(t *testing.T) (*skcrypto.Keyring, *cryptotest.RootKey, *cryptomem.Store) {
+	t.Helper()
+	st := cryptomem.New()
+	root := cryptotest.NewRootKey(t)
+	keys, err := skcrypto.NewKeyring(root, st, st, skcrypto.Options{})
+	require.NoError(t, err)
+	return keys, root, st
+}
+
 // newCipher returns a Cipher under a new keyring's key.
 func newCipher(t *testing.T) backup.Cipher {
 	t.Helper()
-	st := cryptomem.New()
-	keys, err := skcrypto.NewKeyring(cryptotest.NewRootKey(t), st, st, skcrypto.Options{})
-	require.NoError(t, err)
+	keys, _, _ := newKeyring(t)
 	return backup.KeyringCipher(keys, "acme")
 }
 
@@ -169,5 +184,212 @@ func testPanicLeavesNothing(t *testing.T, target backup.Target) {
 		names, err := target.List(ctx, "")
 		require.NoError(t, err)
 		assert.Empty(t, names, "%s: nothing is left", tc.name)
+	}
+}
+
+// manifestName is backup id's manifest object.
+func manifestName(id string) string { return "manifests/" + id + ".json" }
+
+// editManifest rewrites backup id's stored manifest on target, edit
+// changing its members; the seal stays as it was unless edit changes it.
+func editManifest(t *testing.T, target backup.Target, id string, edit func(map[string]any)) {
+	t.Helper()
+	rewrite(t, target, manifestName(id), func(data []byte) []byte {
+		var members map[string]any
+		require.NoError(t, json.Unmarshal(data, &members))
+		edit(members)
+		out, err := json.MarshalIndent(members, "", "  ")
+		require.NoError(t, err)
+		return out
+	})
+}
+
+// testManifestAuthenticated: a manifest edited in any member (its
+// source relabelled, a member added, its seal taken from another
+// backup) is refused by Verify, Restore, the catalog and At, wrapping
+// ErrCorrupt; the untouched manifest verifies.
+func testManifestAuthenticated(t *testing.T, target backup.Target) {
+	ctx := context.Background()
+	b := newBackups(t, target)
+	m := run(t, b, "ledger")
+	other := run(t, b, "another ledger")
+	require.NoError(t, b.Verify(ctx, m.ID, backup.CheckReadAll))
+	var stored map[string]any
+	rc, err := target.Get(ctx, manifestName(other.ID))
+	require.NoError(t, err)
+	require.NoError(t, json.NewDecoder(rc).Decode(&stored))
+	rc.Close()
+
+	for _, tc := range []struct {
+		name string
+		edit func(map[string]any)
+	}{
+		{"source relabelled", func(m map[string]any) { m["source"] = "payroll" }},
+		{"tenant changed", func(m map[string]any) { m["tenant_id"] = "globex" }},
+		{"member added", func(m map[string]any) { m["Source"] = "payroll" }},
+		{"tags added", func(m map[string]any) { m["tags"] = []string{"keep-forever"} }},
+		{"seal of another backup", func(m map[string]any) { m["seal"] = stored["seal"] }},
+		{"seal removed", func(m map[string]any) { delete(m, "seal") }},
+	} {
+		rc, err := target.Get(ctx, manifestName(m.ID))
+		require.NoError(t, err)
+		original, err := io.ReadAll(rc)
+		rc.Close()
+		require.NoError(t, err)
+		editManifest(t, target, m.ID, tc.edit)
+
+		err = b.Verify(ctx, m.ID, backup.CheckReadAll)
+		assert.ErrorIs(t, err, backup.ErrCorrupt, tc.name)
+		assert.ErrorContains(t, err, m.ID, tc.name)
+		assert.ErrorContains(t, err, target.Name(), tc.name)
+		assert.ErrorIs(t, b.Restore(ctx, m.ID, io.Discard), backup.ErrCorrupt, tc.name)
+		all, err := b.Manifests(ctx)
+		require.NoError(t, err, tc.name)
+		require.Len(t, all, 1, tc.name)
+		assert.Equal(t, other.ID, all[0].ID, "%s: the edited manifest is not in the catalog", tc.name)
+		_, err = b.At(ctx, "payroll", time.Now().Add(time.Hour))
+		assert.ErrorIs(t, err, backup.ErrNotFound, "%s: a relabelled backup is not found for the other source", tc.name)
+
+		rewrite(t, target, manifestName(m.ID), func([]byte) []byte { return original })
+		require.NoError(t, b.Verify(ctx, m.ID, backup.CheckReadAll), "%s: restored as written", tc.name)
+	}
+}
+
+// testUnsealedManifests: a manifest without a seal (as written before
+// manifests were sealed) is refused by default, and accepted for
+// backups started before Options.UnsealedBefore; a seal present is
+// always checked.
+func testUnsealedManifests(t *testing.T, target backup.Target) {
+	ctx := context.Background()
+	cipher := newCipher(t)
+	made := time.Date(2026, 11, 1, 3, 0, 0, 0, time.UTC)
+	old, err := backup.New(cipher, []backup.Target{target}, backup.Options{Now: func() time.Time { return made }})
+	require.NoError(t, err)
+	legacy := run(t, old, "ledger of old")
+	sealed := run(t, old, "ledger sealed")
+	editManifest(t, target, legacy.ID, func(m map[string]any) { delete(m, "seal") })
+	editManifest(t, target, sealed.ID, func(m map[string]any) { m["source"] = "payroll" })
+
+	err = old.Verify(ctx, legacy.ID, backup.CheckReadAll)
+	assert.ErrorIs(t, err, backup.ErrCorrupt)
+	assert.ErrorContains(t, err, "Options.UnsealedBefore")
+
+	for _, cutoff := range []time.Time{made, made.Add(-time.Hour)} {
+		b, err := backup.New(cipher, []backup.Target{target}, backup.Options{UnsealedBefore: cutoff})
+		require.NoError(t, err)
+		assert.ErrorIs(t, b.Verify(ctx, legacy.ID, backup.CheckReadAll), backup.ErrCorrupt, "started at or after the cutoff: refused")
+	}
+	b, err := backup.New(cipher, []backup.Target{target}, backup.Options{UnsealedBefore: made.Add(time.Second)})
+	require.NoError(t, err)
+	require.NoError(t, b.Verify(ctx, legacy.ID, backup.CheckReadAll), "an unsealed manifest of an older backup")
+	var out bytes.Buffer
+	require.NoError(t, b.Restore(ctx, legacy.ID, &out))
+	assert.Equal(t, "ledger of old", out.String())
+	assert.ErrorIs(t, b.Verify(ctx, sealed.ID, backup.CheckReadAll), backup.ErrCorrupt, "a sealed manifest is checked whatever the cutoff")
+}
+
+// testKeyRotation: after the backup key's KEK is rotated and the keys
+// rewrapped, backups made before and after verify and restore, their
+// manifests included, through a keyring opened afresh.
+func testKeyRotation(t *testing.T, target backup.Target) {
+	ctx := context.Background()
+	keys, root, st := newKeyring(t)
+	b, err := backup.New(backup.KeyringCipher(keys, "acme"), []backup.Target{target}, backup.Options{})
+	require.NoError(t, err)
+	before := run(t, b, "ledger before")
+	_, err = keys.RotateKEK(ctx, "backup/acme")
+	require.NoError(t, err)
+	_, err = keys.Rewrap(ctx, "backup/acme")
+	require.NoError(t, err)
+	after := run(t, b, "ledger after")
+
+	fresh, err := skcrypto.NewKeyring(root, st, st, skcrypto.Options{})
+	require.NoError(t, err)
+	again, err := backup.New(backup.KeyringCipher(fresh, "acme"), []backup.Target{target}, backup.Options{})
+	require.NoError(t, err)
+	for _, m := range []*backup.Manifest{before, after} {
+		require.NoError(t, again.Verify(ctx, m.ID, backup.CheckReadAll))
+	}
+	all, err := again.Manifests(ctx)
+	require.NoError(t, err)
+	assert.Len(t, all, 2)
+}
+
+// testDamageNamed: a copy damaged anywhere (its header's first bytes
+// flipped, cut to nothing or to a byte, flipped or cut in the middle,
+// bytes appended) fails Verify and Restore with an error wrapping
+// ErrCorrupt that names the backup, the target and the stored byte.
+func testDamageNamed(t *testing.T, target backup.Target) {
+	ctx := context.Background()
+	b := newBackups(t, target)
+	m := run(t, b, strings.Repeat("the ledger of 2026 ", 100_000))
+	data := "data/" + m.ID
+	rc, err := target.Get(ctx, data)
+	require.NoError(t, err)
+	intact, err := io.ReadAll(rc)
+	rc.Close()
+	require.NoError(t, err)
+	flip := func(i int) func([]byte) []byte {
+		return func(b []byte) []byte { b[i] ^= 0xff; return b }
+	}
+	cut := func(n int) func([]byte) []byte { return func(b []byte) []byte { return b[:n] } }
+	for _, tc := range []struct {
+		name   string
+		damage func([]byte) []byte
+	}{
+		{"byte 0 flipped", flip(0)},
+		{"byte 1 flipped", flip(1)},
+		{"byte 2 flipped", flip(2)},
+		{"cut to 0 bytes", cut(0)},
+		{"cut to 1 byte", cut(1)},
+		{"byte in the middle flipped", flip(len(intact) / 2)},
+		{"cut in the middle", cut(len(intact) / 2)},
+		{"bytes appended", func(b []byte) []byte { return append(b, "more"...) }},
+	} {
+		rewrite(t, target, data, tc.damage)
+		for op, err := range map[string]error{
+			"verify":  b.Verify(ctx, m.ID, backup.CheckReadAll),
+			"restore": b.Restore(ctx, m.ID, io.Discard),
+		} {
+			require.ErrorIs(t, err, backup.ErrCorrupt, "%s: %s", tc.name, op)
+			assert.NotErrorIs(t, err, backup.ErrWrongKey, "%s: %s", tc.name, op)
+			assert.ErrorContains(t, err, "backup "+m.ID, "%s: %s", tc.name, op)
+			assert.ErrorContains(t, err, target.Name(), "%s: %s", tc.name, op)
+			assert.ErrorContains(t, err, "stored byte", "%s: %s", tc.name, op)
+		}
+		rewrite(t, target, data, func([]byte) []byte { return bytes.Clone(intact) })
+	}
+	require.NoError(t, b.Verify(ctx, m.ID, backup.CheckReadAll))
+}
+
+// testWrongKey: Backups whose key is not the one a backup was made
+// with (another keyring under the same tenant, or another tenant's
+// key) report ErrWrongKey, not ErrCorrupt, from Verify, Restore and
+// the catalog.
+func testWrongKey(t *testing.T, target backup.Target) {
+	ctx := context.Background()
+	m := run(t, newBackups(t, target), "ledger")
+	keys, _, _ := newKeyring(t)
+	for _, tc := range []struct {
+		name   string
+		cipher backup.Cipher
+		says   string
+	}{
+		{"another keyring", newCipher(t), "it is not the one the backup was made with"},
+		{"another tenant", backup.KeyringCipher(keys, "globex"), "made under key keyring:backup/acme, not keyring:backup/globex"},
+	} {
+		b, err := backup.New(tc.cipher, []backup.Target{target}, backup.Options{})
+		require.NoError(t, err)
+		for op, err := range map[string]error{
+			"verify":  b.Verify(ctx, m.ID, backup.CheckReadAll),
+			"restore": b.Restore(ctx, m.ID, io.Discard),
+		} {
+			require.ErrorIs(t, err, backup.ErrWrongKey, "%s: %s", tc.name, op)
+			assert.NotErrorIs(t, err, backup.ErrCorrupt, "%s: %s", tc.name, op)
+			assert.ErrorContains(t, err, m.ID, "%s: %s", tc.name, op)
+			assert.ErrorContains(t, err, tc.says, "%s: %s", tc.name, op)
+		}
+		_, err = b.Manifests(ctx)
+		assert.ErrorIs(t, err, backup.ErrWrongKey, tc.name)
 	}
 }

@@ -23,8 +23,9 @@ import (
 
 // backupFlags are the flags of every backup command.
 type backupFlags struct {
-	target string // the backup directory; default <data>/backups
-	tenant string // whose backup key
+	target         string // the backup directory; default <data>/backups
+	tenant         string // whose backup key
+	unsealedBefore string // RFC 3339: accept unsealed manifests of backups started before
 }
 
 func (c *cli) backupCommand() *cobra.Command {
@@ -35,6 +36,8 @@ func (c *cli) backupCommand() *cobra.Command {
 	g.AddCommand(c.backupSnapshotCommands(&bf)...)
 	g.PersistentFlags().StringVar(&bf.target, "target", "", "the backup directory (default <data>/backups)")
 	g.PersistentFlags().StringVar(&bf.tenant, "tenant", "platform", "whose backup key")
+	g.PersistentFlags().StringVar(&bf.unsealedBefore, "unsealed-before", "",
+		"accept, unauthenticated, the unsealed manifests of backups started before this RFC 3339 time (made before manifests were sealed)")
 	return g
 }
 
@@ -45,7 +48,14 @@ func (c *cli) openBackups(ctx context.Context, bf *backupFlags) (*backup.Backups
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err := backup.New(cipher, targets, backup.Options{TenantID: bf.tenant})
+	opts := backup.Options{TenantID: bf.tenant}
+	if bf.unsealedBefore != "" {
+		if opts.UnsealedBefore, err = time.Parse(time.RFC3339Nano, bf.unsealedBefore); err != nil {
+			closeKeys()
+			return nil, nil, usageError("--unsealed-before: an RFC 3339 time: %v", err)
+		}
+	}
+	b, err := backup.New(cipher, targets, opts)
 	if err != nil {
 		closeKeys()
 		return nil, nil, err
