@@ -40,9 +40,8 @@ func (s *Store) Messages(ctx context.Context, tenantID string, f webhook.Message
 		args = append(args, sqldb.Timestamp(f.Until))
 	}
 	if f.After != nil {
-		query += " AND (created_at > ? OR created_at = ? AND id > ?)"
-		at := sqldb.Timestamp(f.After.CreatedAt)
-		args = append(args, at, at, f.After.ID)
+		query += " AND (created_at, id) > (?, ?)" // a row value: both engines seek the index to it
+		args = append(args, sqldb.Timestamp(f.After.CreatedAt), f.After.ID)
 	}
 	query += " ORDER BY created_at, id LIMIT ?"
 	args = append(args, f.EffectiveLimit())
