@@ -375,8 +375,8 @@ func hash32(s string) uint32 {
 	return h.Sum32()
 }
 
-// deliveryChunk is how many deliveries one INSERT writes (7 parameters
-// each, well below both engines' limits).
+// deliveryChunk is how many deliveries one multi-row INSERT writes on
+// SQLite (7 parameters each, well below its limit).
 const deliveryChunk = 500
 
 // EnqueueTx implements webhook.TxQueue, the transactional outbox: it
@@ -406,8 +406,8 @@ func (s *Store) EnqueueMany(ctx context.Context, out []webhook.Outgoing) error {
 	return s.db.InTx(ctx, func(tx *sql.Tx) error { return s.EnqueueManyTx(ctx, tx, out) })
 }
 
-// messageChunk is how many messages one INSERT writes (6 parameters
-// each).
+// messageChunk is how many messages one multi-row INSERT writes on
+// SQLite (7 parameters each); PostgreSQL takes them all as arrays.
 const messageChunk = 1000
 
 // EnqueueManyTx implements webhook.BulkQueue: EnqueueTx for many
@@ -428,7 +428,11 @@ func (s *Store) EnqueueManyTx(ctx context.Context, tx *sql.Tx, out []webhook.Out
 			return fmt.Errorf("enqueue: %w", err)
 		}
 	}
-	for chunk := range slices.Chunk(out, messageChunk) {
+	chunkSize := messageChunk
+	if s.db.Dialect == sqldb.Postgres {
+		chunkSize = max(len(out), 1) // arrays: no limit on parameters
+	}
+	for chunk := range slices.Chunk(out, chunkSize) {
 		if err := s.insertMessages(ctx, tx, chunk); err != nil {
 			return err
 		}
@@ -458,10 +462,27 @@ type newDelivery struct {
 	at  time.Time
 }
 
-// insertDeliveries writes the deliveries, a few hundred per INSERT, and
-// returns their IDs.
+// insertDeliveries writes the deliveries and returns their IDs: on
+// PostgreSQL in one INSERT of arrays, on SQLite a few hundred per
+// multi-row INSERT.
 func (s *Store) insertDeliveries(ctx context.Context, tx *sql.Tx, deliveries []newDelivery) ([]any, error) {
 	ids := make([]any, 0, len(deliveries))
+	if s.db.Dialect == sqldb.Postgres && len(deliveries) > 0 {
+		n := len(deliveries)
+		idCol, tenants, messages, endpoints, ordered, ats := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]bool, n), make([]time.Time, n)
+		for i, d := range deliveries {
+			idCol[i], tenants[i], messages[i], endpoints[i], ordered[i], ats[i] = newDeliveryID(), d.msg.TenantID, d.msg.ID, d.ep.ID, d.ep.Ordered, sqldb.Timestamp(d.at)
+			ids = append(ids, idCol[i])
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, tenant_id, message_id, endpoint_id, ordered, state, attempts, next_at, last_error, updated_at)
+			SELECT id, tenant_id, message_id, endpoint_id, ordered, 'pending', 0, at, '', at
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], $6::timestamptz[]) AS d(id, tenant_id, message_id, endpoint_id, ordered, at)`,
+			idCol, tenants, messages, endpoints, ordered, ats)
+		if err != nil {
+			return nil, fmt.Errorf("enqueue message %s: %w", deliveries[0].msg.ID, err)
+		}
+		return ids, nil
+	}
 	for chunk := range slices.Chunk(deliveries, deliveryChunk) {
 		var b strings.Builder
 		b.WriteString(`INSERT INTO webhook_deliveries (id, tenant_id, message_id, endpoint_id, ordered, state, attempts, next_at, last_error, updated_at) VALUES `)
@@ -485,23 +506,38 @@ func (s *Store) insertDeliveries(ctx context.Context, tx *sql.Tx, deliveries []n
 // insertMessages writes the messages in one INSERT, and fails with
 // ErrConflict, naming one, when any of their IDs is taken.
 func (s *Store) insertMessages(ctx context.Context, tx *sql.Tx, out []webhook.Outgoing) error {
-	var b strings.Builder
-	b.WriteString(`INSERT INTO webhook_messages (tenant_id, id, event_type, payload, subject, created_at, channels) VALUES `)
-	args := make([]any, 0, 7*len(out))
+	n := len(out)
+	tenants, ids, types, payloads, subjects, ats, channels := make([]string, n), make([]string, n), make([]string, n), make([][]byte, n), make([]string, n), make([]time.Time, n), make([]string, n)
 	for i, o := range out {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
 		msg := o.Message
 		payload := []byte(msg.Payload)
 		if payload == nil {
 			payload = []byte{}
 		}
-		args = append(args, msg.TenantID, msg.ID, msg.EventType, payload, msg.Subject, sqldb.Timestamp(msg.CreatedAt), encodeChannels(msg.Channels))
+		tenants[i], ids[i], types[i], payloads[i], subjects[i], ats[i], channels[i] = msg.TenantID, msg.ID, msg.EventType, payload, msg.Subject, sqldb.Timestamp(msg.CreatedAt), encodeChannels(msg.Channels)
 	}
-	b.WriteString(" ON CONFLICT (tenant_id, id) DO NOTHING RETURNING tenant_id, id")
-	rows, err := tx.QueryContext(ctx, s.q(b.String()), args...)
+	const conflict = " ON CONFLICT (tenant_id, id) DO NOTHING RETURNING tenant_id, id"
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if s.db.Dialect == sqldb.Postgres { // one INSERT of arrays: no statement with thousands of parameters to parse
+		rows, err = tx.QueryContext(ctx, `INSERT INTO webhook_messages (tenant_id, id, event_type, payload, subject, created_at, channels)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::timestamptz[], $7::text[])`+conflict,
+			tenants, ids, types, payloads, subjects, ats, channels)
+	} else {
+		var b strings.Builder
+		b.WriteString(`INSERT INTO webhook_messages (tenant_id, id, event_type, payload, subject, created_at, channels) VALUES `)
+		args := make([]any, 0, 7*n)
+		for i := range out {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, tenants[i], ids[i], types[i], payloads[i], subjects[i], ats[i], channels[i])
+		}
+		rows, err = tx.QueryContext(ctx, b.String()+conflict, args...)
+	}
 	if err != nil {
 		return fmt.Errorf("enqueue message %s: %w", out[0].Message.ID, err)
 	}
