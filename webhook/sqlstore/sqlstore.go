@@ -82,7 +82,8 @@ var migrations embed.FS
 // database, with the optional webhook.TxQueue, SubjectQueue, StatsQueue,
 // BatchQueue, HistoryQueue and RetentionQueue, and webhook.RateLimiter.
 type Store struct {
-	db *sqldb.DB
+	db    *sqldb.DB
+	stmts statements
 }
 
 var (
@@ -832,8 +833,18 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, m
 // write lock, which senders and other workers are waiting for.
 func (s *Store) anyDueSQLite(ctx context.Context, now time.Time) (bool, error) {
 	var one int
-	err := s.db.QueryRowContext(ctx, anyDueSQLite, now, now, now, now).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
+	rows, err := s.query(ctx, s.db, anyDueSQLite, now, now, now, now)
+	if err != nil {
+		return false, fmt.Errorf("claim deliveries: %w", err)
+	}
+	found := rows.Next()
+	if found {
+		err = rows.Scan(&one)
+	}
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && !found {
 		return false, nil
 	}
 	if err != nil {
@@ -847,12 +858,19 @@ func (s *Store) anyDueSQLite(ctx context.Context, now time.Time) (bool, error) {
 var anyDueSQLite = pendingEndpoints(true) + `
 SELECT 1 FROM eps WHERE eps.endpoint_id IS NOT NULL AND EXISTS (` + endpointDue(true, "?", "1") + `) LIMIT 1`
 
+// claimedSQLite reads the claimed deliveries, whose seqs its parameter
+// lists as a JSON array: one statement text whatever their number, so
+// that it stays prepared.
+const claimedSQLite = `SELECT ` + claimedColumns + ` FROM webhook_deliveries d
+	JOIN webhook_messages m ON m.tenant_id = d.tenant_id AND m.id = d.message_id` + joinEndpoint + `
+	WHERE d.seq IN (SELECT value FROM json_each(?)) ORDER BY d.next_at, d.seq`
+
 func (s *Store) claimSQLite(ctx context.Context, tx *sql.Tx, now, until time.Time, token string, max, perEndpoint int) ([]*webhook.Delivery, error) {
-	rows, err := tx.QueryContext(ctx, claimSQLite, token, until, now, now, perEndpoint, now, now, perEndpoint, max)
+	rows, err := s.query(ctx, tx, claimSQLite, token, until, now, now, perEndpoint, now, now, perEndpoint, max)
 	if err != nil {
 		return nil, err
 	}
-	var seqs []any
+	var seqs []int64
 	for rows.Next() {
 		var seq int64
 		if err := rows.Scan(&seq); err != nil {
@@ -865,10 +883,11 @@ func (s *Store) claimSQLite(ctx context.Context, tx *sql.Tx, now, until time.Tim
 	if err := rows.Err(); err != nil || len(seqs) == 0 {
 		return nil, err
 	}
-	marks := strings.TrimSuffix(strings.Repeat("?, ", len(seqs)), ", ")
-	rows, err = tx.QueryContext(ctx, `SELECT `+claimedColumns+` FROM webhook_deliveries d
-		JOIN webhook_messages m ON m.tenant_id = d.tenant_id AND m.id = d.message_id`+joinEndpoint+`
-		WHERE d.seq IN (`+marks+`) ORDER BY d.next_at, d.seq`, seqs...)
+	list, err := json.Marshal(seqs)
+	if err != nil {
+		return nil, err
+	}
+	rows, err = s.query(ctx, tx, claimedSQLite, string(list))
 	if err != nil {
 		return nil, err
 	}
@@ -1005,23 +1024,34 @@ func (s *Store) complete(ctx context.Context, q sqldb.Querier, d *webhook.Delive
 	}
 	switch {
 	case a.At.IsZero(): // postponed: no attempt to log
-		return execN(ctx, q, s.q(set+where), args...)
+		res, err := s.exec(ctx, q, s.q(set+where), args...)
+		if err != nil {
+			return 0, err
+		}
+		return res.RowsAffected()
 	case s.db.Dialect == sqldb.Postgres:
 		return execN(ctx, q, s.q(`WITH u AS (`+set+where+` RETURNING tenant_id)
 			INSERT INTO webhook_attempts (delivery_id, tenant_id, at, status, latency_ns, error, response)
 			SELECT ?::text, u.tenant_id, ?::timestamptz, ?::integer, ?::bigint, ?::text, ?::bytea FROM u`),
 			append(args, d.ID, sqldb.Timestamp(a.At), a.Status, int64(a.Latency), a.Error, response)...)
 	}
-	var tenantID string
-	err := q.QueryRowContext(ctx, s.q(set+where+" RETURNING tenant_id"), args...).Scan(&tenantID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
+	rows, err := s.query(ctx, q, set+where+" RETURNING tenant_id", args...)
 	if err != nil {
 		return 0, err
 	}
-	_, err = q.ExecContext(ctx, s.q(`INSERT INTO webhook_attempts (delivery_id, tenant_id, at, status, latency_ns, error, response)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`),
+	var tenantID string
+	found := rows.Next()
+	if found {
+		err = rows.Scan(&tenantID)
+	}
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || !found {
+		return 0, err
+	}
+	_, err = s.exec(ctx, q, `INSERT INTO webhook_attempts (delivery_id, tenant_id, at, status, latency_ns, error, response)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		d.ID, tenantID, sqldb.Timestamp(a.At), a.Status, int64(a.Latency), a.Error, response)
 	return 1, err
 }
