@@ -241,7 +241,9 @@
 // structure (config, snapshots, indexes, references, every indexed
 // pack on every target) and reads a random fraction of the packs
 // (restic's check --read-data-subset), hashing each pack and decrypting
-// and re-hashing each chunk.
+// and re-hashing each chunk; VerifySnapshotPart reads part n of m of the
+// packs instead (restic's n/m), fixed by their IDs, so that m runs read
+// every pack once.
 //
 // Forget applies a retention policy to snapshots (grouped by tenant and
 // source) and deletes the forgotten snapshot objects; Prune then

@@ -690,3 +690,41 @@ func TestSnapshotStaleLock(t *testing.T) {
 	_, err = r.Prune(ctx)
 	require.NoError(t, err)
 }
+
+// TestVerifySnapshotParts: parts 1 to m of the packs read each pack
+// once between them, and a damaged pack is found by exactly one part.
+func TestVerifySnapshotParts(t *testing.T) {
+	ctx := context.Background()
+	mem := backup.NewMemoryTarget("mem")
+	r := newRepo(t, backup.RepositoryOptions{PackSize: 1 << 20}, mem)
+	_, err := r.Snapshot(ctx, namedSource("db", randomBytes(21, 8<<20)))
+	require.NoError(t, err)
+	packs, err := mem.List(ctx, "snapshots/packs/")
+	require.NoError(t, err)
+	require.Greater(t, len(packs), 3)
+
+	const m = 3
+	read := 0
+	for n := 1; n <= m; n++ {
+		check, err := r.VerifySnapshotPart(ctx, n, m)
+		require.NoError(t, err, "part %d of %d", n, m)
+		read += check.PacksRead
+	}
+	assert.Equal(t, len(packs), read, "the parts read every pack once between them")
+
+	mem.Tamper(packs[len(packs)/2], func(b []byte) []byte { b[len(b)/2] ^= 0x01; return b })
+	found := 0
+	for n := 1; n <= m; n++ {
+		if _, err := r.VerifySnapshotPart(ctx, n, m); err != nil {
+			require.ErrorIs(t, err, backup.ErrCorrupt)
+			assert.ErrorContains(t, err, packs[len(packs)/2])
+			found++
+		}
+	}
+	assert.Equal(t, 1, found, "one part holds the damaged pack")
+
+	for _, bad := range [][2]int{{0, 3}, {4, 3}, {1, 0}, {-1, -1}} {
+		_, err := r.VerifySnapshotPart(ctx, bad[0], bad[1])
+		assert.ErrorIs(t, err, backup.ErrInvalid, "part %d of %d", bad[0], bad[1])
+	}
+}

@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"maps"
@@ -41,6 +42,40 @@ func (r *Repository) VerifySnapshots(ctx context.Context, subset float64) (*Snap
 	if math.IsNaN(subset) || subset < 0 || subset > 1 {
 		return nil, fmt.Errorf("%w: subset %v: want a fraction from 0 to 1", ErrInvalid, subset)
 	}
+	return r.verifySnapshots(ctx, func(packs []packID) []packID {
+		rand.Shuffle(len(packs), func(i, j int) { packs[i], packs[j] = packs[j], packs[i] })
+		return packs[:int(math.Ceil(subset*float64(len(packs))))]
+	})
+}
+
+// VerifySnapshotPart is VerifySnapshots reading part n of m of the
+// packs (restic's --read-data-subset n/m): the packs whose ID, as a
+// number, leaves n-1 divided by m. The parts are fixed by the pack IDs,
+// so verifying parts 1 to m, one a night say, reads every pack once.
+func (r *Repository) VerifySnapshotPart(ctx context.Context, n, m int) (*SnapshotCheck, error) {
+	if m < 1 || n < 1 || n > m {
+		return nil, fmt.Errorf("%w: part %d of %d: want 1 <= n <= m", ErrInvalid, n, m)
+	}
+	return r.verifySnapshots(ctx, func(packs []packID) []packID {
+		var part []packID
+		for _, id := range packs {
+			if packPart(id, m) == n-1 {
+				part = append(part, id)
+			}
+		}
+		return part
+	})
+}
+
+// packPart is which of m parts a pack falls in: its ID's first eight
+// bytes, as a number, modulo m. IDs are hashes, so parts are even.
+func packPart(id packID, m int) int {
+	return int(binary.BigEndian.Uint64(id[:8]) % uint64(m))
+}
+
+// verifySnapshots checks the repository and reads the packs pick
+// chooses of all the indexed ones.
+func (r *Repository) verifySnapshots(ctx context.Context, pick func([]packID) []packID) (*SnapshotCheck, error) {
 	c := &SnapshotCheck{}
 	problem := func(format string, args ...any) { c.Problems = append(c.Problems, fmt.Sprintf(format, args...)) }
 
@@ -150,10 +185,8 @@ func (r *Repository) VerifySnapshots(ctx context.Context, subset float64) (*Snap
 		}
 	}
 
-	// Data: a random subset of the packs, read from every target.
-	n := int(math.Ceil(subset * float64(len(packs))))
-	rand.Shuffle(len(packs), func(i, j int) { packs[i], packs[j] = packs[j], packs[i] })
-	for _, id := range packs[:n] {
+	// Data: the packs pick chooses, read from every target.
+	for _, id := range pick(slices.Clone(packs)) {
 		for i, t := range r.targets {
 			if !on[i][id] {
 				continue

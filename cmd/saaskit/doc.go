@@ -22,7 +22,7 @@
 //	saaskit backup snapshot ./uploads
 //	saaskit backup snapshots
 //	saaskit backup snapshot-restore <id> --to ./uploads.restored
-//	saaskit backup snapshot-verify --read-data-subset 10%
+//	saaskit backup snapshot-verify --read-data-subset 10%   # or 3/7: part 3 of 7
 //	saaskit backup snapshot-forget --daily 7 --weekly 4 --prune
 //
 // PostgreSQL continuous backup: archive_command and restore_command

@@ -249,36 +249,50 @@ func restoreSnapshotFile(ctx context.Context, r *backup.Repository, id, path str
 	return atomicfile.Create(path, restore) // refuses a file made meanwhile
 }
 
-// parseSubset reads --read-data-subset: a percentage of the packs.
-func parseSubset(s string) (float64, error) {
+// parseSubset reads --read-data-subset, a percentage of the packs or
+// part n of m of them, into the verification it asks for.
+func parseSubset(s string) (func(context.Context, *backup.Repository) (*backup.SnapshotCheck, error), error) {
 	if s == "" {
-		return 0, nil
+		return func(ctx context.Context, r *backup.Repository) (*backup.SnapshotCheck, error) {
+			return r.VerifySnapshots(ctx, 0)
+		}, nil
 	}
-	if strings.Contains(s, "/") {
-		return 0, usageError("--read-data-subset %q: reading part n of m is not supported: the packs read are a random subset; give a percentage, such as 10%%", s)
+	if nText, mText, ok := strings.Cut(s, "/"); ok {
+		n, nerr := strconv.Atoi(nText)
+		m, merr := strconv.Atoi(mText)
+		if nerr != nil || merr != nil || m < 1 || n < 1 || n > m {
+			return nil, usageError("--read-data-subset %q: part n/m wants whole numbers with 1 <= n <= m", s)
+		}
+		return func(ctx context.Context, r *backup.Repository) (*backup.SnapshotCheck, error) {
+			return r.VerifySnapshotPart(ctx, n, m)
+		}, nil
 	}
-	n, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
-	if !strings.HasSuffix(s, "%") || err != nil || n <= 0 || n > 100 {
-		return 0, usageError("--read-data-subset %q: want a percentage of the packs, above 0%% and up to 100%%", s)
+	pct, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if !strings.HasSuffix(s, "%") || err != nil || pct <= 0 || pct > 100 {
+		return nil, usageError("--read-data-subset %q: want a percentage of the packs, above 0%% and up to 100%%, or part n/m", s)
 	}
-	return n / 100, nil
+	return func(ctx context.Context, r *backup.Repository) (*backup.SnapshotCheck, error) {
+		return r.VerifySnapshots(ctx, pct/100)
+	}, nil
 }
 
 func (c *cli) backupSnapshotVerify(bf *backupFlags) *cobra.Command {
 	var subset string
 	cmd := &cobra.Command{
-		Use:   "snapshot-verify [--read-data-subset N%]",
+		Use:   "snapshot-verify [--read-data-subset N% | n/m]",
 		Short: "Verify the snapshot repository, and read some or all of its data",
 		Long: `Verify the snapshot repository on every target: its config, that every
 snapshot and index decrypts and parses, that every chunk a snapshot uses
 is indexed, and that every indexed pack is on every target. With
 --read-data-subset N%, a random N% of the packs is also read from every
 target, each pack hashed and each chunk in it decrypted, decompressed
-and re-hashed (100% reads everything). Exit 3 when anything is damaged
+and re-hashed (100% reads everything). With n/m, part n of m of the
+packs is read, fixed by their IDs: running 1/m to m/m, one a night,
+reads every pack once. Exit 3 when anything is damaged
 or missing, listing each problem with the object and target.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fraction, err := parseSubset(subset)
+			verify, err := parseSubset(subset)
 			if err != nil {
 				return err
 			}
@@ -288,7 +302,7 @@ or missing, listing each problem with the object and target.`,
 				return err
 			}
 			defer closeRepo()
-			check, verr := r.VerifySnapshots(ctx, fraction)
+			check, verr := verify(ctx, r)
 			if check == nil {
 				return verr
 			}
@@ -318,7 +332,7 @@ or missing, listing each problem with the object and target.`,
 			return verr
 		},
 	}
-	cmd.Flags().StringVar(&subset, "read-data-subset", "", "also read this percentage of the packs (e.g. 10%; 100% reads all)")
+	cmd.Flags().StringVar(&subset, "read-data-subset", "", "also read this percentage of the packs (10%; 100% reads all), or part n/m of them (1/7)")
 	return cmd
 }
 

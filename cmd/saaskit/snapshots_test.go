@@ -145,7 +145,18 @@ func TestSnapshotRestoreVerifyForget(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &check))
 	assert.True(t, check.OK)
 	assert.Positive(t, check.PacksRead)
-	for _, bad := range []string{"1/5", "abc", "0%", "150%", "10"} {
+	read := 0
+	for _, part := range []string{"1/2", "2/2"} {
+		out, err = saaskit(t, "backup", "snapshot-verify", "--read-data-subset", part, "--json", "--data", data)
+		require.NoError(t, err, out)
+		var c struct {
+			PacksRead int `json:"packs_read"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(out), &c))
+		read += c.PacksRead
+	}
+	assert.Equal(t, check.PacksRead, read, "parts 1/2 and 2/2 read every pack once between them")
+	for _, bad := range []string{"0/5", "6/5", "1/0", "a/b", "abc", "0%", "150%", "10"} {
 		_, err = saaskit(t, "backup", "snapshot-verify", "--read-data-subset", bad, "--data", data)
 		assert.Equal(t, exitUsage, exitCode(err), bad)
 	}
