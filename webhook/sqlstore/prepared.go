@@ -22,11 +22,11 @@ type statements struct {
 // prepared statement on SQLite, or directly on PostgreSQL.
 func (s *Store) exec(ctx context.Context, q sqldb.Querier, query string, args ...any) (sql.Result, error) {
 	st, err := s.statement(ctx, q, query)
-	if err != nil || st == nil {
-		if err == nil {
-			return q.ExecContext(ctx, query, args...)
-		}
+	switch {
+	case err != nil:
 		return nil, err
+	case st == nil:
+		return q.ExecContext(ctx, query, args...)
 	}
 	return st.ExecContext(ctx, args...)
 }
@@ -34,11 +34,11 @@ func (s *Store) exec(ctx context.Context, q sqldb.Querier, query string, args ..
 // query is exec for a query that returns rows.
 func (s *Store) query(ctx context.Context, q sqldb.Querier, query string, args ...any) (*sql.Rows, error) {
 	st, err := s.statement(ctx, q, query)
-	if err != nil || st == nil {
-		if err == nil {
-			return q.QueryContext(ctx, query, args...)
-		}
+	switch {
+	case err != nil:
 		return nil, err
+	case st == nil:
+		return q.QueryContext(ctx, query, args...)
 	}
 	return st.QueryContext(ctx, args...)
 }

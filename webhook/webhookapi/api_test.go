@@ -37,16 +37,23 @@ type apiFixture struct {
 	router routers.Router
 }
 
-func newAPIFixture(t *testing.T) *apiFixture {
+// newDispatcher returns a dispatcher over a memory store, sealing with
+// a fake KMS key.
+func newDispatcher(tb testing.TB, opts webhook.DispatcherOptions) (*webhook.Dispatcher, *memstore.Store) {
 	uri, err := fakekms.NewKeyURI()
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	aead, err := fakekms.NewAEAD(uri)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	store := memstore.New()
+	d, err := webhook.NewDispatcher(store, store, func(string) webhook.AEAD { return aead }, opts)
+	require.NoError(tb, err)
+	return d, store
+}
+
+func newAPIFixture(t *testing.T) *apiFixture {
 	catalogue, err := webhook.NewCatalogue(webhook.EventType{Name: "invoice.paid", Description: "An invoice was paid"})
 	require.NoError(t, err)
-	d, err := webhook.NewDispatcher(store, store, func(string) webhook.AEAD { return aead }, webhook.DispatcherOptions{Catalogue: catalogue})
-	require.NoError(t, err)
+	d, store := newDispatcher(t, webhook.DispatcherOptions{Catalogue: catalogue})
 	api := webhookapi.New(d, webhookapi.Options{ReadScope: "webhooks:read", WriteScope: "webhooks:write"})
 	authenticate := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if id := r.Header.Get("X-Tenant"); id != "" {

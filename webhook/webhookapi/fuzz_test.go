@@ -7,11 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tink-crypto/tink-go/v2/testing/fakekms"
-
 	"github.com/saaskit/saaskit/tenancy"
 	"github.com/saaskit/saaskit/webhook"
-	"github.com/saaskit/saaskit/webhook/memstore"
 	"github.com/saaskit/saaskit/webhook/webhookapi"
 )
 
@@ -27,19 +24,7 @@ func FuzzAPIBodies(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	uri, err := fakekms.NewKeyURI()
-	if err != nil {
-		f.Fatal(err)
-	}
-	aead, err := fakekms.NewAEAD(uri)
-	if err != nil {
-		f.Fatal(err)
-	}
-	store := memstore.New()
-	d, err := webhook.NewDispatcher(store, store, func(string) webhook.AEAD { return aead }, webhook.DispatcherOptions{})
-	if err != nil {
-		f.Fatal(err)
-	}
+	d, _ := newDispatcher(f, webhook.DispatcherOptions{})
 	api := webhookapi.New(d, webhookapi.Options{})
 	principal := &tenancy.Principal{Tenant: &tenancy.Tenant{ID: "acme"}}
 	routes := []string{"POST /endpoints", "PUT /endpoints/ep_1", "POST /endpoints/ep_1/disable", "POST /endpoints/ep_1/rotate-secret",
