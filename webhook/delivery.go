@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/saaskit/saaskit/internal/textfield"
 )
@@ -49,8 +52,10 @@ type Endpoint struct {
 	// WorkerOptions.RateLimiter. 0 means none; otherwise MinRateLimit to
 	// 1e6.
 	RateLimit float64
-	// Ordered delivers one message at a time, in order: a message waits
-	// until the one before it succeeded or was dead-lettered.
+	// Ordered delivers messages in order: a message waits until the one
+	// before it with the same Message.OrderingKey succeeded or was
+	// dead-lettered. Messages with other keys are not held by it; the
+	// messages without a key are one sequence of their own.
 	Ordered bool
 	// APIVersion pins the payload version this endpoint receives (see
 	// DispatcherOptions.Render); "" follows the latest.
@@ -111,8 +116,15 @@ type Message struct {
 	// with channels takes it only if it is on one of them (for example a
 	// project or a customer of the tenant's). At most 10, each named as
 	// an event type is.
-	Channels  []string
-	CreatedAt time.Time
+	Channels []string
+	// OrderingKey names the sequence the message belongs to, such as the
+	// ID of the invoice or customer it is about: an ordered endpoint
+	// (Endpoint.Ordered) takes each key's messages one at a time, in the
+	// order they were sent, while other keys' messages go on. "" is a
+	// sequence of its own. At most 256 bytes of UTF-8 without control
+	// characters.
+	OrderingKey string
+	CreatedAt   time.Time
 }
 
 // DeliveryState is where a delivery stands.
@@ -160,11 +172,12 @@ type Attempt struct {
 
 // Limits on what the API accepts.
 const (
-	maxPayload    = 1 << 20
-	maxEventType  = 128
-	maxEventTypes = 100
-	maxMetadata   = 50
-	maxChannels   = 10
+	maxPayload     = 1 << 20
+	maxEventType   = 128
+	maxEventTypes  = 100
+	maxMetadata    = 50
+	maxChannels    = 10
+	maxOrderingKey = 256
 )
 
 func validEventType(t string) bool {
@@ -195,7 +208,22 @@ func (m *Message) validate() error {
 	case !json.Valid(m.Payload):
 		return fmt.Errorf("%w: payload must be valid JSON", ErrInvalid)
 	}
+	if err := checkOrderingKey(m.OrderingKey); err != nil {
+		return err
+	}
 	return checkChannels(m.Channels, maxChannels)
+}
+
+// checkOrderingKey refuses an ordering key that is too long or holds
+// invalid UTF-8 or control characters.
+func checkOrderingKey(key string) error {
+	if len(key) > maxOrderingKey {
+		return fmt.Errorf("%w: ordering key is %d bytes, more than %d", ErrInvalid, len(key), maxOrderingKey)
+	}
+	if !utf8.ValidString(key) || strings.ContainsFunc(key, unicode.IsControl) {
+		return fmt.Errorf("%w: ordering key must be valid UTF-8 without control characters", ErrInvalid)
+	}
+	return nil
 }
 
 // checkChannels refuses more than max channels or a malformed one.

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -299,6 +300,65 @@ func TestOrderedEndpointWaitsForTheMessageBefore(t *testing.T) {
 	f.clock.Advance(time.Minute)
 	f.waitFor(t, "acme", webhook.StateSucceeded, 3)
 	assert.Equal(t, []string{"msg_1", "msg_1", "msg_2", "msg_3"}, order, "msg_2 went out while msg_1 was failing")
+}
+
+// TestOrderingKeysHoldOnlyTheirOwnSequence: on an ordered endpoint, a
+// failing message holds back the later ones with its ordering key and
+// no others.
+func TestOrderingKeysHoldOnlyTheirOwnSequence(t *testing.T) {
+	f := newDeliveryFixture(t)
+	var (
+		mu    sync.Mutex
+		order []string
+		fails atomic.Int32
+	)
+	fails.Store(1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		order = append(order, req.Header.Get("webhook-id"))
+		mu.Unlock()
+		if req.Header.Get("webhook-id") == "a_1" && fails.Add(-1) >= 0 {
+			w.WriteHeader(500)
+		}
+	}))
+	defer srv.Close()
+	f.endpoint(t, webhook.EndpointSpec{URL: srv.URL, Ordered: true})
+	for _, m := range [][2]string{{"a_1", "invoice-a"}, {"b_1", "invoice-b"}, {"a_2", "invoice-a"}, {"b_2", "invoice-b"}} {
+		_, err := f.d.Send(context.Background(), &webhook.Message{ID: m[0], TenantID: "acme", EventType: "a", Payload: []byte(`{}`), OrderingKey: m[1]})
+		require.NoError(t, err)
+	}
+	f.run(t)
+	f.waitFor(t, "acme", webhook.StateSucceeded, 2) // b_1 and b_2, while a_1 fails and a_2 waits
+	mu.Lock()
+	sent := slices.Clone(order)
+	mu.Unlock()
+	assert.Less(t, slices.Index(sent, "b_1"), slices.Index(sent, "b_2"), "key b out of order: %v", sent)
+	assert.NotContains(t, sent, "a_2", "a_2 went out while a_1 was failing")
+	f.clock.Advance(time.Minute)
+	f.waitFor(t, "acme", webhook.StateSucceeded, 4)
+	mu.Lock()
+	defer mu.Unlock()
+	var a []string
+	for _, id := range order {
+		if strings.HasPrefix(id, "a_") {
+			a = append(a, id)
+		}
+	}
+	assert.Equal(t, []string{"a_1", "a_1", "a_2"}, a, "key a: %v", order)
+}
+
+func TestOrderingKeyIsValidated(t *testing.T) {
+	f := newDeliveryFixture(t)
+	f.endpoint(t, webhook.EndpointSpec{URL: "https://hooks.example.com/in", Ordered: true})
+	for _, key := range []string{strings.Repeat("k", 257), "a\x00b", "a\nb", "\xff"} {
+		_, err := f.d.Send(context.Background(), &webhook.Message{TenantID: "acme", EventType: "a", Payload: []byte(`{}`), OrderingKey: key})
+		assert.ErrorIs(t, err, webhook.ErrInvalid, "key %q", key)
+		assert.ErrorContains(t, err, "ordering key")
+	}
+	_, err := f.d.Send(context.Background(), &webhook.Message{ID: "m1", TenantID: "acme", EventType: "a", Payload: []byte(`{}`), OrderingKey: "customer 42 · é"})
+	require.NoError(t, err)
+	_, err = f.d.Send(context.Background(), &webhook.Message{ID: "m1", TenantID: "acme", EventType: "a", Payload: []byte(`{}`), OrderingKey: "customer 43"})
+	assert.ErrorIs(t, err, webhook.ErrConflict, "the same message ID with another ordering key")
 }
 
 func TestPrivateAddressesAreRefusedByDefault(t *testing.T) {

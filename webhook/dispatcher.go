@@ -204,6 +204,8 @@ func (d *Dispatcher) checkRetry(first, msg *Message) error {
 	switch {
 	case first.EventType != msg.EventType || first.PayloadExpunged() || !bytes.Equal(first.Payload, msg.Payload):
 		return fmt.Errorf("send: message %s was sent with another event type or payload: %w", msg.ID, ErrConflict)
+	case first.OrderingKey != msg.OrderingKey:
+		return fmt.Errorf("send: message %s was sent with another ordering key: %w", msg.ID, ErrConflict)
 	case window < 0 || d.opts.Now().Sub(first.CreatedAt) >= window:
 		return fmt.Errorf("send: message %s was sent at %s, before the idempotency window: %w", msg.ID, first.CreatedAt.Format(time.RFC3339), ErrConflict)
 	}

@@ -102,8 +102,22 @@
 //
 // Send is idempotent by message ID: a retry of the same message within
 // DispatcherOptions.IdempotencyWindow (a day by default) returns the
-// first send's result and queues nothing; other reuse of the ID is
-// ErrConflict.
+// first send's result and queues nothing; other reuse of the ID (another
+// event type, payload or ordering key) is ErrConflict.
+//
+// An ordered endpoint (EndpointSpec.Ordered) delivers each ordering key's
+// messages one at a time, in the order they were sent: a message waits
+// until the one before it with the same Message.OrderingKey succeeded or
+// was dead-lettered, while messages with other keys go on, so one failing
+// customer or invoice holds back only its own events (as Pub/Sub's and
+// Kafka's keys do). Messages without a key are one sequence of their own.
+// The order holds through crashes: a worker killed mid-delivery leaves
+// its lease, and nothing behind it goes until the lease runs out and the
+// message is delivered again. On PostgreSQL, senders to the same sequence
+// commit one after the other (an advisory lock per sequence), so delivery
+// order is commit order. sqlstore finds each sequence's head with one
+// index seek, so a claim costs one seek per sequence with pending
+// messages, not per message waiting behind them.
 //
 // SendTx enqueues inside the caller's *sql.Tx, so an event commits or
 // rolls back with the business change (transactional outbox). SendMany
@@ -117,7 +131,7 @@
 // while it fails, without spending the deliveries' attempts, and lets a
 // bounded number of probes through; an endpoint failing for DisableAfter
 // is disabled. Endpoints may be rate limited and ordered (one message at a
-// time, in order). A breaker holds per worker process; a rate limit
+// time per ordering key, in order). A breaker holds per worker process; a rate limit
 // does too, unless WorkerOptions.RateLimiter shares it: sqlstore keeps
 // each endpoint's schedule in the database and redisstore in Redis
 // (GCRA), so any number of processes together keep the limit, and a

@@ -61,3 +61,27 @@ func ExampleNewCatalogue() {
 	// true
 	// true
 }
+
+// An ordered endpoint holds a message only behind earlier ones with the
+// same ordering key: while invoice in_1's first event is out, its second
+// waits, and invoice in_2's goes.
+func ExampleMessage_orderingKey() {
+	ctx := context.Background()
+	handle, _ := keyset.NewHandle(aead.AES256GCMKeyTemplate())
+	sealer, _ := aead.New(handle)
+	st := memstore.New()
+	d, _ := webhook.NewDispatcher(st, st, func(string) webhook.AEAD { return sealer }, webhook.DispatcherOptions{})
+	_, _, _ = d.CreateEndpoint(ctx, "acme", webhook.EndpointSpec{URL: "https://hooks.acme.example/in", Ordered: true})
+	for _, m := range [][3]string{{"evt_1", "invoice.created", "in_1"}, {"evt_2", "invoice.paid", "in_1"}, {"evt_3", "invoice.created", "in_2"}} {
+		_, _ = d.Send(ctx, &webhook.Message{ID: m[0], TenantID: "acme", EventType: m[1], Payload: json.RawMessage(`{}`), OrderingKey: m[2]})
+	}
+
+	// What a worker may take now: the first message of each key.
+	claimed, _ := st.Claim(ctx, time.Now(), time.Minute, 10, 10)
+	for _, del := range claimed {
+		fmt.Println(del.Message.ID, del.Message.OrderingKey)
+	}
+	// Output:
+	// evt_1 in_1
+	// evt_3 in_2
+}

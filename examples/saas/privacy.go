@@ -173,7 +173,7 @@ func (p *privacy) start(ctx context.Context, tenantID string, kind gdpr.Kind, re
 	}
 	if err == nil && kind == gdpr.Erasure {
 		if req, err = p.engine.Process(ctx, tenantID, req.ID); err == nil {
-			err = p.hooks.emit(ctx, nil, tenantID, "user.erased", "", map[string]string{"id": userID})
+			err = p.hooks.emit(ctx, nil, tenantID, "user.erased", "", userID, map[string]string{"id": userID})
 		}
 	}
 	return req, err

@@ -213,7 +213,7 @@ func (u *users) create(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, err)
 		return
 	}
-	if err := u.hooks.emit(r.Context(), tx, t.ID, "user.created", id, created); err != nil {
+	if err := u.hooks.emit(r.Context(), tx, t.ID, "user.created", id, id, created); err != nil {
 		u.fail(w, r, err)
 		return
 	}
@@ -324,7 +324,7 @@ func (u *users) erase(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, err)
 		return
 	}
-	if err := u.hooks.emit(r.Context(), nil, t.ID, "user.erased", "", map[string]string{"id": id}); err != nil {
+	if err := u.hooks.emit(r.Context(), nil, t.ID, "user.erased", "", id, map[string]string{"id": id}); err != nil {
 		u.fail(w, r, err)
 		return
 	}

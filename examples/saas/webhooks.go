@@ -71,12 +71,17 @@ func newHooks(ctx context.Context, st *webhookstore.Store, shared sharedState, k
 
 // emit sends an event about a resource to the tenant's endpoints, inside
 // tx when one is given (the outbox: the event commits with the change).
-func (h *hooks) emit(ctx context.Context, tx *sql.Tx, tenantID, eventType, subject string, data any) error {
+// subject is the person the payload is about, if it names one (erasure
+// deletes the event with them); resource is the ID of what the event is
+// about, its ordering key.
+func (h *hooks) emit(ctx context.Context, tx *sql.Tx, tenantID, eventType, subject, resource string, data any) error {
 	payload, err := json.Marshal(map[string]any{"type": eventType, "data": data})
 	if err != nil {
 		return err
 	}
-	msg := &webhook.Message{TenantID: tenantID, EventType: eventType, Subject: subject, Payload: payload}
+	// Events about one resource keep their order on ordered endpoints,
+	// and events about others are not held behind them.
+	msg := &webhook.Message{TenantID: tenantID, EventType: eventType, Subject: subject, OrderingKey: resource, Payload: payload}
 	if tx != nil {
 		_, err = h.d.SendTx(ctx, tx, msg)
 	} else {

@@ -32,10 +32,18 @@ type Store struct {
 	// ready holds the pending deliveries a claim may take, by (NextAt,
 	// Seq); items made stale by a later change are dropped when met.
 	ready readyHeap
-	// ordered holds each endpoint's pending ordered deliveries in Seq
+	// ordered holds each ordered sequence's pending deliveries in Seq
 	// order (finished ones are dropped from the front when met); only
 	// the first is in ready, since it blocks the rest.
-	ordered map[string][]*entry
+	ordered map[sequence][]*entry
+}
+
+// sequence is what an ordered delivery waits its turn in: its endpoint
+// and its message's ordering key.
+type sequence struct{ endpointID, orderingKey string }
+
+func (en *entry) sequence() sequence {
+	return sequence{en.d.EndpointID, en.d.Message.OrderingKey}
 }
 
 type entry struct {
@@ -130,7 +138,7 @@ var (
 // New returns an empty Store.
 func New() *Store {
 	return &Store{endpoints: map[string]*webhook.Endpoint{}, deliveries: map[string]*entry{}, messages: map[[2]string]bool{},
-		ordered: map[string][]*entry{}}
+		ordered: map[sequence][]*entry{}}
 }
 
 func cloneEndpoint(e *webhook.Endpoint) *webhook.Endpoint {
@@ -273,7 +281,7 @@ func (s *Store) addDeliveries(m *webhook.Message, endpoints []*webhook.Endpoint,
 		s.deliveries[id] = en
 		s.live++
 		if en.ordered {
-			s.ordered[ep.ID] = append(s.ordered[ep.ID], en)
+			s.ordered[en.sequence()] = append(s.ordered[en.sequence()], en)
 		}
 		s.schedule(en)
 		added = append(added, en)
@@ -354,29 +362,29 @@ func (s *Store) schedule(en *entry) {
 }
 
 // isOrderedHead reports whether en is the first pending delivery of its
-// endpoint's ordered deliveries.
-func (s *Store) isOrderedHead(en *entry) bool { return s.orderedHead(en.d.EndpointID) == en }
+// ordered sequence.
+func (s *Store) isOrderedHead(en *entry) bool { return s.orderedHead(en.sequence()) == en }
 
-// orderedHead returns the first pending ordered delivery of an endpoint,
-// or nil, dropping finished ones from the front of its list.
-func (s *Store) orderedHead(endpointID string) *entry {
-	q := s.ordered[endpointID]
+// orderedHead returns the first pending delivery of an ordered
+// sequence, or nil, dropping finished ones from the front of its list.
+func (s *Store) orderedHead(seq sequence) *entry {
+	q := s.ordered[seq]
 	for len(q) > 0 && !s.isPending(q[0]) {
 		q[0] = nil
 		q = q[1:]
 	}
 	if len(q) == 0 {
-		delete(s.ordered, endpointID)
+		delete(s.ordered, seq)
 		return nil
 	}
-	s.ordered[endpointID] = q
+	s.ordered[seq] = q
 	return q[0]
 }
 
-// unblock schedules the new first pending ordered delivery of an
-// endpoint whose first one finished.
-func (s *Store) unblock(endpointID string) {
-	if head := s.orderedHead(endpointID); head != nil {
+// unblock schedules the new first pending delivery of an ordered
+// sequence whose first one finished.
+func (s *Store) unblock(seq sequence) {
+	if head := s.orderedHead(seq); head != nil {
 		s.schedule(head)
 	}
 }
@@ -466,7 +474,7 @@ func (s *Store) Complete(ctx context.Context, d *webhook.Delivery, a webhook.Att
 	en.d.LeaseToken, en.d.LeaseUntil = "", time.Time{}
 	s.schedule(en)
 	if en.ordered && d.State != webhook.StatePending {
-		s.unblock(en.d.EndpointID)
+		s.unblock(en.sequence())
 	}
 	return nil
 }
@@ -507,10 +515,10 @@ func (s *Store) Requeue(ctx context.Context, tenantID, deliveryID string, at tim
 	s.live++
 	if en.ordered {
 		// It takes its place by Seq, and blocks the later ones again.
-		q := s.ordered[en.d.EndpointID]
+		q := s.ordered[en.sequence()]
 		i, found := slices.BinarySearchFunc(q, en.d.Seq, func(e *entry, seq int64) int { return cmp.Compare(e.d.Seq, seq) })
 		if !found { // a dead entry behind a pending one is still listed
-			s.ordered[en.d.EndpointID] = slices.Insert(q, i, en)
+			s.ordered[en.sequence()] = slices.Insert(q, i, en)
 		}
 	}
 	s.schedule(en)
@@ -540,7 +548,7 @@ func (s *Store) EraseSubject(ctx context.Context, tenantID, subject string) (int
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	erased := map[string]bool{}
-	blocked := map[string]bool{} // endpoints whose first ordered delivery may be gone
+	blocked := map[sequence]bool{} // sequences whose first delivery may be gone
 	for id, en := range s.deliveries {
 		if en.tenant == tenantID && en.d.Message.Subject == subject {
 			erased[en.d.Message.ID] = true
@@ -549,12 +557,12 @@ func (s *Store) EraseSubject(ctx context.Context, tenantID, subject string) (int
 			}
 			delete(s.deliveries, id)
 			if en.ordered {
-				blocked[en.d.EndpointID] = true
+				blocked[en.sequence()] = true
 			}
 		}
 	}
-	for endpointID := range blocked {
-		s.unblock(endpointID)
+	for seq := range blocked {
+		s.unblock(seq)
 	}
 	for id := range erased {
 		delete(s.messages, [2]string{tenantID, id})

@@ -32,7 +32,10 @@ import (
 
 // The crash test: webhook workers in child processes are killed with
 // SIGKILL, again and again, while they deliver; every message must still
-// reach the receiver, and end succeeded in the store.
+// reach the receiver, and end succeeded in the store. A quarter of the
+// messages go to an ordered endpoint, in crashKeys sequences by ordering
+// key: none may reach it before the one before it in its sequence was
+// answered 200.
 //
 // No verdict depends on the wall clock: the kill rounds are counted, not
 // timed, and loss is reported only when nothing is pending, so a slow
@@ -45,7 +48,27 @@ const (
 	crashWorkers   = 2  // children per kill round
 	crashMinWindow = 200 * time.Millisecond
 	crashMaxWindow = 800 * time.Millisecond
+	crashSenders   = 4
+	crashKeys      = 20 // ordering keys; a multiple of crashSenders, so one sender sends each key's messages
 )
+
+// crashOrdered reports whether message i goes to the ordered endpoint:
+// four in every sixteen, so that every sender and key has some.
+func crashOrdered(i int) bool { return i%16 < 4 }
+
+// crashKey is the ordering key of message i.
+func crashKey(i int) string { return fmt.Sprintf("key-%02d", i%crashKeys) }
+
+// crashBefore returns the message before ordered message i in its
+// ordering key's sequence, or -1.
+func crashBefore(i int) int {
+	for j := i - crashKeys; j >= 0; j -= crashKeys {
+		if crashOrdered(j) {
+			return j
+		}
+	}
+	return -1
+}
 
 // crashMessages is how many messages the crash test sends: 10,000 in a
 // soak run (SAASKIT_SOAK=1, as CI sets), 500 otherwise.
@@ -93,12 +116,13 @@ func buildCrashWorker(t *testing.T, dir string) string {
 	return bin
 }
 
-// crashReceiver is the endpoint: it verifies each request and counts, per
-// message index, the requests it received and the ones it answered 200.
+// crashReceiver is both endpoints (/hook and /ordered): it verifies
+// each request and counts, per message index, the requests it received
+// and the ones it answered 200.
 type crashReceiver struct {
-	n        int
-	latency  time.Duration // how long it takes to answer
-	verifier atomic.Pointer[webhook.Verifier]
+	n                 int
+	latency           time.Duration // how long it takes to answer
+	verifier, ordered atomic.Pointer[webhook.Verifier]
 
 	mu          sync.Mutex
 	received    []int // requests per message
@@ -107,6 +131,7 @@ type crashReceiver struct {
 	failed      int   // 500s sent on purpose
 	strays      []string
 	bad         []string // requests that failed verification or carried a wrong body
+	outOfOrder  []string // ordered messages that came before the one before them was answered 200
 	inFlight    int      // requests whose worker waits for the answer
 	maxInFlight int
 }
@@ -146,12 +171,18 @@ func (rc *crashReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.Header.Get("webhook-id")
 	i := rc.index(id)
+	v, ordered := rc.verifier.Load(), r.URL.Path == "/ordered"
+	if ordered {
+		v = rc.ordered.Load()
+	}
 	var problem string
-	switch v := rc.verifier.Load(); {
+	switch {
 	case v == nil:
 		problem = "no verifier yet"
 	case i >= 0 && !bytes.Equal(body, crashPayload(i)):
 		problem = fmt.Sprintf("body %q", body)
+	case i >= 0 && ordered != crashOrdered(i):
+		problem = "sent to the wrong endpoint: " + r.URL.Path
 	default:
 		if err := v.Verify(r.Header, body); err != nil {
 			problem = "signature: " + err.Error()
@@ -172,6 +203,11 @@ func (rc *crashReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case i%crashFailEvery == 0 && rc.received[i] == 0:
 		rc.failed++
 		status = http.StatusInternalServerError
+	}
+	if i >= 0 && ordered && rc.received[i] == 0 {
+		if before := crashBefore(i); before >= 0 && rc.acked[before] == 0 {
+			rc.outOfOrder = append(rc.outOfOrder, fmt.Sprintf("%s came before %s was delivered", id, crashMessageID(before)))
+		}
 	}
 	if i >= 0 {
 		rc.received[i]++
@@ -249,11 +285,16 @@ func runCrashTest(t *testing.T, bin string, db *sqldb.DB, n int) {
 	require.NoError(t, err)
 	d, err := webhook.NewDispatcher(st, st, func(string) webhook.AEAD { return aead }, webhook.DispatcherOptions{AllowCIDRs: loopbackCIDRs})
 	require.NoError(t, err)
-	ep, secret, err := d.CreateEndpoint(ctx, crashTenant, webhook.EndpointSpec{URL: srv.URL + "/hook"})
+	ep, secret, err := d.CreateEndpoint(ctx, crashTenant, webhook.EndpointSpec{URL: srv.URL + "/hook", EventTypes: []string{"crash.test"}})
 	require.NoError(t, err)
 	v, err := webhook.NewVerifier(webhook.VerifyOptions{}, secret)
 	require.NoError(t, err)
 	rc.verifier.Store(v)
+	ordered, secret, err := d.CreateEndpoint(ctx, crashTenant, webhook.EndpointSpec{URL: srv.URL + "/ordered", EventTypes: []string{"crash.ordered"}, Ordered: true})
+	require.NoError(t, err)
+	v, err = webhook.NewVerifier(webhook.VerifyOptions{}, secret)
+	require.NoError(t, err)
+	rc.ordered.Store(v)
 
 	// The children's log, shared; shown when the test fails.
 	logPath := filepath.Join(t.TempDir(), "workers.log")
@@ -299,19 +340,23 @@ func runCrashTest(t *testing.T, bin string, db *sqldb.DB, n int) {
 	// Producers send every message while the workers are killed, round
 	// after round: Send from four goroutines, concurrently with the kill
 	// rounds, as a service keeps sending whatever its workers go through.
+	// Sender w sends the messages i = w mod 4 in turn, so each ordering
+	// key's messages are sent one after the other, in index order.
 	sendCtx, stopSending := context.WithCancel(ctx)
 	var (
-		next     atomic.Int64
 		senders  sync.WaitGroup
-		sendErr  = make([]error, 4)
+		sendErr  = make([]error, crashSenders)
 		sent     = make(chan struct{})
 		sendTime time.Duration
 	)
 	sendStart := time.Now()
 	for w := range sendErr {
 		senders.Go(func() {
-			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+			for i := w; i < n; i += crashSenders {
 				msg := &webhook.Message{ID: crashMessageID(i), TenantID: crashTenant, EventType: "crash.test", Payload: crashPayload(i)}
+				if crashOrdered(i) {
+					msg.EventType, msg.OrderingKey = "crash.ordered", crashKey(i)
+				}
 				k, err := d.Send(sendCtx, msg)
 				if err == nil && k != 1 {
 					err = fmt.Errorf("message %s queued %d deliveries, want 1", msg.ID, k)
@@ -393,6 +438,7 @@ func runCrashTest(t *testing.T, bin string, db *sqldb.DB, n int) {
 	defer rc.mu.Unlock()
 	assert.Empty(t, rc.strays, "requests with a webhook-id that was never sent")
 	assert.Empty(t, rc.bad, "requests that failed verification")
+	assert.Empty(t, rc.outOfOrder, "ordered messages out of their key's order")
 	var never []string
 	requests, duplicated, extra := 0, 0, 0
 	for i := range n {
@@ -411,14 +457,16 @@ func runCrashTest(t *testing.T, bin string, db *sqldb.DB, n int) {
 	assert.Zero(t, crashCountDeliveries(t, st, webhook.StatePending), "deliveries pending")
 	assert.Zero(t, crashCountDeliveries(t, st, webhook.StateDead), "deliveries dead")
 	assert.Equal(t, n, crashCountDeliveries(t, st, webhook.StateSucceeded), "deliveries succeeded")
-	if e, err := st.GetEndpoint(ctx, crashTenant, ep.ID); assert.NoError(t, err) {
-		assert.Empty(t, e.DisabledReason, "the endpoint was disabled")
+	for _, id := range []string{ep.ID, ordered.ID} {
+		if e, err := st.GetEndpoint(ctx, crashTenant, id); assert.NoError(t, err) {
+			assert.Empty(t, e.DisabledReason, "endpoint %s was disabled", id)
+		}
 	}
 
 	logText, err := os.ReadFile(logPath)
 	require.NoError(t, err)
-	t.Logf("%s: %d messages to endpoint %s, sent in %v; %d kill rounds (%v), then one worker drained for %v; total %v",
-		db.Dialect, n, ep.ID, sendTime.Round(time.Millisecond), rounds, killTime.Round(time.Millisecond),
+	t.Logf("%s: %d messages to endpoints %s and %s (ordered), sent in %v; %d kill rounds (%v), then one worker drained for %v; total %v",
+		db.Dialect, n, ep.ID, ordered.ID, sendTime.Round(time.Millisecond), rounds, killTime.Round(time.Millisecond),
 		drainTime.Round(time.Millisecond), time.Since(begin).Round(time.Millisecond))
 	t.Logf("receiver: %d requests, %d answered 500 on purpose, %d messages delivered more than once (%d duplicate deliveries), at most %d requests in flight",
 		requests, rc.failed, duplicated, extra, rc.maxInFlight)

@@ -12,6 +12,7 @@ import (
 	"github.com/saaskit/saaskit/internal/sqldb"
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
 	"github.com/saaskit/saaskit/webhook"
+	"github.com/saaskit/saaskit/webhook/sqlstore"
 )
 
 // BenchmarkListPages reads one page of 50 (the management API's
@@ -50,6 +51,8 @@ func BenchmarkListPages(b *testing.B) {
 				{"deliveries/message", webhook.DeliveryFilter{Limit: 50, MessageID: fmt.Sprintf("msg_%08d", n/3)}, 1},
 			} {
 				b.Run(c.name, func(b *testing.B) {
+					query, args := sqlstore.DeliveriesQuery("acme", c.f)
+					logPlan(b, db, query, args)
 					b.ReportAllocs()
 					for b.Loop() {
 						page, err := s.Deliveries(ctx, "acme", c.f)
@@ -66,6 +69,8 @@ func BenchmarkListPages(b *testing.B) {
 				"messages/window": {Limit: 50, Since: t0.Add(time.Duration(n/4) * time.Second), Until: t0.Add(time.Duration(n/4+100) * time.Second)},
 			} {
 				b.Run(name, func(b *testing.B) {
+					query, args := sqlstore.MessagesQuery("acme", f)
+					logPlan(b, db, query, args)
 					b.ReportAllocs()
 					for b.Loop() {
 						page, err := s.Messages(ctx, "acme", f)
@@ -77,6 +82,18 @@ func BenchmarkListPages(b *testing.B) {
 			}
 		})
 	}
+}
+
+// logPlan logs the plan of a listing's query, as the engine runs it:
+// EXPLAIN ANALYZE on PostgreSQL (with the buffers it read), EXPLAIN
+// QUERY PLAN on SQLite. BENCHMARKS.md shows them.
+func logPlan(b *testing.B, db *sqldb.DB, query string, args []any) {
+	b.Helper()
+	if db.Dialect == sqldb.Postgres {
+		b.Logf("plan:\n%s", explain(b, db, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ", false, query, args...))
+		return
+	}
+	b.Logf("plan:\n%s", explain(b, db, "EXPLAIN QUERY PLAN ", false, query, args...))
 }
 
 // fillHistory writes n messages of tenant acme a second apart from t0,

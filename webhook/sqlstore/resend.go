@@ -25,6 +25,20 @@ func (s *Store) Messages(ctx context.Context, tenantID string, f webhook.Message
 	if !textfield.Storable(tenantID) {
 		return nil, nil // no message can have it
 	}
+	query, args := messagesQuery(tenantID, f)
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	out, err := collectMessages(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	return out, nil
+}
+
+// messagesQuery is the query of Messages.
+func messagesQuery(tenantID string, f webhook.MessageFilter) (string, []any) {
 	query := `SELECT ` + messageColumns + ` FROM webhook_messages WHERE tenant_id = ?`
 	args := []any{tenantID}
 	if f.EventType != "" {
@@ -44,21 +58,12 @@ func (s *Store) Messages(ctx context.Context, tenantID string, f webhook.Message
 		args = append(args, sqldb.Timestamp(f.After.CreatedAt), f.After.ID)
 	}
 	query += " ORDER BY created_at, id LIMIT ?"
-	args = append(args, f.EffectiveLimit())
-	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
-	if err != nil {
-		return nil, fmt.Errorf("list messages: %w", err)
-	}
-	out, err := collectMessages(rows)
-	if err != nil {
-		return nil, fmt.Errorf("list messages: %w", err)
-	}
-	return out, nil
+	return query, append(args, f.EffectiveLimit())
 }
 
 // messageColumns are the columns of a message, as collectMessages reads
 // them.
-const messageColumns = "tenant_id, id, event_type, payload, subject, created_at, channels"
+const messageColumns = "tenant_id, id, event_type, payload, subject, created_at, channels, ordering_key"
 
 // collectMessages reads the rows of messageColumns.
 func collectMessages(rows *sql.Rows) ([]*webhook.Message, error) {
@@ -67,7 +72,7 @@ func collectMessages(rows *sql.Rows) ([]*webhook.Message, error) {
 			m                 webhook.Message
 			payload, channels []byte
 		)
-		if err := row.Scan(&m.TenantID, &m.ID, &m.EventType, &payload, &m.Subject, &m.CreatedAt, &channels); err != nil {
+		if err := row.Scan(&m.TenantID, &m.ID, &m.EventType, &payload, &m.Subject, &m.CreatedAt, &channels, &m.OrderingKey); err != nil {
 			return nil, err
 		}
 		var err error
@@ -108,9 +113,12 @@ func (s *Store) Redeliver(ctx context.Context, tenantID, messageID string, endpo
 	}
 	var out []*webhook.Delivery
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		var expired bool
-		err := tx.QueryRowContext(ctx, s.q(`SELECT length(payload) = 0 FROM webhook_messages WHERE tenant_id = ? AND id = ?`),
-			tenantID, messageID).Scan(&expired)
+		var (
+			expired bool
+			key     string
+		)
+		err := tx.QueryRowContext(ctx, s.q(`SELECT length(payload) = 0, ordering_key FROM webhook_messages WHERE tenant_id = ? AND id = ?`),
+			tenantID, messageID).Scan(&expired, &key)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("message %s: %w", messageID, webhook.ErrNotFound)
@@ -119,15 +127,13 @@ func (s *Store) Redeliver(ctx context.Context, tenantID, messageID string, endpo
 		case expired:
 			return fmt.Errorf("message %s: its payload has expired: %w", messageID, webhook.ErrConflict)
 		}
-		if s.db.Dialect == sqldb.Postgres {
-			if err := lockOrdered(ctx, tx, endpoints); err != nil {
-				return err
-			}
-		}
-		msg := &webhook.Message{TenantID: tenantID, ID: messageID}
+		msg := &webhook.Message{TenantID: tenantID, ID: messageID, OrderingKey: key}
 		news := make([]newDelivery, len(endpoints))
 		for i, ep := range endpoints {
 			news[i] = newDelivery{msg, ep, at}
+		}
+		if err := s.lockOrdered(ctx, tx, news); err != nil {
+			return err
 		}
 		ids, err := s.insertDeliveries(ctx, tx, news)
 		if err != nil || len(ids) == 0 {

@@ -64,34 +64,43 @@ func finishMessages(t testing.TB, st *sqlstore.Store, at time.Time, prefix strin
 // tables this small, so a plan that still has one has no index to use.
 func queryPlan(t *testing.T, db *sqldb.DB, query string, args ...any) string {
 	t.Helper()
-	ctx := context.Background()
-	explain := "EXPLAIN QUERY PLAN "
-	tx, err := db.BeginTx(ctx, nil)
-	require.NoError(t, err)
-	defer func() { _ = tx.Rollback() }()
 	if db.Dialect == sqldb.Postgres {
-		explain = "EXPLAIN "
-		_, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off")
-		require.NoError(t, err)
+		return explain(t, db, "EXPLAIN ", true, query, args...)
 	}
-	rows, err := tx.QueryContext(ctx, db.Dialect.Rebind(explain+query), args...)
-	require.NoError(t, err)
+	return explain(t, db, "EXPLAIN QUERY PLAN ", false, query, args...)
+}
+
+// explain runs query behind the explain prefix in a transaction it rolls
+// back, with sequential scans off on PostgreSQL if noSeqScan, and
+// returns the plan, a row a line.
+func explain(tb testing.TB, db *sqldb.DB, prefix string, noSeqScan bool, query string, args ...any) string {
+	tb.Helper()
+	ctx := context.Background()
+	tx, err := db.BeginTx(ctx, nil)
+	require.NoError(tb, err)
+	defer func() { _ = tx.Rollback() }()
+	if noSeqScan {
+		_, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off")
+		require.NoError(tb, err)
+	}
+	rows, err := tx.QueryContext(ctx, db.Dialect.Rebind(prefix+query), args...)
+	require.NoError(tb, err)
 	defer rows.Close()
 	cols, err := rows.Columns()
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	var plan strings.Builder
 	for rows.Next() {
 		vals := make([]any, len(cols))
 		for i := range vals {
 			vals[i] = new(any)
 		}
-		require.NoError(t, rows.Scan(vals...))
+		require.NoError(tb, rows.Scan(vals...))
 		for _, v := range vals {
 			fmt.Fprint(&plan, *v.(*any), " ")
 		}
 		plan.WriteString("\n")
 	}
-	require.NoError(t, rows.Err())
+	require.NoError(tb, rows.Err())
 	return plan.String()
 }
 

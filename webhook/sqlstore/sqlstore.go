@@ -365,8 +365,8 @@ func (s *Store) Enqueue(ctx context.Context, msg *webhook.Message, endpoints []*
 }
 
 // orderedLockClass is the first key of the PostgreSQL advisory locks that
-// EnqueueTx takes on ordered endpoints; the second is a hash of the
-// endpoint ID. Two-key advisory locks never collide with one-key ones
+// EnqueueTx takes on ordered sequences; the second is a hash of the
+// endpoint ID and ordering key. Two-key advisory locks never collide with one-key ones
 // such as sqldb's migration lock.
 var orderedLockClass = int32(hash32("saaskit.webhook.ordered"))
 
@@ -388,15 +388,16 @@ const deliveryChunk = 500
 // insert does nothing rather than fail), and the caller decides whether
 // to commit.
 //
-// Deliveries to one ordered endpoint go out one at a time in seq order,
-// so seq must follow commit order: otherwise a transaction that drew a
-// lower seq but committed later would put its delivery at the head
-// while a later one is already out. On PostgreSQL seq is drawn at
-// insert time, not at commit, so EnqueueTx takes a
-// transaction-scoped advisory lock per ordered endpoint (in a fixed
-// order, so two enqueues never deadlock on them): transactions that
-// enqueue to the same ordered endpoint commit one after the other. On
-// SQLite the write transaction already serialises them.
+// Deliveries of one ordered sequence (an ordered endpoint and an
+// ordering key) go out one at a time in seq order, so seq must follow
+// commit order: otherwise a transaction that drew a lower seq but
+// committed later would put its delivery at the head while a later one
+// is already out. On PostgreSQL seq is drawn at insert time, not at
+// commit, so EnqueueTx takes a transaction-scoped advisory lock per
+// ordered sequence (in a fixed order, so two enqueues never deadlock on
+// them): transactions that enqueue to the same sequence commit one
+// after the other. On SQLite the write transaction already serialises
+// them.
 func (s *Store) EnqueueTx(ctx context.Context, tx *sql.Tx, msg *webhook.Message, endpoints []*webhook.Endpoint) error {
 	return s.EnqueueManyTx(ctx, tx, []webhook.Outgoing{{Message: msg, Endpoints: endpoints}})
 }
@@ -420,14 +421,14 @@ func (s *Store) EnqueueManyTx(ctx context.Context, tx *sql.Tx, out []webhook.Out
 	if tx == nil {
 		return fmt.Errorf("%w: transaction is required", webhook.ErrInvalid)
 	}
-	if s.db.Dialect == sqldb.Postgres {
-		var endpoints []*webhook.Endpoint
-		for _, o := range out {
-			endpoints = append(endpoints, o.Endpoints...)
+	var deliveries []newDelivery
+	for _, o := range out {
+		for _, ep := range o.Endpoints {
+			deliveries = append(deliveries, newDelivery{o.Message, ep, o.Message.CreatedAt})
 		}
-		if err := lockOrdered(ctx, tx, endpoints); err != nil {
-			return fmt.Errorf("enqueue: %w", err)
-		}
+	}
+	if err := s.lockOrdered(ctx, tx, deliveries); err != nil {
+		return fmt.Errorf("enqueue: %w", err)
 	}
 	chunkSize := messageChunk
 	if s.db.Dialect == sqldb.Postgres {
@@ -436,12 +437,6 @@ func (s *Store) EnqueueManyTx(ctx context.Context, tx *sql.Tx, out []webhook.Out
 	for chunk := range slices.Chunk(out, chunkSize) {
 		if err := s.insertMessages(ctx, tx, chunk); err != nil {
 			return err
-		}
-	}
-	var deliveries []newDelivery
-	for _, o := range out {
-		for _, ep := range o.Endpoints {
-			deliveries = append(deliveries, newDelivery{o.Message, ep, o.Message.CreatedAt})
 		}
 	}
 	if _, err := s.insertDeliveries(ctx, tx, deliveries); err != nil {
@@ -470,15 +465,15 @@ func (s *Store) insertDeliveries(ctx context.Context, tx *sql.Tx, deliveries []n
 	ids := make([]any, 0, len(deliveries))
 	if s.db.Dialect == sqldb.Postgres && len(deliveries) > 0 {
 		n := len(deliveries)
-		idCol, tenants, messages, endpoints, ordered, ats := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]bool, n), make([]time.Time, n)
+		idCol, tenants, messages, endpoints, ordered, keys, ats := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]bool, n), make([]string, n), make([]time.Time, n)
 		for i, d := range deliveries {
-			idCol[i], tenants[i], messages[i], endpoints[i], ordered[i], ats[i] = newDeliveryID(), d.msg.TenantID, d.msg.ID, d.ep.ID, d.ep.Ordered, sqldb.Timestamp(d.at)
+			idCol[i], tenants[i], messages[i], endpoints[i], ordered[i], keys[i], ats[i] = newDeliveryID(), d.msg.TenantID, d.msg.ID, d.ep.ID, d.ep.Ordered, d.msg.OrderingKey, sqldb.Timestamp(d.at)
 			ids = append(ids, idCol[i])
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, tenant_id, message_id, endpoint_id, ordered, state, attempts, next_at, last_error, updated_at)
-			SELECT id, tenant_id, message_id, endpoint_id, ordered, 'pending', 0, at, '', at
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], $6::timestamptz[]) AS d(id, tenant_id, message_id, endpoint_id, ordered, at)`,
-			idCol, tenants, messages, endpoints, ordered, ats)
+		_, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, tenant_id, message_id, endpoint_id, ordered, ordering_key, state, attempts, next_at, last_error, updated_at)
+			SELECT id, tenant_id, message_id, endpoint_id, ordered, ordering_key, 'pending', 0, at, '', at
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], $6::text[], $7::timestamptz[]) AS d(id, tenant_id, message_id, endpoint_id, ordered, ordering_key, at)`,
+			idCol, tenants, messages, endpoints, ordered, keys, ats)
 		if err != nil {
 			return nil, fmt.Errorf("enqueue message %s: %w", deliveries[0].msg.ID, err)
 		}
@@ -486,15 +481,15 @@ func (s *Store) insertDeliveries(ctx context.Context, tx *sql.Tx, deliveries []n
 	}
 	for chunk := range slices.Chunk(deliveries, deliveryChunk) {
 		var b strings.Builder
-		b.WriteString(`INSERT INTO webhook_deliveries (id, tenant_id, message_id, endpoint_id, ordered, state, attempts, next_at, last_error, updated_at) VALUES `)
-		args := make([]any, 0, 7*len(chunk))
+		b.WriteString(`INSERT INTO webhook_deliveries (id, tenant_id, message_id, endpoint_id, ordered, ordering_key, state, attempts, next_at, last_error, updated_at) VALUES `)
+		args := make([]any, 0, 8*len(chunk))
 		for i, d := range chunk {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString("(?, ?, ?, ?, ?, 'pending', 0, ?, '', ?)")
+			b.WriteString("(?, ?, ?, ?, ?, ?, 'pending', 0, ?, '', ?)")
 			id, at := newDeliveryID(), sqldb.Timestamp(d.at)
-			args = append(args, id, d.msg.TenantID, d.msg.ID, d.ep.ID, d.ep.Ordered, at, at)
+			args = append(args, id, d.msg.TenantID, d.msg.ID, d.ep.ID, d.ep.Ordered, d.msg.OrderingKey, at, at)
 			ids = append(ids, id)
 		}
 		if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
@@ -508,14 +503,14 @@ func (s *Store) insertDeliveries(ctx context.Context, tx *sql.Tx, deliveries []n
 // ErrConflict, naming one, when any of their IDs is taken.
 func (s *Store) insertMessages(ctx context.Context, tx *sql.Tx, out []webhook.Outgoing) error {
 	n := len(out)
-	tenants, ids, types, payloads, subjects, ats, channels := make([]string, n), make([]string, n), make([]string, n), make([][]byte, n), make([]string, n), make([]time.Time, n), make([]string, n)
+	tenants, ids, types, payloads, subjects, ats, channels, keys := make([]string, n), make([]string, n), make([]string, n), make([][]byte, n), make([]string, n), make([]time.Time, n), make([]string, n), make([]string, n)
 	for i, o := range out {
 		msg := o.Message
 		payload := []byte(msg.Payload)
 		if payload == nil {
 			payload = []byte{}
 		}
-		tenants[i], ids[i], types[i], payloads[i], subjects[i], ats[i], channels[i] = msg.TenantID, msg.ID, msg.EventType, payload, msg.Subject, sqldb.Timestamp(msg.CreatedAt), encodeChannels(msg.Channels)
+		tenants[i], ids[i], types[i], payloads[i], subjects[i], ats[i], channels[i], keys[i] = msg.TenantID, msg.ID, msg.EventType, payload, msg.Subject, sqldb.Timestamp(msg.CreatedAt), encodeChannels(msg.Channels), msg.OrderingKey
 	}
 	const conflict = " ON CONFLICT (tenant_id, id) DO NOTHING RETURNING tenant_id, id"
 	var (
@@ -523,19 +518,19 @@ func (s *Store) insertMessages(ctx context.Context, tx *sql.Tx, out []webhook.Ou
 		err  error
 	)
 	if s.db.Dialect == sqldb.Postgres { // one INSERT of arrays: no statement with thousands of parameters to parse
-		rows, err = tx.QueryContext(ctx, `INSERT INTO webhook_messages (tenant_id, id, event_type, payload, subject, created_at, channels)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::timestamptz[], $7::text[])`+conflict,
-			tenants, ids, types, payloads, subjects, ats, channels)
+		rows, err = tx.QueryContext(ctx, `INSERT INTO webhook_messages (tenant_id, id, event_type, payload, subject, created_at, channels, ordering_key)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::timestamptz[], $7::text[], $8::text[])`+conflict,
+			tenants, ids, types, payloads, subjects, ats, channels, keys)
 	} else {
 		var b strings.Builder
-		b.WriteString(`INSERT INTO webhook_messages (tenant_id, id, event_type, payload, subject, created_at, channels) VALUES `)
-		args := make([]any, 0, 7*n)
+		b.WriteString(`INSERT INTO webhook_messages (tenant_id, id, event_type, payload, subject, created_at, channels, ordering_key) VALUES `)
+		args := make([]any, 0, 8*n)
 		for i := range out {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, tenants[i], ids[i], types[i], payloads[i], subjects[i], ats[i], channels[i])
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, tenants[i], ids[i], types[i], payloads[i], subjects[i], ats[i], channels[i], keys[i])
 		}
 		rows, err = tx.QueryContext(ctx, b.String()+conflict, args...)
 	}
@@ -566,13 +561,17 @@ func (s *Store) insertMessages(ctx context.Context, tx *sql.Tx, out []webhook.Ou
 	return fmt.Errorf("enqueue: %w", webhook.ErrConflict)
 }
 
-// lockOrdered takes the advisory lock of each ordered endpoint, in key
+// lockOrdered takes, on PostgreSQL, the advisory lock of each ordered
+// sequence (endpoint and ordering key) the deliveries join, in lock key
 // order.
-func lockOrdered(ctx context.Context, tx *sql.Tx, endpoints []*webhook.Endpoint) error {
+func (s *Store) lockOrdered(ctx context.Context, tx *sql.Tx, deliveries []newDelivery) error {
+	if s.db.Dialect != sqldb.Postgres {
+		return nil
+	}
 	var keys []int32
-	for _, ep := range endpoints {
-		if ep.Ordered {
-			keys = append(keys, int32(hash32(ep.ID)))
+	for _, d := range deliveries {
+		if d.ep.Ordered {
+			keys = append(keys, int32(hash32(d.ep.ID+"\x00"+d.msg.OrderingKey)))
 		}
 	}
 	slices.Sort(keys)
@@ -603,7 +602,7 @@ func newLeaseToken() string {
 // deliveryColumns are read from webhook_deliveries as d joined with
 // webhook_messages as m.
 const deliveryColumns = `d.id, d.seq, d.tenant_id, d.message_id, d.endpoint_id, d.state, d.attempts, d.next_at, d.last_error,
-	d.lease_token, d.lease_until, d.updated_at, m.event_type, m.payload, m.subject, m.created_at, m.channels`
+	d.lease_token, d.lease_until, d.updated_at, m.event_type, m.payload, m.subject, m.created_at, m.channels, m.ordering_key`
 
 // claimedColumns are deliveryColumns and, from the endpoint ep joined to
 // a claim's deliveries, its version (0 when it is gone).
@@ -627,7 +626,7 @@ func scanDeliveryAnd(row scanner, more ...any) (*webhook.Delivery, error) {
 		payload, channels    []byte
 	)
 	if err := row.Scan(append([]any{&d.ID, &d.Seq, &m.TenantID, &m.ID, &d.EndpointID, &state, &d.Attempts, &nextAt, &d.LastError,
-		&token, &leaseUntil, &updatedAt, &m.EventType, &payload, &m.Subject, &c, &channels}, more...)...); err != nil {
+		&token, &leaseUntil, &updatedAt, &m.EventType, &payload, &m.Subject, &c, &channels, &m.OrderingKey}, more...)...); err != nil {
 		return nil, err
 	}
 	var err error
@@ -672,18 +671,19 @@ func collect[T any](rows *sql.Rows, scan func(scanner) (*T, error)) ([]*T, error
 
 // due is the condition for a delivery d that Claim may take, with the
 // claim time as the parameter(s) marked {now}: pending, due, not leased,
-// and, for an ordered delivery, no earlier pending ordered delivery to
-// its endpoint (whether due or leased or not), exactly as memstore walks
-// the pending deliveries in seq order.
+// and, for an ordered delivery, no earlier pending delivery of its
+// sequence (its endpoint and ordering key), whether due or leased or
+// not, exactly as memstore walks each sequence's pending deliveries in
+// seq order.
 const due = `d.state = 'pending' AND d.next_at <= {now} AND (d.lease_until IS NULL OR d.lease_until <= {now})
 	AND (NOT d.ordered OR NOT EXISTS (
 		SELECT 1 FROM webhook_deliveries e
-		WHERE e.endpoint_id = d.endpoint_id AND e.state = 'pending' AND e.ordered = TRUE AND e.seq < d.seq))`
+		WHERE e.endpoint_id = d.endpoint_id AND e.ordering_key = d.ordering_key AND e.state = 'pending' AND e.ordered = TRUE AND e.seq < d.seq))`
 
 // pendingEndpoints lists the endpoints that have pending deliveries, one
 // index seek each (a loose scan of webhook_deliveries_endpoint): however
 // long the backlog, a claim reads only as many entries as there are
-// endpoints with work, plus the rows it takes.
+// endpoints with work, plus the rows it takes. Then orderedHeads.
 func pendingEndpoints(sqlite bool) string {
 	hint := indexHint(sqlite, "webhook_deliveries_endpoint")
 	return `WITH RECURSIVE eps(endpoint_id) AS (
@@ -693,6 +693,36 @@ func pendingEndpoints(sqlite bool) string {
 	SELECT (SELECT w.endpoint_id FROM webhook_deliveries w ` + hint + ` WHERE w.state = 'pending' AND w.endpoint_id > eps.endpoint_id
 		ORDER BY w.endpoint_id LIMIT 1)
 	FROM eps WHERE eps.endpoint_id IS NOT NULL
+), ` + orderedHeads(sqlite)
+}
+
+// rowKey is the column a claim finds a delivery by: its rowid, seq, on
+// SQLite, and its primary key, id, on PostgreSQL.
+func rowKey(sqlite bool) string {
+	if sqlite {
+		return "seq"
+	}
+	return "id"
+}
+
+// orderedHeads lists, as heads(rk) (rowKey), the first pending delivery
+// of every ordered sequence (endpoint and ordering key) with a loose
+// scan of webhook_deliveries_ordered: one index seek per sequence with
+// pending deliveries, however many wait behind each head. Each step
+// seeks the endpoint's next key, or else the next endpoint's first key
+// (two seeks both engines' planners use the index for, where a row
+// comparison is not one on SQLite). The last row is NULL.
+func orderedHeads(sqlite bool) string {
+	key := rowKey(sqlite)
+	first := `SELECT w.` + key + ` FROM webhook_deliveries w ` + indexHint(sqlite, "webhook_deliveries_ordered") + `
+		WHERE w.state = 'pending' AND w.ordered = TRUE`
+	return `heads(rk) AS (
+	SELECT (` + first + ` ORDER BY w.endpoint_id, w.ordering_key, w.seq LIMIT 1)
+	UNION ALL
+	SELECT COALESCE(
+		(` + first + ` AND w.endpoint_id = p.endpoint_id AND w.ordering_key > p.ordering_key ORDER BY w.ordering_key, w.seq LIMIT 1),
+		(` + first + ` AND w.endpoint_id > p.endpoint_id ORDER BY w.endpoint_id, w.ordering_key, w.seq LIMIT 1))
+	FROM heads JOIN webhook_deliveries p ON p.` + key + ` = heads.rk
 )`
 }
 
@@ -705,37 +735,70 @@ func indexHint(sqlite bool, index string) string {
 	return ""
 }
 
-// endpointDue selects the id, seq and next_at of one endpoint's
-// (eps.endpoint_id) first perEndpoint claimable deliveries, longest due
-// first, with the claim time as now. They are its due unordered
-// deliveries, from webhook_deliveries_endpoint_due, whose walk starts at
-// the oldest next_at and stops after perEndpoint; and the first of its
-// pending ordered deliveries (webhook_deliveries_endpoint), if that one
-// is due, since it blocks the rest. Deliveries waiting out a backoff, or behind an ordered head, are
-// never read.
+// notLeased is the condition that delivery d's lease, if any, has run
+// out at now.
+func notLeased(now string) string {
+	return "(d.lease_until IS NULL OR d.lease_until <= " + now + ")"
+}
+
+// endpointDue selects the rowKey, seq and next_at of one endpoint's
+// (eps.endpoint_id) first perEndpoint due unordered deliveries, longest
+// due first, with the claim time as now, from
+// webhook_deliveries_endpoint_due, whose walk starts at the oldest
+// next_at and stops after perEndpoint. Deliveries waiting out a backoff
+// are never read.
 func endpointDue(sqlite bool, now, perEndpoint string) string {
-	notLeased := "(d.lease_until IS NULL OR d.lease_until <= " + now + ")"
-	return `SELECT id, seq, next_at FROM (
-		SELECT id, seq, next_at FROM (
-			SELECT d.id, d.seq, d.next_at FROM webhook_deliveries d ` + indexHint(sqlite, "webhook_deliveries_endpoint_due") + `
-			WHERE d.endpoint_id = eps.endpoint_id AND d.ordered = FALSE AND d.state = 'pending'
-				AND d.next_at <= ` + now + ` AND ` + notLeased + `
-			ORDER BY d.next_at, d.seq LIMIT ` + perEndpoint + `) unordered
-		UNION ALL
-		SELECT id, seq, next_at FROM (
-			SELECT d.id, d.seq, d.next_at, d.lease_until FROM webhook_deliveries d ` + indexHint(sqlite, "webhook_deliveries_endpoint") + `
-			WHERE d.endpoint_id = eps.endpoint_id AND d.ordered = TRUE AND d.state = 'pending'
-			ORDER BY d.seq LIMIT 1) d
-		WHERE d.next_at <= ` + now + ` AND ` + notLeased + `
-	) c ORDER BY next_at, seq LIMIT ` + perEndpoint
+	return `SELECT d.` + rowKey(sqlite) + ` AS rk, d.seq, d.next_at FROM webhook_deliveries d ` + indexHint(sqlite, "webhook_deliveries_endpoint_due") + `
+		WHERE d.endpoint_id = eps.endpoint_id AND d.ordered = FALSE AND d.state = 'pending'
+			AND d.next_at <= ` + now + ` AND ` + notLeased(now) + `
+		ORDER BY d.next_at, d.seq LIMIT ` + perEndpoint
+}
+
+// headsDue selects the rowKey, seq, next_at and endpoint of the ordered
+// sequences' heads that are due and not leased, with the claim time as
+// now, each looked up by its key. Deliveries behind a head are never
+// read.
+func headsDue(sqlite bool, now string) string {
+	if sqlite {
+		return `SELECT d.seq AS rk, d.seq, d.next_at, d.endpoint_id FROM heads JOIN webhook_deliveries d ON d.seq = heads.rk
+		WHERE d.next_at <= ` + now + ` AND ` + notLeased(now)
+	}
+	return `SELECT d.id AS rk, d.seq, d.next_at, d.endpoint_id FROM heads CROSS JOIN LATERAL (
+			SELECT w.id, w.seq, w.next_at, w.endpoint_id, w.lease_until FROM webhook_deliveries w WHERE w.id = heads.rk
+			LIMIT 1 -- by its key, for each head: a hash join would read every delivery
+		) d
+		WHERE d.next_at <= ` + now + ` AND ` + notLeased(now)
+}
+
+// claimable selects the rowKey of the deliveries a claim may take, at
+// most perEndpoint of any one endpoint, longest due first: each pending
+// endpoint's due unordered deliveries (endpointDue, at most perEndpoint
+// each) and the due heads of the ordered sequences (headsDue), of which
+// each endpoint keeps its first perEndpoint, then the first limit of
+// them all. now is the claim time, taken three times.
+func claimable(sqlite bool, now, perEndpoint, limit string) string {
+	unordered := `SELECT u.rk, u.seq, u.next_at, eps.endpoint_id FROM eps CROSS JOIN LATERAL (` + endpointDue(false, now, perEndpoint) + `) u
+			WHERE eps.endpoint_id IS NOT NULL`
+	if sqlite { // no LATERAL: a correlated IN
+		unordered = `SELECT p.seq AS rk, p.seq, p.next_at, p.endpoint_id FROM eps CROSS JOIN webhook_deliveries p
+			ON p.seq IN (SELECT rk FROM (` + endpointDue(true, now, perEndpoint) + `))`
+	}
+	return `SELECT rk FROM (
+		SELECT c.rk, c.seq, c.next_at, row_number() OVER (PARTITION BY c.endpoint_id ORDER BY c.next_at, c.seq) AS n FROM (
+			` + unordered + `
+			UNION ALL
+			` + headsDue(sqlite, now) + `
+		) c
+	) r WHERE r.n <= ` + perEndpoint + `
+	ORDER BY r.next_at, r.seq LIMIT ` + limit
 }
 
 // claimPostgres claims in one statement, so in one transaction:
 //
-//  1. eps: the endpoints with pending deliveries (pendingEndpoints).
-//  2. candidates: per endpoint (LATERAL), its first perEndpoint claimable
-//     deliveries (endpointDue), then the first 2*max of them all,
-//     longest due first, locking nothing.
+//  1. eps: the endpoints with pending deliveries (pendingEndpoints), and
+//     heads: the ordered sequences' first deliveries (orderedHeads).
+//  2. candidates: the first 2*max claimable deliveries (claimable),
+//     locking nothing.
 //  3. picked: each candidate, looked up by its key and locked FOR
 //     UPDATE SKIP LOCKED, if still claimable, then the first max of
 //     them. A row
@@ -752,13 +815,11 @@ func endpointDue(sqlite bool, now, perEndpoint string) string {
 // the result is exactly memstore's. Under contention a claim may come
 // back short.
 var claimPostgres = pendingEndpoints(false) + `, candidates AS (
-	SELECT c.id FROM eps CROSS JOIN LATERAL (` + endpointDue(false, "$1", "$3") + `) c
-	WHERE eps.endpoint_id IS NOT NULL
-	ORDER BY c.next_at, c.seq LIMIT 2 * $2
+	` + claimable(false, "$1", "$3", "2 * $2") + `
 ), picked AS (
 	SELECT d.id FROM candidates c CROSS JOIN LATERAL (
-		SELECT w.id, w.seq, w.endpoint_id, w.ordered, w.state, w.next_at, w.lease_until
-		FROM webhook_deliveries w WHERE w.id = c.id
+		SELECT w.id, w.seq, w.endpoint_id, w.ordered, w.ordering_key, w.state, w.next_at, w.lease_until
+		FROM webhook_deliveries w WHERE w.id = c.rk
 		LIMIT 1 FOR UPDATE SKIP LOCKED -- the LIMIT keeps the conditions below from being pushed in, so the key is used
 	) d
 	WHERE ` + strings.ReplaceAll(due, "{now}", "$1") + `
@@ -770,25 +831,22 @@ var claimPostgres = pendingEndpoints(false) + `, candidates AS (
 )
 SELECT ` + claimedColumns + ` FROM leased d
 CROSS JOIN LATERAL (
-	SELECT m.event_type, m.payload, m.subject, m.created_at, m.channels FROM webhook_messages m
+	SELECT m.event_type, m.payload, m.subject, m.created_at, m.channels, m.ordering_key FROM webhook_messages m
 	WHERE m.tenant_id = d.tenant_id AND m.id = d.message_id
 	LIMIT 1 -- looked up by its key for each claimed row: a hash join would read every message
 ) m` + joinEndpoint + `
 ORDER BY d.next_at, d.seq`
 
-// claimSQLite leases the same deliveries as claimPostgres: each pending
-// endpoint's first perEndpoint claimable ones, then the first max of
-// those, longest due first. It runs in a write transaction, which
+// claimSQLite leases the same deliveries as claimPostgres: the first
+// max claimable ones (claimable). It runs in a write transaction, which
 // excludes every other writer; the UPDATE comes first, so the
 // transaction takes the write lock at once even when it began deferred.
-// Its parameters: the lease token and end, then for endpointDue the
-// claim time twice, perEndpoint, the claim time twice and perEndpoint,
-// then max.
+// Its parameters: the lease token and end, then for claimable the claim
+// time twice, perEndpoint, the claim time twice, perEndpoint and max.
 var claimSQLite = `UPDATE webhook_deliveries SET lease_token = ?, lease_until = ?
 WHERE seq IN (
 	` + pendingEndpoints(true) + `
-	SELECT p.seq FROM eps CROSS JOIN webhook_deliveries p ON p.seq IN (SELECT seq FROM (` + endpointDue(true, "?", "?") + `))
-	ORDER BY p.next_at, p.seq LIMIT ?
+	` + claimable(true, "?", "?", "?") + `
 )
 RETURNING seq`
 
@@ -856,7 +914,10 @@ func (s *Store) anyDueSQLite(ctx context.Context, now time.Time) (bool, error) {
 // anyDueSQLite selects 1 if an endpoint has a claimable delivery, with
 // the claim time as its four parameters.
 var anyDueSQLite = pendingEndpoints(true) + `
-SELECT 1 FROM eps WHERE eps.endpoint_id IS NOT NULL AND EXISTS (` + endpointDue(true, "?", "1") + `) LIMIT 1`
+SELECT 1 FROM eps WHERE eps.endpoint_id IS NOT NULL AND EXISTS (` + endpointDue(true, "?", "1") + `)
+UNION ALL
+SELECT 1 FROM (` + headsDue(true, "?") + `)
+LIMIT 1`
 
 // claimedSQLite reads the claimed deliveries, whose seqs its parameter
 // lists as a JSON array: one statement text whatever their number, so
@@ -1100,6 +1161,23 @@ func (s *Store) Deliveries(ctx context.Context, tenantID string, f webhook.Deliv
 	if !textfield.Storable(tenantID) {
 		return nil, nil
 	}
+	query, args := deliveriesQuery(tenantID, f)
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	out, err := collectDeliveries(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// deliveriesQuery is the query of Deliveries: a walk of the index for
+// f's filter, (tenant_id, id), (endpoint_id, id), (tenant_id,
+// message_id, id) or the dead deliveries' (tenant_id, id), from the
+// page's start.
+func deliveriesQuery(tenantID string, f webhook.DeliveryFilter) (string, []any) {
 	query := `SELECT ` + deliveryColumns + ` FROM webhook_deliveries d
 		JOIN webhook_messages m ON m.tenant_id = d.tenant_id AND m.id = d.message_id
 		WHERE d.tenant_id = ? AND d.id > ?`
@@ -1125,16 +1203,7 @@ func (s *Store) Deliveries(ctx context.Context, tenantID string, f webhook.Deliv
 		args = append(args, sqldb.Timestamp(f.Until))
 	}
 	query += " ORDER BY d.id LIMIT ?"
-	args = append(args, f.EffectiveLimit())
-	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
-	if err != nil {
-		return nil, fmt.Errorf("list deliveries: %w", err)
-	}
-	out, err := collectDeliveries(rows)
-	if err != nil {
-		return nil, fmt.Errorf("list deliveries: %w", err)
-	}
-	return out, nil
+	return query, append(args, f.EffectiveLimit())
 }
 
 // Requeue implements webhook.Queue.

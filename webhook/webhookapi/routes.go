@@ -247,7 +247,10 @@ type messageJSON struct {
 	EventType string          `json:"event_type"`
 	Payload   json.RawMessage `json:"payload"` // null once retention removed it
 	Channels  []string        `json:"channels"`
-	CreatedAt time.Time       `json:"created_at"`
+	// OrderingKey is the sequence the message keeps its order in on
+	// ordered endpoints; "" for none.
+	OrderingKey string    `json:"ordering_key"`
+	CreatedAt   time.Time `json:"created_at"`
 }
 
 func messageOf(m *webhook.Message) messageJSON {
@@ -255,7 +258,7 @@ func messageOf(m *webhook.Message) messageJSON {
 	if m.PayloadExpunged() {
 		payload = json.RawMessage("null")
 	}
-	return messageJSON{ID: m.ID, EventType: m.EventType, Payload: payload, Channels: orEmpty(m.Channels), CreatedAt: m.CreatedAt}
+	return messageJSON{ID: m.ID, EventType: m.EventType, Payload: payload, Channels: orEmpty(m.Channels), OrderingKey: m.OrderingKey, CreatedAt: m.CreatedAt}
 }
 
 func (h *Handler) listMessages(ctx context.Context, tenant string, r *http.Request) (int, any, error) {

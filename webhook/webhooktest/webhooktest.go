@@ -45,6 +45,8 @@ func RunStoreTests(t *testing.T, newAdapter func(t *testing.T) Adapter) {
 		{"ClaimIsFairAcrossEndpoints", testFairness},
 		{"ClaimTakesDueOrder", testDueOrder},
 		{"OrderedEndpoints", testOrdered},
+		{"OrderingKeys", testOrderingKeys},
+		{"OrderingKeyHeads", testOrderingKeyHeads},
 		{"DeadLetters", testDeadLetters},
 		{"PostponeRecordsNoAttempt", testPostpone},
 		{"DeliveriesAreTenantScoped", testDeliveriesScoped},
