@@ -39,6 +39,28 @@
 // on) are a field flagd ignores. TenantContext puts the tenant of a
 // request (package tenancy) into the evaluation context.
 //
+// # Guarded rollouts
+//
+// A Guardian raises a rollout flag through GuardedSteps (10%, then 50%,
+// then 100%, each held for a time) only while its Guards hold, as
+// LaunchDarkly's guarded rollouts and Argo Rollouts' analysis do. A
+// guard reads a metric of the "on" variant since the step began (an
+// error ratio or a latency from Outcomes, an OpenTelemetry metric
+// recorded with the variant as an attribute, an SLO's burn rate:
+// anything behind Guard.Read) and fails over an absolute Max or when
+// worse than the "off" variant by more than MaxIncrease. A failing guard
+// rolls the flag back to the last percentage that held (or pauses it,
+// GuardPause) at once, and the rollout waits for an operator's Resume.
+// Too few samples, or a metric that cannot be read, holds the rollout
+// where it is and says so: a guard that cannot see does not pass. The
+// progress (status, step, its start, the last good percentage, the
+// reason) is kept in the flag's metadata, so it is stored, audited and
+// shared with the definitions: through flags/sqlstore every change is an
+// audit entry under the Guardian's name, replicas see the same state, a
+// restart resumes it, and two replicas' Guardians never both act on one
+// state. Each change reaches OpenFeature clients as a
+// configuration-changed event. Outcomes are per process.
+//
 // # Live updates
 //
 // Sync keeps an Evaluator serving a Source: FileSource (watched),
