@@ -59,7 +59,21 @@
 // audit entry under the Guardian's name, replicas see the same state, a
 // restart resumes it, and two replicas' Guardians never both act on one
 // state. Each change reaches OpenFeature clients as a
-// configuration-changed event. Outcomes are per process.
+// configuration-changed event. Outcomes are per process. The kill switch
+// and an operator win: a Guardian leaves a disabled flag alone, and one
+// whose percentage was set by hand off its step, until Resume hands the
+// rollout back.
+//
+// # Stale flags
+//
+// Usage counts each flag's evaluations per variant and day (as an
+// OpenFeature hook, or Record beside an Evaluator) and flushes them to a
+// UsageStore (flags/sqlstore: every replica adds to the same rows).
+// StaleFlags reads them: flags not evaluated for a period (unused, or
+// never evaluated) and flags that served one variant to every
+// evaluation for the period (fully rolled out, or killed), as GrowthBook
+// reports them; `saaskit flags stale` prints it. With less usage
+// recorded than the period it reports nothing rather than everything.
 //
 // # Live updates
 //

@@ -285,8 +285,15 @@ func (g *Guardian) check(ctx context.Context, r GuardedRollout) GuardDecision {
 	case st.status != RolloutProgressing:
 		d.Action, d.Reason = "none", st.status+": "+st.reason
 		return d
+	case f.State == Disabled:
+		d.Action, d.Reason = "none", "the flag is disabled (kill switch)"
+		return d
 	}
 	step := r.Steps[min(max(st.step, 0), len(r.Steps)-1)]
+	if st.percent != step.Percent {
+		d.Action, d.Reason = "none", fmt.Sprintf("the percentage was set by hand to %d%%, off step %d (%d%%); Resume hands it back", st.percent, st.step+1, step.Percent)
+		return d
+	}
 	verdict, reason := g.judge(ctx, r, st.since)
 	switch verdict {
 	case guardFails:
@@ -302,9 +309,9 @@ func (g *Guardian) check(ctx context.Context, r GuardedRollout) GuardDecision {
 			return rolloutState{status: RolloutRolledBack, reason: reason, step: st.step, lastGood: st.lastGood, since: now, percent: st.lastGood}
 		})
 		return d
-	case guardUnsure:
+	case guardUnsure, guardBlind:
 		d.Action, d.Reason = "hold", reason
-		if reason != st.reason { // say why, once: a guard that cannot see holds the rollout
+		if verdict == guardBlind && reason != st.reason { // say why, once: a guard that cannot see holds the rollout
 			d.Err = g.change(ctx, r.Flag, st, "hold", func(*Flag) rolloutState {
 				held := st
 				held.reason = reason
@@ -336,19 +343,20 @@ func (g *Guardian) check(ctx context.Context, r GuardedRollout) GuardDecision {
 type guardVerdict int
 
 const (
-	guardHolds guardVerdict = iota
-	guardUnsure
+	guardHolds  guardVerdict = iota
+	guardUnsure              // too few samples yet
+	guardBlind               // a metric could not be read
 	guardFails
 )
 
 // judge reads every guard since the step began: one failing fails the
-// rollout; one that cannot be read or has too few samples holds it.
+// rollout; one that cannot be read, or has too few samples, holds it.
 func (g *Guardian) judge(ctx context.Context, r GuardedRollout, since time.Time) (guardVerdict, string) {
 	verdict, why := guardHolds, ""
 	for _, gd := range r.Guards {
 		on, err := gd.Read(ctx, r.Flag, "on", since)
 		if err != nil {
-			verdict, why = guardUnsure, fmt.Sprintf("guard %s: metric unavailable, holding: %v", gd.Name, err)
+			verdict, why = guardBlind, fmt.Sprintf("guard %s: metric unavailable, holding: %v", gd.Name, err)
 			continue
 		}
 		if on.Samples < gd.MinSamples {
@@ -363,7 +371,7 @@ func (g *Guardian) judge(ctx context.Context, r GuardedRollout, since time.Time)
 		if gd.MaxIncrease > 0 {
 			off, err := gd.Read(ctx, r.Flag, "off", since)
 			if err != nil {
-				verdict, why = guardUnsure, fmt.Sprintf("guard %s: metric of off unavailable, holding: %v", gd.Name, err)
+				verdict, why = guardBlind, fmt.Sprintf("guard %s: metric of off unavailable, holding: %v", gd.Name, err)
 				continue
 			}
 			if off.Samples >= gd.MinSamples && on.Value > off.Value*(1+gd.MaxIncrease) {
@@ -413,9 +421,10 @@ func (g *Guardian) change(ctx context.Context, key string, st rolloutState, acti
 	return err
 }
 
-// Resume sets a paused or rolled-back rollout going again from the
-// percentage it serves, as an operator decides: the step it is at is
-// the last one at or below that percentage, held afresh from now.
+// Resume sets a paused or rolled-back rollout going again, as an
+// operator decides, or hands back one whose percentage was set by hand:
+// from the last step at or below the percentage it serves (the first
+// step if none is), held afresh from now.
 func (g *Guardian) Resume(ctx context.Context, flag, actor string) error {
 	i := slices.IndexFunc(g.rollouts, func(r GuardedRollout) bool { return r.Flag == flag })
 	if i < 0 {
@@ -434,9 +443,8 @@ func (g *Guardian) Resume(ctx context.Context, flag, actor string) error {
 				step = j
 			}
 		}
-		if st.percent < steps[0].Percent {
-			d.Flags[flag] = f
-			if err := d.SetPercent(flag, steps[0].Percent); err != nil {
+		if st.percent != steps[step].Percent {
+			if err := d.SetPercent(flag, steps[step].Percent); err != nil {
 				return err
 			}
 			f = d.Flags[flag]

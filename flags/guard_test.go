@@ -118,13 +118,47 @@ func TestGuardedRolloutStepsWhileGuardsHold(t *testing.T) {
 	assert.Equal(t, 100, percent)
 	assert.Equal(t, flags.RolloutComplete, status)
 	assert.Equal(t, "none", judgeOnce(t, g).Action, "a complete rollout is left alone")
-
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	assert.Len(t, f.changed, 5, "start, hold reason, two advances and complete each changed the flag: %v", f.changed)
+	assert.Len(t, f.changed, 4, "start, two advances and complete each changed the flag, holding for samples did not: %v", f.changed)
 	for _, keys := range f.changed {
 		assert.Equal(t, []string{"checkout"}, keys)
 	}
+}
+
+// TestGuardianYieldsToTheKillSwitchAndToAHandSetPercentage: a disabled
+// flag, or one whose percentage an operator set off its step, is left
+// alone, without a write; Resume hands it back at a step.
+func TestGuardianYieldsToTheKillSwitchAndToAHandSetPercentage(t *testing.T) {
+	f := newGuardFixture(t)
+	g := f.guardian(t, flags.GuardRollback, f.errorGuard())
+	judgeOnce(t, g)
+	f.now = f.now.Add(2 * time.Hour)
+	f.serve("on", 200, 0)
+	require.NoError(t, f.ev.SetState("checkout", flags.Disabled))
+	d := judgeOnce(t, g)
+	assert.Equal(t, "none", d.Action)
+	assert.Contains(t, d.Reason, "kill switch")
+	require.NoError(t, f.ev.SetState("checkout", flags.Enabled))
+
+	require.NoError(t, f.ev.Edit(func(d *flags.Definitions) error { return d.SetPercent("checkout", 40) }))
+	f.mu.Lock()
+	writes := len(f.changed)
+	f.mu.Unlock()
+	d = judgeOnce(t, g)
+	assert.Equal(t, "none", d.Action)
+	assert.Contains(t, d.Reason, "set by hand to 40%")
+	f.mu.Lock()
+	assert.Equal(t, writes, len(f.changed), "the guardian wrote nothing")
+	f.mu.Unlock()
+
+	require.NoError(t, g.Resume(context.Background(), "checkout", "alice"))
+	percent, status, _ := f.status(t)
+	assert.InDelta(t, 25, percent, 4, "back at the last step at or below 40%")
+	assert.Equal(t, flags.RolloutProgressing, status)
+	f.now = f.now.Add(2 * time.Hour)
+	f.serve("on", 200, 0)
+	assert.Equal(t, "advance", judgeOnce(t, g).Action)
 }
 
 func TestGuardedRolloutRollsBackAtOnce(t *testing.T) {

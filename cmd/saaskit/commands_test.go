@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/assert"
@@ -213,6 +214,22 @@ func TestEveryCommandOnBothEngines(t *testing.T) {
 			assert.Contains(t, status(0, "flags", "eval", "invoices", "--context", `{"tenantId": "globex"}`), "invoices = false")
 			status(exitBad, "flags", "eval", "nosuchflag")
 			status(exitUsage, "flags", "eval", "invoices", "--context", "[1]")
+
+			// flags stale: nothing to tell without usage; then invoices
+			// served only "on" for the last 40 days.
+			assert.Contains(t, status(0, "flags", "stale"), "nothing can be told yet")
+			st, err := flagstore.New(s.db.DB, flagstore.Options{})
+			require.NoError(t, err)
+			for d := 1; d <= 40; d++ {
+				at := time.Now().AddDate(0, 0, -d)
+				require.NoError(t, st.AddUsage(context.Background(), []flags.UsageRecord{{Flag: "invoices", Variant: "on", Day: at, Evaluations: 5, Last: at}}))
+			}
+			assert.Regexp(t, `invoices\s+rolled-out\s+served only "on"`, status(0, "flags", "stale"))
+			var stale []flags.StaleFlag
+			require.NoError(t, json.Unmarshal([]byte(status(0, "flags", "stale", "--days", "7", "--json")), &stale))
+			require.Len(t, stale, 1)
+			assert.Equal(t, flags.StaleRolledOut, stale[0].Kind)
+			status(exitUsage, "flags", "stale", "--days", "0")
 
 			// backup: the service's database, by default.
 			var m struct{ ID, Source string }

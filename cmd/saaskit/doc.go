@@ -42,12 +42,14 @@
 //	saaskit webhook verify --secret whsec_... --id msg_1 --timestamp 1700000000 --signature 'v1,...' body.json
 //
 // Flags: validates flagd definition files (every invalid flag named),
-// and evaluates a flag for a context, from a file or from the service's
-// flag store (rings and shared evaluators included):
+// evaluates a flag for a context, from a file or from the service's
+// flag store (rings and shared evaluators included), and lists the
+// service's stale flags from the usage it records:
 //
 //	saaskit flags validate flags/*.json
 //	saaskit flags eval flags.json new-checkout --context '{"tenantId":"acme"}'
 //	saaskit flags eval new-checkout --data ./data --context '{"tenantId":"acme"}'
+//	saaskit flags stale --data ./data --days 30
 //
 // Keys: rotates a tenant's key-encryption key and rewraps its data
 // keys, or shreds a data subject's (or a whole tenant's) keys:

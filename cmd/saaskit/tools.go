@@ -148,7 +148,74 @@ func (c *cli) flagsCommand() *cobra.Command {
 			return nil
 		},
 	}
-	return group("flags", "Validate flag definitions, and evaluate a flag", validate, c.flagsEval())
+	return group("flags", "Validate flag definitions, evaluate a flag, and find stale flags", validate, c.flagsEval(), c.flagsStale())
+}
+
+func (c *cli) flagsStale() *cobra.Command {
+	var days int
+	cmd := &cobra.Command{
+		Use:   "stale [--days N]",
+		Short: "List the flags not evaluated, or serving one variant to everyone, for N days",
+		Long: `List the service's stale flags, candidates for removal from the code and
+the definitions: flags not evaluated for N days (unused, or never
+evaluated), and flags that served one variant to every evaluation for N
+days (fully rolled out, or killed). It reads the flag store's definitions
+and the usage the service records (--data or --db). With less than N days
+of usage recorded it can tell nothing, and says so.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if days < 1 {
+				return usageError("--days: want 1 or more")
+			}
+			return c.staleFlags(cmd.Context(), days)
+		},
+	}
+	cmd.Flags().IntVar(&days, "days", 30, "the period, in days")
+	return cmd
+}
+
+func (c *cli) staleFlags(ctx context.Context, days int) error {
+	db, err := c.svc.openReadOnly(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	st, err := flagstore.New(db.DB, flagstore.Options{})
+	if err != nil {
+		return err
+	}
+	data, err := st.Load(ctx)
+	if err != nil {
+		return err
+	}
+	var defs flags.Definitions
+	if err := json.Unmarshal(data, &defs); err != nil {
+		return badError("flag store: %w", err)
+	}
+	from, err := st.UsageStart(ctx)
+	if err != nil {
+		return err
+	}
+	usage, err := st.Usage(ctx, from)
+	if err != nil {
+		return err
+	}
+	period := time.Duration(days) * 24 * time.Hour
+	stale := flags.StaleFlags(defs, usage, flags.StaleOptions{Now: time.Now(), Period: period, RecordedFrom: from})
+	if stale == nil {
+		stale = []flags.StaleFlag{}
+	}
+	return c.out().print(stale, func(w io.Writer) {
+		switch {
+		case from.IsZero() || time.Since(from) < period:
+			fmt.Fprintf(w, "usage recorded for less than %d days: nothing can be told yet\n", days)
+		case len(stale) == 0:
+			fmt.Fprintf(w, "no stale flags: every flag was evaluated, and served more than one variant, in the last %d days\n", days)
+		}
+		for _, s := range stale {
+			fmt.Fprintf(w, "%-24s %-16s %s\n", s.Flag, s.Kind, s.Detail)
+		}
+	})
 }
 
 func validateFlags(name string) error {
