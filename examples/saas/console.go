@@ -627,6 +627,9 @@ type flagRow struct {
 	Percent    int        // the "on" share the console sets
 	Settable   bool       // whether it has an on/off split to set
 	Last       *flagstore.AuditEntry
+	Guarded    string           // a guarded rollout's status ("" for none)
+	GuardWhy   string           // and why it stands so
+	Stale      *flags.StaleFlag // when the stale-flag report names it
 }
 
 // flagRing is a ring of tenants a flag's targeting includes.
@@ -646,10 +649,16 @@ func (c *console) flags(r *http.Request) (*tenancy.Tenant, any, error) {
 	if err := json.Unmarshal(data, &d); err != nil {
 		return nil, nil, err
 	}
+	stale, err := staleFlags(r.Context(), f.store, d)
+	if err != nil {
+		return nil, nil, err
+	}
 	var rows []flagRow
 	for key, fl := range d.Flags {
 		ro := rolloutOf(fl.Targeting)
-		row := flagRow{Key: key, State: fl.State, Splits: ro.splits}
+		row := flagRow{Key: key, State: fl.State, Splits: ro.splits, Stale: stale[key]}
+		row.Guarded, _ = fl.Metadata[flags.RolloutStatusKey].(string)
+		row.GuardWhy, _ = fl.Metadata[flags.RolloutReasonKey].(string)
 		row.Percent, row.Settable = ro.onPercent()
 		for _, ref := range ro.refs {
 			name, isRing := strings.CutPrefix(ref, ringEvaluator)
@@ -671,6 +680,23 @@ func (c *console) flags(r *http.Request) (*tenancy.Tenant, any, error) {
 	}
 	slices.SortFunc(rows, func(a, b flagRow) int { return strings.Compare(a.Key, b.Key) })
 	return nil, rows, nil
+}
+
+// staleFlags is the stale-flag report over the last 30 days, by flag.
+func staleFlags(ctx context.Context, st *flagstore.Store, d flags.Definitions) (map[string]*flags.StaleFlag, error) {
+	from, err := st.UsageStart(ctx)
+	if err != nil {
+		return nil, err
+	}
+	usage, err := st.Usage(ctx, from)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*flags.StaleFlag{}
+	for _, s := range flags.StaleFlags(d, usage, flags.StaleOptions{Now: time.Now(), Period: 30 * 24 * time.Hour, RecordedFrom: from}) {
+		out[s.Flag] = &s
+	}
+	return out, nil
 }
 
 // ringEvaluator prefixes the name of the shared evaluator that holds a

@@ -319,6 +319,7 @@ func TestDemoConsole(t *testing.T) {
 		assert.Equal(t, "ENABLED", b.text(row+" .state"))
 		assert.Equal(t, "internal: acme", b.text(row+" .rings"))
 		assert.Equal(t, "on 0% · off 100%", b.text(row+" .split-label"))
+		assert.Equal(t, "guarded rollout: progressing", b.text(row+" .guard"), "the rollout's guard state is shown")
 		b.click(row + " button.kill")
 		assert.Equal(t, "DISABLED", b.text(row+" .state"))
 		await.True(t, func() bool { return insights("acme") == 404 },

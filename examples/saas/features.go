@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/saaskit/saaskit/flags"
 	flagstore "github.com/saaskit/saaskit/flags/sqlstore"
@@ -27,13 +29,31 @@ import (
 const insightsFlag = "usage-insights"
 
 // features serves the demo's flags from the database, synced live, and
-// the operator endpoints that change them.
+// the operator endpoints that change them. usage-insights is a guarded
+// rollout: it goes from 0% of other tenants to 10%, 50% and 100%, a day
+// at each, while the insights API's error ratio with the feature on
+// stays under 5%, and rolls back on its own otherwise.
 type features struct {
 	store    *flagstore.Store
 	ev       *flags.Evaluator
 	db       *sql.DB
 	operator string // bearer token of the operator endpoints
 	logger   *slog.Logger
+	usage    *flags.Usage    // evaluations per flag and variant, for the stale-flag report
+	outcomes *flags.Outcomes // the insights API's errors and latency, for its guard
+	guardian *flags.Guardian
+}
+
+// insightsRollout is usage-insights' guarded rollout.
+func insightsRollout(outcomes *flags.Outcomes) flags.GuardedRollout {
+	return flags.GuardedRollout{
+		Flag: insightsFlag,
+		Steps: []flags.GuardedStep{
+			{Percent: 0, Hold: time.Hour}, {Percent: 10, Hold: 24 * time.Hour},
+			{Percent: 50, Hold: 24 * time.Hour}, {Percent: 100, Hold: 24 * time.Hour},
+		},
+		Guards: []flags.Guard{{Name: "insights-error-ratio", Read: outcomes.ErrorRatio, Max: 0.05, MinSamples: 50}},
+	}
 }
 
 // newFeatures migrates and seeds the flag tables, prints the operator
@@ -46,8 +66,12 @@ func newFeatures(ctx context.Context, db *sql.DB, stdout io.Writer, logger *slog
 	if err := st.Migrate(ctx); err != nil {
 		return nil, nil, err
 	}
-	f := &features{store: st, ev: flags.NewEvaluator(nil, flags.Options{}), db: db, logger: logger}
+	f := &features{store: st, ev: flags.NewEvaluator(nil, flags.Options{}), db: db, logger: logger,
+		usage: flags.NewUsage(st, nil), outcomes: flags.NewOutcomes(48*time.Hour, nil)}
 	if err := f.seed(ctx); err != nil {
+		return nil, nil, err
+	}
+	if f.guardian, err = flags.NewGuardian(f.ev.Current, st, flags.GuardianOptions{Logger: logger}, insightsRollout(f.outcomes)); err != nil {
 		return nil, nil, err
 	}
 	f.operator = os.Getenv("SAASKIT_OPERATOR_TOKEN")
@@ -57,20 +81,35 @@ func newFeatures(ctx context.Context, db *sql.DB, stdout io.Writer, logger *slog
 		f.operator = "op_" + hex.EncodeToString(b)
 		fmt.Fprintf(stdout, "operator token for /admin (this run only; set SAASKIT_OPERATOR_TOKEN to fix one): %s\n", f.operator)
 	}
-	data, err := st.Load(ctx)
-	if err != nil {
-		return nil, nil, err
+	// The guardian starts the rollout before the first request (a
+	// replica that finds it started goes on from where it stands), then
+	// judges it every minute; usage is written every minute and at
+	// shutdown.
+	for range 2 {
+		data, err := st.Load(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		set, err := flags.Parse(data)
+		if err != nil {
+			return nil, nil, err
+		}
+		f.ev.Update(set)
+		if f.ev.Current().Definitions().Flags[insightsFlag].Metadata[flags.RolloutStatusKey] != nil {
+			break
+		}
+		f.guardian.Check(ctx)
 	}
-	set, err := flags.Parse(data)
-	if err != nil {
-		return nil, nil, err
-	}
-	f.ev.Update(set)
+	var background sync.WaitGroup
+	background.Go(func() { _ = flags.Sync(ctx, f.ev, st, flags.SyncOptions{Logger: logger}) })
+	background.Go(func() { _ = f.guardian.Run(ctx, time.Minute) })
+	background.Go(func() {
+		if err := f.usage.Run(ctx, time.Minute); err != nil {
+			logger.Warn("flag usage", slog.String("error", err.Error()))
+		}
+	})
 	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = flags.Sync(ctx, f.ev, st, flags.SyncOptions{Logger: logger})
-	}()
+	go func() { background.Wait(); close(done) }()
 	return f, done, nil
 }
 
@@ -97,9 +136,12 @@ func (f *features) seed(ctx context.Context) error {
 	return f.store.PutFlag(ctx, "seed", insightsFlag, flag)
 }
 
-// enabled evaluates a boolean flag for the request's tenant.
+// enabled evaluates a boolean flag for the request's tenant, and counts
+// the evaluation for the stale-flag report.
 func (f *features) enabled(r *http.Request, key string) (bool, flags.Detail) {
-	return f.ev.Bool(key, flags.TenantContext(r.Context(), nil), false)
+	on, d := f.ev.Bool(key, flags.TenantContext(r.Context(), nil), false)
+	f.usage.Record(key, d.Variant)
+	return on, d
 }
 
 // list handles GET /api/features: every flag for the tenant.
@@ -115,13 +157,17 @@ func (f *features) list(w http.ResponseWriter, r *http.Request) {
 // insights handles GET /api/insights, the gated feature: the tenant's
 // user count, for tenants the rollout has reached.
 func (f *features) insights(w http.ResponseWriter, r *http.Request) {
-	if on, _ := f.enabled(r, insightsFlag); !on {
+	on, d := f.enabled(r, insightsFlag)
+	if !on {
 		problem.Write(w, problem.Details{Status: http.StatusNotFound, Detail: "usage insights are not available for this tenant yet"})
 		return
 	}
 	t, _ := tenancy.FromContext(r.Context())
 	var n int
-	if err := f.db.QueryRowContext(r.Context(), rebind(f.db, "SELECT count(*) FROM demo_users WHERE tenant_id = ?"), t.ID).Scan(&n); err != nil {
+	start := time.Now()
+	err := f.db.QueryRowContext(r.Context(), rebind(f.db, "SELECT count(*) FROM demo_users WHERE tenant_id = ?"), t.ID).Scan(&n)
+	f.outcomes.Record(insightsFlag, d.Variant, err != nil, time.Since(start)) // what the rollout's guard reads
+	if err != nil {
 		f.logger.ErrorContext(r.Context(), "insights", slog.String("error", err.Error()))
 		problem.Write(w, problem.Details{Status: http.StatusInternalServerError, Detail: "internal error"})
 		return
