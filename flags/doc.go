@@ -45,9 +45,10 @@
 // then 100%, each held for a time) only while its Guards hold, as
 // LaunchDarkly's guarded rollouts and Argo Rollouts' analysis do. A
 // guard reads a metric of the "on" variant since the step began (an
-// error ratio or a latency from Outcomes, an OpenTelemetry metric
-// recorded with the variant as an attribute, an SLO's burn rate:
-// anything behind Guard.Read) and fails over an absolute Max or when
+// error ratio or a latency from Outcomes; any OpenTelemetry counter or
+// histogram recorded with the flag's key and variant as attributes,
+// through OTelMetric; an SLO's burn rate, as ExampleGuard_sloBurnRate
+// shows: anything behind Guard.Read) and fails over an absolute Max or when
 // worse than the "off" variant by more than MaxIncrease. A failing guard
 // rolls the flag back to the last percentage that held (or pauses it,
 // GuardPause) at once, and the rollout waits for an operator's Resume.

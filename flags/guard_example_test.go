@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/saaskit/saaskit/flags"
+	"github.com/saaskit/saaskit/observability/slo"
 )
 
 // A rollout that goes to 10%, then 50%, each held for an hour while the
@@ -47,4 +48,33 @@ func ExampleGuardian() {
 	// start at 10%: step 1 of 2: 10%
 	// advance at 50%: guards held at 10% for 1h0m0s; step 2 of 2: 50%
 	// rollback at 10%: guard error-ratio: 0.2 over 0.05 (200 samples)
+}
+
+// A guard on an SLO's burn rate (package observability/slo): the
+// rollout stops when the new variant spends its error budget more than
+// twice as fast as the SLO allows. The samples are the variant's
+// cumulative request and error counts, wherever the application keeps
+// them.
+func ExampleGuard_sloBurnRate() {
+	availability := slo.SLO{Name: "checkout", Objective: 0.99}
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	samples := map[string][]slo.Sample{ // per variant: total and bad requests so far
+		"on": {{At: now.Add(-time.Hour), Total: 1000, Bad: 10}, {At: now, Total: 2000, Bad: 60}},
+	}
+	burn := flags.Guard{
+		Name: "slo-burn-rate",
+		Read: func(_ context.Context, _, variant string, since time.Time) (flags.Measure, error) {
+			s := samples[variant]
+			rate, err := availability.BurnRate(s, now, now.Sub(since))
+			if err != nil || len(s) == 0 {
+				return flags.Measure{}, err
+			}
+			return flags.Measure{Value: rate, Samples: int64(s[len(s)-1].Total - s[0].Total)}, nil
+		},
+		Max:        2,
+		MinSamples: 100,
+	}
+	m, _ := burn.Read(context.Background(), "new-checkout", "on", now.Add(-time.Hour))
+	fmt.Printf("burn rate %.0f over %d requests: the guard fails: %v\n", m.Value, m.Samples, m.Value > burn.Max)
+	// Output: burn rate 5 over 1000 requests: the guard fails: true
 }
