@@ -184,7 +184,7 @@
 //	err = repo.RestoreSnapshot(ctx, info.ID, w)                          // RestoreSnapshotDir for trees
 //	check, err := repo.VerifySnapshots(ctx, 0.1)                         // read 10% of the packs
 //	plan, err := repo.Forget(ctx, retention.GFS(), retention.Options{})
-//	report, err := repo.Prune(ctx)
+//	report, err := repo.Prune(ctx, backup.PruneOptions{})
 //
 // A source is cut into chunks where its content says (content-defined
 // chunking with a Rabin fingerprint, github.com/restic/chunker; 128 KiB
@@ -248,9 +248,21 @@
 // Forget applies a retention policy to snapshots (grouped by tenant and
 // source) and deletes the forgotten snapshot objects; Prune then
 // deletes every pack that holds no chunk of a remaining snapshot, and
-// merges the indexes into one. Packs partly used are kept whole, not
-// repacked: PruneReport.UnusedInKept says how much space that leaves.
-// Prune holds an exclusive lock object and snapshots shared ones: a
+// merges the indexes into one. Packs partly used are repacked as
+// restic's prune does: the emptiest first, their used chunks are copied
+// (as stored, once authenticated and re-hashed) into new packs, until
+// at most PruneOptions.MaxUnused of the kept bytes is unused (5% by
+// default; 1 keeps partly used packs whole); with RepackSmall, packs
+// below 80% of the pack size are merged too. PruneReport says what was
+// repacked (PacksRepacked, PacksWritten, BytesRepacked) and the unused
+// bytes left (UnusedInKept). Nothing is deleted before what replaces it
+// is stored on every target: new packs first, then the merged index,
+// then the old indexes, the old packs last. A prune stopped at any of
+// these steps (a crash, a target down) leaves a repository that
+// verifies and restores every snapshot, and the next prune finishes
+// its work: a chunk stored in two packs is kept in the one every target
+// holds, and an index on some targets only is no problem while each
+// target still indexes every chunk in use. Prune holds an exclusive lock object and snapshots shared ones: a
 // prune does not start while a snapshot runs, nor a snapshot while a
 // prune runs (ErrLocked); a lock older than RepositoryOptions.StaleLock
 // (its process died) no longer counts.

@@ -49,7 +49,7 @@ func ExampleRepository() {
 	fmt.Println("restored:", strings.HasSuffix(out.String(), "invoice 43 paid\n"), out.Len(), "bytes")
 
 	plan, _ := repo.Forget(ctx, retention.Policy{Last: 1}, retention.Options{})
-	_, err = repo.Prune(ctx)
+	_, err = repo.Prune(ctx, backup.PruneOptions{})
 	fmt.Println("forgot", len(plan.Forget()), "snapshot; prune:", err)
 	// Output:
 	// second snapshot's parent is the first: true

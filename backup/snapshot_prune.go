@@ -2,10 +2,13 @@ package backup
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"os"
 	"slices"
 	"sync"
@@ -144,27 +147,84 @@ func (r *Repository) Forget(ctx context.Context, p retention.Policy, opts retent
 	return plan, errors.Join(errs...)
 }
 
+// PruneOptions configure Repository.Prune. The zero value prunes as
+// restic's prune does by default.
+type PruneOptions struct {
+	// MaxUnused is the fraction of the kept pack bytes that may be
+	// chunks no snapshot uses (restic's --max-unused). Packs partly
+	// used, the emptiest first, have their used chunks rewritten into
+	// new packs until no more than that is left. Default (zero) 0.05;
+	// negative: none (every pack holding an unused chunk is repacked);
+	// 1 or more: packs partly used are kept whole.
+	MaxUnused float64
+	// RepackSmall also rewrites packs smaller than 80% of PackSize
+	// (restic's --repack-small), when there are two or more of them or
+	// other packs are repacked anyway: each snapshot's last pack is
+	// small, and many small packs cost a request each. Default false.
+	RepackSmall bool
+}
+
+// maxUnused is how many unused bytes may stay beside used bytes.
+func (o PruneOptions) maxUnused(used int64) int64 {
+	p := o.MaxUnused
+	switch {
+	case p == 0:
+		p = 0.05
+	case p < 0:
+		return 0
+	case p >= 1:
+		return math.MaxInt64
+	}
+	return int64(p / (1 - p) * float64(used))
+}
+
 // PruneReport is what Prune did.
 type PruneReport struct {
-	Snapshots     int   `json:"snapshots"`      // snapshots whose chunks were kept
-	PacksKept     int   `json:"packs_kept"`     // packs holding a chunk some snapshot uses
-	PacksDeleted  int   `json:"packs_deleted"`  // pack copies deleted, over all targets
-	BytesDeleted  int64 `json:"bytes_deleted"`  // of indexed packs deleted, over all targets
-	UnusedInKept  int64 `json:"unused_in_kept"` // bytes of unused chunks left in kept packs (not repacked)
+	Snapshots    int   `json:"snapshots"`     // snapshots whose chunks were kept
+	PacksKept    int   `json:"packs_kept"`    // packs kept as they were
+	PacksDeleted int   `json:"packs_deleted"` // pack copies deleted, over all targets
+	BytesDeleted int64 `json:"bytes_deleted"` // of indexed packs deleted, over all targets
+	// PacksRepacked counts the packs whose used chunks were rewritten
+	// into new packs, and then deleted: RepackedUnused for their unused
+	// chunks (MaxUnused), RepackedSmall for their size (RepackSmall).
+	PacksRepacked  int `json:"packs_repacked,omitempty"`
+	RepackedUnused int `json:"repacked_unused,omitempty"`
+	RepackedSmall  int `json:"repacked_small,omitempty"`
+	// PacksWritten counts the new packs, and BytesRepacked the stored
+	// bytes of the chunks moved into them (written to each target).
+	PacksWritten  int   `json:"packs_written,omitempty"`
+	BytesRepacked int64 `json:"bytes_repacked,omitempty"`
+	// UnusedInKept is the stored bytes of unused chunks left in packs
+	// kept: at most MaxUnused of them.
+	UnusedInKept  int64 `json:"unused_in_kept"`
 	IndexesMerged int   `json:"indexes_merged"` // index objects replaced by one
 }
 
-// Prune deletes the data no snapshot uses: every pack that holds no
-// chunk of a snapshot, including packs of failed runs that no index
-// lists. Packs partly used are kept whole (they are not repacked);
-// UnusedInKept says how many bytes that leaves. The index objects are
-// merged into one. Prune takes an exclusive lock: it fails with
-// ErrLocked while a snapshot runs, and snapshots fail while it runs. It
-// refuses to delete anything when a snapshot or an index cannot be
-// read, or a snapshot uses a chunk that no index lists: run
-// VerifySnapshots.
-func (r *Repository) Prune(ctx context.Context) (PruneReport, error) {
+// Prune deletes the data no snapshot uses, as restic's prune does:
+// every pack that holds no chunk of a snapshot (including packs of
+// failed runs that no index lists) is deleted, and packs partly used
+// beyond opts.MaxUnused, or small ones with opts.RepackSmall, have
+// their used chunks copied into new packs and are deleted. The index
+// objects are merged into one.
+//
+// Nothing is deleted before what replaces it is stored on every
+// target: the new packs first, then the merged index, then the old
+// indexes go, and the old packs last. A prune that stops at any step
+// leaves a repository that verifies and restores every snapshot (at
+// worst with new packs no index lists, or chunks indexed twice), and
+// the next prune finishes the work. A chunk is copied as it is stored,
+// after it was authenticated and re-hashed: a damaged chunk stops the
+// prune before anything is deleted.
+//
+// Prune takes an exclusive lock: it fails with ErrLocked while a
+// snapshot runs, and snapshots fail while it runs. It refuses to delete
+// anything when a snapshot or an index cannot be read, or a snapshot
+// uses a chunk that no index lists: run VerifySnapshots.
+func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (PruneReport, error) {
 	var rep PruneReport
+	if math.IsNaN(opts.MaxUnused) {
+		return rep, fmt.Errorf("%w: PruneOptions.MaxUnused: NaN", ErrInvalid)
+	}
 	lock, err := r.lock(ctx, true)
 	if err != nil {
 		return rep, err
@@ -175,6 +235,10 @@ func (r *Repository) Prune(ctx context.Context) (PruneReport, error) {
 		return rep, fmt.Errorf("prune: %w", err)
 	}
 	idx, err := r.loadIndex(ctx, true)
+	if err != nil {
+		return rep, fmt.Errorf("prune: %w", err)
+	}
+	everywhere, err := r.packsEverywhere(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("prune: %w", err)
 	}
@@ -191,31 +255,21 @@ func (r *Repository) Prune(ctx context.Context) (PruneReport, error) {
 			used[id] = true
 		}
 	}
-	keep := indexFile{Version: 1}
-	for id := range idx.packs {
-		p := idx.packs[id]
-		inUse := false
-		var unused int64
-		for _, c := range p.Chunks {
-			if used[c.ID] {
-				inUse = true
-			} else {
-				unused += c.Length
-			}
-		}
-		if inUse {
-			keep.Packs = append(keep.Packs, p)
-			rep.UnusedInKept += unused
-		}
+	plan := planPrune(idx, used, everywhere, opts, r.opts.PackSize)
+	rep.PacksKept, rep.UnusedInKept = len(plan.keep), plan.unusedKept
+	rep.PacksRepacked, rep.RepackedUnused, rep.RepackedSmall = len(plan.repack), plan.forUnused, len(plan.repack)-plan.forUnused
+	written, err := r.repack(ctx, lock, idx, plan, &rep)
+	if err != nil {
+		return rep, fmt.Errorf("prune: repack: %w", err)
 	}
-	rep.PacksKept = len(keep.Packs)
+	keep := indexFile{Version: 1, Packs: append(slices.Clone(plan.keep), written...)}
 	kept := map[packID]bool{}
 	for _, p := range keep.Packs {
 		kept[p.ID] = true
 	}
 	// The merged index first, then the old ones go, then the packs: a
 	// crash at any point leaves every used chunk indexed.
-	if len(idx.files) > 1 || len(keep.Packs) < len(idx.packs) {
+	if len(idx.files) > 1 || len(plan.keep) < len(idx.packs) || len(written) > 0 {
 		name := indexPrefix + newID(r.opts.Now())
 		if len(keep.Packs) > 0 {
 			sortPacks(keep.Packs)
@@ -260,6 +314,197 @@ func (r *Repository) Prune(ctx context.Context) (PruneReport, error) {
 		}
 	}
 	return rep, errors.Join(errs...)
+}
+
+// packsEverywhere lists the packs every target holds.
+func (r *Repository) packsEverywhere(ctx context.Context) (map[packID]bool, error) {
+	var all map[packID]bool
+	for _, t := range r.targets {
+		on, err := packsOn(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		if all == nil {
+			all = on
+			continue
+		}
+		for id := range all {
+			if !on[id] {
+				delete(all, id)
+			}
+		}
+	}
+	return all, nil
+}
+
+// prunePlan is what Prune keeps, and what it repacks.
+type prunePlan struct {
+	keep   []indexPack // kept as they are
+	repack []indexPack // used chunks copied out, then deleted
+	// forUnused counts the packs of repack repacked for their unused
+	// chunks; the rest are small.
+	forUnused int
+	// home is the pack each used chunk is kept in, or copied from.
+	home       map[chunkID]packID
+	unusedKept int64
+}
+
+// planPrune decides, for each indexed pack, whether it is kept,
+// repacked or deleted. A chunk stored in several packs (by snapshots
+// that ran at once, by a prune that stopped after writing its index,
+// or again after a pack was lost on a target) has one home: a pack
+// every target holds, the one with the most of its bytes used, so the
+// others may go. A chunk with no copy on every target keeps all its
+// packs: the repository is damaged, and what is left is not deleted.
+func planPrune(idx *repoIndex, used map[chunkID]bool, everywhere map[packID]bool, opts PruneOptions, packSize int) prunePlan {
+	live := map[packID]int64{} // stored bytes of used chunks, twice stored or not
+	for id, p := range idx.packs {
+		for _, c := range p.Chunks {
+			if used[c.ID] {
+				live[id] += c.Length
+			}
+		}
+	}
+	better := func(a, b blobLoc) bool {
+		if everywhere[a.pack] != everywhere[b.pack] {
+			return everywhere[a.pack]
+		}
+		fa, fb := float64(live[a.pack])/float64(idx.packs[a.pack].Size), float64(live[b.pack])/float64(idx.packs[b.pack].Size)
+		if fa != fb {
+			return fa > fb
+		}
+		return bytes.Compare(a.pack[:], b.pack[:]) < 0
+	}
+	plan := prunePlan{home: make(map[chunkID]packID, len(used))}
+	owned := map[packID]int64{} // stored bytes of the chunks a pack is home to
+	pinned := map[packID]bool{}
+	for id := range used {
+		locs := idx.chunks[id]
+		best := locs[0]
+		for _, l := range locs[1:] {
+			if better(l, best) {
+				best = l
+			}
+		}
+		plan.home[id] = best.pack
+		owned[best.pack] += best.length
+		if !everywhere[best.pack] {
+			for _, l := range locs {
+				pinned[l.pack] = true
+			}
+		}
+	}
+	var candidates []indexPack
+	var usedBytes, unused int64
+	for _, id := range slices.SortedFunc(maps.Keys(idx.packs), comparePacks) {
+		p := idx.packs[id]
+		if owned[id] == 0 && !pinned[id] {
+			continue // deleted
+		}
+		usedBytes += owned[id]
+		unused += p.Size - owned[id]
+		if !pinned[id] && p.Size > owned[id] {
+			candidates = append(candidates, p)
+		}
+	}
+	slices.SortStableFunc(candidates, func(a, b indexPack) int {
+		// The emptiest first: the most space for the least copying.
+		return cmp.Compare(float64(b.Size-owned[b.ID])/float64(b.Size), float64(a.Size-owned[a.ID])/float64(a.Size))
+	})
+	repack := map[packID]bool{}
+	limit := opts.maxUnused(usedBytes)
+	for _, p := range candidates {
+		if unused <= limit {
+			break
+		}
+		repack[p.ID] = true
+		plan.repack = append(plan.repack, p)
+		unused -= p.Size - owned[p.ID]
+	}
+	plan.forUnused = len(plan.repack)
+	if opts.RepackSmall {
+		var small []indexPack
+		for _, id := range slices.SortedFunc(maps.Keys(idx.packs), comparePacks) {
+			p := idx.packs[id]
+			if owned[id] > 0 && !pinned[id] && !repack[id] && p.Size < int64(packSize)*8/10 {
+				small = append(small, p)
+			}
+		}
+		if len(small) >= 2 || len(small) == 1 && len(plan.repack) > 0 {
+			for _, p := range small {
+				repack[p.ID] = true
+				unused -= p.Size - owned[p.ID]
+			}
+			plan.repack = append(plan.repack, small...)
+		}
+	}
+	for _, id := range slices.SortedFunc(maps.Keys(idx.packs), comparePacks) {
+		if (owned[id] > 0 || pinned[id]) && !repack[id] {
+			plan.keep = append(plan.keep, idx.packs[id])
+		}
+	}
+	plan.unusedKept = unused
+	return plan
+}
+
+// repack copies the used chunks of the packs plan repacks, as they are
+// stored once authenticated and re-hashed, into new packs written to
+// every target, and returns those packs.
+func (r *Repository) repack(ctx context.Context, lock *repoLock, idx *repoIndex, plan prunePlan, rep *PruneReport) ([]indexPack, error) {
+	if len(plan.repack) == 0 {
+		return nil, nil
+	}
+	cr := r.packReader(ctx, idx)
+	defer cr.close()
+	var pb packBuilder
+	var out []indexPack
+	flush := func() error {
+		ip, data := pb.finish()
+		if err := putAll(ctx, r.targets, packName(ip.ID), data, true); err != nil {
+			return err
+		}
+		out = append(out, ip)
+		rep.PacksWritten++
+		return lock.refresh(ctx)
+	}
+	done := map[chunkID]bool{}
+	for _, p := range plan.repack {
+		for _, c := range p.Chunks {
+			if plan.home[c.ID] != p.ID || done[c.ID] {
+				continue
+			}
+			done[c.ID] = true
+			// This pack's copy first (read in order), then any other.
+			locs := slices.Clone(idx.chunks[c.ID])
+			slices.SortStableFunc(locs, func(a, b blobLoc) int {
+				return cmp.Compare(b2i(b.pack == p.ID && b.offset == c.Offset), b2i(a.pack == p.ID && a.offset == c.Offset))
+			})
+			_, blob, at, err := cr.readBlob(ctx, c.ID, locs)
+			if err != nil {
+				return out, err
+			}
+			pb.add(c.ID, blob, int(at.plain), r.opts.PackSize+r.cfg.ChunkMax+64<<10)
+			rep.BytesRepacked += int64(len(blob))
+			if len(pb.buf) >= r.opts.PackSize {
+				if err := flush(); err != nil {
+					return out, err
+				}
+			}
+		}
+	}
+	if len(pb.chunks) > 0 {
+		if err := flush(); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // chunkIDs lists every chunk a snapshot uses.

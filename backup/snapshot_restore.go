@@ -33,14 +33,7 @@ func (r *Repository) newChunkReader(ctx context.Context, s *snapshotFile) (*chun
 	if err != nil {
 		return nil, err
 	}
-	cr := &chunkReader{r: r, idx: idx}
-	for _, t := range r.targets {
-		on, err := packsOn(ctx, t)
-		if err != nil {
-			on = map[packID]bool{} // unreachable: other targets may do
-		}
-		cr.present = append(cr.present, on)
-	}
+	cr := r.packReader(ctx, idx)
 	check := func(what string, ids []chunkID, size int64) error {
 		var sum int64
 		for _, id := range ids {
@@ -69,6 +62,20 @@ func (r *Repository) newChunkReader(ctx context.Context, s *snapshotFile) (*chun
 	return cr, nil
 }
 
+// packReader reads the chunks idx lists from the packs the targets
+// hold.
+func (r *Repository) packReader(ctx context.Context, idx *repoIndex) *chunkReader {
+	cr := &chunkReader{r: r, idx: idx}
+	for _, t := range r.targets {
+		on, err := packsOn(ctx, t)
+		if err != nil {
+			on = map[packID]bool{} // unreachable: other targets may do
+		}
+		cr.present = append(cr.present, on)
+	}
+	return cr
+}
+
 func (cr *chunkReader) held(l blobLoc) bool {
 	for _, on := range cr.present {
 		if on[l.pack] {
@@ -81,8 +88,15 @@ func (cr *chunkReader) held(l blobLoc) bool {
 // read returns chunk id's plaintext, authenticated and re-hashed, from
 // the first copy that is intact; the error names each copy tried.
 func (cr *chunkReader) read(ctx context.Context, id chunkID) ([]byte, error) {
+	data, _, _, err := cr.readBlob(ctx, id, cr.idx.chunks[id])
+	return data, err
+}
+
+// readBlob is read from the locations locs, in their order, returning
+// also the stored blob that opened, and where.
+func (cr *chunkReader) readBlob(ctx context.Context, id chunkID, locs []blobLoc) (data, blob []byte, at blobLoc, err error) {
 	var errs []error
-	for _, l := range cr.idx.chunks[id] {
+	for _, l := range locs {
 		for i, t := range cr.r.targets {
 			if !cr.present[i][l.pack] {
 				continue
@@ -91,7 +105,7 @@ func (cr *chunkReader) read(ctx context.Context, id chunkID) ([]byte, error) {
 			var data []byte
 			if err == nil {
 				if data, err = cr.r.openChunk(ctx, id, l.plain, blob); err == nil {
-					return data, nil
+					return data, blob, l, nil
 				}
 			}
 			errs = append(errs, fmt.Errorf("pack %s on %s at %d: %w", packName(l.pack), t.Name(), l.offset, err))
@@ -100,7 +114,7 @@ func (cr *chunkReader) read(ctx context.Context, id chunkID) ([]byte, error) {
 	if len(errs) == 0 {
 		errs = append(errs, fmt.Errorf("%w: on no target", ErrNotFound))
 	}
-	return nil, fmt.Errorf("chunk %s: %w", id.short(), errors.Join(errs...))
+	return nil, nil, blobLoc{}, fmt.Errorf("chunk %s: %w", id.short(), errors.Join(errs...))
 }
 
 // fetch reads a stored chunk, continuing in the open pack when it lies

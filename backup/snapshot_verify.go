@@ -95,6 +95,8 @@ func (r *Repository) verifySnapshots(ctx context.Context, pick func([]packID) []
 	// Snapshots and indexes: every copy on every target.
 	snaps := map[string]*snapshotFile{}
 	idx := newRepoIndex()
+	// partial: the indexes some target lacks; indexOn: where each is.
+	partial, indexOn := map[string][]Target{}, map[string][]Target{}
 	for _, kind := range []string{snapPrefix, indexPrefix} {
 		byName := map[string][]Target{}
 		for _, t := range r.targets {
@@ -109,7 +111,14 @@ func (r *Repository) verifySnapshots(ctx context.Context, pick func([]packID) []
 		}
 		for _, n := range slices.Sorted(maps.Keys(byName)) {
 			if len(byName[n]) < len(r.targets) {
-				problem("%s: on %d of %d targets", n, len(byName[n]), len(r.targets))
+				if kind == indexPrefix {
+					partial[n] = byName[n]
+				} else {
+					problem("%s: on %d of %d targets", n, len(byName[n]), len(r.targets))
+				}
+			}
+			if kind == indexPrefix {
+				indexOn[n] = byName[n]
 			}
 			for _, t := range byName[n] {
 				if kind == snapPrefix {
@@ -160,6 +169,8 @@ func (r *Repository) verifySnapshots(ctx context.Context, pick func([]packID) []
 			check(e.Path+": ", e.Chunks, e.Size)
 		}
 	}
+
+	c.Problems = append(c.Problems, r.checkPartialIndexes(snaps, idx, partial, indexOn)...)
 
 	// Packs: every indexed pack on every target.
 	on := make([]map[packID]bool, len(r.targets))
@@ -240,6 +251,64 @@ func (r *Repository) checkPack(ctx context.Context, t Target, p indexPack, c *Sn
 		c.ChunksRead++
 		if _, err := r.openChunk(ctx, ch.ID, ch.Plain, data[ch.Offset:ch.Offset+ch.Length]); err != nil {
 			out = append(out, fmt.Sprintf("chunk at %d: %v", ch.Offset, err))
+		}
+	}
+	return out
+}
+
+// checkPartialIndexes checks the indexes that some target lacks. Each
+// target must index, by the indexes it holds, every chunk a snapshot
+// uses; an index missing on a target is a problem only when it is not
+// so. A prune that stopped leaves its merged index on some targets only,
+// or an old index on some, and each target still indexes everything by
+// the others.
+func (r *Repository) checkPartialIndexes(snaps map[string]*snapshotFile, idx *repoIndex, partial, indexOn map[string][]Target) []string {
+	if len(partial) == 0 {
+		return nil
+	}
+	used := map[chunkID]bool{}
+	for _, s := range snaps {
+		for _, id := range s.chunkIDs() {
+			used[id] = true
+		}
+	}
+	indexed := map[Target]map[chunkID]bool{}
+	for _, t := range r.targets {
+		indexed[t] = map[chunkID]bool{}
+	}
+	for n, ts := range indexOn {
+		f := idx.files[n]
+		if f == nil {
+			continue
+		}
+		for _, t := range ts {
+			for _, p := range f.Packs {
+				for _, ch := range p.Chunks {
+					indexed[t][ch.ID] = true
+				}
+			}
+		}
+	}
+	var out []string
+	for _, n := range slices.Sorted(maps.Keys(partial)) {
+		f := idx.files[n]
+		if f == nil {
+			continue // unreadable: already a problem
+		}
+	targets:
+		for _, t := range r.targets {
+			if slices.Contains(partial[n], t) {
+				continue
+			}
+			for _, p := range f.Packs {
+				for _, ch := range p.Chunks {
+					if used[ch.ID] && !indexed[t][ch.ID] {
+						out = append(out, fmt.Sprintf("%s: on %d of %d targets, and no other index on %s lists chunk %s, which a snapshot uses",
+							n, len(partial[n]), len(r.targets), t.Name(), ch.ID.short()))
+						break targets
+					}
+				}
+			}
 		}
 	}
 	return out

@@ -276,6 +276,22 @@ func parseSubset(s string) (func(context.Context, *backup.Repository) (*backup.S
 	}, nil
 }
 
+// parseMaxUnused reads --max-unused: a percentage of the kept pack
+// bytes, or "unlimited".
+func parseMaxUnused(s string) (backup.PruneOptions, error) {
+	if s == "unlimited" {
+		return backup.PruneOptions{MaxUnused: 1}, nil
+	}
+	pct, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if !strings.HasSuffix(s, "%") || err != nil || pct < 0 || pct > 100 {
+		return backup.PruneOptions{}, usageError("--max-unused %q: want a percentage from 0%% to 100%%, or unlimited", s)
+	}
+	if pct == 0 {
+		return backup.PruneOptions{MaxUnused: -1}, nil // tolerate none
+	}
+	return backup.PruneOptions{MaxUnused: pct / 100}, nil
+}
+
 func (c *cli) backupSnapshotVerify(bf *backupFlags) *cobra.Command {
 	var subset string
 	cmd := &cobra.Command{
@@ -346,10 +362,10 @@ type forgotten struct {
 
 func (c *cli) backupSnapshotForget(bf *backupFlags) *cobra.Command {
 	gfs := retention.GFS()
-	var dry, prune bool
-	var within string
+	var dry, prune, repackSmall bool
+	var within, maxUnused string
 	cmd := &cobra.Command{
-		Use:   "snapshot-forget [--dry-run] [--prune] [--last N --hourly N --daily N --weekly N --monthly N --yearly N --within DURATION]",
+		Use:   "snapshot-forget [--dry-run] [--prune [--max-unused N%] [--repack-small]] [--last N --hourly N --daily N --weekly N --monthly N --yearly N --within DURATION]",
 		Short: "Forget the snapshots the retention policy no longer keeps, and prune their data",
 		Long: `Apply a retention policy to the snapshots, grouped by tenant and source,
 with restic's rules (by default, as backup prune: 7 daily, 4 weekly, 12
@@ -357,6 +373,12 @@ monthly and every yearly), and delete the snapshots it does not keep.
 Their data stays until --prune, which then deletes every pack no
 remaining snapshot uses (it waits for no snapshot under way: a running
 snapshot makes it fail, and it makes snapshots fail while it runs).
+Packs partly used are repacked, as restic's prune does: their used
+chunks are copied into new packs, the emptiest packs first, until at
+most --max-unused of the kept bytes is unused (default 5%; unlimited
+keeps them whole); --repack-small also merges packs below 80% of the
+pack size. New packs and the new index are stored before anything is
+deleted, so an interrupted prune loses nothing: run it again.
 --dry-run shows the plan and deletes nothing.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -370,6 +392,11 @@ snapshot makes it fail, and it makes snapshots fail while it runs).
 			if err := gfs.Validate(); err != nil {
 				return usageError("%v", err)
 			}
+			popts, err := parseMaxUnused(maxUnused)
+			if err != nil {
+				return err
+			}
+			popts.RepackSmall = repackSmall
 			ctx := cmd.Context()
 			r, closeRepo, err := c.openRepository(ctx, bf)
 			if err != nil {
@@ -386,7 +413,7 @@ snapshot makes it fail, and it makes snapshots fail while it runs).
 				return err
 			}
 			if prune && !dry {
-				report, err := r.Prune(ctx)
+				report, err := r.Prune(ctx, popts)
 				if err != nil {
 					return fmt.Errorf("forgot %d snapshots; prune: %w", len(res.Forget()), err)
 				}
@@ -405,8 +432,8 @@ snapshot makes it fail, and it makes snapshots fail while it runs).
 					fmt.Fprintln(w, "(dry run: nothing deleted)")
 				case res.Pruned != nil:
 					p := res.Pruned
-					fmt.Fprintf(w, "pruned: %d pack copies deleted (%d bytes), %d packs kept (%d bytes unused in them), %d indexes merged\n",
-						p.PacksDeleted, p.BytesDeleted, p.PacksKept, p.UnusedInKept, p.IndexesMerged)
+					fmt.Fprintf(w, "pruned: %d pack copies deleted (%d bytes), %d packs repacked into %d (%d bytes copied), %d packs kept (%d bytes unused in them), %d indexes merged\n",
+						p.PacksDeleted, p.BytesDeleted, p.PacksRepacked, p.PacksWritten, p.BytesRepacked, p.PacksKept, p.UnusedInKept, p.IndexesMerged)
 				case len(res.Forget()) > 0:
 					fmt.Fprintln(w, "(their data stays until snapshot-forget --prune)")
 				}
@@ -416,6 +443,8 @@ snapshot makes it fail, and it makes snapshots fail while it runs).
 	f := cmd.Flags()
 	f.BoolVar(&dry, "dry-run", false, "show the plan, delete nothing")
 	f.BoolVar(&prune, "prune", false, "then delete the data no remaining snapshot uses")
+	f.StringVar(&maxUnused, "max-unused", "5%", "with --prune: the unused share of the kept pack bytes to tolerate before repacking (unlimited: never repack)")
+	f.BoolVar(&repackSmall, "repack-small", false, "with --prune: also repack packs below 80% of the pack size")
 	f.IntVar(&gfs.Last, "last", gfs.Last, "keep the last N")
 	f.IntVar(&gfs.Hourly, "hourly", gfs.Hourly, "keep N hourly")
 	f.IntVar(&gfs.Daily, "daily", gfs.Daily, "keep N daily (-1: all)")
