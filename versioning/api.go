@@ -50,6 +50,11 @@ type Migration struct {
 	Types []string
 	// Apply rewrites the body in place.
 	Apply func(b *Body) error
+	// Effects declare what the change did to the schema of the bodies
+	// this migration reaches (FieldRenamed, FieldAdded, ...), so that
+	// older versions' documents follow from the head's; a migration
+	// that changes no schema has none.
+	Effects []SchemaEffect
 }
 
 // Body is a JSON body under migration.
@@ -136,6 +141,15 @@ type Options struct {
 	// MeterProvider receives saaskit.versioning.requests, by version and
 	// tenant. Default the global provider.
 	MeterProvider metric.MeterProvider
+	// Title names the API in its OpenAPI documents. Default "API".
+	Title string
+	// Operations document the routes, with their schemas as of the
+	// newest version that has them; every version's OpenAPI document is
+	// derived from them and the changes' schema effects.
+	Operations []Operation
+	// DocumentPath, when set, is where OpenAPIHandler is mounted
+	// ("/openapi/"): the changelog links each version's document there.
+	DocumentPath string
 }
 
 // API is a versioned API: its versions, the changes between them, and
@@ -154,6 +168,8 @@ type API struct {
 	usage    sync.Map            // usageKey -> metric.MeasurementOption
 	usageN   atomic.Int64        // entries in usage
 	requests metric.Int64Counter
+	schemas  []map[string]opSchemas // by version index, then route
+	docs     map[string][]byte      // OpenAPI documents by version
 }
 
 type compiledChange struct {
@@ -215,6 +231,12 @@ func New(opts Options) (*API, error) {
 		return nil, err
 	}
 	if err := a.checkLifecycles(); err != nil {
+		return nil, err
+	}
+	if err := a.deriveSchemas(); err != nil {
+		return nil, err
+	}
+	if err := a.buildDocuments(); err != nil {
 		return nil, err
 	}
 	mp := opts.MeterProvider

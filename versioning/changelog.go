@@ -40,6 +40,9 @@ func (a *API) Changelog() string {
 				fmt.Fprintf(&b, "- Removed `%s`.\n", r)
 			}
 		}
+		if a.opts.DocumentPath != "" && len(a.opts.Operations) > 0 {
+			fmt.Fprintf(&b, "- Reference: [OpenAPI document](%s%s.json).\n", a.opts.DocumentPath, v)
+		}
 		if l, ok := a.opts.VersionLifecycle[v.String()]; ok {
 			if !l.Deprecated.IsZero() {
 				fmt.Fprintf(&b, "- Deprecated on %s.\n", l.Deprecated.UTC().Format(http.TimeFormat))
