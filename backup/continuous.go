@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -28,8 +29,10 @@ type Continuous struct {
 	// Required.
 	Newest func(ctx context.Context) (time.Time, error)
 	// Restore writes the source as it was at the point at to path, a
-	// new file (for SQLite, the database). Optional: without it the
-	// source is measured but not drilled.
+	// new file (for SQLite, the database) or directory (for PostgreSQL,
+	// Backups.PostgresDrill: a data directory, started, checked and
+	// stopped). Optional: without it the source is measured but not
+	// drilled.
 	Restore func(ctx context.Context, at time.Time, path string) error
 	// RPO is the recovery point objective: a newest point older than
 	// this is a violation. Default 5 minutes.
@@ -97,14 +100,27 @@ func (c Continuous) drill(ctx context.Context, at, now time.Time) DrillReport {
 		}
 	}
 	r.Duration = time.Since(start)
-	if fi, serr := os.Stat(path); serr == nil {
-		r.Bytes = fi.Size()
-	}
+	r.Bytes = restoredSize(path)
 	if err != nil {
 		return fail(err)
 	}
 	r.OK = true
 	return r
+}
+
+// restoredSize is the size of the file at path, or of the files under
+// it when it is a directory (a PostgreSQL data directory).
+func restoredSize(path string) int64 {
+	var n int64
+	_ = filepath.WalkDir(path, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
 
 // NewestWAL returns when the newest archived WAL segment was archived:

@@ -153,7 +153,7 @@
 //	s, err := backup.NewScheduler(b, jobs, backup.SchedulerOptions{Continuous: []backup.Continuous{
 //		{Name: "app.db", Newest: r.Newest, Restore: r.Restore, RPO: time.Minute,
 //			DrillEvery: 24 * time.Hour, Drill: backup.DrillOptions{Check: sqlitecheck.Integrity}},
-//		{Name: "postgres", Newest: b.NewestWAL, RPO: 2 * time.Minute},
+//		{Name: "postgres", Newest: b.NewestWAL, RPO: 2 * time.Minute}, // measured, not drilled
 //	}})
 //
 // The Scheduler measures each one on every RunDue and every metric
@@ -168,10 +168,25 @@
 // application's), and records the time both took as the achieved RTO:
 // Status.LastDrill (Kind "point_in_time", the Point restored to), the
 // gauge saaskit.backup.drill.duration with kind "point_in_time" (a
-// job's drills have kind "full"), and saaskit.backup.check.ok. A
-// PostgreSQL point-in-time restore needs a server to replay the WAL,
-// so archived WAL is measured, not drilled; drill its pg_dump backups
-// (Job) or restore it by hand (RestorePostgres).
+// job's drills have kind "full"), and saaskit.backup.check.ok.
+//
+// A PostgreSQL point-in-time restore needs a server to replay the WAL:
+// Backups.PostgresDrill is the Restore of archived WAL that runs one.
+// It restores the newest base backup finished by the point into the
+// drill's scratch directory, fetches the archived WAL since beside it,
+// starts the server there (pg_ctl, as PGDrillOptions.RunAs) on a free
+// loopback port with archiving off, waits until it has replayed the WAL
+// to the point and promoted, runs a check query (psql, or Check with
+// the application's driver) and stops it; the drill's duration, the
+// achieved RTO, covers it all:
+//
+//	{Name: "postgres", Newest: b.NewestWAL, RPO: 2 * time.Minute, DrillEvery: 24 * time.Hour,
+//		Restore: b.PostgresDrill(backup.PGDrillOptions{BinDir: "/usr/lib/postgresql/17/bin", RunAs: "postgres",
+//			Query: "SELECT count(*) FROM invoices"})},
+//
+// At the newest point (what a Scheduler drills) all the archived WAL
+// is replayed: PostgreSQL refuses a target time past the last commit
+// archived.
 //
 // # Incremental snapshots
 //
