@@ -161,3 +161,85 @@ func BenchmarkDecodeEncode(b *testing.B) {
 		}
 	}
 }
+
+// documentOptions has 20 versions and 50 routes of a 20-field record;
+// each change renames one field of every record, in requests and in
+// responses.
+func documentOptions() versioning.Options {
+	record := versioning.Schema{"type": "object", "additionalProperties": false, "properties": map[string]any{}}
+	for i := range 20 {
+		record["properties"].(map[string]any)[fmt.Sprintf("field_%02d", i)] = map[string]any{"type": "string"}
+	}
+	opts := versioning.Options{Title: "Bench"}
+	for i := range 20 {
+		opts.Versions = append(opts.Versions, fmt.Sprintf("v%d", i+1))
+	}
+	for i := 1; i < 20; i++ {
+		from, to := fmt.Sprintf("old_%02d", i), fmt.Sprintf("field_%02d", i)
+		opts.Changes = append(opts.Changes, versioning.Change{Version: fmt.Sprintf("v%d", i+1),
+			Requests:  []versioning.Migration{{Apply: versioning.RenameField(from, to), Effects: []versioning.SchemaEffect{versioning.FieldRenamed(from, to)}}},
+			Responses: []versioning.Migration{{Apply: versioning.RenameField(to, from), Effects: []versioning.SchemaEffect{versioning.FieldRenamed(from, to)}}},
+		})
+	}
+	for i := range 50 {
+		opts.Operations = append(opts.Operations, versioning.Operation{Route: fmt.Sprintf("POST /records%02d/{id}", i), Type: "record",
+			Request: record, Responses: map[int]versioning.Schema{200: record}})
+	}
+	return opts
+}
+
+// BenchmarkDocuments: New with 20 versions × 50 routes, every version's
+// OpenAPI document rendered, against New without operations (the
+// limit: no documents), and serving one document.
+//
+//	go test -run '^$' -bench Documents -count 5 ./versioning/
+func BenchmarkDocuments(b *testing.B) {
+	opts := documentOptions()
+	b.Run("new-20-versions-50-routes", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := versioning.New(opts); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("limit-new-without-documents", func(b *testing.B) {
+		bare := opts
+		bare.Operations = nil
+		for i := range bare.Changes {
+			bare.Changes[i].Requests, bare.Changes[i].Responses = nil, nil
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := versioning.New(bare); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	api, err := versioning.New(opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := http.StripPrefix("/openapi", api.OpenAPIHandler())
+	doc, _ := api.OpenAPI("v1")
+	b.Run("serve-document", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(doc)))
+		for b.Loop() {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/openapi/v1.json", nil))
+			if rec.Code != 200 {
+				b.Fatal(rec.Code)
+			}
+		}
+	})
+	b.Run("limit-write-bytes", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(doc)))
+		for b.Loop() {
+			rec := httptest.NewRecorder()
+			rec.Header().Set("Content-Type", "application/json")
+			_, _ = rec.Write(doc)
+		}
+	})
+}

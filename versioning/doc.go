@@ -47,6 +47,23 @@
 // before it is read; a response larger than 8 MiB passes through
 // unmigrated, as a stream.
 //
+// # Documents per version
+//
+// Operations register each route's request and response schemas as of
+// the newest version that has them (SchemaFor reflects them from Go
+// types, or write JSON Schema by hand). Each Migration declares what its
+// change did to the bodies it reaches (FieldRenamed, FieldAdded,
+// FieldRemoved, FieldTypeChanged), and New derives every older version's
+// schemas by undoing the changes from the head down, as Cadwyn does; an
+// effect naming a field the schema lacks is an error then, naming the
+// change, not at request time. Each version gets an OpenAPI 3.1
+// document (its routes, parameters, request and response schemas,
+// errors as RFC 9457 problems, deprecation and sunset), rendered once
+// and served by OpenAPIHandler; MigrationGuide says, step by step, what
+// a client changes. versioningtest.RunContract holds an application to
+// every version's document, and versioningtest.CheckChanges holds each
+// migration to its declared effects.
+//
 // # Deprecation and sunset
 //
 // Versions and routes carry a Lifecycle: Deprecation (RFC 9745),

@@ -253,3 +253,26 @@ func scopeOf(m Migration) string {
 	}
 	return " " + strings.Join(parts, " ")
 }
+
+// Changes returns the API's changes, oldest first.
+func (a *API) Changes() []Change {
+	out := make([]Change, len(a.changes))
+	for i, c := range a.changes {
+		out[i] = c.Change
+	}
+	return out
+}
+
+// Operations returns the documented routes, as Options gave them.
+func (a *API) Operations() []Operation { return slices.Clone(a.opts.Operations) }
+
+// Exists reports whether route is served at version: the version is
+// known, no later change added the route, and neither that change nor
+// an earlier one removed it.
+func (a *API) Exists(version, route string) bool {
+	v, ok := a.byName[version]
+	if !ok {
+		return false
+	}
+	return a.exists(route, slices.IndexFunc(a.versions, func(w Version) bool { return w.Compare(v) == 0 }))
+}

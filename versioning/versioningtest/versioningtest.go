@@ -1,5 +1,10 @@
-// Package versioningtest is the conformance suite of versioning.PinStore:
-// MemoryPins and versioning/sqlstore run it, and so can any other store.
+// Package versioningtest tests versioned APIs and their stores:
+// RunContract sends an application's requests at every version and
+// validates each request and response against that version's OpenAPI
+// document (kin-openapi); CheckChanges holds every migration to the
+// schema effects it declares; RunPinStoreTests is the conformance suite
+// of versioning.PinStore, which MemoryPins and versioning/sqlstore run,
+// and so can any other store.
 package versioningtest
 
 import (
