@@ -180,3 +180,29 @@ func TestMigrationGuideSaysWhatChanged(t *testing.T) {
 	}
 	assert.Contains(t, documentedAPI(t).Changelog(), "[OpenAPI document](/openapi/2024-01-01.json)")
 }
+
+// TestARemovedRouteKeepsItsLastSchema: a route removed by a change is
+// documented, in the versions before it, from the schema it had last;
+// the removing change and later ones do not touch it.
+func TestARemovedRouteKeepsItsLastSchema(t *testing.T) {
+	api, err := versioning.New(versioning.Options{
+		Versions: []string{"v1", "v2", "v3"},
+		Changes: []versioning.Change{
+			{Version: "v2", Responses: []versioning.Migration{{Apply: versioning.RenameField("full_name", "name"), Effects: []versioning.SchemaEffect{versioning.FieldRenamed("name", "full_name")}}}},
+			{Version: "v3", RemovedRoutes: []string{"GET /old"}, Responses: []versioning.Migration{{Apply: versioning.RemoveField("plan"), Effects: []versioning.SchemaEffect{versioning.FieldAdded("plan")}}}},
+		},
+		Operations: []versioning.Operation{
+			{Route: "GET /users/{id}", Responses: map[int]versioning.Schema{200: versioning.SchemaFor(userHead{})}},
+			{Route: "GET /old", Responses: map[int]versioning.Schema{200: versioning.SchemaFor(struct {
+				ID       string `json:"id"`
+				FullName string `json:"full_name"`
+			}{})}},
+		},
+	})
+	require.NoError(t, err, "v3's FieldAdded(plan) does not reach GET /old, which v3 removed")
+	assert.ElementsMatch(t, []string{"id", "full_name"}, properties(t, api.ResponseSchema("v2", "GET /old", 200)))
+	assert.ElementsMatch(t, []string{"id", "name"}, properties(t, api.ResponseSchema("v1", "GET /old", 200)))
+	assert.False(t, api.Exists("v3", "GET /old"))
+	doc, _ := api.OpenAPI("v3")
+	assert.NotContains(t, string(doc), `"/old"`)
+}

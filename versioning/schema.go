@@ -281,8 +281,11 @@ func (a *API) undo(c *compiledChange, schemas map[string]opSchemas) error {
 		return fmt.Errorf("%w: change of version %s: %s of %s: %w", ErrInvalid, c.version, what, route, err)
 	}
 	for _, op := range a.opts.Operations {
+		// A route's schemas are as of the newest version that has it:
+		// changes at or after its removal, or the one adding it, do not
+		// apply.
 		s, ok := schemas[op.Route]
-		if !ok || containsPattern(c.AddedRoutes, op.Route) {
+		if !ok || !a.exists(op.Route, c.index) || containsPattern(c.AddedRoutes, op.Route) {
 			continue
 		}
 		for _, m := range c.Requests {

@@ -37,9 +37,12 @@
 //
 // The API is versioned by date (2024-01-01, 2024-06-01, 2025-01-01): send
 // API-Version, or let the tenant be pinned to the version current at its
-// first request; GET /api/changelog lists the changes:
+// first request; GET /api/changelog lists the changes, GET
+// /api/migration-guide what a client changes at each step, and GET
+// /openapi/<version>.json is each version's OpenAPI document:
 //
 //	curl -H "Authorization: Bearer $ACME" -H 'API-Version: 2024-01-01' --json '{"email":"grace@example.com","name":"Grace Hopper"}' http://localhost:8080/api/users
+//	curl http://localhost:8080/openapi/2024-01-01.json
 //
 // Users' emails are stored encrypted under a key per user (package
 // crypto), found by a blind index, and erased by shredding that key. The
@@ -458,6 +461,10 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /api/branding", public(a.branding))
 	mux.Handle("GET /api/consent/notice", public(a.consents.notice))
 	mux.HandleFunc("GET /api/changelog", a.changelog)
+	// Each version's OpenAPI document (GET /openapi/2024-01-01.json), and
+	// what a client changes to move from one version to the next.
+	mux.Handle("GET /openapi/", a.api.OpenAPIHandler())
+	mux.HandleFunc("GET /api/migration-guide", a.migrationGuide)
 	for _, r := range a.tenantAPI() {
 		mux.Handle(r.pattern, authed(r.handler, r.scopes...))
 	}
@@ -544,6 +551,12 @@ func notProbe(r *http.Request) bool {
 func (a *app) changelog(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
 	_, _ = io.WriteString(w, a.api.Changelog())
+}
+
+// migrationGuide handles GET /api/migration-guide, in Markdown.
+func (a *app) migrationGuide(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+	_, _ = io.WriteString(w, a.api.MigrationGuide())
 }
 
 // readiness checks what the demo needs to serve: the database, the

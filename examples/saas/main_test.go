@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/saaskit/saaskit/internal/await"
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
+	"github.com/saaskit/saaskit/versioning/versioningtest"
 )
 
 // server is the demo binary running on a random port.
@@ -497,6 +499,34 @@ func TestDemoAPIVersions(t *testing.T) {
 
 	_, changelog := s.call(t, "GET", "localhost", "/api/changelog", nil)
 	assert.Contains(t, changelog, "## 2025-01-01 (current)")
+	assert.Contains(t, changelog, "[OpenAPI document](/openapi/2024-01-01.json)")
+	_, guide := s.call(t, "GET", "localhost", "/api/migration-guide", nil)
+	assert.Contains(t, guide, "- In requests to `POST /api/users`: `email` is renamed `email_address`.")
+
+	// Every version is held to its own OpenAPI document, served at
+	// /openapi/<version>.json, over the walkthrough's requests.
+	for _, v := range apiVersions {
+		resp, doc := s.call(t, "GET", "localhost", "/openapi/"+v+".json", nil)
+		require.Equal(t, 200, resp.StatusCode, doc)
+		assert.Contains(t, doc, `"version":"`+v+`"`)
+	}
+	api, err := newAPI(nil)
+	require.NoError(t, err)
+	versioningtest.CheckChanges(t, api)
+	target, err := url.Parse("http://127.0.0.1:" + s.port)
+	require.NoError(t, err)
+	acmeKey := http.Header{"Authorization": {s.as(t, "acme")[1]}}
+	versioningtest.RunContract(t, api, httputil.NewSingleHostReverseProxy(target), "", []versioningtest.Case{
+		{Method: "POST", Path: "/api/users", Header: acmeKey, Body: `{"email":"contract@example.com","name":"Ada King Lovelace"}`,
+			BodyFrom: map[string]string{
+				"2024-06-01": `{"email_address":"contract@example.com","name":"Ada King Lovelace"}`,
+				"2025-01-01": `{"email_address":"contract@example.com","first_name":"Ada","last_name":"Lovelace"}`,
+			}},
+		{Method: "GET", Path: "/api/users?email=contract@example.com", Header: acmeKey},
+		{Method: "GET", Path: "/api/users/lookup?email=contract@example.com", Header: acmeKey},
+		{Method: "GET", Path: "/api/users?email=not-an-address", Header: acmeKey},
+		{Method: "DELETE", Path: "/api/users/usr_0000000000000000", Header: acmeKey},
+	})
 }
 
 // TestDemoPrivacyRequests: an access request exports the user's
@@ -896,7 +926,7 @@ func TestDemoAnswersBadInputWithoutA500(t *testing.T) {
 		keys = append(keys, []string{"Authorization", "Bearer " + key.Token})
 	}
 	patterns := []string{
-		"GET /{$}", "GET /api/branding", "GET /api/consent/notice", "GET /api/changelog",
+		"GET /{$}", "GET /api/branding", "GET /api/consent/notice", "GET /api/changelog", "GET /api/migration-guide", "GET /openapi/{id}",
 		"POST /admin/flags/{key}/kill", "POST /admin/flags/{key}/revive", "PUT /admin/flags/{key}/percent",
 		"POST /admin/rings/{key}/tenants", "GET /admin/flags/{key}/audit", "GET /admin/backups",
 		"POST /admin/tenants/{tenant}/keys", "POST /webhooks/inbound/{tenant}", "POST /webhooks/gone",

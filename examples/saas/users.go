@@ -61,6 +61,13 @@ type user struct {
 	Erased    bool   `json:"erased,omitempty"`
 }
 
+// newUser is the body of POST /api/users at the head version.
+type newUser struct {
+	Email     string `json:"email_address"`
+	FirstName string `json:"first_name,omitempty"`
+	LastName  string `json:"last_name,omitempty"`
+}
+
 // profile is the encrypted part of a user besides the email.
 type profile struct {
 	FirstName string `json:"first_name"`
@@ -170,7 +177,7 @@ func normalizeEmail(s string) (string, bool) {
 // "last_name"} (at the head version).
 func (u *users) create(w http.ResponseWriter, r *http.Request) {
 	t, _ := tenancy.FromContext(r.Context())
-	var req user
+	var req newUser
 	if !readJSON(w, r, 4<<10, &req, "{email_address, first_name, last_name}") {
 		return
 	}

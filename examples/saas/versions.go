@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"strings"
 
 	"github.com/saaskit/saaskit/tenancy"
@@ -20,16 +21,48 @@ var apiChanges = []versioning.Change{
 	{
 		Version:     "2024-06-01",
 		Description: "A user's `email` is renamed `email_address`.",
-		Requests:    []versioning.Migration{{Routes: []string{"POST /api/users"}, Apply: versioning.RenameField("email", "email_address")}},
-		Responses:   []versioning.Migration{{Types: []string{"user"}, Apply: versioning.RenameField("email_address", "email")}},
+		Requests: []versioning.Migration{{Routes: []string{"POST /api/users"}, Apply: versioning.RenameField("email", "email_address"),
+			Effects: []versioning.SchemaEffect{versioning.FieldRenamed("email", "email_address")}}},
+		Responses: []versioning.Migration{{Types: []string{"user"}, Apply: versioning.RenameField("email_address", "email"),
+			Effects: []versioning.SchemaEffect{versioning.FieldRenamed("email", "email_address")}}},
 	},
 	{
 		Version:       "2025-01-01",
 		Description:   "A user's `name` is split into `first_name` and `last_name`; `GET /api/users/lookup` is removed in favour of `GET /api/users`.",
-		Requests:      []versioning.Migration{{Routes: []string{"POST /api/users"}, Apply: splitName}},
-		Responses:     []versioning.Migration{{Types: []string{"user"}, Apply: joinName}},
+		Requests:      []versioning.Migration{{Routes: []string{"POST /api/users"}, Apply: splitName, Effects: nameSplit}},
+		Responses:     []versioning.Migration{{Types: []string{"user"}, Apply: joinName, Effects: nameSplit}},
 		RemovedRoutes: []string{"GET /api/users/lookup"},
 	},
+}
+
+// nameSplit is what 2025-01-01 did to a user's schema.
+var nameSplit = []versioning.SchemaEffect{
+	versioning.FieldRemoved("name", versioning.Schema{"type": "string"}),
+	versioning.FieldAdded("first_name"), versioning.FieldAdded("last_name"),
+}
+
+// apiOperations document the users API, each route as of the newest
+// version that has it; every version's OpenAPI document follows from
+// them and the changes' effects (GET /openapi/<version>.json).
+func apiOperations() []versioning.Operation {
+	userSchema := versioning.SchemaFor(user{})
+	users := versioning.Schema{"type": "array", "items": userSchema}
+	// GET /api/users/lookup left in 2025-01-01: its schema is as of
+	// 2024-06-01, when a user had a name.
+	before := versioning.SchemaFor(user{})
+	props := before["properties"].(map[string]any)
+	delete(props, "first_name")
+	delete(props, "last_name")
+	props["name"] = map[string]any{"type": "string"}
+	return []versioning.Operation{
+		{Route: "POST /api/users", Summary: "Create a user", Type: "user", Request: versioning.SchemaFor(newUser{}),
+			Responses: map[int]versioning.Schema{http.StatusCreated: userSchema}},
+		{Route: "GET /api/users", Summary: "Find users by email address", Type: "user",
+			Responses: map[int]versioning.Schema{http.StatusOK: users}},
+		{Route: "GET /api/users/lookup", Summary: "Find users by email address (before 2025-01-01)", Type: "user",
+			Responses: map[int]versioning.Schema{http.StatusOK: {"type": "array", "items": before}}},
+		{Route: "DELETE /api/users/{id}", Summary: "Erase a user", Responses: map[int]versioning.Schema{http.StatusNoContent: nil}},
+	}
 }
 
 // splitName turns an older caller's "name" into first and last names:
@@ -71,10 +104,13 @@ func joinName(b *versioning.Body) error {
 // (tenancy.Tenant.APIVersion), the one place a pin is kept.
 func newAPI(reg *tenancy.Registry) (*versioning.API, error) {
 	return versioning.New(versioning.Options{
-		Versions: apiVersions,
-		Changes:  apiChanges,
-		Pins:     versioning.NewTenantPins(reg),
-		AutoPin:  true,
+		Versions:     apiVersions,
+		Changes:      apiChanges,
+		Pins:         versioning.NewTenantPins(reg),
+		AutoPin:      true,
+		Title:        "saaskit demo users API",
+		Operations:   apiOperations(),
+		DocumentPath: "/openapi/",
 	})
 }
 
