@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -37,6 +38,13 @@ type Change struct {
 	// callers at Version or newer get 410; older callers are still served
 	// by the handler the application keeps for them.
 	RemovedRoutes []string
+	// RenamedRoutes are routes whose path changed at Version, old
+	// pattern to new ("GET /customers/{id}": "GET /clients/{id}"), with
+	// the same method and wildcards: older callers' requests to the old
+	// path reach the handler of the new one, and older versions'
+	// documents show the old path. Migrations and Operations name routes
+	// as the head does.
+	RenamedRoutes map[string]string
 }
 
 // Migration rewrites one JSON body.
@@ -57,13 +65,25 @@ type Migration struct {
 	Effects []SchemaEffect
 }
 
-// Body is a JSON body under migration.
+// Body is a request or response under migration: its JSON (or form)
+// body, and its headers, query and status, which Apply may all change.
 type Body struct {
-	// Value is the decoded JSON (map[string]any, []any, string, float64,
-	// bool or nil); Apply may replace it.
+	// Value is the decoded JSON (map[string]any, []any, string,
+	// json.Number, bool or nil); Apply may replace it. A form-encoded
+	// request body is an object of strings (an array of them for a
+	// repeated key), encoded back as a form. Nil when there is no body,
+	// or one the middleware does not decode.
 	Value any
-	// Status is the response status; 0 for a request or a webhook payload.
+	// Status is the response status, which a response migration may
+	// change (Apply runs on error responses too); 0 for a request or a
+	// webhook payload.
 	Status int
+	// Header is the request's headers in a request migration, the
+	// response's in a response migration; nil for a webhook payload.
+	Header http.Header
+	// Query is the request's query parameters in a request migration;
+	// nil otherwise.
+	Query url.Values
 }
 
 // Lifecycle is the deprecation and sunset of a version or a route.
@@ -147,6 +167,10 @@ type Options struct {
 	// newest version that has them; every version's OpenAPI document is
 	// derived from them and the changes' schema effects.
 	Operations []Operation
+	// Payloads are the schemas of payloads by type (a webhook event's,
+	// say) at the head; PayloadSchema derives them at each version with
+	// the response migrations that RenderPayload applies.
+	Payloads map[string]Schema
 	// DocumentPath, when set, is where OpenAPIHandler is mounted
 	// ("/openapi/"): the changelog links each version's document there.
 	DocumentPath string
@@ -169,7 +193,9 @@ type API struct {
 	usageN   atomic.Int64        // entries in usage
 	requests metric.Int64Counter
 	schemas  []map[string]opSchemas // by version index, then route
+	payloads []map[string]Schema    // by version index, then payload type
 	docs     map[string][]byte      // OpenAPI documents by version
+	renames  []rename               // oldest first
 }
 
 type compiledChange struct {
@@ -228,6 +254,9 @@ func New(opts Options) (*API, error) {
 		return nil, fmt.Errorf("%w: AutoPin needs Pins", ErrInvalid)
 	}
 	if err := a.compileChanges(); err != nil {
+		return nil, err
+	}
+	if err := a.compileRenames(); err != nil {
 		return nil, err
 	}
 	if err := a.checkLifecycles(); err != nil {

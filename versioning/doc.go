@@ -36,8 +36,15 @@
 //
 // A Change carries its changelog text, request migrations (older to
 // newer), response migrations (newer to older, error responses
-// included), and the routes it added (404 for older callers) or removed
-// (410 for newer ones). Migrations are scoped to ServeMux patterns or to
+// included), the routes it added (404 for older callers) or removed
+// (410 for newer ones), and the routes it renamed (an older caller's
+// path to the old one reaches the new one's handler; wildcards keep
+// their values, escaped slashes included). A migration sees the whole
+// exchange: the body, the headers, a request's query parameters and a
+// response's status, all of which it may change (a 204 that older
+// callers got as 200 with a body, say). Form-encoded request bodies
+// (application/x-www-form-urlencoded, as Stripe takes them) migrate as
+// JSON objects of strings and are encoded back as forms. Migrations are scoped to ServeMux patterns or to
 // payload types that handlers declare with SetType; they rewrite decoded
 // JSON in which numbers stay exact (json.Number). RenderPayload applies
 // the same response migrations to a webhook payload for an endpoint
@@ -62,7 +69,10 @@
 // and served by OpenAPIHandler; MigrationGuide says, step by step, what
 // a client changes. versioningtest.RunContract holds an application to
 // every version's document, and versioningtest.CheckChanges holds each
-// migration to its declared effects.
+// migration to its declared effects. Options.Payloads gives webhook
+// payloads' schemas by type at the head, and PayloadSchema derives them
+// at each version as RenderPayload shapes them, for an event-type
+// catalogue to publish.
 //
 // # Deprecation and sunset
 //

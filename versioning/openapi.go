@@ -77,7 +77,7 @@ func (a *API) document(i int) map[string]any {
 		if !a.exists(op.Route, i) {
 			continue
 		}
-		method, path, _ := splitRoute(op.Route) // checked in deriveSchemas
+		method, path, _ := splitRoute(a.routeAt(op.Route, i)) // checked in deriveSchemas; renamed routes by their name then
 		item, _ := paths[path].(map[string]any)
 		if item == nil {
 			item = map[string]any{}

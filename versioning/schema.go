@@ -254,8 +254,13 @@ func (a *API) deriveSchemas() error {
 	for i := range a.changes {
 		byVersion[a.changes[i].index] = &a.changes[i]
 	}
+	a.payloads = make([]map[string]Schema, len(a.versions))
+	payloads := map[string]Schema{}
+	for t, p := range a.opts.Payloads {
+		payloads[t] = cloneSchema(p)
+	}
 	for i := len(a.versions) - 1; i >= 0; i-- {
-		a.schemas[i] = cur
+		a.schemas[i], a.payloads[i] = cur, payloads
 		c := byVersion[i]
 		if i == 0 {
 			break
@@ -264,14 +269,54 @@ func (a *API) deriveSchemas() error {
 		for route, s := range cur {
 			older[route] = s.clone()
 		}
+		olderPayloads := make(map[string]Schema, len(payloads))
+		for t, p := range payloads {
+			olderPayloads[t] = cloneSchema(p)
+		}
 		if c != nil {
 			if err := a.undo(c, older); err != nil {
 				return err
 			}
+			if err := undoPayloads(c, olderPayloads); err != nil {
+				return err
+			}
 		}
-		cur = older
+		cur, payloads = older, olderPayloads
 	}
 	return nil
+}
+
+// undoPayloads undoes change c's declared effects on payload schemas:
+// those of its response migrations scoped to no route and to the
+// payload's type, as RenderPayload applies them.
+func undoPayloads(c *compiledChange, payloads map[string]Schema) error {
+	for t, p := range payloads {
+		for _, m := range c.Responses {
+			if len(m.Effects) == 0 || len(m.Routes) > 0 || !m.matchesType(t) {
+				continue
+			}
+			for _, obj := range objectSchemas(p) {
+				for _, e := range m.Effects {
+					if err := e.undo(obj); err != nil {
+						return fmt.Errorf("%w: change of version %s: payload %s: %w", ErrInvalid, c.version, t, err)
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// PayloadSchema returns the schema of payloads of a type at version, as
+// RenderPayload shapes them for an endpoint pinned to it; nil when the
+// type or version is unknown.
+func (a *API) PayloadSchema(version, payloadType string) Schema {
+	v, ok := a.byName[version]
+	if !ok {
+		return nil
+	}
+	i := slices.IndexFunc(a.versions, func(w Version) bool { return w.Compare(v) == 0 })
+	return cloneSchema(a.payloads[i][payloadType])
 }
 
 // undo undoes change c's declared effects on schemas, which are the

@@ -510,6 +510,18 @@ func TestDemoAPIVersions(t *testing.T) {
 		require.Equal(t, 200, resp.StatusCode, doc)
 		assert.Contains(t, doc, `"version":"`+v+`"`)
 	}
+	_, catalogue := s.call(t, "GET", "localhost", "/api/webhooks/event-types", nil, s.as(t, "acme")...)
+	var types []struct {
+		Name     string
+		Versions map[string]json.RawMessage
+	}
+	require.NoError(t, json.Unmarshal([]byte(catalogue), &types), catalogue)
+	for _, et := range types {
+		if et.Name == "user.created" {
+			assert.Contains(t, string(et.Versions["2024-01-01"]), `"email"`, "user.created as 2024-01-01 endpoints get it")
+			assert.Contains(t, string(et.Versions["2025-01-01"]), `"first_name"`)
+		}
+	}
 	api, err := newAPI(nil)
 	require.NoError(t, err)
 	versioningtest.CheckChanges(t, api)

@@ -41,6 +41,15 @@ var nameSplit = []versioning.SchemaEffect{
 	versioning.FieldAdded("first_name"), versioning.FieldAdded("last_name"),
 }
 
+// userEvent is the schema of a user event's payload at the head:
+// {"type": "user.created", "data": <the user>}.
+func userEvent() versioning.Schema {
+	return versioning.Schema{"type": "object", "required": []any{"type", "data"}, "properties": map[string]any{
+		"type": map[string]any{"type": "string"},
+		"data": versioning.SchemaFor(user{}),
+	}}
+}
+
 // apiOperations document the users API, each route as of the newest
 // version that has it; every version's OpenAPI document follows from
 // them and the changes' effects (GET /openapi/<version>.json).
@@ -111,6 +120,7 @@ func newAPI(reg *tenancy.Registry) (*versioning.API, error) {
 		Title:        "saaskit demo users API",
 		Operations:   apiOperations(),
 		DocumentPath: "/openapi/",
+		Payloads:     map[string]versioning.Schema{"user": userEvent()},
 	})
 }
 

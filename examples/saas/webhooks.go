@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -45,11 +46,30 @@ var eventTypes = []webhook.EventType{
 		"properties": {"type": {"const": "user.erased"}, "data": {"type": "object", "required": ["id"]}}}`)},
 }
 
+// withVersions gives user.created the schema of its payload at each API
+// version, as endpoints pinned to it receive it (package versioning
+// derives them from the head's and the changes).
+func withVersions(types []webhook.EventType, api *versioning.API) []webhook.EventType {
+	out := slices.Clone(types)
+	for i, et := range out {
+		if et.Name != "user.created" {
+			continue
+		}
+		out[i].Versions = map[string]json.RawMessage{}
+		for _, v := range api.Versions() {
+			if s, err := json.Marshal(api.PayloadSchema(v, payloadType(et.Name))); err == nil {
+				out[i].Versions[v] = s
+			}
+		}
+	}
+	return out
+}
+
 func newHooks(ctx context.Context, st *webhookstore.Store, shared sharedState, keys *skcrypto.Keyring, api *versioning.API, logger *slog.Logger) (*hooks, error) {
 	if err := st.Migrate(ctx); err != nil {
 		return nil, err
 	}
-	catalogue, err := webhook.NewCatalogue(eventTypes...)
+	catalogue, err := webhook.NewCatalogue(withVersions(eventTypes, api)...)
 	if err != nil {
 		return nil, err
 	}
@@ -133,14 +153,15 @@ func (h *hooks) createEndpoint(w http.ResponseWriter, r *http.Request) {
 // endpoints' owners choosing what to subscribe to.
 func (h *hooks) eventTypes(w http.ResponseWriter, _ *http.Request) {
 	type eventType struct {
-		Name        string          `json:"name"`
-		Description string          `json:"description"`
-		State       string          `json:"state"`
-		Schema      json.RawMessage `json:"schema,omitempty"`
+		Name        string                     `json:"name"`
+		Description string                     `json:"description"`
+		State       string                     `json:"state"`
+		Schema      json.RawMessage            `json:"schema,omitempty"`
+		Versions    map[string]json.RawMessage `json:"versions,omitempty"` // the payload as endpoints pinned to each API version get it
 	}
 	out := []eventType{}
 	for _, t := range h.d.EventTypes() {
-		out = append(out, eventType{t.Name, t.Description, string(t.State), t.Schema})
+		out = append(out, eventType{t.Name, t.Description, string(t.State), t.Schema, t.Versions})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
