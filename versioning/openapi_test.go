@@ -3,6 +3,7 @@ package versioning_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/saaskit/saaskit/versioning"
+	"github.com/saaskit/saaskit/versioning/versioningtest"
 )
 
 // userHead is a user as the head version shows it.
@@ -205,4 +207,31 @@ func TestARemovedRouteKeepsItsLastSchema(t *testing.T) {
 	assert.False(t, api.Exists("v3", "GET /old"))
 	doc, _ := api.OpenAPI("v3")
 	assert.NotContains(t, string(doc), `"/old"`)
+}
+
+// TestATypeChangeIsDerivedAndChecked: amount was a string before v2;
+// the v1 document says so, and CheckChanges holds the migration to it.
+func TestATypeChangeIsDerivedAndChecked(t *testing.T) {
+	type charge struct {
+		Amount int64 `json:"amount"`
+	}
+	api, err := versioning.New(versioning.Options{
+		Versions: []string{"v1", "v2"},
+		Changes: []versioning.Change{{Version: "v2", Responses: []versioning.Migration{{
+			Apply: func(b *versioning.Body) error {
+				b.Objects(func(o map[string]any) { o["amount"] = fmt.Sprint(o["amount"]) })
+				return nil
+			},
+			Effects: []versioning.SchemaEffect{versioning.FieldTypeChanged("amount", versioning.Schema{"type": "string"})},
+		}}}},
+		Operations: []versioning.Operation{{Route: "GET /charges/{id}", Responses: map[int]versioning.Schema{200: versioning.SchemaFor(charge{})}}},
+	})
+	require.NoError(t, err)
+	amount := func(v string) any {
+		return api.ResponseSchema(v, "GET /charges/{id}", 200)["properties"].(map[string]any)["amount"].(map[string]any)["type"]
+	}
+	assert.Equal(t, "string", amount("v1"))
+	assert.Equal(t, "integer", amount("v2"))
+	assert.Contains(t, api.MigrationGuide(), "`amount` changes type")
+	versioningtest.CheckChanges(t, api)
 }
