@@ -35,7 +35,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	replicate.CleanupBenchFixtures()
+	os.Exit(code)
 }
 
 // writer replicates the database at path to the directory target,
