@@ -248,6 +248,28 @@
 // stream is then chunked in full). SnapshotInfo.CachedBytes says how
 // much of a stream the cache spared.
 //
+// A source that knows where it changed skips even that read: a
+// ChangeSource (a SQLite database under continuous replication, say,
+// whose change sets name the pages each commit wrote) opens the stream
+// for reading at any offset,
+// names the state it reads (recorded in the snapshot as Mark), and
+// lists the byte ranges that may have changed since the parent
+// snapshot's mark. The snapshot then takes the parent's chunks unread
+// up to the one holding a change, chunks from that chunk's start until
+// a cut falls on one of the parent's (the chunks meet again), and takes
+// the parent's chunks again: as the chunker starts afresh at every cut,
+// the chunk list is still the one chunking the whole stream gives, and
+// only the changed regions, a chunk or so around each, are read
+// (SnapshotInfo.ReadBytes). Changes are in place; the stream may grow
+// or shrink at its end. A change list that misses a change would leave
+// it out of the snapshot, so the trust is bounded: each such snapshot
+// reads and hashes four of the parent's chunks it takes, at random, and
+// reads the whole stream when one differs, and after
+// RepositoryOptions.FullReadEvery snapshots in a row by change list
+// (24 by default; SnapshotInfo.Trusted counts them) the next reads it
+// all, with the chunk cache. A source that does not know (no parent
+// mark, a gap in its records) has the stream read whole.
+//
 // Restore authenticates and re-hashes every chunk before writing its
 // bytes, checks beforehand that every chunk is indexed and its pack
 // present, and takes each chunk from the first target whose copy is

@@ -62,6 +62,14 @@ type RepositoryOptions struct {
 	// NoCache turns the chunk cache off: every stream snapshot chunks
 	// all of the stream. Default false.
 	NoCache bool
+	// FullReadEvery bounds the trust in a ChangeSource's change lists:
+	// after this many snapshots in a row taken by change list, the next
+	// reads the whole stream (with the chunk cache), so a change the
+	// list missed is in a snapshot at most this many snapshots later.
+	// Each snapshot by change list also reads and hashes a few of the
+	// parent's chunks it takes (4, at random) and reads the whole
+	// stream when one differs. Default 24; negative: never.
+	FullReadEvery int
 	// StaleLock is the age after which a lock left by a process that
 	// died no longer counts; running snapshots renew theirs well before.
 	// Default 1 hour.
@@ -146,6 +154,9 @@ func OpenRepository(ctx context.Context, cipher Cipher, targets []Target, opts R
 	}
 	if opts.StaleLock <= 0 {
 		opts.StaleLock = time.Hour
+	}
+	if opts.FullReadEvery == 0 {
+		opts.FullReadEvery = 24
 	}
 	r := &Repository{cipher: cipher, targets: targets, opts: opts, indexes: map[string]*indexFile{}}
 	if err := r.loadConfig(ctx); err != nil {
@@ -365,8 +376,18 @@ type SnapshotInfo struct {
 	// CachedBytes counts the bytes of a stream that the chunk cache
 	// (RepositoryOptions.CacheDir) recognised as chunks of the last
 	// snapshot, by their digest, so that they were not chunked again.
-	CachedBytes int64  `json:"cached_bytes,omitempty"`
-	KeyID       string `json:"key_id"`
+	CachedBytes int64 `json:"cached_bytes,omitempty"`
+	// ReadBytes counts the bytes of a ChangeSource read: all of it, or,
+	// by its change list, around the changes only (the rest is in
+	// CachedBytes, taken from the parent unread).
+	ReadBytes int64 `json:"read_bytes,omitempty"`
+	// Mark names the state of a ChangeSource this snapshot read, and
+	// Trusted counts the snapshots in a row, this one included, taken
+	// by change list since one read the whole stream
+	// (RepositoryOptions.FullReadEvery).
+	Mark    string `json:"mark,omitempty"`
+	Trusted int    `json:"trusted,omitempty"`
+	KeyID   string `json:"key_id"`
 }
 
 // snapshotFile is a snapshot object: its info and what it holds.
@@ -418,7 +439,7 @@ func parseSnapshot(id string, data []byte) (*snapshotFile, error) {
 		return bad("version %d, want 1", s.Version)
 	case s.ID != id:
 		return bad("names itself %.80q", s.ID)
-	case s.Size < 0 || s.Files < 0 || s.Chunks < 0 || s.NewChunks < 0 || s.AddedBytes < 0 || s.CachedBytes < 0:
+	case s.Size < 0 || s.Files < 0 || s.Chunks < 0 || s.NewChunks < 0 || s.AddedBytes < 0 || s.CachedBytes < 0 || s.ReadBytes < 0 || s.Trusted < 0:
 		return bad("negative counts")
 	case s.CachedBytes > s.Size:
 		return bad("%d bytes cached of %d", s.CachedBytes, s.Size)
@@ -659,6 +680,11 @@ func (r *Repository) Snapshot(ctx context.Context, src Source, tags ...string) (
 	record := r.cacheDir != ""
 	var chunks []cachedChunk
 	info, err := r.take(ctx, source, "stream", tags, func(ctx context.Context, run *snapRun, s *snapshotFile) error {
+		if cs, ok := src.(ChangeSource); ok {
+			var err error
+			chunks, err = r.snapshotChanges(ctx, run, s, cs, cache, record)
+			return err
+		}
 		in, err := src.Open(ctx)
 		if err != nil {
 			return fmt.Errorf("open source: %w", err)
@@ -669,7 +695,7 @@ func (r *Repository) Snapshot(ctx context.Context, src Source, tags ...string) (
 		s.Chunks = len(s.Stream)
 		return err
 	})
-	if err == nil && record {
+	if err == nil && record && len(chunks) == info.Chunks {
 		_ = r.saveChunkCache(source, info.ID, chunks) // an optimisation: its failure fails nothing
 	}
 	return info, err

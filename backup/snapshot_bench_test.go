@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -299,21 +300,49 @@ var gibData = sync.OnceValue(func() []byte {
 })
 
 // changeGiB changes 1% of data in place, in four places (of 2.6 MiB),
-// other places for each n.
-func changeGiB(data []byte, n int) {
+// other places for each n, and returns them.
+func changeGiB(data []byte, n int) []backup.ByteRange {
+	var out []backup.ByteRange
 	for k := range 4 {
 		at := (k*len(data)/4 + (n*37%89)*len(data)/400) % (len(data) - len(data)/400)
 		region := data[at : at+len(data)/400]
 		for i := range region {
 			region[i] ^= byte(n + 1)
 		}
+		out = append(out, backup.ByteRange{Off: int64(at), Len: int64(len(region))})
 	}
+	return out
+}
+
+// benchChanges is a ChangeSource over a stream in memory, edited in
+// place between snapshots: changes[v] are the ranges version v+1
+// changed.
+type benchChanges struct {
+	data    []byte
+	changes [][]backup.ByteRange
+}
+
+func (c *benchChanges) Name() string { return "db" }
+func (c *benchChanges) Open(context.Context) (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(c.data)), nil
+}
+func (c *benchChanges) OpenChanges(_ context.Context, since string) (backup.ChangedStream, error) {
+	cs := changedStream{Reader: bytes.NewReader(c.data), mark: strconv.Itoa(len(c.changes))}
+	if v, err := strconv.Atoi(since); err == nil && v <= len(c.changes) {
+		cs.ok = true
+		for _, e := range c.changes[v:] {
+			cs.changes = append(cs.changes, e...)
+		}
+	}
+	return cs, nil
 }
 
 // BenchmarkSnapshotGiB is the claim at database size: a stream of 1
 // GiB taken in full (the first snapshot), then again after 1% of it
 // changed in place in four places, with the chunk cache and without
-// (chunking all of it again), beside the limits of the cached path:
+// (chunking all of it again), and from a source that says where it
+// changed (a ChangeSource: only the changed regions are read), beside
+// the limits of the cached path:
 // reading the stream, and the keyed BLAKE3 digest over all of it on one
 // core and on every core. It takes minutes; select it by name.
 //
@@ -384,32 +413,40 @@ func BenchmarkSnapshotGiB(b *testing.B) {
 		rate(b)
 	})
 	for _, mode := range []struct {
-		name  string
-		cache bool
-	}{{"incremental-1pct-cached", true}, {"incremental-1pct-nocache", false}} {
+		name           string
+		cache, changes bool
+	}{{"incremental-1pct-cached", true, false}, {"incremental-1pct-nocache", false, false}, {"incremental-1pct-changes", true, true}} {
 		b.Run(mode.name, func(b *testing.B) {
 			r := benchRepo(b, mode.cache)
-			if _, err := r.Snapshot(ctx, namedSource("db", data)); err != nil {
+			changed := &benchChanges{data: bytes.Clone(data)}
+			var src backup.Source = namedSource("db", changed.data)
+			if mode.changes {
+				src = changed // the source says where it changed
+			}
+			if _, err := r.Snapshot(ctx, src); err != nil {
 				b.Fatal(err)
 			}
-			changed := bytes.Clone(data)
 			b.ReportAllocs()
 			b.ResetTimer()
-			var added, cached int64
+			var added, cached, read int64
 			for i := range b.N {
 				b.StopTimer()
-				changeGiB(changed, i)
+				changed.changes = append(changed.changes, changeGiB(changed.data, i))
 				b.StartTimer()
-				info, err := r.Snapshot(ctx, namedSource("db", changed))
+				info, err := r.Snapshot(ctx, src)
 				if err != nil {
 					b.Fatal(err)
 				}
 				added += info.AddedBytes
 				cached += info.CachedBytes
+				read += info.ReadBytes
 			}
 			rate(b)
 			b.ReportMetric(100*float64(added)/float64(b.N)/float64(len(data)), "%written")
 			b.ReportMetric(100*float64(cached)/float64(b.N)/float64(len(data)), "%cached")
+			if mode.changes {
+				b.ReportMetric(100*float64(read)/float64(b.N)/float64(len(data)), "%read")
+			}
 		})
 	}
 }

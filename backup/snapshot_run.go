@@ -155,9 +155,22 @@ type streamResult struct {
 // Workers hash, compress and encrypt, and the caller's goroutine
 // gathers the results in order into packs.
 func (run *snapRun) addStream(ctx context.Context, rd io.Reader, cache *chunkCache, record bool) (streamResult, error) {
+	sp := newSplitter(run.r, contextReader{ctx, rd}, cache, func(id chunkID) bool { return !run.known(id) })
+	return run.addPieces(ctx, sp, record)
+}
+
+// pieceSource gives a stream's chunks in order: a splitter, or a
+// changeSplitter.
+type pieceSource interface {
+	next() (piece, error)
+	release()
+}
+
+// addPieces stores the chunks sp gives that the repository lacks, and
+// returns the chunk list and the size, as addStream does.
+func (run *snapRun) addPieces(ctx context.Context, sp pieceSource, record bool) (streamResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sp := newSplitter(run.r, contextReader{ctx, rd}, cache, func(id chunkID) bool { return !run.known(id) })
 	workers := run.r.opts.Workers
 	jobs := make(chan *chunkJob, workers)
 	order := make(chan *chunkJob, 2*workers)

@@ -129,17 +129,14 @@ func (s *splitter) next() (piece, error) {
 	if !s.chunking {
 		s.startChunking()
 	}
-	buf := s.r.bufs.Get().(*[]byte)
-	c, err := s.ch.Next(*buf)
+	p, err := s.r.cut(s.ch)
 	if err != nil {
-		s.r.bufs.Put(buf)
-		return piece{}, err
+		return p, err
 	}
-	p := piece{length: len(c.Data), data: c.Data, buf: buf}
 	s.pos += int64(p.length)
 	s.win.drop(s.pos)
 	if s.cache != nil {
-		p.digest, p.hasDigest = s.r.chunkDigest(c.Data), true
+		p.digest, p.hasDigest = s.r.chunkDigest(p.data), true
 		s.resume(p)
 	}
 	return p, nil
@@ -147,19 +144,36 @@ func (s *splitter) next() (piece, error) {
 
 // startChunking starts the chunker at pos, a boundary.
 func (s *splitter) startChunking() {
-	cfg := s.r.cfg
 	var rd io.Reader = &s.cr
 	if s.cache == nil {
 		rd = s.win.rd // never resumes: no need to keep the bytes
 	}
 	s.cr = windowReader{w: &s.win, off: s.pos}
-	if s.ch == nil {
-		s.ch = chunker.NewWithBoundaries(rd, cfg.Polynomial, uint(cfg.ChunkMin), uint(cfg.ChunkMax))
-	} else {
-		s.ch.ResetWithBoundaries(rd, cfg.Polynomial, uint(cfg.ChunkMin), uint(cfg.ChunkMax))
-	}
-	s.ch.SetAverageBits(cfg.AverageBits)
+	s.ch = s.r.cfg.chunker(s.ch, rd)
 	s.chunking = true
+}
+
+// chunker is ch, or a new chunker when nil, set to chunk rd from its
+// start with the repository's parameters.
+func (cfg repoConfig) chunker(ch *chunker.Chunker, rd io.Reader) *chunker.Chunker {
+	if ch == nil {
+		ch = chunker.NewWithBoundaries(rd, cfg.Polynomial, uint(cfg.ChunkMin), uint(cfg.ChunkMax))
+	} else {
+		ch.ResetWithBoundaries(rd, cfg.Polynomial, uint(cfg.ChunkMin), uint(cfg.ChunkMax))
+	}
+	ch.SetAverageBits(cfg.AverageBits)
+	return ch
+}
+
+// cut is the next chunk ch cuts, in a buffer of the repository's pool.
+func (r *Repository) cut(ch *chunker.Chunker) (piece, error) {
+	buf := r.bufs.Get().(*[]byte)
+	c, err := ch.Next(*buf)
+	if err != nil {
+		r.bufs.Put(buf)
+		return piece{}, err
+	}
+	return piece{length: len(c.Data), data: c.Data, buf: buf}, nil
 }
 
 // resume picks the cached chunk to try after the chunk p just cut, if
