@@ -56,3 +56,17 @@ func TestCorePackagesImportNoDriverOrSDK(t *testing.T) {
 func TestLayeringCheckSeesDrivers(t *testing.T) {
 	assert.NotEmpty(t, offending(t, "./tenancy/sqlstore"))
 }
+
+// TestPackagesStandAlone: gdpr depends on no sibling but tenancy, so
+// using it does not pull in the webhook engine or the keyring; their
+// adapters live in gdpr/gdprsource.
+func TestPackagesStandAlone(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "./gdpr").CombinedOutput()
+	require.NoError(t, err, "go list: %s", out)
+	for dep := range strings.FieldsSeq(string(out)) {
+		for _, sibling := range []string{"webhook", "crypto", "flags", "versioning", "backup", "observability"} {
+			prefix := "github.com/saaskit/saaskit/" + sibling
+			assert.False(t, dep == prefix || strings.HasPrefix(dep, prefix+"/"), "gdpr depends on %s", dep)
+		}
+	}
+}

@@ -4,8 +4,8 @@
 // restriction, each with its legal deadline.
 //
 //	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{Holds: gdpr.NewMemoryHolds()},
-//		usersTable, gdpr.WebhookSource(dispatcher),
-//		gdpr.CryptoSource(keyring, "users", "webhook.messages"))
+//		usersTable, gdprsource.Webhook(dispatcher),
+//		gdprsource.Crypto(keyring, "users", "webhook.messages"))
 //	r, err := e.Submit(ctx, tenantID, gdpr.Erasure, gdpr.GDPR, subject, "web form")
 //	r, err = e.Verify(ctx, tenantID, r.ID) // once the requester proved who they are
 //	r, err = e.Process(ctx, tenantID, r.ID)
@@ -16,10 +16,12 @@
 // identities it knows (user ID, email, ...), exports their records one
 // at a time, and erases or masks them, harmlessly when run again. It
 // declares its data categories and the sources it must be erased after.
-// Shipped: WebhookSource (messages and attempts about the subject),
-// CryptoSource (shredding the subject's data keys, which makes every
-// copy of their encrypted data unreadable, backups included; the step
-// says so), and gdpr/sqlsource for an application's own tables, with
+// Shipped, in gdpr/gdprsource so that gdpr itself depends on none of
+// the packages it adapts: Webhook (messages and attempts about the
+// subject) and Crypto (shredding the subject's data keys, which makes
+// every copy of their encrypted data unreadable, backups included; the
+// step says so); ConsentSource; and gdpr/sqlsource for an application's
+// own tables, with
 // per-column strategies (null, fixed, random, a keyed pseudonym, left
 // to shredding) or deleting the rows.
 //

@@ -24,6 +24,7 @@ import (
 
 	"github.com/saaskit/saaskit/gdpr"
 	"github.com/saaskit/saaskit/gdpr/audit"
+	"github.com/saaskit/saaskit/gdpr/gdprtest"
 	"github.com/saaskit/saaskit/internal/testclock"
 )
 
@@ -177,7 +178,7 @@ func TestErasureFollowsDependencies(t *testing.T) {
 	}
 	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{}, keys, orders, payments, users)
 	require.NoError(t, err)
-	r := submitVerified(t, e, gdpr.Erasure, ada)
+	r := gdprtest.SubmitVerified(t, e, gdpr.Erasure, ada)
 	r, err = e.Process(ctx, "acme", r.ID)
 	require.NoError(t, err)
 	assert.Equal(t, gdpr.Completed, r.State)
@@ -189,15 +190,6 @@ func TestErasureFollowsDependencies(t *testing.T) {
 		assert.Equal(t, 1, s.erasures, s.info.Name)
 		assert.Equal(t, 2, r.Steps[s.info.Name].Records)
 	}
-}
-
-func submitVerified(t *testing.T, e *gdpr.Engine, kind gdpr.Kind, s gdpr.Subject) *gdpr.Request {
-	t.Helper()
-	r, err := e.Submit(context.Background(), "acme", kind, gdpr.GDPR, s, "api")
-	require.NoError(t, err)
-	r, err = e.Verify(context.Background(), "acme", r.ID)
-	require.NoError(t, err)
-	return r
 }
 
 // flakyStore fails the n-th Update: a crash right after a step, before
@@ -238,7 +230,7 @@ func TestKillAtEveryStep(t *testing.T) {
 		t.Run(fmt.Sprint("source fails at step ", step), func(t *testing.T) {
 			e, _, srcs := build()
 			srcs[step].failNext = true
-			r := submitVerified(t, e, gdpr.Erasure, ada)
+			r := gdprtest.SubmitVerified(t, e, gdpr.Erasure, ada)
 			r, err := e.Process(ctx, "acme", r.ID)
 			require.Error(t, err)
 			assert.Equal(t, gdpr.Failed, r.State)
@@ -258,7 +250,7 @@ func TestKillAtEveryStep(t *testing.T) {
 	for failAt := 3; failAt <= 11; failAt++ {
 		t.Run(fmt.Sprint("update ", failAt, " lost"), func(t *testing.T) {
 			e, st, srcs := build()
-			r := submitVerified(t, e, gdpr.Erasure, ada)
+			r := gdprtest.SubmitVerified(t, e, gdpr.Erasure, ada)
 			st.failAt.Store(int64(failAt))
 			_, err := e.Process(ctx, "acme", r.ID)
 			require.Error(t, err)
@@ -279,13 +271,13 @@ func TestUnknownSubjectCompletesEmpty(t *testing.T) {
 	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{}, src)
 	require.NoError(t, err)
 	ghost := gdpr.Subject{Identities: []gdpr.Identity{{Kind: "user_id", Value: "usr_nobody"}}}
-	r := submitVerified(t, e, gdpr.Erasure, ghost)
+	r := gdprtest.SubmitVerified(t, e, gdpr.Erasure, ghost)
 	r, err = e.Process(context.Background(), "acme", r.ID)
 	require.NoError(t, err)
 	assert.Equal(t, gdpr.Completed, r.State)
 	assert.Zero(t, r.Steps["crm"].Records)
 
-	r = submitVerified(t, e, gdpr.Access, ghost)
+	r = gdprtest.SubmitVerified(t, e, gdpr.Access, ghost)
 	var buf bytes.Buffer
 	require.NoError(t, e.Export(context.Background(), "acme", r.ID, gdpr.JSON, &buf))
 	var out struct{ Sources map[string][]any }
@@ -301,7 +293,7 @@ func TestExportJSONAndZIP(t *testing.T) {
 	billing.records["usr_ada"] = []string{"invoice 1", "invoice 2"}
 	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{}, crm, billing)
 	require.NoError(t, err)
-	r := submitVerified(t, e, gdpr.Portability, ada)
+	r := gdprtest.SubmitVerified(t, e, gdpr.Portability, ada)
 
 	var buf bytes.Buffer
 	require.NoError(t, e.Export(ctx, "acme", r.ID, gdpr.JSON, &buf))
@@ -331,7 +323,7 @@ func TestExportJSONAndZIP(t *testing.T) {
 	assert.Equal(t, 2, m.Sources["billing"].Records)
 	assert.Equal(t, r.ID, m.Request.ID)
 
-	erasure := submitVerified(t, e, gdpr.Erasure, ada)
+	erasure := gdprtest.SubmitVerified(t, e, gdpr.Erasure, ada)
 	assert.ErrorIs(t, e.Export(ctx, "acme", erasure.ID, gdpr.JSON, io.Discard), gdpr.ErrWrongStep)
 	assert.ErrorIs(t, e.Export(ctx, "acme", r.ID, "xml", io.Discard), gdpr.ErrInvalid)
 }
@@ -370,7 +362,7 @@ func TestExportStreamsWithBoundedMemory(t *testing.T) {
 	}
 	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{}, bigSource{n: records})
 	require.NoError(t, err)
-	r := submitVerified(t, e, gdpr.Access, ada)
+	r := gdprtest.SubmitVerified(t, e, gdpr.Access, ada)
 	runtime.GC()
 	var peak atomic.Uint64
 	stop := make(chan struct{})

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/saaskit/saaskit/gdpr"
+	"github.com/saaskit/saaskit/gdpr/gdprtest"
 	"github.com/saaskit/saaskit/gdpr/sqlsource"
 	"github.com/saaskit/saaskit/internal/sqldb"
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
@@ -137,7 +138,7 @@ func TestHeldSubjectIsNotErased(t *testing.T) {
 	require.NoError(t, err)
 	_, err = e.PlaceHold(context.Background(), "acme", "usr_ada", "litigation")
 	require.NoError(t, err)
-	r := submitVerified(t, e, gdpr.Erasure, ada)
+	r := gdprtest.SubmitVerified(t, e, gdpr.Erasure, ada)
 	_, err = e.Process(context.Background(), "acme", r.ID)
 	assert.ErrorIs(t, err, gdpr.ErrHeld)
 	require.NoError(t, e.ReleaseHold(context.Background(), "acme", "usr_ada"))
@@ -155,7 +156,7 @@ func TestRestriction(t *testing.T) {
 		require.NoError(t, db.QueryRow("SELECT count(*) FROM sessions WHERE restricted").Scan(&n))
 		return n
 	}
-	r := submitVerified(t, e, gdpr.Restriction, ada)
+	r := gdprtest.SubmitVerified(t, e, gdpr.Restriction, ada)
 	r, err = e.Process(context.Background(), "acme", r.ID)
 	require.NoError(t, err)
 	assert.Equal(t, gdpr.Completed, r.State)
@@ -176,7 +177,7 @@ func TestHoldsCannotBeDodgedByIdentity(t *testing.T) {
 	_, err = e.PlaceHold(context.Background(), "acme", "usr_ada", "litigation")
 	require.NoError(t, err)
 	byEmail := gdpr.Subject{Identities: []gdpr.Identity{{Kind: "email", Value: "ada@example.com"}}}
-	r := submitVerified(t, e, gdpr.Erasure, byEmail)
+	r := gdprtest.SubmitVerified(t, e, gdpr.Erasure, byEmail)
 	_, err = e.Process(context.Background(), "acme", r.ID)
 	assert.ErrorIs(t, err, gdpr.ErrHeld)
 

@@ -15,6 +15,7 @@ import (
 	"github.com/saaskit/saaskit/gdpr/audit"
 	auditstore "github.com/saaskit/saaskit/gdpr/audit/sqlstore"
 	"github.com/saaskit/saaskit/gdpr/consent"
+	"github.com/saaskit/saaskit/gdpr/gdprsource"
 	gdprstore "github.com/saaskit/saaskit/gdpr/sqlstore"
 	"github.com/saaskit/saaskit/internal/problem"
 	"github.com/saaskit/saaskit/tenancy"
@@ -67,7 +68,7 @@ func newPrivacy(ctx context.Context, u *users, keys *skcrypto.Keyring, h *hooks,
 	}
 	p.incidents = gdpr.NewIncidents(requests, nil)
 	p.engine, err = gdpr.New(requests, gdpr.Options{Logger: logger, OnChange: onChange, Holds: requests},
-		userSource{u}, gdpr.WebhookSource(h.d), gdpr.ConsentSource(ledger), gdpr.CryptoSource(keys, "users", "webhook.messages"))
+		userSource{u}, gdprsource.Webhook(h.d), gdpr.ConsentSource(ledger), gdprsource.Crypto(keys, "users", "webhook.messages"))
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package gdpr_test
+package gdprsource_test
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"github.com/saaskit/saaskit/crypto/cryptotest"
 	cryptomem "github.com/saaskit/saaskit/crypto/memstore"
 	"github.com/saaskit/saaskit/gdpr"
+	"github.com/saaskit/saaskit/gdpr/gdprsource"
+	"github.com/saaskit/saaskit/gdpr/gdprtest"
 	"github.com/saaskit/saaskit/webhook"
 	webhookmem "github.com/saaskit/saaskit/webhook/memstore"
 )
@@ -39,16 +41,16 @@ func TestSaaskitSources(t *testing.T) {
 	ct, err := keys.Encrypt(ctx, scope, []byte("ada@example.com"), nil)
 	require.NoError(t, err)
 
-	hooks := gdpr.WebhookSource(d)
-	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{}, hooks, gdpr.CryptoSource(keys, hooks.Info().Name))
+	hooks := gdprsource.Webhook(d)
+	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{}, hooks, gdprsource.Crypto(keys, hooks.Info().Name))
 	require.NoError(t, err)
 
-	access := submitVerified(t, e, gdpr.Access, ada)
+	access := gdprtest.SubmitVerified(t, e, gdpr.Access, ada)
 	var out strings.Builder
 	require.NoError(t, e.Export(ctx, "acme", access.ID, gdpr.JSON, &out))
 	assert.Contains(t, out.String(), "ada@example.com", "the webhook payload is part of the export")
 
-	r := submitVerified(t, e, gdpr.Erasure, ada)
+	r := gdprtest.SubmitVerified(t, e, gdpr.Erasure, ada)
 	r, err = e.Process(ctx, "acme", r.ID)
 	require.NoError(t, err)
 	assert.Equal(t, 1, r.Steps["webhook.messages"].Records)
@@ -58,4 +60,26 @@ func TestSaaskitSources(t *testing.T) {
 	msgs, err := d.ExportSubject(ctx, "acme", "usr_ada")
 	require.NoError(t, err)
 	assert.Empty(t, msgs)
+}
+
+// ada is known to the sources by her user ID and her email address.
+var ada = gdpr.Subject{Identities: []gdpr.Identity{{Kind: "user_id", Value: "usr_ada"}, {Kind: "email", Value: "ada@example.com"}}}
+
+// TestWebhookSourceConformance runs the gdpr.Source suite on the webhook
+// messages of a subject.
+func TestWebhookSourceConformance(t *testing.T) {
+	gdprtest.RunSourceTests(t, func(t *testing.T) gdprtest.SourceFixture {
+		ws := webhookmem.New()
+		d, err := webhook.NewDispatcher(ws, ws, func(string) webhook.AEAD { return nil }, webhook.DispatcherOptions{})
+		require.NoError(t, err)
+		return gdprtest.SourceFixture{Source: gdprsource.Webhook(d), Add: func(t *testing.T, tenant string, s gdpr.Subject) {
+			ep := &webhook.Endpoint{ID: "ep_" + tenant, TenantID: tenant, URL: "https://hooks.example.com/" + tenant}
+			if _, err := ws.GetEndpoint(context.Background(), tenant, ep.ID); err != nil {
+				require.NoError(t, ws.CreateEndpoint(context.Background(), ep))
+			}
+			_, err := d.Send(context.Background(), &webhook.Message{TenantID: tenant, EventType: "user.created",
+				Subject: s.Value(gdpr.SubjectKey), Payload: json.RawMessage(`{}`)})
+			require.NoError(t, err)
+		}}
+	})
 }

@@ -1,4 +1,4 @@
-package gdpr_test
+package gdprsource_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/saaskit/saaskit/gdpr"
+	"github.com/saaskit/saaskit/gdpr/gdprsource"
+	"github.com/saaskit/saaskit/gdpr/gdprtest"
 	"github.com/saaskit/saaskit/internal/testclock"
 	"github.com/saaskit/saaskit/webhook"
 	webhookmem "github.com/saaskit/saaskit/webhook/memstore"
@@ -40,9 +42,9 @@ func TestWebhookExportOfExpungedPayload(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Payloads)
 
-	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{}, gdpr.WebhookSource(d))
+	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{}, gdprsource.Webhook(d))
 	require.NoError(t, err)
-	access := submitVerified(t, e, gdpr.Access, ada)
+	access := gdprtest.SubmitVerified(t, e, gdpr.Access, ada)
 	var out strings.Builder
 	require.NoError(t, e.Export(ctx, "acme", access.ID, gdpr.JSON, &out))
 	assert.Contains(t, out.String(), `"msg_1"`, "the message is exported")
