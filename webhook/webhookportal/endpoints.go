@@ -121,11 +121,10 @@ func (h *Handler) specOf(r *http.Request, e *webhook.Endpoint) (webhook.Endpoint
 	spec := webhook.EndpointSpec{URL: f.URL, Ordered: f.Ordered, Channels: fields(f.Channels)}
 	for i := range f.Types {
 		f.Types[i].Checked = slices.Contains(form["event_types"], f.Types[i].Name)
-		if f.Types[i].Checked {
-			spec.EventTypes = append(spec.EventTypes, f.Types[i].Name)
-		}
 	}
-	for _, t := range fields(f.MoreTypes) {
+	// Ticked types in the order given, then those typed: the dispatcher
+	// refuses any that the catalogue does not have.
+	for _, t := range append(slices.Clone(form["event_types"]), fields(f.MoreTypes)...) {
 		if !slices.Contains(spec.EventTypes, t) {
 			spec.EventTypes = append(spec.EventTypes, t)
 		}

@@ -49,6 +49,17 @@ func (ts *tenants) Get(_ context.Context, id string) (*tenancy.Tenant, error) {
 	return nil, tenancy.ErrNotFound
 }
 
+// set replaces the tenant with that ID, or removes it (t nil).
+func (ts *tenants) set(id string, t *tenancy.Tenant) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if t == nil {
+		delete(ts.m, id)
+		return
+	}
+	ts.m[id] = t
+}
+
 func newTenants() *tenants {
 	return &tenants{m: map[string]*tenancy.Tenant{
 		"acme": {ID: "acme", Name: "Acme", Status: tenancy.StatusActive, Branding: tenancy.Branding{
@@ -184,7 +195,10 @@ func (f *fixture) authenticate(next http.Handler) http.Handler {
 			if err != nil {
 				tn = &tenancy.Tenant{ID: id}
 			}
-			ctx = tenancy.WithPrincipal(tenancy.WithTenant(ctx, tn), &tenancy.Principal{Tenant: tn, Scopes: strings.Fields(r.Header.Get("X-Scopes"))})
+			if r.Header.Get("X-Named") == "" {
+				ctx = tenancy.WithTenant(ctx, tn)
+			}
+			ctx = tenancy.WithPrincipal(ctx, &tenancy.Principal{Tenant: tn, Scopes: strings.Fields(r.Header.Get("X-Scopes"))})
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -209,7 +223,8 @@ type user struct {
 func (f *fixture) as(tenant string) *user {
 	jar, err := cookiejar.New(nil)
 	require.NoError(f.t, err)
-	client := f.srv.Client()
+	client := new(http.Client)
+	*client = *f.srv.Client() // its transport trusts the server; the jar is the user's own
 	client.Jar = jar
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &user{f: f, tenant: tenant, client: client, header: http.Header{}}

@@ -306,6 +306,10 @@ func (h *Handler) routes() {
 				return
 			}
 			h.secure(w, c.branding.LogoURL)
+			if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+				h.fail(w, r, c, http.StatusBadRequest, "the query cannot be read: "+err.Error())
+				return
+			}
 			if !validIDs(r, "id", "delivery") {
 				h.fail(w, r, c, http.StatusNotFound, "not found")
 				return
@@ -356,7 +360,7 @@ func (h *Handler) checkForm(w http.ResponseWriter, r *http.Request, c *caller) b
 		h.fail(w, r, c, http.StatusBadRequest, "the form cannot be read: "+err.Error())
 		return false
 	}
-	if c.sid == "" || !h.validCSRF(c, r.PostForm.Get("csrf")) {
+	if tokens := r.PostForm["csrf"]; c.sid == "" || len(tokens) != 1 || !h.validCSRF(c, tokens[0]) {
 		h.fail(w, r, c, http.StatusForbidden, "missing or wrong CSRF token: reload the page and try again")
 		return false
 	}
