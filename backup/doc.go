@@ -249,9 +249,9 @@
 // much of a stream the cache spared.
 //
 // A source that knows where it changed skips even that read: a
-// ChangeSource (a SQLite database under continuous replication, say,
-// whose change sets name the pages each commit wrote) opens the stream
-// for reading at any offset,
+// ChangeSource (backup/replicate's Replicator.Source: a SQLite database
+// under continuous replication, whose change sets name the pages each
+// commit wrote) opens the stream for reading at any offset,
 // names the state it reads (recorded in the snapshot as Mark), and
 // lists the byte ranges that may have changed since the parent
 // snapshot's mark. The snapshot then takes the parent's chunks unread

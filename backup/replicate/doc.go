@@ -39,4 +39,20 @@
 // drills restores (see package backup). Another process measures from
 // the targets with Continuous, whose newest point is the newest change
 // shipped.
+//
+// # Incremental snapshots by changed pages
+//
+// Replicator.Source gives the database to Repository.Snapshot as a
+// backup.ChangeSource: the database file, page for page, as one read
+// transaction sees it (through SQLite's sqlite_dbpage table), with the
+// pages written since the previous snapshot's state named by the change
+// sets this Replicator shipped. A snapshot then reads those pages and
+// the chunks around them only, not the whole database:
+//
+//	repo.Snapshot(ctx, r.Source("app.db", db))
+//
+// When the change sets since the previous snapshot are no longer on
+// the targets (older than Options.Retention, or compacted into a
+// snapshot), the snapshot reads every page; so does every
+// RepositoryOptions.FullReadEvery-th one.
 package replicate
