@@ -68,7 +68,7 @@ func (e *Evaluator) Update(set *Set) []string {
 	return changed
 }
 
-// ErrNotFound: no flag has that key.
+// ErrNotFound means no flag has that key.
 var ErrNotFound = errors.New("flags: flag not found")
 
 // Edit applies change to a copy of the current definitions, compiles

@@ -220,7 +220,6 @@ type Store interface {
 	List(ctx context.Context, tenantID string, f RequestFilter) ([]*Request, error)
 }
 
-// MemoryStore is an in-memory Store, for tests and examples.
 // CheckStorable is the check every Store makes before it keeps a
 // request: text that is not valid UTF-8 or that holds NUL bytes, which
 // a database cannot keep as it is, is ErrInvalid, never silently
@@ -232,6 +231,7 @@ func CheckStorable(r *Request) error {
 	return nil
 }
 
+// MemoryStore is an in-memory Store, for tests and examples.
 type MemoryStore struct {
 	mu   sync.Mutex
 	reqs map[string]*Request

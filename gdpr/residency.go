@@ -9,7 +9,7 @@ import (
 	"github.com/saaskit/saaskit/tenancy"
 )
 
-// ErrResidency: personal data would be written outside the tenant's
+// ErrResidency means personal data would be written outside the tenant's
 // allowed regions.
 var ErrResidency = errors.New("gdpr: region not allowed for this tenant's data")
 

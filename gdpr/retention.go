@@ -226,7 +226,7 @@ func (th tenantHolds) heldForErasure(s Subject) (bool, string) {
 	return false, ""
 }
 
-// ErrHeld: a legal hold blocks the deletion.
+// ErrHeld means a legal hold blocks the deletion.
 var ErrHeld = errors.New("gdpr: data under legal hold")
 
 // SweepResult is what a retention sweep did per source and category.

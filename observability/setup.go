@@ -67,10 +67,10 @@ type Sampling struct {
 	Buffer BufferOptions
 }
 
-// ErrAlreadySetup: Setup runs once per process.
+// ErrAlreadySetup means Setup already ran: it runs once per process.
 var ErrAlreadySetup = errors.New("observability: Setup already ran in this process")
 
-// ErrInvalidOptions: Setup's options or environment are invalid.
+// ErrInvalidOptions means Setup's options or environment are invalid.
 var ErrInvalidOptions = errors.New("observability: invalid configuration")
 
 var setupDone atomic.Bool

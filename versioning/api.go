@@ -110,10 +110,10 @@ type PinStore interface {
 	SetPin(ctx context.Context, tenantID, version string) error
 }
 
-// ErrNoPin: the tenant has no pinned version.
+// ErrNoPin means the tenant has no pinned version.
 var ErrNoPin = errors.New("versioning: no pinned version")
 
-// ErrInvalid: the API's definition is inconsistent.
+// ErrInvalid means the API's definition is inconsistent.
 var ErrInvalid = errors.New("versioning: invalid api definition")
 
 // Options configure an API.

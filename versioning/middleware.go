@@ -68,7 +68,7 @@ func (e *ResolveError) Error() string {
 
 func (e *ResolveError) Unwrap() error { return e.Err }
 
-// ErrUnknownVersion: a well-formed version this API does not have.
+// ErrUnknownVersion is a well-formed version this API does not have.
 var ErrUnknownVersion = errors.New("versioning: unknown version")
 
 // Resolve returns the version of r by the documented precedence: the

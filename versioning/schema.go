@@ -71,21 +71,21 @@ const (
 	effectTypeChanged
 )
 
-// FieldRenamed: field old is called new from the change's version on.
+// FieldRenamed says field old is called new from the change's version on.
 func FieldRenamed(old, new string) SchemaEffect {
 	return SchemaEffect{kind: effectRenamed, field: new, old: old}
 }
 
-// FieldAdded: the field exists from the change's version on.
+// FieldAdded says the field exists from the change's version on.
 func FieldAdded(name string) SchemaEffect { return SchemaEffect{kind: effectAdded, field: name} }
 
-// FieldRemoved: the field, of schema was, is gone from the change's
+// FieldRemoved says the field, of schema was, is gone from the change's
 // version on.
 func FieldRemoved(name string, was Schema) SchemaEffect {
 	return SchemaEffect{kind: effectRemoved, field: name, schema: was}
 }
 
-// FieldTypeChanged: the field had schema was before the change.
+// FieldTypeChanged says the field had schema was before the change.
 func FieldTypeChanged(name string, was Schema) SchemaEffect {
 	return SchemaEffect{kind: effectTypeChanged, field: name, schema: was}
 }

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// ErrInvalidVersion: a version string is neither a date version
+// ErrInvalidVersion means a version string is neither a date version
 // (2024-01-15, optionally named: 2024-09-30.acacia) nor a major version
 // (v1, v2).
 var ErrInvalidVersion = errors.New("versioning: invalid version")

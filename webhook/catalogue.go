@@ -51,7 +51,7 @@ type Catalogue struct {
 	names   []string // sorted
 }
 
-// ErrUnknownEventType: the catalogue has no such event type.
+// ErrUnknownEventType means the catalogue has no such event type.
 var ErrUnknownEventType = errors.New("webhook: unknown event type")
 
 // NewCatalogue checks and compiles the event types: valid unique names

@@ -132,7 +132,7 @@ func (d *Dispatcher) QueueStats(ctx context.Context) (QueueStats, error) {
 	return stats.Stats(ctx, d.opts.Now().UTC())
 }
 
-// ErrUnsupported: the queue does not implement an optional interface
+// ErrUnsupported means the queue does not implement an optional interface
 // (TxQueue, SubjectQueue).
 var ErrUnsupported = errors.New("webhook: not supported by this queue")
 

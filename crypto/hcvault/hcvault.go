@@ -14,7 +14,7 @@ import (
 	"github.com/tink-crypto/tink-go/v2/tink"
 )
 
-// ErrInvalid: an argument failed validation; the message names it.
+// ErrInvalid means an argument failed validation; the message names it.
 var ErrInvalid = errors.New("hcvault: invalid argument")
 
 // URIPrefix starts every key URI this package supports.

@@ -40,14 +40,21 @@ type Strategy struct {
 	key   []byte
 }
 
-// Column strategies for Table.Erase.
-func Null() Strategy           { return Strategy{kind: "null"} }            // set NULL
-func Fixed(v any) Strategy     { return Strategy{kind: "fixed", value: v} } // set a constant ("[erased]", 0, ...)
-func Random() Strategy         { return Strategy{kind: "random"} }          // set 16 random bytes in hex, per row
-func Hash(key []byte) Strategy { return Strategy{kind: "hash", key: key} }  // set a keyed pseudonym of the value (see Pseudonym): joins still work, the value is gone
+// Null is the column strategy of Table.Erase that sets the column NULL.
+func Null() Strategy { return Strategy{kind: "null"} }
+
+// Fixed is the strategy that sets a constant ("[erased]", 0, ...).
+func Fixed(v any) Strategy { return Strategy{kind: "fixed", value: v} }
+
+// Random is the strategy that sets 16 random bytes in hex, per row.
+func Random() Strategy { return Strategy{kind: "random"} }
+
+// Hash is the strategy that sets a keyed pseudonym of the value (see
+// Pseudonym): joins still work, the value is gone.
+func Hash(key []byte) Strategy { return Strategy{kind: "hash", key: key} }
 
 // Shredded marks a column encrypted under the subject's key (package
-// crypto): CryptoSource's shredding makes it unreadable, so erasure
+// crypto): gdprsource.Crypto's shredding makes it unreadable, so erasure
 // leaves it as it is.
 func Shredded() Strategy { return Strategy{kind: "shredded"} }
 

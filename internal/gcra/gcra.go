@@ -16,7 +16,7 @@ import (
 // that every sum stays exact in int64 and in a Lua (double) number.
 const MaxSpan = 1 << 50
 
-// ErrRange: the limit's bucket takes longer than MaxSpan to refill.
+// ErrRange means the limit's bucket takes longer than MaxSpan to refill.
 var ErrRange = errors.New("rate limit too slow to keep: a full refill must take under 35 years")
 
 // Params are a limit in microseconds.
