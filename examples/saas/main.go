@@ -70,6 +70,13 @@
 //
 //	curl -H 'Authorization: Bearer <operator token>' http://localhost:8080/admin/backups
 //
+// Webhook portal: each tenant's users manage its webhooks in pages at
+// /portal/webhooks/ (package webhookportal), in its branding. The
+// tenant's key mints a ten-minute link that opens a browser session
+// there, so the key stays out of the browser:
+//
+//	curl -X POST -H "Authorization: Bearer $ACME" http://localhost:8080/api/webhooks/portal-link
+//
 // Operator console: open http://localhost:8080/console/ and log in with
 // the operator token. It lists the tenants with the state of their audit
 // trails; shows each tenant's webhook endpoints and deliveries, where a
@@ -317,6 +324,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if app.console, err = newConsole(ctx, app); err != nil {
 		return err
 	}
+	if app.portal, err = newPortal(app, cfg.domain, cfg.dataDir); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
@@ -406,6 +416,7 @@ type app struct {
 	consents       *consents
 	backups        *backups
 	console        *console
+	portal         *portal
 }
 
 func newApp(reg *tenancy.Registry, store *sqlstore.Store, limits tenancy.LimitStore, keys *skcrypto.Keyring, hooks *hooks, domain string, logger *slog.Logger) (*app, error) {
@@ -492,6 +503,9 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("POST /webhooks/inbound/{tenant}", a.hooks.inbound)
 	mux.HandleFunc("POST /webhooks/gone", a.hooks.gone)
 	a.console.routes(mux) // the operator console, /console/
+	// Each tenant's webhook portal, /portal/webhooks/: with the tenant's
+	// key, or a browser session from a link the key mints.
+	a.portal.routes(mux, a.limit)
 	return mux
 }
 
@@ -523,6 +537,7 @@ func (a *app) tenantAPI() []route {
 		{"POST /api/webhooks/endpoints", a.hooks.createEndpoint, nil},
 		{"GET /api/webhooks/deliveries", a.hooks.listDeliveries, nil},
 		{"GET /api/webhooks/inbound", a.hooks.inboundLog, nil},
+		{"POST /api/webhooks/portal-link", a.portal.link, nil},
 		{"POST /api/webhooks/deliveries/{id}/retry", a.hooks.retry, nil},
 		{"GET /api/features", a.features.list, nil},
 		{"GET /api/insights", a.features.insights, nil},

@@ -912,7 +912,15 @@ func tenantPatterns() []string {
 		"GET /api/webhooks/manage/endpoints/{id}", "PUT /api/webhooks/manage/endpoints/{id}", "DELETE /api/webhooks/manage/endpoints/{id}",
 		"POST /api/webhooks/manage/endpoints/{id}/rotate-secret", "POST /api/webhooks/manage/endpoints/{id}/replay",
 		"GET /api/webhooks/manage/messages", "POST /api/webhooks/manage/messages/{id}/resend",
-		"GET /api/webhooks/manage/deliveries", "GET /api/webhooks/manage/deliveries/{id}/attempts")
+		"GET /api/webhooks/manage/deliveries", "GET /api/webhooks/manage/deliveries/{id}/attempts",
+		"GET /portal/webhooks/", "GET /portal/webhooks/endpoints/new", "POST /portal/webhooks/endpoints",
+		"GET /portal/webhooks/endpoints/{id}", "GET /portal/webhooks/endpoints/{id}/edit", "POST /portal/webhooks/endpoints/{id}",
+		"POST /portal/webhooks/endpoints/{id}/delete", "POST /portal/webhooks/endpoints/{id}/disable",
+		"POST /portal/webhooks/endpoints/{id}/enable", "POST /portal/webhooks/endpoints/{id}/rotate",
+		"POST /portal/webhooks/endpoints/{id}/replay", "POST /portal/webhooks/endpoints/{id}/recover",
+		"GET /portal/webhooks/event-types", "GET /portal/webhooks/messages", "GET /portal/webhooks/messages/{id}",
+		"POST /portal/webhooks/messages/{id}/resend", "GET /portal/webhooks/messages/{id}/deliveries/{id}",
+		"POST /portal/webhooks/messages/{id}/deliveries/{id}/retry", "GET /portal/webhooks/theme.css")
 }
 
 // TestDemoAnswersBadInputWithoutA500 walks every route of the demo with
