@@ -1,12 +1,14 @@
-// Package observability sets up OpenTelemetry for a saaskit service in
-// one call and supplies what makes its telemetry useful: logs that join
-// traces, tenant-aware spans, HTTP middleware, and sampling that keeps
-// every trace with an error. Health checks are in observability/health,
+// Package observability supplies what makes a saaskit service's
+// OpenTelemetry useful: logs that join traces, tenant-aware spans, HTTP
+// middleware, and sampling that keeps every trace with an error.
+// Setting OpenTelemetry up in one call, exporters included, is
+// observability/otelsetup (apart, because the OTLP exporters bring gRPC
+// and Prometheus with them); health checks are in observability/health,
 // SLO burn-rate alerts in observability/slo.
 //
-//	shutdown, err := observability.Setup(ctx, observability.Options{
+//	shutdown, err := otelsetup.Setup(ctx, otelsetup.Options{
 //		ServiceName: "billing", ServiceVersion: version, Environment: "production",
-//		Sampling: observability.Sampling{Ratio: 0.05}, // all error traces, 5% of the rest
+//		Sampling: otelsetup.Sampling{Ratio: 0.05}, // all error traces, 5% of the rest
 //	})
 //	if err != nil { ... }
 //	defer shutdown(context.Background())
@@ -15,12 +17,12 @@
 //
 // # Setup
 //
-// Setup installs global tracer, meter and logger providers with the
+// otelsetup.Setup installs global tracer, meter and logger providers with the
 // service's resource and W3C propagation. Exporters follow the standard
 // variables (OTEL_TRACES_EXPORTER, OTEL_METRICS_EXPORTER,
 // OTEL_LOGS_EXPORTER: otlp, console, none; OTEL_EXPORTER_OTLP_PROTOCOL:
 // grpc or http/protobuf; OTEL_EXPORTER_OTLP_ENDPOINT, ...); without them
-// Options.Exporter decides, and without that nothing is exported unless
+// its Options.Exporter decides, and without that nothing is exported unless
 // an OTLP endpoint is configured, so tests export nothing. Exporting is
 // batched in bounded queues: a slow or hanging collector never blocks a
 // request.

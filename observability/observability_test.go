@@ -9,14 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"testing/slogtest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -30,54 +28,6 @@ import (
 	"github.com/saaskit/saaskit/tenancy"
 	"github.com/saaskit/saaskit/tenancy/memstore"
 )
-
-// TestSetup checks configuration errors, then sets up once with console
-// exporters and sees a span written; a second Setup is refused.
-func TestSetup(t *testing.T) {
-	ctx := context.Background()
-	_, err := observability.Setup(ctx, observability.Options{})
-	assert.ErrorIs(t, err, observability.ErrInvalidOptions, "a service name is required")
-	_, err = observability.Setup(ctx, observability.Options{ServiceName: "demo", Exporter: "carrier-pigeon"})
-	assert.ErrorContains(t, err, "carrier-pigeon")
-	_, err = observability.Setup(ctx, observability.Options{ServiceName: "demo", Sampling: observability.Sampling{Ratio: 2}})
-	assert.ErrorIs(t, err, observability.ErrInvalidOptions)
-	t.Setenv("OTEL_TRACES_EXPORTER", "bogus")
-	_, err = observability.Setup(ctx, observability.Options{ServiceName: "demo"})
-	assert.ErrorContains(t, err, "OTEL_TRACES_EXPORTER", "a bad variable is named")
-	t.Setenv("OTEL_TRACES_EXPORTER", "")
-
-	var out syncBuffer
-	shutdown, err := observability.Setup(ctx, observability.Options{
-		ServiceName: "demo", ServiceVersion: "1.2.3", Environment: "test", Exporter: observability.ExporterStdout, Writer: &out,
-	})
-	require.NoError(t, err)
-	_, span := otel.Tracer("test").Start(ctx, "hello")
-	span.End()
-	require.NoError(t, shutdown(ctx))
-	assert.Contains(t, out.String(), `"Name":"hello"`)
-	assert.Contains(t, out.String(), `"Value":"demo"`, "the resource names the service")
-	assert.Contains(t, out.String(), "1.2.3")
-
-	_, err = observability.Setup(ctx, observability.Options{ServiceName: "demo"})
-	assert.ErrorIs(t, err, observability.ErrAlreadySetup)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // hangingExporter never finishes an export until its context ends.
 type hangingExporter struct{}

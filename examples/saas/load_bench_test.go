@@ -88,7 +88,7 @@ func BenchmarkDemoLoad(b *testing.B) {
 
 // startDemo runs the demo binary on a fresh database of engine and
 // returns its base URL; it stops with the benchmark. (A process each:
-// observability.Setup runs once per process.)
+// otelsetup.Setup runs once per process.)
 func startDemo(b *testing.B, bin, engine string) string {
 	b.Helper()
 	b.Setenv("SAASKIT_OPERATOR_TOKEN", "load-operator")

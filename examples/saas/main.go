@@ -145,6 +145,7 @@ import (
 	"github.com/saaskit/saaskit/internal/problem"
 	"github.com/saaskit/saaskit/observability"
 	"github.com/saaskit/saaskit/observability/health"
+	"github.com/saaskit/saaskit/observability/otelsetup"
 	"github.com/saaskit/saaskit/tenancy"
 	"github.com/saaskit/saaskit/tenancy/sqlstore"
 	"github.com/saaskit/saaskit/versioning"
@@ -212,9 +213,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	// Traces, metrics and logs go where the OTEL_* variables say (OTLP,
 	// console), or nowhere; logs on stdout carry trace and tenant ids.
-	shutdownTelemetry, err := observability.Setup(ctx, observability.Options{
+	shutdownTelemetry, err := otelsetup.Setup(ctx, otelsetup.Options{
 		ServiceName: "saaskit-demo", ServiceVersion: "dev", Environment: envOr("SAASKIT_ENV", "development"),
-		Writer: stdout, Sampling: observability.Sampling{Ratio: 0.1},
+		Writer: stdout, Sampling: otelsetup.Sampling{Ratio: 0.1},
 	})
 	if err != nil {
 		return err

@@ -1,4 +1,12 @@
-package observability
+// Package otelsetup configures OpenTelemetry for a process: tracer,
+// meter and logger providers with the service's resource, exporters
+// chosen by the standard OTEL_* environment variables (OTLP over gRPC
+// or HTTP, the console, or none), W3C propagation and error-keeping
+// sampling. It is apart from package observability because the OTLP
+// exporters bring gRPC and Prometheus with them: a service that wants
+// only observability's log handler or HTTP middleware does not build
+// them.
+package otelsetup
 
 import (
 	"context"
@@ -21,6 +29,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+
+	"github.com/saaskit/saaskit/observability"
 )
 
 // Exporter names, as in the OTEL_*_EXPORTER environment variables.
@@ -63,15 +73,16 @@ type Sampling struct {
 	Ratio float64
 	// KeepNone makes Ratio 0 mean no trace without errors.
 	KeepNone bool
-	// Buffer bounds the error-keeping buffer (see NewErrorKeeper).
-	Buffer BufferOptions
+	// Buffer bounds the error-keeping buffer (see
+	// observability.NewErrorKeeper).
+	Buffer observability.BufferOptions
 }
 
 // ErrAlreadySetup means Setup already ran: it runs once per process.
-var ErrAlreadySetup = errors.New("observability: Setup already ran in this process")
+var ErrAlreadySetup = errors.New("otelsetup: Setup already ran in this process")
 
 // ErrInvalidOptions means Setup's options or environment are invalid.
-var ErrInvalidOptions = errors.New("observability: invalid configuration")
+var ErrInvalidOptions = errors.New("otelsetup: invalid configuration")
 
 var setupDone atomic.Bool
 
@@ -139,8 +150,8 @@ func Setup(ctx context.Context, opts Options) (shutdown func(context.Context) er
 	traceOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
 	if spans != nil {
 		traceOpts = append(traceOpts,
-			sdktrace.WithSampler(ErrorKeepingSampler(ratio)),
-			sdktrace.WithSpanProcessor(NewErrorKeeper(sdktrace.NewBatchSpanProcessor(spans), opts.Sampling.Buffer)))
+			sdktrace.WithSampler(observability.ErrorKeepingSampler(ratio)),
+			sdktrace.WithSpanProcessor(observability.NewErrorKeeper(sdktrace.NewBatchSpanProcessor(spans), opts.Sampling.Buffer)))
 	} else {
 		traceOpts = append(traceOpts, sdktrace.WithSampler(sdktrace.NeverSample()))
 	}
