@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -168,6 +170,43 @@ type Attempt struct {
 	Latency    time.Duration // until the response headers, or the failure
 	Error      string        // why it failed; "" on success
 	Response   []byte        // the response body, truncated
+	// RequestHeaders are the headers the attempt sent (the signature
+	// and custom headers included), with credentials redacted;
+	// ResponseHeaders the receiver's. Each is at most 64 headers of at
+	// most 1 KiB; a repeated header's values are joined with ", ".
+	RequestHeaders, ResponseHeaders map[string]string
+}
+
+// Bounds on the headers an attempt records.
+const (
+	maxRecordedHeaders = 64
+	maxRecordedValue   = 1 << 10
+)
+
+// redactedHeaders are sent but never recorded: they carry credentials.
+var redactedHeaders = map[string]bool{"Authorization": true, "Proxy-Authorization": true, "Cookie": true}
+
+// RecordedHeaders is h as an attempt records it: at most 64 headers,
+// values joined and cut to 1 KiB, credentials redacted.
+func RecordedHeaders(h http.Header) map[string]string {
+	if len(h) == 0 {
+		return nil
+	}
+	out := make(map[string]string, min(len(h), maxRecordedHeaders))
+	for _, name := range slices.Sorted(maps.Keys(h)) {
+		if len(out) == maxRecordedHeaders {
+			break
+		}
+		value := strings.Join(h[name], ", ")
+		if redactedHeaders[http.CanonicalHeaderKey(name)] {
+			value = "[redacted]"
+		}
+		if len(value) > maxRecordedValue {
+			value = strings.ToValidUTF8(value[:maxRecordedValue], "")
+		}
+		out[name] = value
+	}
+	return out
 }
 
 // Limits on what the API accepts.

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -833,4 +834,45 @@ func TestSubscribeFollowsOutcomes(t *testing.T) {
 	_, open := <-outcomes
 	assert.False(t, open, "stopping did not close the channel")
 	stop() // twice is harmless
+}
+
+// TestAttemptsRecordTheHeaders: an attempt keeps the headers it sent,
+// its credentials redacted, and the receiver's.
+func TestAttemptsRecordTheHeaders(t *testing.T) {
+	f := newDeliveryFixture(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Receiver", "seen "+r.Header.Get("Webhook-Id"))
+	}))
+	defer srv.Close()
+	f.endpoint(t, webhook.EndpointSpec{URL: srv.URL, Headers: map[string]string{"X-Team": "billing"},
+		Auth: &webhook.EndpointAuth{Scheme: "bearer", Token: "s3cret-token"}})
+	f.send(t, "msg_h")
+	f.run(t)
+	d := f.waitFor(t, "acme", webhook.StateSucceeded, 1)[0]
+	log, err := f.store.Attempts(context.Background(), "acme", d.ID)
+	require.NoError(t, err)
+	require.Len(t, log, 1)
+	sent := log[0].RequestHeaders
+	assert.Equal(t, "[redacted]", sent["Authorization"], "the credential is never recorded")
+	assert.Equal(t, "billing", sent["X-Team"])
+	assert.Equal(t, "msg_h", sent["Webhook-Id"])
+	assert.NotEmpty(t, sent["Webhook-Signature"])
+	assert.Equal(t, "seen msg_h", log[0].ResponseHeaders["X-Receiver"])
+	for _, v := range sent {
+		assert.NotContains(t, v, "s3cret-token")
+	}
+}
+
+func TestRecordedHeadersAreBounded(t *testing.T) {
+	h := http.Header{"Cookie": {"a=b"}, "X-Long": {strings.Repeat("é", 1000)}, "X-Many": {"a", "b"}}
+	for i := range 100 {
+		h.Set(fmt.Sprintf("Z-H%03d", i), "v") // sorted last: these are the ones cut
+	}
+	got := webhook.RecordedHeaders(h)
+	assert.Len(t, got, 64)
+	assert.Equal(t, "[redacted]", got["Cookie"])
+	assert.LessOrEqual(t, len(got["X-Long"]), 1024)
+	assert.True(t, utf8.ValidString(got["X-Long"]), "cut on a character boundary")
+	assert.Equal(t, "a, b", got["X-Many"])
+	assert.Nil(t, webhook.RecordedHeaders(nil))
 }

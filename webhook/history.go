@@ -19,6 +19,8 @@ type AttemptWindow struct {
 	Start time.Time
 	Width time.Duration // 1 s to 31 days
 	Count int           // 1 to MaxAttemptBuckets
+	// EndpointID, when set, counts only the attempts to that endpoint.
+	EndpointID string
 }
 
 // WindowEnding returns the window of count buckets of width whose last

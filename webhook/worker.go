@@ -438,6 +438,7 @@ func (d *Dispatcher) post(ctx context.Context, e *Endpoint, del *Delivery, a *At
 		a.Error = err.Error()
 		return 0, 0, false, err
 	}
+	a.RequestHeaders = RecordedHeaders(req.Header)
 	start := time.Now()
 	resp, err := opts.Client.Do(req)
 	a.Latency = time.Since(start)
@@ -453,6 +454,7 @@ func (d *Dispatcher) post(ctx context.Context, e *Endpoint, del *Delivery, a *At
 		return 0, 0, timedOut, err
 	}
 	a.Response, _ = ReadCapped(resp, opts.MaxResponseBody)
+	a.ResponseHeaders = RecordedHeaders(resp.Header)
 	return resp.StatusCode, retryAfter(resp.Header.Get("Retry-After"), a.At), false, nil
 }
 

@@ -464,6 +464,7 @@ func (s *Store) Complete(ctx context.Context, d *webhook.Delivery, a webhook.Att
 	}
 	if !a.At.IsZero() {
 		a.Response = slices.Clone(a.Response)
+		a.RequestHeaders, a.ResponseHeaders = maps.Clone(a.RequestHeaders), maps.Clone(a.ResponseHeaders)
 		en.attempts = append(en.attempts, a)
 		en.d.UpdatedAt = a.At
 	}
@@ -600,7 +601,7 @@ func (s *Store) AttemptHistory(ctx context.Context, tenantID string, w webhook.A
 	s.mu.Lock()
 	var attempts []webhook.Attempt
 	for _, en := range s.deliveries {
-		if en.tenant == tenantID {
+		if en.tenant == tenantID && (w.EndpointID == "" || en.d.EndpointID == w.EndpointID) {
 			attempts = append(attempts, en.attempts...)
 		}
 	}

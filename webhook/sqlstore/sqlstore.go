@@ -1019,6 +1019,7 @@ func (s *Store) completeBatchPostgres(ctx context.Context, cs []webhook.Completi
 		attempted                                      = make([]bool, n)
 		latencies                                      = make([]int64, n)
 		responses                                      = make([][]byte, n)
+		sent, received                                 = make([]string, n), make([]string, n)
 	)
 	index := make(map[string]int, n)
 	for i, c := range cs {
@@ -1029,10 +1030,11 @@ func (s *Store) completeBatchPostgres(ctx context.Context, cs []webhook.Completi
 		if len(a.Response) > 0 {
 			responses[i] = a.Response
 		}
+		sent[i], received[i] = encodeHeaders(a.RequestHeaders), encodeHeaders(a.ResponseHeaders)
 		index[d.ID] = i
 	}
 	rows, err := s.db.QueryContext(ctx, completeBatchPostgres,
-		ids, tokens, states, attempts, nextAts, lastErrors, attempted, ats, statuses, latencies, attemptErrors, responses)
+		ids, tokens, states, attempts, nextAts, lastErrors, attempted, ats, statuses, latencies, attemptErrors, responses, sent, received)
 	if err != nil {
 		return err
 	}
@@ -1050,20 +1052,20 @@ func (s *Store) completeBatchPostgres(ctx context.Context, cs []webhook.Completi
 // completeBatchPostgres takes the completions as parallel arrays: the
 // delivery's id, lease token, new state, attempts, next_at and
 // last_error, whether an attempt was made, and the attempt's at,
-// status, latency, error and response. It returns the IDs of the
-// deliveries whose lease held.
+// status, latency, error, response and headers sent and received. It
+// returns the IDs of the deliveries whose lease held.
 const completeBatchPostgres = `WITH c AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::timestamptz[], $6::text[],
-		$7::boolean[], $8::timestamptz[], $9::integer[], $10::bigint[], $11::text[], $12::bytea[])
-		AS c(id, lease_token, state, attempts, next_at, last_error, attempted, at, status, latency_ns, error, response)
+		$7::boolean[], $8::timestamptz[], $9::integer[], $10::bigint[], $11::text[], $12::bytea[], $13::text[], $14::text[])
+		AS c(id, lease_token, state, attempts, next_at, last_error, attempted, at, status, latency_ns, error, response, sent, received)
 ), u AS (
 	UPDATE webhook_deliveries d SET state = c.state, attempts = c.attempts, next_at = c.next_at, last_error = c.last_error,
 		lease_token = NULL, lease_until = NULL, updated_at = CASE WHEN c.attempted THEN c.at ELSE d.updated_at END
 	FROM c WHERE d.id = c.id AND d.lease_token = c.lease_token AND d.state = 'pending'
-	RETURNING d.id, d.tenant_id
+	RETURNING d.id, d.tenant_id, d.endpoint_id
 ), logged AS (
-	INSERT INTO webhook_attempts (delivery_id, tenant_id, at, status, latency_ns, error, response)
-	SELECT c.id, u.tenant_id, c.at, c.status, c.latency_ns, c.error, c.response FROM u JOIN c ON c.id = u.id WHERE c.attempted
+	INSERT INTO webhook_attempts (delivery_id, tenant_id, endpoint_id, at, status, latency_ns, error, response, request_headers, response_headers)
+	SELECT c.id, u.tenant_id, u.endpoint_id, c.at, c.status, c.latency_ns, c.error, c.response, c.sent, c.received FROM u JOIN c ON c.id = u.id WHERE c.attempted
 )
 SELECT id FROM u`
 
@@ -1091,19 +1093,19 @@ func (s *Store) complete(ctx context.Context, q sqldb.Querier, d *webhook.Delive
 		}
 		return res.RowsAffected()
 	case s.db.Dialect == sqldb.Postgres:
-		return execN(ctx, q, s.q(`WITH u AS (`+set+where+` RETURNING tenant_id)
-			INSERT INTO webhook_attempts (delivery_id, tenant_id, at, status, latency_ns, error, response)
-			SELECT ?::text, u.tenant_id, ?::timestamptz, ?::integer, ?::bigint, ?::text, ?::bytea FROM u`),
-			append(args, d.ID, sqldb.Timestamp(a.At), a.Status, int64(a.Latency), a.Error, response)...)
+		return execN(ctx, q, s.q(`WITH u AS (`+set+where+` RETURNING tenant_id, endpoint_id)
+			INSERT INTO webhook_attempts (delivery_id, tenant_id, endpoint_id, at, status, latency_ns, error, response, request_headers, response_headers)
+			SELECT ?::text, u.tenant_id, u.endpoint_id, ?::timestamptz, ?::integer, ?::bigint, ?::text, ?::bytea, ?::text, ?::text FROM u`),
+			append(args, d.ID, sqldb.Timestamp(a.At), a.Status, int64(a.Latency), a.Error, response, encodeHeaders(a.RequestHeaders), encodeHeaders(a.ResponseHeaders))...)
 	}
-	rows, err := s.query(ctx, q, set+where+" RETURNING tenant_id", args...)
+	rows, err := s.query(ctx, q, set+where+" RETURNING tenant_id, endpoint_id", args...)
 	if err != nil {
 		return 0, err
 	}
-	var tenantID string
+	var tenantID, endpointID string
 	found := rows.Next()
 	if found {
-		err = rows.Scan(&tenantID)
+		err = rows.Scan(&tenantID, &endpointID)
 	}
 	if cerr := rows.Close(); err == nil {
 		err = cerr
@@ -1111,9 +1113,9 @@ func (s *Store) complete(ctx context.Context, q sqldb.Querier, d *webhook.Delive
 	if err != nil || !found {
 		return 0, err
 	}
-	_, err = s.exec(ctx, q, `INSERT INTO webhook_attempts (delivery_id, tenant_id, at, status, latency_ns, error, response)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		d.ID, tenantID, sqldb.Timestamp(a.At), a.Status, int64(a.Latency), a.Error, response)
+	_, err = s.exec(ctx, q, `INSERT INTO webhook_attempts (delivery_id, tenant_id, endpoint_id, at, status, latency_ns, error, response, request_headers, response_headers)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.ID, tenantID, endpointID, sqldb.Timestamp(a.At), a.Status, int64(a.Latency), a.Error, response, encodeHeaders(a.RequestHeaders), encodeHeaders(a.ResponseHeaders))
 	return 1, err
 }
 
@@ -1246,7 +1248,7 @@ func (s *Store) Attempts(ctx context.Context, tenantID, deliveryID string) ([]we
 	if err != nil {
 		return nil, fmt.Errorf("list attempts: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT at, status, latency_ns, error, response FROM webhook_attempts
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT at, status, latency_ns, error, response, request_headers, response_headers FROM webhook_attempts
 		WHERE tenant_id = ? AND delivery_id = ? ORDER BY id`), tenantID, deliveryID)
 	if err != nil {
 		return nil, fmt.Errorf("list attempts: %w", err)
@@ -1255,11 +1257,21 @@ func (s *Store) Attempts(ctx context.Context, tenantID, deliveryID string) ([]we
 	var out []webhook.Attempt
 	for rows.Next() {
 		a := webhook.Attempt{DeliveryID: deliveryID}
-		var latency int64
-		if err := rows.Scan(&a.At, &a.Status, &latency, &a.Error, &a.Response); err != nil {
+		var (
+			latency        int64
+			sent, received string
+		)
+		if err := rows.Scan(&a.At, &a.Status, &latency, &a.Error, &a.Response, &sent, &received); err != nil {
 			return nil, fmt.Errorf("list attempts: %w", err)
 		}
 		a.At, a.Latency = a.At.UTC(), time.Duration(latency)
+		var err error
+		if a.RequestHeaders, err = decodeHeaders(sent); err == nil {
+			a.ResponseHeaders, err = decodeHeaders(received)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list attempts of delivery %s: headers: %w", deliveryID, err)
+		}
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
@@ -1358,7 +1370,7 @@ func (s *Store) AttemptHistory(ctx context.Context, tenantID string, w webhook.A
 		return nil, fmt.Errorf("attempt history: %w", err)
 	}
 	out := w.EmptyBuckets()
-	if !textfield.Storable(tenantID) {
+	if !textfield.Storable(tenantID, w.EndpointID) {
 		return out, nil // no attempt can have it
 	}
 	query, args := attemptHistoryQuery(tenantID, w)
@@ -1390,13 +1402,20 @@ func (s *Store) AttemptHistory(ctx context.Context, tenantID string, w webhook.A
 
 // attemptHistoryQuery returns the query of AttemptHistory and its
 // arguments: one row per bucket with attempts (bucket, attempts,
-// succeeded, p50, p95).
+// succeeded, p50, p95). It reads the window through the (tenant_id,
+// at) index, or (endpoint_id, at) for one endpoint.
 func attemptHistoryQuery(tenantID string, w webhook.AttemptWindow) (string, []any) {
 	bucket, args := attemptBucket(w)
-	args = append(args, tenantID, sqldb.Timestamp(w.Start), sqldb.Timestamp(w.BucketStart(w.Count)))
+	filter := "tenant_id = ?"
+	args = append(args, tenantID)
+	if w.EndpointID != "" {
+		filter += " AND endpoint_id = ?"
+		args = append(args, w.EndpointID)
+	}
+	args = append(args, sqldb.Timestamp(w.Start), sqldb.Timestamp(w.BucketStart(w.Count)))
 	return `WITH a AS (
 			SELECT ` + bucket + ` AS bucket, error, latency_ns FROM webhook_attempts
-			WHERE tenant_id = ? AND at >= ? AND at < ?
+			WHERE ` + filter + ` AND at >= ? AND at < ?
 		), counted AS (
 			SELECT bucket, count(*) AS attempts, sum(CASE WHEN error = '' THEN 1 ELSE 0 END) AS succeeded
 			FROM a GROUP BY bucket
@@ -1429,4 +1448,24 @@ func attemptBucket(w webhook.AttemptWindow) (string, []any) {
 	}
 	b.WriteString(" ELSE " + strconv.Itoa(w.Count-1) + " END")
 	return b.String(), args
+}
+
+// encodeHeaders is the text of an attempt's recorded headers: a JSON
+// object, "{}" for none.
+func encodeHeaders(h map[string]string) string {
+	if len(h) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(h) // strings always encode
+	return string(b)
+}
+
+// decodeHeaders reads recorded headers; "{}" is nil.
+func decodeHeaders(s string) (map[string]string, error) {
+	if s == "" || s == "{}" {
+		return nil, nil
+	}
+	var h map[string]string
+	err := json.Unmarshal([]byte(s), &h)
+	return h, err
 }

@@ -467,7 +467,8 @@ func TestSendTxUsesOnlyTheTransaction(t *testing.T) {
 }
 
 // TestAttemptHistoryReadsByIndex: the history query finds a tenant's
-// attempts in the window through the (tenant_id, at) index, not by
+// attempts in the window through the (tenant_id, at) index, or one
+// endpoint's through (endpoint_id, at), not by
 // scanning the log, at the largest window too. PostgreSQL is told to
 // avoid sequential scans, which it prefers for a table this small.
 func TestAttemptHistoryReadsByIndex(t *testing.T) {
@@ -484,6 +485,11 @@ func TestAttemptHistoryReadsByIndex(t *testing.T) {
 			query, args := sqlstore.AttemptHistoryQuery("acme", w)
 			plan := queryPlan(t, db, query, args...)
 			assert.Contains(t, plan, "webhook_attempts_tenant_at", "the plan:\n%s", plan)
+
+			w.EndpointID = "ep_1" // one endpoint's history: through its own index
+			query, args = sqlstore.AttemptHistoryQuery("acme", w)
+			plan = queryPlan(t, db, query, args...)
+			assert.Contains(t, plan, "webhook_attempts_endpoint_at", "the plan:\n%s", plan)
 		})
 	}
 }

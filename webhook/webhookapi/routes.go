@@ -362,6 +362,9 @@ type attemptJSON struct {
 	Error          string    `json:"error"`
 	Response       string    `json:"response"`
 	ResponseBase64 bool      `json:"response_base64"`
+	// The headers the attempt sent (credentials redacted) and received.
+	RequestHeaders  map[string]string `json:"request_headers"`
+	ResponseHeaders map[string]string `json:"response_headers"`
 }
 
 func (h *Handler) attempts(ctx context.Context, tenant string, r *http.Request) (int, any, error) {
@@ -371,7 +374,8 @@ func (h *Handler) attempts(ctx context.Context, tenant string, r *http.Request) 
 	}
 	out := page[attemptJSON]{Data: []attemptJSON{}}
 	for _, a := range as {
-		j := attemptJSON{At: a.At, Status: a.Status, LatencyMS: float64(a.Latency) / float64(time.Millisecond), Error: a.Error, Response: string(a.Response)}
+		j := attemptJSON{At: a.At, Status: a.Status, LatencyMS: float64(a.Latency) / float64(time.Millisecond), Error: a.Error, Response: string(a.Response),
+			RequestHeaders: orEmptyMap(a.RequestHeaders), ResponseHeaders: orEmptyMap(a.ResponseHeaders)}
 		if !utf8.Valid(a.Response) {
 			j.Response, j.ResponseBase64 = base64.StdEncoding.EncodeToString(a.Response), true
 		}

@@ -164,6 +164,8 @@ func TestBrowser(t *testing.T) {
 	assert.Contains(t, b.text("#request-body"), `"invoice": "in_42"`)
 	assert.Equal(t, "202", b.text("#attempt-0 .status"))
 	assert.Contains(t, b.text("#attempt-0 .response"), `"ok": true`)
+	assert.Contains(t, b.text("#attempt-0 .sent"), "Webhook-Signature", "the headers the attempt sent")
+	assert.Contains(t, b.text("#attempt-0 .received"), "Content-Type", "and the receiver's")
 
 	// Resend it.
 	b.click(`a[href$="/messages/` + msg.ID + `"]`)

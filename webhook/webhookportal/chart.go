@@ -1,7 +1,6 @@
 package webhookportal
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -195,31 +194,9 @@ func axisTop(x float64) float64 {
 }
 
 // endpointHistory sums up the attempts made to one of the caller's
-// endpoints in the buckets of w. Dispatcher.AttemptHistory sums up a
-// whole tenant's; for one endpoint, the portal reads the attempt logs
-// of the endpoint's deliveries changed since the window began (a
-// delivery changes with each attempt), page by page.
+// endpoints in the buckets of w: Dispatcher.AttemptHistory for that
+// endpoint, read through the attempt log's endpoint index.
 func (h *Handler) endpointHistory(r *http.Request, c *caller, endpointID string, w webhook.AttemptWindow) ([]webhook.AttemptBucket, error) {
-	var attempts []webhook.Attempt
-	f := webhook.DeliveryFilter{EndpointID: endpointID, Since: w.Start}
-	for {
-		ds, err := h.d.Deliveries(r.Context(), c.tenant, f)
-		if err != nil {
-			return nil, err
-		}
-		if len(ds) == 0 {
-			return webhook.BucketAttempts(w, attempts), nil
-		}
-		for _, d := range ds {
-			as, err := h.d.Attempts(r.Context(), c.tenant, d.ID)
-			if errors.Is(err, webhook.ErrNotFound) {
-				continue // deleted by retention since it was listed
-			}
-			if err != nil {
-				return nil, err
-			}
-			attempts = append(attempts, as...)
-		}
-		f.AfterID = ds[len(ds)-1].ID
-	}
+	w.EndpointID = endpointID
+	return h.d.AttemptHistory(r.Context(), c.tenant, w)
 }

@@ -58,8 +58,7 @@
 // on how far they go. Charts of success rate and latency (median and
 // 95th percentile) per hour of the last day or per six hours of the last
 // week are drawn on the server as inline SVG from
-// Dispatcher.AttemptHistory for the tenant, and from the endpoint's
-// attempt logs for one endpoint.
+// Dispatcher.AttemptHistory for the tenant, or for one endpoint.
 //
 // # Security
 //

@@ -144,8 +144,18 @@ type deliveryPage struct {
 // attemptView is an attempt as the page shows it.
 type attemptView struct {
 	webhook.Attempt
-	Timestamp string // its webhook-timestamp header
-	Body      body
+	Timestamp      string      // its webhook-timestamp header
+	Sent, Received [][2]string // the headers it sent (credentials redacted) and received, by name
+	Body           body
+}
+
+// sortedHeaders lists recorded headers by name.
+func sortedHeaders(h map[string]string) [][2]string {
+	out := make([][2]string, 0, len(h))
+	for _, name := range slices.Sorted(maps.Keys(h)) {
+		out = append(out, [2]string{name, h[name]})
+	}
+	return out
 }
 
 // body is a request or response body as the page shows it: text, JSON
@@ -221,7 +231,8 @@ func (h *Handler) delivery(w http.ResponseWriter, r *http.Request, c *caller) {
 		}
 	}
 	for _, a := range attempts {
-		p.Attempts = append(p.Attempts, attemptView{Attempt: a, Timestamp: strconv.FormatInt(a.At.Unix(), 10), Body: bodyOf(a.Response)})
+		p.Attempts = append(p.Attempts, attemptView{Attempt: a, Timestamp: strconv.FormatInt(a.At.Unix(), 10), Body: bodyOf(a.Response),
+			Sent: sortedHeaders(a.RequestHeaders), Received: sortedHeaders(a.ResponseHeaders)})
 	}
 	h.page(w, r, c, http.StatusOK, "delivery.html", "Delivery", p)
 }

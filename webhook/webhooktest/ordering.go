@@ -181,3 +181,42 @@ func testOrderingKeyHeads(t *testing.T, a Adapter) {
 	_, ids = claimIDs(t, a, now, 100, 100)
 	assert.Equal(t, []string{"m-07-0"}, ids, "the resent message, last of its key")
 }
+
+// testAttemptHeadersAndEndpointHistory: an attempt's recorded headers
+// come back with it, and an endpoint's history counts its attempts only.
+func testAttemptHeadersAndEndpointHistory(t *testing.T, a Adapter, hq webhook.HistoryQueue) {
+	ctx := context.Background()
+	one, two := endpoint("acme", "ep-one", false), endpoint("acme", "ep-two", false)
+	require.NoError(t, a.Enqueue(ctx, message("acme", "m1"), []*webhook.Endpoint{one, two}))
+	require.NoError(t, a.Enqueue(ctx, message("acme", "m2"), []*webhook.Endpoint{one}))
+	claimed, err := a.Claim(ctx, t0, time.Minute, 10, 10)
+	require.NoError(t, err)
+	require.Len(t, claimed, 3)
+	sent := map[string]string{"Content-Type": "application/json", "Webhook-Id": "m1", "Authorization": "[redacted]"}
+	received := map[string]string{"X-Receiver": "ok"}
+	for _, d := range claimed {
+		d.State, d.Attempts = webhook.StateSucceeded, 1
+		require.NoError(t, a.Complete(ctx, d, webhook.Attempt{At: t0.Add(time.Minute), Status: 200, Latency: time.Millisecond,
+			RequestHeaders: sent, ResponseHeaders: received}))
+	}
+	log, err := a.Attempts(ctx, "acme", claimed[0].ID)
+	require.NoError(t, err)
+	require.Len(t, log, 1)
+	assert.Equal(t, sent, log[0].RequestHeaders)
+	assert.Equal(t, received, log[0].ResponseHeaders)
+
+	w := webhook.AttemptWindow{Start: t0, Width: time.Hour, Count: 1}
+	all, err := hq.AttemptHistory(ctx, "acme", w)
+	require.NoError(t, err)
+	assert.Equal(t, 3, all[0].Attempts)
+	for id, want := range map[string]int{"ep-one": 2, "ep-two": 1, "ep-none": 0, "\xff": 0} {
+		w.EndpointID = id
+		got, err := hq.AttemptHistory(ctx, "acme", w)
+		require.NoError(t, err, id)
+		assert.Equal(t, want, got[0].Attempts, "endpoint %q", id)
+	}
+	w.EndpointID = "ep-one"
+	theirs, err := hq.AttemptHistory(ctx, "globex", w)
+	require.NoError(t, err)
+	assert.Zero(t, theirs[0].Attempts, "another tenant asking for acme's endpoint")
+}

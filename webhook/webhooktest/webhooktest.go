@@ -62,6 +62,7 @@ func RunStoreTests(t *testing.T, newAdapter func(t *testing.T) Adapter) {
 	runOptional(t, "CompleteBatch", newAdapter, testCompleteBatch)
 	runOptional(t, "EnqueueMany", newAdapter, testEnqueueMany)
 	runOptional(t, "AttemptHistory", newAdapter, testAttemptHistory)
+	runOptional(t, "AttemptHeadersAndEndpointHistory", newAdapter, testAttemptHeadersAndEndpointHistory)
 	runOptional(t, "Retention", newAdapter, testRetention)
 	runOptional(t, "RetentionBatches", newAdapter, testRetentionBatches)
 	runOptional(t, "Messages", newAdapter, testMessages)
