@@ -18,7 +18,8 @@ type Source interface {
 	Load(ctx context.Context) ([]byte, error)
 	// Watch returns a channel that receives when the definitions may
 	// have changed, until ctx ends; nil when the source cannot tell, and
-	// Sync then polls.
+	// Sync then polls. It is armed when it returns: a change made after
+	// that is signalled.
 	Watch(ctx context.Context) (<-chan struct{}, error)
 }
 

@@ -715,11 +715,31 @@ func TestSendWakesIdleWorker(t *testing.T) {
 	f := newDeliveryFixture(t)
 	r := newReceiver(t, 200)
 	f.endpoint(t, webhook.EndpointSpec{URL: r.URL})
-	f.opts.Poll = time.Hour
+	claims := &signalledClaims{Queue: f.store, claimed: make(chan int, 16)}
+	d, err := webhook.NewDispatcher(f.store, claims, func(string) webhook.AEAD { return f.aead }, webhook.DispatcherOptions{AllowCIDRs: loopback})
+	require.NoError(t, err)
+	f.d = d
+	f.opts.Poll = time.Hour // only a wake-up can start a second claim
 	f.run(t)
-	time.Sleep(20 * time.Millisecond) // let Run go idle on its first, empty claim
+	require.Zero(t, <-claims.claimed, "Run's first claim finds nothing: it is idle now")
 	f.send(t, "msg_wake")
-	await.True(t, func() bool { return r.count() == 1 })
+	await.True(t, func() bool { return r.count() == 1 }, "Send did not wake the idle worker")
+}
+
+// signalledClaims is a queue that says how many deliveries each claim
+// took, once it has returned.
+type signalledClaims struct {
+	webhook.Queue
+	claimed chan int
+}
+
+func (q *signalledClaims) Claim(ctx context.Context, now time.Time, lease time.Duration, max, perEndpoint int) ([]*webhook.Delivery, error) {
+	ds, err := q.Queue.Claim(ctx, now, lease, max, perEndpoint)
+	select {
+	case q.claimed <- len(ds):
+	default:
+	}
+	return ds, err
 }
 
 // TestBusyEndpointTakesTheNextDeliveryAtOnce: a worker holding back

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/saaskit/saaskit/flags"
+	"github.com/saaskit/saaskit/internal/await"
 )
 
 // NewSource returns a source and a function that stores definitions in
@@ -69,10 +70,11 @@ func testSync(t *testing.T, newSource NewSource) {
 	go func() { defer close(done); _ = flags.Sync(ctx, ev, src, flags.SyncOptions{Poll: poll}) }()
 	defer func() { cancel(); <-done }()
 	greeting := func() string { v, _ := ev.String("greeting", nil, ""); return v }
-	require.Eventually(t, func() bool { return greeting() == "hello" }, 10*time.Second, 5*time.Millisecond)
-	time.Sleep(50 * time.Millisecond) // let a watcher settle
+	// Sync watched before its first load, and a Watch is armed when it
+	// returns: no pause is needed before changing the source.
+	await.True(t, func() bool { return greeting() == "hello" })
 	for _, next := range []string{"hi", "hey"} {
 		write(definitions(next))
-		require.Eventually(t, func() bool { return greeting() == next }, 10*time.Second, 5*time.Millisecond, "change to %q not served", next)
+		await.True(t, func() bool { return greeting() == next }, "change to %q not served", next)
 	}
 }

@@ -33,6 +33,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/saaskit/saaskit/flags"
@@ -180,14 +181,25 @@ func (s *Store) Load(ctx context.Context) ([]byte, error) {
 }
 
 // Watch implements flags.Source: LISTEN on PostgreSQL, a poll of the
-// version row on SQLite.
+// version row on SQLite. It is armed when it returns: a change made
+// after it returned is signalled (on PostgreSQL the LISTEN is in place,
+// on SQLite the version is read), so a caller needs no pause before
+// relying on it.
 func (s *Store) Watch(ctx context.Context) (<-chan struct{}, error) {
 	out := make(chan struct{}, 1)
 	if s.db.Dialect == sqldb.Postgres {
-		go s.listen(ctx, out)
-	} else {
-		go s.poll(ctx, out)
+		l, err := s.listenOn(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("flags sqlstore: watch: %w", err)
+		}
+		go s.listen(ctx, l, out)
+		return out, nil
 	}
+	var version int64
+	if err := s.db.QueryRowContext(ctx, "SELECT version FROM flags_version WHERE id = 1").Scan(&version); err != nil {
+		return nil, fmt.Errorf("flags sqlstore: watch: %w", err)
+	}
+	go s.poll(ctx, version, out)
 	return out, nil
 }
 
@@ -198,58 +210,83 @@ func signal(ch chan struct{}) {
 	}
 }
 
-func (s *Store) poll(ctx context.Context, out chan struct{}) {
-	var last int64 = -1
+// poll signals each change of the version row from last on.
+func (s *Store) poll(ctx context.Context, last int64, out chan struct{}) {
 	t := time.NewTicker(s.opts.Poll)
 	defer t.Stop()
 	for {
-		var v int64
-		if err := s.db.QueryRowContext(ctx, "SELECT version FROM flags_version WHERE id = 1").Scan(&v); err == nil {
-			if last >= 0 && v != last {
-				signal(out)
-			}
-			last = v
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		var v int64
+		if err := s.db.QueryRowContext(ctx, "SELECT version FROM flags_version WHERE id = 1").Scan(&v); err == nil {
+			if v != last {
+				signal(out)
+			}
+			last = v
+		}
 	}
 }
 
-// listen holds one connection in LISTEN until ctx ends, listening again
-// (and signalling, for what may have been missed) after a failure.
-func (s *Store) listen(ctx context.Context, out chan struct{}) {
-	for ctx.Err() == nil {
-		err := s.listenOnce(ctx, out)
+// listener is a connection held in LISTEN.
+type listener struct {
+	conn *sql.Conn
+	pc   *pgx.Conn
+}
+
+// listenOn takes a connection from the pool and puts it in LISTEN.
+func (s *Store) listenOn(ctx context.Context) (*listener, error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l := &listener{conn: conn}
+	err = conn.Raw(func(dc any) error {
+		l.pc = dc.(*stdlib.Conn).Conn()
+		_, err := l.pc.Exec(ctx, "LISTEN "+channel)
+		return err
+	})
+	if err != nil {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn }) // never hand it back to the pool half set up
+		_ = conn.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// listen signals each notification on l until ctx ends, listening again
+// on a new connection, a poll apart, after a failure (and signalling,
+// for what may have been missed).
+func (s *Store) listen(ctx context.Context, l *listener, out chan struct{}) {
+	for {
+		err := s.wait(ctx, l, out)
+		for ctx.Err() == nil {
+			s.opts.Logger.WarnContext(ctx, "flags sqlstore: listening for changes failed; retrying", slog.String("error", err.Error()))
+			signal(out)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(s.opts.Poll):
+			}
+			if l, err = s.listenOn(ctx); err == nil {
+				break
+			}
+		}
 		if ctx.Err() != nil {
 			return
 		}
-		s.opts.Logger.WarnContext(ctx, "flags sqlstore: listening for changes failed; retrying", slog.String("error", err.Error()))
-		signal(out)
-		select {
-		case <-ctx.Done():
-		case <-time.After(s.opts.Poll):
-		}
 	}
 }
 
-func (s *Store) listenOnce(ctx context.Context, out chan struct{}) error {
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	return conn.Raw(func(dc any) error {
-		pc := dc.(*stdlib.Conn).Conn()
-		if _, err := pc.Exec(ctx, "LISTEN "+channel); err != nil {
-			return err
-		}
+// wait signals l's notifications until it fails. The connection is in
+// LISTEN (or broken): it never goes back to the pool.
+func (s *Store) wait(ctx context.Context, l *listener, out chan struct{}) error {
+	defer l.conn.Close()
+	return l.conn.Raw(func(any) error {
 		for {
-			if _, err := pc.WaitForNotification(ctx); err != nil {
-				// The connection is in LISTEN (or broken): never hand it
-				// back to the pool.
+			if _, err := l.pc.WaitForNotification(ctx); err != nil {
 				return errors.Join(err, driver.ErrBadConn)
 			}
 			signal(out)

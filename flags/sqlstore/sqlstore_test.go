@@ -121,11 +121,11 @@ func TestChangesReachOtherProcesses(t *testing.T) {
 		defer func() { cancel(); <-done }()
 		await.True(t, func() bool { return on(ev, "acme") })
 
-		time.Sleep(100 * time.Millisecond) // let the watcher settle into LISTEN or its poll
-		start := time.Now()
+		// Sync's poll is an hour, and its watch is armed when Watch
+		// returns, which Sync did before the first load served acme: only
+		// the watch can carry the kill switch across.
 		require.NoError(t, admin.SetState(ctx, "ops", "invoices", flags.Disabled))
-		await.True(t, func() bool { return !on(ev, "acme") })
-		assert.Less(t, time.Since(start), time.Second, "the kill switch reached the other process within a second")
+		await.True(t, func() bool { return !on(ev, "acme") }, "the kill switch never reached the other process")
 	})
 }
 
