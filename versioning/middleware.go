@@ -723,9 +723,9 @@ func (a *API) count(ctx context.Context, v Version) {
 		a.requests.Add(ctx, 1, opt.(metric.MeasurementOption))
 		return
 	}
-	attrs := []attribute.KeyValue{attribute.String("saaskit.api.version", k.version)}
+	attrs := []attribute.KeyValue{attribute.String("saaskit.versioning.version", k.version)}
 	if k.tenant != "" {
-		attrs = append(attrs, attribute.String("tenant.id", k.tenant))
+		attrs = append(attrs, attribute.String(tenancy.AttrKey, k.tenant))
 	}
 	opt := metric.WithAttributeSet(attribute.NewSet(attrs...))
 	if a.usageN.Load() < maxUsageKeys {

@@ -322,7 +322,7 @@ func TestUsageMetrics(t *testing.T) {
 	require.Len(t, sum.DataPoints, 1)
 	dp := sum.DataPoints[0]
 	assert.EqualValues(t, 2, dp.Value)
-	v, _ := dp.Attributes.Value("saaskit.api.version")
+	v, _ := dp.Attributes.Value("saaskit.versioning.version")
 	tenant, _ := dp.Attributes.Value("tenant.id")
 	assert.Equal(t, "2024-06-01", v.AsString())
 	assert.Equal(t, "acme", tenant.AsString())

@@ -56,7 +56,7 @@ func (d *Dispatcher) emit(ctx context.Context, ev Event) {
 	}
 	if err != nil && !errors.Is(err, ErrConflict) { // ErrConflict: sent before, by a process that crashed after
 		d.logger().WarnContext(ctx, "webhook operational event not sent", slog.String("event.type", ev.Type),
-			slog.String("tenant.id", ev.TenantID), slog.String("endpoint.id", ev.EndpointID), slog.String("error", err.Error()))
+			slog.String(tenantAttr, ev.TenantID), slog.String("endpoint.id", ev.EndpointID), slog.String("error", err.Error()))
 	}
 }
 

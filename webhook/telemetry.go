@@ -13,6 +13,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
+// tenantAttr is the attribute key of a tenant's ID: tenancy.AttrKey,
+// spelled out because package webhook does not depend on tenancy.
+const tenantAttr = "tenant.id"
+
 // telemetry is the dispatcher's OpenTelemetry instruments:
 //
 //	span saaskit.webhook.attempt      one per delivery attempt
@@ -124,7 +128,7 @@ func (t *telemetry) startAttempt(ctx context.Context, del *Delivery, e *Endpoint
 	ctx, span := t.tracer.Start(ctx, "saaskit.webhook.attempt", spanKindClient)
 	if span.IsRecording() {
 		span.SetAttributes(
-			attribute.String("tenant.id", e.TenantID),
+			attribute.String(tenantAttr, e.TenantID),
 			attribute.String("saaskit.webhook.endpoint.id", e.ID),
 			attribute.String("saaskit.webhook.message.id", del.Message.ID),
 			attribute.String("saaskit.webhook.event_type", del.Message.EventType),

@@ -645,7 +645,7 @@ func (a *app) mintKey(w http.ResponseWriter, r *http.Request, tenantID string) {
 		problem.Write(w, problem.Details{Status: tenancy.HTTPStatus(err), Detail: err.Error()})
 		return
 	}
-	a.logger.InfoContext(r.Context(), "api key created", slog.String("tenant.id", tenantID), slog.String("key.id", key.ID))
+	a.logger.InfoContext(r.Context(), "api key created", slog.String(tenancy.AttrKey, tenantID), slog.String("key.id", key.ID))
 	writeJSON(w, http.StatusCreated, map[string]any{"id": key.ID, "token": token, "scopes": key.Scopes})
 }
 

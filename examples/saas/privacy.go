@@ -298,13 +298,13 @@ func (a *app) holds(w http.ResponseWriter, r *http.Request, _ string) error {
 		if err != nil {
 			return err
 		}
-		a.logger.InfoContext(r.Context(), "legal hold placed", slog.String("tenant.id", tenantID), slog.String("subject", req.Subject))
+		a.logger.InfoContext(r.Context(), "legal hold placed", slog.String(tenancy.AttrKey, tenantID), slog.String("subject", req.Subject))
 		writeJSON(w, http.StatusOK, h)
 	case http.MethodDelete:
 		if err := e.ReleaseHold(r.Context(), tenantID, r.URL.Query().Get("subject")); err != nil {
 			return err
 		}
-		a.logger.InfoContext(r.Context(), "legal hold lifted", slog.String("tenant.id", tenantID), slog.String("subject", r.URL.Query().Get("subject")))
+		a.logger.InfoContext(r.Context(), "legal hold lifted", slog.String(tenancy.AttrKey, tenantID), slog.String("subject", r.URL.Query().Get("subject")))
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		holds, err := e.Holds(r.Context(), tenantID)

@@ -254,7 +254,7 @@ func (h *hooks) inbound(w http.ResponseWriter, r *http.Request) {
 		h.mu.Lock()
 		h.received[tenant] = append(h.received[tenant], json.RawMessage(webhook.Body(r.Context())))
 		h.mu.Unlock()
-		h.logger.InfoContext(r.Context(), "webhook received", slog.String("tenant.id", tenant), slog.String("event", event.Type))
+		h.logger.InfoContext(r.Context(), "webhook received", slog.String(tenancy.AttrKey, tenant), slog.String("event", event.Type))
 		w.WriteHeader(http.StatusNoContent)
 	})).ServeHTTP(w, r)
 }

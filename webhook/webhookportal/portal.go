@@ -383,7 +383,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, c *caller, status
 func (h *Handler) failErr(w http.ResponseWriter, r *http.Request, c *caller, err error) {
 	status, msg := statusOf(err)
 	if status == http.StatusInternalServerError {
-		h.opts.Logger.ErrorContext(r.Context(), "webhook portal", slog.String("tenant.id", c.tenant), slog.String("error", err.Error()))
+		h.opts.Logger.ErrorContext(r.Context(), "webhook portal", slog.String(tenancy.AttrKey, c.tenant), slog.String("error", err.Error()))
 	}
 	h.fail(w, r, c, status, msg)
 }

@@ -124,7 +124,7 @@ func (h *Handler) themeCSS(w http.ResponseWriter, r *http.Request, c *caller) {
 	ctx := tenancy.WithTenant(r.Context(), &tenancy.Tenant{ID: c.tenant, Branding: c.branding})
 	var buf bytes.Buffer
 	if err := h.theme.Render(ctx, &buf, "theme.css", nil); err != nil {
-		h.opts.Logger.ErrorContext(r.Context(), "webhook portal: theme", slog.String("tenant.id", c.tenant), slog.String("error", err.Error()))
+		h.opts.Logger.ErrorContext(r.Context(), "webhook portal: theme", slog.String(tenancy.AttrKey, c.tenant), slog.String("error", err.Error()))
 		buf.Reset() // the page keeps the stylesheet's own colours
 	}
 	w.Header().Set("Content-Type", "text/css; charset=utf-8")

@@ -175,7 +175,7 @@ func (h *Handler) caller(w http.ResponseWriter, r *http.Request, write bool) (*c
 			h.setCookie(w, sessionCookie, "", -1)
 			return nil, http.StatusUnauthorized, "your session has ended"
 		case err != nil:
-			h.opts.Logger.ErrorContext(r.Context(), "webhook portal: tenant lookup", "tenant.id", t.Tenant, "error", err.Error())
+			h.opts.Logger.ErrorContext(r.Context(), "webhook portal: tenant lookup", tenancy.AttrKey, t.Tenant, "error", err.Error())
 			return nil, http.StatusServiceUnavailable, "the portal cannot check your account just now: try again"
 		case !tn.Active():
 			return nil, http.StatusForbidden, "this account is not active"
