@@ -19,7 +19,7 @@ import (
 	"github.com/saaskit/saaskit/webhook"
 )
 
-// ErrInvalid: an option or an argument failed validation; the message
+// ErrInvalid means an option or an argument failed validation; the message
 // names it and the rule.
 var ErrInvalid = errors.New("webhookportal: invalid")
 
