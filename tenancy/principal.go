@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/saaskit/saaskit/internal/problem"
+	"github.com/saaskit/saaskit/problem"
 )
 
 // Principal is who authenticated a request: a verified credential and

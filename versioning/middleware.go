@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/saaskit/saaskit/internal/problem"
+	"github.com/saaskit/saaskit/problem"
 )
 
 // DefaultMaxBody is Options.MaxBody's default: the largest request body

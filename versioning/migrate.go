@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/saaskit/saaskit/internal/problem"
+	"github.com/saaskit/saaskit/problem"
 )
 
 var errTooLarge = errors.New("versioning: body too large to migrate")

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/saaskit/saaskit/internal/problem"
+	"github.com/saaskit/saaskit/problem"
 )
 
 // problemSchema is the schema of an RFC 9457 problem, every operation's

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/saaskit/saaskit/internal/problem"
+	"github.com/saaskit/saaskit/problem"
 )
 
 // SeenStore remembers accepted webhook ids, so a captured message cannot

@@ -9,7 +9,7 @@ import (
 
 	"github.com/saaskit/saaskit/gdpr/consent"
 	consentstore "github.com/saaskit/saaskit/gdpr/consent/sqlstore"
-	"github.com/saaskit/saaskit/internal/problem"
+	"github.com/saaskit/saaskit/problem"
 	"github.com/saaskit/saaskit/tenancy"
 )
 

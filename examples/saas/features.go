@@ -20,7 +20,7 @@ import (
 	"github.com/saaskit/saaskit/flags"
 	flagstore "github.com/saaskit/saaskit/flags/sqlstore"
 	"github.com/saaskit/saaskit/gdpr"
-	"github.com/saaskit/saaskit/internal/problem"
+	"github.com/saaskit/saaskit/problem"
 	"github.com/saaskit/saaskit/tenancy"
 )
 

@@ -142,7 +142,7 @@ import (
 
 	skcrypto "github.com/saaskit/saaskit/crypto"
 	"github.com/saaskit/saaskit/flags"
-	"github.com/saaskit/saaskit/internal/problem"
+	"github.com/saaskit/saaskit/problem"
 	"github.com/saaskit/saaskit/observability"
 	"github.com/saaskit/saaskit/observability/health"
 	"github.com/saaskit/saaskit/observability/otelsetup"

@@ -17,7 +17,7 @@ import (
 	"github.com/saaskit/saaskit/gdpr/consent"
 	"github.com/saaskit/saaskit/gdpr/gdprsource"
 	gdprstore "github.com/saaskit/saaskit/gdpr/sqlstore"
-	"github.com/saaskit/saaskit/internal/problem"
+	"github.com/saaskit/saaskit/problem"
 	"github.com/saaskit/saaskit/tenancy"
 )
 

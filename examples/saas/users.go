@@ -21,7 +21,7 @@ import (
 	"github.com/saaskit/saaskit/crypto/localkms"
 	cryptostore "github.com/saaskit/saaskit/crypto/sqlstore"
 	"github.com/saaskit/saaskit/gdpr"
-	"github.com/saaskit/saaskit/internal/problem"
+	"github.com/saaskit/saaskit/problem"
 	"github.com/saaskit/saaskit/internal/sqldb"
 	"github.com/saaskit/saaskit/tenancy"
 	"github.com/saaskit/saaskit/versioning"

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	skcrypto "github.com/saaskit/saaskit/crypto"
-	"github.com/saaskit/saaskit/internal/problem"
+	"github.com/saaskit/saaskit/problem"
 	"github.com/saaskit/saaskit/tenancy"
 	"github.com/saaskit/saaskit/versioning"
 	"github.com/saaskit/saaskit/webhook"

@@ -1,5 +1,6 @@
 // Package problem writes HTTP error responses as RFC 9457 problem
-// details (application/problem+json).
+// details (application/problem+json), as every saaskit handler does, so
+// an application's own handlers answer errors in the same shape.
 package problem
 
 import (
