@@ -142,10 +142,11 @@ import (
 
 	skcrypto "github.com/saaskit/saaskit/crypto"
 	"github.com/saaskit/saaskit/flags"
-	"github.com/saaskit/saaskit/problem"
 	"github.com/saaskit/saaskit/observability"
 	"github.com/saaskit/saaskit/observability/health"
 	"github.com/saaskit/saaskit/observability/otelsetup"
+	"github.com/saaskit/saaskit/problem"
+	"github.com/saaskit/saaskit/sqlopen"
 	"github.com/saaskit/saaskit/tenancy"
 	"github.com/saaskit/saaskit/tenancy/sqlstore"
 	"github.com/saaskit/saaskit/versioning"
@@ -243,11 +244,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			f()
 		}
 	}()
-	store, err := sqlstore.Open(ctx, dsn)
+	// One database for every store: each store creates its own tables.
+	db, err := sqlopen.Open(ctx, dsn)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer db.Close()
+	store, err := sqlstore.New(db)
+	if err != nil {
+		return err
+	}
+	if err := store.Migrate(ctx); err != nil {
+		return err
+	}
 	reg := tenancy.NewRegistry(store, store, tenancy.Options{Regions: []string{"eu-west", "us-east"}, PlatformDomains: []string{cfg.domain}})
 	defer reg.Close()
 	if err := seed(ctx, reg, stdout); err != nil {

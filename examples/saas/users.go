@@ -22,7 +22,7 @@ import (
 	cryptostore "github.com/saaskit/saaskit/crypto/sqlstore"
 	"github.com/saaskit/saaskit/gdpr"
 	"github.com/saaskit/saaskit/problem"
-	"github.com/saaskit/saaskit/internal/sqldb"
+	"github.com/saaskit/saaskit/sqlopen"
 	"github.com/saaskit/saaskit/tenancy"
 	"github.com/saaskit/saaskit/versioning"
 )
@@ -102,7 +102,7 @@ func openKeyring(ctx context.Context, db *sql.DB, dataDir string) (*skcrypto.Key
 		return nil, nil, err
 	}
 	schema, addProfile := usersSchema, "ALTER TABLE demo_users ADD COLUMN profile BLOB"
-	if d, _ := sqldb.DialectOf(db); d == sqldb.Postgres {
+	if d, _ := sqlopen.DialectOf(db); d == sqlopen.Postgres {
 		schema = strings.ReplaceAll(schema, "BLOB", "BYTEA")
 		addProfile = "ALTER TABLE demo_users ADD COLUMN IF NOT EXISTS profile BYTEA"
 	}
@@ -122,11 +122,11 @@ func openKeyring(ctx context.Context, db *sql.DB, dataDir string) (*skcrypto.Key
 // the database the backups protect, which they must outlive. A real
 // service keeps it apart too: another database, or its KMS.
 func openBackupKeyring(ctx context.Context, root tink.AEAD, dataDir string) (*skcrypto.Keyring, func() error, error) {
-	db, err := sqldb.Open(ctx, "sqlite:"+filepath.Join(dataDir, "backup-keys.db"))
+	db, err := sqlopen.Open(ctx, "sqlite:"+filepath.Join(dataDir, "backup-keys.db"))
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := cryptostore.New(db.DB)
+	st, err := cryptostore.New(db)
 	if err == nil {
 		err = st.Migrate(ctx)
 	}
@@ -163,7 +163,7 @@ func randomBytes(n int) []byte {
 // rebind writes a query's '?' placeholders as db's driver wants them
 // ($1, $2, ... on PostgreSQL).
 func rebind(db *sql.DB, query string) string {
-	d, _ := sqldb.DialectOf(db)
+	d, _ := sqlopen.DialectOf(db)
 	return d.Rebind(query)
 }
 
