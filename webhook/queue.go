@@ -71,6 +71,21 @@ func (f DeliveryFilter) EffectiveLimit() int {
 	return f.Limit
 }
 
+// Optional interfaces. A Queue may do more than Queue asks: find a
+// subject's messages (SubjectQueue), enqueue in the caller's
+// transaction (TxQueue, BulkTxQueue), enqueue many at once (BulkQueue),
+// wake idle workers (WakeQueue), report its depth (StatsQueue),
+// complete a batch (BatchQueue), keep attempt history (HistoryQueue),
+// resend (ResendQueue) and expire (RetentionQueue). The Dispatcher
+// finds each by a type assertion on the queue it was given, and does
+// without it (or answers ErrUnsupported) when the queue has none. A
+// wrapper around a queue (for metrics, tracing, faults) therefore hides
+// every one of them unless it has them too: wrap the concrete store by
+// embedding it (struct{ *sqlstore.Store }), which promotes all its
+// methods, and override only what the wrapper changes, rather than
+// embedding the Queue interface, which promotes only Queue's six
+// (TestWrappedQueuesKeepTheirOptionalInterfaces shows both).
+
 // SubjectQueue is a Queue that can find and erase the messages about one
 // data subject (Message.Subject), for data-subject access and erasure
 // requests. memstore and sqlstore implement it.
