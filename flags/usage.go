@@ -151,8 +151,11 @@ type StaleFlag struct {
 
 // StaleOptions configure StaleFlags.
 type StaleOptions struct {
-	Now    time.Time
-	Period time.Duration // default 30 days
+	// Now is when the report is made; the period ends then.
+	Now time.Time
+	// Period is how long a flag must have been unused, or served one
+	// variant, to be stale. Default 30 days.
+	Period time.Duration
 	// RecordedFrom is when usage began to be recorded (the earliest
 	// record's day, UsageStart of flags/sqlstore). Until it is a Period
 	// ago the report can tell nothing and is empty: a recorder started

@@ -14,11 +14,16 @@ import (
 )
 
 // HTTPOptions configure Middleware and Transport. The zero value uses
-// the global providers that Setup installs.
+// the global providers that otelsetup.Setup installs.
 type HTTPOptions struct {
+	// TracerProvider receives the spans. Default the global provider.
 	TracerProvider trace.TracerProvider
-	MeterProvider  metric.MeterProvider
-	Propagators    propagation.TextMapPropagator
+	// MeterProvider receives otelhttp's metrics. Default the global one.
+	MeterProvider metric.MeterProvider
+	// Propagators carry the trace context and baggage in headers.
+	// Default the global propagators (W3C trace context and baggage once
+	// otelsetup.Setup ran).
+	Propagators propagation.TextMapPropagator
 	// Filter, when set, leaves requests it returns false for untraced
 	// (health probes, say). Default: every request is traced.
 	Filter func(*http.Request) bool
