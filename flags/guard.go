@@ -91,6 +91,8 @@ type Guard struct {
 // Editor changes flag definitions, recording who did and why:
 // flags/sqlstore's Store (shared and audited), or InMemory.
 type Editor interface {
+	// Edit applies change to the definitions as actor, recording
+	// action.
 	Edit(ctx context.Context, actor, action string, change func(*Definitions) error) error
 }
 

@@ -50,6 +50,7 @@ type SourceInfo struct {
 // is not a Counter reports, after such a run, the records of that run
 // only, and its step's note says so.
 type Counter interface {
+	// Count returns how many records the source holds about s.
 	Count(ctx context.Context, tenantID string, s Subject) (int, error)
 }
 

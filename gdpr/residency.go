@@ -15,6 +15,7 @@ var ErrResidency = errors.New("gdpr: region not allowed for this tenant's data")
 
 // TenantLookup finds a tenant; *tenancy.Registry is one.
 type TenantLookup interface {
+	// Get returns the tenant of id.
 	Get(ctx context.Context, id string) (*tenancy.Tenant, error)
 }
 

@@ -18,6 +18,7 @@ import (
 // must not process it until the mark is lifted. Process calls it for
 // restriction requests.
 type Restricter interface {
+	// Restrict marks (restricted) or unmarks the subject's data.
 	Restrict(ctx context.Context, tenantID string, s Subject, restricted bool) error
 }
 
@@ -28,6 +29,8 @@ type Restricter interface {
 // held; held("") whether the tenant's records that name no subject are
 // (only a tenant-wide hold holds them).
 type Expirer interface {
+	// Expire deletes the tenant's records of category from before
+	// before, skipping the held ones, and returns how many it deleted.
 	Expire(ctx context.Context, tenantID, category string, before time.Time, held func(subjectKey string) bool) (int, error)
 }
 

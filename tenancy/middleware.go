@@ -32,6 +32,7 @@ const DefaultHeader = "X-Tenant-ID"
 // the resolver reads. Once it finds what it reads, its answer is final:
 // an unknown tenant is ErrNotFound, an unparsable reference ErrMalformed.
 type Resolver interface {
+	// Resolve returns the tenant r names, as above.
 	Resolve(r *http.Request) (*Tenant, error)
 }
 

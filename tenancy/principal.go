@@ -36,6 +36,8 @@ func (p *Principal) HasScope(scope string) bool { return slices.Contains(p.Scope
 // does not parse): [Middleware] answers 401, never falling back to
 // another way of naming a tenant.
 type Authenticator interface {
+	// Authenticate verifies the credential r presents and returns who
+	// presented it; nil, nil when r presents none of its kind.
 	Authenticate(r *http.Request) (*Principal, error)
 }
 

@@ -22,7 +22,9 @@ import (
 // AEAD seals endpoint secrets at rest. A crypto.Keyring bound to the
 // tenant (Keyring.AEAD) is one; so is any tink.AEAD.
 type AEAD interface {
+	// Encrypt seals plaintext, bound to associatedData.
 	Encrypt(plaintext, associatedData []byte) ([]byte, error)
+	// Decrypt opens what Encrypt sealed with the same associatedData.
 	Decrypt(ciphertext, associatedData []byte) ([]byte, error)
 }
 

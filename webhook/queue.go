@@ -101,6 +101,8 @@ type SubjectQueue interface {
 // TxQueue is a Queue that can enqueue inside the caller's database
 // transaction: the transactional outbox. sqlstore implements it.
 type TxQueue interface {
+	// EnqueueTx is Enqueue in tx: msg and its deliveries commit or roll
+	// back with the rest of tx.
 	EnqueueTx(ctx context.Context, tx *sql.Tx, msg *Message, endpoints []*Endpoint) error
 }
 
@@ -114,12 +116,14 @@ type Outgoing struct {
 // (a few statements for all of them on SQL): Dispatcher.SendMany uses
 // it. memstore and sqlstore implement it.
 type BulkQueue interface {
+	// EnqueueMany is Enqueue for every message of out, all or none.
 	EnqueueMany(ctx context.Context, out []Outgoing) error
 }
 
 // BulkTxQueue is a BulkQueue that enqueues in the caller's transaction:
 // Dispatcher.SendManyTx uses it. sqlstore implements it.
 type BulkTxQueue interface {
+	// EnqueueManyTx is EnqueueMany in tx.
 	EnqueueManyTx(ctx context.Context, tx *sql.Tx, out []Outgoing) error
 }
 
@@ -131,6 +135,7 @@ type BulkTxQueue interface {
 // database cannot. sqlstore implements it on PostgreSQL with
 // LISTEN/NOTIFY, one connection per listening process.
 type WakeQueue interface {
+	// Listen calls wake whenever deliveries were enqueued, as above.
 	Listen(ctx context.Context, wake func()) error
 }
 
@@ -140,6 +145,7 @@ type WakeQueue interface {
 // second one: under load, with every connection held that way, it would
 // wait for good. sqlstore implements it.
 type TxEndpointStore interface {
+	// ListEndpointsTx is ListEndpoints read through tx.
 	ListEndpointsTx(ctx context.Context, tx *sql.Tx, tenantID string) ([]*Endpoint, error)
 }
 
@@ -157,6 +163,8 @@ type QueueStats struct {
 // StatsQueue is a Queue that reports its backlog, for the queue depth and
 // age metrics and for readiness checks. memstore and sqlstore implement it.
 type StatsQueue interface {
+	// Stats counts the deliveries due, scheduled and dead at now, and
+	// the oldest due one's time.
 	Stats(ctx context.Context, now time.Time) (QueueStats, error)
 }
 
@@ -172,6 +180,8 @@ type Completion struct {
 // Dispatcher.Run records a BatchQueue's completions in the background,
 // many a batch, freeing each worker as soon as its attempt ends.
 type BatchQueue interface {
+	// CompleteBatch is Complete for each completion, returning each one's
+	// error in order.
 	CompleteBatch(ctx context.Context, cs []Completion) []error
 }
 

@@ -31,7 +31,9 @@ func SQL(db *sql.DB) CheckFunc {
 // Cipher is the part of tink.AEAD that the AEAD check uses; tink.AEAD and
 // saaskit's crypto ScopedAEAD (Keyring.AEAD) satisfy it.
 type Cipher interface {
+	// Encrypt seals plaintext, bound to associatedData.
 	Encrypt(plaintext, associatedData []byte) ([]byte, error)
+	// Decrypt opens what Encrypt sealed with the same associatedData.
 	Decrypt(ciphertext, associatedData []byte) ([]byte, error)
 }
 

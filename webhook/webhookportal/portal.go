@@ -40,6 +40,7 @@ const (
 
 // TenantGetter finds a tenant by ID; *tenancy.Registry implements it.
 type TenantGetter interface {
+	// Get returns the tenant of id, or tenancy.ErrNotFound.
 	Get(ctx context.Context, id string) (*tenancy.Tenant, error)
 }
 
