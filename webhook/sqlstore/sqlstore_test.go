@@ -60,6 +60,19 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+// TestShared runs the multi-process promises with each handle a pool of
+// its own on the same database.
+func TestShared(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			webhooktest.RunSharedTests(t, func(t *testing.T) (webhooktest.Adapter, func() webhooktest.Adapter) {
+				db := b.open(t)
+				return newStore(t, db), func() webhooktest.Adapter { return newStore(t, sqldbtest.Reopen(t, db)) }
+			})
+		})
+	}
+}
+
 func TestNewRejectsOtherDrivers(t *testing.T) {
 	_, err := sqlstore.New(nil)
 	assert.ErrorIs(t, err, sqldb.ErrUnsupported)
