@@ -42,8 +42,8 @@ func testConcurrentClaims(t *testing.T, a Adapter, reopen func() Adapter) {
 	}
 	handles := []Adapter{a, reopen(), reopen()}
 	var (
-		mu    sync.Mutex
-		taken = map[string]int{}
+		mu     sync.Mutex
+		taken  = map[string]int{}
 		wg     sync.WaitGroup
 		errs   = make(chan error, len(handles)*2)
 		failed atomic.Bool // one claimer failed: the others stop rather than wait for what it held
