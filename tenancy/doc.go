@@ -78,6 +78,17 @@
 // it to the tenant's rows and nothing leaks to the next user of the
 // pooled connection.
 //
+// # Plans and entitlements
+//
+// Entitlements gives each plan (Tenant.Plan) features and limits on
+// counted things (seats, webhook endpoints), in code, the same in every
+// replica. A tenant's own record overrides its plan through its
+// Settings ("feature.sso": "on" or "off", "limit.endpoints": a number
+// or "unlimited"), checked when the tenant is stored, so an exception
+// is one Registry.Update and travels with the tenant. Entitled(ctx,
+// "sso") and Within(ctx, "endpoints", n) answer for the tenant of a
+// request; Within's ErrNotEntitled names the limit and the plan.
+//
 // # Around the request
 //
 // [RateLimiter] keeps a token bucket per credential, sized by its

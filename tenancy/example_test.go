@@ -107,3 +107,21 @@ func ExampleTransport() {
 	fmt.Println(string(body))
 	// Output: t-acme
 }
+
+// Plans entitle tenants to features and counts; a tenant's own record
+// can override its plan, as a sales exception.
+func ExampleEntitlements() {
+	e, _ := tenancy.NewEntitlements(map[string]tenancy.Plan{
+		"":    {Limits: map[string]int64{"endpoints": 1}},
+		"pro": {Features: map[string]bool{"sso": true}, Limits: map[string]int64{"endpoints": 10}},
+	})
+	acme := &tenancy.Tenant{ID: "acme", Settings: map[string]string{"limit.endpoints": "3"}}
+	ctx := tenancy.WithTenant(context.Background(), acme)
+	fmt.Println(e.Entitled(ctx, "sso"))
+	fmt.Println(e.Within(ctx, "endpoints", 3))
+	fmt.Println(e.Within(ctx, "endpoints", 4))
+	// Output:
+	// false
+	// <nil>
+	// tenancy: not entitled: 4 endpoints is over the limit of 3 on the default plan
+}

@@ -92,6 +92,9 @@ func Validate(t *Tenant, regions []string) error {
 			add("settings."+k, "must be at most 4096 bytes")
 		}
 	}
+	if err := checkOverrides(t.Settings); err != nil {
+		errs = append(errs, err)
+	}
 	errs = append(errs, validateBranding(&t.Branding)...)
 	return errors.Join(errs...)
 }
