@@ -186,25 +186,38 @@ const (
 // redactedHeaders are sent but never recorded: they carry credentials.
 var redactedHeaders = map[string]bool{"Authorization": true, "Proxy-Authorization": true, "Cookie": true}
 
-// RecordedHeaders is h as an attempt records it: at most 64 headers,
-// values joined and cut to 1 KiB, credentials redacted.
+// RecordedHeaders is h as an attempt records it: at most 64 headers
+// (the first by name when there are more), values joined, made valid
+// UTF-8 and cut to 1 KiB, credentials redacted. It is on every
+// attempt's path, so it does no more than that asks.
 func RecordedHeaders(h http.Header) map[string]string {
 	if len(h) == 0 {
 		return nil
 	}
 	out := make(map[string]string, min(len(h), maxRecordedHeaders))
-	for _, name := range slices.Sorted(maps.Keys(h)) {
-		if len(out) == maxRecordedHeaders {
-			break
-		}
-		value := strings.Join(h[name], ", ")
-		if redactedHeaders[http.CanonicalHeaderKey(name)] {
+	record := func(name string, values []string) {
+		value := ""
+		switch {
+		case redactedHeaders[http.CanonicalHeaderKey(name)]:
 			value = "[redacted]"
+		case len(values) == 1:
+			value = values[0]
+		default:
+			value = strings.Join(values, ", ")
 		}
 		if len(value) > maxRecordedValue {
-			value = strings.ToValidUTF8(value[:maxRecordedValue], "")
+			value = value[:maxRecordedValue]
 		}
-		out[name] = value
+		out[strings.ToValidUTF8(name, "")] = strings.ToValidUTF8(value, "")
+	}
+	if len(h) <= maxRecordedHeaders {
+		for name, values := range h {
+			record(name, values)
+		}
+		return out
+	}
+	for _, name := range slices.Sorted(maps.Keys(h))[:maxRecordedHeaders] {
+		record(name, h[name])
 	}
 	return out
 }

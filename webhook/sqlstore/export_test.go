@@ -25,3 +25,9 @@ var (
 	DeliveriesQuery = deliveriesQuery
 	MessagesQuery   = messagesQuery
 )
+
+// EncodeHeaders and DecodeHeaders are how attempts' headers are stored.
+var (
+	EncodeHeaders = encodeHeaders
+	DecodeHeaders = decodeHeaders
+)
