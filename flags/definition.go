@@ -57,6 +57,14 @@ type Definitions struct {
 	Evaluators map[string]any `json:"$evaluators,omitempty"`
 	// Metadata applies to every flag; a flag's own metadata wins.
 	Metadata map[string]any `json:"metadata,omitempty"`
+	// Sets are named flag sets (flagd's flag sets: "frontend",
+	// "backend"), each a document of its own flags, evaluators and
+	// metadata; they do not nest. The same key may be in several sets;
+	// an Evaluator serves the sets of Options.Sets, and refuses two
+	// served sets that share a key. Each flag of a named set reports its
+	// set as metadata flagSetId, as flagd does. A saaskit extension:
+	// flagd reads the top-level flags.
+	Sets map[string]Definitions `json:"sets,omitempty"`
 }
 
 // DefinitionError is an invalid flag: its key, the JSON Pointer of the
@@ -120,23 +128,72 @@ func describeJSONError(data []byte, err error) string {
 // Compile checks and compiles definitions, with Parse's rules.
 func Compile(d Definitions) (*Set, error) {
 	d = cloneDefinitions(d)
-	c := &compiler{evaluators: d.Evaluators}
-	s := &Set{flags: make(map[string]*compiled, len(d.Flags)), defs: d}
-	var errs []error
-	keys := slices.Sorted(maps.Keys(d.Flags))
-	for _, key := range keys {
-		f, err := compileFlag(c, key, d.Flags[key], d.Metadata)
-		if err != nil {
-			errs = append(errs, err)
+	s, errs := compileSet(d, "")
+	for _, name := range slices.Sorted(maps.Keys(d.Sets)) {
+		sd := d.Sets[name]
+		at := "/sets/" + pointer(name)
+		switch {
+		case name == "":
+			errs = append(errs, &DefinitionError{Path: at, Msg: "a flag set needs a name"})
+			continue
+		case len(sd.Sets) > 0:
+			errs = append(errs, &DefinitionError{Path: at + "/sets", Msg: "flag sets do not nest"})
+			continue
+		case sd.Flags == nil:
+			sd.Flags = map[string]Flag{}
 		}
-		s.flags[key] = f
+		sub, subErrs := compileSet(sd, name)
+		errs = append(errs, subErrs...)
+		if s.sets == nil {
+			s.sets = map[string]*Set{}
+		}
+		s.sets[name] = sub
 	}
-	errs = append(errs, linkPrerequisites(s, d)...)
 	if len(errs) > 0 {
 		return s, fmt.Errorf("%w: %w", ErrInvalidDefinitions, errors.Join(errs...))
 	}
 	return s, nil
 }
+
+// compileSet compiles the flags of one flag set (name "" for the
+// top-level flags), against the set's own evaluators and metadata.
+func compileSet(d Definitions, name string) (*Set, []error) {
+	c := &compiler{evaluators: d.Evaluators}
+	s := &Set{name: name, flags: make(map[string]*compiled, len(d.Flags)), defs: d}
+	meta := d.Metadata
+	if name != "" {
+		meta = maps.Clone(meta)
+		if meta == nil {
+			meta = map[string]any{}
+		}
+		if _, ok := meta[FlagSetIDKey]; !ok {
+			meta[FlagSetIDKey] = name
+		}
+	}
+	var errs []error
+	s.keys = slices.Sorted(maps.Keys(d.Flags))
+	for _, key := range s.keys {
+		f, err := compileFlag(c, key, d.Flags[key], meta)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		f.set = name
+		s.flags[key] = f
+	}
+	errs = append(errs, linkPrerequisites(s, d)...)
+	if name != "" {
+		for _, err := range errs {
+			var de *DefinitionError
+			if errors.As(err, &de) {
+				de.Path = "/sets/" + pointer(name) + de.Path
+			}
+		}
+	}
+	return s, errs
+}
+
+// FlagSetIDKey is the metadata key naming a flag's set, as in flagd.
+const FlagSetIDKey = "flagSetId"
 
 // variantKind is the type shared by a flag's variants.
 type variantKind uint8
@@ -165,6 +222,7 @@ type compiled struct {
 	metadata   map[string]any
 	prereqs    []prereq
 	broken     *DefinitionError // evaluates to PARSE_ERROR
+	set        string           // the flag set: "" for top-level flags
 }
 
 type prereq struct {
@@ -226,8 +284,9 @@ func prereqCycle(f *compiled, path []string) []string {
 }
 
 type variant struct {
-	name string
-	v    value
+	name  string
+	v     value
+	boxed any // v as Evaluate returns it, boxed once
 }
 
 func compileFlag(c *compiler, key string, f Flag, setMetadata map[string]any) (*compiled, error) {
@@ -256,7 +315,7 @@ func compileFlag(c *compiler, key string, f Flag, setMetadata map[string]any) (*
 		}
 		out.kind = k
 		out.names[name] = len(out.values)
-		out.values = append(out.values, variant{name: name, v: v})
+		out.values = append(out.values, variant{name: name, v: v, boxed: v.toAny()})
 	}
 	if f.DefaultVariant != "" {
 		i, ok := out.names[f.DefaultVariant]

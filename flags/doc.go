@@ -26,6 +26,26 @@
 //	ev := flags.NewEvaluator(set, flags.Options{})
 //	on, detail := ev.Bool("new-invoices", map[string]any{"targetingKey": "user-1"}, false)
 //
+// Evaluate serves a flag of any type (a remote-evaluation endpoint does
+// not know the type the caller wants) and EvaluateAll every flag
+// served, against one version of the definitions; neither allocates.
+//
+// # Flag sets
+//
+// As in flagd, flags can be grouped in named flag sets ("frontend",
+// "backend"), served to different audiences from one document: the
+// document's "sets" object holds each set's own flags, $evaluators and
+// metadata (Definitions.Sets), beside the top-level flags, which are
+// the set named "". Options.Sets chooses what an Evaluator serves
+// (default: everything). The same key may be in several sets, so each
+// audience names its flags freely, but two sets served together must
+// not share a key: Set.Select, Evaluator.Replace and Sync refuse such a
+// document with ErrDuplicateKey naming the key and both sets, and the
+// last good definitions stay served. A flag of a named set carries its
+// set as metadata flagSetId and in Detail.FlagSet. Sets travel with the
+// document through every Source, flags/sqlstore included; edit a set's
+// flags through Definitions.Sets in Edit.
+//
 // # Rollouts
 //
 // On top of flagd, and written as ordinary flagd definitions so any

@@ -1,6 +1,8 @@
 package flags
 
 import (
+	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -57,21 +59,92 @@ type Detail struct {
 	ErrorCode    ErrorCode // zero when there was no error
 	ErrorMessage string
 	Metadata     map[string]any
+	// FlagSet is the flag set the flag belongs to: "" for a document's
+	// top-level flags.
+	FlagSet string
 }
 
 // Set is a compiled, immutable set of flags. Evaluate through an
 // Evaluator, which swaps Sets atomically as definitions change.
+//
+// A Set compiled from a document holds its top-level flags and its
+// named flag sets (Definitions.Sets); Select gives the Set of the flags
+// an Evaluator serves.
 type Set struct {
+	name  string // the flag set: "" for the top-level flags
 	flags map[string]*compiled
+	keys  []string // sorted
 	defs  Definitions
+	sets  map[string]*Set // a document's named flag sets
+	parts map[string]*Set // a selection of several: the sets it serves
 }
 
 // Keys returns the flag keys, sorted.
-func (s *Set) Keys() []string { return slices.Sorted(maps.Keys(s.flags)) }
+func (s *Set) Keys() []string { return slices.Clone(s.keys) }
 
 // Definitions returns a copy of the definitions the Set was compiled
-// from.
+// from. The Set of several selected flag sets has their flags, not
+// their evaluators or metadata.
 func (s *Set) Definitions() Definitions { return cloneDefinitions(s.defs) }
+
+// FlagSets returns the names of the document's named flag sets, sorted.
+func (s *Set) FlagSets() []string { return slices.Sorted(maps.Keys(s.sets)) }
+
+// ErrDuplicateKey means two flag sets served together hold the same
+// flag key.
+var ErrDuplicateKey = errors.New("flags: one key in two served flag sets")
+
+// Select returns the Set serving the named flag sets of s's document
+// ("" names the top-level flags); with no names, the top-level flags
+// and every named set. A key may be in several sets of a document, but
+// not in two sets served together: that is ErrDuplicateKey, naming the
+// key and both sets, and a name the document lacks is ErrNotFound, so
+// that a typo never serves nothing quietly.
+func (s *Set) Select(names ...string) (*Set, error) {
+	if len(names) == 0 {
+		if len(s.sets) == 0 {
+			return s, nil
+		}
+		names = append([]string{""}, s.FlagSets()...)
+	}
+	parts := make([]*Set, 0, len(names))
+	for _, name := range names {
+		p := s.partOf(name)
+		if p == nil {
+			return nil, fmt.Errorf("%w: no flag set %q", ErrNotFound, name)
+		}
+		if !slices.Contains(parts, p) {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 1 {
+		return parts[0], nil
+	}
+	out := &Set{flags: map[string]*compiled{}, parts: map[string]*Set{}, defs: Definitions{Flags: map[string]Flag{}}}
+	for _, p := range parts {
+		out.parts[p.name] = p
+		for _, k := range p.keys {
+			if other, dup := out.flags[k]; dup {
+				return nil, fmt.Errorf("%w: flag %q is in set %q and in set %q", ErrDuplicateKey, k, other.set, p.name)
+			}
+			out.flags[k] = p.flags[k]
+			out.defs.Flags[k] = p.defs.Flags[k]
+		}
+	}
+	out.keys = slices.Sorted(maps.Keys(out.flags))
+	return out, nil
+}
+
+// partOf returns the flag set name among those s holds, or nil.
+func (s *Set) partOf(name string) *Set {
+	switch {
+	case s.parts != nil:
+		return s.parts[name]
+	case name == s.name:
+		return s
+	}
+	return s.sets[name]
+}
 
 // evaluation is the outcome before typing: the variant index, or -1 for
 // the caller's default.
@@ -88,7 +161,7 @@ func (s *Set) evaluate(key string, ctx map[string]any, now func() time.Time) eva
 	if f == nil {
 		return evaluation{index: -1, detail: Detail{Reason: ReasonError, ErrorCode: FlagNotFound, ErrorMessage: "flag not found"}}
 	}
-	d := Detail{Metadata: f.metadata}
+	d := Detail{Metadata: f.metadata, FlagSet: f.set}
 	switch {
 	case f.broken != nil:
 		d.Reason, d.ErrorCode, d.ErrorMessage = ReasonError, ParseError, f.broken.Error()
@@ -162,4 +235,12 @@ func (ev evaluation) typed(want variantKind) (value, Detail, bool) {
 		return null, d, false
 	}
 	return ev.flag.values[ev.index].v, ev.detail, true
+}
+
+// boxed is the value of any type, nil for the caller's default.
+func (ev evaluation) boxed() (any, Detail) {
+	if ev.index < 0 {
+		return nil, ev.detail
+	}
+	return ev.flag.values[ev.index].boxed, ev.detail
 }

@@ -141,7 +141,15 @@ func (s *syncer) load(ctx context.Context) {
 		s.report(StateError, err)
 		return
 	}
-	s.ev.Update(set)
+	if _, err := s.ev.Replace(set); err != nil {
+		err = fmt.Errorf("flags: serve source: %w", err)
+		if !s.served && s.fromSnapshot() {
+			s.report(StateStale, err)
+			return
+		}
+		s.report(StateError, err)
+		return
+	}
 	s.last, s.served = data, true
 	if err := s.writeSnapshot(data); err != nil {
 		s.opts.Logger.Warn("flags: snapshot not written", slog.String("error", err.Error()))
@@ -166,7 +174,10 @@ func (s *syncer) fromSnapshot() bool {
 		s.opts.Logger.Warn("flags: snapshot invalid", slog.String("error", err.Error()))
 		return false
 	}
-	s.ev.Update(set)
+	if _, err := s.ev.Replace(set); err != nil {
+		s.opts.Logger.Warn("flags: snapshot not served", slog.String("error", err.Error()))
+		return false
+	}
 	s.served = true
 	return true
 }
