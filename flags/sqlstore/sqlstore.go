@@ -11,6 +11,13 @@
 //	go flags.Sync(ctx, ev, st, flags.SyncOptions{})
 //	err = st.SetState(ctx, "ops@example.com", "new-invoices", flags.Disabled)
 //
+// # Flag sets
+//
+// Named flag sets (flags.Definitions.Sets) are stored part by part like
+// the top-level flags, each row under its set (column flag_set, "" for
+// the top-level flags); Edit changes them through Definitions.Sets, and
+// the audit rows name the set.
+//
 // # Propagation
 //
 // On PostgreSQL every change commits with a NOTIFY on the channel
@@ -92,12 +99,14 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// part is one row: a flag, an evaluator or the set metadata ("" name).
-type part struct{ kind, name string }
+// part is one row: a flag, an evaluator, the set metadata ("" name) or
+// the existence of a named flag set (kind "set"), in flag set set (""
+// for the top-level flags).
+type part struct{ set, kind, name string }
 
 // read returns the stored definitions as rows of JSON bodies.
 func read(ctx context.Context, q sqldb.Querier) (map[part]string, error) {
-	rows, err := q.QueryContext(ctx, "SELECT kind, name, body FROM flags_definitions")
+	rows, err := q.QueryContext(ctx, "SELECT flag_set, kind, name, body FROM flags_definitions")
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +115,7 @@ func read(ctx context.Context, q sqldb.Querier) (map[part]string, error) {
 	for rows.Next() {
 		var p part
 		var body string
-		if err := rows.Scan(&p.kind, &p.name, &body); err != nil {
+		if err := rows.Scan(&p.set, &p.kind, &p.name, &body); err != nil {
 			return nil, err
 		}
 		out[p] = body
@@ -116,8 +125,13 @@ func read(ctx context.Context, q sqldb.Querier) (map[part]string, error) {
 
 // assemble builds a definitions document from rows.
 func assemble(rows map[part]string) (flags.Definitions, error) {
-	d := flags.Definitions{Flags: map[string]flags.Flag{}}
+	sets := map[string]*flags.Definitions{"": {Flags: map[string]flags.Flag{}}}
 	for p, body := range rows {
+		d := sets[p.set]
+		if d == nil {
+			d = &flags.Definitions{Flags: map[string]flags.Flag{}}
+			sets[p.set] = d
+		}
 		var err error
 		switch p.kind {
 		case "flag":
@@ -135,10 +149,20 @@ func assemble(rows map[part]string) (flags.Definitions, error) {
 			err = json.Unmarshal([]byte(body), &d.Metadata)
 		}
 		if err != nil {
-			return d, fmt.Errorf("stored %s %q: %w", p.kind, p.name, err)
+			return *sets[""], fmt.Errorf("stored %s %q: %w", p.kind, p.name, err)
 		}
 	}
-	return d, nil
+	out := *sets[""]
+	for name, d := range sets {
+		if name == "" {
+			continue
+		}
+		if out.Sets == nil {
+			out.Sets = map[string]flags.Definitions{}
+		}
+		out.Sets[name] = *d
+	}
+	return out, nil
 }
 
 // disassemble splits definitions into rows.
@@ -149,18 +173,30 @@ func disassemble(d flags.Definitions) (map[part]string, error) {
 		out[p] = string(b)
 		return err
 	}
-	for name, f := range d.Flags {
-		if err := put(part{"flag", name}, f); err != nil {
-			return nil, err
+	add := func(set string, d flags.Definitions) error {
+		for name, f := range d.Flags {
+			if err := put(part{set, "flag", name}, f); err != nil {
+				return err
+			}
 		}
-	}
-	for name, rule := range d.Evaluators {
-		if err := put(part{"evaluator", name}, rule); err != nil {
-			return nil, err
+		for name, rule := range d.Evaluators {
+			if err := put(part{set, "evaluator", name}, rule); err != nil {
+				return err
+			}
 		}
+		if len(d.Metadata) > 0 {
+			if err := put(part{set, "metadata", ""}, d.Metadata); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	if len(d.Metadata) > 0 {
-		if err := put(part{"metadata", ""}, d.Metadata); err != nil {
+	if err := add("", d); err != nil {
+		return nil, err
+	}
+	for name, sd := range d.Sets {
+		out[part{name, "set", ""}] = "{}"
+		if err := add(name, sd); err != nil {
 			return nil, err
 		}
 	}
@@ -301,10 +337,12 @@ type AuditEntry struct {
 	At     time.Time `json:"at"`
 	Actor  string    `json:"actor"`
 	Action string    `json:"action"`
-	Kind   string    `json:"kind"` // flag, evaluator or metadata
+	Kind   string    `json:"kind"` // flag, evaluator, metadata or set
 	Name   string    `json:"name"`
-	Before string    `json:"before"`
-	After  string    `json:"after"`
+	// FlagSet is the flag set of the part: "" for top-level flags.
+	FlagSet string `json:"flagSet,omitempty"`
+	Before  string `json:"before"`
+	After   string `json:"after"`
 }
 
 // Edit applies change to the stored definitions in one transaction:
@@ -370,8 +408,11 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, actor, action string, bef
 			keys = append(keys, p)
 		}
 	}
-	slices.SortFunc(keys, func(a, b part) int { return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.name, b.name)) })
-	upsert := s.db.Dialect.Upsert("flags_definitions", []string{"kind", "name"}, []string{"kind", "name", "body", "updated_at", "updated_by"})
+	slices.SortFunc(keys, func(a, b part) int {
+		return cmp.Or(cmp.Compare(a.set, b.set), cmp.Compare(a.kind, b.kind), cmp.Compare(a.name, b.name))
+	})
+	upsert := s.db.Dialect.Upsert("flags_definitions", []string{"flag_set", "kind", "name"},
+		[]string{"flag_set", "kind", "name", "body", "updated_at", "updated_by"})
 	changed := false
 	for _, p := range keys {
 		was, existed := before[p]
@@ -382,15 +423,15 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, actor, action string, bef
 		changed = true
 		var err error
 		if exists {
-			_, err = tx.ExecContext(ctx, upsert, p.kind, p.name, is, now, actor)
+			_, err = tx.ExecContext(ctx, upsert, p.set, p.kind, p.name, is, now, actor)
 		} else {
-			_, err = tx.ExecContext(ctx, s.db.Dialect.Rebind("DELETE FROM flags_definitions WHERE kind = ? AND name = ?"), p.kind, p.name)
+			_, err = tx.ExecContext(ctx, s.db.Dialect.Rebind("DELETE FROM flags_definitions WHERE flag_set = ? AND kind = ? AND name = ?"), p.set, p.kind, p.name)
 		}
 		if err != nil {
 			return false, err
 		}
-		if _, err := tx.ExecContext(ctx, s.db.Dialect.Rebind(`INSERT INTO flags_audit (at, actor, action, kind, name, before, after)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`), now, actor, action, p.kind, p.name, nullable(was, existed), nullable(is, exists)); err != nil {
+		if _, err := tx.ExecContext(ctx, s.db.Dialect.Rebind(`INSERT INTO flags_audit (at, actor, action, flag_set, kind, name, before, after)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), now, actor, action, p.set, p.kind, p.name, nullable(was, existed), nullable(is, exists)); err != nil {
 			return false, err
 		}
 	}
@@ -420,7 +461,7 @@ func (s *Store) Audit(ctx context.Context, kind, name string, limit int) ([]Audi
 	if limit <= 0 {
 		limit = 100
 	}
-	q := "SELECT id, at, actor, action, kind, name, before, after FROM flags_audit"
+	q := "SELECT id, at, actor, action, flag_set, kind, name, before, after FROM flags_audit"
 	var args []any
 	if name != "" {
 		q += " WHERE kind = ? AND name = ?"
@@ -436,7 +477,7 @@ func (s *Store) Audit(ctx context.Context, kind, name string, limit int) ([]Audi
 	for rows.Next() {
 		var e AuditEntry
 		var before, after sql.NullString
-		if err := rows.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.Kind, &e.Name, &before, &after); err != nil {
+		if err := rows.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.FlagSet, &e.Kind, &e.Name, &before, &after); err != nil {
 			return nil, fmt.Errorf("flags sqlstore: audit: %w", err)
 		}
 		e.At, e.Before, e.After = e.At.UTC(), before.String, after.String

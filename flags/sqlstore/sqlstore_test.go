@@ -142,3 +142,55 @@ func TestConformance(t *testing.T) {
 		})
 	})
 }
+
+func TestFlagSetsAreStored(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := newStore(t, db)
+		seed(t, s)
+		boolFlag := func(on bool) flags.Flag {
+			return flags.Flag{State: flags.Enabled, Variants: map[string]any{"on": true, "off": false}, DefaultVariant: map[bool]string{true: "on", false: "off"}[on]}
+		}
+		require.NoError(t, s.Edit(ctx, "ada", "add_sets", func(d *flags.Definitions) error {
+			d.Sets = map[string]flags.Definitions{
+				"frontend": {Flags: map[string]flags.Flag{"invoices": boolFlag(true), "dark": boolFlag(true)}, Metadata: map[string]any{"team": "web"}},
+				"backend":  {Flags: map[string]flags.Flag{}},
+			}
+			return nil
+		}))
+		data, err := s.Load(ctx)
+		require.NoError(t, err)
+		set, err := flags.Parse(data)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"backend", "frontend"}, set.FlagSets(), "an empty set is kept")
+
+		front := flags.NewEvaluator(set, flags.Options{Sets: []string{"frontend"}})
+		v, d := front.Bool("invoices", nil, false)
+		assert.True(t, v, "the frontend set's own invoices flag")
+		assert.Equal(t, "web", d.Metadata["team"])
+		dark, _ := front.Bool("dark", nil, false)
+		assert.True(t, dark)
+		top := flags.NewEvaluator(set, flags.Options{Sets: []string{""}})
+		assert.False(t, on(top, "globex"), "the top-level invoices flag")
+
+		require.NoError(t, s.Edit(ctx, "bob", "kill_dark", func(d *flags.Definitions) error {
+			front := d.Sets["frontend"]
+			if err := front.SetState("dark", flags.Disabled); err != nil {
+				return err
+			}
+			d.Sets["frontend"] = front
+			delete(d.Sets, "backend")
+			return nil
+		}))
+		trail, err := s.Audit(ctx, "flag", "dark", 0)
+		require.NoError(t, err)
+		require.Len(t, trail, 2)
+		assert.Equal(t, "frontend", trail[0].FlagSet)
+		assert.Equal(t, "kill_dark", trail[0].Action)
+		data, err = s.Load(ctx)
+		require.NoError(t, err)
+		set, err = flags.Parse(data)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"frontend"}, set.FlagSets())
+	})
+}
