@@ -12,7 +12,7 @@ import (
 
 // corePackages must stay free of drivers and SDKs, so that importing one
 // never drags a database, broker or cloud into a service.
-var corePackages = []string{"tenancy", "flags", "webhook", "crypto", "gdpr", "versioning", "observability", "backup"}
+var corePackages = []string{"tenancy", "flags", "webhook", "crypto", "gdpr", "versioning", "observability", "backup", "events"}
 
 // forbidden are import-path prefixes of database drivers, message
 // brokers and cloud SDKs.

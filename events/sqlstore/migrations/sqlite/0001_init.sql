@@ -1,0 +1,38 @@
+CREATE TABLE events_outbox (
+	seq INTEGER PRIMARY KEY AUTOINCREMENT,
+	id TEXT NOT NULL UNIQUE,
+	tenant_id TEXT NOT NULL,
+	event_type TEXT NOT NULL,
+	version INTEGER NOT NULL,
+	aggregate_key TEXT NOT NULL,
+	aggregate_seq INTEGER NOT NULL,
+	subject_key TEXT NOT NULL,
+	trace TEXT NOT NULL,
+	payload BLOB NOT NULL,
+	occurred_at TIMESTAMP NOT NULL,
+	lane INTEGER NOT NULL,
+	relayed_at TIMESTAMP
+);
+CREATE INDEX events_outbox_pending ON events_outbox (lane, seq) WHERE relayed_at IS NULL;
+CREATE INDEX events_outbox_subject ON events_outbox (tenant_id, subject_key);
+CREATE INDEX events_outbox_relayed ON events_outbox (relayed_at) WHERE relayed_at IS NOT NULL;
+CREATE TABLE events_aggregates (
+	tenant_id TEXT NOT NULL,
+	aggregate_key TEXT NOT NULL,
+	seq INTEGER NOT NULL,
+	PRIMARY KEY (tenant_id, aggregate_key)
+);
+CREATE TABLE events_lanes (
+	lane INTEGER PRIMARY KEY,
+	lease_token TEXT,
+	lease_until TIMESTAMP NOT NULL
+);
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 63)
+INSERT INTO events_lanes (lane, lease_until) SELECT i, '1970-01-01 00:00:00+00:00' FROM n;
+CREATE TABLE events_inbox (
+	consumer TEXT NOT NULL,
+	tenant_id TEXT NOT NULL,
+	aggregate_key TEXT NOT NULL,
+	seq INTEGER NOT NULL,
+	PRIMARY KEY (consumer, tenant_id, aggregate_key)
+);

@@ -1,0 +1,292 @@
+// Package sqlstore keeps the events outbox and consumer inboxes in
+// SQLite or PostgreSQL, in the tables events_outbox, events_aggregates,
+// events_lanes and events_inbox.
+//
+//	st, err := sqlstore.New(db) // *sql.DB from modernc.org/sqlite or pgx's stdlib
+//	if err != nil { ... }
+//	if err := st.Migrate(ctx); err != nil { ... }
+//	err = sqldb-or-your-own-tx(func(tx *sql.Tx) error {
+//		// ... the business change ...
+//		return st.AppendTx(ctx, tx, &events.Event{TenantID: "acme", Type: "user.created", ...})
+//	})
+//
+// # Transactional outbox
+//
+// AppendTx writes events in the application's transaction, so they are
+// relayed if and only if the change commits. Each event takes the next
+// position of its aggregate from events_aggregates, whose row the
+// transaction then holds: two transactions writing one aggregate take
+// turns, so positions follow commit order.
+//
+// # Relaying
+//
+// Claim leases one of events.Lanes lanes with a token in events_lanes
+// (on PostgreSQL with FOR UPDATE SKIP LOCKED, so relays in many
+// processes never wait on each other) and reads its oldest unrelayed
+// events from a partial index of unrelayed events; Complete marks the
+// events the broker accepted and releases the lane. Relayed events stay
+// until Expire deletes them.
+//
+// # Inbox
+//
+// Process (events.Inbox) records per consumer, tenant and aggregate the
+// position last handled, in the same transaction as the handler's
+// writes (events.Tx), so a handler's effects commit exactly once.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/saaskit/saaskit/events"
+	"github.com/saaskit/saaskit/internal/sqldb"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Store is an events.Store and events.Inbox over one database.
+type Store struct {
+	db *sqldb.DB
+}
+
+var (
+	_ events.Store = (*Store)(nil)
+	_ events.Inbox = (*Store)(nil)
+)
+
+// New returns a Store over db, which must come from modernc.org/sqlite or
+// github.com/jackc/pgx/v5/stdlib. Call Migrate before use.
+func New(db *sql.DB) (*Store, error) {
+	d, err := sqldb.DialectOf(db)
+	if err != nil {
+		return nil, fmt.Errorf("events sqlstore: %w", err)
+	}
+	return &Store{db: &sqldb.DB{DB: db, Dialect: d}}, nil
+}
+
+// Migrate creates or upgrades the tables. It is idempotent and safe to
+// run from several processes at once.
+func (s *Store) Migrate(ctx context.Context) error {
+	if err := s.db.MigrateEmbedded(ctx, "events", migrations, "migrations"); err != nil {
+		return fmt.Errorf("events sqlstore: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) q(query string) string { return s.db.Dialect.Rebind(query) }
+
+// Append implements events.Store: AppendTx in a transaction of its own.
+func (s *Store) Append(ctx context.Context, evs ...*events.Event) error {
+	return s.db.InTx(ctx, func(tx *sql.Tx) error { return s.AppendTx(ctx, tx, evs...) })
+}
+
+// AppendTx writes evs in tx, the application's transaction: they are
+// relayed once tx commits, and never if it rolls back.
+func (s *Store) AppendTx(ctx context.Context, tx *sql.Tx, evs ...*events.Event) error {
+	now := time.Now()
+	for _, e := range evs {
+		if err := events.Prepare(ctx, e, now); err != nil {
+			return err
+		}
+	}
+	next := s.q(`INSERT INTO events_aggregates (tenant_id, aggregate_key, seq) VALUES (?, ?, 1)
+		ON CONFLICT (tenant_id, aggregate_key) DO UPDATE SET seq = events_aggregates.seq + 1 RETURNING seq`)
+	insert := s.q(`INSERT INTO events_outbox (id, tenant_id, event_type, version, aggregate_key, aggregate_seq, subject_key, trace, payload, occurred_at, lane)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	for _, e := range evs {
+		var seq int64
+		if err := tx.QueryRowContext(ctx, next, e.TenantID, e.AggregateKey).Scan(&seq); err != nil {
+			return fmt.Errorf("events sqlstore: append %s: next position of aggregate: %w", e.ID, err)
+		}
+		trace, err := json.Marshal(e.Trace)
+		if err != nil {
+			return fmt.Errorf("events sqlstore: append %s: trace: %w", e.ID, err)
+		}
+		if e.Trace == nil {
+			trace = []byte("{}")
+		}
+		payload := e.Payload
+		if payload == nil {
+			payload = []byte{}
+		}
+		if _, err := tx.ExecContext(ctx, insert, e.ID, e.TenantID, e.Type, e.Version, e.AggregateKey, seq, e.SubjectKey,
+			string(trace), payload, sqldb.Timestamp(e.OccurredAt), events.Lane(e.TenantID, e.AggregateKey)); err != nil {
+			if sqldb.IsUniqueViolation(err) {
+				return fmt.Errorf("events sqlstore: append %s: an event with this ID exists: %w", e.ID, events.ErrInvalid)
+			}
+			return fmt.Errorf("events sqlstore: append %s: %w", e.ID, err)
+		}
+		e.AggregateSeq = seq
+	}
+	return nil
+}
+
+// Claim implements events.Store.
+func (s *Store) Claim(ctx context.Context, now time.Time, leaseFor time.Duration, max int) (*events.Batch, error) {
+	var b *events.Batch
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		now := sqldb.Timestamp(now)
+		var lane int
+		err := tx.QueryRowContext(ctx, s.q(`SELECT l.lane FROM events_lanes l
+			WHERE l.lease_until <= ? AND EXISTS (SELECT 1 FROM events_outbox o WHERE o.lane = l.lane AND o.relayed_at IS NULL)
+			ORDER BY l.lease_until, l.lane LIMIT 1`+s.db.Dialect.SkipLocked()), now).Scan(&lane)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		tok := events.NewID()
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE events_lanes SET lease_token = ?, lease_until = ? WHERE lane = ?`),
+			tok, now.Add(leaseFor), lane); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT id, tenant_id, event_type, version, aggregate_key, aggregate_seq, subject_key, trace, payload, occurred_at
+			FROM events_outbox WHERE lane = ? AND relayed_at IS NULL ORDER BY seq LIMIT ?`), lane, max)
+		if err != nil {
+			return err
+		}
+		evs, err := scanEvents(rows)
+		if err != nil {
+			return err
+		}
+		b = &events.Batch{Lane: lane, Token: tok, Events: evs}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events sqlstore: claim: %w", err)
+	}
+	return b, nil
+}
+
+func scanEvents(rows *sql.Rows) ([]*events.Event, error) {
+	defer rows.Close()
+	var out []*events.Event
+	for rows.Next() {
+		var e events.Event
+		var trace string
+		if err := rows.Scan(&e.ID, &e.TenantID, &e.Type, &e.Version, &e.AggregateKey, &e.AggregateSeq, &e.SubjectKey,
+			&trace, &e.Payload, &e.OccurredAt); err != nil {
+			return nil, err
+		}
+		if trace != "" && trace != "{}" && trace != "null" {
+			if err := json.Unmarshal([]byte(trace), &e.Trace); err != nil {
+				return nil, fmt.Errorf("trace of event %s: %w", e.ID, err)
+			}
+		}
+		e.OccurredAt = e.OccurredAt.UTC()
+		out = append(out, &e)
+	}
+	return out, rows.Err()
+}
+
+// Complete implements events.Store.
+func (s *Store) Complete(ctx context.Context, b *events.Batch, relayed []string, now time.Time) error {
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		now := sqldb.Timestamp(now)
+		for len(relayed) > 0 {
+			chunk := relayed[:min(len(relayed), 500)]
+			relayed = relayed[len(chunk):]
+			args := []any{now}
+			for _, id := range chunk {
+				args = append(args, id)
+			}
+			marks := strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE events_outbox SET relayed_at = ? WHERE relayed_at IS NULL AND id IN (`+marks+`)`), args...); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE events_lanes SET lease_token = NULL, lease_until = ? WHERE lane = ? AND lease_token = ?`),
+			now, b.Lane, b.Token)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("events sqlstore: complete lane %d: %w", b.Lane, err)
+	}
+	return nil
+}
+
+// Expire deletes up to limit events relayed before cutoff and returns
+// how many it deleted.
+func (s *Store) Expire(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM events_outbox WHERE seq IN (
+		SELECT seq FROM events_outbox WHERE relayed_at IS NOT NULL AND relayed_at < ? ORDER BY relayed_at LIMIT ?)`),
+		sqldb.Timestamp(cutoff), limit)
+	if err != nil {
+		return 0, fmt.Errorf("events sqlstore: expire: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// Pending returns how many events wait to be relayed.
+func (s *Store) Pending(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM events_outbox WHERE relayed_at IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("events sqlstore: pending: %w", err)
+	}
+	return n, nil
+}
+
+// Process implements events.Inbox: h runs in the transaction that
+// records e, available to it as events.Tx(ctx).
+func (s *Store) Process(ctx context.Context, consumer string, e *events.Event, h events.Handler) (events.Outcome, error) {
+	agg, seq := events.InboxKey(e)
+	var out events.Outcome
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE events_inbox SET seq = ? WHERE consumer = ? AND tenant_id = ? AND aggregate_key = ? AND seq = ?`),
+			seq, consumer, e.TenantID, agg, seq-1)
+		if err != nil {
+			return err
+		}
+		claimed, _ := res.RowsAffected()
+		if claimed == 0 && seq == 1 {
+			res, err = tx.ExecContext(ctx, s.q(`INSERT INTO events_inbox (consumer, tenant_id, aggregate_key, seq) VALUES (?, ?, ?, 1)
+				ON CONFLICT (consumer, tenant_id, aggregate_key) DO NOTHING`), consumer, e.TenantID, agg)
+			if err != nil {
+				return err
+			}
+			claimed, _ = res.RowsAffected()
+		}
+		if claimed == 0 {
+			var last int64
+			err := tx.QueryRowContext(ctx, s.q(`SELECT seq FROM events_inbox WHERE consumer = ? AND tenant_id = ? AND aggregate_key = ?`),
+				consumer, e.TenantID, agg).Scan(&last)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			out = events.Early
+			if err == nil && last >= seq {
+				out = events.Duplicate
+			}
+			return nil
+		}
+		if h != nil {
+			if err := h(events.WithTx(ctx, tx), e); err != nil {
+				return &handlerError{err}
+			}
+		}
+		out = events.Handled
+		return nil
+	})
+	if err != nil {
+		var he *handlerError
+		if errors.As(err, &he) {
+			return 0, he.err
+		}
+		return 0, fmt.Errorf("events sqlstore: process %s for %s: %w", e.ID, consumer, err)
+	}
+	return out, nil
+}
+
+// handlerError carries a handler's error out of InTx unwrapped.
+type handlerError struct{ err error }
+
+func (h *handlerError) Error() string { return h.err.Error() }
