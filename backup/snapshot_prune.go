@@ -438,8 +438,27 @@ func planPrune(idx *repoIndex, used map[chunkID]bool, everywhere map[packID]bool
 			plan.repack = append(plan.repack, small...)
 		}
 	}
+	// A chunk of a pack repacked that a kept pack holds too stays there
+	// rather than be copied: a copy would be a new duplicate, which the
+	// next prune would then resolve.
+	kept := func(id packID) bool { return (owned[id] > 0 || pinned[id]) && !repack[id] }
+	for id, home := range plan.home {
+		if !repack[home] {
+			continue
+		}
+		var best *blobLoc
+		for _, l := range idx.chunks[id] {
+			if kept(l.pack) && everywhere[l.pack] && (best == nil || better(l, *best)) {
+				best = &l
+			}
+		}
+		if best != nil {
+			plan.home[id] = best.pack
+			unused -= best.length
+		}
+	}
 	for _, id := range slices.SortedFunc(maps.Keys(idx.packs), comparePacks) {
-		if (owned[id] > 0 || pinned[id]) && !repack[id] {
+		if kept(id) {
 			plan.keep = append(plan.keep, idx.packs[id])
 		}
 	}
