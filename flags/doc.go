@@ -112,7 +112,9 @@
 // Provider implements OpenFeature's provider interface: all five types,
 // reasons, variants, metadata, error codes, Init and Shutdown, events
 // (configuration changes with the changed keys, stale and error while the
-// last good definitions are served) and Track. Exposures records each
+// last good definitions are served) and Track. flags/ofrep serves an
+// Evaluator over the OpenFeature Remote Evaluation Protocol (OFREP), for
+// OFREP providers in browsers and other languages. Exposures records each
 // subject's first sight of a variant for experiments; OTelHook emits
 // OpenTelemetry evaluation events.
 //
