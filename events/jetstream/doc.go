@@ -1,0 +1,55 @@
+// Package jetstream carries saaskit events on NATS JetStream: a
+// Publisher for the events relay, a Consumer that runs handlers through
+// an idempotency inbox, and the gdpr.Source of retained events. It is a
+// module of its own, so that NATS is compiled into a service only when
+// it imports this package.
+//
+// # Quick start
+//
+//	nc, _ := nats.Connect(nats.DefaultURL)
+//	js, _ := jetstream.New(nc)                    // github.com/nats-io/nats.go/jetstream
+//	_, _ = ejs.EnsureStream(ctx, js, "EVENTS", ejs.StreamOptions{})
+//	pub, _ := ejs.NewPublisher(js, ejs.PublisherOptions{Stream: "EVENTS"})
+//	relay, _ := events.NewRelay(outbox, pub, events.RelayOptions{})
+//	go relay.Run(ctx)
+//
+//	cons, _ := ejs.NewConsumer(ctx, js, "EVENTS", "billing", inbox, handle,
+//		ejs.ConsumerOptions{Subjects: []string{"events.*.*.user.created"}})
+//	go cons.Run(ctx)
+//
+// # Exactly-once publishing
+//
+// Each event is published with Nats-Msg-Id set to its ID and counts as
+// published only when the stream acks it. A relay that dies between the
+// ack and marking the event relayed publishes it again later; the
+// stream's duplicate window (StreamOptions.Duplicates, 2 minutes by
+// default, longer than a relay's lease) acks and drops the repeat.
+//
+// # Consumers
+//
+// A Consumer is a durable pull consumer with explicit acks. The handler
+// runs through an events.Inbox; an event it already handled is acked
+// without running, one that comes before its aggregate's previous event
+// is redelivered shortly. A failing handler's event is redelivered
+// after ConsumerOptions.Backoff, up to MaxDeliver runs, then published
+// to deadletter.<stream>.<consumer>.<subject> (stream
+// <stream>_DEADLETTER), recorded as handled so its aggregate moves on,
+// and terminated. The writer's trace context travels in the traceparent
+// and tracestate headers, and each handler runs in a
+// saaskit.events.handle consumer span continuing it.
+//
+// # Messages
+//
+// Subjects are <prefix>.<tenant>.<subject token>.<type>
+// (events.Subject). Headers follow CloudEvents 1.0 binary mode: ce-id,
+// ce-type, ce-time, ce-source, ce-specversion, and the extensions
+// ce-tenantid, ce-dataversion, ce-aggregatekey, ce-aggregateseq and
+// ce-subjectkey; the body is the payload.
+//
+// # Erasure
+//
+// Source erases a data subject's retained events by purging the
+// subjects that carry the subject's token, in the stream and its dead
+// letters: the messages are deleted, not crypto-shredded, and the
+// erasure's note says so.
+package jetstream
