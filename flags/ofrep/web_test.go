@@ -1,0 +1,99 @@
+package ofrep_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/saaskit/saaskit/flags"
+	"github.com/saaskit/saaskit/flags/ofrep"
+	"github.com/saaskit/saaskit/internal/await"
+	"github.com/saaskit/saaskit/internal/ofrepweb"
+)
+
+// statuses records the answers to bulk evaluations that revalidated
+// (sent If-None-Match).
+type statuses struct {
+	mu          sync.Mutex
+	revalidated []int
+}
+
+func (s *statuses) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		if r.URL.Path == ofrep.EvaluateFlagsPath && r.Header.Get("If-None-Match") != "" {
+			s.mu.Lock()
+			s.revalidated = append(s.revalidated, rec.status)
+			s.mu.Unlock()
+		}
+	})
+}
+
+func (s *statuses) saw(status int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.revalidated {
+		if st == status {
+			return true
+		}
+	}
+	return false
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+// The OpenFeature web SDK's OFREP provider, in Chromium, evaluates the
+// frontend set: bulk evaluation at start, a boolean and a string flag,
+// and polling that revalidates with the ETag (304) until a flag
+// changes (200, and the page sees the new value).
+func TestWebProvider(t *testing.T) {
+	exe := ofrepweb.Chromium(t)
+	modules := ofrepweb.Modules(t)
+	ev := newEvaluator(t)
+	var seen statuses
+	h := ofrep.NewHandler(ev, ofrep.Options{Sets: []string{"frontend"}})
+	srv := httptest.NewServer(ofrepweb.Handler(modules, seen.wrap(asTenant(acme, acme, h))))
+	t.Cleanup(srv.Close)
+
+	b := ofrepweb.Open(t, exe, srv.URL+ofrepweb.PagePath)
+	await.True(t, func() bool {
+		require.Empty(t, ofrepweb.Eval[[]string](b, `window.errors`))
+		return ofrepweb.Eval[bool](b, `window.ready === true`)
+	}, "the provider becomes ready")
+
+	assert.True(t, ofrepweb.Eval[bool](b, `client.getBooleanValue('new-nav', false)`), "acme's tenant targeting")
+	assert.Equal(t, "bonjour", ofrepweb.Eval[string](b, `client.getStringValue('greeting', 'none')`))
+	assert.Equal(t, "TARGETING_MATCH", ofrepweb.Eval[string](b, `client.getStringDetails('greeting', 'none').reason`))
+	assert.Equal(t, "fr", ofrepweb.Eval[string](b, `client.getStringDetails('greeting', 'none').variant`))
+	assert.Equal(t, 50.0, ofrepweb.Eval[float64](b, `client.getNumberValue('page-size', 0)`))
+	assert.Equal(t, "frontend", ofrepweb.Eval[string](b, `client.getBooleanDetails('new-nav', false).flagMetadata.flagSetId`))
+	assert.Equal(t, "code default", ofrepweb.Eval[string](b, `client.getStringValue('killed', 'code default')`), "a disabled flag")
+	assert.Equal(t, "FLAG_NOT_FOUND", ofrepweb.Eval[string](b, `client.getNumberDetails('batch', 0).errorCode`), "the backend set is not served")
+
+	await.True(t, func() bool { return seen.saw(http.StatusNotModified) }, "polling revalidates with the ETag")
+	changes := ofrepweb.Eval[int](b, `window.changes`)
+	require.NoError(t, ev.Edit(func(d *flags.Definitions) error {
+		front := d.Sets["frontend"]
+		front.Flags["greeting"].Variants["fr"] = "salut"
+		delete(front.Flags, "broken")
+		return nil
+	}))
+	await.True(t, func() bool {
+		return ofrepweb.Eval[string](b, `client.getStringValue('greeting', 'none')`) == "salut"
+	}, "the page sees the change")
+	assert.True(t, seen.saw(http.StatusOK), "a changed ETag gives the new evaluations")
+	assert.Greater(t, ofrepweb.Eval[int](b, `window.changes`), changes, "the provider reported a configuration change")
+}

@@ -1,0 +1,188 @@
+// Package ofrepweb runs the OpenFeature web SDK with its OFREP provider
+// (@openfeature/web-sdk, @openfeature/ofrep-web-provider, versions
+// pinned in package-lock.json) in headless Chromium, so that tests check
+// an OFREP server against the provider browsers use.
+//
+// The npm packages are installed with the machine's npm, by `npm ci`,
+// into a cache directory keyed by the lock file, and served to the page
+// as ES modules through an import map: nothing is bundled and nothing
+// installed is committed. Without chromium or npm the tests skip,
+// unless SAASKIT_REQUIRE_CHROMIUM is set (as CI sets it): then they
+// fail.
+package ofrepweb
+
+import (
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	//go:embed package.json
+	packageJSON []byte
+	//go:embed package-lock.json
+	packageLock []byte
+)
+
+// unavailable skips the test, or fails it when the environment
+// requires Chromium tests to run.
+func unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("SAASKIT_REQUIRE_CHROMIUM") != "" {
+		t.Fatalf("SAASKIT_REQUIRE_CHROMIUM is set, but %s", msg)
+	}
+	t.Skip(msg)
+}
+
+// Chromium returns the path of a Chromium (or Chrome) binary, or skips.
+func Chromium(t testing.TB) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	unavailable(t, "no chromium binary on PATH (apt-get install chromium)")
+	return ""
+}
+
+// Modules returns a node_modules directory holding the locked packages,
+// running `npm ci` into the user's cache directory the first time.
+func Modules(t testing.TB) string {
+	t.Helper()
+	sum := sha256.Sum256(packageLock)
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	dir := filepath.Join(base, "saaskit", "ofrepweb-"+hex.EncodeToString(sum[:8]))
+	modules := filepath.Join(dir, "node_modules")
+	if _, err := os.Stat(filepath.Join(dir, "installed")); err == nil {
+		return modules
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		unavailable(t, "npm is not on PATH (apt-get install npm), so the OpenFeature web SDK cannot be installed")
+	}
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "package.json"), packageJSON, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "package-lock.json"), packageLock, 0o644))
+	cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "npm ci in %s:\n%s", dir, out)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "installed"), nil, 0o644))
+	return modules
+}
+
+// PagePath is where Handler serves the test page. Its query may hold
+// token (sent as a bearer token) and poll (the provider's poll
+// interval in milliseconds, default 100); the page's evaluation
+// context is {"targetingKey": "user-1", "lang": "fr"}.
+const PagePath = "/ofrep-web/"
+
+// page loads the SDK and the provider, and exposes the client as
+// window.client once the provider is ready (window.ready), with the
+// provider's configuration-changed events counted in window.changes.
+const page = `<!doctype html>
+<html><head><meta charset="utf-8"><title>OFREP web provider</title>
+<script type="importmap">
+{"imports": {
+  "@openfeature/core": "/node_modules/@openfeature/core/dist/esm/index.js",
+  "@openfeature/web-sdk": "/node_modules/@openfeature/web-sdk/dist/esm/index.js",
+  "@openfeature/ofrep-core": "/node_modules/@openfeature/ofrep-core/index.esm.js",
+  "@openfeature/ofrep-web-provider": "/node_modules/@openfeature/ofrep-web-provider/index.esm.js"
+}}
+</script>
+<script type="module">
+import { OpenFeature, ProviderEvents } from '@openfeature/web-sdk';
+import { OFREPWebProvider } from '@openfeature/ofrep-web-provider';
+const q = new URLSearchParams(location.search);
+const headers = q.get('token') ? [['Authorization', 'Bearer ' + q.get('token')]] : [];
+window.changes = 0;
+window.errors = [];
+try {
+  await OpenFeature.setContext({ targetingKey: 'user-1', lang: 'fr' });
+  const provider = new OFREPWebProvider({ baseUrl: location.origin, headers, pollInterval: Number(q.get('poll') || 100) });
+  OpenFeature.addHandler(ProviderEvents.ConfigurationChanged, () => { window.changes++; });
+  await OpenFeature.setProviderAndWait(provider);
+  window.client = OpenFeature.getClient();
+  window.ready = true;
+} catch (e) {
+  window.errors.push(String(e));
+}
+</script></head><body>OFREP</body></html>`
+
+// Handler serves the page at PagePath and the packages under
+// /node_modules/, and passes every other request to next (the OFREP
+// server, or a proxy to it): the page and the server share an origin.
+func Handler(modules string, next http.Handler) http.Handler {
+	files := http.StripPrefix("/node_modules/", http.FileServer(http.Dir(modules)))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == PagePath:
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = w.Write([]byte(page))
+		case strings.HasPrefix(r.URL.Path, "/node_modules/"):
+			files.ServeHTTP(w, r)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// Browser is a headless Chromium with a fresh profile.
+type Browser struct {
+	t   testing.TB
+	ctx context.Context
+}
+
+// Open starts Chromium (exe) and opens url, stopping both when the
+// test ends.
+func Open(t testing.TB, exe, url string) *Browser {
+	t.Helper()
+	profile, err := os.MkdirTemp("", "ofrepweb-chromium-")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		// Chromium's helpers may still write to the profile for a moment
+		// after the browser exits, so try the removal a few times.
+		for range 50 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(exe), chromedp.UserDataDir(profile),
+		chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+	)
+	ctx, cancelCtx := chromedp.NewContext(alloc)
+	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(url)), "open %s in chromium", url)
+	return &Browser{t: t, ctx: ctx}
+}
+
+// Eval runs a script in the page and decodes its result.
+func Eval[T any](b *Browser, script string) T {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](script))
+	require.NoError(b.t, err, "evaluate %s", script)
+	return v
+}
