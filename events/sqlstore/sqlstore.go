@@ -194,12 +194,14 @@ func (s *Store) Complete(ctx context.Context, b *events.Batch, relayed []string,
 		for len(relayed) > 0 {
 			chunk := relayed[:min(len(relayed), 500)]
 			relayed = relayed[len(chunk):]
+			// By ID alone, so that both engines find the rows through the
+			// unique index on id, not by scanning the unrelayed ones.
 			args := []any{now}
 			for _, id := range chunk {
 				args = append(args, id)
 			}
 			marks := strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE events_outbox SET relayed_at = ? WHERE relayed_at IS NULL AND id IN (`+marks+`)`), args...); err != nil {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE events_outbox SET relayed_at = COALESCE(relayed_at, ?) WHERE id IN (`+marks+`)`), args...); err != nil {
 				return err
 			}
 		}
