@@ -5,13 +5,16 @@ import (
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -28,7 +31,9 @@ import (
 // with SIGKILL, again and again, while the test writes events to the
 // outbox. Once everything is drained, the stream must hold every event
 // exactly once, in order per aggregate, and the consumer must have run
-// its handler exactly once per event, in order per aggregate.
+// its handler exactly once per event, in order per aggregate. Where
+// nats-server is installed the test runs its own and kills and restarts
+// it every few rounds while the children run.
 //
 // No verdict depends on the wall clock: kill rounds are counted, and
 // the checks run only after the outbox is empty and every event was
@@ -39,6 +44,9 @@ const (
 	crashMaxRounds  = 40
 	crashMinWindow  = 150 * time.Millisecond
 	crashMaxWindow  = 600 * time.Millisecond
+	// crashRestartEvery: every so many rounds the test's own nats-server
+	// is killed and started again while the children run.
+	crashRestartEvery = 3
 )
 
 // crashEvents is how many events flow: 10,000 in a soak run
@@ -51,15 +59,81 @@ func crashEvents() int {
 }
 
 func TestCrashExactlyOnce(t *testing.T) {
-	_, js := connect(t)
+	connect(t) // skips, or fails, without a server
 	binDir, bin := t.TempDir(), ""
 	sqldbtest.EachEngine(t, func(t *testing.T, open func(testing.TB) *sqldb.DB) {
 		db := open(t) // skips, with the reason, when the engine is unavailable
 		if bin == "" {
 			bin = buildCrashWorker(t, binDir)
 		}
-		runCrashTest(t, js, bin, db, crashEvents())
+		// A server of the test's own, restarted every few rounds, when
+		// nats-server is installed; else the shared one, never restarted.
+		srv := startServer(t)
+		url, restart := natsURL(), func() {}
+		if srv != nil {
+			url, restart = srv.url, srv.restart
+		} else {
+			t.Log("nats-server is not on PATH: using the shared server, without restarts")
+		}
+		runCrashTest(t, url, restart, bin, db, crashEvents())
 	})
+}
+
+// server is a nats-server with JetStream that a test runs and restarts.
+type server struct {
+	t        *testing.T
+	bin, dir string
+	port     int
+	url      string
+	cmd      *exec.Cmd
+}
+
+// startServer starts a nats-server with JetStream on a free port, with
+// its store in a temporary directory, or returns nil when nats-server
+// is not installed.
+func startServer(t *testing.T) *server {
+	bin, err := exec.LookPath("nats-server")
+	if err != nil {
+		return nil
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	s := &server{t: t, bin: bin, dir: t.TempDir(), port: port, url: fmt.Sprintf("nats://127.0.0.1:%d", port)}
+	s.start()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *server) start() {
+	s.cmd = exec.Command(s.bin, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(s.port), "-sd", s.dir)
+	require.NoError(s.t, s.cmd.Start())
+	await.True(s.t, func() bool {
+		nc, err := nats.Connect(s.url)
+		if err != nil {
+			return false
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return false
+		}
+		_, err = js.AccountInfo(context.Background())
+		return err == nil
+	}, "nats-server on port %d with JetStream", s.port)
+}
+
+func (s *server) stop() {
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+}
+
+// restart kills the server with SIGKILL and starts it again on its
+// store.
+func (s *server) restart() {
+	s.stop()
+	s.start()
 }
 
 func buildCrashWorker(t *testing.T, dir string) string {
@@ -74,8 +148,13 @@ func buildCrashWorker(t *testing.T, dir string) string {
 	return bin
 }
 
-func runCrashTest(t *testing.T, js jetstream.JetStream, bin string, db *sqldb.DB, n int) {
+func runCrashTest(t *testing.T, url string, restart func(), bin string, db *sqldb.DB, n int) {
 	ctx := context.Background()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
 	stream, prefix := newStream(t, js)
 	st, err := sqlstore.New(db.DB)
 	require.NoError(t, err)
@@ -87,7 +166,7 @@ func runCrashTest(t *testing.T, js jetstream.JetStream, bin string, db *sqldb.DB
 	dsn := sqldbtest.DSN(t, db)
 
 	start := func(role string) *exec.Cmd {
-		cmd := exec.Command(bin, "-role", role, "-dsn", dsn, "-nats", natsURL(), "-stream", stream, "-prefix", prefix)
+		cmd := exec.Command(bin, "-role", role, "-dsn", dsn, "-nats", url, "-stream", stream, "-prefix", prefix)
 		cmd.Stderr = os.Stderr
 		require.NoError(t, cmd.Start())
 		return cmd
@@ -135,6 +214,10 @@ func runCrashTest(t *testing.T, js jetstream.JetStream, bin string, db *sqldb.DB
 		}
 		relay, consumer := start("relay"), start("consumer")
 		time.Sleep(crashMinWindow + rand.N(crashMaxWindow-crashMinWindow))
+		if rounds%crashRestartEvery == crashRestartEvery-1 {
+			restart() // while they run: they back off and resume
+			time.Sleep(crashMinWindow)
+		}
 		kill(relay, consumer)
 	}
 	written.Wait()

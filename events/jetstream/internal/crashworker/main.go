@@ -44,7 +44,8 @@ func run(role, dsn, url, stream, prefix string) error {
 	if err != nil {
 		return err
 	}
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
+	// The server may be restarting: keep trying to connect.
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		return err
 	}
@@ -71,12 +72,16 @@ func run(role, dsn, url, stream, prefix string) error {
 			_, err := events.Tx(ctx).ExecContext(ctx, insert, e.ID, e.AggregateKey, e.AggregateSeq)
 			return err
 		}
-		cons, err := ejs.NewConsumer(ctx, js, stream, "billing", st, h, ejs.ConsumerOptions{
-			AckWait: time.Second, Backoff: []time.Duration{10 * time.Millisecond}, MaxDeliver: 1000, Logger: log})
-		if err != nil {
-			return err
+		for {
+			cons, err := ejs.NewConsumer(ctx, js, stream, "billing", st, h, ejs.ConsumerOptions{
+				AckWait: time.Second, Backoff: []time.Duration{10 * time.Millisecond}, MaxDeliver: 1000, Logger: log})
+			if err != nil { // the server is not back yet
+				log.Warn("consumer", "error", err)
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			return cons.Run(ctx)
 		}
-		return cons.Run(ctx)
 	}
 	return fmt.Errorf("unknown role %q", role)
 }
