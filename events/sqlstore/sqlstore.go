@@ -32,6 +32,12 @@
 // Process (events.Inbox) records per consumer, tenant and aggregate the
 // position last handled, in the same transaction as the handler's
 // writes (events.Tx), so a handler's effects commit exactly once.
+//
+// # Erasure
+//
+// Source (gdpr.Source) deletes a data subject's relayed events, found
+// by tenant and SubjectKey; events not yet relayed stay so that
+// consumers still receive them, and its note counts them.
 package sqlstore
 
 import (
