@@ -3,7 +3,6 @@ package ofrep_test
 import (
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,46 +14,6 @@ import (
 	"github.com/saaskit/saaskit/internal/ofrepweb"
 )
 
-// statuses records the answers to bulk evaluations that revalidated
-// (sent If-None-Match).
-type statuses struct {
-	mu          sync.Mutex
-	revalidated []int
-}
-
-func (s *statuses) wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(rec, r)
-		if r.URL.Path == ofrep.EvaluateFlagsPath && r.Header.Get("If-None-Match") != "" {
-			s.mu.Lock()
-			s.revalidated = append(s.revalidated, rec.status)
-			s.mu.Unlock()
-		}
-	})
-}
-
-func (s *statuses) saw(status int) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, st := range s.revalidated {
-		if st == status {
-			return true
-		}
-	}
-	return false
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(status int) {
-	w.status = status
-	w.ResponseWriter.WriteHeader(status)
-}
-
 // The OpenFeature web SDK's OFREP provider, in Chromium, evaluates the
 // frontend set: bulk evaluation at start, a boolean and a string flag,
 // and polling that revalidates with the ETag (304) until a flag
@@ -63,9 +22,9 @@ func TestWebProvider(t *testing.T) {
 	exe := ofrepweb.Chromium(t)
 	modules := ofrepweb.Modules(t)
 	ev := newEvaluator(t)
-	var seen statuses
+	var seen ofrepweb.Revalidations
 	h := ofrep.NewHandler(ev, ofrep.Options{Sets: []string{"frontend"}})
-	srv := httptest.NewServer(ofrepweb.Handler(modules, seen.wrap(asTenant(acme, acme, h))))
+	srv := httptest.NewServer(ofrepweb.Handler(modules, seen.Wrap(asTenant(acme, acme, h))))
 	t.Cleanup(srv.Close)
 
 	b := ofrepweb.Open(t, exe, srv.URL+ofrepweb.PagePath)
@@ -83,7 +42,7 @@ func TestWebProvider(t *testing.T) {
 	assert.Equal(t, "code default", ofrepweb.Eval[string](b, `client.getStringValue('killed', 'code default')`), "a disabled flag")
 	assert.Equal(t, "FLAG_NOT_FOUND", ofrepweb.Eval[string](b, `client.getNumberDetails('batch', 0).errorCode`), "the backend set is not served")
 
-	await.True(t, func() bool { return seen.saw(http.StatusNotModified) }, "polling revalidates with the ETag")
+	await.True(t, func() bool { return seen.Saw(http.StatusNotModified) }, "polling revalidates with the ETag")
 	changes := ofrepweb.Eval[int](b, `window.changes`)
 	require.NoError(t, ev.Edit(func(d *flags.Definitions) error {
 		front := d.Sets["frontend"]
@@ -94,6 +53,6 @@ func TestWebProvider(t *testing.T) {
 	await.True(t, func() bool {
 		return ofrepweb.Eval[string](b, `client.getStringValue('greeting', 'none')`) == "salut"
 	}, "the page sees the change")
-	assert.True(t, seen.saw(http.StatusOK), "a changed ETag gives the new evaluations")
+	assert.True(t, seen.Saw(http.StatusOK), "a changed ETag gives the new evaluations")
 	assert.Greater(t, ofrepweb.Eval[int](b, `window.changes`), changes, "the provider reported a configuration change")
 }

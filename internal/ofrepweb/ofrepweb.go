@@ -21,7 +21,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -185,4 +187,41 @@ func Eval[T any](b *Browser, script string) T {
 	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](script))
 	require.NoError(b.t, err, "evaluate %s", script)
 	return v
+}
+
+// Revalidations records the answers to requests that revalidated (sent
+// If-None-Match), as the provider's polling does.
+type Revalidations struct {
+	mu       sync.Mutex
+	statuses []int
+}
+
+// Wrap records the requests next answers.
+func (v *Revalidations) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		if r.Header.Get("If-None-Match") != "" {
+			v.mu.Lock()
+			v.statuses = append(v.statuses, rec.status)
+			v.mu.Unlock()
+		}
+	})
+}
+
+// Saw reports whether a revalidation was answered with status.
+func (v *Revalidations) Saw(status int) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return slices.Contains(v.statuses, status)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
 }
