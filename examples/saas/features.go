@@ -66,7 +66,7 @@ func newFeatures(ctx context.Context, db *sql.DB, stdout io.Writer, logger *slog
 	if err := st.Migrate(ctx); err != nil {
 		return nil, nil, err
 	}
-	f := &features{store: st, ev: flags.NewEvaluator(nil, flags.Options{}), db: db, logger: logger,
+	f := &features{store: st, ev: flags.NewEvaluator(nil, flags.Options{Sets: []string{""}}), db: db, logger: logger,
 		usage: flags.NewUsage(st, nil), outcomes: flags.NewOutcomes(48*time.Hour, nil)}
 	if err := f.seed(ctx); err != nil {
 		return nil, nil, err

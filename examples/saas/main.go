@@ -296,11 +296,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer func() { stopFeatures(); <-featuresDone }()
+	ofrepAPI, ofrepDone, err := feats.ofrepHandler(featCtx)
+	if err != nil {
+		return err
+	}
+	defer func() { stopFeatures(); <-ofrepDone }()
 	app, err := newApp(reg, store, shared.limits, keys, hooks, cfg.domain, logger)
 	if err != nil {
 		return err
 	}
-	app.features, app.api, app.trustedProxies = feats, api, cfg.trustedProxies
+	app.features, app.api, app.trustedProxies, app.ofrep = feats, api, cfg.trustedProxies, ofrepAPI
 	// Consent records keep a pseudonym of erased users, keyed by a secret
 	// of the demo's data directory.
 	pseudonymKey, err := demoPassphrase(filepath.Join(cfg.dataDir, "pseudonym.key"))
@@ -420,6 +425,7 @@ type app struct {
 	users          *users
 	hooks          *hooks
 	features       *features
+	ofrep          http.Handler // the OFREP endpoints of the frontend flags (ofrep.go)
 	api            *versioning.API
 	ready          *health.Checker
 	privacy        *privacy
@@ -494,6 +500,7 @@ func (a *app) routes() http.Handler {
 	// Its OpenAPI document is GET /api/webhooks/manage/openapi.json.
 	manage := webhookapi.New(a.hooks.d, webhookapi.Options{})
 	mux.Handle("/api/webhooks/manage/", authed(http.StripPrefix("/api/webhooks/manage", manage).ServeHTTP))
+	a.ofrepRoutes(mux) // OpenFeature remote evaluation of the frontend flag set, for browsers
 	mux.HandleFunc("POST /admin/flags/{key}/kill", a.features.setState(flags.Disabled))
 	mux.HandleFunc("POST /admin/flags/{key}/revive", a.features.setState(flags.Enabled))
 	mux.HandleFunc("PUT /admin/flags/{key}/percent", a.features.admin(a.features.setPercent))

@@ -766,7 +766,7 @@ func TestWalkthrough(t *testing.T) {
 		`"email":"ada@example.com"`, `"email_address":"ada@example.com"`, "## 2025-01-01 (current)",
 		`"type":"user.created"`, "404\n", "401\n", "403\n", `"slug":"acme"`, `"tenant":"globex"`, `"action":"put_flag"`,
 		`"kind":"erasure"`, `"erased":true`, `"ok":true`, `"source":"sqlite:saas.db"`,
-		"restored saas.db as of 20", `"at": "latest"`,
+		"restored saas.db as of 20", `"at": "latest"`, `"key":"new-nav","value":true`, "304\n",
 	} {
 		assert.Contains(t, string(out), want)
 	}
@@ -908,7 +908,8 @@ func tenantPatterns() []string {
 	for _, r := range (&app{}).tenantAPI() {
 		out = append(out, r.pattern)
 	}
-	return append(out, "GET /api/webhooks/manage/endpoints", "POST /api/webhooks/manage/endpoints",
+	return append(out, "POST /ofrep/v1/evaluate/flags", "POST /ofrep/v1/evaluate/flags/{id}",
+		"GET /api/webhooks/manage/endpoints", "POST /api/webhooks/manage/endpoints",
 		"GET /api/webhooks/manage/endpoints/{id}", "PUT /api/webhooks/manage/endpoints/{id}", "DELETE /api/webhooks/manage/endpoints/{id}",
 		"POST /api/webhooks/manage/endpoints/{id}/rotate-secret", "POST /api/webhooks/manage/endpoints/{id}/replay",
 		"GET /api/webhooks/manage/messages", "POST /api/webhooks/manage/messages/{id}/resend",
