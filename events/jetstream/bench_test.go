@@ -17,6 +17,7 @@ import (
 	ejs "github.com/saaskit/saaskit/events/jetstream"
 	"github.com/saaskit/saaskit/events/memstore"
 	"github.com/saaskit/saaskit/events/sqlstore"
+	"github.com/saaskit/saaskit/internal/sqldb"
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
 )
 
@@ -109,17 +110,22 @@ func BenchmarkRelay(b *testing.B) {
 		require.NoError(b, store.Append(ctx, newEvents(b.N)...))
 		relayFrom(b, store)
 	})
-	b.Run("relay-sqlite", func(b *testing.B) {
-		db := sqldbtest.OpenSQLite(b)
-		store, err := sqlstore.New(db.DB)
-		require.NoError(b, err)
-		require.NoError(b, store.Migrate(ctx))
-		evs := newEvents(b.N)
-		for i := 0; i < len(evs); i += 1000 {
-			require.NoError(b, store.Append(ctx, evs[i:min(i+1000, len(evs))]...))
-		}
-		relayFrom(b, store)
-	})
+	for _, engine := range []struct {
+		name string
+		open func(testing.TB) *sqldb.DB
+	}{{"relay-sqlite", sqldbtest.OpenSQLite}, {"relay-postgres", sqldbtest.OpenPostgres}} {
+		b.Run(engine.name, func(b *testing.B) {
+			db := engine.open(b) // PostgreSQL skips without SAASKIT_TEST_POSTGRES_DSN
+			store, err := sqlstore.New(db.DB)
+			require.NoError(b, err)
+			require.NoError(b, store.Migrate(ctx))
+			evs := newEvents(b.N)
+			for i := 0; i < len(evs); i += 1000 {
+				require.NoError(b, store.Append(ctx, evs[i:min(i+1000, len(evs))]...))
+			}
+			relayFrom(b, store)
+		})
+	}
 }
 
 // BenchmarkEndToEndLag writes one event per op at 1,000 events/s into
