@@ -108,10 +108,11 @@ type Options struct {
 // Handler is an http.Handler serving the OFREP endpoints from an
 // Evaluator. Mount it at the root of a mux, or under "/ofrep/".
 type Handler struct {
-	ev   *flags.Evaluator
-	opts Options
-	mux  *http.ServeMux
-	pool sync.Pool // *[]flags.Evaluation
+	ev     *flags.Evaluator
+	opts   Options
+	mux    *http.ServeMux
+	pool   sync.Pool // *[]flags.Evaluation
+	bodies sync.Pool // *[]byte
 }
 
 // NewHandler returns a Handler over ev.
@@ -124,6 +125,7 @@ func NewHandler(ev *flags.Evaluator, opts Options) *Handler {
 	}
 	h := &Handler{ev: ev, opts: opts, mux: http.NewServeMux()}
 	h.pool.New = func() any { s := make([]flags.Evaluation, 0, 64); return &s }
+	h.bodies.New = func() any { b := make([]byte, 0, 4096); return &b }
 	h.mux.HandleFunc("POST "+EvaluateFlagPath, h.evaluateFlag)
 	h.mux.HandleFunc("POST "+EvaluateFlagsPath, h.evaluateFlags)
 	return h
@@ -143,20 +145,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // result is an OFREP evaluation: evaluationSuccess, evaluationFailure
-// or flagNotFound, and, without a key, bulkEvaluationFailure.
+// or flagNotFound, and, without a key, bulkEvaluationFailure. It is
+// written by appendResult; empty fields are left out.
 type result struct {
-	Key          string         `json:"key,omitempty"`
-	Value        any            `json:"value,omitempty"` // absent: the code default
-	Reason       string         `json:"reason,omitempty"`
-	Variant      string         `json:"variant,omitempty"`
-	ErrorCode    string         `json:"errorCode,omitempty"`
-	ErrorDetails string         `json:"errorDetails,omitempty"`
-	Metadata     map[string]any `json:"metadata,omitempty"`
-}
-
-// bulk is bulkEvaluationSuccess.
-type bulk struct {
-	Flags []result `json:"flags"`
+	Key          string
+	Value        any // nil: the code default
+	Reason       string
+	Variant      string
+	ErrorCode    string
+	ErrorDetails string
+	Metadata     map[string]any // scalars only are written
 }
 
 func (h *Handler) evaluateFlag(w http.ResponseWriter, r *http.Request) {
@@ -202,17 +200,28 @@ func (h *Handler) evaluateFlags(w http.ResponseWriter, r *http.Request) {
 		h.pool.Put(buf)
 	}()
 	*buf = h.ev.EvaluateAll(evalCtx, (*buf)[:0])
-	out := bulk{Flags: make([]result, 0, len(*buf))}
-	for _, e := range *buf {
-		if h.inScope(e.FlagSet) {
-			out.Flags = append(out.Flags, resultOf(e.Key, e.Value, e.Detail))
+	out := h.bodies.Get().(*[]byte)
+	defer h.bodies.Put(out)
+	body := append((*out)[:0], `{"flags":[`...)
+	first := true
+	for i := range *buf {
+		e := &(*buf)[i]
+		if !h.inScope(e.FlagSet) {
+			continue
+		}
+		if !first {
+			body = append(body, ',')
+		}
+		first = false
+		res := resultOf(e.Key, e.Value, e.Detail)
+		var err error
+		if body, err = appendResult(body, &res); err != nil {
+			h.fault(w, r, err)
+			return
 		}
 	}
-	body, err := json.Marshal(out)
-	if err != nil {
-		h.fault(w, r, err)
-		return
-	}
+	body = append(body, "]}"...)
+	*out = body
 	sum := sha256.Sum256(body)
 	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
 	w.Header().Set("ETag", etag)
@@ -299,7 +308,7 @@ func (h *Handler) inScope(set string) bool {
 
 // resultOf converts an evaluation to OFREP's form.
 func resultOf(key string, v any, d flags.Detail) result {
-	res := result{Key: key, Metadata: metadataOf(d.Metadata)}
+	res := result{Key: key, Metadata: d.Metadata}
 	if d.ErrorCode != 0 {
 		res.ErrorCode, res.ErrorDetails = d.ErrorCode.String(), d.ErrorMessage
 		return res
@@ -308,23 +317,8 @@ func resultOf(key string, v any, d flags.Detail) result {
 	return res
 }
 
-// metadataOf keeps the booleans, strings and numbers of a flag's
-// metadata, which is what OFREP's metadata may hold.
-func metadataOf(md map[string]any) map[string]any {
-	for _, v := range md {
-		if !scalar(v) {
-			out := make(map[string]any, len(md))
-			for k, v := range md {
-				if scalar(v) {
-					out[k] = v
-				}
-			}
-			return out
-		}
-	}
-	return md
-}
-
+// scalar reports whether a metadata value is one OFREP's metadata may
+// hold: a boolean, string or number.
 func scalar(v any) bool {
 	switch v.(type) {
 	case bool, string, float64, float32, int, int64, int32, uint, uint64, uint32:
@@ -348,7 +342,7 @@ func matches(header, etag string) bool {
 }
 
 func (h *Handler) write(w http.ResponseWriter, r *http.Request, status int, res *result) {
-	body, err := json.Marshal(res)
+	body, err := appendResult(make([]byte, 0, 256), res)
 	if err != nil {
 		h.fault(w, r, err)
 		return
