@@ -79,14 +79,24 @@ func Modules(t testing.TB) string {
 	if err != nil {
 		unavailable(t, "npm is not on PATH (apt-get install npm), so the OpenFeature web SDK cannot be installed")
 	}
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "package.json"), packageJSON, 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "package-lock.json"), packageLock, 0o644))
+	// Install beside the cache entry and rename it into place, so that
+	// test binaries installing at once (go test ./... runs packages in
+	// parallel) never see half an installation.
+	require.NoError(t, os.MkdirAll(filepath.Dir(dir), 0o755))
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".ofrepweb-install-")
+	require.NoError(t, err)
+	defer os.RemoveAll(tmp) // left only when another installation won
+	require.NoError(t, os.WriteFile(filepath.Join(tmp, "package.json"), packageJSON, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(tmp, "package-lock.json"), packageLock, 0o644))
 	cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts")
-	cmd.Dir = dir
+	cmd.Dir = tmp
 	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "npm ci in %s:\n%s", dir, out)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "installed"), nil, 0o644))
+	require.NoError(t, err, "npm ci:\n%s", out)
+	require.NoError(t, os.WriteFile(filepath.Join(tmp, "installed"), nil, 0o644))
+	if err := os.Rename(tmp, dir); err != nil {
+		_, statErr := os.Stat(filepath.Join(dir, "installed"))
+		require.NoError(t, statErr, "install into %s: %v", dir, err)
+	}
 	return modules
 }
 
