@@ -30,6 +30,7 @@ type NewSource func(t *testing.T) (flags.Source, func(flags.Definitions))
 func RunSourceTests(t *testing.T, newSource NewSource) {
 	t.Run("LoadReturnsWhatWasWritten", func(t *testing.T) { testLoad(t, newSource) })
 	t.Run("SyncServesChanges", func(t *testing.T) { testSync(t, newSource) })
+	t.Run("FlagSetsTravel", func(t *testing.T) { testFlagSets(t, newSource) })
 }
 
 func definitions(greeting string) flags.Definitions {
@@ -76,5 +77,29 @@ func testSync(t *testing.T, newSource NewSource) {
 	for _, next := range []string{"hi", "hey"} {
 		write(definitions(next))
 		await.True(t, func() bool { return greeting() == next }, "change to %q not served", next)
+	}
+}
+
+// testFlagSets writes a document with named flag sets that share a key:
+// it loads with every set, an empty one too, and each set serves its
+// own flag.
+func testFlagSets(t *testing.T, newSource NewSource) {
+	src, write := newSource(t)
+	d := definitions("hello")
+	d.Sets = map[string]flags.Definitions{
+		"frontend": definitions("hi"),
+		"backend":  definitions("hey"),
+		"mobile":   {Flags: map[string]flags.Flag{}},
+	}
+	write(d)
+	data, err := src.Load(context.Background())
+	require.NoError(t, err)
+	set, err := flags.Parse(data)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"backend", "frontend", "mobile"}, set.FlagSets())
+	for name, want := range map[string]string{"": "hello", "frontend": "hi", "backend": "hey"} {
+		v, d := flags.NewEvaluator(set, flags.Options{Sets: []string{name}}).String("greeting", nil, "")
+		assert.Equal(t, want, v, "set %q", name)
+		assert.Equal(t, name, d.FlagSet)
 	}
 }
