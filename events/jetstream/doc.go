@@ -1,8 +1,10 @@
 // Package jetstream carries saaskit events on NATS JetStream: a
 // Publisher for the events relay, a Consumer that runs handlers through
-// an idempotency inbox, and the gdpr.Source of retained events. It is a
-// module of its own, so that NATS is compiled into a service only when
-// it imports this package.
+// an idempotency inbox, and the gdpr.Source of retained events. NATS is
+// compiled into a service only when it imports this package; the client
+// (github.com/nats-io/nats.go) adds two small modules of its own, so the
+// package lives in the root module, where the demo and the webhook
+// engine's JetStream destinations can use it.
 //
 // # Quick start
 //
