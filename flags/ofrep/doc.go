@@ -46,5 +46,7 @@
 // another tenant. A bulk response carries an ETag, a digest of the
 // response itself, so it changes when the flags or their values for
 // this context change; a request whose If-None-Match names it gets 304
-// Not Modified without a body, which is how OFREP providers poll.
+// Not Modified without a body, which is how OFREP providers poll. Both
+// carry Cache-Control: private, no-cache: the values are the caller's,
+// so no shared cache keeps them, and a client revalidates before reuse.
 package ofrep

@@ -176,6 +176,9 @@ func (h *Handler) evaluateFlags(w http.ResponseWriter, r *http.Request) {
 	sum := sha256.Sum256(body)
 	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
 	w.Header().Set("ETag", etag)
+	// Values are the caller's: no shared cache may keep them, and the
+	// client revalidates with the ETag before reusing its copy.
+	w.Header().Set("Cache-Control", "private, no-cache")
 	if matches(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return

@@ -255,6 +255,9 @@ func TestBulkEvaluationAndETag(t *testing.T) {
 	assert.Equal(t, http.StatusNotModified, same.status)
 	assert.Empty(t, same.body)
 	assert.Equal(t, etag, same.header.Get("ETag"))
+	for _, r := range []response{resp, same} {
+		assert.Equal(t, "private, no-cache", r.header.Get("Cache-Control"), "no shared cache keeps a tenant's values")
+	}
 	assert.Equal(t, http.StatusNotModified, post(t, url, `{"context": {"targetingKey": "u1", "lang": "fr"}}`, "If-None-Match", `"x", W/`+etag).status)
 
 	other := post(t, url, `{"context": {"targetingKey": "u1", "lang": "en"}}`, "If-None-Match", etag)
