@@ -10,14 +10,13 @@ import (
 	"hash"
 	"io"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
-
-	skcrypto "github.com/saaskit/saaskit/crypto"
 )
 
 // Cipher encrypts backups as streams. It must hold a key of its own,
@@ -36,14 +35,26 @@ type Cipher interface {
 // subject's keys still makes their data inside old backups unreadable,
 // since it is stored there encrypted under those keys.
 //
-// Without a keyring (k nil) there is no key: New and OpenRepository
-// refuse the Cipher with ErrNoKey, and its methods fail with ErrNoKey.
-func KeyringCipher(k *skcrypto.Keyring, tenantID string) Cipher {
+// k is a *crypto.Keyring; package backup names only the two methods it
+// uses, so that it does not depend on package crypto. Without a keyring
+// (k nil) there is no key: New and OpenRepository refuse the Cipher with
+// ErrNoKey, and its methods fail with ErrNoKey.
+func KeyringCipher(k StreamKeyring, tenantID string) Cipher {
+	if v := reflect.ValueOf(k); k != nil && v.Kind() == reflect.Pointer && v.IsNil() {
+		k = nil // a nil *crypto.Keyring
+	}
 	return keyringCipher{k: k, scope: "backup/" + tenantID}
 }
 
+// StreamKeyring is the streaming encryption of a crypto.Keyring, under
+// a key scope of its own.
+type StreamKeyring interface {
+	EncryptStream(ctx context.Context, scope string, w io.Writer, ad []byte) (io.WriteCloser, error)
+	DecryptStream(ctx context.Context, scope string, r io.Reader, ad []byte) (io.Reader, error)
+}
+
 type keyringCipher struct {
-	k     *skcrypto.Keyring
+	k     StreamKeyring
 	scope string
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/saaskit/saaskit/backup"
+	skcrypto "github.com/saaskit/saaskit/crypto"
 	"github.com/saaskit/saaskit/internal/testclock"
 )
 
@@ -34,20 +35,27 @@ func filesUnder(t *testing.T, dir string) []string {
 // key: Backups and repositories refuse it with ErrNoKey, and so do its
 // methods, instead of panicking in Run.
 func TestNoKeyringFailsClosed(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	target, err := backup.NewDirTarget(dir)
-	require.NoError(t, err)
-	cipher := backup.KeyringCipher(nil, "acme")
-	_, err = backup.New(cipher, []backup.Target{target}, backup.Options{})
-	assert.ErrorIs(t, err, backup.ErrNoKey)
-	_, err = backup.OpenRepository(ctx, cipher, []backup.Target{target}, backup.RepositoryOptions{CacheDir: t.TempDir()})
-	assert.ErrorIs(t, err, backup.ErrNoKey)
-	_, err = cipher.EncryptStream(ctx, io.Discard, nil)
-	assert.ErrorIs(t, err, backup.ErrNoKey)
-	_, err = cipher.DecryptStream(ctx, bytes.NewReader(nil), nil)
-	assert.ErrorIs(t, err, backup.ErrNoKey)
-	assert.Empty(t, filesUnder(t, dir))
+	var nilKeyring *skcrypto.Keyring // a keyring variable never set
+	for name, cipher := range map[string]backup.Cipher{
+		"nil":                 backup.KeyringCipher(nil, "acme"),
+		"nil *crypto.Keyring": backup.KeyringCipher(nilKeyring, "acme"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			target, err := backup.NewDirTarget(dir)
+			require.NoError(t, err)
+			_, err = backup.New(cipher, []backup.Target{target}, backup.Options{})
+			assert.ErrorIs(t, err, backup.ErrNoKey)
+			_, err = backup.OpenRepository(ctx, cipher, []backup.Target{target}, backup.RepositoryOptions{CacheDir: t.TempDir()})
+			assert.ErrorIs(t, err, backup.ErrNoKey)
+			_, err = cipher.EncryptStream(ctx, io.Discard, nil)
+			assert.ErrorIs(t, err, backup.ErrNoKey)
+			_, err = cipher.DecryptStream(ctx, bytes.NewReader(nil), nil)
+			assert.ErrorIs(t, err, backup.ErrNoKey)
+			assert.Empty(t, filesUnder(t, dir))
+		})
+	}
 }
 
 // TestSchedulerRecoversAPanickingJob: a job whose source panics does
