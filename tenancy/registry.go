@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +29,8 @@ type Options struct {
 	// Subdomain resolution, the apex). No tenant may claim one of them, or
 	// a name under one, as a custom domain.
 	PlatformDomains []string
+	// Domains configures custom-domain verification (see AddDomain).
+	Domains DomainOptions
 	// Now is the clock. Default time.Now, read coarsely (to within
 	// CacheTTL/10, at most 1s) for cache expiry.
 	Now func() time.Time
@@ -59,15 +60,21 @@ type Registry struct {
 	gen     atomic.Uint64 // bumped on every change; see invalidate
 	caches  [ByDomain + 1]*cache[*Tenant]
 	keyc    *cache[*APIKey]
-	touched sync.Map // API key ID → Unix nanoseconds of this Registry's last LastUsedAt write
+	touched sync.Map    // API key ID → Unix nanoseconds of this Registry's last LastUsedAt write
+	domains DomainStore // store, when it keeps domain claims; else nil
+	dopts   DomainOptions
 }
 
 // NewRegistry returns a Registry over store. keys may be nil when the
 // service issues no API keys; the key methods then return an error.
+// When store is also a DomainStore (memstore and sqlstore are), custom
+// domains have a verified lifecycle (AddDomain, VerifyDomain,
+// CheckDomains).
 func NewRegistry(store Store, keys KeyStore, opts Options) *Registry {
 	opts = opts.withDefaults()
 	resolution := min(max(opts.CacheTTL/10, 10*time.Millisecond), time.Second)
-	r := &Registry{store: store, keys: keys, opts: opts, clock: newClock(opts.Now, resolution)}
+	r := &Registry{store: store, keys: keys, opts: opts, clock: newClock(opts.Now, resolution), dopts: opts.Domains.withDefaults()}
+	r.domains, _ = store.(DomainStore)
 	for f := ByID; f <= ByDomain; f++ {
 		r.caches[f] = r.newTenantCache()
 	}
@@ -100,7 +107,7 @@ func (r *Registry) Create(ctx context.Context, t *Tenant) (*Tenant, error) {
 	c.normalize()
 	now := r.clock.Now().UTC().Truncate(time.Microsecond)
 	c.CreatedAt, c.UpdatedAt = now, now
-	if err := r.validate(c); err != nil {
+	if err := errors.Join(r.validate(c), r.requireVerified(nil, c.Domains)); err != nil {
 		return nil, fmt.Errorf("create tenant: %w", err)
 	}
 	if err := r.store.Create(ctx, c); err != nil {
@@ -142,10 +149,22 @@ func (r *Registry) lookupUntil(ctx context.Context, by Field, value string) (*Te
 	}
 	gen := c.generation()
 	expires := r.clock.nanos() + int64(r.opts.CacheTTL)
-	t, err := r.store.Lookup(ctx, by, value)
+	var (
+		t   *Tenant
+		err error
+	)
+	if by == ByDomain {
+		var until int64
+		t, until, err = r.servingTenant(ctx, value)
+		if until > 0 {
+			expires = min(expires, until)
+		}
+	} else {
+		t, err = r.store.Lookup(ctx, by, value)
+	}
 	switch {
 	case err == nil:
-		c.put(value, t, nil, gen)
+		c.putUntil(value, t, nil, gen, expires)
 	case errors.Is(err, ErrNotFound):
 		err = fmt.Errorf("tenant with %s %q: %w", by, value, ErrNotFound)
 		c.put(value, nil, err, gen)
@@ -172,7 +191,7 @@ func (r *Registry) Update(ctx context.Context, id string, change func(t *Tenant)
 		t.ID, t.Version, t.CreatedAt = cur.ID, cur.Version, cur.CreatedAt
 		t.normalize()
 		t.UpdatedAt = r.clock.Now().UTC().Truncate(time.Microsecond)
-		if err := r.validate(t); err != nil {
+		if err := errors.Join(r.validate(t), r.requireVerified(cur.Domains, t.Domains)); err != nil {
 			return nil, fmt.Errorf("update tenant %s: %w", id, err)
 		}
 		err = r.store.Update(ctx, t)
@@ -197,14 +216,22 @@ func (r *Registry) Update(ctx context.Context, id string, change func(t *Tenant)
 func (r *Registry) validate(t *Tenant) error {
 	err := Validate(t, r.opts.Regions)
 	for i, d := range t.Domains {
-		for _, p := range r.opts.PlatformDomains {
-			p = strings.ToLower(strings.TrimSuffix(p, "."))
-			if d == p || strings.HasSuffix(d, "."+p) {
-				err = errors.Join(err, fieldErr("domains["+strconv.Itoa(i)+"]", "must not be "+p+" or under it: the platform's own domain"))
-			}
-		}
+		err = errors.Join(err, r.checkPlatform(d, "domains["+strconv.Itoa(i)+"]"))
 	}
 	return err
+}
+
+// requireVerified refuses names new to Tenant.Domains when
+// DomainOptions.RequireVerification is set.
+func (r *Registry) requireVerified(prev, next []string) error {
+	if !r.dopts.RequireVerification {
+		return nil
+	}
+	var errs []error
+	for _, d := range domainsAdded(prev, next) {
+		errs = append(errs, fieldErr("domains", d+" must be added with AddDomain and verified, not set directly"))
+	}
+	return errors.Join(errs...)
 }
 
 // SetStatus changes a tenant's status (suspend, reactivate, soft delete).

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/saaskit/saaskit/tenancy"
 )
@@ -17,10 +18,11 @@ import (
 // usable; call New.
 type Store struct {
 	mu      sync.RWMutex
-	tenants map[string]*tenancy.Tenant // by ID
-	slugs   map[string]string          // slug → ID
-	domains map[string]string          // domain → ID
-	keys    map[string]*tenancy.APIKey // by key ID
+	tenants map[string]*tenancy.Tenant   // by ID
+	slugs   map[string]string            // slug → ID
+	domains map[string]string            // serving domain → ID
+	claims  map[string][]*tenancy.Domain // tenant ID → its domains, in the order added
+	keys    map[string]*tenancy.APIKey   // by key ID
 }
 
 // New returns an empty Store.
@@ -29,13 +31,15 @@ func New() *Store {
 		tenants: map[string]*tenancy.Tenant{},
 		slugs:   map[string]string{},
 		domains: map[string]string{},
+		claims:  map[string][]*tenancy.Domain{},
 		keys:    map[string]*tenancy.APIKey{},
 	}
 }
 
 var (
-	_ tenancy.Store    = (*Store)(nil)
-	_ tenancy.KeyStore = (*Store)(nil)
+	_ tenancy.Store       = (*Store)(nil)
+	_ tenancy.KeyStore    = (*Store)(nil)
+	_ tenancy.DomainStore = (*Store)(nil)
 )
 
 // Create implements tenancy.Store.
@@ -51,6 +55,7 @@ func (s *Store) Create(ctx context.Context, t *tenancy.Tenant) error {
 	c := t.Clone()
 	c.Version = 1
 	s.put(c)
+	s.assertDomains(c)
 	t.Version = 1
 	return nil
 }
@@ -123,8 +128,29 @@ func (s *Store) Update(ctx context.Context, t *tenancy.Tenant) error {
 	c.CreatedAt = cur.CreatedAt
 	s.unindex(cur)
 	s.put(c)
+	s.claims[t.ID] = slices.DeleteFunc(s.claims[t.ID], func(d *tenancy.Domain) bool {
+		return d.State.Serving() && !slices.Contains(t.Domains, d.Name)
+	})
+	s.assertDomains(c)
 	t.Version = c.Version
 	return nil
+}
+
+// assertDomains makes t's domains verified claims: the operator set them.
+func (s *Store) assertDomains(t *tenancy.Tenant) {
+	for _, name := range t.Domains {
+		i := slices.IndexFunc(s.claims[t.ID], func(d *tenancy.Domain) bool { return d.Name == name })
+		if i < 0 {
+			s.claims[t.ID] = append(s.claims[t.ID], &tenancy.Domain{TenantID: t.ID, Name: name, State: tenancy.DomainVerified,
+				Token: tenancy.NewDomainToken(), CreatedAt: t.UpdatedAt, VerifiedAt: t.UpdatedAt, Version: 1})
+			continue
+		}
+		if d := s.claims[t.ID][i]; !d.State.Serving() {
+			c := *d
+			c.State, c.VerifiedAt, c.Reason, c.Version = tenancy.DomainVerified, t.UpdatedAt, "", d.Version+1
+			s.claims[t.ID][i] = &c
+		}
+	}
 }
 
 // List implements tenancy.Store.
@@ -155,6 +181,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	}
 	s.unindex(t)
 	delete(s.tenants, id)
+	delete(s.claims, id)
 	for kid, k := range s.keys {
 		if k.TenantID == id {
 			delete(s.keys, kid)
@@ -235,4 +262,130 @@ func cloneKey(k *tenancy.APIKey) *tenancy.APIKey {
 	c.Hash = slices.Clone(k.Hash)
 	c.Scopes = slices.Clone(k.Scopes)
 	return &c
+}
+
+// AddDomain implements tenancy.DomainStore.
+func (s *Store) AddDomain(ctx context.Context, d *tenancy.Domain) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tenants[d.TenantID]
+	if !ok {
+		return fmt.Errorf("tenant %q: %w", d.TenantID, tenancy.ErrNotFound)
+	}
+	if slices.ContainsFunc(s.claims[d.TenantID], func(c *tenancy.Domain) bool { return c.Name == d.Name }) {
+		return fmt.Errorf("domain %q: %w", d.Name, tenancy.ErrConflict)
+	}
+	c := *d
+	c.Version = 1
+	if c.State.Serving() {
+		if err := s.serve(t, c.Name); err != nil {
+			return err
+		}
+	}
+	s.claims[d.TenantID] = append(s.claims[d.TenantID], &c)
+	d.Version = 1
+	return nil
+}
+
+// serve makes name one of t's serving domains, unless another tenant's.
+func (s *Store) serve(t *tenancy.Tenant, name string) error {
+	if id, ok := s.domains[name]; ok && id != t.ID {
+		return fmt.Errorf("domain %q: %w", name, tenancy.ErrConflict)
+	}
+	s.domains[name] = t.ID
+	t.Domains = append(t.Domains, name)
+	t.Version++
+	return nil
+}
+
+// ListDomains implements tenancy.DomainStore.
+func (s *Store) ListDomains(ctx context.Context, tenantID, name string) ([]*tenancy.Domain, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []*tenancy.Domain
+	for _, d := range s.claims[tenantID] {
+		if name == "" || d.Name == name {
+			c := *d
+			out = append(out, &c)
+		}
+	}
+	if name != "" && len(out) == 0 {
+		return nil, fmt.Errorf("domain %q: %w", name, tenancy.ErrNotFound)
+	}
+	return out, nil
+}
+
+// DueDomains implements tenancy.DomainStore.
+func (s *Store) DueDomains(ctx context.Context, now time.Time, limit int) ([]*tenancy.Domain, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []*tenancy.Domain
+	for _, ds := range s.claims {
+		for _, d := range ds {
+			if !d.NextCheckAt.IsZero() && !d.NextCheckAt.After(now) {
+				c := *d
+				out = append(out, &c)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b *tenancy.Domain) int {
+		if c := a.NextCheckAt.Compare(b.NextCheckAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.TenantID+"\x00"+a.Name, b.TenantID+"\x00"+b.Name)
+	})
+	return out[:min(len(out), limit)], nil
+}
+
+// UpdateDomain implements tenancy.DomainStore.
+func (s *Store) UpdateDomain(ctx context.Context, d *tenancy.Domain) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ds := s.claims[d.TenantID]
+	i := slices.IndexFunc(ds, func(c *tenancy.Domain) bool { return c.Name == d.Name })
+	if i < 0 {
+		return fmt.Errorf("domain %q: %w", d.Name, tenancy.ErrNotFound)
+	}
+	cur := ds[i]
+	if cur.Version != d.Version {
+		return fmt.Errorf("domain %q version %d is stale (now %d): %w", d.Name, d.Version, cur.Version, tenancy.ErrConflict)
+	}
+	t := s.tenants[d.TenantID]
+	switch {
+	case d.State.Serving() && !cur.State.Serving():
+		if err := s.serve(t, d.Name); err != nil {
+			return err
+		}
+	case !d.State.Serving() && cur.State.Serving():
+		s.unserve(t, d.Name)
+	}
+	c := *d
+	c.Token, c.CreatedAt = cur.Token, cur.CreatedAt
+	c.Version++
+	ds[i] = &c
+	d.Version = c.Version
+	return nil
+}
+
+// unserve drops name from t's serving domains.
+func (s *Store) unserve(t *tenancy.Tenant, name string) {
+	delete(s.domains, name)
+	t.Domains = slices.DeleteFunc(slices.Clone(t.Domains), func(n string) bool { return n == name })
+	t.Version++
+}
+
+// RemoveDomain implements tenancy.DomainStore.
+func (s *Store) RemoveDomain(ctx context.Context, tenantID, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ds := s.claims[tenantID]
+	i := slices.IndexFunc(ds, func(c *tenancy.Domain) bool { return c.Name == name })
+	if i < 0 {
+		return fmt.Errorf("domain %q: %w", name, tenancy.ErrNotFound)
+	}
+	if ds[i].State.Serving() {
+		s.unserve(s.tenants[tenantID], name)
+	}
+	s.claims[tenantID] = slices.Delete(ds, i, i+1)
+	return nil
 }

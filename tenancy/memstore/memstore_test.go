@@ -10,3 +10,7 @@ import (
 func TestConformance(t *testing.T) {
 	tenancytest.RunStoreTests(t, func(t *testing.T) tenancytest.Adapter { return memstore.New() })
 }
+
+func TestDomainConformance(t *testing.T) {
+	tenancytest.RunDomainStoreTests(t, func(t *testing.T) tenancytest.DomainAdapter { return memstore.New() })
+}

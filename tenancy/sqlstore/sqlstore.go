@@ -44,8 +44,9 @@ type Store struct {
 }
 
 var (
-	_ tenancy.Store    = (*Store)(nil)
-	_ tenancy.KeyStore = (*Store)(nil)
+	_ tenancy.Store       = (*Store)(nil)
+	_ tenancy.KeyStore    = (*Store)(nil)
+	_ tenancy.DomainStore = (*Store)(nil)
 )
 
 // New returns a Store over db, which must come from modernc.org/sqlite or
@@ -119,14 +120,29 @@ func (s *Store) Create(ctx context.Context, t *tenancy.Tenant) error {
 	return nil
 }
 
+// insertDomains stores t.Domains as serving domains: new names, and the
+// tenant's pending or revoked claims on them, become verified (asserted
+// by the operator, not re-checked on a schedule); serving ones keep
+// their state.
 func (s *Store) insertDomains(ctx context.Context, tx *sql.Tx, t *tenancy.Tenant) error {
 	for i, d := range t.Domains {
-		if _, err := tx.ExecContext(ctx, s.q("INSERT INTO tenancy_domains (domain, tenant_id, position) VALUES (?, ?, ?)"), d, t.ID, i); err != nil {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO tenancy_domains (tenant_id, domain, position, state, token, created_at, verified_at, reason, version)
+			VALUES (?, ?, ?, 'verified', ?, ?, ?, '', 1)
+			ON CONFLICT (tenant_id, domain) DO UPDATE SET position = excluded.position,
+				state = CASE WHEN tenancy_domains.state = 'failing' THEN 'failing' ELSE 'verified' END,
+				verified_at = CASE WHEN tenancy_domains.state IN ('verified', 'failing') THEN tenancy_domains.verified_at ELSE excluded.verified_at END,
+				reason = CASE WHEN tenancy_domains.state IN ('verified', 'failing') THEN tenancy_domains.reason ELSE '' END,
+				version = tenancy_domains.version + 1`),
+			t.ID, d, i, tenancy.NewDomainToken(), sqldb.Timestamp(t.UpdatedAt), sqldb.Timestamp(t.UpdatedAt))
+		if err != nil {
 			return conflictOr(err, "domain "+d)
 		}
 	}
 	return nil
 }
+
+// serving is the SQL condition of a claim that serves its domain.
+const serving = "state IN ('verified', 'failing')"
 
 // conflictOr turns a unique-constraint violation into ErrConflict.
 func conflictOr(err error, what string) error {
@@ -185,7 +201,7 @@ func (s *Store) Lookup(ctx context.Context, by tenancy.Field, value string) (*te
 	case tenancy.BySlug:
 		where = "slug = ?"
 	case tenancy.ByDomain:
-		where = "id = (SELECT tenant_id FROM tenancy_domains WHERE domain = ?)"
+		where = "id = (SELECT tenant_id FROM tenancy_domains WHERE domain = ? AND " + serving + ")"
 	default:
 		return nil, fmt.Errorf("lookup by %s: %w", by, tenancy.ErrInvalid)
 	}
@@ -217,7 +233,7 @@ func (s *Store) loadDomains(ctx context.Context, ts []*tenancy.Tenant) error {
 		args[i] = t.ID
 	}
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(ts)), ", ")
-	rows, err := s.db.QueryContext(ctx, s.q("SELECT tenant_id, domain FROM tenancy_domains WHERE tenant_id IN ("+marks+") ORDER BY tenant_id, position"), args...)
+	rows, err := s.db.QueryContext(ctx, s.q("SELECT tenant_id, domain FROM tenancy_domains WHERE tenant_id IN ("+marks+") AND "+serving+" ORDER BY tenant_id, position"), args...)
 	if err != nil {
 		return fmt.Errorf("load domains: %w", err)
 	}
@@ -253,7 +269,16 @@ func (s *Store) Update(ctx context.Context, t *tenancy.Tenant) error {
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return s.missingOrStale(ctx, tx, t, err)
 		}
-		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM tenancy_domains WHERE tenant_id = ?"), t.ID); err != nil {
+		// Serving domains no longer listed go; claims in other states stay.
+		drop := "DELETE FROM tenancy_domains WHERE tenant_id = ? AND " + serving
+		args := []any{t.ID}
+		if len(t.Domains) > 0 {
+			drop += " AND domain NOT IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(t.Domains)), ", ") + ")"
+			for _, d := range t.Domains {
+				args = append(args, d)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, s.q(drop), args...); err != nil {
 			return err
 		}
 		return s.insertDomains(ctx, tx, t)

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"database/sql"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -33,6 +34,14 @@ func TestConformance(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			tenancytest.RunStoreTests(t, func(t *testing.T) tenancytest.Adapter { return newStore(t, b.open) })
+		})
+	}
+}
+
+func TestDomainConformance(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			tenancytest.RunDomainStoreTests(t, func(t *testing.T) tenancytest.DomainAdapter { return newStore(t, b.open) })
 		})
 	}
 }
@@ -108,4 +117,43 @@ func TestDeleteWithoutForeignKeys(t *testing.T) {
 	require.NoError(t, err, "the old tenant's domain is still taken")
 	_, _, err = reg.Authenticate(ctx, tok)
 	assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "an old tenant's key logs into the new one")
+}
+
+// Domains stored before verification existed stay verified and serving
+// after the upgrade, with a token and no scheduled check.
+func TestMigrateKeepsExistingDomainsServing(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			db := b.open(t)
+			migs, err := sqldb.LoadMigrations(os.DirFS("migrations"), db.Dialect.String())
+			require.NoError(t, err)
+			require.NoError(t, db.Migrate(ctx, "tenancy", migs[:2]))
+			tn := tenancytest.Tenant("acme")
+			_, err = db.ExecContext(ctx, db.Dialect.Rebind(`INSERT INTO tenancy_tenants (id, slug, name, status, plan, region, isolation, dsn, branding, api_version, settings, version, created_at, updated_at)
+				VALUES (?, ?, ?, 'active', '', '', 'shared', '', '{}', '', '{}', 1, ?, ?)`), tn.ID, tn.Slug, tn.Name, tn.CreatedAt, tn.UpdatedAt)
+			require.NoError(t, err)
+			for i, d := range tn.Domains {
+				_, err = db.ExecContext(ctx, db.Dialect.Rebind("INSERT INTO tenancy_domains (domain, tenant_id, position) VALUES (?, ?, ?)"), d, tn.ID, i)
+				require.NoError(t, err)
+			}
+
+			s, err := sqlstore.New(db.DB)
+			require.NoError(t, err)
+			require.NoError(t, s.Migrate(ctx))
+			got, err := s.Lookup(ctx, tenancy.ByDomain, "acme.example")
+			require.NoError(t, err)
+			assert.Equal(t, tn.Domains, got.Domains)
+			list, err := s.ListDomains(ctx, tn.ID, "")
+			require.NoError(t, err)
+			require.Len(t, list, 2)
+			for _, d := range list {
+				assert.Equal(t, tenancy.DomainVerified, d.State)
+				assert.Len(t, d.Token, 32)
+				assert.True(t, d.NextCheckAt.IsZero())
+				assert.True(t, d.CreatedAt.Equal(tn.UpdatedAt))
+			}
+			assert.NotEqual(t, list[0].Token, list[1].Token)
+		})
+	}
 }
