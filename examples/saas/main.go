@@ -106,7 +106,16 @@
 // Secure cookie and its per-client limit on failed log-ins; default
 // none), -redis (SAASKIT_REDIS_URL, e.g. redis://localhost:6379/0: keep
 // rate limits and webhook replay protection in Redis instead of the
-// database).
+// database), -nats (SAASKIT_NATS_URL, e.g. nats://127.0.0.1:4222: relay
+// user events to NATS JetStream, where examples/billing consumes them).
+//
+// Events for other products: user.created is written to an outbox
+// (package events) in the transaction that creates the user, and
+// user.erased in the one that records the erasure's webhook message
+// once the erasure is done; with -nats a relay publishes each once to the
+// JetStream stream EVENTS. Without it they stay in the outbox. An
+// erasure deletes the user's relayed events from the outbox and purges
+// them from the stream.
 //
 // Replicas: run several processes on one PostgreSQL database (and, with
 // -redis, one Redis) and they act as one service: tenants, API keys,
@@ -168,6 +177,9 @@ func main() {
 
 type config struct {
 	addr, dataDir, domain, db, redis string
+	// nats is the NATS server the events relay publishes to; without
+	// one, events stay in the outbox.
+	nats string
 	// trustedProxies are the reverse proxies whose X-Forwarded-Proto
 	// and X-Forwarded-For the console believes.
 	trustedProxies []netip.Prefix
@@ -180,6 +192,7 @@ func parseFlags(args []string) (config, error) {
 	fsFlags.StringVar(&c.dataDir, "data", envOr("SAASKIT_DATA_DIR", "data"), "directory of the SQLite database, keys and backups")
 	fsFlags.StringVar(&c.db, "db", envOr("SAASKIT_DATABASE_URL", ""), "a postgres:// URL to use PostgreSQL instead of <data>/saas.db")
 	fsFlags.StringVar(&c.redis, "redis", envOr("SAASKIT_REDIS_URL", ""), "a redis:// URL to keep rate limits and webhook replay protection in Redis instead of the database")
+	fsFlags.StringVar(&c.nats, "nats", envOr("SAASKIT_NATS_URL", ""), "a nats:// URL of NATS with JetStream to publish user events to other products (default: they stay in the outbox)")
 	fsFlags.StringVar(&c.domain, "domain", envOr("SAASKIT_BASE_DOMAIN", "localhost"), "base domain whose subdomains name tenants")
 	proxies := fsFlags.String("trusted-proxies", envOr("SAASKIT_TRUSTED_PROXIES", ""),
 		"comma-separated CIDRs of reverse proxies whose X-Forwarded-Proto and X-Forwarded-For are believed (default: none)")
@@ -289,6 +302,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if hooks.bus, err = openBus(ctx, store.DB(), cfg.nats, logger); err != nil {
+		return err
+	}
+	defer hooks.bus.close()
+	hooks.db = store.DB()
 	featCtx, stopFeatures := context.WithCancel(context.Background())
 	feats, featuresDone, err := newFeatures(featCtx, store.DB(), stdout, logger)
 	if err != nil {
@@ -367,6 +385,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	workerCtx, stopWorker := context.WithCancel(context.Background())
 	go func() { defer close(workerDone); hooks.run(workerCtx) }()
 	defer func() { stopWorker(); <-workerDone }()
+	relayDone := make(chan struct{})
+	go func() { defer close(relayDone); hooks.bus.run(workerCtx) }()
+	defer func() { stopWorker(); <-relayDone }()
 	select {
 	case err := <-serveErr:
 		return err

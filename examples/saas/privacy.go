@@ -67,8 +67,10 @@ func newPrivacy(ctx context.Context, u *users, keys *skcrypto.Keyring, h *hooks,
 		return p.checkpoint(ctx, r.TenantID)
 	}
 	p.incidents = gdpr.NewIncidents(requests, nil)
-	p.engine, err = gdpr.New(requests, gdpr.Options{Logger: logger, OnChange: onChange, Holds: requests},
-		userSource{u}, gdprsource.Webhook(h.d), gdpr.ConsentSource(ledger), gdprsource.Crypto(keys, "users", "webhook.messages"))
+	// The user's events, in the outbox and the stream, are erased too.
+	sources := append([]gdpr.Source{userSource{u}, gdprsource.Webhook(h.d), gdpr.ConsentSource(ledger),
+		gdprsource.Crypto(keys, "users", "webhook.messages")}, h.bus.sources...)
+	p.engine, err = gdpr.New(requests, gdpr.Options{Logger: logger, OnChange: onChange, Holds: requests}, sources...)
 	if err != nil {
 		return nil, err
 	}

@@ -228,7 +228,7 @@ func (u *users) create(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, err)
 		return
 	}
-	u.hooks.d.Wake() // the event committed: deliver it now, not at the next poll
+	u.hooks.sent() // the events committed: deliver them now, not at the next poll
 	versioning.SetType(r.Context(), "user")
 	writeJSON(w, http.StatusCreated, created)
 }
@@ -328,6 +328,11 @@ func (u *users) erase(w http.ResponseWriter, r *http.Request) {
 	}
 	// Erase the user's webhook messages too: they carried the email.
 	if _, err := u.hooks.d.EraseSubject(r.Context(), t.ID, id); err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	// And the events about them that the outbox and the stream keep.
+	if err := u.hooks.bus.erase(r.Context(), t.ID, id); err != nil {
 		u.fail(w, r, err)
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	skcrypto "github.com/saaskit/saaskit/crypto"
+	"github.com/saaskit/saaskit/events"
 	"github.com/saaskit/saaskit/problem"
 	"github.com/saaskit/saaskit/tenancy"
 	"github.com/saaskit/saaskit/versioning"
@@ -26,6 +27,8 @@ import (
 // shows the tenant, with its key, what arrived.
 type hooks struct {
 	d       *webhook.Dispatcher
+	db      *sql.DB
+	bus     *bus // events for other products, written beside the webhooks
 	queue   webhook.Queue
 	limiter webhook.RateLimiter
 	seen    webhook.SeenStore
@@ -89,12 +92,29 @@ func newHooks(ctx context.Context, st *webhookstore.Store, shared sharedState, k
 	return &hooks{d: d, queue: st, limiter: shared.endpointLimits, seen: shared.seen, logger: logger, received: map[string][]json.RawMessage{}}, nil
 }
 
-// emit sends an event about a resource to the tenant's endpoints, inside
-// tx when one is given (the outbox: the event commits with the change).
-// subject is the person the payload is about, if it names one (erasure
-// deletes the event with them); resource is the ID of what the event is
-// about, its ordering key.
+// emit sends an event about a resource to the tenant's endpoints and,
+// through the events outbox, to other products, inside tx when one is
+// given, else in a transaction of its own: the webhook message and the
+// event commit together, and with the change when tx makes it. subject
+// is the person the payload is about, if it names one (erasure deletes
+// the event with them); resource is the ID of what the event is about,
+// its ordering key. Call sent after tx commits.
 func (h *hooks) emit(ctx context.Context, tx *sql.Tx, tenantID, eventType, subject, resource string, data any) error {
+	if tx == nil {
+		tx, err := h.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = tx.Rollback() }()
+		if err := h.emit(ctx, tx, tenantID, eventType, subject, resource, data); err != nil {
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+		h.sent()
+		return nil
+	}
 	payload, err := json.Marshal(map[string]any{"type": eventType, "data": data})
 	if err != nil {
 		return err
@@ -102,12 +122,25 @@ func (h *hooks) emit(ctx context.Context, tx *sql.Tx, tenantID, eventType, subje
 	// Events about one resource keep their order on ordered endpoints,
 	// and events about others are not held behind them.
 	msg := &webhook.Message{TenantID: tenantID, EventType: eventType, Subject: subject, OrderingKey: resource, Payload: payload}
-	if tx != nil {
-		_, err = h.d.SendTx(ctx, tx, msg)
-	} else {
-		_, err = h.d.Send(ctx, msg)
+	if _, err := h.d.SendTx(ctx, tx, msg); err != nil {
+		return err
 	}
-	return err
+	// A user's events are one aggregate, handled in order, except
+	// user.erased: an erasure purges the user's earlier events from the
+	// stream, and a consumer must not wait for them. It carries no
+	// personal data, so no subject either.
+	aggregate := "user/" + resource
+	if eventType == "user.erased" {
+		aggregate = ""
+	}
+	return h.bus.append(ctx, tx, &events.Event{TenantID: tenantID, Type: eventType, AggregateKey: aggregate, SubjectKey: subject, Payload: payload})
+}
+
+// sent wakes the webhook workers and the events relay once events
+// committed: they go out now, not at the next poll.
+func (h *hooks) sent() {
+	h.d.Wake()
+	h.bus.notify()
 }
 
 // demoLoopback lets endpoints name, and deliveries reach, loopback, so

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/saaskit/saaskit/events"
+	"github.com/saaskit/saaskit/internal/await"
+	"github.com/saaskit/saaskit/sqlopen"
+)
+
+// natsURL is the server the test uses: SAASKIT_TEST_NATS_URL, or the
+// local default.
+func natsURL() string {
+	if u := os.Getenv("SAASKIT_TEST_NATS_URL"); u != "" {
+		return u
+	}
+	return "nats://127.0.0.1:4222"
+}
+
+// connect returns a JetStream client, skipping t when no server answers
+// unless SAASKIT_REQUIRE_NATS=1, which fails it instead.
+func connect(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(natsURL())
+	if err != nil {
+		if os.Getenv("SAASKIT_REQUIRE_NATS") == "1" {
+			t.Fatalf("SAASKIT_REQUIRE_NATS=1 but NATS at %s is unreachable: %v", natsURL(), err)
+		}
+		t.Skipf("NATS at %s is unreachable (set SAASKIT_TEST_NATS_URL): skipping: %v", natsURL(), err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	return js
+}
+
+// proc is a running binary whose stdout the test reads.
+type proc struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  []string
+	done chan error
+}
+
+// startProc runs bin with args and waits for a line matching ready;
+// it returns the line's first submatch.
+func startProc(t *testing.T, bin string, ready *regexp.Regexp, args ...string) (*proc, string) {
+	t.Helper()
+	p := &proc{cmd: exec.Command(bin, args...), done: make(chan error, 1)}
+	p.cmd.Stderr = os.Stderr
+	stdout, err := p.cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, p.cmd.Start())
+	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.out = append(p.out, sc.Text())
+			p.mu.Unlock()
+			if m := ready.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+		p.done <- p.cmd.Wait()
+	}()
+	select {
+	case m := <-found:
+		return p, m
+	case err := <-p.done:
+		t.Fatalf("%s exited before it was ready: %v\n%s", bin, err, strings.Join(p.lines(), "\n"))
+	}
+	return nil, ""
+}
+
+func (p *proc) lines() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.out...)
+}
+
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, <-p.done, "%s did not exit cleanly", p.cmd.Path)
+}
+
+func build(t *testing.T, dir, name, pkg string) string {
+	t.Helper()
+	bin := filepath.Join(dir, name)
+	out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return bin
+}
+
+func call(t *testing.T, method, url, body string, header ...string) (int, string) {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, r)
+	require.NoError(t, err)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+// accounts lists a tenant's billing accounts by user ID.
+func accounts(t *testing.T, base, tenant string) map[string]account {
+	t.Helper()
+	code, body := call(t, "GET", base+"/tenants/"+tenant+"/accounts", "")
+	require.Equal(t, http.StatusOK, code, body)
+	var out struct {
+		Accounts []account `json:"accounts"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &out))
+	m := map[string]account{}
+	for _, a := range out.Accounts {
+		m[a.UserID] = a
+	}
+	return m
+}
+
+// TestDemoToBilling runs the demo and billing as two processes on the
+// local NATS: a user created in the demo opens a billing account, every
+// event redelivered to billing changes nothing, and the user's erasure
+// closes the account and purges the user's events from the demo's
+// outbox and stream.
+func TestDemoToBilling(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the demo and billing binaries")
+	}
+	js := connect(t)
+	ctx := context.Background()
+	bins := t.TempDir()
+	demoBin, billingBin := build(t, bins, "saas", "../saas"), build(t, bins, "billing", ".")
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	consumer := "billing_test_" + hex.EncodeToString(suffix)
+	t.Cleanup(func() { _ = js.DeleteConsumer(ctx, stream, consumer) })
+
+	demoData := t.TempDir()
+	demo, port := startProc(t, demoBin, regexp.MustCompile(`listening on http://localhost:(\d+)`),
+		"-addr", "127.0.0.1:0", "-data", demoData, "-domain", "localhost", "-nats", natsURL())
+	defer demo.stop(t)
+	var acme string
+	for _, l := range demo.lines() {
+		if m := regexp.MustCompile(`seeded tenant acme; its demo API key \(shown once\): (\S+)`).FindStringSubmatch(l); m != nil {
+			acme = m[1]
+		}
+	}
+	require.NotEmpty(t, acme, "the demo printed acme's key")
+	demoBase, auth := "http://127.0.0.1:"+port, []string{"Authorization", "Bearer " + acme}
+
+	billingData := t.TempDir()
+	billingReady := regexp.MustCompile(`accounts at http://(\S+)/tenants/`)
+	startBilling := func() (*proc, string) {
+		p, addr := startProc(t, billingBin, billingReady,
+			"-addr", "127.0.0.1:0", "-data", billingData, "-nats", natsURL(), "-consumer", consumer)
+		return p, "http://" + addr
+	}
+	billing, billingBase := startBilling()
+
+	code, body := call(t, "POST", demoBase+"/api/users", `{"email_address":"ada@example.com","first_name":"Ada","last_name":"Lovelace"}`, auth...)
+	require.Equal(t, http.StatusCreated, code, body)
+	var ada struct{ ID string }
+	require.NoError(t, json.Unmarshal([]byte(body), &ada))
+	await.True(t, func() bool { _, ok := accounts(t, billingBase, "acme")[ada.ID]; return ok }, "billing opened Ada's account")
+	acct := accounts(t, billingBase, "acme")[ada.ID]
+	assert.Equal(t, "ada@example.com", acct.Email)
+	assert.Equal(t, "free", acct.Plan)
+	assert.NotContains(t, accounts(t, billingBase, "globex"), ada.ID, "another tenant's list has no acme account")
+
+	// Redelivery: billing starts again on a consumer made afresh, which
+	// hands it every event in the stream once more.
+	billing.stop(t)
+	require.NoError(t, js.DeleteConsumer(ctx, stream, consumer))
+	billing, billingBase = startBilling()
+	defer func() { billing.stop(t) }()
+	await.True(t, func() bool {
+		c, err := js.Consumer(ctx, stream, consumer)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Consumer > 0
+	}, "billing acked every redelivered event")
+	db, err := sqlopen.Open(ctx, "sqlite:"+filepath.Join(billingData, "billing.db"))
+	require.NoError(t, err)
+	defer db.Close()
+	var applied int
+	require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM billing_history WHERE tenant_id = 'acme' AND user_id = ?`, ada.ID).Scan(&applied))
+	assert.Equal(t, 1, applied, "the redelivered user.created was not applied again")
+	assert.Contains(t, accounts(t, billingBase, "acme"), ada.ID)
+
+	// Erasure, through the privacy engine.
+	code, body = call(t, "POST", demoBase+"/api/users/"+ada.ID+"/privacy-requests", `{"kind":"erasure"}`, auth...)
+	require.Equal(t, http.StatusCreated, code, body)
+	assert.Contains(t, body, `"events-outbox"`)
+	assert.Contains(t, body, `"events-events"`)
+	await.True(t, func() bool { _, ok := accounts(t, billingBase, "acme")[ada.ID]; return !ok }, "billing closed Ada's account")
+	var erased int
+	require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM billing_erased WHERE tenant_id = 'acme' AND user_id = ?`, ada.ID).Scan(&erased))
+	assert.Equal(t, 1, erased)
+
+	// The demo kept none of Ada's events, in its outbox or the stream.
+	demoDB, err := sqlopen.Open(ctx, "sqlite:"+filepath.Join(demoData, "saas.db"))
+	require.NoError(t, err)
+	defer demoDB.Close()
+	var kept int
+	require.NoError(t, demoDB.QueryRow(`SELECT COUNT(*) FROM events_outbox WHERE subject_key = ?`, ada.ID).Scan(&kept))
+	assert.Zero(t, kept, "outbox")
+	s, err := js.Stream(ctx, stream)
+	require.NoError(t, err)
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter("events.acme."+events.SubjectToken(ada.ID)+".>"))
+	require.NoError(t, err)
+	assert.Empty(t, info.State.Subjects, "stream")
+}

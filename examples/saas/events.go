@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/saaskit/saaskit/events"
+	ejs "github.com/saaskit/saaskit/events/jetstream"
+	eventstore "github.com/saaskit/saaskit/events/sqlstore"
+	"github.com/saaskit/saaskit/gdpr"
+)
+
+// EventStream is the JetStream stream the demo publishes its events to,
+// on the subjects events.<tenant>.<subject token>.<type>.
+const EventStream = "EVENTS"
+
+// bus publishes the demo's events to other products (package events):
+// each is written to the outbox in the transaction of the change it
+// reports, and, when a NATS URL is configured, a relay publishes it to
+// JetStream once. Without NATS the events stay in the outbox, to be
+// relayed by a later start with NATS.
+type bus struct {
+	outbox *eventstore.Store
+	relay  *events.Relay // nil without NATS
+	nc     *nats.Conn
+	// sources erase a user's retained events: the outbox's, and the
+	// stream's with NATS.
+	sources []gdpr.Source
+}
+
+// openBus opens the outbox in db and, when natsURL is set, connects to
+// NATS, ensures the stream and makes the relay.
+func openBus(ctx context.Context, db *sql.DB, natsURL string, logger *slog.Logger) (*bus, error) {
+	st, err := eventstore.New(db)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	outboxSource, err := eventstore.NewSource(st, eventstore.SourceOptions{Identity: gdpr.SubjectKey})
+	if err != nil {
+		return nil, err
+	}
+	b := &bus{outbox: st, sources: []gdpr.Source{outboxSource}}
+	if natsURL == "" {
+		logger.Info("no NATS URL (-nats or SAASKIT_NATS_URL): events stay in the outbox")
+		return b, nil
+	}
+	if b.nc, err = nats.Connect(natsURL, nats.Name("saaskit-demo")); err != nil {
+		return nil, fmt.Errorf("nats %s: %w", natsURL, err)
+	}
+	js, err := jetstream.New(b.nc)
+	if err == nil {
+		_, err = ejs.EnsureStream(ctx, js, EventStream, ejs.StreamOptions{})
+	}
+	var pub *ejs.Publisher
+	if err == nil {
+		pub, err = ejs.NewPublisher(js, ejs.PublisherOptions{Stream: EventStream, Source: "saaskit-demo"})
+	}
+	if err == nil {
+		b.relay, err = events.NewRelay(st, pub, events.RelayOptions{Logger: logger})
+	}
+	var streamSource *ejs.Source
+	if err == nil {
+		streamSource, err = ejs.NewSource(js, EventStream, ejs.SourceOptions{Identity: gdpr.SubjectKey})
+	}
+	if err != nil {
+		b.nc.Close()
+		return nil, err
+	}
+	b.sources = append(b.sources, streamSource)
+	logger.Info("events relayed to NATS JetStream", slog.String("stream", EventStream))
+	return b, nil
+}
+
+// append writes an event in tx, the transaction of the change it
+// reports.
+func (b *bus) append(ctx context.Context, tx *sql.Tx, e *events.Event) error {
+	return b.outbox.AppendTx(ctx, tx, e)
+}
+
+// notify wakes the relay after a commit, so the event goes out now.
+func (b *bus) notify() {
+	if b.relay != nil {
+		b.relay.Notify()
+	}
+}
+
+// run relays until ctx ends; without NATS it returns at once.
+func (b *bus) run(ctx context.Context) {
+	if b.relay != nil {
+		_ = b.relay.Run(ctx)
+	}
+}
+
+// erase erases the user's retained events, for an erasure that does not
+// go through the privacy engine (which has the sources).
+func (b *bus) erase(ctx context.Context, tenantID, userID string) error {
+	subject := gdpr.Subject{Identities: []gdpr.Identity{{Kind: gdpr.SubjectKey, Value: userID}}}
+	for _, s := range b.sources {
+		if _, err := s.Erase(ctx, tenantID, subject); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *bus) close() {
+	if b.nc != nil {
+		b.nc.Close()
+	}
+}
