@@ -43,6 +43,18 @@ type ConsumerOptions struct {
 	// EarlyDelay is the wait before an Early event comes again. Default
 	// 20 ms.
 	EarlyDelay time.Duration
+	// Render, when set, gives the handler the payload it returns in
+	// place of the published one: the payload as the consumer's pinned
+	// version has it, for example
+	//
+	//	func(_ context.Context, e *events.Event) ([]byte, error) {
+	//		return api.RenderPayload(pinned, "user", e.Payload) // package versioning
+	//	}
+	//
+	// It runs inside the Inbox, before the handler, and its error counts
+	// as the handler's: redelivered, then dead-lettered. Default: the
+	// payload as published.
+	Render func(ctx context.Context, e *events.Event) ([]byte, error)
 	// TracerProvider makes the saaskit.events.handle spans, children of
 	// the writer's trace context. Default otel's global.
 	TracerProvider trace.TracerProvider
@@ -101,6 +113,9 @@ func NewConsumer(ctx context.Context, js jetstream.JetStream, stream, name strin
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if render := opts.Render; render != nil {
+		h = renderFirst(h, render)
 	}
 	cfg := jetstream.ConsumerConfig{
 		Durable: name, AckPolicy: jetstream.AckExplicitPolicy, AckWait: opts.AckWait,
@@ -214,4 +229,18 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, e *events.
 		}
 	}
 	_ = msg.Term()
+}
+
+// renderFirst returns a handler that runs h on a copy of the event whose
+// payload render made.
+func renderFirst(h events.Handler, render func(context.Context, *events.Event) ([]byte, error)) events.Handler {
+	return func(ctx context.Context, e *events.Event) error {
+		payload, err := render(ctx, e)
+		if err != nil {
+			return fmt.Errorf("events jetstream: render event %s (%s v%d): %w", e.ID, e.Type, e.Version, err)
+		}
+		rendered := *e
+		rendered.Payload = payload
+		return h(ctx, &rendered)
+	}
 }

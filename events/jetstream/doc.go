@@ -40,6 +40,12 @@
 // and tracestate headers, and each handler runs in a
 // saaskit.events.handle consumer span continuing it.
 //
+// An event's payload has a schema version (Event.Version,
+// ce-dataversion). A consumer pinned to an older version of the
+// producer's API sets ConsumerOptions.Render, for example to
+// versioning's API.RenderPayload, and its handler gets the payload as
+// that version has it; the event in the stream stays as published.
+//
 // # Messages
 //
 // Subjects are <prefix>.<tenant>.<subject token>.<type>

@@ -113,6 +113,8 @@ func TestOutboxToConsumer(t *testing.T) {
 			if s.Name() == "saaskit.events.handle" {
 				handles++
 				assert.Equal(t, writer.SpanContext().TraceID(), s.Parent().TraceID(), "the handler continues the writer's trace")
+				assert.Equal(t, writer.SpanContext().SpanID(), s.Parent().SpanID(), "the handler's span is a child of the writer's")
+				assert.True(t, s.Parent().IsRemote(), "the parent came through the message's headers")
 			}
 		}
 		assert.Equal(t, n, handles)
