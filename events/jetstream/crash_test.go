@@ -23,6 +23,7 @@ import (
 	ejs "github.com/saaskit/saaskit/events/jetstream"
 	"github.com/saaskit/saaskit/events/sqlstore"
 	"github.com/saaskit/saaskit/internal/await"
+	"github.com/saaskit/saaskit/internal/natstest"
 	"github.com/saaskit/saaskit/internal/sqldb"
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
 )
@@ -69,7 +70,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 		// A server of the test's own, restarted every few rounds, when
 		// nats-server is installed; else the shared one, never restarted.
 		srv := startServer(t)
-		url, restart := natsURL(), func() {}
+		url, restart := natstest.URL(), func() {}
 		if srv != nil {
 			url, restart = srv.url, srv.restart
 		} else {

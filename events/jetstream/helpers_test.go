@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"strings"
 	"testing"
 
@@ -13,32 +12,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	ejs "github.com/saaskit/saaskit/events/jetstream"
+	"github.com/saaskit/saaskit/internal/natstest"
 )
 
-// natsURL is the server tests use: SAASKIT_TEST_NATS_URL, or the local
-// default.
-func natsURL() string {
-	if u := os.Getenv("SAASKIT_TEST_NATS_URL"); u != "" {
-		return u
-	}
-	return "nats://127.0.0.1:4222"
-}
-
-// connect returns a JetStream client, skipping t when no server answers
-// unless SAASKIT_REQUIRE_NATS=1, which fails it instead.
+// connect returns a JetStream client on the test server (natstest).
 func connect(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc, err := nats.Connect(natsURL())
-	if err != nil {
-		if os.Getenv("SAASKIT_REQUIRE_NATS") == "1" {
-			t.Fatalf("SAASKIT_REQUIRE_NATS=1 but NATS at %s is unreachable: %v", natsURL(), err)
-		}
-		t.Skipf("NATS at %s is unreachable (set SAASKIT_TEST_NATS_URL): skipping: %v", natsURL(), err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	return nc, js
+	return natstest.Connect(t)
 }
 
 // newStream creates a stream with a unique name and prefix, deleted when

@@ -17,41 +17,15 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/saaskit/saaskit/events"
 	"github.com/saaskit/saaskit/internal/await"
+	"github.com/saaskit/saaskit/internal/natstest"
 	"github.com/saaskit/saaskit/sqlopen"
 )
-
-// natsURL is the server the test uses: SAASKIT_TEST_NATS_URL, or the
-// local default.
-func natsURL() string {
-	if u := os.Getenv("SAASKIT_TEST_NATS_URL"); u != "" {
-		return u
-	}
-	return "nats://127.0.0.1:4222"
-}
-
-// connect returns a JetStream client, skipping t when no server answers
-// unless SAASKIT_REQUIRE_NATS=1, which fails it instead.
-func connect(t *testing.T) jetstream.JetStream {
-	t.Helper()
-	nc, err := nats.Connect(natsURL())
-	if err != nil {
-		if os.Getenv("SAASKIT_REQUIRE_NATS") == "1" {
-			t.Fatalf("SAASKIT_REQUIRE_NATS=1 but NATS at %s is unreachable: %v", natsURL(), err)
-		}
-		t.Skipf("NATS at %s is unreachable (set SAASKIT_TEST_NATS_URL): skipping: %v", natsURL(), err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	return js
-}
 
 // proc is a running binary whose stdout the test reads.
 type proc struct {
@@ -160,7 +134,7 @@ func TestDemoToBilling(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the demo and billing binaries")
 	}
-	js := connect(t)
+	_, js := natstest.Connect(t)
 	ctx := context.Background()
 	bins := t.TempDir()
 	demoBin, billingBin := build(t, bins, "saas", "../saas"), build(t, bins, "billing", ".")
@@ -171,7 +145,7 @@ func TestDemoToBilling(t *testing.T) {
 
 	demoData := t.TempDir()
 	demo, port := startProc(t, demoBin, regexp.MustCompile(`listening on http://localhost:(\d+)`),
-		"-addr", "127.0.0.1:0", "-data", demoData, "-domain", "localhost", "-nats", natsURL())
+		"-addr", "127.0.0.1:0", "-data", demoData, "-domain", "localhost", "-nats", natstest.URL())
 	defer demo.stop(t)
 	var acme string
 	for _, l := range demo.lines() {
@@ -186,7 +160,7 @@ func TestDemoToBilling(t *testing.T) {
 	billingReady := regexp.MustCompile(`accounts at http://(\S+)/tenants/`)
 	startBilling := func() (*proc, string) {
 		p, addr := startProc(t, billingBin, billingReady,
-			"-addr", "127.0.0.1:0", "-data", billingData, "-nats", natsURL(), "-consumer", consumer)
+			"-addr", "127.0.0.1:0", "-data", billingData, "-nats", natstest.URL(), "-consumer", consumer)
 		return p, "http://" + addr
 	}
 	billing, billingBase := startBilling()
