@@ -208,3 +208,41 @@ func TestGDPRSourcePurgesTheSubjectsEvents(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, n)
 }
+
+// TestUndecodableMessageIsDeadLettered: a message on the stream that is
+// not an event (here, without ce-dataversion) goes to the dead letters
+// at once, its handler never runs, and the events after it flow.
+func TestUndecodableMessageIsDeadLettered(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, js := connect(t)
+	stream, prefix := newStream(t, js)
+	good := &events.Event{ID: "good", TenantID: "acme", Type: "user.created", Version: 1, AggregateKey: "user/2", OccurredAt: time.Now()}
+	bad := ejs.Message(prefix, "test", &events.Event{ID: "bad", TenantID: "acme", Type: "user.created", Version: 1, AggregateKey: "user/1", OccurredAt: time.Now()})
+	bad.Header.Del(ejs.HeaderVersion)
+	_, err := js.PublishMsg(ctx, bad)
+	require.NoError(t, err)
+	pub, err := ejs.NewPublisher(js, ejs.PublisherOptions{Prefix: prefix})
+	require.NoError(t, err)
+	require.Equal(t, []error{nil}, pub.Publish(ctx, []*events.Event{good}))
+
+	var mu sync.Mutex
+	var handled []string
+	cons, err := ejs.NewConsumer(ctx, js, stream, "billing", memstore.NewInbox(), func(_ context.Context, e *events.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		handled = append(handled, e.ID)
+		return nil
+	}, ejs.ConsumerOptions{})
+	require.NoError(t, err)
+	go func() { _ = cons.Run(ctx) }()
+	await.True(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(handled) == 1 }, "the event after the bad message is handled")
+	mu.Lock()
+	assert.Equal(t, []string{"good"}, handled)
+	mu.Unlock()
+	dead := streamMessages(t, js, ejs.DeadLetterStream(stream))
+	require.Len(t, dead, 1)
+	assert.Equal(t, "bad", dead[0].Headers().Get(ejs.HeaderID))
+	assert.Contains(t, dead[0].Headers().Get("Saaskit-Dead-Letter-Reason"), ejs.HeaderVersion)
+	assert.Equal(t, ejs.DeadLetterPrefix(stream)+".billing."+bad.Subject, dead[0].Subject())
+}

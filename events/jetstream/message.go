@@ -81,6 +81,7 @@ func Decode(subject string, header nats.Header, data []byte) (*events.Event, err
 	if e.OccurredAt, err = time.Parse(time.RFC3339Nano, header.Get(HeaderTime)); err != nil {
 		return nil, fmt.Errorf("%w: message on %s: header %s: %v", events.ErrInvalid, subject, HeaderTime, err)
 	}
+	e.OccurredAt = e.OccurredAt.UTC() // as the outbox keeps it, whatever offset the header has
 	for _, k := range []string{"traceparent", "tracestate", "baggage"} {
 		if v := header.Get(k); v != "" {
 			if e.Trace == nil {
