@@ -331,7 +331,8 @@ func TestDemoWebhooks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the demo binary")
 	}
-	s := start(t, buildDemo(t), t.TempDir())
+	data := t.TempDir()
+	s := start(t, buildDemo(t), data)
 	defer s.stop(t)
 	acme := s.as(t, "acme")
 
@@ -356,6 +357,24 @@ func TestDemoWebhooks(t *testing.T) {
 	resp, _ = s.call(t, "DELETE", "localhost", "/api/users/"+user.ID, nil, acme...)
 	require.Equal(t, 200, resp.StatusCode)
 	await.True(t, func() bool { return strings.Contains(received(), "user.erased") })
+	// The same events wait in the outbox for other products: without
+	// -nats the demo relays nothing, and erasure keeps what was not
+	// relayed, for its consumers.
+	assert.Contains(t, strings.Join(s.lines(), "\n"), "events stay in the outbox")
+	db, err := sql.Open("sqlite", filepath.Join(data, "saas.db"))
+	require.NoError(t, err)
+	defer db.Close()
+	rows, err := db.Query(`SELECT event_type, subject_key, relayed_at IS NULL FROM events_outbox WHERE tenant_id = 'acme' ORDER BY seq`)
+	require.NoError(t, err)
+	var outbox []string
+	for rows.Next() {
+		var typ, subject string
+		var pending bool
+		require.NoError(t, rows.Scan(&typ, &subject, &pending))
+		outbox = append(outbox, fmt.Sprintf("%s %s %v", typ, subject, pending))
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, []string{"user.created " + user.ID + " true", "user.erased  true"}, outbox)
 
 	resp, body = s.call(t, "GET", "localhost", "/api/webhooks/deliveries?state=dead", nil, acme...)
 	require.Equal(t, 200, resp.StatusCode, body)
