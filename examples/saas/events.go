@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -92,11 +94,32 @@ func (b *bus) notify() {
 	}
 }
 
-// run relays until ctx ends; without NATS it returns at once.
-func (b *bus) run(ctx context.Context) {
-	if b.relay != nil {
-		_ = b.relay.Run(ctx)
+// keepRelayed is how long the outbox keeps events after relaying them.
+const keepRelayed = 7 * 24 * time.Hour
+
+// run relays until ctx ends, and hourly deletes the events relayed
+// more than keepRelayed ago; without NATS it returns at once.
+func (b *bus) run(ctx context.Context, logger *slog.Logger) {
+	if b.relay == nil {
+		return
 	}
+	var expiring sync.WaitGroup
+	defer expiring.Wait()
+	expiring.Go(func() {
+		tick := time.NewTicker(time.Hour)
+		defer tick.Stop()
+		for {
+			if _, err := b.outbox.Expire(ctx, time.Now().Add(-keepRelayed), 10_000); err != nil && ctx.Err() == nil {
+				logger.ErrorContext(ctx, "events outbox: expire", slog.String("error", err.Error()))
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	_ = b.relay.Run(ctx)
 }
 
 // erase erases the user's retained events, for an erasure that does not

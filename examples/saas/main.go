@@ -386,7 +386,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	go func() { defer close(workerDone); hooks.run(workerCtx) }()
 	defer func() { stopWorker(); <-workerDone }()
 	relayDone := make(chan struct{})
-	go func() { defer close(relayDone); hooks.bus.run(workerCtx) }()
+	go func() { defer close(relayDone); hooks.bus.run(workerCtx, logger) }()
 	defer func() { stopWorker(); <-relayDone }()
 	select {
 	case err := <-serveErr:
