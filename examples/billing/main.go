@@ -23,10 +23,17 @@
 // default 127.0.0.1:8090), -consumer (the durable consumer's name,
 // default billing).
 //
-// GET /tenants/{tenant}/accounts lists a tenant's accounts. Billing
-// holds no tenant API keys, so it authenticates no one: the endpoint is
-// read-only and listens on loopback only, an operator's port, and
-// billing refuses to listen elsewhere.
+// Accounts, read-only, one of two ways:
+//
+//   - With -tenancy-db (BILLING_TENANCY_DATABASE_URL) naming the demo's
+//     database (sqlite:data/saas.db, or its postgres:// URL), billing
+//     shares the demo's tenants and API keys (package tenancy): GET
+//     /api/accounts with a tenant's key lists that tenant's accounts,
+//     and no other's. Billing only reads the tenancy tables.
+//   - Without it billing holds no keys and authenticates no one: GET
+//     /tenants/{tenant}/accounts lists any tenant's, on a loopback
+//     address only (an operator's port); billing refuses to listen
+//     elsewhere.
 package main
 
 import (
@@ -55,6 +62,8 @@ import (
 	eventstore "github.com/saaskit/saaskit/events/sqlstore"
 	"github.com/saaskit/saaskit/observability/otelsetup"
 	"github.com/saaskit/saaskit/sqlopen"
+	"github.com/saaskit/saaskit/tenancy"
+	tenancystore "github.com/saaskit/saaskit/tenancy/sqlstore"
 )
 
 // stream is the demo's events stream (examples/saas EventStream).
@@ -71,6 +80,9 @@ func main() {
 
 type config struct {
 	nats, dataDir, db, addr, consumer string
+	// tenancyDB is the demo's database, whose tenants and keys
+	// authenticate callers; empty: the loopback operator endpoint.
+	tenancyDB string
 }
 
 func parseFlags(args []string) (config, error) {
@@ -81,15 +93,20 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.db, "db", envOr("BILLING_DATABASE_URL", ""), "a postgres:// URL to use PostgreSQL instead of <data>/billing.db")
 	fs.StringVar(&c.addr, "addr", envOr("BILLING_ADDR", "127.0.0.1:8090"), "loopback address of the read-only operator endpoint")
 	fs.StringVar(&c.consumer, "consumer", "billing", "name of the durable consumer")
+	fs.StringVar(&c.tenancyDB, "tenancy-db", envOr("BILLING_TENANCY_DATABASE_URL", ""),
+		"the demo's database (sqlite:<path> or postgres://...), whose tenant API keys then authenticate GET /api/accounts")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if c.tenancyDB != "" {
+		return c, nil
 	}
 	host, _, err := net.SplitHostPort(c.addr)
 	if err != nil {
 		return c, fmt.Errorf("-addr %q: %w", c.addr, err)
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return c, fmt.Errorf("-addr %q: must be a loopback address: the endpoint authenticates no one", c.addr)
+		return c, fmt.Errorf("-addr %q: must be a loopback address: without -tenancy-db the endpoint authenticates no one", c.addr)
 	}
 	return c, nil
 }
@@ -157,9 +174,23 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /tenants/{tenant}/accounts", b.accounts)
+	route := "/tenants/{tenant}/accounts"
+	if cfg.tenancyDB == "" {
+		mux.HandleFunc("GET "+route, func(w http.ResponseWriter, r *http.Request) { b.accounts(w, r, r.PathValue("tenant")) })
+	} else {
+		route = "/api/accounts"
+		authed, closeTenancy, err := tenantAuth(ctx, cfg.tenancyDB, logger)
+		if err != nil {
+			return err
+		}
+		defer closeTenancy()
+		mux.Handle("GET "+route, authed(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			t, _ := tenancy.FromContext(r.Context())
+			b.accounts(w, r, t.ID)
+		})))
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	fmt.Fprintf(stdout, "billing: consuming %s as %s; accounts at http://%s/tenants/{tenant}/accounts\n", stream, cfg.consumer, ln.Addr())
+	fmt.Fprintf(stdout, "billing: consuming %s as %s; accounts at http://%s%s\n", stream, cfg.consumer, ln.Addr(), route)
 
 	consumed := make(chan error, 1)
 	consumeCtx, stopConsuming := context.WithCancel(ctx)
@@ -281,10 +312,30 @@ type account struct {
 	OpenedAt string `json:"opened_at"`
 }
 
-// accounts handles GET /tenants/{tenant}/accounts: that tenant's
-// accounts only.
-func (b *billing) accounts(w http.ResponseWriter, r *http.Request) {
-	rows, err := b.db.QueryContext(r.Context(), b.q(`SELECT user_id, plan, email, opened_at FROM billing_accounts WHERE tenant_id = ? ORDER BY user_id`), r.PathValue("tenant"))
+// tenantAuth returns middleware that lets through only requests with an
+// API key of a tenant in the demo's database dsn, with that tenant in
+// their context.
+func tenantAuth(ctx context.Context, dsn string, logger *slog.Logger) (func(http.Handler) http.Handler, func(), error) {
+	db, err := sqlopen.Open(ctx, dsn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-tenancy-db: %w", err)
+	}
+	store, err := tenancystore.New(db)
+	if err != nil {
+		_ = db.Close()
+		return nil, nil, fmt.Errorf("-tenancy-db: %w", err)
+	}
+	reg := tenancy.NewRegistry(store, store, tenancy.Options{})
+	// Optional: a request without a key reaches RequireAuth, which
+	// answers 401, not 400 for naming no tenant.
+	resolve := tenancy.Middleware(tenancy.MiddlewareOptions{Authenticate: []tenancy.Authenticator{tenancy.APIKeyAuth(reg)}, Optional: true, Logger: logger})
+	return func(h http.Handler) http.Handler { return resolve(tenancy.RequireAuth()(h)) },
+		func() { reg.Close(); _ = db.Close() }, nil
+}
+
+// accounts answers the tenant's accounts, and no other tenant's.
+func (b *billing) accounts(w http.ResponseWriter, r *http.Request, tenantID string) {
+	rows, err := b.db.QueryContext(r.Context(), b.q(`SELECT user_id, plan, email, opened_at FROM billing_accounts WHERE tenant_id = ? ORDER BY user_id`), tenantID)
 	if err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -304,5 +355,5 @@ func (b *billing) accounts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"tenant": r.PathValue("tenant"), "accounts": out})
+	_ = json.NewEncoder(w).Encode(map[string]any{"tenant": tenantID, "accounts": out})
 }

@@ -109,10 +109,10 @@ func call(t *testing.T, method, url, body string, header ...string) (int, string
 	return resp.StatusCode, string(b)
 }
 
-// accounts lists a tenant's billing accounts by user ID.
-func accounts(t *testing.T, base, tenant string) map[string]account {
+// accounts lists billing accounts by user ID: GET url, with header.
+func accounts(t *testing.T, url string, header ...string) map[string]account {
 	t.Helper()
-	code, body := call(t, "GET", base+"/tenants/"+tenant+"/accounts", "")
+	code, body := call(t, "GET", url, "", header...)
 	require.Equal(t, http.StatusOK, code, body)
 	var out struct {
 		Accounts []account `json:"accounts"`
@@ -157,30 +157,36 @@ func TestDemoToBilling(t *testing.T) {
 	demoBase, auth := "http://127.0.0.1:"+port, []string{"Authorization", "Bearer " + acme}
 
 	billingData := t.TempDir()
-	billingReady := regexp.MustCompile(`accounts at http://(\S+)/tenants/`)
-	startBilling := func() (*proc, string) {
-		p, addr := startProc(t, billingBin, billingReady,
-			"-addr", "127.0.0.1:0", "-data", billingData, "-nats", natstest.URL(), "-consumer", consumer)
+	billingReady := regexp.MustCompile(`accounts at http://([^/\s]+)/`)
+	startBilling := func(extra ...string) (*proc, string) {
+		p, addr := startProc(t, billingBin, billingReady, append([]string{
+			"-addr", "127.0.0.1:0", "-data", billingData, "-nats", natstest.URL(), "-consumer", consumer}, extra...)...)
 		return p, "http://" + addr
 	}
+	// First on the loopback operator endpoint, which names the tenant.
 	billing, billingBase := startBilling()
+	operatorList := func(tenant string) map[string]account {
+		return accounts(t, billingBase+"/tenants/"+tenant+"/accounts")
+	}
 
 	code, body := call(t, "POST", demoBase+"/api/users", `{"email_address":"ada@example.com","first_name":"Ada","last_name":"Lovelace"}`, auth...)
 	require.Equal(t, http.StatusCreated, code, body)
 	var ada struct{ ID string }
 	require.NoError(t, json.Unmarshal([]byte(body), &ada))
-	await.True(t, func() bool { _, ok := accounts(t, billingBase, "acme")[ada.ID]; return ok }, "billing opened Ada's account")
-	acct := accounts(t, billingBase, "acme")[ada.ID]
+	await.True(t, func() bool { _, ok := operatorList("acme")[ada.ID]; return ok }, "billing opened Ada's account")
+	acct := operatorList("acme")[ada.ID]
 	assert.Equal(t, "ada@example.com", acct.Email)
 	assert.Equal(t, "free", acct.Plan)
-	assert.NotContains(t, accounts(t, billingBase, "globex"), ada.ID, "another tenant's list has no acme account")
+	assert.NotContains(t, operatorList("globex"), ada.ID, "another tenant's list has no acme account")
 
 	// Redelivery: billing starts again on a consumer made afresh, which
-	// hands it every event in the stream once more.
+	// hands it every event in the stream once more. This time it shares
+	// the demo's tenants and keys.
 	billing.stop(t)
 	require.NoError(t, js.DeleteConsumer(ctx, stream, consumer))
-	billing, billingBase = startBilling()
+	billing, billingBase = startBilling("-tenancy-db", "sqlite:"+filepath.Join(demoData, "saas.db"))
 	defer func() { billing.stop(t) }()
+	list := func(header ...string) map[string]account { return accounts(t, billingBase+"/api/accounts", header...) }
 	await.True(t, func() bool {
 		c, err := js.Consumer(ctx, stream, consumer)
 		if err != nil {
@@ -195,14 +201,26 @@ func TestDemoToBilling(t *testing.T) {
 	var applied int
 	require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM billing_history WHERE tenant_id = 'acme' AND user_id = ?`, ada.ID).Scan(&applied))
 	assert.Equal(t, 1, applied, "the redelivered user.created was not applied again")
-	assert.Contains(t, accounts(t, billingBase, "acme"), ada.ID)
+	assert.Contains(t, list(auth...), ada.ID, "acme's key lists acme's accounts")
+	var globex string
+	for _, l := range demo.lines() {
+		if m := regexp.MustCompile(`seeded tenant globex; its demo API key \(shown once\): (\S+)`).FindStringSubmatch(l); m != nil {
+			globex = m[1]
+		}
+	}
+	require.NotEmpty(t, globex)
+	assert.NotContains(t, list("Authorization", "Bearer "+globex), ada.ID, "globex's key lists no acme account")
+	code, _ = call(t, "GET", billingBase+"/api/accounts", "")
+	assert.Equal(t, http.StatusUnauthorized, code, "no key, no accounts")
+	code, _ = call(t, "GET", billingBase+"/tenants/acme/accounts", "", auth...)
+	assert.Equal(t, http.StatusNotFound, code, "the unauthenticated operator endpoint is not served beside the keys")
 
 	// Erasure, through the privacy engine.
 	code, body = call(t, "POST", demoBase+"/api/users/"+ada.ID+"/privacy-requests", `{"kind":"erasure"}`, auth...)
 	require.Equal(t, http.StatusCreated, code, body)
 	assert.Contains(t, body, `"events-outbox"`)
 	assert.Contains(t, body, `"events-events"`)
-	await.True(t, func() bool { _, ok := accounts(t, billingBase, "acme")[ada.ID]; return !ok }, "billing closed Ada's account")
+	await.True(t, func() bool { _, ok := list(auth...)[ada.ID]; return !ok }, "billing closed Ada's account")
 	var erased int
 	require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM billing_erased WHERE tenant_id = 'acme' AND user_id = ?`, ada.ID).Scan(&erased))
 	assert.Equal(t, 1, erased)
