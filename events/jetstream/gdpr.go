@@ -28,6 +28,12 @@ type SourceOptions struct {
 // purges, by subject, every message whose subject carries the data
 // subject's token, in the stream and its dead letters. Nothing is
 // crypto-shredded: the messages are gone from the stream.
+//
+// A purged event is gone for consumers that had not had it yet too. An
+// Inbox runs an aggregate's events in order, so an event written after
+// the erasure in the same aggregate would wait for ever for the purged
+// one before it: give such events (a user.erased, say) an aggregate of
+// their own, and make their handler right whichever comes first.
 type Source struct {
 	js     jetstream.JetStream
 	stream string

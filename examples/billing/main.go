@@ -29,7 +29,7 @@
 //     database (sqlite:data/saas.db, or its postgres:// URL), billing
 //     shares the demo's tenants and API keys (package tenancy): GET
 //     /api/accounts with a tenant's key lists that tenant's accounts,
-//     and no other's. Billing only reads the tenancy tables.
+//     and no other's. Billing writes there only a key's last use.
 //   - Without it billing holds no keys and authenticates no one: GET
 //     /tenants/{tenant}/accounts lists any tenant's, on a loopback
 //     address only (an operator's port); billing refuses to listen
