@@ -155,6 +155,10 @@ func TestDemoToBilling(t *testing.T) {
 	}
 	require.NotEmpty(t, acme, "the demo printed acme's key")
 	demoBase, auth := "http://127.0.0.1:"+port, []string{"Authorization", "Bearer " + acme}
+	code, body := call(t, "GET", demoBase+"/readyz", "")
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Contains(t, body, `"nats"`)
+	assert.Contains(t, body, `"events:outbox"`)
 
 	billingData := t.TempDir()
 	billingReady := regexp.MustCompile(`accounts at http://([^/\s]+)/`)
@@ -169,7 +173,7 @@ func TestDemoToBilling(t *testing.T) {
 		return accounts(t, billingBase+"/tenants/"+tenant+"/accounts")
 	}
 
-	code, body := call(t, "POST", demoBase+"/api/users", `{"email_address":"ada@example.com","first_name":"Ada","last_name":"Lovelace"}`, auth...)
+	code, body = call(t, "POST", demoBase+"/api/users", `{"email_address":"ada@example.com","first_name":"Ada","last_name":"Lovelace"}`, auth...)
 	require.Equal(t, http.StatusCreated, code, body)
 	var ada struct{ ID string }
 	require.NoError(t, json.Unmarshal([]byte(body), &ada))

@@ -15,6 +15,7 @@ import (
 	ejs "github.com/saaskit/saaskit/events/jetstream"
 	eventstore "github.com/saaskit/saaskit/events/sqlstore"
 	"github.com/saaskit/saaskit/gdpr"
+	"github.com/saaskit/saaskit/observability/health"
 )
 
 // EventStream is the JetStream stream the demo publishes its events to,
@@ -132,6 +133,28 @@ func (b *bus) erase(ctx context.Context, tenantID, userID string) error {
 		}
 	}
 	return nil
+}
+
+// checks are the readiness checks of the relay, with NATS: the
+// connection, and the backlog of events waiting in the outbox.
+func (b *bus) checks() []health.Check {
+	if b.nc == nil {
+		return nil
+	}
+	connected := func(context.Context) error {
+		if !b.nc.IsConnected() {
+			return fmt.Errorf("nats: %s", b.nc.Status())
+		}
+		return nil
+	}
+	backlog := func(ctx context.Context) (int, time.Duration, error) {
+		n, err := b.outbox.Pending(ctx)
+		return n, 0, err
+	}
+	return []health.Check{
+		{Name: "nats", ComponentType: "component", Func: connected},
+		{Name: "events:outbox", ComponentType: "component", Func: health.Queue(backlog, 10_000, 0)},
+	}
 }
 
 func (b *bus) close() {

@@ -90,7 +90,8 @@
 //	curl -H "Authorization: Bearer $ACME" --json '{"url":"http://localhost:8080/webhooks/gone"}' http://localhost:8080/api/webhooks/endpoints
 //
 // Operations: GET /livez (the process is up) and GET /readyz (database,
-// keyring and webhook backlog, in application/health+json). Traces,
+// keyring and webhook backlog, and with -nats the NATS connection and
+// the events outbox's backlog, in application/health+json). Traces,
 // metrics and logs follow the OTEL_* variables, e.g. OTEL_TRACES_EXPORTER=
 // console, or OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 for a
 // collector; logs on stdout carry trace_id and tenant.id.
@@ -623,11 +624,13 @@ func readiness(db *sql.DB, keys *skcrypto.Keyring, hooks *hooks) (*health.Checke
 		}
 		return st.Due, time.Since(st.OldestDue), nil
 	}
-	return health.New(health.Options{Version: "dev"},
-		health.Check{Name: "sqlite", ComponentType: "datastore", Func: health.SQL(db)},
-		health.Check{Name: "keyring", ComponentType: "component", Func: health.AEAD(keys.AEAD(skcrypto.Scope{Tenant: "health"}))},
-		health.Check{Name: "webhooks:backlog", ComponentType: "component", Func: health.Queue(queue, 10_000, 5*time.Minute)},
-	)
+	checks := []health.Check{
+		{Name: "sqlite", ComponentType: "datastore", Func: health.SQL(db)},
+		{Name: "keyring", ComponentType: "component", Func: health.AEAD(keys.AEAD(skcrypto.Scope{Tenant: "health"}))},
+		{Name: "webhooks:backlog", ComponentType: "component", Func: health.Queue(queue, 10_000, 5*time.Minute)},
+	}
+	// With NATS: the connection and the events outbox's backlog.
+	return health.New(health.Options{Version: "dev"}, append(checks, hooks.bus.checks()...)...)
 }
 
 func (a *app) home(w http.ResponseWriter, r *http.Request) {
