@@ -125,6 +125,27 @@ func accounts(t *testing.T, url string, header ...string) map[string]account {
 	return m
 }
 
+// span is a span as OTEL_TRACES_EXPORTER=console prints it.
+type span struct {
+	Name        string
+	SpanContext struct{ TraceID, SpanID string }
+	Parent      struct {
+		TraceID, SpanID string
+		Remote          bool
+	}
+}
+
+// findSpan looks for the span named name of the trace in what p printed.
+func findSpan(p *proc, name, traceID string) (span, bool) {
+	for _, l := range p.lines() {
+		var s span
+		if strings.Contains(l, traceID) && json.Unmarshal([]byte(l), &s) == nil && s.Name == name && s.SpanContext.TraceID == traceID {
+			return s, true
+		}
+	}
+	return span{}, false
+}
+
 // TestDemoToBilling runs the demo and billing as two processes on the
 // local NATS: a user created in the demo opens a billing account, every
 // event redelivered to billing changes nothing, and the user's erasure
@@ -143,6 +164,9 @@ func TestDemoToBilling(t *testing.T) {
 	consumer := "billing_test_" + hex.EncodeToString(suffix)
 	t.Cleanup(func() { _ = js.DeleteConsumer(ctx, stream, consumer) })
 
+	// Both processes print their spans, so that the test can follow the
+	// trace from the demo's request to billing's handler.
+	t.Setenv("OTEL_TRACES_EXPORTER", "console")
 	demoData := t.TempDir()
 	demo, port := startProc(t, demoBin, regexp.MustCompile(`listening on http://localhost:(\d+)`),
 		"-addr", "127.0.0.1:0", "-data", demoData, "-domain", "localhost", "-nats", natstest.URL())
@@ -173,7 +197,11 @@ func TestDemoToBilling(t *testing.T) {
 		return accounts(t, billingBase+"/tenants/"+tenant+"/accounts")
 	}
 
-	code, body = call(t, "POST", demoBase+"/api/users", `{"email_address":"ada@example.com","first_name":"Ada","last_name":"Lovelace"}`, auth...)
+	traceBytes := make([]byte, 16)
+	_, _ = rand.Read(traceBytes)
+	traceID := hex.EncodeToString(traceBytes) // a trace of its own, sampled: both processes record it
+	code, body = call(t, "POST", demoBase+"/api/users", `{"email_address":"ada@example.com","first_name":"Ada","last_name":"Lovelace"}`,
+		append(auth, "traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")...)
 	require.Equal(t, http.StatusCreated, code, body)
 	var ada struct{ ID string }
 	require.NoError(t, json.Unmarshal([]byte(body), &ada))
@@ -182,6 +210,15 @@ func TestDemoToBilling(t *testing.T) {
 	assert.Equal(t, "ada@example.com", acct.Email)
 	assert.Equal(t, "free", acct.Plan)
 	assert.NotContains(t, operatorList("globex"), ada.ID, "another tenant's list has no acme account")
+
+	// Billing's handler span is a child of the demo's request span: the
+	// trace context went from the request to the outbox, the message's
+	// headers and the consumer.
+	var handled, request span
+	await.True(t, func() (ok bool) { handled, ok = findSpan(billing, "saaskit.events.handle", traceID); return ok }, "billing's handler span")
+	await.True(t, func() (ok bool) { request, ok = findSpan(demo, "POST /api/users", traceID); return ok }, "the demo's request span")
+	assert.Equal(t, request.SpanContext.SpanID, handled.Parent.SpanID)
+	assert.True(t, handled.Parent.Remote)
 
 	// Redelivery: billing starts again on a consumer made afresh, which
 	// hands it every event in the stream once more. This time it shares
