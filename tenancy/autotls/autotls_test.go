@@ -361,3 +361,52 @@ func TestBackoffWhenCAIsDown(t *testing.T) {
 	// Backoff is per name: others are decided as usual.
 	assert.ErrorIs(t, m.Decide(context.Background(), "other.customer.test"), autotls.ErrRefused)
 }
+
+// Two replicas on one database take the first handshakes of a new name
+// at once: one order is made, whichever replica makes it; Pebble
+// validates on replica a's port, which answers from the challenge
+// that storage shares when b made the order.
+func TestReplicasOrderOnce(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+		w := newWorld(t)
+		aead := keyringAEAD(t)
+		la, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		lb, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		ca, err := devacme.Start(devacme.Options{TLSPort: la.Addr().(*net.TCPAddr).Port})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = ca.Close() })
+
+		var addrs []string
+		for i, l := range []net.Listener{la, lb} {
+			st := db
+			if i > 0 {
+				st = sqldbtest.Reopen(t, db)
+			}
+			m, err := autotls.New(autotls.Options{Allow: w.allow, Storage: newStorage(t, st, aead), ACME: ca.Issuer()})
+			require.NoError(t, err)
+			t.Cleanup(m.Stop)
+			server(t, l, m, http.HandlerFunc(w.page))
+			addrs = append(addrs, l.Addr().String())
+		}
+
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for i := range 8 {
+			wg.Go(func() {
+				body, err := get(addrs[i%2], "app.customer.test", ca.Roots())
+				if err == nil && body != "hello from Acme Corp" {
+					err = fmt.Errorf("body %q", body)
+				}
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			assert.NoError(t, err)
+		}
+		assert.EqualValues(t, 1, ca.Orders(), "one order for the name across replicas")
+	})
+}
