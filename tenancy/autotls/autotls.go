@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -58,8 +59,11 @@ type Options struct {
 	PlatformDomains []string
 	// PlatformCert is the wildcard certificate for PlatformDomains
 	// (*.saas.test, and saas.test itself if it covers it). It is also
-	// served to clients that send no server name. Default: none; then
-	// platform names fail their handshake.
+	// served to clients that send no server name. Default: none; then,
+	// if ACME.DNS01Solver is set, the Manager obtains and renews
+	// *.<domain> for each platform domain by DNS-01 (one wildcard
+	// order per domain, never one per subdomain), and otherwise platform
+	// names fail their handshake.
 	PlatformCert *tls.Certificate
 
 	// Storage keeps certificates, keys and ACME accounts; replicas that
@@ -70,7 +74,10 @@ type Options struct {
 	// default Let's Encrypt's production directory), Email, Agreed (to
 	// the CA's terms: required by most CAs), TrustedRoots (roots of the
 	// CA's own HTTPS, for a development CA), challenge ports and
-	// switches. See certmagic.ACMEIssuer.
+	// switches. See certmagic.ACMEIssuer. Its DNS01Solver (a
+	// certmagic.DNS01Solver over a libdns provider for the platform's
+	// DNS) is used only for the platform wildcards: tenants' names are
+	// validated by TLS-ALPN-01 or HTTP-01.
 	ACME certmagic.ACMEIssuer
 
 	// MinBackoff is how long a name whose order failed is refused
@@ -92,8 +99,9 @@ type Manager struct {
 	opts      Options
 	platforms []string // normalised PlatformDomains
 	cache     *certmagic.Cache
-	cfg       *certmagic.Config
+	cfg       *certmagic.Config // tenants' names, on demand
 	issuer    *certmagic.ACMEIssuer
+	platform  *certmagic.Config // platform wildcards by DNS-01; nil without
 
 	mu     sync.Mutex
 	failed map[string]failure // names in backoff
@@ -153,24 +161,44 @@ func New(opts Options) (*Manager, error) {
 		}
 	}
 
-	var cfg *certmagic.Config
 	m.cache = certmagic.NewCache(certmagic.CacheOptions{
-		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return cfg, nil },
-		Logger:           zap.NewNop(),
-	})
-	cfg = certmagic.New(m.cache, certmagic.Config{
-		Storage:  opts.Storage,
-		OnDemand: &certmagic.OnDemandConfig{DecisionFunc: m.decide},
-		OnEvent:  m.onEvent,
-		Logger:   zap.NewNop(),
+		GetConfigForCert: func(c certmagic.Certificate) (*certmagic.Config, error) {
+			if m.platform != nil && slices.ContainsFunc(c.Names, m.isPlatform) {
+				return m.platform, nil
+			}
+			return m.cfg, nil
+		},
+		Logger: zap.NewNop(),
 	})
 	acme := opts.ACME
 	if acme.Logger == nil {
 		acme.Logger = zap.NewNop()
 	}
-	m.issuer = certmagic.NewACMEIssuer(cfg, acme)
-	cfg.Issuers = []certmagic.Issuer{onceIssuer{m.issuer}}
-	m.cfg = cfg
+	m.cfg = certmagic.New(m.cache, certmagic.Config{
+		Storage:  opts.Storage,
+		OnDemand: &certmagic.OnDemandConfig{DecisionFunc: m.decide},
+		OnEvent:  m.onEvent,
+		Logger:   zap.NewNop(),
+	})
+	tenants := acme
+	tenants.DNS01Solver = nil // tenants' DNS is theirs: HTTP-01 and TLS-ALPN-01
+	m.issuer = certmagic.NewACMEIssuer(m.cfg, tenants)
+	m.cfg.Issuers = []certmagic.Issuer{onceIssuer{m.issuer}}
+
+	if opts.PlatformCert == nil && acme.DNS01Solver != nil && len(m.platforms) > 0 {
+		m.platform = certmagic.New(m.cache, certmagic.Config{Storage: opts.Storage, OnEvent: m.onEvent, Logger: zap.NewNop()})
+		m.platform.Issuers = []certmagic.Issuer{certmagic.NewACMEIssuer(m.platform, acme)}
+		wildcards := make([]string, len(m.platforms))
+		for i, d := range m.platforms {
+			wildcards[i] = "*." + d
+		}
+		// In the background, retried by certmagic until it succeeds;
+		// then renewed by its maintenance.
+		if err := m.platform.ManageAsync(context.Background(), wildcards); err != nil {
+			m.cache.Stop()
+			return nil, fmt.Errorf("autotls: manage %v: %w", wildcards, err)
+		}
+	}
 	return m, nil
 }
 
@@ -202,6 +230,9 @@ func (m *Manager) HTTPChallengeHandler(next http.Handler) http.Handler {
 // ACME order.
 func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+	if m.platform != nil && m.isPlatform(name) {
+		return m.platform.GetCertificate(hello) // the cached wildcard; never an order
+	}
 	if name == "" || m.isPlatform(name) {
 		if m.opts.PlatformCert == nil {
 			return nil, fmt.Errorf("%w: %q: no platform certificate", ErrRefused, name)
@@ -283,18 +314,18 @@ func (m *Manager) onEvent(ctx context.Context, event string, data map[string]any
 	return nil
 }
 
-// onceIssuer is the ACME issuer with its failures marked final:
-// certmagic then fails the handshake at the first failed order instead
-// of retrying for minutes while the client waits; the name's backoff
-// decides when it is tried again.
+// onceIssuer is the ACME issuer with the failures of orders made during
+// a handshake marked final: certmagic then fails the handshake at the
+// first failed order instead of retrying for minutes while the client
+// waits; the name's backoff decides when it is tried again.
 type onceIssuer struct{ *certmagic.ACMEIssuer }
 
 func (i onceIssuer) Issue(ctx context.Context, csr *x509.CertificateRequest) (*certmagic.IssuedCertificate, error) {
 	c, err := i.ACMEIssuer.Issue(ctx, csr)
-	if err != nil {
+	if err != nil && ctx.Value(certmagic.ClientHelloInfoCtxKey) != nil {
 		return nil, certmagic.ErrNoRetry{Err: err}
 	}
-	return c, nil
+	return c, err
 }
 
 // checkName refuses what is not a DNS name a certificate may hold: it

@@ -29,6 +29,7 @@ import (
 	skcrypto "github.com/saaskit/saaskit/crypto"
 	"github.com/saaskit/saaskit/crypto/cryptotest"
 	cryptomem "github.com/saaskit/saaskit/crypto/memstore"
+	"github.com/saaskit/saaskit/internal/await"
 	"github.com/saaskit/saaskit/internal/sqldb"
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
 	"github.com/saaskit/saaskit/internal/testclock"
@@ -409,4 +410,43 @@ func TestReplicasOrderOnce(t *testing.T) {
 		}
 		assert.EqualValues(t, 1, ca.Orders(), "one order for the name across replicas")
 	})
+}
+
+// Without a configured platform certificate but with a DNS-01 solver,
+// the Manager obtains *.saas.test from the CA by DNS-01, once, and serves
+// every platform subdomain with it.
+func TestPlatformWildcardByDNS01(t *testing.T) {
+	w := newWorld(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ca, err := devacme.Start(devacme.Options{TLSPort: l.Addr().(*net.TCPAddr).Port})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ca.Close() })
+	issuer := ca.Issuer()
+	issuer.DNS01Solver = ca.DNS01Solver()
+	m, err := autotls.New(autotls.Options{
+		Allow: w.allow, PlatformDomains: []string{"saas.test"},
+		Storage: newStorage(t, sqldbtest.OpenSQLite(t), keyringAEAD(t)), ACME: issuer,
+	})
+	require.NoError(t, err)
+	t.Cleanup(m.Stop)
+	server(t, l, m, http.HandlerFunc(w.page))
+	addr := l.Addr().String()
+
+	dial := func(name string) error {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{ServerName: name, RootCAs: ca.Roots()})
+		if err == nil {
+			_ = conn.Close()
+		}
+		return err
+	}
+	await.True(t, func() bool { return dial("acme.saas.test") == nil }, "the wildcard is obtained in the background")
+	require.NoError(t, dial("globex.saas.test"))
+	assert.EqualValues(t, 1, ca.Orders(), "one wildcard order, not one per subdomain")
+
+	// Tenants' names are still ordered on demand, by TLS-ALPN-01.
+	body, err := get(addr, "app.customer.test", ca.Roots())
+	require.NoError(t, err)
+	assert.Equal(t, "hello from Acme Corp", body)
+	assert.EqualValues(t, 2, ca.Orders())
 }

@@ -37,8 +37,11 @@
 //     labels at least, not an IP literal. Empty, unicode, over-long and
 //     IP names are refused.
 //  2. Names under Options.PlatformDomains are never ordered one by one:
-//     they get Options.PlatformCert. So does a client that sends no
-//     server name.
+//     they get Options.PlatformCert, or, without one, the wildcard
+//     certificates the Manager obtains by DNS-01 when
+//     Options.ACME.DNS01Solver is set (a certmagic.DNS01Solver over the
+//     libdns provider of the platform's DNS). A client that sends no
+//     server name gets Options.PlatformCert.
 //  3. A name whose last order failed is refused until its backoff ends
 //     (Options.MinBackoff, doubling per failure up to MaxBackoff).
 //  4. Options.Allow decides: with package tenancy, whether the name is
@@ -87,7 +90,8 @@
 //	m, err := autotls.New(autotls.Options{Allow: allow, ACME: ca.Issuer(), Storage: st})
 //	go (&http.Server{Handler: app, TLSConfig: m.TLSConfig()}).ServeTLS(l, "", "")
 //
-// Write ca.RootCert() out as PEM for clients to trust, then
+// ca.DNS01Solver() answers DNS-01 in the DNS Pebble queries, for the
+// platform wildcard. Write ca.RootCert() out as PEM for clients to trust, then
 //
 //	curl --cacert pebble-root.pem --resolve app.customer.test:8443:127.0.0.1 https://app.customer.test:8443/
 //

@@ -22,6 +22,7 @@
 package devacme
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -31,6 +32,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/caddyserver/certmagic"
@@ -38,6 +41,8 @@ import (
 	"github.com/letsencrypt/pebble/v2/db"
 	"github.com/letsencrypt/pebble/v2/va"
 	"github.com/letsencrypt/pebble/v2/wfe"
+	"github.com/mholt/acmez/v3"
+	"github.com/mholt/acmez/v3/acme"
 	"github.com/miekg/dns"
 )
 
@@ -62,6 +67,9 @@ type Server struct {
 	ca     *ca.CAImpl
 	tls    int
 	orders atomic.Int64
+
+	mu  sync.Mutex
+	txt map[string]string // DNS-01 records by FQDN
 }
 
 // Start runs Pebble on a free port of 127.0.0.1.
@@ -83,48 +91,58 @@ func Start(opts Options) (*Server, error) {
 			_ = os.Setenv(k, v)
 		}
 	}
-	resolver, err := startDNS()
+	s := &Server{tls: opts.TLSPort, txt: map[string]string{}}
+	resolver, err := startDNS(s.answer)
 	if err != nil {
 		return nil, err
 	}
+	s.dns = resolver
 	logger := log.New(opts.Log, "pebble ", log.LstdFlags)
 	store := db.NewMemoryStore()
 	authority := ca.New(logger, store, "", "ecdsa", 0, 1, map[string]ca.Profile{"default": {Description: "default"}})
 	validator := va.New(logger, opts.HTTPPort, opts.TLSPort, false, resolver.Listener.Addr().String(), store)
 	front := wfe.New(logger, store, validator, authority, []string{"pebble.letsencrypt.org"}, false, false, 0, 0)
 
-	s := &Server{dns: resolver, ca: authority, tls: opts.TLSPort}
-	acme := front.Handler()
+	s.ca = authority
+	handler := front.Handler()
 	s.https = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && r.URL.Path == "/order-plz" {
 			s.orders.Add(1)
 		}
-		acme.ServeHTTP(w, r)
+		handler.ServeHTTP(w, r)
 	}))
 	return s, nil
 }
 
-// startDNS serves, over TCP on loopback, an answer of 127.0.0.1 to every
-// A query and nothing else: how Pebble's validator finds the
-// application.
-func startDNS() (*dns.Server, error) {
+// answer is the DNS that Pebble's validator sees: 127.0.0.1 for every
+// A query, the DNS-01 records that DNS01Solver presented, nothing else.
+func (s *Server) answer(w dns.ResponseWriter, q *dns.Msg) {
+	m := new(dns.Msg)
+	m.SetReply(q)
+	for _, question := range q.Question {
+		hdr := dns.RR_Header{Name: question.Name, Rrtype: question.Qtype, Class: dns.ClassINET}
+		switch question.Qtype {
+		case dns.TypeA:
+			m.Answer = append(m.Answer, &dns.A{Hdr: hdr, A: net.IPv4(127, 0, 0, 1)})
+		case dns.TypeTXT:
+			s.mu.Lock()
+			v, ok := s.txt[strings.ToLower(question.Name)]
+			s.mu.Unlock()
+			if ok {
+				m.Answer = append(m.Answer, &dns.TXT{Hdr: hdr, Txt: []string{v}})
+			}
+		}
+	}
+	_ = w.WriteMsg(m)
+}
+
+// startDNS serves DNS over TCP on loopback with answer.
+func startDNS(answer dns.HandlerFunc) (*dns.Server, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("devacme: dns: %w", err)
 	}
-	srv := &dns.Server{Listener: l, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		for _, question := range q.Question {
-			if question.Qtype == dns.TypeA {
-				m.Answer = append(m.Answer, &dns.A{
-					Hdr: dns.RR_Header{Name: question.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 0},
-					A:   net.IPv4(127, 0, 0, 1),
-				})
-			}
-		}
-		_ = w.WriteMsg(m)
-	})}
+	srv := &dns.Server{Listener: l, Handler: answer}
 	started := make(chan struct{})
 	srv.NotifyStartedFunc = func() { close(started) }
 	failed := make(chan error, 1)
@@ -172,6 +190,27 @@ func (s *Server) Issuer() certmagic.ACMEIssuer {
 		TrustedRoots:   s.ServerRoots(),
 		AltTLSALPNPort: s.tls,
 	}
+}
+
+// DNS01Solver answers DNS-01 challenges in the DNS that Pebble's
+// validator queries: set it as autotls.Options.ACME.DNS01Solver to
+// obtain the platform's wildcard certificates from Pebble.
+func (s *Server) DNS01Solver() acmez.Solver { return dns01{s} }
+
+type dns01 struct{ s *Server }
+
+func (d dns01) Present(_ context.Context, c acme.Challenge) error {
+	d.s.mu.Lock()
+	defer d.s.mu.Unlock()
+	d.s.txt[strings.ToLower(dns.Fqdn(c.DNS01TXTRecordName()))] = c.DNS01KeyAuthorization()
+	return nil
+}
+
+func (d dns01) CleanUp(_ context.Context, c acme.Challenge) error {
+	d.s.mu.Lock()
+	defer d.s.mu.Unlock()
+	delete(d.s.txt, strings.ToLower(dns.Fqdn(c.DNS01TXTRecordName())))
+	return nil
 }
 
 // Orders is how many new-order requests Pebble has received: the
