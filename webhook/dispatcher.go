@@ -67,6 +67,14 @@ type DispatcherOptions struct {
 	// OnEvent, when set, is told of every operational event in this
 	// process. Default: none.
 	OnEvent func(Event)
+	// Destinations deliver to endpoints whose URL has another scheme
+	// than http or https, by scheme: "nats" for a JetStream subject
+	// (webhook/jetstreamdest), "kafka", "rabbit", "awssqs", "gcppubsub"
+	// for gocloud.dev/pubsub topics (webhook/pubsubdest). Endpoints may
+	// use only the schemes registered here, and each Destination confines
+	// a tenant to its own subjects or topics. Default: none; http and
+	// https only.
+	Destinations map[string]Destination
 	// Logger records operational events that could not be sent. Default
 	// slog.Default().
 	Logger *slog.Logger

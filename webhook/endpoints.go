@@ -69,14 +69,34 @@ func secretAD(e *Endpoint) []byte { return []byte("saaskit.webhook.secret:" + e.
 // the URL (scheme, and a host that is not a forbidden address, checked
 // again when the client dials), the event-type filter (types or
 // families of them, in the catalogue if there is one), the rate limit,
-// the pinned version and the metadata.
-func (d *Dispatcher) validate(spec EndpointSpec) error {
-	u, err := CheckURL(spec.URL, d.opts.HTTPSOnly)
-	if err != nil {
-		return err
-	}
-	if err := checkEndpointHost(u.Hostname(), d.opts.AllowCIDRs); err != nil {
-		return err
+// the pinned version and the metadata. A URL whose scheme is a
+// registered Destination's is checked by it for the tenant instead, and
+// takes no authentication: the operator's connection to the broker is
+// the credential.
+func (d *Dispatcher) validate(tenantID string, spec EndpointSpec) error {
+	if d.destination(spec.URL) != nil {
+		if _, err := d.checkDestination(tenantID, spec.URL); err != nil {
+			return err
+		}
+		if spec.Auth != nil && *spec.Auth != (EndpointAuth{}) {
+			return fmt.Errorf("%w: auth is for http endpoints, not a broker destination", ErrInvalid)
+		}
+	} else {
+		u, err := CheckURL(spec.URL, d.opts.HTTPSOnly)
+		if err != nil {
+			return d.unknownScheme(err, spec.URL)
+		}
+		if err := checkEndpointHost(u.Hostname(), d.opts.AllowCIDRs); err != nil {
+			return err
+		}
+		if spec.Auth != nil && *spec.Auth != (EndpointAuth{}) {
+			if err := spec.Auth.check(); err != nil {
+				return err
+			}
+			if spec.Auth.ClientCertificate != "" && !strings.EqualFold(u.Scheme, "https") {
+				return fmt.Errorf("%w: a client certificate needs an https endpoint", ErrInvalid)
+			}
+		}
 	}
 	if len(spec.EventTypes) > maxEventTypes {
 		return fmt.Errorf("%w: at most %d event types", ErrInvalid, maxEventTypes)
@@ -103,18 +123,7 @@ func (d *Dispatcher) validate(spec EndpointSpec) error {
 	if len(spec.Metadata) > maxMetadata {
 		return fmt.Errorf("%w: at most %d metadata entries", ErrInvalid, maxMetadata)
 	}
-	if err := checkHeaders(spec.Headers); err != nil {
-		return err
-	}
-	if spec.Auth != nil && *spec.Auth != (EndpointAuth{}) {
-		if err := spec.Auth.check(); err != nil {
-			return err
-		}
-		if spec.Auth.ClientCertificate != "" && !strings.EqualFold(u.Scheme, "https") {
-			return fmt.Errorf("%w: a client certificate needs an https endpoint", ErrInvalid)
-		}
-	}
-	return nil
+	return checkHeaders(spec.Headers)
 }
 
 // apply sets the endpoint's owner-chosen fields from spec, sealing its
@@ -167,7 +176,7 @@ func (d *Dispatcher) CreateEndpoint(ctx context.Context, tenantID string, spec E
 	if tenantID == "" {
 		return nil, "", fmt.Errorf("%w: tenant is required", ErrInvalid)
 	}
-	if err := d.validate(spec); err != nil {
+	if err := d.validate(tenantID, spec); err != nil {
 		return nil, "", err
 	}
 	secret, shown, err := newSecret(spec.Signature)
@@ -207,7 +216,7 @@ func (d *Dispatcher) ListEndpoints(ctx context.Context, tenantID string) ([]*End
 // secrets, state and history stay. A concurrent change (a worker
 // disabling it, say) is read again and kept, not overwritten.
 func (d *Dispatcher) UpdateEndpoint(ctx context.Context, tenantID, id string, spec EndpointSpec) (*Endpoint, error) {
-	if err := d.validate(spec); err != nil {
+	if err := d.validate(tenantID, spec); err != nil {
 		return nil, err
 	}
 	var failed error

@@ -459,19 +459,8 @@ func ReadCapped(resp *http.Response, max int64) ([]byte, error) {
 // from NewDeliveryClient, which also catches names that resolve to
 // denied addresses.
 func CheckURL(raw string, httpsOnly bool) (*url.URL, error) {
-	if raw == "" {
-		return nil, fmt.Errorf("%w: url is empty", ErrInvalidURL)
-	}
-	if len(raw) > ssrfMaxURLLen {
-		return nil, fmt.Errorf("%w: url is longer than %d bytes", ErrInvalidURL, ssrfMaxURLLen)
-	}
-	for i := 0; i < len(raw); i++ {
-		if c := raw[i]; c <= ' ' || c == 0x7f {
-			return nil, fmt.Errorf("%w: url contains whitespace or a control character at byte %d", ErrInvalidURL, i)
-		}
-	}
-	if strings.Contains(raw, "#") {
-		return nil, fmt.Errorf("%w: url has a fragment", ErrInvalidURL)
+	if err := checkURLText(raw); err != nil {
+		return nil, err
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -509,6 +498,27 @@ func CheckURL(raw string, httpsOnly bool) (*url.URL, error) {
 		}
 	}
 	return u, nil
+}
+
+// checkURLText applies the rules of CheckURL that need no parsing:
+// not empty, not too long, no whitespace, control characters or
+// fragment.
+func checkURLText(raw string) error {
+	if raw == "" {
+		return fmt.Errorf("%w: url is empty", ErrInvalidURL)
+	}
+	if len(raw) > ssrfMaxURLLen {
+		return fmt.Errorf("%w: url is longer than %d bytes", ErrInvalidURL, ssrfMaxURLLen)
+	}
+	for i := 0; i < len(raw); i++ {
+		if c := raw[i]; c <= ' ' || c == 0x7f {
+			return fmt.Errorf("%w: url contains whitespace or a control character at byte %d", ErrInvalidURL, i)
+		}
+	}
+	if strings.Contains(raw, "#") {
+		return fmt.Errorf("%w: url has a fragment", ErrInvalidURL)
+	}
+	return nil
 }
 
 // ssrfDenied is the deny list behind ForbiddenIP. Source: the IANA

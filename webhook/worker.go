@@ -360,7 +360,7 @@ func (d *Dispatcher) deliver(ctx context.Context, del *Delivery, opts WorkerOpti
 	spanCtx, span := d.tel.startAttempt(ctx, del, e)
 	status, retryAfter, timedOut, err := d.post(spanCtx, e, del, &attempt, opts)
 	attempt.Status = status
-	success := err == nil && status >= 200 && status < 300
+	success := err == nil && (status == 0 || status >= 200 && status < 300) // 0: a broker's ack
 	d.tel.endAttempt(ctx, span, status, attempt.Latency, outcomeOf(success, status, del.Attempts+1 >= opts.MaxAttempts), err)
 	if health.record(success, now, opts) {
 		d.tel.opened.Add(ctx, 1)
@@ -400,19 +400,14 @@ func (d *Dispatcher) deliver(ctx context.Context, del *Delivery, opts WorkerOpti
 }
 
 // post sends the signed message and fills the attempt's latency, error
-// and response. It returns the status (0 without a response), the
-// Retry-After the receiver asked for, and whether the request timed out.
+// and response. It returns the status (0 without a response, and for a
+// broker Destination, which has none), the Retry-After the receiver
+// asked for, and whether the request timed out.
 func (d *Dispatcher) post(ctx context.Context, e *Endpoint, del *Delivery, a *Attempt, opts WorkerOptions) (status int, wait time.Duration, timedOut bool, err error) {
 	creds, err := d.signer(e)
 	if err != nil {
 		a.Error = err.Error()
 		return 0, 0, false, err
-	}
-	if creds.certificate != nil {
-		if ctx, err = withClientCertificate(ctx, opts.Client, creds.certificate); err != nil {
-			a.Error = err.Error()
-			return 0, 0, false, err
-		}
 	}
 	body := []byte(del.Message.Payload)
 	if d.opts.Render != nil {
@@ -421,20 +416,21 @@ func (d *Dispatcher) post(ctx context.Context, e *Endpoint, del *Delivery, a *At
 			return 0, 0, false, err
 		}
 	}
+	if dest := d.destination(e.URL); dest != nil {
+		return 0, 0, false, d.publish(ctx, dest, e, del, body, creds, a, opts)
+	}
+	if creds.certificate != nil {
+		if ctx, err = withClientCertificate(ctx, opts.Client, creds.certificate); err != nil {
+			a.Error = err.Error()
+			return 0, 0, false, err
+		}
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL, bytes.NewReader(body))
 	if err != nil {
 		a.Error = "bad endpoint url"
 		return 0, 0, false, fmt.Errorf("%w: endpoint url", ErrInvalidURL)
 	}
-	for name, value := range e.Headers {
-		req.Header.Set(name, value)
-	}
-	if creds.authorization != "" {
-		req.Header.Set("Authorization", creds.authorization)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "saaskit-webhook/1")
-	if err := creds.signer.SetHeaders(req.Header, del.Message.ID, a.At, body); err != nil {
+	if err := setHeaders(req.Header, e, creds, del, a.At, body); err != nil {
 		a.Error = err.Error()
 		return 0, 0, false, err
 	}
@@ -456,6 +452,51 @@ func (d *Dispatcher) post(ctx context.Context, e *Endpoint, del *Delivery, a *At
 	a.Response, _ = ReadCapped(resp, opts.MaxResponseBody)
 	a.ResponseHeaders = RecordedHeaders(resp.Header)
 	return resp.StatusCode, retryAfter(resp.Header.Get("Retry-After"), a.At), false, nil
+}
+
+// setHeaders sets what every delivery carries: the endpoint's own
+// headers, its authorization, the content type and the signature.
+func setHeaders(h http.Header, e *Endpoint, creds *cachedSigner, del *Delivery, at time.Time, body []byte) error {
+	for name, value := range e.Headers {
+		h.Set(name, value)
+	}
+	if creds.authorization != "" {
+		h.Set("Authorization", creds.authorization)
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", "saaskit-webhook/1")
+	return creds.signer.SetHeaders(h, del.Message.ID, at, body)
+}
+
+// publish makes an attempt through a broker Destination: the target is
+// checked for the endpoint's tenant again (the operator may have
+// narrowed what tenants may reach since the endpoint was created), and
+// the message carries the headers an HTTP request would. It fills the
+// attempt as post does, the broker's ack as the response.
+func (d *Dispatcher) publish(ctx context.Context, dest Destination, e *Endpoint, del *Delivery, body []byte, creds *cachedSigner, a *Attempt, opts WorkerOptions) error {
+	target, err := d.checkDestination(e.TenantID, e.URL)
+	if err != nil {
+		a.Error = err.Error()
+		return err
+	}
+	h := make(http.Header, len(e.Headers)+5)
+	if err := setHeaders(h, e, creds, del, a.At, body); err != nil {
+		a.Error = err.Error()
+		return err
+	}
+	a.RequestHeaders = RecordedHeaders(h)
+	start := time.Now()
+	res, err := dest.Deliver(ctx, e, &DestinationRequest{Target: target, Header: h, Body: body, DeliveryID: del.ID, OrderingKey: del.Message.OrderingKey})
+	a.Latency = time.Since(start)
+	if err != nil {
+		a.Error = err.Error()
+		return err
+	}
+	a.Response = res.Response[:min(int64(len(res.Response)), opts.MaxResponseBody)]
+	if res.Header != nil {
+		a.ResponseHeaders = RecordedHeaders(res.Header)
+	}
+	return nil
 }
 
 // outcomeOf names an attempt's outcome for metrics.
