@@ -15,6 +15,9 @@ import (
 
 	"github.com/caddyserver/certmagic"
 	"github.com/mholt/acmez/v3"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 )
 
@@ -85,6 +88,12 @@ type Options struct {
 	// to MaxBackoff. A success clears it. Defaults: 1 minute and 1 hour.
 	MinBackoff, MaxBackoff time.Duration
 
+	// MeterProvider records saaskit.autotls.refusals (names refused at
+	// a handshake, by autotls.reason: invalid, platform, backoff,
+	// not_allowed) and saaskit.autotls.orders (by autotls.outcome:
+	// obtained, failed). Default the global provider.
+	MeterProvider metric.MeterProvider
+
 	// Now is the clock of the backoff. Default time.Now.
 	Now func() time.Time
 	// Logger receives refusals (debug), failed orders (warn) and
@@ -102,6 +111,8 @@ type Manager struct {
 	cfg       *certmagic.Config // tenants' names, on demand
 	issuer    *certmagic.ACMEIssuer
 	platform  *certmagic.Config // platform wildcards by DNS-01; nil without
+
+	refusals, orders metric.Int64Counter
 
 	mu     sync.Mutex
 	failed map[string]failure // names in backoff
@@ -134,6 +145,9 @@ func New(opts Options) (*Manager, error) {
 		opts.Logger = slog.Default()
 	}
 	m := &Manager{opts: opts, failed: map[string]failure{}}
+	if err := m.newMetrics(); err != nil {
+		return nil, err
+	}
 	for i, d := range opts.PlatformDomains {
 		n := strings.ToLower(strings.TrimSuffix(d, "."))
 		if checkName(n) != nil {
@@ -256,9 +270,38 @@ func (m *Manager) isPlatform(name string) bool {
 func (m *Manager) decide(ctx context.Context, name string) error {
 	err := m.Decide(ctx, name)
 	if err != nil {
+		reason := "not_allowed"
+		switch {
+		case errors.Is(err, ErrPlatform):
+			reason = "platform"
+		case errors.Is(err, ErrBackoff):
+			reason = "backoff"
+		case checkName(name) != nil:
+			reason = "invalid"
+		}
+		m.refusals.Add(ctx, 1, metric.WithAttributes(attribute.String("autotls.reason", reason)))
 		m.opts.Logger.DebugContext(ctx, "autotls: certificate refused", "tls.server_name", truncate(name), "error", err)
 	}
 	return err
+}
+
+// newMetrics makes the Manager's instruments.
+func (m *Manager) newMetrics() error {
+	mp := m.opts.MeterProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	meter := mp.Meter("github.com/saaskit/saaskit/tenancy/autotls")
+	var err error
+	if m.refusals, err = meter.Int64Counter("saaskit.autotls.refusals", metric.WithUnit("{name}"),
+		metric.WithDescription("Server names refused a certificate at a handshake, before any order.")); err != nil {
+		return fmt.Errorf("autotls metrics: %w", err)
+	}
+	if m.orders, err = meter.Int64Counter("saaskit.autotls.orders", metric.WithUnit("{order}"),
+		metric.WithDescription("Certificate orders, by outcome.")); err != nil {
+		return fmt.Errorf("autotls metrics: %w", err)
+	}
+	return nil
 }
 
 // Decide reports whether the Manager would order a certificate for
@@ -303,12 +346,14 @@ func (m *Manager) onEvent(ctx context.Context, event string, data map[string]any
 		f.until = m.opts.Now().Add(wait)
 		m.failed[name] = f
 		m.mu.Unlock()
+		m.orders.Add(ctx, 1, metric.WithAttributes(attribute.String("autotls.outcome", "failed")))
 		m.opts.Logger.WarnContext(ctx, "autotls: certificate order failed", "tls.server_name", name, "error", err,
 			"autotls.failures", f.n, "autotls.retry_after", wait)
 	case "cert_obtained":
 		m.mu.Lock()
 		delete(m.failed, name)
 		m.mu.Unlock()
+		m.orders.Add(ctx, 1, metric.WithAttributes(attribute.String("autotls.outcome", "obtained")))
 		m.opts.Logger.InfoContext(ctx, "autotls: certificate obtained", "tls.server_name", name)
 	}
 	return nil

@@ -25,6 +25,9 @@ import (
 	"github.com/caddyserver/certmagic"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	skcrypto "github.com/saaskit/saaskit/crypto"
 	"github.com/saaskit/saaskit/crypto/cryptotest"
@@ -322,11 +325,13 @@ func TestBackoffWhenCAIsDown(t *testing.T) {
 	down, url := downACME(t)
 	clock := testclock.New(time.Now())
 	logs := &syncBuffer{}
+	reader := sdkmetric.NewManualReader()
 	m, err := autotls.New(autotls.Options{
-		Allow:      w.allow,
-		Storage:    newStorage(t, sqldbtest.OpenSQLite(t), keyringAEAD(t)),
-		ACME:       certmagic.ACMEIssuer{CA: url, Agreed: true, DisableHTTPChallenge: true},
-		MinBackoff: time.Minute, MaxBackoff: 3 * time.Minute,
+		MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)),
+		Allow:         w.allow,
+		Storage:       newStorage(t, sqldbtest.OpenSQLite(t), keyringAEAD(t)),
+		ACME:          certmagic.ACMEIssuer{CA: url, Agreed: true, DisableHTTPChallenge: true},
+		MinBackoff:    time.Minute, MaxBackoff: 3 * time.Minute,
 		Now:    clock.Now,
 		Logger: slog.New(slog.NewTextHandler(logs, nil)),
 	})
@@ -361,6 +366,28 @@ func TestBackoffWhenCAIsDown(t *testing.T) {
 
 	// Backoff is per name: others are decided as usual.
 	assert.ErrorIs(t, m.Decide(context.Background(), "other.customer.test"), autotls.ErrRefused)
+
+	assert.EqualValues(t, 4, counted(t, reader, "saaskit.autotls.orders", "autotls.outcome", "failed"))
+	assert.EqualValues(t, 6, counted(t, reader, "saaskit.autotls.refusals", "autotls.reason", "backoff"))
+}
+
+// counted is the value of the counter name for the attribute key=value.
+func counted(t *testing.T, reader *sdkmetric.ManualReader, name, key, value string) int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(context.Background(), &rm))
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == name {
+				for _, dp := range sum.DataPoints {
+					if v, ok := dp.Attributes.Value(attribute.Key(key)); ok && v.AsString() == value {
+						return dp.Value
+					}
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // Two replicas on one database take the first handshakes of a new name
