@@ -24,6 +24,7 @@ package devacme
 import (
 	"context"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -177,6 +178,12 @@ func (s *Server) Roots() *x509.CertPool {
 
 // RootCert is Pebble's issuing root certificate.
 func (s *Server) RootCert() *x509.Certificate { return s.ca.GetRootCert(0).Cert }
+
+// RootPEM is RootCert in PEM, to write to a file that clients trust
+// (curl --cacert, SSL_CERT_FILE).
+func (s *Server) RootPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.RootCert().Raw})
+}
 
 // Issuer is the ACME issuer configuration for autotls.Options.ACME:
 // Pebble's directory and HTTPS roots, terms agreed, and the challenge
