@@ -123,3 +123,25 @@ func BenchmarkMiddlewareAPIKey(b *testing.B) {
 		h.ServeHTTP(w, req)
 	}
 }
+
+var sinkID string
+
+// BenchmarkVerifiedDomain is the on-demand TLS question "may we get a
+// certificate for this name" for a host seen before; compare it with
+// BenchmarkMapLookup.
+func BenchmarkVerifiedDomain(b *testing.B) {
+	s := memstore.New()
+	reg := tenancy.NewRegistry(s, s, tenancy.Options{})
+	b.Cleanup(func() { _ = reg.Close() })
+	ctx := context.Background()
+	if _, err := reg.Create(ctx, &tenancy.Tenant{ID: "t-acme", Slug: "acme", Name: "Acme", Domains: []string{"app.acme.com"}}); err != nil {
+		b.Fatal(err)
+	}
+	if id, err := reg.VerifiedDomain(ctx, "app.acme.com"); err != nil || id != "t-acme" {
+		b.Fatal("warm-up failed", err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		sinkID, _ = reg.VerifiedDomain(ctx, "app.acme.com")
+	}
+}

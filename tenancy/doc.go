@@ -60,6 +60,48 @@
 // before resolves without parsing and without allocating, at about the
 // cost of one map lookup (see BENCHMARKS.md).
 //
+// # Custom domains
+//
+// A tenant's custom domain (app.acme.com) serves it only once the
+// tenant proves it controls the name, so the first tenant to name a
+// domain cannot keep it from its owner. [Registry.AddDomain] claims a
+// name pending, with a random token; the tenant creates the TXT record
+// _saaskit-challenge.<domain> holding the token ([DomainStatus] gives the
+// exact record for a console) and presses Verify ([Registry.VerifyDomain]),
+// or waits for the next check. Set DomainOptions.HTTPClient to accept the
+// token at http://<domain>/.well-known/saaskit-challenge/<token> too.
+//
+// Verified domains are checked again every DomainOptions.Interval (1h):
+// run [Registry.RunDomainChecks] (or call CheckDomains from a scheduler)
+// in every replica; they share the state in the store and each due
+// domain is checked by one of them. A domain whose proof is gone turns
+// failing and keeps serving for DomainOptions.Grace (72h), then is
+// revoked; one whose proof returns within it recovers. Each turn is a
+// [DomainEvent] (domain.verified, domain.failing, domain.recovered,
+// domain.revoked) for DomainOptions.OnEvent, shaped like webhook's
+// operational events so a service can forward them to its operator.
+//
+// Any number of tenants may have a name pending, but only one may have
+// it verified or failing: the store enforces it (a unique index on
+// serving domains). A domain that changes hands moves when its new owner
+// publishes its own token: the old tenant's proof fails, it is revoked
+// after the grace period, and the new tenant's claim then verifies.
+// [CustomDomain], Lookup ByDomain and [Registry.VerifiedDomain] (the
+// question an on-demand TLS issuer asks before getting a certificate)
+// answer for verified domains and failing ones within their grace period
+// only. Names are normalised by [NormalizeDomain]: internationalised
+// names are stored as A-labels (punycode); IP addresses, wildcards,
+// names longer than 253 bytes and the platform's own domains are
+// refused with the rule they break.
+//
+// Tenant.Domains lists a tenant's serving domains. Domains an operator
+// sets there directly serve at once, as they did before verification
+// existed, and are not checked on a schedule; domains stored before the
+// upgrade (sqlstore migration 0003) are kept that way, so an upgrade
+// never stops serving them. Set DomainOptions.RequireVerification to
+// refuse new names in Tenant.Domains, so that every new domain goes
+// through verification.
+//
 // # API keys
 //
 // [Registry.CreateKey] issues tokens like sk_live_<key id><secret><crc>:

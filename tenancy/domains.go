@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -180,6 +181,8 @@ func NormalizeDomain(name string) (string, error) {
 		return "", fieldErr("domain", "must not be empty")
 	case len(s) > maxDomainLen*4:
 		return "", fieldErr("domain", "must be at most 253 characters")
+	case !utf8.ValidString(s):
+		return "", fieldErr("domain", "must be valid UTF-8")
 	case strings.Contains(s, "*"):
 		return "", fieldErr("domain", "must not be a wildcard")
 	case isIPLiteral(s):
@@ -188,6 +191,9 @@ func NormalizeDomain(name string) (string, error) {
 	a, err := idna.Lookup.ToASCII(s)
 	if err != nil {
 		return "", fieldErr("domain", "must be a valid host name (IDNA: "+idnaReason(err)+")")
+	}
+	if again, err := idna.Lookup.ToASCII(a); err != nil || again != a {
+		return "", fieldErr("domain", "must be a valid host name (its A-label form does not map to itself)")
 	}
 	if len(a) > maxDomainLen {
 		return "", fieldErr("domain", "must be at most 253 characters")
@@ -230,7 +236,7 @@ const maxProofBody = 1024
 // TXTHasToken reports whether one of the TXT records is the token (spaces
 // around it and a "saaskit-challenge=" prefix allowed).
 func TXTHasToken(records []string, token string) bool {
-	if token == "" {
+	if !validToken(token) {
 		return false
 	}
 	for _, r := range records {
@@ -246,8 +252,12 @@ func TXTHasToken(records []string, token string) bool {
 // BodyHasToken reports whether an HTTP proof's body is the token, with
 // surrounding white space allowed.
 func BodyHasToken(body []byte, token string) bool {
-	return token != "" && len(body) <= maxProofBody && strings.TrimSpace(string(body)) == token
+	return validToken(token) && len(body) <= maxProofBody && strings.TrimSpace(string(body)) == token
 }
+
+// validToken: a token can match only if it is not empty and has no
+// space around it, which proofs trim.
+func validToken(token string) bool { return token != "" && strings.TrimSpace(token) == token }
 
 // NewDomainToken returns a random verification token: 32 characters of
 // a-z and 2-7. Stores use it for the domains an operator sets in

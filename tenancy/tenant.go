@@ -62,7 +62,10 @@ type Tenant struct {
 	// Branding is the white-label look.
 	Branding Branding `json:"branding"`
 	// Domains are custom domains served for this tenant (app.acme.com),
-	// lower-case, unique across tenants.
+	// lower-case, unique across tenants: its verified domains, and failing
+	// ones in their grace period. Names set here directly serve at once
+	// unless DomainOptions.RequireVerification; Registry.AddDomain adds
+	// one that serves once verified.
 	Domains []string `json:"domains,omitempty"`
 	// APIVersion pins the tenant to an API version, in any form package
 	// versioning accepts (2024-01-01, 2024-01-01.name, v2); empty
