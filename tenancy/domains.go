@@ -51,10 +51,10 @@ type Domain struct {
 	// It is not a secret: it is public in DNS.
 	Token        string    `json:"token"`
 	CreatedAt    time.Time `json:"created_at"`
-	CheckedAt    time.Time `json:"checked_at"`    // last check; zero: never
-	NextCheckAt  time.Time `json:"next_check_at"` // zero: not checked on a schedule (set by an operator, or revoked)
-	VerifiedAt   time.Time `json:"verified_at"`   // last turn to verified
-	FailingSince time.Time `json:"failing_since"` // start of the current failing run
+	CheckedAt    time.Time `json:"checked_at,omitzero"`    // last check; zero: never
+	NextCheckAt  time.Time `json:"next_check_at,omitzero"` // zero: not checked on a schedule (set by an operator, or revoked)
+	VerifiedAt   time.Time `json:"verified_at,omitzero"`   // last turn to verified
+	FailingSince time.Time `json:"failing_since,omitzero"` // start of the current failing run
 	Reason       string    `json:"reason,omitempty"`
 	// Version increases on every change; UpdateDomain compares it, so
 	// replicas checking the same domain never undo each other.
@@ -276,7 +276,7 @@ type DomainStatus struct {
 	RecordType  string    `json:"record_type"`         // "TXT"
 	RecordValue string    `json:"record_value"`        // the token
 	HTTPPath    string    `json:"http_path,omitempty"` // the HTTP proof's path, when HTTP proofs are on
-	RevokeAt    time.Time `json:"revoke_at,omitempty"` // failing: when it stops serving
+	RevokeAt    time.Time `json:"revoke_at,omitzero"`  // failing: when it stops serving
 }
 
 func (r *Registry) domainStore() (DomainStore, error) {

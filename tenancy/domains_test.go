@@ -275,3 +275,37 @@ func ExampleRegistry_AddDomain() {
 	// serves t1
 	// add domain: tenancy: invalid domain: must not be a wildcard
 }
+
+// RunDomainChecks keeps checking until its context ends: a domain whose
+// record appears is verified without anyone pressing Verify.
+func TestRunDomainChecks(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	dns := &fakeDNS{}
+	verified := make(chan tenancy.DomainEvent, 1)
+	st := memstore.New()
+	reg := tenancy.NewRegistry(st, st, tenancy.Options{Now: clock, Domains: tenancy.DomainOptions{
+		Resolver: dns, Interval: time.Minute,
+		OnEvent: func(ctx context.Context, ev tenancy.DomainEvent) { verified <- ev },
+	}})
+	defer reg.Close()
+	_, err := reg.Create(ctx, &tenancy.Tenant{ID: "t1", Slug: "acme", Name: "Acme"})
+	require.NoError(t, err)
+	ds, err := reg.AddDomain(ctx, "t1", "shop.acme.org")
+	require.NoError(t, err)
+	dns.set(ds.RecordName, ds.RecordValue)
+	mu.Lock()
+	now = now.Add(time.Minute) // due
+	mu.Unlock()
+
+	done := make(chan error, 1)
+	go func() { done <- reg.RunDomainChecks(ctx, time.Millisecond, func(err error) { t.Error(err) }) }()
+	ev := <-verified
+	assert.Equal(t, tenancy.EventDomainVerified, ev.Type)
+	assert.Equal(t, "shop.acme.org", ev.Domain)
+	cancel()
+	assert.ErrorIs(t, <-done, context.Canceled)
+}
