@@ -17,15 +17,10 @@ const domainColumns = "tenant_id, domain, state, token, created_at, checked_at, 
 // AddDomain implements tenancy.DomainStore.
 func (s *Store) AddDomain(ctx context.Context, d *tenancy.Domain) error {
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		var one int
-		err := tx.QueryRowContext(ctx, s.q("SELECT 1 FROM tenancy_tenants WHERE id = ?"), d.TenantID).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("tenant %q: %w", d.TenantID, tenancy.ErrNotFound)
-		}
-		if err != nil {
+		if err := s.lockTenant(ctx, tx, d.TenantID); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO tenancy_domains (position, `+domainColumns+`)
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO tenancy_domains (position, `+domainColumns+`)
 			SELECT COALESCE(MAX(position) + 1, 0), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1 FROM tenancy_domains WHERE tenant_id = ?`),
 			d.TenantID, d.Name, string(d.State), d.Token, sqldb.Timestamp(d.CreatedAt), nullTime(d.CheckedAt), nullTime(d.NextCheckAt),
 			nullTime(d.VerifiedAt), nullTime(d.FailingSince), d.Reason, d.TenantID)
@@ -42,6 +37,23 @@ func (s *Store) AddDomain(ctx context.Context, d *tenancy.Domain) error {
 	}
 	d.Version = 1
 	return nil
+}
+
+// lockTenant checks that the tenant exists and, on PostgreSQL, locks its
+// row first, so that domain changes and tenant updates (which lock the
+// tenant, then its domains) take their locks in one order and never
+// deadlock.
+func (s *Store) lockTenant(ctx context.Context, tx *sql.Tx, id string) error {
+	forUpdate := ""
+	if s.db.Dialect == sqldb.Postgres {
+		forUpdate = " FOR UPDATE"
+	}
+	var one int
+	err := tx.QueryRowContext(ctx, s.q("SELECT 1 FROM tenancy_tenants WHERE id = ?"+forUpdate), id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("tenant %q: %w", id, tenancy.ErrNotFound)
+	}
+	return err
 }
 
 // bumpTenant moves the tenant's version on when its serving domains
@@ -115,6 +127,11 @@ func (s *Store) DueDomains(ctx context.Context, now time.Time, limit int) ([]*te
 // UpdateDomain implements tenancy.DomainStore.
 func (s *Store) UpdateDomain(ctx context.Context, d *tenancy.Domain) error {
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockTenant(ctx, tx, d.TenantID); errors.Is(err, tenancy.ErrNotFound) {
+			return fmt.Errorf("domain %q: %w", d.Name, tenancy.ErrNotFound)
+		} else if err != nil {
+			return err
+		}
 		var state string
 		err := tx.QueryRowContext(ctx, s.q("SELECT state FROM tenancy_domains WHERE tenant_id = ? AND domain = ?"), d.TenantID, d.Name).Scan(&state)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -151,6 +168,11 @@ func (s *Store) RemoveDomain(ctx context.Context, tenantID, name string) error {
 		return fmt.Errorf("domain %q: %w", name, tenancy.ErrNotFound)
 	}
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockTenant(ctx, tx, tenantID); errors.Is(err, tenancy.ErrNotFound) {
+			return fmt.Errorf("domain %q: %w", name, tenancy.ErrNotFound)
+		} else if err != nil {
+			return err
+		}
 		var state string
 		err := tx.QueryRowContext(ctx, s.q("SELECT state FROM tenancy_domains WHERE tenant_id = ? AND domain = ?"), tenantID, name).Scan(&state)
 		if errors.Is(err, sql.ErrNoRows) {

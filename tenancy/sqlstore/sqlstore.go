@@ -347,6 +347,9 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("tenant %q: %w", id, tenancy.ErrNotFound)
 	}
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockTenant(ctx, tx, id); err != nil {
+			return err
+		}
 		for _, table := range []string{"tenancy_api_keys", "tenancy_domains"} {
 			if _, err := tx.ExecContext(ctx, s.q("DELETE FROM "+table+" WHERE tenant_id = ?"), id); err != nil {
 				return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -33,6 +34,8 @@ func RunDomainStoreTests(t *testing.T, newAdapter func(t *testing.T) DomainAdapt
 		{"ClaimsArePerTenant", testDomainClaims},
 		{"OneServingClaimPerDomain", testOneServingClaim},
 		{"UpdateDomainIsVersioned", testUpdateDomainVersioned},
+		{"ConcurrentVerifyOneWins", testConcurrentVerify},
+		{"DomainChangesAndUpdatesInterleave", testDomainChangesInterleave},
 		{"DueDomains", testDueDomains},
 		{"OperatorDomainsAreVerified", testOperatorDomains},
 		{"Lifecycle", testLifecycle},
@@ -152,6 +155,84 @@ func testOneServingClaim(t *testing.T, s DomainAdapter) {
 	require.NoError(t, s.RemoveDomain(ctx, "id-globex", "shop.example.org"))
 	_, err = s.Lookup(ctx, tenancy.ByDomain, "shop.example.org")
 	assert.ErrorIs(t, err, tenancy.ErrNotFound)
+}
+
+// Tenants racing to verify one domain: exactly one wins.
+func testConcurrentVerify(t *testing.T, s DomainAdapter) {
+	ctx := context.Background()
+	const n = 6
+	for i := range n {
+		mustCreate(t, s, Tenant(fmt.Sprintf("t%d", i)))
+		require.NoError(t, s.AddDomain(ctx, claim(fmt.Sprintf("id-t%d", i), "race.example.org")))
+	}
+	var wins atomic.Int64
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			list, err := s.ListDomains(ctx, fmt.Sprintf("id-t%d", i), "race.example.org")
+			if !assert.NoError(t, err) {
+				return
+			}
+			d := list[0]
+			d.State = tenancy.DomainVerified
+			switch err := s.UpdateDomain(ctx, d); {
+			case err == nil:
+				wins.Add(1)
+			default:
+				assert.ErrorIs(t, err, tenancy.ErrConflict)
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, int64(1), wins.Load())
+	got, err := s.Lookup(ctx, tenancy.ByDomain, "race.example.org")
+	require.NoError(t, err)
+	assert.Contains(t, got.Domains, "race.example.org")
+}
+
+// Tenant updates and domain changes of one tenant run at once without
+// failing other than by conflict (no deadlock), and Tenant.Domains ends
+// in agreement with the claims.
+func testDomainChangesInterleave(t *testing.T, s DomainAdapter) {
+	ctx := context.Background()
+	mustCreate(t, s, Tenant("acme"))
+	require.NoError(t, s.AddDomain(ctx, claim("id-acme", "flip.example.org")))
+	const rounds = 20
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range rounds {
+			tn, err := s.Lookup(ctx, tenancy.ByID, "id-acme")
+			if !assert.NoError(t, err) {
+				return
+			}
+			tn.Name = fmt.Sprintf("Acme %d", i)
+			if err := s.Update(ctx, tn); err != nil {
+				assert.ErrorIs(t, err, tenancy.ErrConflict)
+			}
+		}
+	})
+	wg.Go(func() {
+		for i := range rounds {
+			list, err := s.ListDomains(ctx, "id-acme", "flip.example.org")
+			if !assert.NoError(t, err) {
+				return
+			}
+			d := list[0]
+			d.State = tenancy.DomainVerified
+			if i%2 == 1 {
+				d.State = tenancy.DomainRevoked
+			}
+			if err := s.UpdateDomain(ctx, d); err != nil {
+				assert.ErrorIs(t, err, tenancy.ErrConflict)
+			}
+		}
+	})
+	wg.Wait()
+	list, err := s.ListDomains(ctx, "id-acme", "flip.example.org")
+	require.NoError(t, err)
+	tn, err := s.Lookup(ctx, tenancy.ByID, "id-acme")
+	require.NoError(t, err)
+	assert.Equal(t, list[0].State.Serving(), slices.Contains(tn.Domains, "flip.example.org"), "state %s, domains %v", list[0].State, tn.Domains)
 }
 
 func testUpdateDomainVersioned(t *testing.T, s DomainAdapter) {
