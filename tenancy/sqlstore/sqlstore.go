@@ -33,10 +33,11 @@ import (
 //go:embed migrations
 var migrations embed.FS
 
-// Store keeps tenants, their domains and API keys in three tables
+// Store keeps tenants, their domain claims and API keys in three tables
 // (tenancy_tenants, tenancy_domains, tenancy_api_keys). It implements
-// tenancy.Store and tenancy.KeyStore, and tenancy.LimitStore with a
-// fourth table (tenancy_rate_limits; see Take).
+// tenancy.Store, tenancy.KeyStore and tenancy.DomainStore (a partial
+// unique index lets one claim per domain serve), and tenancy.LimitStore
+// with a fourth table (tenancy_rate_limits; see Take).
 type Store struct {
 	db      *sqldb.DB
 	owned   bool         // Close closes db

@@ -7,6 +7,10 @@
 //			return mystore.New(...)
 //		})
 //	}
+//
+// A store that also keeps custom-domain claims (tenancy.DomainStore)
+// runs RunDomainStoreTests too: the claim contract, and the whole
+// verification lifecycle through a Registry over the store.
 package tenancytest
 
 import (
