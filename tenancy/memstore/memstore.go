@@ -13,9 +13,9 @@ import (
 	"github.com/saaskit/saaskit/tenancy"
 )
 
-// Store keeps tenants and API keys in maps behind one mutex. It
-// implements tenancy.Store and tenancy.KeyStore. The zero value is not
-// usable; call New.
+// Store keeps tenants, domain claims and API keys in maps behind one
+// mutex. It implements tenancy.Store, tenancy.KeyStore and
+// tenancy.DomainStore. The zero value is not usable; call New.
 type Store struct {
 	mu      sync.RWMutex
 	tenants map[string]*tenancy.Tenant   // by ID
