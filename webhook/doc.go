@@ -189,6 +189,37 @@
 // proxy to tunnel to the checked address, so the guard is not handed to
 // the proxy.
 //
+// # Message brokers
+//
+// An endpoint may be a message broker's subject or topic instead of an
+// HTTP URL: a NATS JetStream subject (webhook/jetstreamdest,
+// "nats://webhooks.acme.orders") or a gocloud.dev/pubsub topic on Kafka,
+// SQS, Pub/Sub, RabbitMQ and the rest (webhook/pubsubdest, a module of
+// its own). The operator registers a Destination per URL scheme:
+//
+//	d, _ := webhook.NewDispatcher(store, store, seal, webhook.DispatcherOptions{
+//		Destinations: map[string]webhook.Destination{"nats": jsDest, "kafka": pubsubDest},
+//	})
+//
+// Run delivers to them as to HTTP endpoints, with the same retries and
+// backoff, breakers, rate limits, ordering keys, operational events,
+// dead letters, resend and replay. The message carries the headers an
+// HTTP request would (webhook-id, webhook-timestamp, webhook-signature,
+// Content-Type, the endpoint's own), so consumers verify it alike; the
+// attempt log records them, and the broker's ack (a JetStream stream
+// and sequence) as the response.
+//
+// Tenants create endpoints themselves, so a broker is never theirs to
+// roam: an endpoint's scheme must be one the operator registered (any
+// other is refused, ErrDestination, with a message saying so), and its
+// Destination confines the tenant to its own subjects or topics (by
+// default under "webhooks.<tenant>.": not another tenant's, not $JS.API
+// or the events stream), with no query or port to reconfigure the
+// driver and no authentication of its own. This is checked when the
+// endpoint is created or updated, through the API as through the
+// Dispatcher, and again before every delivery. Every Destination
+// passes webhooktest.RunDestinationTests.
+//
 // # Retention
 //
 // A queue keeps finished deliveries only as long as a Retention says,
