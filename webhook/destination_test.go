@@ -3,12 +3,15 @@ package webhook_test
 import (
 	"context"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tink-crypto/tink-go/v2/testing/fakekms"
 
 	"github.com/saaskit/saaskit/webhook"
+	"github.com/saaskit/saaskit/webhook/memstore"
 )
 
 // prefixDestination accepts topics under "tenants.<tenant>." and
@@ -58,4 +61,41 @@ func TestEndpointSchemes(t *testing.T) {
 			assert.ErrorContains(t, err, tc.problem)
 		})
 	}
+}
+
+// FuzzDestinationURL: whatever URL a tenant gives, an endpoint on a
+// registered broker scheme is accepted only for a topic under the
+// tenant's prefix, with no query, port or userinfo, and nothing panics.
+func FuzzDestinationURL(f *testing.F) {
+	for _, seed := range []string{
+		"kafka://tenants.acme.orders", "kafka://tenants.globex.orders", "kafka://tenants.acme.", "kafka:tenants.acme.x",
+		"kafka://tenants.acme.x?brokers=evil", "kafka://u@tenants.acme.x", "kafka://tenants.acme.x:1", "kafka://%74enants.acme.x",
+		"kafka://tenants.acme.x/../../globex", "KAFKA://tenants.acme.x", "https://example.com/", "kafka://tenants.acme.x#f",
+	} {
+		f.Add(seed)
+	}
+	uri, err := fakekms.NewKeyURI()
+	require.NoError(f, err)
+	aead, err := fakekms.NewAEAD(uri)
+	require.NoError(f, err)
+	store := memstore.New()
+	d, err := webhook.NewDispatcher(store, store, func(string) webhook.AEAD { return aead },
+		webhook.DispatcherOptions{Destinations: map[string]webhook.Destination{"kafka": prefixDestination{}}})
+	require.NoError(f, err)
+	f.Fuzz(func(t *testing.T, raw string) {
+		e, _, err := d.CreateEndpoint(context.Background(), "acme", webhook.EndpointSpec{URL: raw})
+		if err != nil {
+			return
+		}
+		u, perr := url.Parse(e.URL)
+		require.NoError(t, perr)
+		if u.Scheme != "kafka" {
+			return // an HTTP endpoint
+		}
+		name := webhook.TopicName(u)
+		assert.True(t, strings.HasPrefix(name, "tenants.acme.") && len(name) > len("tenants.acme."), "accepted %q: topic %q", raw, name)
+		assert.Empty(t, u.RawQuery, raw)
+		assert.Empty(t, u.Port(), raw)
+		assert.Nil(t, u.User, raw)
+	})
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,6 +112,13 @@ func RunDestinationTests(t *testing.T, h DestinationHarness) {
 		require.NoError(t, err)
 		require.Len(t, attempts, 2)
 		assert.NotEmpty(t, attempts[1].Error)
+		await.True(t, func() bool {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return slices.ContainsFunc(f.events, func(ev webhook.Event) bool {
+				return ev.Type == webhook.EventAttemptExhausted && ev.DeliveryID == dead.ID
+			})
+		}, "waiting for the exhausted delivery's operational event")
 
 		next := h.Open(t, url)
 		require.NoError(t, f.d.RetryDead(t.Context(), f.tenant, dead.ID))
@@ -180,6 +189,9 @@ type destinationFixture struct {
 	clock  *testclock.Clock
 	opts   webhook.WorkerOptions
 	tenant string
+
+	mu     sync.Mutex
+	events []webhook.Event // the operational events heard
 }
 
 func newDestinationFixture(t *testing.T, h DestinationHarness) *destinationFixture {
@@ -191,6 +203,7 @@ func newDestinationFixture(t *testing.T, h DestinationHarness) *destinationFixtu
 		tenant: "t" + strings.ToLower(rand.Text()[:12])}
 	f.d, err = webhook.NewDispatcher(f.store, f.store, func(string) webhook.AEAD { return aead }, webhook.DispatcherOptions{
 		Now: f.clock.Now, Destinations: map[string]webhook.Destination{h.Scheme: h.Destination},
+		OnEvent: func(ev webhook.Event) { f.mu.Lock(); f.events = append(f.events, ev); f.mu.Unlock() },
 	})
 	require.NoError(t, err)
 	f.opts = webhook.WorkerOptions{Poll: 2 * time.Millisecond, RetryDelay: func(n int) time.Duration { return time.Duration(n) * time.Minute }}
