@@ -32,6 +32,16 @@ type Destination interface {
 	Deliver(ctx context.Context, e *Endpoint, req *DestinationRequest) (DestinationResult, error)
 }
 
+// HeaderChecker is implemented by a Destination whose broker gives
+// some message headers a meaning of its own (JetStream's Nats-Rollup,
+// Nats-Msg-Id, ...): an endpoint's own headers of such names are
+// refused when it is created or updated.
+type HeaderChecker interface {
+	// CheckHeader reports whether an endpoint may set the header, named
+	// in canonical form (http.CanonicalHeaderKey).
+	CheckHeader(name string) error
+}
+
 // DestinationRequest is one attempt to deliver to a Destination.
 type DestinationRequest struct {
 	// Target is the endpoint's URL, parsed and checked.
@@ -77,6 +87,21 @@ func (d *Dispatcher) destination(rawURL string) Destination {
 		return nil
 	}
 	return d.opts.Destinations[rawURL[:i]]
+}
+
+// checkDestinationHeaders refuses the endpoint's own headers that the
+// destination's broker reserves.
+func checkDestinationHeaders(dest Destination, headers map[string]string) error {
+	hc, ok := dest.(HeaderChecker)
+	if !ok {
+		return nil
+	}
+	for name := range headers {
+		if err := hc.CheckHeader(http.CanonicalHeaderKey(name)); err != nil {
+			return fmt.Errorf("%w: header %s: %w", ErrInvalid, http.CanonicalHeaderKey(name), err)
+		}
+	}
+	return nil
 }
 
 // checkDestination validates a broker endpoint's URL for the tenant:

@@ -74,8 +74,11 @@ func secretAD(e *Endpoint) []byte { return []byte("saaskit.webhook.secret:" + e.
 // takes no authentication: the operator's connection to the broker is
 // the credential.
 func (d *Dispatcher) validate(tenantID string, spec EndpointSpec) error {
-	if d.destination(spec.URL) != nil {
+	if dest := d.destination(spec.URL); dest != nil {
 		if _, err := d.checkDestination(tenantID, spec.URL); err != nil {
+			return err
+		}
+		if err := checkDestinationHeaders(dest, spec.Headers); err != nil {
 			return err
 		}
 		if spec.Auth != nil && *spec.Auth != (EndpointAuth{}) {

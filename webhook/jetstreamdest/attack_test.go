@@ -41,8 +41,8 @@ func TestTenantCannotPublishOutsideItsSubjects(t *testing.T) {
 		api.ServeHTTP(w, r.WithContext(tenancy.WithPrincipal(r.Context(), p)))
 	}))
 	t.Cleanup(srv.Close)
-	call := func(tenant, method, path, url string) (int, string) {
-		body, _ := json.Marshal(map[string]any{"url": url})
+	call2 := func(tenant, method, path string, in map[string]any) (int, string) {
+		body, _ := json.Marshal(in)
 		req, err := http.NewRequest(method, srv.URL+path, bytes.NewReader(body))
 		require.NoError(t, err)
 		req.Header.Set("X-Tenant", tenant)
@@ -52,6 +52,9 @@ func TestTenantCannotPublishOutsideItsSubjects(t *testing.T) {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
+	}
+	call := func(tenant, method, path, url string) (int, string) {
+		return call2(tenant, method, path, map[string]any{"url": url})
 	}
 
 	status, body := call("acme", "POST", "/endpoints", "nats://webhooks.acme.orders")
@@ -83,6 +86,11 @@ func TestTenantCannotPublishOutsideItsSubjects(t *testing.T) {
 	assert.Contains(t, body, `not under this tenant's prefix \"webhooks.globex.\"`)
 	_, body = call("globex", "POST", "/endpoints", "kafka://webhooks.globex.orders")
 	assert.Contains(t, body, "nor a destination the operator registered")
+
+	// Nor may its headers steer the stream.
+	status, body = call2("globex", "POST", "/endpoints", map[string]any{"url": "nats://webhooks.globex.x", "headers": map[string]string{"Nats-Rollup": "sub"}})
+	assert.Equal(t, http.StatusUnprocessableEntity, status, body)
+	assert.Contains(t, body, "Nats-Rollup")
 
 	// A tenant ID that is not one subject token has no subjects at all.
 	status, body = call("a.b", "POST", "/endpoints", "nats://webhooks.a.b.orders")

@@ -20,8 +20,11 @@
 // A tenant publishes only under its prefix (Options.Prefix, by default
 // "webhooks.<tenant>."): an endpoint naming any other subject, such as
 // another tenant's, $JS.API.> or the events stream's, is refused when it
-// is created or updated, and again before each delivery. The operator's
-// NATS connection is the credential; endpoints take no authentication.
+// is created or updated, and again before each delivery. Nor may an
+// endpoint's own headers be JetStream's (Nats-Rollup, Nats-Msg-Id, ...:
+// CheckHeader refuses them, and Deliver drops any an older endpoint
+// has). The operator's NATS connection is the credential; endpoints
+// take no authentication.
 //
 // # Messages
 //

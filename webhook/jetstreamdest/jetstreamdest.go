@@ -3,6 +3,7 @@ package jetstreamdest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -87,6 +88,19 @@ func (d *Destination) Check(tenantID string, target *url.URL) error {
 	return nil
 }
 
+// CheckHeader implements webhook.HeaderChecker: an endpoint's own
+// headers may not be JetStream's (Nats-*), which steer the stream
+// (Nats-Rollup purges a subject, Nats-Msg-Id deduplicates, ...).
+func (d *Destination) CheckHeader(name string) error {
+	if reserved(name) {
+		return errors.New("the nats-* headers are JetStream's")
+	}
+	return nil
+}
+
+// reserved reports whether a header is JetStream's.
+func reserved(name string) bool { return len(name) >= 5 && strings.EqualFold(name[:5], "nats-") }
+
 // validToken reports whether s is one literal subject token.
 func validToken(s string) bool {
 	return s != "" && !strings.ContainsAny(s, ".*> \t\r\n")
@@ -112,6 +126,11 @@ func (d *Destination) Deliver(ctx context.Context, _ *webhook.Endpoint, req *web
 	opts := []jetstream.PublishOpt{jetstream.WithMsgID(req.DeliveryID)}
 	if d.opts.Stream != "" {
 		opts = append(opts, jetstream.WithExpectStream(d.opts.Stream))
+	}
+	for name := range req.Header {
+		if reserved(name) { // endpoints made before a HeaderChecker refused them
+			delete(req.Header, name)
+		}
 	}
 	ack, err := d.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Header: nats.Header(req.Header), Data: req.Body}, opts...)
 	if err != nil {
