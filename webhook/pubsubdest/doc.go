@@ -43,6 +43,12 @@
 // not exist, say) fails the attempt, which is retried on the engine's
 // schedule; the topic is opened again for the next attempt.
 //
+// Brokers bound metadata: Amazon SQS takes at most 10 message
+// attributes, of which a delivery sets five (Content-Type, User-Agent
+// and the three webhook-* headers), so an SQS endpoint's own headers
+// must be five at most; Pub/Sub reserves attribute names beginning
+// with "goog" (CheckHeader refuses them).
+//
 // An ordered endpoint sends one message of an ordering key at a time,
 // so a broker that keeps a topic's order keeps theirs; Options.BeforeSend
 // sets the driver's own key (a Kafka key, a Pub/Sub ordering key) from

@@ -3,6 +3,7 @@ package pubsubdest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -83,6 +84,15 @@ func (d *Destination) Check(tenantID string, target *url.URL) error {
 	}
 	_, err := webhook.CheckTopic(target, d.opts.Prefix(tenantID))
 	return err
+}
+
+// CheckHeader implements webhook.HeaderChecker: an endpoint's own
+// headers may not begin with "goog", which Google Pub/Sub reserves.
+func (d *Destination) CheckHeader(name string) error {
+	if len(name) >= 4 && strings.EqualFold(name[:4], "goog") {
+		return errors.New("Pub/Sub reserves attributes beginning with goog")
+	}
+	return nil
 }
 
 // Ack is what an attempt records as its response: the topic sent to.
