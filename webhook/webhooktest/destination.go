@@ -127,6 +127,40 @@ func RunDestinationTests(t *testing.T, h DestinationHarness) {
 		assert.Equal(t, "msg_1", next(t).Header.Get("webhook-id"), "resent from the dead letters")
 	})
 
+	t.Run("CircuitBreakerOpensOnAFailingBroker", func(t *testing.T) {
+		if !h.FailsBeforeOpen {
+			t.Skip("the broker takes messages for any topic: nothing fails to open the breaker")
+		}
+		f := newDestinationFixture(t, h)
+		f.opts.Concurrency, f.opts.BreakerFailures, f.opts.BreakerOpen = 1, 2, time.Hour
+		_, _, err := f.d.CreateEndpoint(t.Context(), f.tenant, webhook.EndpointSpec{URL: h.URL(f.tenant, "breaker")})
+		require.NoError(t, err)
+		for _, id := range []string{"msg_1", "msg_2", "msg_3"} {
+			f.send(t, id, "")
+		}
+		f.run(t)
+		// Two attempts fail and open the breaker; the third delivery is
+		// put off until it half-opens, without spending an attempt.
+		await.True(t, func() bool {
+			ds, err := f.store.Deliveries(context.Background(), f.tenant, webhook.DeliveryFilter{})
+			require.NoError(t, err)
+			failed, postponed := 0, 0
+			for _, del := range ds {
+				switch {
+				case del.Attempts == 1:
+					failed++
+				case del.Attempts == 0 && del.NextAt.After(f.clock.Now()):
+					postponed++
+				}
+			}
+			return failed == 2 && postponed == 1
+		}, "waiting for two failed attempts and one delivery put off by the open breaker")
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		assert.True(t, slices.ContainsFunc(f.events, func(ev webhook.Event) bool { return ev.Type == webhook.EventEndpointFailing }),
+			"the endpoint's failing is told")
+	})
+
 	t.Run("OrderedByKey", func(t *testing.T) {
 		f := newDestinationFixture(t, h)
 		url := h.URL(f.tenant, "ordered")
