@@ -166,7 +166,7 @@ type Delivery struct {
 type Attempt struct {
 	DeliveryID string
 	At         time.Time
-	Status     int           // HTTP status; 0 when no response came
+	Status     int           // HTTP status; 0 when no response came, and for a broker Destination (its ack is the Response)
 	Latency    time.Duration // until the response headers, or the failure
 	Error      string        // why it failed; "" on success
 	Response   []byte        // the response body, truncated
