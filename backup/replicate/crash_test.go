@@ -54,7 +54,7 @@ func writer(path, dir string) error {
 	if err != nil {
 		return err
 	}
-	app, err := sqldb.Open(ctx, "sqlite:"+path)
+	app, err := sqldb.Open(ctx, "sqlite:"+path+"?_pragma=wal_autocheckpoint(0)") // as Start asks
 	if err != nil {
 		return err
 	}

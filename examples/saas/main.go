@@ -247,7 +247,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	dsn := cfg.db
 	if dsn == "" {
-		dsn = "sqlite:" + filepath.Join(cfg.dataDir, "saas.db")
+		// The continuous backup (replicate) checkpoints the WAL itself,
+		// after shipping it: connections that checkpointed on their own
+		// could move commits out of the WAL before they were shipped.
+		dsn = "sqlite:" + filepath.Join(cfg.dataDir, "saas.db") + "?_pragma=wal_autocheckpoint(0)"
 	}
 	// afterStore runs, last first, once the database is closed: the
 	// continuous backup must outlive every connection of the

@@ -63,6 +63,13 @@ func TestOpenSQLiteCallerParamsWin(t *testing.T) {
 	assert.Equal(t, "1", pragma(t, db, "foreign_keys"))
 }
 
+// As backup/replicate asks of the application's connections.
+func TestOpenSQLiteAutocheckpointOff(t *testing.T) {
+	db := openT(t, "sqlite:"+filepath.Join(t.TempDir(), "x.db")+"?_pragma=wal_autocheckpoint(0)")
+	assert.Equal(t, "0", pragma(t, db, "wal_autocheckpoint"))
+	assert.Equal(t, "wal", pragma(t, db, "journal_mode"), "the suite's own pragmas stay")
+}
+
 func TestOpenSQLiteForeignKeysEnforced(t *testing.T) {
 	db := sqldbtest.OpenSQLite(t)
 	_, err := db.Exec("CREATE TABLE p (id INTEGER PRIMARY KEY); CREATE TABLE c (p INTEGER REFERENCES p(id))")
