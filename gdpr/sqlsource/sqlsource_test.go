@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/saaskit/saaskit/crypto/cryptotest"
 	cryptomem "github.com/saaskit/saaskit/crypto/memstore"
 	"github.com/saaskit/saaskit/gdpr"
+	"github.com/saaskit/saaskit/gdpr/gdprtest"
 	"github.com/saaskit/saaskit/gdpr/sqlsource"
 	"github.com/saaskit/saaskit/internal/sqldb"
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
@@ -248,5 +250,32 @@ func TestTableSourceCounts(t *testing.T) {
 		n, err = counter.Count(ctx, "acme", gdpr.Subject{Identities: []gdpr.Identity{{Kind: "email", Value: "ada@example.com"}}})
 		require.NoError(t, err)
 		assert.Zero(t, n, "a subject known by another identity has no rows here")
+	})
+}
+
+// TestSourceConformance runs the gdpr.Source suite on a table whose
+// erasure replaces the subject's identity, on both engines.
+func TestSourceConformance(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+		n := 0
+		gdprtest.RunSourceTests(t, func(t *testing.T) gdprtest.SourceFixture {
+			n++
+			table := fmt.Sprintf("profiles_%d", n)
+			_, err := db.Exec("CREATE TABLE " + table + " (id VARCHAR(64) PRIMARY KEY, tenant_id TEXT NOT NULL, user_id TEXT, email TEXT)")
+			require.NoError(t, err)
+			src, err := sqlsource.New(db.DB, sqlsource.Table{
+				Table: table, IdentityColumn: "user_id", IdentityKind: gdpr.SubjectKey, KeyColumn: "id",
+				Columns: []string{"id", "email"},
+				Erase:   map[string]sqlsource.Strategy{"email": sqlsource.Null(), "user_id": sqlsource.Random()},
+			})
+			require.NoError(t, err)
+			rows := 0
+			return gdprtest.SourceFixture{Source: src, Add: func(t *testing.T, tenant string, s gdpr.Subject) {
+				rows++
+				_, err := db.Exec(db.Dialect.Rebind("INSERT INTO "+table+" (id, tenant_id, user_id, email) VALUES (?, ?, ?, ?)"),
+					fmt.Sprintf("p%d", rows), tenant, s.Value(gdpr.SubjectKey), s.Value(gdpr.SubjectKey)+"@example.com")
+				require.NoError(t, err)
+			}}
+		})
 	})
 }
