@@ -101,7 +101,7 @@ type Lifecycle struct {
 	Link string
 }
 
-// PinStore keeps each tenant's pinned version. MemoryPins and
+// PinStore keeps each tenant's pinned version. versioning/memstore and
 // versioning/sqlstore implement it.
 type PinStore interface {
 	// Pin returns the tenant's pinned version; ErrNoPin when it has none.

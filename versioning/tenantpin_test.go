@@ -11,12 +11,13 @@ import (
 	"github.com/saaskit/saaskit/tenancy"
 	"github.com/saaskit/saaskit/tenancy/memstore"
 	"github.com/saaskit/saaskit/versioning"
+	versioningmem "github.com/saaskit/saaskit/versioning/memstore"
 )
 
 // TestTenantRecordPinComesFirst: a tenant record pinned to an old
 // version is served at it, and AutoPin does not overwrite it.
 func TestTenantRecordPinComesFirst(t *testing.T) {
-	pins := versioning.NewMemoryPins()
+	pins := versioningmem.NewPins()
 	api, err := versioning.New(versioning.Options{Versions: []string{"2024-01-01", "2024-06-01"}, Pins: pins, AutoPin: true})
 	require.NoError(t, err)
 	ctx := tenancy.WithTenant(context.Background(), &tenancy.Tenant{ID: "acme", APIVersion: "2024-01-01"})

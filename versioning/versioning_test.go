@@ -18,6 +18,7 @@ import (
 
 	"github.com/saaskit/saaskit/tenancy"
 	"github.com/saaskit/saaskit/versioning"
+	"github.com/saaskit/saaskit/versioning/memstore"
 )
 
 func TestParseVersion(t *testing.T) {
@@ -67,7 +68,7 @@ func TestNewRefusesInconsistentDefinitions(t *testing.T) {
 // TestResolutionPrecedence: header, then path prefix, then Accept, then
 // the tenant's pin, then the default.
 func TestResolutionPrecedence(t *testing.T) {
-	pins := versioning.NewMemoryPins()
+	pins := memstore.NewPins()
 	require.NoError(t, pins.SetPin(context.Background(), "pinned", "v2"))
 	api, err := versioning.New(versioning.Options{
 		Versions: []string{"v1", "v2", "v3"}, PathPrefix: true, MediaType: "application/vnd.demo+json",
@@ -118,7 +119,7 @@ func TestResolutionPrecedence(t *testing.T) {
 }
 
 func TestAutoPinAtFirstRequest(t *testing.T) {
-	pins := versioning.NewMemoryPins()
+	pins := memstore.NewPins()
 	api, err := versioning.New(versioning.Options{Versions: []string{"2024-01-01", "2024-06-01"}, Pins: pins, AutoPin: true})
 	require.NoError(t, err)
 	ctx := tenancy.WithTenant(context.Background(), &tenancy.Tenant{ID: "acme"})

@@ -3,7 +3,7 @@
 // validates each request and response against that version's OpenAPI
 // document (kin-openapi); CheckChanges holds every migration to the
 // schema effects it declares; RunPinStoreTests is the conformance suite
-// of versioning.PinStore, which MemoryPins and versioning/sqlstore run,
+// of versioning.PinStore, which versioning/memstore and versioning/sqlstore run,
 // and so can any other store.
 package versioningtest
 
