@@ -477,3 +477,53 @@ func TestPlatformWildcardByDNS01(t *testing.T) {
 	assert.Equal(t, "hello from Acme Corp", body)
 	assert.EqualValues(t, 2, ca.Orders())
 }
+
+// With TLS-ALPN-01 off, the tenant's certificate is validated by
+// HTTP-01: Pebble fetches the challenge from the loopback port where
+// HTTPChallengeHandler wraps the application's plain-HTTP handler, which
+// still serves every other path.
+func TestHTTP01AgainstPebble(t *testing.T) {
+	w := newWorld(t)
+	tlsL, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	httpL, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ca, err := devacme.Start(devacme.Options{TLSPort: tlsL.Addr().(*net.TCPAddr).Port, HTTPPort: httpL.Addr().(*net.TCPAddr).Port})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ca.Close() })
+	issuer := ca.Issuer()
+	issuer.DisableTLSALPNChallenge = true
+	issuer.ListenHost = "127.0.0.1" // certmagic finds the port taken, so leaves the challenge to the handler
+	m, err := autotls.New(autotls.Options{Allow: w.allow, Storage: newStorage(t, sqldbtest.OpenSQLite(t), keyringAEAD(t)), ACME: issuer})
+	require.NoError(t, err)
+	t.Cleanup(m.Stop)
+	server(t, tlsL, m, http.HandlerFunc(w.page))
+
+	var challenges atomic.Int64
+	app := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { io.WriteString(rw, "plain http") })
+	plain := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
+			challenges.Add(1)
+		}
+		m.HTTPChallengeHandler(app).ServeHTTP(rw, r)
+	}), ErrorLog: log.New(io.Discard, "", 0)}
+	go func() { _ = plain.Serve(httpL) }()
+	t.Cleanup(func() { _ = plain.Close() })
+
+	body, err := get(tlsL.Addr().String(), "app.customer.test", ca.Roots())
+	require.NoError(t, err)
+	assert.Equal(t, "hello from Acme Corp", body)
+	assert.EqualValues(t, 1, ca.Orders())
+	assert.Positive(t, challenges.Load(), "Pebble fetched the HTTP-01 challenge from the handler")
+
+	resp, err := http.Get("http://" + httpL.Addr().String() + "/")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, "plain http", string(b), "other paths reach the application")
+
+	_, err = get(tlsL.Addr().String(), "other.customer.test", ca.Roots())
+	assert.Error(t, err, "another tenant's unverified domain")
+	assert.EqualValues(t, 1, ca.Orders(), "no order for a refused name")
+}

@@ -80,16 +80,21 @@
 //
 // Package devacme runs Pebble, Let's Encrypt's test CA, inside the
 // process on loopback; Pebble validates for real, dialling the port
-// where the application serves TLS for TLS-ALPN-01 (every name resolves
-// to 127.0.0.1 for it):
+// where the application serves TLS for TLS-ALPN-01, or its plain-HTTP
+// port for HTTP-01 (every name resolves to 127.0.0.1 for it):
 //
 //	l, _ := net.Listen("tcp", "127.0.0.1:8443")
-//	ca, err := devacme.Start(devacme.Options{TLSPort: 8443})
+//	ca, err := devacme.Start(devacme.Options{TLSPort: 8443, HTTPPort: 8080})
 //	if err != nil { ... }
 //	defer ca.Close()
 //	m, err := autotls.New(autotls.Options{Allow: allow, ACME: ca.Issuer(), Storage: st})
 //	go (&http.Server{Handler: app, TLSConfig: m.TLSConfig()}).ServeTLS(l, "", "")
+//	go http.ListenAndServe("127.0.0.1:8080", m.HTTPChallengeHandler(app))
 //
+// The ACME client picks one of the two challenges per order. Set
+// ACME.ListenHost to the address the application listens on, so that
+// certmagic finds the ports taken and leaves the challenges to the
+// application's listeners.
 // ca.DNS01Solver() answers DNS-01 in the DNS Pebble queries, for the
 // platform wildcard. Write ca.RootCert() out as PEM for clients to trust, then
 //

@@ -66,7 +66,8 @@ type Server struct {
 	https  *httptest.Server
 	dns    *dns.Server
 	ca     *ca.CAImpl
-	tls    int
+	tls    int // the port Pebble dials for TLS-ALPN-01
+	http   int // and for HTTP-01
 	orders atomic.Int64
 
 	mu  sync.Mutex
@@ -92,7 +93,7 @@ func Start(opts Options) (*Server, error) {
 			_ = os.Setenv(k, v)
 		}
 	}
-	s := &Server{tls: opts.TLSPort, txt: map[string]string{}}
+	s := &Server{tls: opts.TLSPort, http: opts.HTTPPort, txt: map[string]string{}}
 	resolver, err := startDNS(s.answer)
 	if err != nil {
 		return nil, err
@@ -187,7 +188,9 @@ func (s *Server) RootPEM() []byte {
 
 // Issuer is the ACME issuer configuration for autotls.Options.ACME:
 // Pebble's directory and HTTPS roots, terms agreed, and the challenge
-// ports that Pebble dials.
+// ports that Pebble dials. Both challenges are enabled and the ACME
+// client picks one per order: serve autotls's TLSConfig on TLSPort, and
+// its HTTPChallengeHandler on HTTPPort (or set DisableHTTPChallenge).
 func (s *Server) Issuer() certmagic.ACMEIssuer {
 	return certmagic.ACMEIssuer{
 		CA:             s.DirectoryURL(),
@@ -196,6 +199,7 @@ func (s *Server) Issuer() certmagic.ACMEIssuer {
 		Agreed:         true,
 		TrustedRoots:   s.ServerRoots(),
 		AltTLSALPNPort: s.tls,
+		AltHTTPPort:    s.http,
 	}
 }
 

@@ -12,13 +12,14 @@ import (
 )
 
 func TestStartServesADirectory(t *testing.T) {
-	ca, err := devacme.Start(devacme.Options{TLSPort: 8443})
+	ca, err := devacme.Start(devacme.Options{TLSPort: 8443, HTTPPort: 8080})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ca.Close() })
 
 	iss := ca.Issuer()
 	assert.Equal(t, ca.DirectoryURL(), iss.CA)
 	assert.Equal(t, 8443, iss.AltTLSALPNPort)
+	assert.Equal(t, 8080, iss.AltHTTPPort)
 	assert.True(t, iss.Agreed)
 
 	block, _ := pem.Decode(ca.RootPEM())
