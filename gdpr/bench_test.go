@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/saaskit/saaskit/gdpr"
+	"github.com/saaskit/saaskit/gdpr/memstore"
 	"github.com/saaskit/saaskit/gdpr/sqlsource"
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
 )
@@ -47,7 +48,7 @@ func BenchmarkErasure8x100k(b *testing.B) {
 		}
 		sources = append(sources, src)
 	}
-	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{}, sources...)
+	e, err := gdpr.New(memstore.New(), gdpr.Options{}, sources...)
 	if err != nil {
 		b.Fatal(err)
 	}

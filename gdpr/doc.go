@@ -3,7 +3,8 @@
 // across every store that holds a person's data, rectification and
 // restriction, each with its legal deadline.
 //
-//	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{Holds: gdpr.NewMemoryHolds()},
+//	st := memstore.New() // gdpr/memstore; gdpr/sqlstore keeps requests and holds in a database
+//	e, err := gdpr.New(st, gdpr.Options{Holds: st},
 //		usersTable, gdprsource.Webhook(dispatcher),
 //		gdprsource.Crypto(keyring, "users", "webhook.messages"))
 //	r, err := e.Submit(ctx, tenantID, gdpr.Erasure, gdpr.GDPR, subject, "web form")

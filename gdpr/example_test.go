@@ -9,6 +9,7 @@ import (
 
 	"github.com/saaskit/saaskit/gdpr"
 	"github.com/saaskit/saaskit/gdpr/audit"
+	"github.com/saaskit/saaskit/gdpr/memstore"
 )
 
 // crm is a toy source: a map of user IDs to email addresses.
@@ -37,7 +38,7 @@ func (c crm) Erase(_ context.Context, _ string, s gdpr.Subject) (gdpr.Erased, er
 // Answer an access request, then an erasure request.
 func Example() {
 	ctx := context.Background()
-	e, _ := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{}, crm{"usr_ada": "ada@example.com"})
+	e, _ := gdpr.New(memstore.New(), gdpr.Options{}, crm{"usr_ada": "ada@example.com"})
 	ada := gdpr.Subject{Identities: []gdpr.Identity{{Kind: "user_id", Value: "usr_ada"}}}
 
 	access, _ := e.Submit(ctx, "acme", gdpr.Access, gdpr.GDPR, ada, "web form")
@@ -69,7 +70,7 @@ func ExampleAudit() {
 	trail, _ := audit.New(audit.NewMemoryStore(), audit.Options{})
 	pseudonymKey := []byte("32 secret bytes, kept apart.....")
 	staff := func(r *gdpr.Request) string { return "staff:grace" }
-	e, _ := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{OnChange: gdpr.Audit(trail, pseudonymKey, staff)},
+	e, _ := gdpr.New(memstore.New(), gdpr.Options{OnChange: gdpr.Audit(trail, pseudonymKey, staff)},
 		crm{"usr_ada": "ada@example.com"})
 	ada := gdpr.Subject{Identities: []gdpr.Identity{{Kind: "user_id", Value: "usr_ada"}}}
 
@@ -96,7 +97,7 @@ func ExampleAudit() {
 // A legal hold refuses an erasure until it is lifted.
 func ExampleEngine_PlaceHold() {
 	ctx := context.Background()
-	e, _ := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{Holds: gdpr.NewMemoryHolds()}, crm{"usr_ada": "ada@example.com"})
+	e, _ := gdpr.New(memstore.New(), gdpr.Options{Holds: memstore.New()}, crm{"usr_ada": "ada@example.com"})
 	ada := gdpr.Subject{Identities: []gdpr.Identity{{Kind: gdpr.SubjectKey, Value: "usr_ada"}}}
 	if _, err := e.PlaceHold(ctx, "acme", "usr_ada", "litigation 2026-17"); err != nil {
 		fmt.Println(err)

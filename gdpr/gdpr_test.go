@@ -25,6 +25,7 @@ import (
 	"github.com/saaskit/saaskit/gdpr"
 	"github.com/saaskit/saaskit/gdpr/audit"
 	"github.com/saaskit/saaskit/gdpr/gdprtest"
+	"github.com/saaskit/saaskit/gdpr/memstore"
 	"github.com/saaskit/saaskit/internal/testclock"
 )
 
@@ -100,7 +101,7 @@ var ada = gdpr.Subject{Identities: []gdpr.Identity{{Kind: "user_id", Value: "usr
 
 func TestNewRefusesBadSources(t *testing.T) {
 	var log []string
-	st := gdpr.NewMemoryStore()
+	st := memstore.New()
 	_, err := gdpr.New(st, gdpr.Options{}, newFake("a", &log), newFake("a", &log))
 	assert.ErrorContains(t, err, "two sources")
 	_, err = gdpr.New(st, gdpr.Options{}, newFake("Bad Name", &log))
@@ -117,7 +118,7 @@ func TestRequestLifecycle(t *testing.T) {
 	ctx := context.Background()
 	clock := testclock.New(t0)
 	var log []string
-	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{Now: clock.Now}, newFake("crm", &log))
+	e, err := gdpr.New(memstore.New(), gdpr.Options{Now: clock.Now}, newFake("crm", &log))
 	require.NoError(t, err)
 
 	_, err = e.Submit(ctx, "acme", gdpr.Erasure, gdpr.GDPR, gdpr.Subject{Identities: []gdpr.Identity{{Kind: "E-Mail", Value: "x"}}}, "web")
@@ -176,7 +177,7 @@ func TestErasureFollowsDependencies(t *testing.T) {
 	for _, s := range []*fakeSource{users, payments, orders, keys} {
 		s.records["usr_ada"] = []string{"a", "b"}
 	}
-	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{}, keys, orders, payments, users)
+	e, err := gdpr.New(memstore.New(), gdpr.Options{}, keys, orders, payments, users)
 	require.NoError(t, err)
 	r := gdprtest.SubmitVerified(t, e, gdpr.Erasure, ada)
 	r, err = e.Process(ctx, "acme", r.ID)
@@ -221,7 +222,7 @@ func TestKillAtEveryStep(t *testing.T) {
 		for _, s := range srcs {
 			s.records["usr_ada"] = []string{"x"}
 		}
-		st := &flakyStore{Store: gdpr.NewMemoryStore()}
+		st := &flakyStore{Store: memstore.New()}
 		e, err := gdpr.New(st, gdpr.Options{Parallelism: 2, Logger: slog.New(slog.DiscardHandler)}, a, b, c, d)
 		require.NoError(t, err)
 		return e, st, srcs
@@ -268,7 +269,7 @@ func TestKillAtEveryStep(t *testing.T) {
 func TestUnknownSubjectCompletesEmpty(t *testing.T) {
 	var log []string
 	src := newFake("crm", &log)
-	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{}, src)
+	e, err := gdpr.New(memstore.New(), gdpr.Options{}, src)
 	require.NoError(t, err)
 	ghost := gdpr.Subject{Identities: []gdpr.Identity{{Kind: "user_id", Value: "usr_nobody"}}}
 	r := gdprtest.SubmitVerified(t, e, gdpr.Erasure, ghost)
@@ -291,7 +292,7 @@ func TestExportJSONAndZIP(t *testing.T) {
 	crm, billing := newFake("crm", &log), newFake("billing", &log)
 	crm.records["usr_ada"] = []string{"ada@example.com"}
 	billing.records["usr_ada"] = []string{"invoice 1", "invoice 2"}
-	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{}, crm, billing)
+	e, err := gdpr.New(memstore.New(), gdpr.Options{}, crm, billing)
 	require.NoError(t, err)
 	r := gdprtest.SubmitVerified(t, e, gdpr.Portability, ada)
 
@@ -360,7 +361,7 @@ func TestExportStreamsWithBoundedMemory(t *testing.T) {
 	if raceEnabled {
 		records = 10 << 10 // the detector makes 100 MiB take minutes; 10 MiB still shows streaming
 	}
-	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{}, bigSource{n: records})
+	e, err := gdpr.New(memstore.New(), gdpr.Options{}, bigSource{n: records})
 	require.NoError(t, err)
 	r := gdprtest.SubmitVerified(t, e, gdpr.Access, ada)
 	runtime.GC()
@@ -401,7 +402,7 @@ func TestOnChangeHearsEveryChange(t *testing.T) {
 	ctx := context.Background()
 	var actions []string
 	var log []string
-	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{OnChange: func(_ context.Context, r *gdpr.Request, action string) error {
+	e, err := gdpr.New(memstore.New(), gdpr.Options{OnChange: func(_ context.Context, r *gdpr.Request, action string) error {
 		actions = append(actions, action+":"+string(r.State))
 		return nil
 	}}, newFake("crm", &log))
@@ -425,7 +426,7 @@ func TestAuditRecordsRequests(t *testing.T) {
 	require.NoError(t, err)
 	key := []byte("0123456789abcdef0123456789abcdef")
 	var log []string
-	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{
+	e, err := gdpr.New(memstore.New(), gdpr.Options{
 		OnChange: gdpr.Audit(trail, key, func(r *gdpr.Request) string { return "staff:" + r.Channel }),
 	}, newFake("crm", &log))
 	require.NoError(t, err)

@@ -1,14 +1,12 @@
 package gdpr
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"regexp"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/saaskit/saaskit/internal/textfield"
@@ -147,8 +145,9 @@ type Step struct {
 	Error   string    `json:"error,omitempty"`
 }
 
-// clone copies r deeply enough for stores to hand out.
-func (r *Request) clone() *Request {
+// Clone returns a copy of r that shares no slice or map with it, as a
+// Store hands requests out and keeps them.
+func (r *Request) Clone() *Request {
 	c := *r
 	c.Subject.Identities = slices.Clone(r.Subject.Identities)
 	c.Steps = maps.Clone(r.Steps)
@@ -206,7 +205,7 @@ type RequestFilter struct {
 	DueBefore time.Time
 }
 
-// Store keeps requests. MemoryStore and gdpr/sqlstore implement it;
+// Store keeps requests. gdpr/memstore and gdpr/sqlstore implement it;
 // gdprtest is its conformance suite.
 type Store interface {
 	// Create stores a new request; ErrConflict if its ID is taken.
@@ -229,75 +228,4 @@ func CheckStorable(r *Request) error {
 		return fmt.Errorf("%w: request %q holds text that is not valid UTF-8 or holds NUL bytes", ErrInvalid, r.ID)
 	}
 	return nil
-}
-
-// MemoryStore is an in-memory Store, for tests and examples.
-type MemoryStore struct {
-	mu   sync.Mutex
-	reqs map[string]*Request
-}
-
-var _ Store = (*MemoryStore)(nil)
-
-// NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore() *MemoryStore { return &MemoryStore{reqs: map[string]*Request{}} }
-
-// Create implements Store.
-func (m *MemoryStore) Create(_ context.Context, r *Request) error {
-	if err := CheckStorable(r); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.reqs[r.ID]; ok {
-		return fmt.Errorf("request %s: %w", r.ID, ErrConflict)
-	}
-	r.Version = 1
-	m.reqs[r.ID] = r.clone()
-	return nil
-}
-
-// Get implements Store.
-func (m *MemoryStore) Get(_ context.Context, tenantID, id string) (*Request, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.reqs[id]
-	if !ok || r.TenantID != tenantID {
-		return nil, fmt.Errorf("request %s: %w", id, ErrNotFound)
-	}
-	return r.clone(), nil
-}
-
-// Update implements Store.
-func (m *MemoryStore) Update(_ context.Context, r *Request) error {
-	if err := CheckStorable(r); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	cur, ok := m.reqs[r.ID]
-	switch {
-	case !ok || cur.TenantID != r.TenantID:
-		return fmt.Errorf("request %s: %w", r.ID, ErrNotFound)
-	case cur.Version != r.Version:
-		return fmt.Errorf("request %s: %w", r.ID, ErrConflict)
-	}
-	r.Version++
-	m.reqs[r.ID] = r.clone()
-	return nil
-}
-
-// List implements Store.
-func (m *MemoryStore) List(_ context.Context, tenantID string, f RequestFilter) ([]*Request, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*Request
-	for _, r := range m.reqs {
-		if r.TenantID != tenantID || (f.State != "" && r.State != f.State) || (!f.DueBefore.IsZero() && !r.DueAt.Before(f.DueBefore)) {
-			continue
-		}
-		out = append(out, r.clone())
-	}
-	slices.SortFunc(out, func(a, b *Request) int { return cmp.Or(a.DueAt.Compare(b.DueAt), cmp.Compare(a.ID, b.ID)) })
-	return out, nil
 }

@@ -1,13 +1,11 @@
 package gdpr
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/saaskit/saaskit/internal/textfield"
@@ -66,7 +64,7 @@ func (h Hold) Validate() error {
 
 // HoldStore keeps legal holds where every process of the service reads
 // them, so that a hold placed through one replica blocks an erasure
-// through another at once, and survives restarts. MemoryHolds keeps
+// through another at once, and survives restarts. gdpr/memstore keeps
 // them in one process, for tests; gdpr/sqlstore in SQLite or
 // PostgreSQL. gdprtest.RunHoldStoreTests is the conformance suite.
 type HoldStore interface {
@@ -79,56 +77,6 @@ type HoldStore interface {
 	// Holds returns the tenant's holds by subject key, the tenant-wide
 	// hold (if any) first.
 	Holds(ctx context.Context, tenantID string) ([]Hold, error)
-}
-
-// MemoryHolds is a HoldStore in one process, for tests and examples:
-// its holds are lost with the process and unseen by other replicas.
-type MemoryHolds struct {
-	mu    sync.Mutex
-	holds map[[2]string]Hold // (tenant, subject key) -> hold
-}
-
-var _ HoldStore = (*MemoryHolds)(nil)
-
-// NewMemoryHolds returns an empty MemoryHolds.
-func NewMemoryHolds() *MemoryHolds { return &MemoryHolds{holds: map[[2]string]Hold{}} }
-
-// PutHold implements HoldStore.
-func (m *MemoryHolds) PutHold(_ context.Context, h Hold) error {
-	if err := h.Validate(); err != nil {
-		return err
-	}
-	h.PlacedAt = h.PlacedAt.UTC()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.holds[[2]string{h.TenantID, h.SubjectKey}] = h
-	return nil
-}
-
-// ReleaseHold implements HoldStore.
-func (m *MemoryHolds) ReleaseHold(_ context.Context, tenantID, subjectKey string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k := [2]string{tenantID, subjectKey}
-	if _, ok := m.holds[k]; !ok {
-		return fmt.Errorf("legal hold of tenant %q, subject %q: %w", tenantID, subjectKey, ErrNotFound)
-	}
-	delete(m.holds, k)
-	return nil
-}
-
-// Holds implements HoldStore.
-func (m *MemoryHolds) Holds(_ context.Context, tenantID string) ([]Hold, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []Hold
-	for k, h := range m.holds {
-		if k[0] == tenantID {
-			out = append(out, h)
-		}
-	}
-	slices.SortFunc(out, func(a, b Hold) int { return cmp.Compare(a.SubjectKey, b.SubjectKey) })
-	return out, nil
 }
 
 // PlaceHold places a legal hold on the tenant's data (subjectKey "") or

@@ -11,6 +11,7 @@ import (
 
 	"github.com/saaskit/saaskit/gdpr"
 	"github.com/saaskit/saaskit/gdpr/gdprtest"
+	"github.com/saaskit/saaskit/gdpr/memstore"
 	"github.com/saaskit/saaskit/gdpr/sqlsource"
 	"github.com/saaskit/saaskit/internal/sqldb"
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
@@ -51,8 +52,8 @@ func TestRetentionSweepWithHolds(t *testing.T) {
 	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-		holds := gdpr.NewMemoryHolds()
-		e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{Now: testclock.New(now).Now, Holds: holds}, sessionsSource(t, db, now))
+		holds := memstore.New()
+		e, err := gdpr.New(memstore.New(), gdpr.Options{Now: testclock.New(now).Now, Holds: holds}, sessionsSource(t, db, now))
 		require.NoError(t, err)
 		_, err = e.PlaceHold(ctx, "acme", "usr_carol", "litigation 2026-17")
 		require.NoError(t, err)
@@ -99,8 +100,8 @@ func TestRetentionExpiresRowsWithoutSubject(t *testing.T) {
 		deleted, err := sqlsource.New(db.DB, sqlsource.Table{Table: "visits", IdentityColumn: "user_id", IdentityKind: "user_id",
 			Categories: []string{"usage"}, TimeColumn: "created_at"})
 		require.NoError(t, err)
-		holds := gdpr.NewMemoryHolds()
-		e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{Now: testclock.New(now).Now, Holds: holds}, masked, deleted)
+		holds := memstore.New()
+		e, err := gdpr.New(memstore.New(), gdpr.Options{Now: testclock.New(now).Now, Holds: holds}, masked, deleted)
 		require.NoError(t, err)
 		_, err = e.PlaceHold(ctx, "acme", "usr_carol", "litigation 2026-17")
 		require.NoError(t, err)
@@ -133,8 +134,8 @@ func TestRetentionExpiresRowsWithoutSubject(t *testing.T) {
 
 func TestHeldSubjectIsNotErased(t *testing.T) {
 	db := sqldbtest.OpenSQLite(t)
-	holds := gdpr.NewMemoryHolds()
-	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{Holds: holds}, sessionsSource(t, db, time.Now()))
+	holds := memstore.New()
+	e, err := gdpr.New(memstore.New(), gdpr.Options{Holds: holds}, sessionsSource(t, db, time.Now()))
 	require.NoError(t, err)
 	_, err = e.PlaceHold(context.Background(), "acme", "usr_ada", "litigation")
 	require.NoError(t, err)
@@ -149,7 +150,7 @@ func TestHeldSubjectIsNotErased(t *testing.T) {
 
 func TestRestriction(t *testing.T) {
 	db := sqldbtest.OpenSQLite(t)
-	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{}, sessionsSource(t, db, time.Now()))
+	e, err := gdpr.New(memstore.New(), gdpr.Options{}, sessionsSource(t, db, time.Now()))
 	require.NoError(t, err)
 	restricted := func() int {
 		var n int
@@ -170,9 +171,9 @@ func TestRestriction(t *testing.T) {
 // refused while subjects of the tenant are held, and retention needs
 // the subject key.
 func TestHoldsCannotBeDodgedByIdentity(t *testing.T) {
-	holds := gdpr.NewMemoryHolds()
+	holds := memstore.New()
 	var log []string
-	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{Holds: holds}, newFake("crm", &log))
+	e, err := gdpr.New(memstore.New(), gdpr.Options{Holds: holds}, newFake("crm", &log))
 	require.NoError(t, err)
 	_, err = e.PlaceHold(context.Background(), "acme", "usr_ada", "litigation")
 	require.NoError(t, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/saaskit/saaskit/gdpr"
 	"github.com/saaskit/saaskit/gdpr/gdprsource"
 	"github.com/saaskit/saaskit/gdpr/gdprtest"
+	"github.com/saaskit/saaskit/gdpr/memstore"
 	"github.com/saaskit/saaskit/webhook"
 	webhookmem "github.com/saaskit/saaskit/webhook/memstore"
 )
@@ -42,7 +43,7 @@ func TestSaaskitSources(t *testing.T) {
 	require.NoError(t, err)
 
 	hooks := gdprsource.Webhook(d)
-	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{}, hooks, gdprsource.Crypto(keys, hooks.Info().Name))
+	e, err := gdpr.New(memstore.New(), gdpr.Options{}, hooks, gdprsource.Crypto(keys, hooks.Info().Name))
 	require.NoError(t, err)
 
 	access := gdprtest.SubmitVerified(t, e, gdpr.Access, ada)

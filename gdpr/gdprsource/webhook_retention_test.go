@@ -13,6 +13,7 @@ import (
 	"github.com/saaskit/saaskit/gdpr"
 	"github.com/saaskit/saaskit/gdpr/gdprsource"
 	"github.com/saaskit/saaskit/gdpr/gdprtest"
+	"github.com/saaskit/saaskit/gdpr/memstore"
 	"github.com/saaskit/saaskit/internal/testclock"
 	"github.com/saaskit/saaskit/webhook"
 	webhookmem "github.com/saaskit/saaskit/webhook/memstore"
@@ -42,7 +43,7 @@ func TestWebhookExportOfExpungedPayload(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Payloads)
 
-	e, err := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{}, gdprsource.Webhook(d))
+	e, err := gdpr.New(memstore.New(), gdpr.Options{}, gdprsource.Webhook(d))
 	require.NoError(t, err)
 	access := gdprtest.SubmitVerified(t, e, gdpr.Access, ada)
 	var out strings.Builder

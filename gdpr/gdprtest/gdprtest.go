@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/saaskit/saaskit/gdpr"
+	"github.com/saaskit/saaskit/gdpr/memstore"
 )
 
 var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
@@ -97,7 +98,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) gdpr.Store) {
 		assert.Equal(t, "dsr_b", done[0].ID)
 	})
 	t.Run("HoldStopsErasure", func(t *testing.T) {
-		testHoldStopsErasure(t, newStore(t), gdpr.NewMemoryHolds())
+		testHoldStopsErasure(t, newStore(t), memstore.New())
 	})
 	t.Run("ResumeKeepsCounts", func(t *testing.T) {
 		testResumeKeepsCounts(t, newStore(t))

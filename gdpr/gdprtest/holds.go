@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/saaskit/saaskit/gdpr"
+	"github.com/saaskit/saaskit/gdpr/memstore"
 )
 
 // RunHoldStoreTests is the conformance suite of gdpr.HoldStore;
@@ -85,7 +86,7 @@ func RunHoldStoreTests(t *testing.T, newStore func(t *testing.T) gdpr.HoldStore)
 		assert.Len(t, holds, 10, "one hold per subject, however often placed")
 	})
 	t.Run("HoldStopsErasure", func(t *testing.T) {
-		testHoldStopsErasure(t, gdpr.NewMemoryStore(), newStore(t))
+		testHoldStopsErasure(t, memstore.New(), newStore(t))
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/saaskit/saaskit/gdpr"
+	"github.com/saaskit/saaskit/gdpr/memstore"
 	"github.com/saaskit/saaskit/gdpr/sqlsource"
 	"github.com/saaskit/saaskit/internal/sqldb"
 )
@@ -30,7 +31,7 @@ func ExampleNew() {
 		fmt.Println(err)
 		return
 	}
-	e, _ := gdpr.New(gdpr.NewMemoryStore(), gdpr.Options{}, notes)
+	e, _ := gdpr.New(memstore.New(), gdpr.Options{}, notes)
 	ada := gdpr.Subject{Identities: []gdpr.Identity{{Kind: "user_id", Value: "usr_ada"}}}
 	r, _ := e.Submit(ctx, "acme", gdpr.Erasure, gdpr.GDPR, ada, "web form")
 	r, _ = e.Verify(ctx, "acme", r.ID)
