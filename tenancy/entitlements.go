@@ -118,13 +118,7 @@ func (e *Entitlements) Within(ctx context.Context, name string, count int64) err
 	if !ok || count <= limit {
 		return nil
 	}
-	plan := t.Plan
-	if plan == "" {
-		plan = "the default plan"
-	} else {
-		plan = "plan " + strconv.Quote(plan)
-	}
-	return fmt.Errorf("%w: %d %s is over the limit of %d on %s", ErrNotEntitled, count, name, limit, plan)
+	return fmt.Errorf("%w: %d %s is over the limit of %d on %s", ErrNotEntitled, count, name, limit, planName(t.Plan))
 }
 
 // checkOverrides validates a tenant's entitlement overrides in its

@@ -14,8 +14,9 @@ import (
 )
 
 // Store keeps tenants, domain claims and API keys in maps behind one
-// mutex. It implements tenancy.Store, tenancy.KeyStore and
-// tenancy.DomainStore. The zero value is not usable; call New.
+// mutex. It implements tenancy.Store, tenancy.KeyStore,
+// tenancy.DomainStore and tenancy.UsageStore (counters behind a mutex of
+// their own). The zero value is not usable; call New.
 type Store struct {
 	mu      sync.RWMutex
 	tenants map[string]*tenancy.Tenant   // by ID
@@ -23,6 +24,9 @@ type Store struct {
 	domains map[string]string            // serving domain → ID
 	claims  map[string][]*tenancy.Domain // tenant ID → its domains, in the order added
 	keys    map[string]*tenancy.APIKey   // by key ID
+
+	usageMu sync.Mutex
+	usage   map[usageKey]int64
 }
 
 // New returns an empty Store.
@@ -33,6 +37,7 @@ func New() *Store {
 		domains: map[string]string{},
 		claims:  map[string][]*tenancy.Domain{},
 		keys:    map[string]*tenancy.APIKey{},
+		usage:   map[usageKey]int64{},
 	}
 }
 
@@ -40,6 +45,7 @@ var (
 	_ tenancy.Store       = (*Store)(nil)
 	_ tenancy.KeyStore    = (*Store)(nil)
 	_ tenancy.DomainStore = (*Store)(nil)
+	_ tenancy.UsageStore  = (*Store)(nil)
 )
 
 // Create implements tenancy.Store.
@@ -388,4 +394,42 @@ func (s *Store) RemoveDomain(ctx context.Context, tenantID, name string) error {
 	}
 	s.claims[tenantID] = slices.Delete(ds, i, i+1)
 	return nil
+}
+
+// usageKey is a tenancy.UsageKey with its start in Unix seconds, so that
+// equal instants are equal keys.
+type usageKey struct {
+	tenantID, metric string
+	period           tenancy.Period
+	start            int64
+}
+
+func usageKeyOf(k tenancy.UsageKey) usageKey {
+	return usageKey{k.TenantID, k.Metric, k.Period, k.Start.Unix()}
+}
+
+// AddUsage implements tenancy.UsageStore.
+func (s *Store) AddUsage(_ context.Context, key tenancy.UsageKey, n, max int64) (int64, bool, error) {
+	if err := tenancy.CheckUsageAdd(key, n, max); err != nil {
+		return 0, false, fmt.Errorf("add usage: %w", err)
+	}
+	s.usageMu.Lock()
+	defer s.usageMu.Unlock()
+	total := s.usage[usageKeyOf(key)]
+	if total > max-n {
+		return total, false, nil
+	}
+	total += n
+	s.usage[usageKeyOf(key)] = total
+	return total, true, nil
+}
+
+// Usage implements tenancy.UsageStore.
+func (s *Store) Usage(_ context.Context, key tenancy.UsageKey) (int64, error) {
+	if err := key.Check(); err != nil {
+		return 0, fmt.Errorf("usage: %w", err)
+	}
+	s.usageMu.Lock()
+	defer s.usageMu.Unlock()
+	return s.usage[usageKeyOf(key)], nil
 }

@@ -11,7 +11,10 @@
 //
 // The Store is also a tenancy.LimitStore: as RateLimitOptions.Shared it
 // keeps the rate limiter's buckets in the database, so every replica on
-// it takes from the same ones (see Store.Take).
+// it takes from the same ones (see Store.Take). It is also a
+// tenancy.UsageStore: as the store of a tenancy.Metering, every replica
+// counts each tenant's usage in the same counters and keeps its plan's
+// limits together (see Store.AddUsage).
 package sqlstore
 
 import (
@@ -36,8 +39,9 @@ var migrations embed.FS
 // Store keeps tenants, their domain claims and API keys in three tables
 // (tenancy_tenants, tenancy_domains, tenancy_api_keys). It implements
 // tenancy.Store, tenancy.KeyStore and tenancy.DomainStore (a partial
-// unique index lets one claim per domain serve), and tenancy.LimitStore
-// with a fourth table (tenancy_rate_limits; see Take).
+// unique index lets one claim per domain serve), tenancy.LimitStore
+// with a fourth table (tenancy_rate_limits; see Take), and
+// tenancy.UsageStore with a fifth (tenancy_usage; see AddUsage).
 type Store struct {
 	db      *sqldb.DB
 	owned   bool         // Close closes db
