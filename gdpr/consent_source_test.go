@@ -8,6 +8,7 @@ import (
 
 	"github.com/saaskit/saaskit/gdpr"
 	"github.com/saaskit/saaskit/gdpr/consent"
+	consentmem "github.com/saaskit/saaskit/gdpr/consent/memstore"
 	consentsql "github.com/saaskit/saaskit/gdpr/consent/sqlstore"
 	"github.com/saaskit/saaskit/gdpr/gdprtest"
 	"github.com/saaskit/saaskit/internal/sqldb"
@@ -38,7 +39,7 @@ func TestConsentSourceConformance(t *testing.T) {
 		}}
 	}
 	t.Run("memory", func(t *testing.T) {
-		gdprtest.RunSourceTests(t, func(t *testing.T) gdprtest.SourceFixture { return fixture(t, consent.NewMemoryStore()) })
+		gdprtest.RunSourceTests(t, func(t *testing.T) gdprtest.SourceFixture { return fixture(t, consentmem.New()) })
 	})
 	sqldbtest.EachEngine(t, func(t *testing.T, open func(testing.TB) *sqldb.DB) {
 		gdprtest.RunSourceTests(t, func(t *testing.T) gdprtest.SourceFixture {

@@ -1,12 +1,10 @@
 package consent
 
 import (
-	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 )
 
@@ -82,8 +80,8 @@ func (p *Purpose) Latest(language string) *Notice {
 	return latest
 }
 
-// notice returns the notice of version in language, or nil.
-func (p *Purpose) notice(version int, language string) *Notice {
+// Notice returns the purpose's notice of version in language, or nil.
+func (p *Purpose) Notice(version int, language string) *Notice {
 	for _, n := range p.Notices {
 		if n.Version == version && n.Language == language {
 			return n
@@ -112,8 +110,9 @@ func (p *Purpose) latestVersion() int {
 	return v
 }
 
-// clone copies p and its notices.
-func (p *Purpose) clone() *Purpose {
+// Clone returns a copy of p and its notices that shares nothing with
+// p, as a Store hands purposes out and keeps them.
+func (p *Purpose) Clone() *Purpose {
 	c := *p
 	c.Notices = make([]*Notice, len(p.Notices))
 	for i, n := range p.Notices {
@@ -234,11 +233,4 @@ func state(p *Purpose, e *Event, now time.Time) State {
 		}
 	}
 	return s
-}
-
-// sortNotices orders notices by version, then language.
-func sortNotices(ns []*Notice) {
-	slices.SortFunc(ns, func(a, b *Notice) int {
-		return cmp.Or(cmp.Compare(a.Version, b.Version), cmp.Compare(a.Language, b.Language))
-	})
 }

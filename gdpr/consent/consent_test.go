@@ -7,12 +7,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/saaskit/saaskit/gdpr/consent"
-	"github.com/saaskit/saaskit/gdpr/consent/consenttest"
+	"github.com/saaskit/saaskit/gdpr/consent/memstore"
 )
-
-func TestMemoryStoreConformance(t *testing.T) {
-	consenttest.RunStoreTests(t, func(*testing.T) consent.Store { return consent.NewMemoryStore() })
-}
 
 func TestNew(t *testing.T) {
 	_, err := consent.New(nil, consent.Options{})
@@ -27,17 +23,17 @@ func TestHash(t *testing.T) {
 
 func TestPseudonym(t *testing.T) {
 	key := []byte("a stable secret")
-	a, err := consent.New(consent.NewMemoryStore(), consent.Options{PseudonymKey: key})
+	a, err := consent.New(memstore.New(), consent.Options{PseudonymKey: key})
 	require.NoError(t, err)
-	b, err := consent.New(consent.NewMemoryStore(), consent.Options{PseudonymKey: key})
+	b, err := consent.New(memstore.New(), consent.Options{PseudonymKey: key})
 	require.NoError(t, err)
 	assert.Equal(t, a.Pseudonym("acme", "usr_ada"), b.Pseudonym("acme", "usr_ada"), "the same key gives the same pseudonym")
 	assert.NotEqual(t, a.Pseudonym("acme", "usr_ada"), a.Pseudonym("globex", "usr_ada"), "per tenant")
 	assert.NotEqual(t, a.Pseudonym("acme", "usr_ad"), a.Pseudonym("acm", "eusr_ad"), "tenant and subject are kept apart")
 
-	c, err := consent.New(consent.NewMemoryStore(), consent.Options{})
+	c, err := consent.New(memstore.New(), consent.Options{})
 	require.NoError(t, err)
-	d, err := consent.New(consent.NewMemoryStore(), consent.Options{})
+	d, err := consent.New(memstore.New(), consent.Options{})
 	require.NoError(t, err)
 	assert.NotEqual(t, c.Pseudonym("acme", "usr_ada"), d.Pseudonym("acme", "usr_ada"), "without a key, pseudonyms link to nobody")
 	assert.Equal(t, c.Pseudonym("acme", "usr_ada"), c.Pseudonym("acme", "usr_ada"))

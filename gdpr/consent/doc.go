@@ -2,7 +2,7 @@
 // controller can demonstrate that, when and to which text a subject
 // consented, and withdrawing takes one call, like granting.
 //
-//	ledger, err := consent.New(consent.NewMemoryStore(), consent.Options{PseudonymKey: key})
+//	ledger, err := consent.New(memstore.New(), consent.Options{PseudonymKey: key})
 //	_, err = ledger.DefinePurpose(ctx, "acme", consent.Purpose{Key: "marketing-email", Description: "newsletter"})
 //	n, err := ledger.PublishNotice(ctx, "acme", consent.Notice{Purpose: "marketing-email", Language: "en", Text: text})
 //
@@ -59,7 +59,7 @@
 //
 // # Stores
 //
-// MemoryStore keeps everything in memory; gdpr/consent/sqlstore keeps it
+// gdpr/consent/memstore keeps everything in memory; gdpr/consent/sqlstore keeps it
 // in SQLite or PostgreSQL. consenttest.RunStoreTests is the conformance
 // suite every Store passes. Every call is scoped to a tenant: another
 // tenant's purposes, notices and subjects are not found.

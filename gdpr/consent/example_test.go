@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/saaskit/saaskit/gdpr/consent"
+	"github.com/saaskit/saaskit/gdpr/consent/memstore"
 )
 
 // Ask for consent, check it before processing, and honour a withdrawal.
 func Example() {
 	ctx := context.Background()
-	ledger, _ := consent.New(consent.NewMemoryStore(), consent.Options{})
+	ledger, _ := consent.New(memstore.New(), consent.Options{})
 	_, _ = ledger.DefinePurpose(ctx, "acme", consent.Purpose{Key: "marketing-email", Description: "monthly newsletter"})
 	n, _ := ledger.PublishNotice(ctx, "acme", consent.Notice{
 		Purpose: "marketing-email", Language: "en",
@@ -50,7 +51,7 @@ func Example() {
 // refused.
 func ExampleLedger_Grant_mismatch() {
 	ctx := context.Background()
-	ledger, _ := consent.New(consent.NewMemoryStore(), consent.Options{})
+	ledger, _ := consent.New(memstore.New(), consent.Options{})
 	_, _ = ledger.DefinePurpose(ctx, "acme", consent.Purpose{Key: "analytics"})
 	_, _ = ledger.PublishNotice(ctx, "acme", consent.Notice{Purpose: "analytics", Language: "en", Text: "May we measure how you use the app?"})
 
@@ -69,7 +70,7 @@ func ExampleLedger_Grant_mismatch() {
 // allowing processing, and the state says why.
 func ExampleLedger_Status_reconsent() {
 	ctx := context.Background()
-	ledger, _ := consent.New(consent.NewMemoryStore(), consent.Options{})
+	ledger, _ := consent.New(memstore.New(), consent.Options{})
 	_, _ = ledger.DefinePurpose(ctx, "acme", consent.Purpose{Key: "marketing-email"})
 	v1, _ := ledger.PublishNotice(ctx, "acme", consent.Notice{Purpose: "marketing-email", Language: "en", Text: "Newsletter?"})
 	_, _ = ledger.Grant(ctx, "acme", "usr_ada", "marketing-email", consent.Grant{NoticeVersion: v1.Version, NoticeHash: v1.SHA256})
@@ -89,7 +90,7 @@ func ExampleLedger_Status_reconsent() {
 func ExampleLedger_Allowed_expiry() {
 	ctx := context.Background()
 	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
-	ledger, _ := consent.New(consent.NewMemoryStore(), consent.Options{Now: func() time.Time { return now }})
+	ledger, _ := consent.New(memstore.New(), consent.Options{Now: func() time.Time { return now }})
 	_, _ = ledger.DefinePurpose(ctx, "acme", consent.Purpose{Key: "cookies", Lifetime: 180 * 24 * time.Hour})
 	n, _ := ledger.PublishNotice(ctx, "acme", consent.Notice{Purpose: "cookies", Language: "en", Text: "Analytics cookies?"})
 	e, _ := ledger.Grant(ctx, "acme", "visitor-17", "cookies", consent.Grant{NoticeVersion: n.Version, NoticeHash: n.SHA256})
@@ -108,7 +109,7 @@ func ExampleLedger_Allowed_expiry() {
 func ExampleLedger_EraseSubject() {
 	ctx := context.Background()
 	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
-	ledger, _ := consent.New(consent.NewMemoryStore(), consent.Options{
+	ledger, _ := consent.New(memstore.New(), consent.Options{
 		Now:          func() time.Time { return now },
 		PseudonymKey: []byte("load me from a secret store"),
 	})

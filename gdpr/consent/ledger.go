@@ -206,12 +206,12 @@ func (l *Ledger) PublishNotice(ctx context.Context, tenantID string, n Notice) (
 		next := n
 		if n.Version == 0 {
 			next.Version = p.latestVersion() + 1
-			if cur := p.notice(next.Version-1, n.Language); cur != nil && cur.SHA256 == n.SHA256 && cur.RequiresReconsent == n.RequiresReconsent {
+			if cur := p.Notice(next.Version-1, n.Language); cur != nil && cur.SHA256 == n.SHA256 && cur.RequiresReconsent == n.RequiresReconsent {
 				return cur, nil
 			}
 		} else {
 			siblings := p.version(n.Version)
-			switch cur := p.notice(n.Version, n.Language); {
+			switch cur := p.Notice(n.Version, n.Language); {
 			case len(siblings) == 0:
 				return nil, fmt.Errorf("%w: purpose %q has no notice version %d to translate; publish with version 0 for a new version", ErrNotFound, n.Purpose, n.Version)
 			case cur != nil && cur.SHA256 == n.SHA256:

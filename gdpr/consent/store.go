@@ -1,15 +1,11 @@
 package consent
 
 import (
-	"cmp"
 	"context"
-	"fmt"
-	"slices"
-	"sync"
 )
 
 // Store keeps purposes, notices, events and each subject's current state.
-// MemoryStore and gdpr/consent/sqlstore implement it; consenttest is its
+// gdpr/consent/memstore and gdpr/consent/sqlstore implement it; consenttest is its
 // conformance suite. The Ledger validates every argument before a Store
 // sees it, and every method is scoped to one tenant.
 type Store interface {
@@ -50,136 +46,4 @@ type EventFilter struct {
 	// state, read from the current-state records rather than by scanning
 	// history.
 	Current bool
-}
-
-// MemoryStore is an in-memory Store, for tests and single-process
-// services; gdpr/consent/sqlstore keeps consents in a database.
-type MemoryStore struct {
-	mu       sync.Mutex
-	purposes map[purposeKey]*Purpose // notices included
-	events   map[streamKey][]*Event  // by Seq
-	current  map[streamKey]int64     // the Seq of the current state
-}
-
-type purposeKey struct{ tenant, purpose string }
-
-type streamKey struct{ tenant, subject, purpose string }
-
-var _ Store = (*MemoryStore)(nil)
-
-// NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{purposes: map[purposeKey]*Purpose{}, events: map[streamKey][]*Event{}, current: map[streamKey]int64{}}
-}
-
-// SavePurpose implements Store.
-func (m *MemoryStore) SavePurpose(_ context.Context, p *Purpose, notice *Notice) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k := purposeKey{p.TenantID, p.Key}
-	cur, ok := m.purposes[k]
-	switch {
-	case p.Revision == 0 && ok:
-		return fmt.Errorf("purpose %q exists: %w", p.Key, ErrConflict)
-	case p.Revision != 0 && (!ok || cur.Revision != p.Revision):
-		return fmt.Errorf("purpose %q: revision %d is stale: %w", p.Key, p.Revision, ErrConflict)
-	}
-	next := &Purpose{TenantID: p.TenantID, Key: p.Key, Description: p.Description, Lifetime: p.Lifetime, Revision: p.Revision + 1}
-	if ok {
-		next.Notices = cur.Notices
-	}
-	if notice != nil {
-		if next.notice(notice.Version, notice.Language) != nil {
-			return fmt.Errorf("purpose %q: notice version %d (%s) exists: %w", p.Key, notice.Version, notice.Language, ErrConflict)
-		}
-		n := *notice
-		next.Notices = append(slices.Clip(next.Notices), &n)
-		sortNotices(next.Notices)
-	}
-	m.purposes[k] = next
-	p.Revision = next.Revision
-	return nil
-}
-
-// Purposes implements Store.
-func (m *MemoryStore) Purposes(_ context.Context, tenantID string, keys ...string) ([]*Purpose, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*Purpose
-	for k, p := range m.purposes {
-		if k.tenant == tenantID && (len(keys) == 0 || slices.Contains(keys, k.purpose)) {
-			out = append(out, p.clone())
-		}
-	}
-	slices.SortFunc(out, func(a, b *Purpose) int { return cmp.Compare(a.Key, b.Key) })
-	return out, nil
-}
-
-// Append implements Store.
-func (m *MemoryStore) Append(_ context.Context, e *Event) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k := streamKey{e.TenantID, e.Subject, e.Purpose}
-	evs := m.events[k]
-	if seq, ok := m.current[k]; ok && e.At.Before(evs[seq-1].At) {
-		e.At = evs[seq-1].At
-	}
-	c := *e
-	c.Seq = int64(len(evs)) + 1
-	m.events[k] = append(evs, &c)
-	m.current[k] = c.Seq
-	e.Seq = c.Seq
-	return nil
-}
-
-// Events implements Store.
-func (m *MemoryStore) Events(_ context.Context, tenantID, subject string, f EventFilter) ([]*Event, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*Event
-	for k, evs := range m.events {
-		if k.tenant != tenantID || k.subject != subject || (f.Purpose != "" && k.purpose != f.Purpose) {
-			continue
-		}
-		if f.Current {
-			seq, ok := m.current[k]
-			if !ok {
-				continue
-			}
-			evs = evs[seq-1 : seq]
-		}
-		for _, e := range evs {
-			c := *e
-			out = append(out, &c)
-		}
-	}
-	slices.SortFunc(out, func(a, b *Event) int { return cmp.Or(cmp.Compare(a.Purpose, b.Purpose), cmp.Compare(a.Seq, b.Seq)) })
-	return out, nil
-}
-
-// EraseSubject implements Store.
-func (m *MemoryStore) EraseSubject(_ context.Context, tenantID, subject, pseudonym string) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var from []streamKey
-	for k := range m.events {
-		if k.tenant == tenantID && k.subject == subject {
-			from = append(from, k)
-		}
-	}
-	n := 0
-	for _, k := range from {
-		to := streamKey{tenantID, pseudonym, k.purpose}
-		moved := m.events[to]
-		for _, e := range m.events[k] {
-			c := *e
-			c.Subject, c.Proof, c.Seq = pseudonym, "", int64(len(moved))+1
-			moved = append(moved, &c)
-			n++
-		}
-		m.events[to] = moved
-		delete(m.events, k)
-		delete(m.current, k)
-	}
-	return n, nil
 }

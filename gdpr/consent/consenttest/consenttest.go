@@ -1,5 +1,5 @@
 // Package consenttest is the conformance suite of consent.Store:
-// consent.MemoryStore and gdpr/consent/sqlstore run it, and so can any
+// gdpr/consent/memstore and gdpr/consent/sqlstore run it, and so can any
 // other store. It checks the Store contract directly and the Ledger's
 // behaviour over the store: validation, notices, states, expiry,
 // re-consent, tenant isolation, erasure, export and concurrent writes.
