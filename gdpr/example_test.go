@@ -9,6 +9,7 @@ import (
 
 	"github.com/saaskit/saaskit/gdpr"
 	"github.com/saaskit/saaskit/gdpr/audit"
+	auditmem "github.com/saaskit/saaskit/gdpr/audit/memstore"
 	"github.com/saaskit/saaskit/gdpr/memstore"
 )
 
@@ -67,7 +68,7 @@ func Example() {
 // with the subject named only by pseudonym.
 func ExampleAudit() {
 	ctx := context.Background()
-	trail, _ := audit.New(audit.NewMemoryStore(), audit.Options{})
+	trail, _ := audit.New(auditmem.New(), audit.Options{})
 	pseudonymKey := []byte("32 secret bytes, kept apart.....")
 	staff := func(r *gdpr.Request) string { return "staff:grace" }
 	e, _ := gdpr.New(memstore.New(), gdpr.Options{OnChange: gdpr.Audit(trail, pseudonymKey, staff)},

@@ -24,6 +24,7 @@ import (
 
 	"github.com/saaskit/saaskit/gdpr"
 	"github.com/saaskit/saaskit/gdpr/audit"
+	auditmem "github.com/saaskit/saaskit/gdpr/audit/memstore"
 	"github.com/saaskit/saaskit/gdpr/gdprtest"
 	"github.com/saaskit/saaskit/gdpr/memstore"
 	"github.com/saaskit/saaskit/internal/testclock"
@@ -422,7 +423,7 @@ func TestOnChangeHearsEveryChange(t *testing.T) {
 // verifiable trail, naming the subject only by pseudonym.
 func TestAuditRecordsRequests(t *testing.T) {
 	ctx := context.Background()
-	trail, err := audit.New(audit.NewMemoryStore(), audit.Options{})
+	trail, err := audit.New(auditmem.New(), audit.Options{})
 	require.NoError(t, err)
 	key := []byte("0123456789abcdef0123456789abcdef")
 	var log []string

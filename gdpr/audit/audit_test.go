@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/saaskit/saaskit/gdpr/audit"
-	"github.com/saaskit/saaskit/gdpr/audit/audittest"
+	"github.com/saaskit/saaskit/gdpr/audit/memstore"
 )
 
 var (
@@ -26,60 +26,6 @@ var (
 )
 
 func fixed(t time.Time) func() time.Time { return func() time.Time { return t } }
-
-func TestMemoryStoreConformance(t *testing.T) {
-	audittest.RunStoreTests(t, func(*testing.T) audit.Store { return audit.NewMemoryStore() })
-}
-
-func TestMemoryStoreTampering(t *testing.T) {
-	audittest.RunTamperTests(t, func(*testing.T) (audit.Store, audittest.Tamperer) {
-		m := audit.NewMemoryStore()
-		return m, memoryTamperer{m}
-	})
-}
-
-// memoryTamperer edits a MemoryStore through the test hook.
-type memoryTamperer struct{ m *audit.MemoryStore }
-
-func (mt memoryTamperer) edit(t testing.TB, tenantID string, seq uint64, fn func(r *audit.Record)) {
-	t.Helper()
-	found := false
-	audit.EditMemory(mt.m, tenantID, func(chain []audit.Record) []audit.Record {
-		for i := range chain {
-			if chain[i].Seq == seq {
-				fn(&chain[i])
-				found = true
-			}
-		}
-		return chain
-	})
-	require.True(t, found, "no record %d", seq)
-}
-
-func (mt memoryTamperer) SetAction(t testing.TB, tenantID string, seq uint64, action string) {
-	mt.edit(t, tenantID, seq, func(r *audit.Record) { r.Action = action })
-}
-
-func (mt memoryTamperer) SetHash(t testing.TB, tenantID string, seq uint64, hash string) {
-	mt.edit(t, tenantID, seq, func(r *audit.Record) { r.Hash = hash })
-}
-
-func (mt memoryTamperer) Renumber(t testing.TB, tenantID string, from, to uint64) {
-	mt.edit(t, tenantID, from, func(r *audit.Record) { r.Seq = to })
-}
-
-func (mt memoryTamperer) Delete(t testing.TB, tenantID string, seq uint64) {
-	mt.edit(t, tenantID, seq, func(*audit.Record) {})
-	audit.EditMemory(mt.m, tenantID, func(chain []audit.Record) []audit.Record {
-		var kept []audit.Record
-		for _, r := range chain {
-			if r.Seq != seq {
-				kept = append(kept, r)
-			}
-		}
-		return kept
-	})
-}
 
 func TestPseudonym(t *testing.T) {
 	p := audit.Pseudonym(key, "acme", "ada@example.com")
@@ -220,7 +166,7 @@ func FuzzHashUnambiguous(f *testing.F) {
 func TestAppendFillsTheChain(t *testing.T) {
 	ctx := context.Background()
 	now := t0.Add(123456789 * time.Nanosecond).In(time.FixedZone("CET", 3600))
-	tr, err := audit.New(audit.NewMemoryStore(), audit.Options{Now: fixed(now)})
+	tr, err := audit.New(memstore.New(), audit.Options{Now: fixed(now)})
 	require.NoError(t, err)
 	details := map[string]string{"ticket": "T-1"}
 	first, err := tr.Append(ctx, "acme", audit.Record{Actor: "system", Action: "dsr.received", Seq: 99, Hash: "ignored",
@@ -294,7 +240,7 @@ func TestAppendRefusesInvalidRecords(t *testing.T) {
 		{"basis without denial", "acme", audit.Record{Actor: "a", Action: "b",
 			Request: request(func(q *audit.Request) { q.Response, q.RespondedAt, q.DenialBasis = audit.Complied, t0, "why" })}, "Request.DenialBasis"},
 	}
-	store := audit.NewMemoryStore()
+	store := memstore.New()
 	tr, err := audit.New(store, audit.Options{})
 	require.NoError(t, err)
 	for _, tc := range tests {
@@ -316,7 +262,7 @@ func TestNewChecksOptions(t *testing.T) {
 		"Options.PageSize":      {PageSize: -1},
 		"Options.MaxAttempts":   {MaxAttempts: -1},
 	} {
-		_, err := audit.New(audit.NewMemoryStore(), opts)
+		_, err := audit.New(memstore.New(), opts)
 		require.ErrorIs(t, err, audit.ErrInvalid, name)
 		assert.Contains(t, err.Error(), name)
 		assert.NotContains(t, err.Error(), "short", "keys stay out of errors")
@@ -325,7 +271,7 @@ func TestNewChecksOptions(t *testing.T) {
 
 func TestSignedCheckpoints(t *testing.T) {
 	ctx := context.Background()
-	store := audit.NewMemoryStore()
+	store := memstore.New()
 	tr, err := audit.New(store, audit.Options{Now: fixed(t0), CheckpointKey: key})
 	require.NoError(t, err)
 	for range 3 {
@@ -371,7 +317,7 @@ func TestSignedCheckpoints(t *testing.T) {
 
 func TestVerifyRefusesMalformedCheckpoints(t *testing.T) {
 	ctx := context.Background()
-	tr, err := audit.New(audit.NewMemoryStore(), audit.Options{})
+	tr, err := audit.New(memstore.New(), audit.Options{})
 	require.NoError(t, err)
 	for name, cp := range map[string]audit.Checkpoint{
 		"another tenant": {TenantID: "globex", Hash: audit.ZeroHash},
@@ -409,7 +355,7 @@ func (s *racingStore) Last(ctx context.Context, tenantID string) (audit.Record, 
 
 func TestAppendGivesUpAfterMaxAttempts(t *testing.T) {
 	ctx := context.Background()
-	s := &racingStore{Store: audit.NewMemoryStore()}
+	s := &racingStore{Store: memstore.New()}
 	tr, err := audit.New(s, audit.Options{MaxAttempts: 5})
 	require.NoError(t, err)
 	_, err = tr.Append(ctx, "acme", audit.Record{Actor: "a", Action: "b"})
@@ -439,7 +385,7 @@ func (s stuckStore) List(ctx context.Context, tenantID string, _ uint64, limit i
 
 func TestRecordsStopsOnAStoreThatDoesNotPage(t *testing.T) {
 	ctx := context.Background()
-	m := audit.NewMemoryStore()
+	m := memstore.New()
 	tr, err := audit.New(m, audit.Options{PageSize: 2})
 	require.NoError(t, err)
 	for range 5 {

@@ -20,7 +20,7 @@
 //		log.Printf("audit trail broken at seq %d: %s", report.BrokenAt, report.Reason)
 //	}
 //
-// The store is audit.MemoryStore, or gdpr/audit/sqlstore for SQLite and
+// The store is gdpr/audit/memstore, or gdpr/audit/sqlstore for SQLite and
 // PostgreSQL. gdpr.Options.OnChange is the place to append a record for
 // every change of a data-subject request.
 //

@@ -11,6 +11,7 @@ import (
 	_ "modernc.org/sqlite" // registers driver "sqlite"
 
 	"github.com/saaskit/saaskit/gdpr/audit"
+	"github.com/saaskit/saaskit/gdpr/audit/memstore"
 	"github.com/saaskit/saaskit/gdpr/audit/sqlstore"
 )
 
@@ -20,7 +21,7 @@ func Example() {
 	ctx := context.Background()
 	pseudonymKey := []byte("a secret of 32 random bytes.....")
 	clock := func() time.Time { return time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC) }
-	trail, err := audit.New(audit.NewMemoryStore(), audit.Options{Now: clock})
+	trail, err := audit.New(memstore.New(), audit.Options{Now: clock})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -302,9 +302,9 @@ func normalize(t time.Time) time.Time {
 	return t.UTC().Truncate(time.Microsecond)
 }
 
-// clone returns a copy of r that shares no memory with it; empty
-// Details become nil.
-func (r Record) clone() Record {
+// Clone returns a copy of r that shares no memory with it, as a Store
+// keeps records and hands them out; empty Details become nil.
+func (r Record) Clone() Record {
 	if r.Request != nil {
 		q := *r.Request
 		r.Request = &q

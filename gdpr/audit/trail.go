@@ -89,7 +89,7 @@ func (t *Trail) Append(ctx context.Context, tenantID string, r Record) (Record, 
 	if r.TenantID != "" && r.TenantID != tenantID {
 		return Record{}, invalid("TenantID: %q differs from tenantID %q", r.TenantID, tenantID)
 	}
-	r = r.clone()
+	r = r.Clone()
 	r.TenantID = tenantID
 	if q := r.Request; q != nil {
 		q.ReceivedAt, q.RespondedAt = normalize(q.ReceivedAt), normalize(q.RespondedAt)

@@ -1,5 +1,5 @@
 // Package audittest is the conformance suite of audit.Store:
-// audit.MemoryStore and gdpr/audit/sqlstore run it, and so can any other
+// gdpr/audit/memstore and gdpr/audit/sqlstore run it, and so can any other
 // store. RunStoreTests checks the Store contract, concurrent appenders
 // included; RunTamperTests checks that Trail.Verify detects every kind of
 // tampering with what the store holds.
