@@ -57,7 +57,10 @@
 // DISABLED: the caller's default with reason DISABLED, flipped
 // atomically by SetState). Prerequisites (flag B only while flag A is
 // on) are a field flagd ignores. TenantContext puts the tenant of a
-// request (package tenancy) into the evaluation context.
+// request (package tenancy) into the evaluation context, and its usage
+// in the current period (tenancy.Metering) as tenantUsage, so a rule
+// such as {">": [{"var": "tenantUsage.api_calls"}, 800]} targets the
+// tenants that used more than 800 API calls this month.
 //
 // # Guarded rollouts
 //

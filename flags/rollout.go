@@ -27,6 +27,11 @@ import (
 // TenantAttribute is the context attribute that holds the tenant ID.
 const TenantAttribute = "tenantId"
 
+// UsageAttribute is the context attribute that holds the tenant's usage
+// in the current period (tenancy.UsageFromContext), an object of metric
+// name to amount: a rule reads {"var": "tenantUsage.api_calls"}.
+const UsageAttribute = "tenantUsage"
+
 // ringPrefix names ring evaluators.
 const ringPrefix = "ring:"
 
@@ -182,8 +187,11 @@ func (r Rollout) targeting() (any, error) {
 }
 
 // TenantContext returns attrs (a new map when nil) with the tenant of
-// ctx, if any, as tenantId, tenantPlan and tenantRegion: targeting and
-// bucketing can then work per tenant. An attribute already set wins.
+// ctx, if any, as tenantId, tenantPlan and tenantRegion, and the usage
+// ctx carries (tenancy.Metering's Middleware puts it there) as
+// tenantUsage: targeting and bucketing can then work per tenant, and
+// rules can target tenants by how much they use. An attribute already
+// set wins.
 func TenantContext(ctx context.Context, attrs map[string]any) map[string]any {
 	if attrs == nil {
 		attrs = map[string]any{}
@@ -195,6 +203,15 @@ func TenantContext(ctx context.Context, attrs map[string]any) map[string]any {
 	for k, v := range map[string]string{TenantAttribute: t.ID, "tenantPlan": t.Plan, "tenantRegion": t.Region} {
 		if _, set := attrs[k]; !set && v != "" {
 			attrs[k] = v
+		}
+	}
+	if _, set := attrs[UsageAttribute]; !set {
+		if usage := tenancy.UsageFromContext(ctx); len(usage) > 0 {
+			m := make(map[string]any, len(usage))
+			for name, n := range usage {
+				m[name] = n
+			}
+			attrs[UsageAttribute] = m
 		}
 	}
 	return attrs

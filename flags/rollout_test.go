@@ -3,6 +3,8 @@ package flags_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/saaskit/saaskit/flags"
 	"github.com/saaskit/saaskit/internal/testclock"
 	"github.com/saaskit/saaskit/tenancy"
+	"github.com/saaskit/saaskit/tenancy/memstore"
 )
 
 // rolloutDefinitions has rings internal (acme) then beta (globex) and a
@@ -191,6 +194,46 @@ func TestTenantContext(t *testing.T) {
 	attrs := flags.TenantContext(ctx, map[string]any{"targetingKey": "u1", "tenantPlan": "override"})
 	assert.Equal(t, map[string]any{"targetingKey": "u1", "tenantId": "acme", "tenantPlan": "override", "tenantRegion": "eu"}, attrs)
 	assert.Empty(t, flags.TenantContext(context.Background(), nil), "no tenant, no attributes")
+
+	used := tenancy.WithUsage(ctx, map[string]int64{"api_calls": 120})
+	assert.Equal(t, map[string]any{"api_calls": int64(120)}, flags.TenantContext(used, nil)[flags.UsageAttribute])
+	set := flags.TenantContext(used, map[string]any{flags.UsageAttribute: "mine"})
+	assert.Equal(t, "mine", set[flags.UsageAttribute], "an attribute already set wins")
+	assert.NotContains(t, flags.TenantContext(tenancy.WithUsage(context.Background(), map[string]int64{"api_calls": 1}), nil),
+		flags.UsageAttribute, "usage without a tenant is no one's")
+}
+
+// TestTargetingByUsage: a rule offers an upgrade banner to tenants that
+// used more than 80% of their plan's 1,000 API calls this month, as
+// tenancy.Metering's Middleware counts them.
+func TestTargetingByUsage(t *testing.T) {
+	d := flags.Definitions{Flags: map[string]flags.Flag{"upgrade-banner": {
+		State: flags.Enabled, Variants: map[string]any{"on": true, "off": false}, DefaultVariant: "off",
+		Targeting: map[string]any{"if": []any{map[string]any{">": []any{map[string]any{"var": "tenantUsage.api_calls"}, 800}}, "on"}},
+	}}}
+	ev := evaluator(t, d, flags.Options{})
+
+	ent, err := tenancy.NewEntitlements(map[string]tenancy.Plan{"free": {Limits: map[string]int64{"api_calls": 1000}}})
+	require.NoError(t, err)
+	m, err := tenancy.NewMetering(memstore.New(), ent, tenancy.MeteringOptions{})
+	require.NoError(t, err)
+	banner := func(tenant string) bool {
+		var on bool
+		h := m.Middleware("api_calls")(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+			on, _ = ev.Bool("upgrade-banner", flags.TenantContext(r.Context(), nil), false)
+		}))
+		ctx := tenancy.WithTenant(context.Background(), &tenancy.Tenant{ID: tenant, Plan: "free"})
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil).WithContext(ctx))
+		return on
+	}
+
+	heavy := tenancy.WithTenant(context.Background(), &tenancy.Tenant{ID: "heavy", Plan: "free"})
+	_, err = m.Consume(heavy, "api_calls", 800)
+	require.NoError(t, err)
+	assert.True(t, banner("heavy"), "the 801st call is over 800")
+	assert.False(t, banner("light"), "a tenant's first call is not")
+	on, _ := ev.Bool("upgrade-banner", flags.TenantContext(context.Background(), nil), false)
+	assert.False(t, on, "no tenant, no usage")
 }
 
 // TestEvaluationsDuringReloads evaluates from several goroutines while

@@ -42,8 +42,8 @@
 //
 // The tenant of the request (package tenancy) enters the evaluation
 // context through flags.TenantContext, replacing any tenantId,
-// tenantPlan or tenantRegion the client sent: a client cannot target as
-// another tenant. A bulk response carries an ETag, a digest of the
+// tenantPlan, tenantRegion or tenantUsage the client sent: a client
+// cannot target as another tenant, or as one that used more or less. A bulk response carries an ETag, a digest of the
 // response itself, so it changes when the flags or their values for
 // this context change; a request whose If-None-Match names it gets 304
 // Not Modified without a body, which is how OFREP providers poll. Both

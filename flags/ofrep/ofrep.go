@@ -237,7 +237,7 @@ func (h *Handler) request(w http.ResponseWriter, r *http.Request) (map[string]an
 }
 
 // tenantAttributes are the attributes flags.TenantContext sets.
-var tenantAttributes = [...]string{flags.TenantAttribute, "tenantPlan", "tenantRegion"}
+var tenantAttributes = [...]string{flags.TenantAttribute, "tenantPlan", "tenantRegion", flags.UsageAttribute}
 
 // authorized requires a principal of the request's tenant, answering
 // 401 or 403 otherwise.

@@ -287,6 +287,27 @@ func TestTenantEntersTheContext(t *testing.T) {
 	assert.JSONEq(t, `false`, string(spoof.Value), "a client cannot claim another tenant")
 }
 
+// TestUsageComesFromTheServer: a rule on tenantUsage reads the usage the
+// server put in the request context, never what the client sent.
+func TestUsageComesFromTheServer(t *testing.T) {
+	set, err := flags.Parse([]byte(`{"flags": {"upgrade-banner": {"state": "ENABLED",
+	  "variants": {"on": true, "off": false}, "defaultVariant": "off",
+	  "targeting": {"if": [{">": [{"var": "tenantUsage.api_calls"}, 800]}, "on"]}}}}`))
+	require.NoError(t, err)
+	h := ofrep.NewHandler(flags.NewEvaluator(set, flags.Options{}), ofrep.Options{})
+	withUsage := func(n int64, next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(tenancy.WithUsage(r.Context(), map[string]int64{"api_calls": n})))
+		})
+	}
+	heavy := server(t, asTenant(acme, acme, withUsage(900, h))) + "/ofrep/v1/evaluate/flags/upgrade-banner"
+	light := server(t, asTenant(acme, acme, withUsage(10, h))) + "/ofrep/v1/evaluate/flags/upgrade-banner"
+	assert.JSONEq(t, `true`, string(post(t, heavy, `{"context": {}}`).evaluation(t).Value))
+	assert.JSONEq(t, `false`, string(post(t, light, `{"context": {}}`).evaluation(t).Value))
+	spoof := post(t, light, `{"context": {"tenantUsage": {"api_calls": 5000}}}`).evaluation(t)
+	assert.JSONEq(t, `false`, string(spoof.Value), "a client cannot claim another usage")
+}
+
 func TestAuthorization(t *testing.T) {
 	h := ofrep.NewHandler(newEvaluator(t), ofrep.Options{})
 	for name, tc := range map[string]struct {
