@@ -20,7 +20,7 @@
 //
 //	v, err := webhook.NewVerifier(webhook.VerifyOptions{}, "whsec_...")
 //	mux.Handle("POST /webhooks", webhook.Receiver(v, webhook.ReceiverOptions{
-//		Seen: webhook.NewMemorySeen(0, nil), // refuse replays
+//		Seen: memstore.NewSeen(memstore.SeenOptions{}), // webhook/memstore: refuse replays
 //	})(handler))
 //
 // Receiver caps the body, verifies it, refuses replays, and hands the
@@ -28,7 +28,7 @@
 // application/problem+json naming the reason. Verify and VerifyValues do
 // the same checks for other frameworks.
 //
-// Replay protection is as wide as its SeenStore: MemorySeen remembers ids
+// Replay protection is as wide as its SeenStore: memstore.Seen remembers ids
 // in one process, so a message replayed to another replica is accepted
 // there. Replicas share it through sqlstore's Store.Seen (one upsert on
 // SQLite or PostgreSQL) or redisstore (one SET NX PXAT); every SeenStore

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/saaskit/saaskit/webhook"
+	"github.com/saaskit/saaskit/webhook/memstore"
 )
 
 func Example() {
@@ -35,7 +36,7 @@ func Example() {
 func ExampleReceiver() {
 	secret := webhook.NewSecret()
 	v, _ := webhook.NewVerifier(webhook.VerifyOptions{}, secret)
-	h := webhook.Receiver(v, webhook.ReceiverOptions{Seen: webhook.NewMemorySeen(0, nil)})(
+	h := webhook.Receiver(v, webhook.ReceiverOptions{Seen: memstore.NewSeen(memstore.SeenOptions{})})(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			fmt.Println("handled", string(webhook.Body(r.Context())))
 		}))

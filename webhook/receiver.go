@@ -2,13 +2,10 @@ package webhook
 
 import (
 	"bytes"
-	"container/heap"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/saaskit/saaskit/problem"
@@ -25,95 +22,6 @@ type SeenStore interface {
 	Forget(ctx context.Context, id string) error
 }
 
-// MemorySeen is an in-memory SeenStore for one process. It forgets ids
-// once their time is up, and holds at most its limit of ids: past it,
-// MarkSeen refuses new ids rather than forget ones still in their window.
-// Expired ids leave through a heap ordered by expiry, so MarkSeen costs
-// O(log n) however full the store is.
-type MemorySeen struct {
-	mu     sync.Mutex
-	until  map[string]time.Time
-	expiry seenHeap // every id in until, plus stale entries skipped on pop
-	limit  int
-	now    func() time.Time
-}
-
-type seenEntry struct {
-	id    string
-	until time.Time
-}
-
-// seenHeap is a min-heap of entries by expiry (container/heap).
-type seenHeap []seenEntry
-
-func (h seenHeap) Len() int           { return len(h) }
-func (h seenHeap) Less(i, j int) bool { return h[i].until.Before(h[j].until) }
-func (h seenHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *seenHeap) Push(x any)        { *h = append(*h, x.(seenEntry)) }
-func (h *seenHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
-}
-
-// NewMemorySeen returns a MemorySeen holding at most limit ids (default
-// 1,000,000 when limit <= 0), reading time from now (default time.Now).
-func NewMemorySeen(limit int, now func() time.Time) *MemorySeen {
-	if limit <= 0 {
-		limit = 1_000_000
-	}
-	if now == nil {
-		now = time.Now
-	}
-	return &MemorySeen{until: map[string]time.Time{}, limit: limit, now: now}
-}
-
-// errSeenFull: the store is at its limit with ids still in their window.
-var errSeenFull = errors.New("webhook: replay store full")
-
-// Forget implements SeenStore.
-func (m *MemorySeen) Forget(_ context.Context, id string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.until, id)
-	return nil
-}
-
-// MarkSeen implements SeenStore.
-func (m *MemorySeen) MarkSeen(_ context.Context, id string, until time.Time) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	now := m.now()
-	m.expire(now)
-	if t, ok := m.until[id]; ok && now.Before(t) {
-		return false, nil
-	}
-	if len(m.until) >= m.limit {
-		return false, errSeenFull
-	}
-	m.until[id] = until
-	heap.Push(&m.expiry, seenEntry{id, until})
-	if len(m.expiry) > 2*m.limit { // mostly stale entries of forgotten ids
-		m.expiry = m.expiry[:0]
-		for id, t := range m.until {
-			m.expiry = append(m.expiry, seenEntry{id, t})
-		}
-		heap.Init(&m.expiry)
-	}
-	return true, nil
-}
-
-// expire drops the ids whose time is up.
-func (m *MemorySeen) expire(now time.Time) {
-	for len(m.expiry) > 0 && !now.Before(m.expiry[0].until) {
-		e := heap.Pop(&m.expiry).(seenEntry)
-		if t, ok := m.until[e.id]; ok && t.Equal(e.until) {
-			delete(m.until, e.id)
-		}
-	}
-}
-
 // ReceiverOptions configure Receiver. The zero value is a sensible
 // default.
 type ReceiverOptions struct {
@@ -121,7 +29,7 @@ type ReceiverOptions struct {
 	MaxBody int64
 	// Seen, when set, refuses a webhook id accepted before, for as long as
 	// its timestamp stays within the tolerance (after that, Verify refuses
-	// the message as too old anyway). MemorySeen covers one process;
+	// the message as too old anyway). webhook/memstore's Seen covers one process;
 	// sqlstore's Store.Seen and redisstore cover every replica that
 	// shares them. When Seen fails, the message is refused with 503, so
 	// the sender retries it later (fail closed). Default: none.

@@ -15,14 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/saaskit/saaskit/webhook"
-	"github.com/saaskit/saaskit/webhook/webhooktest"
 )
-
-func TestMemorySeenConformance(t *testing.T) {
-	webhooktest.RunSeenStoreTests(t, func(t *testing.T, now func() time.Time) webhook.SeenStore {
-		return webhook.NewMemorySeen(0, now)
-	})
-}
 
 // downSeen is a SeenStore whose server is away.
 type downSeen struct{}

@@ -2,7 +2,6 @@ package webhook_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/saaskit/saaskit/internal/testclock"
 	"github.com/saaskit/saaskit/webhook"
+	"github.com/saaskit/saaskit/webhook/memstore"
 )
 
 var (
@@ -98,7 +98,7 @@ func TestReceiverGivesTheVerifiedID(t *testing.T) {
 	sig, err := s.Sign("msg_svix", t0, body)
 	require.NoError(t, err)
 	var got []string
-	h := webhook.Receiver(verifier(t, testclock.New(t0), secret), webhook.ReceiverOptions{Seen: webhook.NewMemorySeen(0, func() time.Time { return t0 })})(
+	h := webhook.Receiver(verifier(t, testclock.New(t0), secret), webhook.ReceiverOptions{Seen: memstore.NewSeen(memstore.SeenOptions{Now: func() time.Time { return t0 }})})(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = append(got, webhook.MessageID(r.Context())) }))
 	send := func() int {
 		r := httptest.NewRequest("POST", "/", bytes.NewReader(body))
@@ -201,7 +201,7 @@ func TestReceiver(t *testing.T) {
 	v := verifier(t, clock, secret)
 	var got []byte
 	var fromCtx []byte
-	h := webhook.Receiver(v, webhook.ReceiverOptions{MaxBody: 1024, Seen: webhook.NewMemorySeen(0, clock.Now)})(
+	h := webhook.Receiver(v, webhook.ReceiverOptions{MaxBody: 1024, Seen: memstore.NewSeen(memstore.SeenOptions{Now: clock.Now})})(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			got, _ = io.ReadAll(r.Body)
 			fromCtx = webhook.Body(r.Context())
@@ -250,63 +250,6 @@ func TestReceiver(t *testing.T) {
 	assert.Equal(t, http.StatusNoContent, rec.Code, "a fresh message with a recycled id")
 }
 
-func TestMemorySeenIsBounded(t *testing.T) {
-	clock := testclock.New(t0)
-	m := webhook.NewMemorySeen(2, clock.Now)
-	ctx := context.Background()
-	for _, id := range []string{"a", "b"} {
-		fresh, err := m.MarkSeen(ctx, id, t0.Add(time.Minute))
-		require.NoError(t, err)
-		assert.True(t, fresh)
-	}
-	_, err := m.MarkSeen(ctx, "c", t0.Add(time.Minute))
-	assert.Error(t, err, "a full store must refuse, not forget live ids")
-	fresh, err := m.MarkSeen(ctx, "a", t0.Add(time.Minute))
-	require.NoError(t, err)
-	assert.False(t, fresh)
-	clock.Advance(2 * time.Minute)
-	fresh, err = m.MarkSeen(ctx, "c", t0.Add(5*time.Minute))
-	require.NoError(t, err)
-	assert.True(t, fresh, "expired ids make room")
-}
-
-// TestMemorySeenExpiresInOrder: ids leave as their own windows end, not
-// in insertion order, and forgotten ids do not linger.
-func TestMemorySeenExpiresInOrder(t *testing.T) {
-	clock := testclock.New(t0)
-	m := webhook.NewMemorySeen(3, clock.Now)
-	ctx := context.Background()
-	mark := func(id string, until time.Duration) (bool, error) { return m.MarkSeen(ctx, id, t0.Add(until)) }
-	for id, until := range map[string]time.Duration{"long": 10 * time.Minute, "short": time.Minute, "mid": 5 * time.Minute} {
-		fresh, err := mark(id, until)
-		require.NoError(t, err)
-		require.True(t, fresh)
-	}
-	clock.Advance(2 * time.Minute)
-	fresh, err := mark("new", 10*time.Minute)
-	require.NoError(t, err)
-	assert.True(t, fresh, "short expired and made room")
-	_, err = mark("another", 10*time.Minute)
-	assert.Error(t, err, "long and mid are still in their windows")
-	fresh, _ = mark("mid", 5*time.Minute)
-	assert.False(t, fresh, "mid is still remembered")
-
-	require.NoError(t, m.Forget(ctx, "mid"))
-	for i := range 20 { // forget and re-mark: the heap stays bounded and correct
-		fresh, err = mark("mid", 5*time.Minute)
-		require.NoError(t, err, i)
-		assert.True(t, fresh)
-		require.NoError(t, m.Forget(ctx, "mid"))
-	}
-	clock.Advance(7 * time.Minute) // 9 minutes in; long and new expire at 10
-	fresh, _ = mark("long", 20*time.Minute)
-	assert.False(t, fresh, "long is still in its window")
-	clock.Advance(time.Minute)
-	fresh, err = mark("long", 20*time.Minute)
-	require.NoError(t, err)
-	assert.True(t, fresh, "long's window ended")
-}
-
 // FuzzVerify: no input panics, and only the real message verifies.
 func FuzzVerify(f *testing.F) {
 	secret := webhook.NewSecret()
@@ -335,7 +278,7 @@ func TestReceiverReplayEdgeAndRetryAfterFailure(t *testing.T) {
 	v := verifier(t, clock, secret)
 	fail := true
 	calls := 0
-	h := webhook.Receiver(v, webhook.ReceiverOptions{Seen: webhook.NewMemorySeen(0, clock.Now)})(
+	h := webhook.Receiver(v, webhook.ReceiverOptions{Seen: memstore.NewSeen(memstore.SeenOptions{Now: clock.Now})})(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			calls++
 			if fail {

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/saaskit/saaskit/webhook"
+	"github.com/saaskit/saaskit/webhook/memstore"
 )
 
 func main() {
@@ -51,7 +52,7 @@ func newHandler(secrets []string, fn func(id string, e event) error) (http.Handl
 	if err != nil {
 		return nil, fmt.Errorf("WEBHOOK_SECRET: %w", err)
 	}
-	receive := webhook.Receiver(v, webhook.ReceiverOptions{Seen: webhook.NewMemorySeen(0, nil)})
+	receive := webhook.Receiver(v, webhook.ReceiverOptions{Seen: memstore.NewSeen(memstore.SeenOptions{})})
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhook", receive(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var e event

@@ -33,3 +33,15 @@ func Example() {
 	// 1 <nil>
 	// 1
 }
+
+// Refuse a replayed webhook id in one process; sqlstore's Store.Seen or
+// redisstore share the memory between replicas.
+func ExampleNewSeen() {
+	ctx := context.Background()
+	seen := memstore.NewSeen(memstore.SeenOptions{})
+	until := time.Now().Add(5 * time.Minute)
+	first, _ := seen.MarkSeen(ctx, "msg_1", until)
+	again, _ := seen.MarkSeen(ctx, "msg_1", until)
+	fmt.Println(first, again)
+	// Output: true false
+}

@@ -15,7 +15,7 @@ import (
 )
 
 // RunSeenStoreTests is the conformance suite for webhook.SeenStore, the
-// receiver's replay protection (webhook.MemorySeen, sqlstore, redisstore,
+// receiver's replay protection (webhook/memstore, sqlstore, redisstore,
 // and third-party ones). newStore returns an empty store that reads the
 // time from now. The suite's clock starts at the wall clock's time and
 // moves only when the suite moves it; a store that keeps time itself (a
