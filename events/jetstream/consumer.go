@@ -25,23 +25,31 @@ type ConsumerOptions struct {
 	// Subjects filter the stream, for example events.*.*.user.created.
 	// Default: every event in the stream.
 	Subjects []string
-	// MaxDeliver is how many times a failing handler runs for one event
-	// before the event goes to the dead-letter subject. Default 5.
+	// MaxDeliver is how many times the stream delivers an event before
+	// a failing handler's event goes to the dead-letter subject. A
+	// delivery counts when the handler ran, or when the consumer stopped
+	// or died (or let AckWait pass) before answering; waiting for its
+	// turn in its aggregate (Early) does not count. Default 5.
 	MaxDeliver int
 	// Backoff is the wait before the n-th redelivery after the handler
 	// failed (the last entry repeats). Default 1 s, 5 s, 30 s, 2 min.
 	Backoff []time.Duration
 	// AckWait is how long the stream waits for an ack before it
-	// delivers again (a consumer that died). Default 30 s.
+	// delivers again (a consumer that died). It must be longer than the
+	// longest run of the handler. Default 30 s.
 	AckWait time.Duration
 	// MaxAckPending is how many events may be in flight unacked. The
 	// default, 1, hands events over in stream order; more lets the stream
-	// run ahead, and the Inbox holds back an aggregate's event that
-	// arrives before the one before it (Early: redelivered after
-	// EarlyDelay, not counted as a failure).
+	// run ahead while a failing event backs off. An event that arrives
+	// before the one before it in its aggregate is handled (Early) is held
+	// in the consumer, unanswered and kept from redelivery, and runs
+	// right after its predecessor: it never spends MaxDeliver, however
+	// long its predecessor backs off. Held events count toward
+	// MaxAckPending.
 	MaxAckPending int
-	// EarlyDelay is the wait before an Early event comes again. Default
-	// 20 ms.
+	// EarlyDelay is how often the consumer tries its held Early events
+	// again, for predecessors that another process of the same durable
+	// consumer handles. Default 20 ms.
 	EarlyDelay time.Duration
 	// Render, when set, gives the handler the payload it returns in
 	// place of the published one: the payload as the consumer's pinned
@@ -139,8 +147,23 @@ func NewConsumer(ctx context.Context, js jetstream.JetStream, stream, name strin
 }
 
 // Run handles events until ctx ends, then returns ctx's error.
+//
+// Events are handled one at a time, by Run's goroutine. An Early event
+// (one whose aggregate's previous event is not handled yet) is held in
+// the process rather than returned to the stream: it runs as soon as
+// its predecessor is handled here, or, when another process handles the
+// predecessor, at the next of the checks made every EarlyDelay. While
+// held it is kept from the stream's redelivery with progress acks, so
+// that waiting never counts as a delivery. Held events go back to the
+// stream when Run returns.
 func (c *Consumer) Run(ctx context.Context) error {
-	cc, err := c.cons.Consume(func(msg jetstream.Msg) { c.handle(ctx, msg) },
+	msgs := make(chan jetstream.Msg)
+	cc, err := c.cons.Consume(func(msg jetstream.Msg) {
+		select {
+		case msgs <- msg:
+		case <-ctx.Done(): // not handled: the stream delivers it again
+		}
+	},
 		jetstream.PullMaxMessages(max(2*c.opts.MaxAckPending, 8)),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if ctx.Err() == nil {
@@ -150,13 +173,26 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("events jetstream: consume %s: %w", c.name, err)
 	}
-	<-ctx.Done()
-	cc.Stop()
-	<-cc.Closed()
-	return ctx.Err()
+	held := newHeldEvents()
+	tick := time.NewTicker(min(c.opts.EarlyDelay, c.opts.AckWait/3))
+	defer tick.Stop()
+	for {
+		select {
+		case msg := <-msgs:
+			c.handle(ctx, msg, held)
+		case <-tick.C:
+			c.retryHeld(ctx, held)
+		case <-ctx.Done():
+			cc.Stop()
+			<-cc.Closed()
+			held.release()
+			return ctx.Err()
+		}
+	}
 }
 
-func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
+// handle decodes msg and delivers its event, holding it when it is Early.
+func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg, held *heldEvents) {
 	md, err := msg.Metadata()
 	if err != nil {
 		c.opts.Logger.ErrorContext(ctx, "events jetstream: metadata", "consumer", c.name, "error", err)
@@ -168,6 +204,54 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 		c.deadLetter(ctx, msg, nil, err)
 		return
 	}
+	d := &delivery{msg: msg, md: md, e: e}
+	switch c.deliver(ctx, d) {
+	case events.Early:
+		held.hold(d)
+	case events.Handled, events.Duplicate:
+		c.runHeld(ctx, held, aggregateOf(e))
+	}
+}
+
+// retryHeld tries the first held event of each aggregate again, in case
+// another process handled its predecessor, and keeps every held event
+// from redelivery.
+func (c *Consumer) retryHeld(ctx context.Context, held *heldEvents) {
+	for _, agg := range held.aggregates() {
+		c.runHeld(ctx, held, agg)
+	}
+	held.keepAlive(c.opts.AckWait / 3)
+}
+
+// runHeld delivers agg's held events in order until one is still Early.
+func (c *Consumer) runHeld(ctx context.Context, held *heldEvents, agg string) {
+	for d := held.first(agg); d != nil && ctx.Err() == nil; d = held.first(agg) {
+		out := c.deliver(ctx, d)
+		if out == events.Early {
+			return
+		}
+		held.remove(agg)
+		if out == 0 { // failed: the ones after it wait for its redelivery
+			return
+		}
+	}
+}
+
+// delivery is a message and the event it carries.
+type delivery struct {
+	msg  jetstream.Msg
+	md   *jetstream.MsgMetadata
+	e    *events.Event
+	kept time.Time // when the stream last heard that it is in progress
+}
+
+// deliver runs d's event through the Inbox and acks, naks or
+// dead-letters d. It returns Early, leaving d unanswered, when the
+// event is Early; Handled or Duplicate once its aggregate has moved on
+// (a dead letter counts as handled); and 0 when the handler failed and
+// d waits for its redelivery.
+func (c *Consumer) deliver(ctx context.Context, d *delivery) events.Outcome {
+	msg, md, e := d.msg, d.md, d.e
 	hctx := c.opts.Propagator.Extract(ctx, headerCarrier(msg.Headers()))
 	hctx, span := c.tracer.Start(hctx, "saaskit.events.handle", trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(
@@ -184,27 +268,35 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
+		if ctx.Err() != nil { // stopping: the handler's run was cut short
+			_ = msg.Nak()
+			return 0
+		}
 		if int(md.NumDelivered) >= c.opts.MaxDeliver {
-			c.deadLetter(hctx, msg, e, err)
-			return
+			if c.deadLetter(hctx, msg, e, err) {
+				return events.Handled
+			}
+			return 0
 		}
 		i := min(int(md.NumDelivered)-1, len(c.opts.Backoff)-1)
 		_ = msg.NakWithDelay(c.opts.Backoff[max(i, 0)])
-		return
+		return 0
 	}
 	span.SetAttributes(attribute.String("saaskit.events.outcome", out.String()))
 	if out == events.Early {
-		_ = msg.NakWithDelay(c.opts.EarlyDelay)
-		return
+		return events.Early
 	}
 	if err := msg.Ack(); err != nil {
 		c.opts.Logger.WarnContext(ctx, "events jetstream: ack", "consumer", c.name, "event", e.ID, "error", err)
 	}
+	return out
 }
 
 // deadLetter publishes msg to the dead-letter subject, records e (when
-// decoded) as handled so its aggregate moves on, and terminates msg.
-func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, e *events.Event, cause error) {
+// decoded) as handled so its aggregate moves on, and terminates msg. It
+// returns false when msg could not be published and was returned to the
+// stream instead.
+func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, e *events.Event, cause error) bool {
 	dl := nats.NewMsg(DeadLetterPrefix(c.stream) + "." + c.name + "." + msg.Subject())
 	dl.Data = msg.Data()
 	for k, vs := range msg.Headers() {
@@ -221,7 +313,7 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, e *events.
 	if _, err := c.js.PublishMsg(ctx, dl); err != nil {
 		c.opts.Logger.ErrorContext(ctx, "events jetstream: dead letter", "consumer", c.name, "error", err)
 		_ = msg.NakWithDelay(c.opts.Backoff[len(c.opts.Backoff)-1])
-		return
+		return false
 	}
 	if e != nil {
 		if _, err := c.inbox.Process(ctx, c.name, e, nil); err != nil && !errors.Is(err, context.Canceled) {
@@ -229,6 +321,7 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, e *events.
 		}
 	}
 	_ = msg.Term()
+	return true
 }
 
 // renderFirst returns a handler that runs h on a copy of the event whose

@@ -31,12 +31,22 @@
 //
 // A Consumer is a durable pull consumer with explicit acks. The handler
 // runs through an events.Inbox; an event it already handled is acked
-// without running, one that comes before its aggregate's previous event
-// is redelivered shortly. A failing handler's event is redelivered
-// after ConsumerOptions.Backoff, up to MaxDeliver runs, then published
+// without running. A failing handler's event is redelivered after
+// ConsumerOptions.Backoff, up to MaxDeliver deliveries, then published
 // to deadletter.<stream>.<consumer>.<subject> (stream
 // <stream>_DEADLETTER), recorded as handled so its aggregate moves on,
-// and terminated. The writer's trace context travels in the traceparent
+// and terminated.
+//
+// With MaxAckPending above 1 the stream runs ahead, and an event can
+// arrive while the one before it in its aggregate backs off. The
+// consumer holds such an event (Early) in the process, keeping it from
+// redelivery with progress acks, and runs it as soon as its predecessor
+// is handled (by this process, or, checked every EarlyDelay, by another
+// process of the same durable consumer). Waiting is not a delivery: an
+// event that waited through its predecessor's whole backoff still has
+// all of MaxDeliver for its own failures. A consumer that stops returns
+// its held events to the stream at once; one that dies leaves them for
+// the stream to deliver again after AckWait. The writer's trace context travels in the traceparent
 // and tracestate headers, and each handler runs in a
 // saaskit.events.handle consumer span continuing it.
 //

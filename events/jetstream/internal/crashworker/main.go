@@ -74,7 +74,10 @@ func run(role, dsn, url, stream, prefix string) error {
 		}
 		for {
 			cons, err := ejs.NewConsumer(ctx, js, stream, "billing", st, h, ejs.ConsumerOptions{
-				AckWait: time.Second, Backoff: []time.Duration{10 * time.Millisecond}, MaxDeliver: 1000, Logger: log})
+				AckWait: time.Second, Backoff: []time.Duration{10 * time.Millisecond}, MaxDeliver: 1000, Logger: log,
+				// Events run ahead of their aggregates' order, held until
+				// their turn, while the consumer is killed.
+				MaxAckPending: 16})
 			if err != nil { // the server is not back yet
 				log.Warn("consumer", "error", err)
 				time.Sleep(100 * time.Millisecond)
