@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/saaskit/saaskit/webhook"
 	"github.com/saaskit/saaskit/webhook/jetstreamdest"
 	"github.com/saaskit/saaskit/webhook/memstore"
+	"github.com/saaskit/saaskit/webhook/webhooktest"
 )
 
 // BenchmarkDeliver publishes b.N signed 1 KiB payloads to a JetStream
@@ -39,29 +39,12 @@ func BenchmarkDeliver(b *testing.B) {
 
 	b.Run("bare-publish", func(b *testing.B) {
 		signer, _ := webhook.NewSigner(webhook.NewSecret())
-		work := make(chan int)
-		var wg sync.WaitGroup
-		for range concurrency {
-			wg.Go(func() {
-				for range work {
-					msg := &nats.Msg{Subject: subject, Header: nats.Header{}, Data: payload}
-					_ = signer.SetHeaders(map[string][]string(msg.Header), "msg_bench", time.Now(), payload)
-					if _, err := js.PublishMsg(ctx, msg); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		start := time.Now()
-		for i := range b.N {
-			work <- i
-		}
-		close(work)
-		wg.Wait()
-		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "deliveries/s")
+		webhooktest.BenchLimit(b, concurrency, func() error {
+			msg := &nats.Msg{Subject: subject, Header: nats.Header{}, Data: payload}
+			_ = signer.SetHeaders(map[string][]string(msg.Header), "msg_bench", time.Now(), payload)
+			_, err := js.PublishMsg(ctx, msg)
+			return err
+		})
 	})
 
 	b.Run("dispatcher", func(b *testing.B) {
@@ -74,30 +57,6 @@ func BenchmarkDeliver(b *testing.B) {
 		if _, _, err := d.CreateEndpoint(ctx, tenant, webhook.EndpointSpec{URL: "nats://" + subject}); err != nil {
 			b.Fatal(err)
 		}
-		for range b.N {
-			if _, err := d.Send(ctx, &webhook.Message{TenantID: tenant, EventType: "bench", Payload: payload}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		outcomes, stop := d.Subscribe(b.N)
-		defer stop()
-		runCtx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		b.ReportAllocs()
-		b.ResetTimer()
-		start := time.Now()
-		go func() {
-			defer close(done)
-			_ = d.Run(runCtx, webhook.WorkerOptions{Concurrency: concurrency, PerEndpoint: concurrency, Poll: time.Millisecond})
-		}()
-		for range b.N {
-			if o := <-outcomes; o.Delivery.State != webhook.StateSucceeded {
-				b.Fatalf("delivery %s: %s", o.Delivery.State, o.Delivery.LastError)
-			}
-		}
-		elapsed := time.Since(start)
-		cancel()
-		<-done
-		b.ReportMetric(float64(b.N)/elapsed.Seconds(), "deliveries/s")
+		webhooktest.BenchDispatcher(b, d, tenant, payload, webhook.WorkerOptions{Concurrency: concurrency, PerEndpoint: concurrency, Poll: time.Millisecond})
 	})
 }
