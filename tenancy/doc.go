@@ -131,6 +131,26 @@
 // "sso") and Within(ctx, "endpoints", n) answer for the tenant of a
 // request; Within's ErrNotEntitled names the limit and the plan.
 //
+// # Usage metering
+//
+// [Metering] counts what tenants use (API calls, emails, builds) per
+// period, calendar months in UTC by default or days, in a [UsageStore]:
+// memstore in the process, tenancy/sqlstore in SQLite or PostgreSQL,
+// where replicas share the counters. A plan limit on a metered name is a
+// limit per period. Consume(ctx, "api_calls", 1) counts for the tenant
+// of ctx unless that would take it over its limit: then it counts
+// nothing and returns a [UsageLimitError] (errors.Is ErrNotEntitled)
+// with the limit, the usage and when the next period starts. Check and
+// count are one atomic step in the store (one upsert in SQL), so
+// replicas never let a tenant past a limit together and no count is
+// lost. Add counts overage without a limit. Metering.Middleware counts
+// a request each, answers 429 problem+json past the limit, and puts the
+// tenant's usage into the request context, where package flags reads it
+// for targeting as tenantUsage. Counts are exported as the OpenTelemetry
+// counters saaskit.tenancy.usage and saaskit.tenancy.usage.refused, by
+// tenant.id and saaskit.tenancy.metric. tenancytest.RunUsageStoreTests
+// is the suite every UsageStore passes.
+//
 // # Around the request
 //
 // [RateLimiter] keeps a token bucket per credential, sized by its

@@ -2,6 +2,7 @@ package tenancy_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"testing/fstest"
+	"time"
 
 	"github.com/saaskit/saaskit/tenancy"
 	"github.com/saaskit/saaskit/tenancy/memstore"
@@ -124,4 +126,27 @@ func ExampleEntitlements() {
 	// false
 	// <nil>
 	// tenancy: not entitled: 4 endpoints is over the limit of 3 on the default plan
+}
+
+func ExampleMetering() {
+	ent, _ := tenancy.NewEntitlements(map[string]tenancy.Plan{
+		"free": {Limits: map[string]int64{"api_calls": 2}},
+	})
+	now := func() time.Time { return time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC) }
+	m, _ := tenancy.NewMetering(memstore.New(), ent, tenancy.MeteringOptions{Now: now})
+	ctx := tenancy.WithTenant(context.Background(), &tenancy.Tenant{ID: "acme", Plan: "free"})
+	for range 3 {
+		total, err := m.Consume(ctx, "api_calls", 1)
+		fmt.Println(total, err)
+	}
+	var over *tenancy.UsageLimitError
+	_, err := m.Consume(ctx, "api_calls", 1)
+	if errors.As(err, &over) {
+		fmt.Println("next period from", over.Reset.Format(time.DateOnly))
+	}
+	// Output:
+	// 1 <nil>
+	// 2 <nil>
+	// 2 tenancy: not entitled: 1 more api_calls would exceed the limit of 2 a month on plan "free" (2 used; resets 2026-04-01T00:00:00Z)
+	// next period from 2026-04-01
 }

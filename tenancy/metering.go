@@ -144,17 +144,25 @@ func (m *Metering) Consume(ctx context.Context, name string, n int64) (int64, er
 	if err != nil {
 		return 0, fmt.Errorf("tenancy: consume %s: %w", name, err)
 	}
-	attrs := metric.WithAttributes(attribute.String(AttrKey, t.ID), attribute.String("saaskit.tenancy.metric", name))
 	if !added {
-		m.refusals.Add(ctx, n, attrs)
+		m.record(ctx, m.refusals, t, name, n)
 		if !limited { // only int64 overflow refuses without a limit
 			return total, fmt.Errorf("tenancy: consume %s: %w", name, fieldErr("usage.n", "would overflow the counter"))
 		}
 		return total, &UsageLimitError{Metric: name, Asked: n, Used: total, Limit: limit,
 			Plan: t.Plan, Period: m.opts.Period, Reset: m.opts.Period.Next(key.Start)}
 	}
-	m.used.Add(ctx, n, attrs)
+	m.record(ctx, m.used, t, name, n)
 	return total, nil
+}
+
+// record adds n to counter, with the tenant's ID and the metric name as
+// attributes: building them costs more than the count itself, so only
+// when the counter is recorded.
+func (m *Metering) record(ctx context.Context, counter metric.Int64Counter, t *Tenant, name string, n int64) {
+	if counter.Enabled(ctx) {
+		counter.Add(ctx, n, metric.WithAttributes(attribute.String(AttrKey, t.ID), attribute.String("saaskit.tenancy.metric", name)))
+	}
 }
 
 // Add counts n (0 or more) of the metric name for the tenant of ctx in the
@@ -172,7 +180,7 @@ func (m *Metering) Add(ctx context.Context, name string, n int64) (int64, error)
 	if err != nil {
 		return 0, fmt.Errorf("tenancy: add %s: %w", name, err)
 	}
-	m.used.Add(ctx, n, metric.WithAttributes(attribute.String(AttrKey, t.ID), attribute.String("saaskit.tenancy.metric", name)))
+	m.record(ctx, m.used, t, name, n)
 	return total, nil
 }
 

@@ -26,7 +26,7 @@ type Store struct {
 	keys    map[string]*tenancy.APIKey   // by key ID
 
 	usageMu sync.Mutex
-	usage   map[usageKey]int64
+	usage   map[usageKey]*int64
 }
 
 // New returns an empty Store.
@@ -37,7 +37,7 @@ func New() *Store {
 		domains: map[string]string{},
 		claims:  map[string][]*tenancy.Domain{},
 		keys:    map[string]*tenancy.APIKey{},
-		usage:   map[usageKey]int64{},
+		usage:   map[usageKey]*int64{},
 	}
 }
 
@@ -416,12 +416,15 @@ func (s *Store) AddUsage(_ context.Context, key tenancy.UsageKey, n, max int64) 
 	s.usageMu.Lock()
 	defer s.usageMu.Unlock()
 	total := s.usage[usageKeyOf(key)]
-	if total > max-n {
-		return total, false, nil
+	if total == nil {
+		total = new(int64)
+		s.usage[usageKeyOf(key)] = total
 	}
-	total += n
-	s.usage[usageKeyOf(key)] = total
-	return total, true, nil
+	if *total > max-n {
+		return *total, false, nil
+	}
+	*total += n
+	return *total, true, nil
 }
 
 // Usage implements tenancy.UsageStore.
@@ -431,5 +434,8 @@ func (s *Store) Usage(_ context.Context, key tenancy.UsageKey) (int64, error) {
 	}
 	s.usageMu.Lock()
 	defer s.usageMu.Unlock()
-	return s.usage[usageKeyOf(key)], nil
+	if total := s.usage[usageKeyOf(key)]; total != nil {
+		return *total, nil
+	}
+	return 0, nil
 }
