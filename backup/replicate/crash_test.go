@@ -58,6 +58,9 @@ func writer(path, dir string) error {
 	if err != nil {
 		return err
 	}
+	if err := replicate.CheckConnections(ctx, app.DB); err != nil {
+		return err
+	}
 	if _, err := app.Exec("CREATE TABLE IF NOT EXISTS rows (n INTEGER PRIMARY KEY)"); err != nil {
 		return err
 	}

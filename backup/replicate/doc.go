@@ -4,6 +4,8 @@
 // restored as it was at any moment inside the retention window, or to
 // the latest change shipped.
 //
+//	app, err := sql.Open("sqlite", "file:app.db?_pragma=journal_mode(wal)&_pragma=wal_autocheckpoint(0)")
+//	err = replicate.CheckConnections(ctx, app) // WAL mode, checkpoints left to the replicator
 //	r, err := replicate.Start(ctx, "app.db", cipher, targets, replicate.Options{})
 //	defer r.Close(ctx) // after the application's own *sql.DB is closed
 //	...
@@ -21,8 +23,10 @@
 //
 // Requirements that come from Litestream: the database is in WAL mode,
 // the application uses modernc.org/sqlite (as the rest of saaskit
-// does), it sets pragmas in the DSN rather than per connection, and
-// Close runs after the application has closed its connections.
+// does), it sets pragmas in the DSN rather than per connection, its
+// connections leave checkpoints to the replicator (CheckConnections
+// tells), and Close runs after the application has closed its
+// connections.
 //
 // # Recovery point
 //

@@ -2,10 +2,12 @@ package replicate
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -81,7 +83,8 @@ type Replicator struct {
 // WAL before they were shipped, and the replicator started again would
 // not see them (TestKilledWriterLosesNothing lost such rows about once
 // in twenty runs under load; none in ninety with them off). While no
-// replicator runs, the WAL then grows until one does.
+// replicator runs, the WAL then grows until one does. CheckConnections
+// tells whether an application's *sql.DB is opened so.
 func Start(ctx context.Context, path string, cipher backup.Cipher, targets []backup.Target, opts Options) (*Replicator, error) {
 	if cipher == nil || len(targets) == 0 {
 		return nil, errors.New("replicate: a cipher and at least one target are required")
@@ -291,4 +294,28 @@ func Continuous(name string, cipher backup.Cipher, targets []backup.Target, pref
 			return Restore(ctx, cipher, targets, prefix, path, at)
 		},
 	}
+}
+
+// CheckConnections returns an error naming what is wrong when db, the
+// application's handle on a database Start replicates, is not in WAL
+// mode or its connections checkpoint the WAL on their own (see Start).
+// SQLite keeps the checkpoint setting per connection, in the process
+// that opened it, so Start cannot see it: call this where the
+// application opens its database, before it writes.
+func CheckConnections(ctx context.Context, db *sql.DB) error {
+	var mode string
+	var pages int
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("replicate: check connections: journal_mode: %w", err)
+	}
+	if err := db.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&pages); err != nil {
+		return fmt.Errorf("replicate: check connections: wal_autocheckpoint: %w", err)
+	}
+	switch {
+	case !strings.EqualFold(mode, "wal"):
+		return fmt.Errorf("replicate: the database's journal_mode is %q; replication needs \"wal\"", mode)
+	case pages != 0:
+		return fmt.Errorf("replicate: the application's connections checkpoint every %d pages; open them with _pragma=wal_autocheckpoint(0) so that only the replicator checkpoints", pages)
+	}
+	return nil
 }

@@ -29,11 +29,12 @@ func newCipher(t *testing.T) backup.Cipher {
 }
 
 // openApp opens the application's own connection pool to a new SQLite
-// database in WAL mode, with a table of rows.
+// database in WAL mode, as Start asks, with a table of rows.
 func openApp(t *testing.T, path string) *sqldb.DB {
 	t.Helper()
-	db, err := sqldb.Open(context.Background(), "sqlite:"+path)
+	db, err := sqldb.Open(context.Background(), "sqlite:"+path+"?_pragma=wal_autocheckpoint(0)")
 	require.NoError(t, err)
+	require.NoError(t, replicate.CheckConnections(context.Background(), db.DB))
 	_, err = db.Exec("CREATE TABLE rows (n INTEGER PRIMARY KEY)")
 	require.NoError(t, err)
 	return db
@@ -152,4 +153,24 @@ func TestTamperedReplicaIsRefused(t *testing.T) {
 	}
 	err = replicate.Restore(ctx, cipher, []backup.Target{target}, "replica/app.db/", filepath.Join(dir, "out.db"), time.Time{})
 	require.Error(t, err)
+}
+
+// TestCheckConnections: an application handle that checkpoints on its
+// own, or a database not in WAL mode, is named as such.
+func TestCheckConnections(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	checkpointing, err := sqldb.Open(ctx, "sqlite:"+filepath.Join(dir, "a.db"))
+	require.NoError(t, err)
+	defer checkpointing.Close()
+	err = replicate.CheckConnections(ctx, checkpointing.DB)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "wal_autocheckpoint(0)")
+
+	rollback, err := sql.Open("sqlite", filepath.Join(dir, "b.db"))
+	require.NoError(t, err)
+	defer rollback.Close()
+	err = replicate.CheckConnections(ctx, rollback)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `journal_mode is "delete"`)
 }

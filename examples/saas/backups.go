@@ -36,6 +36,8 @@ type backups struct {
 	// continuously (nil on PostgreSQL), encrypted like the backups.
 	replicas []backup.Target
 	cipher   backup.Cipher
+	// db is the application's handle on its database.
+	db *sql.DB
 	// live replicates the database, once replicate has started it.
 	live atomic.Pointer[replicate.Replicator]
 }
@@ -105,6 +107,9 @@ func (bk *backups) continuous(dataDir string) backup.Continuous {
 // within a second of their commit, until stop is called (after the
 // application's connections are closed).
 func (bk *backups) replicate(ctx context.Context, path string, logger *slog.Logger) (stop func(), err error) {
+	if err := replicate.CheckConnections(ctx, bk.db); err != nil {
+		return nil, err
+	}
 	r, err := replicate.Start(ctx, path, bk.cipher, bk.replicas, replicate.Options{Prefix: replicaPrefix, Logger: logger})
 	if err != nil {
 		return nil, err
@@ -146,7 +151,7 @@ func newBackups(db *sql.DB, pgDSN string, keys *skcrypto.Keyring, dataDir string
 	if err := leases.Migrate(context.Background()); err != nil {
 		return nil, err
 	}
-	bk := &backups{b: b, cipher: cipher}
+	bk := &backups{b: b, cipher: cipher, db: db}
 	opts := backup.SchedulerOptions{Logger: logger, Leases: leases}
 	if pgDSN == "" {
 		bk.replicas = []backup.Target{local}
