@@ -76,9 +76,15 @@ type Handler func(ctx context.Context, e *Event) error
 type Inbox interface {
 	// Process runs h for e unless consumer handled e already (Duplicate)
 	// or has not yet handled the event before it in its aggregate
-	// (Early). A nil h records e as handled without running anything
-	// (for a dead-lettered event). When h fails nothing is recorded and
-	// its error is returned.
+	// (Early). When h fails nothing is recorded and its error is
+	// returned.
+	//
+	// A nil h records e as handled without running anything, and
+	// without waiting for the events before it: those not handled yet
+	// count as handled too (Handled, or Duplicate when e was handled
+	// already). A consumer records so a dead-lettered event, and the
+	// position before an event whose predecessors are gone from the
+	// broker (purged, say).
 	Process(ctx context.Context, consumer string, e *Event, h Handler) (Outcome, error)
 }
 

@@ -248,6 +248,34 @@ func RunInboxTests(t *testing.T, newInbox func(t *testing.T) events.Inbox) {
 		assert.Equal(t, events.Handled, o)
 	})
 
+	t.Run("NilHandlerRecordsPastAGap", func(t *testing.T) {
+		in := newInbox(t)
+		var ran int
+		_, err := in.Process(ctx, "billing", ev("a", 1), count(&ran))
+		require.NoError(t, err)
+		o, err := in.Process(ctx, "billing", ev("a", 4), nil)
+		require.NoError(t, err)
+		assert.Equal(t, events.Handled, o, "positions 2 and 3 are skipped")
+		for _, seq := range []int64{2, 3, 4} {
+			o, err = in.Process(ctx, "billing", ev("a", seq), count(&ran))
+			require.NoError(t, err)
+			assert.Equal(t, events.Duplicate, o, "position %d", seq)
+		}
+		o, err = in.Process(ctx, "billing", ev("a", 3), nil)
+		require.NoError(t, err)
+		assert.Equal(t, events.Duplicate, o, "recording never moves back")
+		o, err = in.Process(ctx, "billing", ev("a", 5), count(&ran))
+		require.NoError(t, err)
+		assert.Equal(t, events.Handled, o)
+		o, err = in.Process(ctx, "billing", ev("b", 3), nil)
+		require.NoError(t, err)
+		assert.Equal(t, events.Handled, o, "a first record may skip the start")
+		o, err = in.Process(ctx, "billing", ev("b", 4), count(&ran))
+		require.NoError(t, err)
+		assert.Equal(t, events.Handled, o)
+		assert.Equal(t, 3, ran)
+	})
+
 	t.Run("EventWithoutSequenceIsDeduplicatedByID", func(t *testing.T) {
 		in := newInbox(t)
 		e := &events.Event{ID: "ext-1", TenantID: "acme", Type: "x", Version: 1, AggregateKey: "a"}

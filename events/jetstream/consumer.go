@@ -76,7 +76,9 @@ type ConsumerOptions struct {
 // Consumer runs a handler for a JetStream durable consumer, through an
 // events.Inbox: explicit acks, bounded redelivery with backoff, a
 // dead-letter subject, and each event handled once per consumer in
-// order per aggregate.
+// order per aggregate. Events missing from the stream (purged by an
+// erasure, say) are skipped, with a warning, once nothing before the
+// next of their aggregate can still come (see the package's Erasure).
 type Consumer struct {
 	stream, name string
 	cons         jetstream.Consumer
@@ -85,6 +87,7 @@ type Consumer struct {
 	h            events.Handler
 	opts         ConsumerOptions
 	tracer       trace.Tracer
+	st           jetstream.Stream // the stream, once skipGaps has looked it up
 }
 
 var consumerName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -176,12 +179,16 @@ func (c *Consumer) Run(ctx context.Context) error {
 	held := newHeldEvents()
 	tick := time.NewTicker(min(c.opts.EarlyDelay, c.opts.AckWait/3))
 	defer tick.Stop()
+	gapCheck := time.NewTicker(gapCheckEvery)
+	defer gapCheck.Stop()
 	for {
 		select {
 		case msg := <-msgs:
 			c.handle(ctx, msg, held)
 		case <-tick.C:
 			c.retryHeld(ctx, held)
+		case <-gapCheck.C:
+			c.skipGaps(ctx, held)
 		case <-ctx.Done():
 			cc.Stop()
 			<-cc.Closed()
@@ -235,6 +242,76 @@ func (c *Consumer) runHeld(ctx context.Context, held *heldEvents, agg string) {
 			return
 		}
 	}
+}
+
+// gapCheckEvery is how often a consumer that holds Early events checks
+// whether their predecessors are gone from the stream.
+const gapCheckEvery = time.Second
+
+// skipGaps goes on without the predecessors of held events that can
+// never come. When every message before a held event in the consumer's
+// subjects is answered, the event before it in its aggregate is not in
+// the stream: purged by an erasure, removed by the stream's limits, or
+// outside the consumer's subjects. (The stream carries an aggregate's
+// events in order, and a consumer answers a message only once the
+// Inbox has recorded its event.) The consumer records the position
+// before the held event as handled, logs a warning, and runs it.
+func (c *Consumer) skipGaps(ctx context.Context, held *heldEvents) {
+	for !held.empty() && ctx.Err() == nil {
+		first, err := c.firstUnanswered(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.opts.Logger.WarnContext(ctx, "events jetstream: look for gaps", "consumer", c.name, "error", err)
+			}
+			return
+		}
+		d := held.byStreamSeq(first)
+		if d == nil || d.e.AggregateSeq < 2 {
+			return
+		}
+		before := *d.e
+		before.AggregateSeq--
+		if _, err := c.inbox.Process(ctx, c.name, &before, nil); err != nil {
+			c.opts.Logger.ErrorContext(ctx, "events jetstream: record a gap", "consumer", c.name, "event", d.e.ID, "error", err)
+			return
+		}
+		c.opts.Logger.WarnContext(ctx, "events jetstream: events before this one in its aggregate are not in the stream (purged, expired or outside the consumer's subjects): going on without them",
+			"consumer", c.name, "event", d.e.ID, "tenant.id", d.e.TenantID, "aggregate", d.e.AggregateKey, "position", d.e.AggregateSeq)
+		c.runHeld(ctx, held, aggregateOf(d.e))
+	}
+}
+
+// firstUnanswered returns the stream sequence of the consumer's first
+// unanswered message: the first message in its subjects after its ack
+// floor.
+func (c *Consumer) firstUnanswered(ctx context.Context) (uint64, error) {
+	info, err := c.cons.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if c.st == nil {
+		if c.st, err = c.js.Stream(ctx, c.stream); err != nil {
+			return 0, err
+		}
+	}
+	subjects := c.opts.Subjects
+	if len(subjects) == 0 {
+		subjects = []string{">"}
+	}
+	var first uint64
+	for _, subj := range subjects {
+		m, err := c.st.GetMsg(ctx, info.AckFloor.Stream+1, jetstream.WithGetMsgSubject(subj))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if first == 0 || m.Sequence < first {
+			first = m.Sequence
+		}
+	}
+	return first, nil
 }
 
 // delivery is a message and the event it carries.

@@ -70,4 +70,16 @@
 // subjects that carry the subject's token, in the stream and its dead
 // letters: the messages are deleted, not crypto-shredded, and the
 // erasure's note says so.
+//
+// A consumer that is behind never gets the purged events, and a later
+// event of their aggregate arrives Early. The consumer checks, about
+// every second while it holds Early events, for the first message in
+// its subjects after its ack floor; when that is a held event, nothing
+// before it can still come (the stream carries an aggregate's events
+// in order), so its predecessors are gone: purged, removed by the
+// stream's limits, or outside the consumer's subjects. It records the
+// gap in the Inbox, logs a warning and handles the event. A consumer
+// whose Subjects take only some of an aggregate's event types goes
+// through this for each event after a gap; give it every type of the
+// aggregates it follows.
 package jetstream

@@ -1,9 +1,12 @@
 package jetstream_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +19,7 @@ import (
 	"github.com/saaskit/saaskit/events"
 	ejs "github.com/saaskit/saaskit/events/jetstream"
 	"github.com/saaskit/saaskit/events/memstore"
+	"github.com/saaskit/saaskit/gdpr"
 	"github.com/saaskit/saaskit/internal/await"
 )
 
@@ -70,23 +74,28 @@ func (l *handledLog) String() string {
 	return strings.Join(parts, "; ")
 }
 
-// publishAggregates publishes n events round-robin over aggregates
-// order/0 … order/<aggs-1>, each with its aggregate sequence, and
-// returns them in publishing order.
-func publishAggregates(t *testing.T, pub *ejs.Publisher, n, aggs int) []*events.Event {
-	t.Helper()
-	ctx := context.Background()
-	seq := map[string]int64{}
-	var evs []*events.Event
-	for i := range n {
-		e := &events.Event{TenantID: "acme", Type: "order.changed", AggregateKey: fmt.Sprintf("order/%d", i%aggs)}
-		require.NoError(t, events.Prepare(ctx, e, time.Now()))
-		seq[e.AggregateKey]++
-		e.AggregateSeq = seq[e.AggregateKey]
-		require.Equal(t, []error{nil}, pub.Publish(ctx, []*events.Event{e}))
-		evs = append(evs, e)
-	}
-	return evs
+// sequencer publishes events one at a time, each with the next
+// position of its aggregate, as a relay would.
+type sequencer struct {
+	t   *testing.T
+	pub *ejs.Publisher
+	seq map[string]int64
+}
+
+func newSequencer(t *testing.T, pub *ejs.Publisher) *sequencer {
+	return &sequencer{t: t, pub: pub, seq: map[string]int64{}}
+}
+
+// publish publishes an event of type typ at the next position of
+// aggregate agg.
+func (s *sequencer) publish(agg, subjectKey, typ string) *events.Event {
+	s.t.Helper()
+	e := &events.Event{TenantID: "acme", Type: typ, AggregateKey: agg, SubjectKey: subjectKey}
+	require.NoError(s.t, events.Prepare(context.Background(), e, time.Now()))
+	s.seq[agg]++
+	e.AggregateSeq = s.seq[agg]
+	require.Equal(s.t, []error{nil}, s.pub.Publish(context.Background(), []*events.Event{e}))
+	return e
 }
 
 // TestEarlyEventsDoNotSpendTheDeliveryBudget: with many events in
@@ -102,7 +111,11 @@ func TestEarlyEventsDoNotSpendTheDeliveryBudget(t *testing.T) {
 	pub, err := ejs.NewPublisher(js, ejs.PublisherOptions{Prefix: prefix})
 	require.NoError(t, err)
 	const n, aggs = 200, 5
-	evs := publishAggregates(t, pub, n, aggs)
+	seq := newSequencer(t, pub)
+	var evs []*events.Event
+	for i := range n {
+		evs = append(evs, seq.publish(fmt.Sprintf("order/%d", i%aggs), "", "order.changed"))
+	}
 	flaky := map[string]bool{} // every 7th event fails its first run
 	for i, e := range evs {
 		flaky[e.ID] = i%7 == 0
@@ -144,4 +157,80 @@ func TestEarlyEventsDoNotSpendTheDeliveryBudget(t *testing.T) {
 		assert.Equal(t, want, log.runs[e.ID], "runs of event %s", e.ID)
 	}
 	assert.Empty(t, streamMessages(t, js, ejs.DeadLetterStream(stream)), "nothing dead-lettered")
+}
+
+// TestConsumerGoesOnWithoutErasedEvents: an erasure purges a data
+// subject's events while a consumer is behind. The event of their
+// aggregate written after the erasure does not wait for ever for the
+// purged ones: once everything before it is answered the consumer
+// records the gap, says so in its log, and handles it; the other
+// aggregates' events flow throughout.
+func TestConsumerGoesOnWithoutErasedEvents(t *testing.T) {
+	for _, maxAckPending := range []int{1, 8} {
+		t.Run(fmt.Sprintf("MaxAckPending=%d", maxAckPending), func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			_, js := connect(t)
+			stream, prefix := newStream(t, js)
+			pub, err := ejs.NewPublisher(js, ejs.PublisherOptions{Prefix: prefix})
+			require.NoError(t, err)
+			publish := newSequencer(t, pub).publish
+			bob1 := publish("user/bob", "bob", "user.created")
+			publish("user/alice", "alice", "user.created")
+			publish("user/alice", "alice", "user.renamed")
+			bob2 := publish("user/bob", "bob", "user.renamed")
+			src, err := ejs.NewSource(js, stream, ejs.SourceOptions{Prefix: prefix})
+			require.NoError(t, err)
+			erased, err := src.Erase(ctx, "acme", gdpr.Subject{Identities: []gdpr.Identity{{Kind: "user_id", Value: "alice"}}})
+			require.NoError(t, err)
+			require.Equal(t, 2, erased.Records)
+			alice3 := publish("user/alice", "alice", "user.erased")
+			bob3 := publish("user/bob", "bob", "user.deleted")
+
+			var mu sync.Mutex
+			var handled []string
+			h := func(_ context.Context, e *events.Event) error {
+				mu.Lock()
+				defer mu.Unlock()
+				handled = append(handled, e.ID)
+				return nil
+			}
+			var logs lockedBuffer
+			cons, err := ejs.NewConsumer(ctx, js, stream, "billing", memstore.NewInbox(), h, ejs.ConsumerOptions{
+				MaxAckPending: maxAckPending, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			require.NoError(t, err)
+			var wg sync.WaitGroup
+			wg.Go(func() { _ = cons.Run(ctx) })
+			await.True(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(handled) == 4 }, "the events left handled")
+			cancel()
+			wg.Wait()
+
+			mu.Lock()
+			defer mu.Unlock()
+			assert.ElementsMatch(t, []string{bob1.ID, bob2.ID, alice3.ID, bob3.ID}, handled)
+			assert.Equal(t, []string{bob1.ID, bob2.ID, bob3.ID}, slices.DeleteFunc(slices.Clone(handled), func(id string) bool { return id == alice3.ID }),
+				"bob's events in order")
+			assert.Contains(t, logs.String(), "event="+alice3.ID, "the skipped gap is logged")
+			assert.Empty(t, streamMessages(t, js, ejs.DeadLetterStream(stream)))
+		})
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that a logger may write to while a
+// test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -31,9 +31,11 @@ type SourceOptions struct {
 //
 // A purged event is gone for consumers that had not had it yet too. An
 // Inbox runs an aggregate's events in order, so an event written after
-// the erasure in the same aggregate would wait for ever for the purged
-// one before it: give such events (a user.erased, say) an aggregate of
-// their own, and make their handler right whichever comes first.
+// the erasure in the same aggregate waits for the purged ones before
+// it, until the Consumer sees that every message before it is answered
+// (about a second): it then records the gap, logs a warning and
+// handles the event. Its handler must therefore be right without the
+// purged events.
 type Source struct {
 	js     jetstream.JetStream
 	stream string

@@ -64,6 +64,20 @@ func (h *heldEvents) remove(agg string) {
 	h.byAggregate[agg] = list[1:]
 }
 
+// empty reports whether no event is held.
+func (h *heldEvents) empty() bool { return len(h.byAggregate) == 0 }
+
+// byStreamSeq returns the held event that comes first in its aggregate
+// if its stream sequence is seq, or nil.
+func (h *heldEvents) byStreamSeq(seq uint64) *delivery {
+	for _, list := range h.byAggregate {
+		if list[0].md.Sequence.Stream == seq {
+			return list[0]
+		}
+	}
+	return nil
+}
+
 // aggregates returns the aggregates with held events.
 func (h *heldEvents) aggregates() []string {
 	aggs := make([]string, 0, len(h.byAggregate))

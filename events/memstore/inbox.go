@@ -42,7 +42,7 @@ func (in *Inbox) Process(ctx context.Context, consumer string, e *events.Event, 
 	switch {
 	case seq <= last:
 		return events.Duplicate, nil
-	case seq > last+1:
+	case seq > last+1 && h != nil:
 		return events.Early, nil
 	}
 	if h != nil {

@@ -246,6 +246,9 @@ func (s *Store) Pending(ctx context.Context) (int, error) {
 // Process implements events.Inbox: h runs in the transaction that
 // records e, available to it as events.Tx(ctx).
 func (s *Store) Process(ctx context.Context, consumer string, e *events.Event, h events.Handler) (events.Outcome, error) {
+	if h == nil {
+		return s.record(ctx, consumer, e)
+	}
 	agg, seq := events.InboxKey(e)
 	var out events.Outcome
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
@@ -276,10 +279,8 @@ func (s *Store) Process(ctx context.Context, consumer string, e *events.Event, h
 			}
 			return nil
 		}
-		if h != nil {
-			if err := h(events.WithTx(ctx, tx), e); err != nil {
-				return &handlerError{err}
-			}
+		if err := h(events.WithTx(ctx, tx), e); err != nil {
+			return &handlerError{err}
 		}
 		out = events.Handled
 		return nil
@@ -292,6 +293,22 @@ func (s *Store) Process(ctx context.Context, consumer string, e *events.Event, h
 		return 0, fmt.Errorf("events sqlstore: process %s for %s: %w", e.ID, consumer, err)
 	}
 	return out, nil
+}
+
+// record is Process without a handler: it moves consumer's position in
+// e's aggregate up to e's, over any gap.
+func (s *Store) record(ctx context.Context, consumer string, e *events.Event) (events.Outcome, error) {
+	agg, seq := events.InboxKey(e)
+	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO events_inbox (consumer, tenant_id, aggregate_key, seq) VALUES (?, ?, ?, ?)
+		ON CONFLICT (consumer, tenant_id, aggregate_key) DO UPDATE SET seq = excluded.seq WHERE events_inbox.seq < excluded.seq`),
+		consumer, e.TenantID, agg, seq)
+	if err != nil {
+		return 0, fmt.Errorf("events sqlstore: record %s for %s: %w", e.ID, consumer, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return events.Duplicate, nil
+	}
+	return events.Handled, nil
 }
 
 // handlerError carries a handler's error out of InTx unwrapped.
