@@ -178,6 +178,9 @@ func (c *console) handlers() []route {
 		{"POST /console/tenants/{tenant}/webhooks/deliveries/{id}/retry", c.action(c.retry), nil},
 		{"GET /console/tenants/{tenant}/privacy", c.view("privacy.html", c.privacy), nil},
 		{"POST /console/tenants/{tenant}/privacy/erasures", c.action(c.erase), nil},
+		{"GET /console/tenants/{tenant}/domains", c.view("domains.html", c.domains), nil},
+		{"POST /console/tenants/{tenant}/domains", c.action(c.addDomain), nil},
+		{"POST /console/tenants/{tenant}/domains/{name}/check", c.action(c.checkDomain), nil},
 		{"GET /console/flags", c.view("flags.html", c.flags), nil},
 		{"POST /console/flags/{key}/state", c.action(c.setState), nil},
 		{"POST /console/flags/{key}/percent", c.action(c.setPercent), nil},
@@ -384,7 +387,7 @@ func (c *console) failure(r *http.Request, err error) (int, string) {
 			return http.StatusNotFound, err.Error()
 		}
 	}
-	for _, e := range []error{errConsoleInput, webhook.ErrInvalid, webhook.ErrInvalidURL, webhook.ErrConflict, gdpr.ErrInvalid,
+	for _, e := range []error{errConsoleInput, tenancy.ErrInvalid, tenancy.ErrConflict, webhook.ErrInvalid, webhook.ErrInvalidURL, webhook.ErrConflict, gdpr.ErrInvalid,
 		gdpr.ErrWrongStep, gdpr.ErrHeld, flags.ErrInvalidDefinitions} {
 		if errors.Is(err, e) {
 			return http.StatusBadRequest, err.Error()
@@ -614,6 +617,69 @@ func (c *console) erase(_ http.ResponseWriter, r *http.Request) (string, string,
 		return to, "", err
 	}
 	return to, fmt.Sprintf("Erasure %s: %s.", req.ID, req.State), nil
+}
+
+// Custom domains.
+
+// domainsPage is what the domains page of a tenant shows.
+type domainsPage struct {
+	Domains []*tenancy.DomainStatus
+	// DevZone is the file that stands for the DNS in -tls mode; "" for
+	// the real DNS.
+	DevZone string
+}
+
+// domains lists the tenant's custom domains, each with its state and
+// the TXT record that proves it. Only the tenant the path names: the
+// registry lists domains by tenant.
+func (c *console) domains(r *http.Request) (*tenancy.Tenant, any, error) {
+	t, err := c.tenant(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	list, err := c.app.reg.Domains(r.Context(), t.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, domainsPage{Domains: list, DevZone: c.app.devZone}, nil
+}
+
+// addDomain handles POST /console/tenants/{tenant}/domains {name}: the
+// tenant claims the domain, pending until its TXT record is found.
+func (c *console) addDomain(_ http.ResponseWriter, r *http.Request) (string, string, error) {
+	tenantID := r.PathValue("tenant")
+	to := "/console/tenants/" + url.PathEscape(tenantID) + "/domains"
+	if _, err := c.app.reg.Get(r.Context(), tenantID); err != nil {
+		return to, "", err
+	}
+	st, err := c.app.reg.AddDomain(r.Context(), tenantID, r.PostFormValue("name"))
+	if err != nil {
+		return to, "", err
+	}
+	if err := c.record(r.Context(), tenantID, "domain add", map[string]string{"domain": st.Name}); err != nil {
+		return to, "", err
+	}
+	return to, fmt.Sprintf("Domain %s added: publish TXT %s %s, then check it.", st.Name, st.RecordName, st.RecordValue), nil
+}
+
+// checkDomain handles POST /console/tenants/{tenant}/domains/{name}/check:
+// the tenant's domain is checked now. A name the tenant does not hold is
+// not found, whoever else holds it.
+func (c *console) checkDomain(_ http.ResponseWriter, r *http.Request) (string, string, error) {
+	tenantID := r.PathValue("tenant")
+	to := "/console/tenants/" + url.PathEscape(tenantID) + "/domains"
+	st, err := c.app.reg.VerifyDomain(r.Context(), tenantID, r.PathValue("name"))
+	if err != nil {
+		return to, "", err
+	}
+	if err := c.record(r.Context(), tenantID, "domain check", map[string]string{"domain": st.Name, "state": string(st.State)}); err != nil {
+		return to, "", err
+	}
+	msg := fmt.Sprintf("Domain %s: %s.", st.Name, st.State)
+	if st.Reason != "" {
+		msg = fmt.Sprintf("Domain %s: %s (%s).", st.Name, st.State, st.Reason)
+	}
+	return to, msg, nil
 }
 
 // Flags.
