@@ -21,17 +21,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/saaskit/saaskit/internal/await"
+	"github.com/saaskit/saaskit/internal/headless"
 )
-
-// chromium returns the path of a Chromium (or Chrome) binary, or "".
-func chromium() string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
 
 // browser drives a headless Chromium with a fresh profile for the test.
 type browser struct {
@@ -42,30 +33,7 @@ type browser struct {
 
 func newBrowser(t *testing.T, exe, base string) *browser {
 	t.Helper()
-	profile, err := os.MkdirTemp("", "saas-chromium-")
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		// Chromium's helpers may still write to the profile for a moment
-		// after the browser exits, so try the removal a few times.
-		for range 50 {
-			if os.RemoveAll(profile) == nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	})
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe), chromedp.UserDataDir(profile),
-		chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-	)
-	ctx, cancelCtx := chromedp.NewContext(alloc)
-	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
-	// The first run starts the browser; it lives as long as ctx.
-	require.NoError(t, chromedp.Do(ctx), "start chromium")
-	return &browser{t: t, ctx: ctx, base: base}
+	return &browser{t: t, ctx: headless.Start(t, exe), base: base}
 }
 
 // do runs steps, each batch within 30 seconds.
@@ -183,13 +151,7 @@ func TestDemoConsole(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the demo binary")
 	}
-	exe := chromium()
-	if exe == "" && os.Getenv("SAASKIT_REQUIRE_CHROMIUM") != "" {
-		t.Fatal("SAASKIT_REQUIRE_CHROMIUM is set but no chromium binary is on PATH")
-	}
-	if exe == "" {
-		t.Skip("no chromium binary on PATH: install chromium (apt-get install chromium) to run the console's browser test")
-	}
+	exe := headless.Chromium(t)
 	data := t.TempDir()
 	s := start(t, buildDemo(t), data)
 	defer s.stop(t)

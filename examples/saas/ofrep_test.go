@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/saaskit/saaskit/internal/await"
+	"github.com/saaskit/saaskit/internal/headless"
 	"github.com/saaskit/saaskit/internal/ofrepweb"
 )
 
@@ -68,7 +69,7 @@ func TestDemoOFREPWebProvider(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the demo binary")
 	}
-	exe := ofrepweb.Chromium(t)
+	exe := headless.Chromium(t)
 	modules := ofrepweb.Modules(t)
 	s := start(t, buildDemo(t), t.TempDir())
 	defer s.stop(t)

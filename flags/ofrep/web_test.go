@@ -11,6 +11,7 @@ import (
 	"github.com/saaskit/saaskit/flags"
 	"github.com/saaskit/saaskit/flags/ofrep"
 	"github.com/saaskit/saaskit/internal/await"
+	"github.com/saaskit/saaskit/internal/headless"
 	"github.com/saaskit/saaskit/internal/ofrepweb"
 )
 
@@ -19,7 +20,7 @@ import (
 // and polling that revalidates with the ETag (304) until a flag
 // changes (200, and the page sees the new value).
 func TestWebProvider(t *testing.T) {
-	exe := ofrepweb.Chromium(t)
+	exe := headless.Chromium(t)
 	modules := ofrepweb.Modules(t)
 	ev := newEvaluator(t)
 	var seen ofrepweb.Revalidations

@@ -16,7 +16,6 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,9 +24,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/saaskit/saaskit/internal/headless"
 	"github.com/stretchr/testify/require"
 )
 
@@ -37,29 +36,6 @@ var (
 	//go:embed package-lock.json
 	packageLock []byte
 )
-
-// unavailable skips the test, or fails it when the environment
-// requires Chromium tests to run.
-func unavailable(t testing.TB, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("SAASKIT_REQUIRE_CHROMIUM") != "" {
-		t.Fatalf("SAASKIT_REQUIRE_CHROMIUM is set, but %s", msg)
-	}
-	t.Skip(msg)
-}
-
-// Chromium returns the path of a Chromium (or Chrome) binary, or skips.
-func Chromium(t testing.TB) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	unavailable(t, "no chromium binary on PATH (apt-get install chromium)")
-	return ""
-}
 
 // Modules returns a node_modules directory holding the locked packages,
 // running `npm ci` into the user's cache directory the first time.
@@ -77,7 +53,7 @@ func Modules(t testing.TB) string {
 	}
 	npm, err := exec.LookPath("npm")
 	if err != nil {
-		unavailable(t, "npm is not on PATH (apt-get install npm), so the OpenFeature web SDK cannot be installed")
+		headless.Unavailable(t, "npm is not on PATH (apt-get install npm), so the OpenFeature web SDK cannot be installed")
 	}
 	// Install beside the cache entry and rename it into place, so that
 	// test binaries installing at once (go test ./... runs packages in
@@ -166,27 +142,7 @@ type Browser struct {
 // test ends.
 func Open(t testing.TB, exe, url string) *Browser {
 	t.Helper()
-	profile, err := os.MkdirTemp("", "ofrepweb-chromium-")
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		// Chromium's helpers may still write to the profile for a moment
-		// after the browser exits, so try the removal a few times.
-		for range 50 {
-			if os.RemoveAll(profile) == nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	})
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe), chromedp.UserDataDir(profile),
-		chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-	)
-	ctx, cancelCtx := chromedp.NewContext(alloc)
-	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
+	ctx := headless.Start(t, exe)
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(url)), "open %s in chromium", url)
 	return &Browser{t: t, ctx: ctx}
 }

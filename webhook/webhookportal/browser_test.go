@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,19 +14,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/saaskit/saaskit/internal/headless"
 	"github.com/saaskit/saaskit/webhook"
 	"github.com/saaskit/saaskit/webhook/webhookportal"
 )
-
-// chromium returns the path of a Chromium (or Chrome) binary, or "".
-func chromium() string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
 
 // browser drives a headless Chromium with a fresh profile.
 type browser struct {
@@ -37,15 +26,8 @@ type browser struct {
 }
 
 func newBrowser(t *testing.T, exe string) *browser {
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe), chromedp.UserDataDir(t.TempDir()),
-		chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-	)
-	ctx, cancelCtx := chromedp.NewContext(alloc)
-	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
-	require.NoError(t, chromedp.Do(ctx), "start chromium")
-	return &browser{t: t, ctx: ctx}
+	t.Helper()
+	return &browser{t: t, ctx: headless.Start(t, exe)}
 }
 
 // do runs steps. A step that never happens fails at the test's own time
@@ -115,13 +97,7 @@ func (b *browser) drawnSVG(sel string) drawn {
 // styles unapplied). It skips when no Chromium is installed, unless
 // SAASKIT_REQUIRE_CHROMIUM is set, as CI sets it.
 func TestBrowser(t *testing.T) {
-	exe := chromium()
-	if exe == "" && os.Getenv("SAASKIT_REQUIRE_CHROMIUM") != "" {
-		t.Fatal("SAASKIT_REQUIRE_CHROMIUM is set but no chromium binary is on PATH")
-	}
-	if exe == "" {
-		t.Skip("no chromium binary on PATH: install chromium (apt-get install chromium) to run the portal's browser test")
-	}
+	exe := headless.Chromium(t)
 	f := newFixture(t, newDispatcher(t), webhookportal.Options{})
 	// Chromium keeps Secure cookies from http://127.0.0.1, a
 	// potentially trustworthy origin, so the portal runs as shipped.
