@@ -83,11 +83,11 @@ type Consumer struct {
 	stream, name string
 	cons         jetstream.Consumer
 	js           jetstream.JetStream
+	st           jetstream.Stream
 	inbox        events.Inbox
 	h            events.Handler
 	opts         ConsumerOptions
 	tracer       trace.Tracer
-	st           jetstream.Stream // the stream, once skipGaps has looked it up
 }
 
 var consumerName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -145,7 +145,11 @@ func NewConsumer(ctx context.Context, js jetstream.JetStream, stream, name strin
 	if err != nil {
 		return nil, fmt.Errorf("events jetstream: consumer %s on %s: %w", name, stream, err)
 	}
-	return &Consumer{stream: stream, name: name, cons: cons, js: js, inbox: inbox, h: h, opts: opts,
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil, fmt.Errorf("events jetstream: consumer %s on %s: %w", name, stream, err)
+	}
+	return &Consumer{stream: stream, name: name, cons: cons, js: js, st: st, inbox: inbox, h: h, opts: opts,
 		tracer: opts.TracerProvider.Tracer("github.com/saaskit/saaskit/events/jetstream")}, nil
 }
 
@@ -288,11 +292,6 @@ func (c *Consumer) firstUnanswered(ctx context.Context) (uint64, error) {
 	info, err := c.cons.Info(ctx)
 	if err != nil {
 		return 0, err
-	}
-	if c.st == nil {
-		if c.st, err = c.js.Stream(ctx, c.stream); err != nil {
-			return 0, err
-		}
 	}
 	subjects := c.opts.Subjects
 	if len(subjects) == 0 {
