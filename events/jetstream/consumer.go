@@ -275,7 +275,11 @@ func (c *Consumer) skipGaps(ctx context.Context, held *heldEvents) {
 		}
 		before := *d.e
 		before.AggregateSeq--
-		if _, err := c.inbox.Process(ctx, c.name, &before, nil); err != nil {
+		out, err := c.inbox.Process(ctx, c.name, &before, nil)
+		if err == nil && out == events.Early {
+			err = errors.New("the Inbox does not record past a gap (events.Inbox.Process with a nil handler)")
+		}
+		if err != nil {
 			c.opts.Logger.ErrorContext(ctx, "events jetstream: record a gap", "consumer", c.name, "event", d.e.ID, "error", err)
 			return
 		}
