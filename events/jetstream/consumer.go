@@ -322,7 +322,7 @@ type delivery struct {
 	msg  jetstream.Msg
 	md   *jetstream.MsgMetadata
 	e    *events.Event
-	kept time.Time // when the stream last heard that it is in progress
+	kept time.Time // when the stream last heard that it is in progress, if it has
 }
 
 // deliver runs d's event through the Inbox and acks, naks or

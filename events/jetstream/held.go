@@ -33,8 +33,9 @@ func compareDeliveries(a, b *delivery) int {
 }
 
 // hold keeps d, in place of an earlier delivery of the same message.
+// The next keepAlive tells the stream that d is in progress: it may have
+// waited in the client's buffer for a good part of AckWait already.
 func (h *heldEvents) hold(d *delivery) {
-	d.kept = time.Now()
 	agg := aggregateOf(d.e)
 	list := h.byAggregate[agg]
 	i, found := slices.BinarySearchFunc(list, d, compareDeliveries)
