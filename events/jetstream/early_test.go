@@ -103,7 +103,17 @@ func (s *sequencer) publish(agg, subjectKey, typ string) *events.Event {
 // off. Waiting is not failing: every event is handled exactly once, in
 // order per aggregate, though MaxDeliver is far below how often the
 // later events came before their turn, and nothing is dead-lettered.
+// With two processes of the durable consumer sharing the Inbox, one
+// holds events whose predecessors the other handles.
 func TestEarlyEventsDoNotSpendTheDeliveryBudget(t *testing.T) {
+	for _, processes := range []int{1, 2} {
+		t.Run(fmt.Sprintf("processes=%d", processes), func(t *testing.T) {
+			testEarlyEvents(t, processes)
+		})
+	}
+}
+
+func testEarlyEvents(t *testing.T, processes int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, js := connect(t)
@@ -129,14 +139,17 @@ func TestEarlyEventsDoNotSpendTheDeliveryBudget(t *testing.T) {
 		log.handled(e)
 		return nil
 	}
-	// A backoff far longer than EarlyDelay: an event waiting behind a
-	// failed one would come back many times over MaxDeliver if each
-	// return counted.
-	cons, err := ejs.NewConsumer(ctx, js, stream, "billing", memstore.NewInbox(), h, ejs.ConsumerOptions{
-		MaxAckPending: 32, MaxDeliver: 10, Backoff: []time.Duration{200 * time.Millisecond}, EarlyDelay: time.Millisecond})
-	require.NoError(t, err)
+	inbox := memstore.NewInbox()
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = cons.Run(ctx) })
+	for range processes {
+		// A backoff far longer than EarlyDelay: an event waiting behind a
+		// failed one would come back many times over MaxDeliver if each
+		// return counted.
+		cons, err := ejs.NewConsumer(ctx, js, stream, "billing", inbox, h, ejs.ConsumerOptions{
+			MaxAckPending: 32, MaxDeliver: 10, Backoff: []time.Duration{200 * time.Millisecond}, EarlyDelay: time.Millisecond})
+		require.NoError(t, err)
+		wg.Go(func() { _ = cons.Run(ctx) })
+	}
 	await.True(t, func() bool { return log.count() == n }, "every event handled; so far %v", log)
 	cancel()
 	wg.Wait()
