@@ -1028,9 +1028,10 @@ func walkConsole(t *testing.T, s *server, operatorToken string) {
 	forms := []url.Values{
 		{},
 		{"url": {"https://hooks.example.com/walk"}, "state": {"DISABLED"}, "percent": {"100"}, "user": {userID}}, // valid, for another tenant's ids
-		{"url": {"javascript:alert(1)"}, "state": {"enabled"}, "percent": {"-1"}, "user": {" "}},
-		{"url": {"http://169.254.169.254/"}, "state": {"\x00"}, "percent": {"1e9"}, "user": {"\xff\x00"}},
-		{"url": {strings.Repeat("x", 300)}, "state": {strings.Repeat("x", 300)}, "percent": {"99999999999999999999"}, "user": {strings.Repeat("x", 300)}},
+		{"url": {"javascript:alert(1)"}, "state": {"enabled"}, "percent": {"-1"}, "user": {" "}, "name": {"*.customer.test"}},
+		{"url": {"http://169.254.169.254/"}, "state": {"\x00"}, "percent": {"1e9"}, "user": {"\xff\x00"}, "name": {"\xff\x00.test"}},
+		{"url": {strings.Repeat("x", 300)}, "state": {strings.Repeat("x", 300)}, "percent": {"99999999999999999999"}, "user": {strings.Repeat("x", 300)},
+			"name": {strings.Repeat("x.", 200) + "test"}},
 		{"url": {strings.Repeat("x", 10000)}}, // more than a console form may send
 	}
 	for _, r := range (&console{}).handlers() {
@@ -1041,7 +1042,7 @@ func walkConsole(t *testing.T, s *server, operatorToken string) {
 		}
 		for _, tenant := range tenants {
 			for _, id := range ids {
-				target := strings.NewReplacer("{tenant}", tenant, "{id}", id, "{key}", id).Replace(path)
+				target := strings.NewReplacer("{tenant}", tenant, "{id}", id, "{key}", id, "{name}", id).Replace(path)
 				switch method {
 				case "GET":
 					for _, query := range []string{"", "?state=nope", "?state=%00"} {
@@ -1063,7 +1064,7 @@ func walkConsole(t *testing.T, s *server, operatorToken string) {
 						assertToLogin(t, resp, what+" without a session")
 					}
 				}
-				if !strings.Contains(path, "{id}") && !strings.Contains(path, "{key}") {
+				if !strings.Contains(path, "{id}") && !strings.Contains(path, "{key}") && !strings.Contains(path, "{name}") {
 					break
 				}
 			}
