@@ -164,8 +164,8 @@ type devTLS struct {
 // startDevTLS listens on addr for HTTPS and starts Pebble, which
 // validates TLS-ALPN-01 on that port and HTTP-01 on httpLn's. Certificates
 // are kept in the demo's database, sealed under the keyring's platform
-// scope; Pebble makes a new root at every start, so those of earlier
-// runs are deleted.
+// scope; Pebble makes a new root and forgets its accounts at every
+// start, so the certificates and accounts of earlier runs are deleted.
 func startDevTLS(ctx context.Context, addr string, httpLn net.Listener, db *sql.DB, keys *skcrypto.Keyring, reg *tenancy.Registry,
 	dataDir string, logger *slog.Logger) (_ *devTLS, err error) {
 	d := &devTLS{root: filepath.Join(dataDir, devRootFile)}
@@ -190,8 +190,10 @@ func startDevTLS(ctx context.Context, addr string, httpLn net.Listener, db *sql.
 	if err = d.storage.Migrate(ctx); err != nil {
 		return nil, err
 	}
-	if err = d.storage.Delete(ctx, "certificates"); err != nil {
-		return nil, err
+	for _, dir := range []string{"certificates", "acme"} { // certificates and ACME accounts of earlier Pebbles
+		if err = d.storage.Delete(ctx, dir); err != nil {
+			return nil, err
+		}
 	}
 	issuer := d.ca.Issuer()
 	// Pebble dials 127.0.0.1; certmagic finds the ports taken there and
