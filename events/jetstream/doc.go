@@ -35,7 +35,9 @@
 // ConsumerOptions.Backoff, up to MaxDeliver deliveries, then published
 // to deadletter.<stream>.<consumer>.<subject> (stream
 // <stream>_DEADLETTER), recorded as handled so its aggregate moves on,
-// and terminated.
+// and terminated. The writer's trace context travels in the traceparent
+// and tracestate headers, and each handler runs in a
+// saaskit.events.handle consumer span continuing it.
 //
 // With MaxAckPending above 1 the stream runs ahead, and an event can
 // arrive while the one before it in its aggregate backs off. The
@@ -46,9 +48,7 @@
 // event that waited through its predecessor's whole backoff still has
 // all of MaxDeliver for its own failures. A consumer that stops returns
 // its held events to the stream at once; one that dies leaves them for
-// the stream to deliver again after AckWait. The writer's trace context travels in the traceparent
-// and tracestate headers, and each handler runs in a
-// saaskit.events.handle consumer span continuing it.
+// the stream to deliver again after AckWait.
 //
 // An event's payload has a schema version (Event.Version,
 // ce-dataversion). A consumer pinned to an older version of the
