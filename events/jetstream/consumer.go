@@ -22,8 +22,11 @@ import (
 // ConsumerOptions configure a Consumer. The zero value is a sensible
 // default.
 type ConsumerOptions struct {
-	// Subjects filter the stream, for example events.*.*.user.created.
-	// Default: every event in the stream.
+	// Subjects filter the stream, for example events.*.*.user.*.
+	// Default: every event in the stream. A filter that leaves out some
+	// of an aggregate's event types makes each event after a left-out
+	// one wait for the gap check, about a second (see the package's
+	// Erasure).
 	Subjects []string
 	// MaxDeliver is how many times the stream delivers an event before
 	// a failing handler's event goes to the dead-letter subject. A
