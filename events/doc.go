@@ -34,8 +34,9 @@
 //     aggregate (AggregateSeq); a relay publishes an aggregate's next
 //     event only after the broker accepted the one before, and an Inbox
 //     runs a handler for position n only after n-1 (Outcome Early
-//     otherwise). A consumer goes past a position only once its event
-//     is gone from the broker (events/jetstream: purged by an erasure).
+//     otherwise). A consumer goes past a position without handling it
+//     only when the event was dead-lettered or will never reach it
+//     (events/jetstream: purged by an erasure, or outside its subjects).
 //   - Handled once per consumer: the Inbox records the position handled
 //     in the handler's own transaction.
 //
