@@ -89,10 +89,11 @@
 // trails; shows each tenant's webhook endpoints and deliveries, where a
 // disabled endpoint can be repointed and a dead letter retried; kills,
 // revives and rolls out flags; starts erasures and follows data-subject
-// requests to their due dates; and shows the backups. Every change it
-// makes is audited under the actor console:operator. To see a dead
-// letter, point an endpoint at POST /webhooks/gone, which answers 410
-// Gone:
+// requests to their due dates; lists each tenant's custom domains with
+// their state and the TXT record that proves them, adds them and checks
+// them now; and shows the backups. Every change it makes is audited
+// under the actor console:operator. To see a dead letter, point an
+// endpoint at POST /webhooks/gone, which answers 410 Gone:
 //
 //	curl -H "Authorization: Bearer $ACME" --json '{"url":"http://localhost:8080/webhooks/gone"}' http://localhost:8080/api/webhooks/endpoints
 //
@@ -102,6 +103,20 @@
 // metrics and logs follow the OTEL_* variables, e.g. OTEL_TRACES_EXPORTER=
 // console, or OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 for a
 // collector; logs on stdout carry trace_id and tenant.id.
+//
+// Custom domains over HTTPS, for development: -tls starts Pebble, Let's
+// Encrypt's test CA, inside the process and serves HTTPS on -tls-addr
+// (SAASKIT_TLS_ADDR, default localhost:8443) with certificates ordered
+// from it at the first handshake of a verified domain (package autotls;
+// kept in the database, private keys sealed by the keyring). Pebble's
+// root goes to <data>/pebble-root.pem. Domain proofs are read from
+// <data>/dev-dns.txt instead of the DNS: the demo publishes acme's
+// app.customer.test there, so it is verified at start, while globex's
+// shop.globex.test stays pending until its record is added and checked
+// on the console's Domains page. Never use -tls in production:
+//
+//	go run ./examples/saas -tls
+//	curl --cacert data/pebble-root.pem --resolve app.customer.test:8443:127.0.0.1 https://app.customer.test:8443/
 //
 // On PostgreSQL: -db postgres://... (or SAASKIT_DATABASE_URL); keys
 // and backups stay in the data directory, and backups use pg_dump.
@@ -191,6 +206,9 @@ type config struct {
 	// trustedProxies are the reverse proxies whose X-Forwarded-Proto
 	// and X-Forwarded-For the console believes.
 	trustedProxies []netip.Prefix
+	// tls is the development HTTPS mode (devtls.go), served on tlsAddr.
+	tls     bool
+	tlsAddr string
 }
 
 func parseFlags(args []string) (config, error) {
@@ -202,6 +220,9 @@ func parseFlags(args []string) (config, error) {
 	fsFlags.StringVar(&c.redis, "redis", envOr("SAASKIT_REDIS_URL", ""), "a redis:// URL to keep rate limits and webhook replay protection in Redis instead of the database")
 	fsFlags.StringVar(&c.nats, "nats", envOr("SAASKIT_NATS_URL", ""), "a nats:// URL of NATS with JetStream to publish user events to other products (default: they stay in the outbox)")
 	fsFlags.StringVar(&c.domain, "domain", envOr("SAASKIT_BASE_DOMAIN", "localhost"), "base domain whose subdomains name tenants")
+	fsFlags.BoolVar(&c.tls, "tls", envOr("SAASKIT_DEV_TLS", "") != "",
+		"development only: HTTPS for custom domains with certificates from an in-process Pebble, and domain proofs read from <data>/"+devZoneFile)
+	fsFlags.StringVar(&c.tlsAddr, "tls-addr", envOr("SAASKIT_TLS_ADDR", "localhost:8443"), "HTTPS listen address of -tls")
 	proxies := fsFlags.String("trusted-proxies", envOr("SAASKIT_TRUSTED_PROXIES", ""),
 		"comma-separated CIDRs of reverse proxies whose X-Forwarded-Proto and X-Forwarded-For are believed (default: none)")
 	if err := fsFlags.Parse(args); err != nil {
@@ -281,10 +302,24 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := store.Migrate(ctx); err != nil {
 		return err
 	}
-	reg := tenancy.NewRegistry(store, store, tenancy.Options{Regions: []string{"eu-west", "us-east"}, PlatformDomains: []string{cfg.domain}})
+	regOpts := tenancy.Options{Regions: []string{"eu-west", "us-east"}, PlatformDomains: []string{cfg.domain}}
+	var zone *devZone
+	if cfg.tls {
+		// Development only: domain proofs are looked up in a file of the
+		// data directory, not the DNS, so that app.customer.test can be
+		// verified on a laptop. Without -tls the real DNS decides.
+		zone = &devZone{path: filepath.Join(cfg.dataDir, devZoneFile)}
+		regOpts.Domains.Resolver = zone
+	}
+	reg := tenancy.NewRegistry(store, store, regOpts)
 	defer reg.Close()
 	if err := seed(ctx, reg, stdout); err != nil {
 		return err
+	}
+	if zone != nil {
+		if err := seedDevDomains(ctx, reg, zone); err != nil {
+			return err
+		}
 	}
 
 	keys, root, err := openKeyring(ctx, store.DB(), cfg.dataDir)
@@ -335,6 +370,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	app.features, app.api, app.trustedProxies, app.ofrep = feats, api, cfg.trustedProxies, ofrepAPI
+	if zone != nil {
+		app.devZone = zone.path
+	}
 	// Consent records keep a pseudonym of erased users, keyed by a secret
 	// of the demo's data directory.
 	pseudonymKey, err := demoPassphrase(filepath.Join(cfg.dataDir, "pseudonym.key"))
@@ -375,6 +413,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	serveErr := make(chan error, 2) // plain HTTP's, and HTTPS's with -tls
 	srv := &http.Server{
 		Handler:           observability.Middleware(observability.HTTPOptions{Filter: notProbe})(app.routes()),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -382,13 +421,31 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
+	var tlsSrv *http.Server
+	if cfg.tls {
+		dev, err := startDevTLS(ctx, cfg.tlsAddr, ln, store.DB(), keys, reg, cfg.dataDir, logger)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		defer dev.close()
+		tlsSrv = &http.Server{Handler: srv.Handler, TLSConfig: dev.m.TLSConfig(),
+			ReadHeaderTimeout: srv.ReadHeaderTimeout, MaxHeaderBytes: srv.MaxHeaderBytes, ErrorLog: srv.ErrorLog}
+		// Plain HTTP answers Pebble's HTTP-01 challenges too.
+		srv.Handler = dev.m.HTTPChallengeHandler(srv.Handler)
+		logger.Warn("development only: certificates from an in-process Pebble, domain proofs from a file instead of the DNS",
+			slog.String("dns.zone_file", zone.path), slog.String("tls.root_file", dev.root))
+		fmt.Fprintf(stdout, "dev TLS: https://app.customer.test:%d/ with certificates from an in-process Pebble; trust %s:\n"+
+			"  curl --cacert %s --resolve app.customer.test:%d:127.0.0.1 https://app.customer.test:%d/\n",
+			dev.port(), dev.root, dev.root, dev.port(), dev.port())
+		go func() { serveErr <- tlsSrv.ServeTLS(dev.ln, "", "") }()
+	}
 	logger.Warn("demo only: the X-Tenant-ID header names a tenant for public pages; tenant data needs that tenant's API key",
 		slog.String("header", tenancy.DefaultHeader))
 	logger.Warn("demo only: webhook endpoints may be on loopback, so the demo can call its own receiver; a real service refuses private addresses",
 		slog.Any("allowed", demoLoopback))
 	fmt.Fprintf(stdout, "saaskit demo listening on http://%s:%d (try http://acme.%s:%d/api/branding)\n", cfg.domain, port, cfg.domain, port)
 
-	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	// Deliveries start once the listener accepts: the demo's endpoints
 	// include its own receiver, which must be there for the first ones.
@@ -407,11 +464,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	servers := []*http.Server{srv}
+	if tlsSrv != nil {
+		servers = append(servers, tlsSrv)
 	}
-	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
-		return err
+	for _, s := range servers {
+		if err := s.Shutdown(shutdownCtx); err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+	}
+	for range servers {
+		if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
 	}
 	return nil
 }
@@ -466,6 +531,9 @@ type app struct {
 	backups        *backups
 	console        *console
 	portal         *portal
+	// devZone is the file that stands for the DNS in -tls mode; "" for
+	// the real DNS.
+	devZone string
 }
 
 // plans are the demo's plan tiers: how many API calls (requests to the
