@@ -136,7 +136,7 @@
 // [Metering] counts what tenants use (API calls, emails, builds) per
 // period, calendar months in UTC by default or days, in a [UsageStore]:
 // memstore in the process, tenancy/sqlstore in SQLite or PostgreSQL,
-// where replicas share the counters. A plan limit on a metered name is a
+// or tenancy/redisstore in Redis, where replicas share the counters. A plan limit on a metered name is a
 // limit per period. Consume(ctx, "api_calls", 1) counts for the tenant
 // of ctx unless that would take it over its limit: then it counts
 // nothing and returns a [UsageLimitError] (errors.Is ErrNotEntitled)

@@ -83,7 +83,8 @@ const NoUsageLimit = math.MaxInt64
 
 // UsageStore keeps usage counters, one per tenant, metric and period.
 // memstore keeps them in this process; tenancy/sqlstore in SQLite or
-// PostgreSQL, where every replica counts in the same ones.
+// PostgreSQL and tenancy/redisstore in Redis, where every replica counts
+// in the same ones.
 // tenancytest.RunUsageStoreTests checks an adapter.
 type UsageStore interface {
 	// AddUsage adds n (0 or more) to the counter under key, atomically,

@@ -65,3 +65,39 @@ func BenchmarkTake(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkConsume counts one API call of a tenant with a limit through
+// tenancy.Metering (one EVALSHA), beside its limit in the same run: a
+// bare INCRBY of a key.
+//
+//	go test -run '^$' -bench Consume -benchtime 2000x -count 3 ./tenancy/redisstore/
+func BenchmarkConsume(b *testing.B) {
+	c := redistest.Client(b)
+	prefix := redistest.Prefix(b, c)
+	ctx := context.Background()
+	b.Run("INCRBY", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := c.IncrBy(ctx, prefix+"incrby", 1).Err(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("consume", func(b *testing.B) {
+		ent, err := tenancy.NewEntitlements(map[string]tenancy.Plan{"pro": {Limits: map[string]int64{"api_calls": 1 << 62}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		m, err := tenancy.NewMetering(redisstore.New(c, redisstore.Options{Prefix: prefix}), ent, tenancy.MeteringOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tctx := tenancy.WithTenant(ctx, &tenancy.Tenant{ID: "acme", Plan: "pro"})
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := m.Consume(tctx, "api_calls", 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -157,3 +157,40 @@ func TestSurvivesRedisRestart(t *testing.T) {
 	}
 	assert.Equal(t, 2, allowed, "the shared bucket again, with its one take before the outage")
 }
+
+func TestUsageConformance(t *testing.T) {
+	c := redistest.Client(t)
+	tenancytest.RunUsageStoreTests(t, func(t *testing.T) tenancy.UsageStore {
+		st, _ := newStore(t, c)
+		return st
+	})
+}
+
+// TestUsageKeyExpiresAfterRetention: a counter expires its retention
+// after its period ends, and a late add to a period whose retention has
+// passed still counts, for a minute.
+func TestUsageKeyExpiresAfterRetention(t *testing.T) {
+	ctx := context.Background()
+	c := redistest.Client(t)
+	prefix := redistest.Prefix(t, c)
+	st := redisstore.New(c, redisstore.Options{Prefix: prefix, UsageRetention: 48 * time.Hour})
+	start := tenancy.Monthly.Start(time.Now())
+	key := tenancy.UsageKey{TenantID: "acme", Metric: "api_calls", Start: start}
+	_, added, err := st.AddUsage(ctx, key, 1, tenancy.NoUsageLimit)
+	require.NoError(t, err)
+	require.True(t, added)
+	redisKey := prefix + "tenancy:usage:month:" + strconv.FormatInt(start.Unix(), 10) + ":api_calls:acme"
+	at, err := c.ExpireTime(ctx, redisKey).Result()
+	require.NoError(t, err)
+	assert.Equal(t, tenancy.Monthly.Next(start).Add(48*time.Hour).Unix(), int64(at/time.Second))
+
+	old := tenancy.UsageKey{TenantID: "acme", Metric: "api_calls", Start: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)}
+	total, added, err := st.AddUsage(ctx, old, 3, tenancy.NoUsageLimit)
+	require.NoError(t, err)
+	assert.True(t, added)
+	assert.EqualValues(t, 3, total)
+	ttl, err := c.TTL(ctx, prefix+"tenancy:usage:month:"+strconv.FormatInt(old.Start.Unix(), 10)+":api_calls:acme").Result()
+	require.NoError(t, err)
+	assert.Positive(t, ttl)
+	assert.LessOrEqual(t, ttl, time.Minute)
+}
