@@ -84,7 +84,9 @@ const NoUsageLimit = math.MaxInt64
 // UsageStore keeps usage counters, one per tenant, metric and period.
 // memstore keeps them in this process; tenancy/sqlstore in SQLite or
 // PostgreSQL and tenancy/redisstore in Redis, where every replica counts
-// in the same ones.
+// in the same ones. Counters are the tenants' usage history: a new
+// period starts new ones, and deleting a tenant (Store.Delete) leaves
+// them (redisstore expires them after a retention).
 // tenancytest.RunUsageStoreTests checks an adapter.
 type UsageStore interface {
 	// AddUsage adds n (0 or more) to the counter under key, atomically,
