@@ -29,6 +29,9 @@ type Batch struct {
 	Lane   int
 	Token  string // the lease's token; secret to the relay
 	Events []*Event
+	// Cursor is the store's own note of where the batch lies in its
+	// lane, for Complete; a relay hands it back unchanged.
+	Cursor any
 }
 
 // Publisher sends events to a broker.

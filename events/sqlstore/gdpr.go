@@ -59,7 +59,8 @@ func (s *Source) Count(ctx context.Context, tenantID string, subj gdpr.Subject) 
 		return 0, nil
 	}
 	var n int
-	err := s.st.db.QueryRowContext(ctx, s.st.q(`SELECT COUNT(*) FROM events_outbox WHERE tenant_id = ? AND subject_key = ? AND relayed_at IS NOT NULL`),
+	err := s.st.db.QueryRowContext(ctx, s.st.q(`SELECT COUNT(*) FROM events_outbox o JOIN events_lanes l ON l.lane = o.lane
+		WHERE o.tenant_id = ? AND o.subject_key = ? AND `+relayedSQL),
 		tenantID, key).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("events sqlstore: gdpr count: %w", err)
@@ -112,7 +113,9 @@ func (s *Source) Erase(ctx context.Context, tenantID string, subj gdpr.Subject) 
 	if key == "" {
 		return gdpr.Erased{Note: "no " + s.opts.Identity + " identity: no events to delete"}, nil
 	}
-	res, err := s.st.db.ExecContext(ctx, s.st.q(`DELETE FROM events_outbox WHERE tenant_id = ? AND subject_key = ? AND relayed_at IS NOT NULL`), tenantID, key)
+	res, err := s.st.db.ExecContext(ctx, s.st.q(`DELETE FROM events_outbox WHERE seq IN (
+		SELECT o.seq FROM events_outbox o JOIN events_lanes l ON l.lane = o.lane
+		WHERE o.tenant_id = ? AND o.subject_key = ? AND `+relayedSQL+`)`), tenantID, key)
 	if err != nil {
 		return gdpr.Erased{}, fmt.Errorf("events sqlstore: gdpr erase: %w", err)
 	}

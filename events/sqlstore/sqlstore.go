@@ -23,9 +23,15 @@
 // Claim leases one of events.Lanes lanes with a token in events_lanes
 // (on PostgreSQL with FOR UPDATE SKIP LOCKED, so relays in many
 // processes never wait on each other) and reads its oldest unrelayed
-// events from a partial index of unrelayed events; Complete marks the
-// events the broker accepted and releases the lane. Relayed events stay
-// until Expire deletes them.
+// events; Complete records what the broker accepted and releases the
+// lane. A lane keeps a watermark: when a batch goes out in order, as it
+// nearly always does, Complete moves the watermark past it in one
+// update instead of marking each event. On PostgreSQL a transaction can
+// commit an event behind one with a higher position, so the watermark
+// covers only events whose transaction had ended when the batch was
+// claimed (by transaction ID, pg_current_xact_id); an event committed
+// behind it is found by its transaction ID and marked on its own.
+// Relayed events stay until Expire deletes them.
 //
 // # Inbox
 //
@@ -47,7 +53,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/saaskit/saaskit/events"
@@ -132,115 +137,6 @@ func (s *Store) AppendTx(ctx context.Context, tx *sql.Tx, evs ...*events.Event) 
 		e.AggregateSeq = seq
 	}
 	return nil
-}
-
-// Claim implements events.Store.
-func (s *Store) Claim(ctx context.Context, now time.Time, leaseFor time.Duration, max int) (*events.Batch, error) {
-	var b *events.Batch
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		now := sqldb.Timestamp(now)
-		var lane int
-		err := tx.QueryRowContext(ctx, s.q(`SELECT l.lane FROM events_lanes l
-			WHERE l.lease_until <= ? AND EXISTS (SELECT 1 FROM events_outbox o WHERE o.lane = l.lane AND o.relayed_at IS NULL)
-			ORDER BY l.lease_until, l.lane LIMIT 1`+s.db.Dialect.SkipLocked()), now).Scan(&lane)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		tok := events.NewID()
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE events_lanes SET lease_token = ?, lease_until = ? WHERE lane = ?`),
-			tok, now.Add(leaseFor), lane); err != nil {
-			return err
-		}
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT id, tenant_id, event_type, version, aggregate_key, aggregate_seq, subject_key, trace, payload, occurred_at
-			FROM events_outbox WHERE lane = ? AND relayed_at IS NULL ORDER BY seq LIMIT ?`), lane, max)
-		if err != nil {
-			return err
-		}
-		evs, err := scanEvents(rows)
-		if err != nil {
-			return err
-		}
-		b = &events.Batch{Lane: lane, Token: tok, Events: evs}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("events sqlstore: claim: %w", err)
-	}
-	return b, nil
-}
-
-func scanEvents(rows *sql.Rows) ([]*events.Event, error) {
-	defer rows.Close()
-	var out []*events.Event
-	for rows.Next() {
-		var e events.Event
-		var trace string
-		if err := rows.Scan(&e.ID, &e.TenantID, &e.Type, &e.Version, &e.AggregateKey, &e.AggregateSeq, &e.SubjectKey,
-			&trace, &e.Payload, &e.OccurredAt); err != nil {
-			return nil, err
-		}
-		if trace != "" && trace != "{}" && trace != "null" {
-			if err := json.Unmarshal([]byte(trace), &e.Trace); err != nil {
-				return nil, fmt.Errorf("trace of event %s: %w", e.ID, err)
-			}
-		}
-		e.OccurredAt = e.OccurredAt.UTC()
-		out = append(out, &e)
-	}
-	return out, rows.Err()
-}
-
-// Complete implements events.Store.
-func (s *Store) Complete(ctx context.Context, b *events.Batch, relayed []string, now time.Time) error {
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		now := sqldb.Timestamp(now)
-		for len(relayed) > 0 {
-			chunk := relayed[:min(len(relayed), 500)]
-			relayed = relayed[len(chunk):]
-			// By ID alone, so that both engines find the rows through the
-			// unique index on id, not by scanning the unrelayed ones.
-			args := []any{now}
-			for _, id := range chunk {
-				args = append(args, id)
-			}
-			marks := strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE events_outbox SET relayed_at = COALESCE(relayed_at, ?) WHERE id IN (`+marks+`)`), args...); err != nil {
-				return err
-			}
-		}
-		_, err := tx.ExecContext(ctx, s.q(`UPDATE events_lanes SET lease_token = NULL, lease_until = ? WHERE lane = ? AND lease_token = ?`),
-			now, b.Lane, b.Token)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("events sqlstore: complete lane %d: %w", b.Lane, err)
-	}
-	return nil
-}
-
-// Expire deletes up to limit events relayed before cutoff and returns
-// how many it deleted.
-func (s *Store) Expire(ctx context.Context, cutoff time.Time, limit int) (int, error) {
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM events_outbox WHERE seq IN (
-		SELECT seq FROM events_outbox WHERE relayed_at IS NOT NULL AND relayed_at < ? ORDER BY relayed_at LIMIT ?)`),
-		sqldb.Timestamp(cutoff), limit)
-	if err != nil {
-		return 0, fmt.Errorf("events sqlstore: expire: %w", err)
-	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
-}
-
-// Pending returns how many events wait to be relayed.
-func (s *Store) Pending(ctx context.Context) (int, error) {
-	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM events_outbox WHERE relayed_at IS NULL`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("events sqlstore: pending: %w", err)
-	}
-	return n, nil
 }
 
 // Process implements events.Inbox: h runs in the transaction that
