@@ -1,20 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,68 +19,9 @@ import (
 	"github.com/saaskit/saaskit/events"
 	"github.com/saaskit/saaskit/internal/await"
 	"github.com/saaskit/saaskit/internal/natstest"
+	"github.com/saaskit/saaskit/internal/proctest"
 	"github.com/saaskit/saaskit/sqlopen"
 )
-
-// proc is a running binary whose stdout the test reads.
-type proc struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  []string
-	done chan error
-}
-
-// startProc runs bin with args and waits for a line matching ready;
-// it returns the line's first submatch.
-func startProc(t *testing.T, bin string, ready *regexp.Regexp, args ...string) (*proc, string) {
-	t.Helper()
-	p := &proc{cmd: exec.Command(bin, args...), done: make(chan error, 1)}
-	p.cmd.Stderr = os.Stderr
-	stdout, err := p.cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, p.cmd.Start())
-	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.out = append(p.out, sc.Text())
-			p.mu.Unlock()
-			if m := ready.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
-		}
-		p.done <- p.cmd.Wait()
-	}()
-	select {
-	case m := <-found:
-		return p, m
-	case err := <-p.done:
-		t.Fatalf("%s exited before it was ready: %v\n%s", bin, err, strings.Join(p.lines(), "\n"))
-	}
-	return nil, ""
-}
-
-func (p *proc) lines() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.out...)
-}
-
-func (p *proc) stop(t *testing.T) {
-	t.Helper()
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, <-p.done, "%s did not exit cleanly", p.cmd.Path)
-}
-
-func build(t *testing.T, dir, name, pkg string) string {
-	t.Helper()
-	bin := filepath.Join(dir, name)
-	out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	return bin
-}
 
 func call(t *testing.T, method, url, body string, header ...string) (int, string) {
 	t.Helper()
@@ -136,8 +72,8 @@ type span struct {
 }
 
 // findSpan looks for the span named name of the trace in what p printed.
-func findSpan(p *proc, name, traceID string) (span, bool) {
-	for _, l := range p.lines() {
+func findSpan(p *proctest.Proc, name, traceID string) (span, bool) {
+	for _, l := range p.Lines() {
 		var s span
 		if strings.Contains(l, traceID) && json.Unmarshal([]byte(l), &s) == nil && s.Name == name && s.SpanContext.TraceID == traceID {
 			return s, true
@@ -157,8 +93,7 @@ func TestDemoToBilling(t *testing.T) {
 	}
 	_, js := natstest.Connect(t)
 	ctx := context.Background()
-	bins := t.TempDir()
-	demoBin, billingBin := build(t, bins, "saas", "../saas"), build(t, bins, "billing", ".")
+	demoBin, billingBin := proctest.Build(t, "../saas"), proctest.Build(t, ".")
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
 	consumer := "billing_test_" + hex.EncodeToString(suffix)
@@ -168,11 +103,11 @@ func TestDemoToBilling(t *testing.T) {
 	// trace from the demo's request to billing's handler.
 	t.Setenv("OTEL_TRACES_EXPORTER", "console")
 	demoData := t.TempDir()
-	demo, port := startProc(t, demoBin, regexp.MustCompile(`listening on http://localhost:(\d+)`),
+	demo, port := proctest.Start(t, demoBin, regexp.MustCompile(`listening on http://localhost:(\d+)`),
 		"-addr", "127.0.0.1:0", "-data", demoData, "-domain", "localhost", "-nats", natstest.URL())
-	defer demo.stop(t)
+	defer demo.Stop(t)
 	var acme string
-	for _, l := range demo.lines() {
+	for _, l := range demo.Lines() {
 		if m := regexp.MustCompile(`seeded tenant acme; its demo API key \(shown once\): (\S+)`).FindStringSubmatch(l); m != nil {
 			acme = m[1]
 		}
@@ -186,8 +121,8 @@ func TestDemoToBilling(t *testing.T) {
 
 	billingData := t.TempDir()
 	billingReady := regexp.MustCompile(`accounts at http://([^/\s]+)/`)
-	startBilling := func(extra ...string) (*proc, string) {
-		p, addr := startProc(t, billingBin, billingReady, append([]string{
+	startBilling := func(extra ...string) (*proctest.Proc, string) {
+		p, addr := proctest.Start(t, billingBin, billingReady, append([]string{
 			"-addr", "127.0.0.1:0", "-data", billingData, "-nats", natstest.URL(), "-consumer", consumer}, extra...)...)
 		return p, "http://" + addr
 	}
@@ -223,10 +158,10 @@ func TestDemoToBilling(t *testing.T) {
 	// Redelivery: billing starts again on a consumer made afresh, which
 	// hands it every event in the stream once more. This time it shares
 	// the demo's tenants and keys.
-	billing.stop(t)
+	billing.Stop(t)
 	require.NoError(t, js.DeleteConsumer(ctx, stream, consumer))
 	billing, billingBase = startBilling("-tenancy-db", "sqlite:"+filepath.Join(demoData, "saas.db"))
-	defer func() { billing.stop(t) }()
+	defer func() { billing.Stop(t) }()
 	list := func(header ...string) map[string]account { return accounts(t, billingBase+"/api/accounts", header...) }
 	await.True(t, func() bool {
 		c, err := js.Consumer(ctx, stream, consumer)
@@ -244,7 +179,7 @@ func TestDemoToBilling(t *testing.T) {
 	assert.Equal(t, 1, applied, "the redelivered user.created was not applied again")
 	assert.Contains(t, list(auth...), ada.ID, "acme's key lists acme's accounts")
 	var globex string
-	for _, l := range demo.lines() {
+	for _, l := range demo.Lines() {
 		if m := regexp.MustCompile(`seeded tenant globex; its demo API key \(shown once\): (\S+)`).FindStringSubmatch(l); m != nil {
 			globex = m[1]
 		}

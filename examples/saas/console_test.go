@@ -154,7 +154,7 @@ func TestDemoConsole(t *testing.T) {
 	exe := headless.Chromium(t)
 	data := t.TempDir()
 	s := start(t, buildDemo(t), data)
-	defer s.stop(t)
+	defer s.Stop(t)
 	token := s.operatorToken(t)
 	base := "http://127.0.0.1:" + s.port
 	acme := s.as(t, "acme")
@@ -410,10 +410,10 @@ func TestConsoleSessionOutlivesRestart(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	cookie := consoleLogin(t, s, "op-kept")
 	assert.Equal(t, http.StatusOK, send(s, "GET", "/console/tenants", nil, cookie).StatusCode)
-	s.stop(t)
+	s.Stop(t)
 
 	s = start(t, bin, data)
-	defer s.stop(t)
+	defer s.Stop(t)
 	assert.Equal(t, http.StatusOK, send(s, "GET", "/console/tenants", nil, cookie).StatusCode, "the restart logged the operator out")
 	// Logging out needs the session's CSRF token, which the pages carry.
 	resp = send(s, "POST", "/console/logout", url.Values{"csrf": {consoleCSRF(t, s, cookie)}}, cookie)
@@ -514,7 +514,7 @@ func TestConsoleLoginDefenses(t *testing.T) {
 	assert.NotEmpty(t, resp.Header.Get("Retry-After"))
 	consoleLogin(t, s, "op-first", "X-Forwarded-For", "198.51.100.2") // another client is not held back
 	logged := 0
-	for _, l := range s.lines() {
+	for _, l := range s.Lines() {
 		if strings.Contains(l, "console login failed") {
 			logged++
 			assert.Contains(t, l, "203.0.113.7", "the log says from where")
@@ -522,11 +522,11 @@ func TestConsoleLoginDefenses(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 5, logged, "every failed log-in is logged")
-	s.stop(t)
+	s.Stop(t)
 
 	t.Setenv("SAASKIT_OPERATOR_TOKEN", "op-second")
 	s = start(t, bin, data)
-	defer s.stop(t)
+	defer s.Stop(t)
 	resp = consoleSend(t, s, "GET", "/console/tenants", nil, cookie)
 	assert.Equal(t, http.StatusSeeOther, resp.StatusCode, "a session of the old token lives on")
 	assert.Equal(t, "/console/login", resp.Header.Get("Location"))

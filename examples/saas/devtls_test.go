@@ -46,7 +46,7 @@ func httpsGet(port, name string, roots *x509.CertPool) (string, error) {
 // orderLogs counts the demo's log lines of obtained and failed
 // certificate orders for name: every order ends in one of them.
 func (s *server) orderLogs(name string) (obtained, failed int) {
-	for _, l := range s.lines() {
+	for _, l := range s.Lines() {
 		if !strings.Contains(l, `"tls.server_name":"`+name+`"`) {
 			continue
 		}
@@ -87,9 +87,9 @@ func TestDemoDevTLS(t *testing.T) {
 	data := t.TempDir()
 	t.Setenv("SAASKIT_OPERATOR_TOKEN", "op-dev-tls")
 	s := start(t, buildDemo(t), data, "-tls", "-tls-addr", "127.0.0.1:0")
-	defer s.stop(t)
+	defer s.Stop(t)
 	var port string
-	for _, l := range s.lines() {
+	for _, l := range s.Lines() {
 		if m := devTLSLine.FindStringSubmatch(l); m != nil {
 			port = m[1]
 		}
@@ -101,7 +101,7 @@ func TestDemoDevTLS(t *testing.T) {
 	require.True(t, roots.AppendCertsFromPEM(pemBytes), "the root file holds a certificate")
 
 	body, err := httpsGet(port, "app.customer.test", roots)
-	require.NoError(t, err, "output:\n%s", strings.Join(s.lines(), "\n"))
+	require.NoError(t, err, "output:\n%s", strings.Join(s.Lines(), "\n"))
 	assert.Contains(t, body, "<h1>Acme Cloud</h1>", "acme's branded page")
 	body, err = httpsGet(port, "app.customer.test", roots)
 	require.NoError(t, err)

@@ -114,7 +114,7 @@ func startDemo(b *testing.B, bin, engine string) string {
 		extra = []string{"-db", dsn + sep + "options=-csearch_path%3D" + schema}
 	}
 	s := start(b, bin, b.TempDir(), extra...)
-	b.Cleanup(func() { s.stop(b) })
+	b.Cleanup(func() { s.Stop(b) })
 	return "http://127.0.0.1:" + s.port
 }
 

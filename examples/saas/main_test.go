@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"database/sql"
 	"encoding/json"
 	"flag"
@@ -15,8 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,17 +23,15 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the admin connection of TestDemoOnPostgres
 
 	"github.com/saaskit/saaskit/internal/await"
+	"github.com/saaskit/saaskit/internal/proctest"
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
 	"github.com/saaskit/saaskit/versioning/versioningtest"
 )
 
 // server is the demo binary running on a random port.
 type server struct {
-	cmd    *exec.Cmd
-	port   string
-	mu     sync.Mutex
-	output []string // every stdout line so far
-	done   chan error
+	*proctest.Proc
+	port string
 }
 
 var (
@@ -46,65 +41,27 @@ var (
 
 func buildDemo(t testing.TB) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "saas")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	return bin
+	return proctest.Build(t, ".")
 }
 
 func start(t testing.TB, bin, dataDir string, extra ...string) *server {
 	t.Helper()
 	args := append([]string{"-addr", "127.0.0.1:0", "-data", dataDir, "-domain", "localhost"}, extra...)
-	s := &server{cmd: exec.Command(bin, args...), done: make(chan error, 1)}
-	stdout, err := s.cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, s.cmd.Start())
-	t.Cleanup(func() { _ = s.cmd.Process.Kill() })
-
-	portc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			s.mu.Lock()
-			s.output = append(s.output, sc.Text())
-			s.mu.Unlock()
-			if m := listenLine.FindStringSubmatch(sc.Text()); m != nil {
-				portc <- m[1]
-			}
-		}
-		s.done <- s.cmd.Wait()
-	}()
-	select {
-	case s.port = <-portc:
-	case err := <-s.done:
-		t.Fatalf("demo exited before listening: %v\n%s", err, strings.Join(s.lines(), "\n"))
-	}
-	return s
+	p, port := proctest.Start(t, bin, listenLine, args...)
+	return &server{Proc: p, port: port}
 }
 
 // as returns the header that authenticates as tenant: the API key the
 // demo printed when it seeded the tenant.
 func (s *server) as(t *testing.T, tenant string) []string {
 	t.Helper()
-	for _, l := range s.lines() {
+	for _, l := range s.Lines() {
 		if m := seededLine.FindStringSubmatch(l); m != nil && m[1] == tenant {
 			return []string{"Authorization", "Bearer " + m[2]}
 		}
 	}
 	t.Fatalf("the demo printed no key for %s (it prints them on its first start only)", tenant)
 	return nil
-}
-
-func (s *server) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.output...)
-}
-
-func (s *server) stop(t testing.TB) {
-	t.Helper()
-	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, <-s.done, "demo did not exit cleanly")
 }
 
 // get calls the demo as host (the Host header) with extra headers.
@@ -136,7 +93,7 @@ func TestDemoService(t *testing.T) {
 	s := start(t, bin, data)
 
 	keys := map[string]string{}
-	for _, l := range s.lines() {
+	for _, l := range s.Lines() {
 		if m := seededLine.FindStringSubmatch(l); m != nil {
 			keys[m[1]] = m[2]
 		}
@@ -258,7 +215,7 @@ func TestDemoService(t *testing.T) {
 	})
 	t.Run("json logs carry the tenant and no secrets", func(t *testing.T) {
 		found := false
-		for _, l := range s.lines() {
+		for _, l := range s.Lines() {
 			if seededLine.MatchString(l) {
 				continue // the one time a key is shown
 			}
@@ -271,16 +228,16 @@ func TestDemoService(t *testing.T) {
 		assert.True(t, found, "no JSON log line with tenant.id")
 	})
 
-	s.stop(t)
+	s.Stop(t)
 
 	// A restart keeps the tenants and keys and seeds nothing new.
 	s = start(t, bin, data)
 	resp, body = s.call(t, "GET", "localhost", "/api/tenant", nil, "X-API-Key", keys["globex"])
 	assert.Equal(t, 200, resp.StatusCode, body)
-	for _, l := range s.lines() {
+	for _, l := range s.Lines() {
 		assert.NotRegexp(t, seededLine, l)
 	}
-	s.stop(t)
+	s.Stop(t)
 }
 
 func TestDemoEncryptedUsers(t *testing.T) {
@@ -288,7 +245,7 @@ func TestDemoEncryptedUsers(t *testing.T) {
 		t.Skip("builds and runs the demo binary")
 	}
 	s := start(t, buildDemo(t), t.TempDir())
-	defer s.stop(t)
+	defer s.Stop(t)
 	acme := s.as(t, "acme")
 
 	resp, body := s.call(t, "POST", "localhost", "/api/users", strings.NewReader(`{"email_address":" Ada@Example.com ","first_name":"Ada","last_name":"Lovelace"}`), acme...)
@@ -310,7 +267,7 @@ func TestDemoEncryptedUsers(t *testing.T) {
 	assert.Contains(t, body, "shredded_keys")
 	var logged map[string]any
 	await.True(t, func() bool {
-		for _, l := range s.lines() {
+		for _, l := range s.Lines() {
 			if strings.Contains(l, "user keys shredded") {
 				return json.Unmarshal([]byte(l), &logged) == nil
 			}
@@ -333,7 +290,7 @@ func TestDemoWebhooks(t *testing.T) {
 	}
 	data := t.TempDir()
 	s := start(t, buildDemo(t), data)
-	defer s.stop(t)
+	defer s.Stop(t)
 	acme := s.as(t, "acme")
 
 	resp, body := s.call(t, "POST", "localhost", "/api/webhooks/endpoints",
@@ -360,7 +317,7 @@ func TestDemoWebhooks(t *testing.T) {
 	// The same events wait in the outbox for other products: without
 	// -nats the demo relays nothing, and erasure keeps what was not
 	// relayed, for its consumers.
-	assert.Contains(t, strings.Join(s.lines(), "\n"), "events stay in the outbox")
+	assert.Contains(t, strings.Join(s.Lines(), "\n"), "events stay in the outbox")
 	db, err := sql.Open("sqlite", filepath.Join(data, "saas.db"))
 	require.NoError(t, err)
 	defer db.Close()
@@ -389,7 +346,7 @@ var operatorLine = regexp.MustCompile(`operator token for /admin .*: (op_\w+)`)
 // operatorToken is the operator token the demo printed at start.
 func (s *server) operatorToken(t *testing.T) string {
 	t.Helper()
-	for _, l := range s.lines() {
+	for _, l := range s.Lines() {
 		if m := operatorLine.FindStringSubmatch(l); m != nil {
 			return m[1]
 		}
@@ -407,7 +364,7 @@ func TestDemoFeatureFlags(t *testing.T) {
 		t.Skip("builds and runs the demo binary")
 	}
 	s := start(t, buildDemo(t), t.TempDir())
-	defer s.stop(t)
+	defer s.Stop(t)
 	token := s.operatorToken(t)
 	op := []string{"Authorization", "Bearer " + token}
 	insights := func(tenant string) int {
@@ -457,7 +414,7 @@ func TestDemoAPIVersions(t *testing.T) {
 		t.Skip("builds and runs the demo binary")
 	}
 	s := start(t, buildDemo(t), t.TempDir())
-	defer s.stop(t)
+	defer s.Stop(t)
 	acme := s.as(t, "acme")
 	ids := regexp.MustCompile(`usr_[0-9a-f]{16}`)
 
@@ -569,7 +526,7 @@ func TestDemoPrivacyRequests(t *testing.T) {
 	}
 	data := t.TempDir()
 	s := start(t, buildDemo(t), data)
-	defer s.stop(t)
+	defer s.Stop(t)
 	acme := s.as(t, "acme")
 	resp, body := s.call(t, "POST", "localhost", "/api/users", strings.NewReader(`{"email_address":"lin@example.com","first_name":"Lin","last_name":"Wu"}`), acme...)
 	require.Equal(t, 201, resp.StatusCode, body)
@@ -683,7 +640,7 @@ func TestDemoBackups(t *testing.T) {
 	}
 	data := t.TempDir()
 	s := start(t, buildDemo(t), data)
-	defer s.stop(t)
+	defer s.Stop(t)
 	token := s.operatorToken(t)
 	var status struct {
 		Job struct {
@@ -773,7 +730,7 @@ func TestWalkthrough(t *testing.T) {
 	t.Setenv("SAASKIT_OPERATOR_TOKEN", "demo-operator")
 	data := t.TempDir()
 	s := start(t, buildDemo(t), data)
-	defer s.stop(t)
+	defer s.Stop(t)
 
 	cmd := exec.Command("bash", "-euo", "pipefail", "-c", strings.Join(script, "\n"))
 	cmd.Dir = filepath.Join("..", "..")
@@ -799,7 +756,7 @@ func TestDemoOnPostgres(t *testing.T) {
 		t.Skip("builds and runs the demo binary")
 	}
 	s := start(t, buildDemo(t), t.TempDir(), "-db", postgresSchema(t))
-	defer s.stop(t)
+	defer s.Stop(t)
 	acme := s.as(t, "acme")
 
 	// Text PostgreSQL cannot hold, in paths and queries: not found or
@@ -840,7 +797,7 @@ func TestDemoOnPostgres(t *testing.T) {
 	await.True(t, func() bool {
 		resp, body := s.call(t, "GET", "localhost", "/admin/backups", nil, "Authorization", "Bearer "+token)
 		return resp.StatusCode == 200 && json.Unmarshal([]byte(body), &status) == nil && status.Job.LastDrill != nil
-	}, "no drill: %s", strings.Join(s.lines(), "\n"))
+	}, "no drill: %s", strings.Join(s.Lines(), "\n"))
 	assert.True(t, status.Job.LastDrill.OK)
 	require.NotEmpty(t, status.Backups)
 	assert.Equal(t, "postgres:saas", status.Backups[0].Source)
@@ -879,7 +836,7 @@ func TestDemoRefusesOtherTenantsIdentifiers(t *testing.T) {
 		t.Skip("builds and runs the demo binary")
 	}
 	s := start(t, buildDemo(t), t.TempDir())
-	defer s.stop(t)
+	defer s.Stop(t)
 	acme, globex := s.as(t, "acme"), s.as(t, "globex")
 	// globex has a user, a privacy request and an endpoint to aim at.
 	resp, body := s.call(t, "POST", "localhost", "/api/users", strings.NewReader(`{"email_address":"eve@globex.example","first_name":"Eve","last_name":"G"}`), globex...)
@@ -955,7 +912,7 @@ func TestDemoAnswersBadInputWithoutA500(t *testing.T) {
 		t.Skip("builds and runs the demo binary")
 	}
 	s := start(t, buildDemo(t), t.TempDir())
-	defer s.stop(t)
+	defer s.Stop(t)
 	operator := []string{"Authorization", "Bearer " + s.operatorToken(t)}
 	var keys [][]string
 	for range 20 {
@@ -1021,7 +978,7 @@ func walkConsole(t *testing.T, s *server, operatorToken string) {
 	before := globexState()
 	cookie := consoleLogin(t, s, operatorToken)
 	csrf := consoleCSRF(t, s, cookie)
-	logged := len(s.lines())
+	logged := len(s.Lines())
 
 	tenants := []string{"acme", "nope", "%00", "%ff", "a%2Fb", strings.Repeat("x", 300)}
 	ids := []string{"nope", "%00", "%ff", "a%2Fb", strings.Repeat("x", 300), endpointID, deliveryID}
@@ -1073,7 +1030,7 @@ func walkConsole(t *testing.T, s *server, operatorToken string) {
 			}
 		}
 	}
-	for _, line := range s.lines()[logged:] {
+	for _, line := range s.Lines()[logged:] {
 		assert.NotContains(t, line, `"level":"ERROR"`, "the console walk logged an error")
 	}
 	assert.Equal(t, before, globexState(), "globex's data changed")

@@ -24,7 +24,7 @@ func TestDemoOFREP(t *testing.T) {
 		t.Skip("builds and runs the demo binary")
 	}
 	s := start(t, buildDemo(t), t.TempDir())
-	defer s.stop(t)
+	defer s.Stop(t)
 	acme, globex := s.as(t, "acme"), s.as(t, "globex")
 	eval := func(key string, header []string) (int, map[string]any) {
 		resp, body := s.call(t, "POST", "localhost", "/ofrep/v1/evaluate/flags/"+key, strings.NewReader(`{"context": {"targetingKey": "user-1"}}`), header...)
@@ -72,7 +72,7 @@ func TestDemoOFREPWebProvider(t *testing.T) {
 	exe := headless.Chromium(t)
 	modules := ofrepweb.Modules(t)
 	s := start(t, buildDemo(t), t.TempDir())
-	defer s.stop(t)
+	defer s.Stop(t)
 	token := strings.TrimPrefix(s.as(t, "acme")[1], "Bearer ")
 
 	demo, err := url.Parse("http://127.0.0.1:" + s.port)
