@@ -17,7 +17,6 @@ import (
 	ejs "github.com/saaskit/saaskit/events/jetstream"
 	"github.com/saaskit/saaskit/events/memstore"
 	"github.com/saaskit/saaskit/events/sqlstore"
-	"github.com/saaskit/saaskit/internal/sqldb"
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
 )
 
@@ -110,12 +109,9 @@ func BenchmarkRelay(b *testing.B) {
 		require.NoError(b, store.Append(ctx, newEvents(b.N)...))
 		relayFrom(b, store)
 	})
-	for _, engine := range []struct {
-		name string
-		open func(testing.TB) *sqldb.DB
-	}{{"relay-sqlite", sqldbtest.OpenSQLite}, {"relay-postgres", sqldbtest.OpenPostgres}} {
-		b.Run(engine.name, func(b *testing.B) {
-			db := engine.open(b) // PostgreSQL skips without SAASKIT_TEST_POSTGRES_DSN
+	for _, engine := range sqldbtest.Engines {
+		b.Run("relay-"+engine.Name, func(b *testing.B) {
+			db := engine.Open(b) // PostgreSQL skips without SAASKIT_TEST_POSTGRES_DSN
 			store, err := sqlstore.New(db.DB)
 			require.NoError(b, err)
 			require.NoError(b, store.Migrate(ctx))

@@ -223,22 +223,8 @@ func TestReopenSharesDatabase(t *testing.T) {
 	})
 }
 
-func TestBackends(t *testing.T) {
-	names := func() []string {
-		var ns []string
-		for _, b := range sqldbtest.Backends(t) {
-			ns = append(ns, b.Name)
-		}
-		return ns
-	}
-	t.Setenv(sqldbtest.EnvPostgresDSN, "")
-	assert.Equal(t, []string{"sqlite"}, names())
-	t.Setenv(sqldbtest.EnvPostgresDSN, "postgres://nowhere/db")
-	assert.Equal(t, []string{"sqlite", "postgres"}, names())
-}
-
 func TestFreshDatabases(t *testing.T) {
-	for _, b := range sqldbtest.Backends(t) {
+	for _, b := range sqldbtest.Engines {
 		t.Run(b.Name, func(t *testing.T) {
 			for range 2 {
 				db := b.Open(t)

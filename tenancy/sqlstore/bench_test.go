@@ -17,8 +17,8 @@ import (
 func BenchmarkTake(b *testing.B) {
 	lim := tenancy.Limit{Rate: 1e6, Burst: 1 << 20} // never refuses
 	for _, be := range backends {
-		b.Run(be.name, func(b *testing.B) {
-			s, err := sqlstore.New(be.open(b).DB)
+		b.Run(be.Name, func(b *testing.B) {
+			s, err := sqlstore.New(be.Open(b).DB)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -50,8 +50,8 @@ func BenchmarkConsume(b *testing.B) {
 	}
 	ctx := tenancy.WithTenant(context.Background(), &tenancy.Tenant{ID: "acme", Plan: "pro"})
 	for _, be := range backends {
-		b.Run(be.name, func(b *testing.B) {
-			st := benchStore(b, be.open)
+		b.Run(be.Name, func(b *testing.B) {
+			st := benchStore(b, be.Open)
 			b.Run("upsert", func(b *testing.B) {
 				query := `INSERT INTO tenancy_usage (tenant_id, metric, period, period_start, used) VALUES ($1, $2, $3, $4, 1)
 					ON CONFLICT (tenant_id, metric, period, period_start) DO UPDATE SET used = tenancy_usage.used + 1`

@@ -19,9 +19,9 @@ var rlT0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func TestLimitStoreConformance(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			b.open(t) // an unavailable engine skips here, once
-			tenancytest.RunLimitStoreTests(t, func(t *testing.T) tenancy.LimitStore { return newStore(t, b.open) })
+		t.Run(b.Name, func(t *testing.T) {
+			b.Open(t) // an unavailable engine skips here, once
+			tenancytest.RunLimitStoreTests(t, func(t *testing.T) tenancy.LimitStore { return newStore(t, b.Open) })
 		})
 	}
 }
@@ -38,8 +38,8 @@ func rateLimitRows(t *testing.T, st *sqlstore.Store) int {
 // as two replicas, take from one bucket per key.
 func TestRateLimitsShareOneBucketAcrossStores(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			first := newStore(t, b.open)
+		t.Run(b.Name, func(t *testing.T) {
+			first := newStore(t, b.Open)
 			second, err := sqlstore.New(first.DB())
 			require.NoError(t, err)
 			lim := tenancy.Limit{Rate: 2, Burst: 3}
@@ -65,9 +65,9 @@ func TestRateLimitsShareOneBucketAcrossStores(t *testing.T) {
 // batches no larger than asked; rows of buckets still refilling stay.
 func TestExpireRateLimits(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			st := newStore(t, b.open)
+			st := newStore(t, b.Open)
 			lim := tenancy.Limit{Rate: 1, Burst: 5}
 			for i := range 25 { // each key refills 1 s after its take
 				_, _, err := st.Take(ctx, fmt.Sprint("idle", i), lim, rlT0)
@@ -104,9 +104,9 @@ func TestExpireRateLimits(t *testing.T) {
 // does not pile up.
 func TestTakeSweepsIdleKeys(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			st := newStore(t, b.open)
+			st := newStore(t, b.Open)
 			lim := tenancy.Limit{Rate: 10, Burst: 1}
 			// 2,500 clients seen once a second apart, each bucket refilled
 			// 100 ms after its take.
@@ -146,7 +146,7 @@ func insertIdle(t *testing.T, st *sqlstore.Store, n int, tat time.Time) {
 }
 
 func TestTakeRejectsLimitsItCannotKeep(t *testing.T) {
-	st := newStore(t, backends[0].open)
+	st := newStore(t, backends[0].Open)
 	_, _, err := st.Take(context.Background(), "k", tenancy.Limit{Rate: 1e-9, Burst: 1000}, rlT0)
 	assert.ErrorIs(t, err, tenancy.ErrInvalid)
 }

@@ -17,10 +17,7 @@ import (
 	"github.com/saaskit/saaskit/tenancy/tenancytest"
 )
 
-var backends = []struct {
-	name string
-	open func(t testing.TB) *sqldb.DB
-}{{"sqlite", sqldbtest.OpenSQLite}, {"postgres", sqldbtest.OpenPostgres}}
+var backends = sqldbtest.Engines
 
 func newStore(t *testing.T, open func(t testing.TB) *sqldb.DB) *sqlstore.Store {
 	t.Helper()
@@ -32,24 +29,24 @@ func newStore(t *testing.T, open func(t testing.TB) *sqldb.DB) *sqlstore.Store {
 
 func TestConformance(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			tenancytest.RunStoreTests(t, func(t *testing.T) tenancytest.Adapter { return newStore(t, b.open) })
+		t.Run(b.Name, func(t *testing.T) {
+			tenancytest.RunStoreTests(t, func(t *testing.T) tenancytest.Adapter { return newStore(t, b.Open) })
 		})
 	}
 }
 
 func TestDomainConformance(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			tenancytest.RunDomainStoreTests(t, func(t *testing.T) tenancytest.DomainAdapter { return newStore(t, b.open) })
+		t.Run(b.Name, func(t *testing.T) {
+			tenancytest.RunDomainStoreTests(t, func(t *testing.T) tenancytest.DomainAdapter { return newStore(t, b.Open) })
 		})
 	}
 }
 
 func TestMigrateIsIdempotent(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			s := newStore(t, b.open)
+		t.Run(b.Name, func(t *testing.T) {
+			s := newStore(t, b.Open)
 			require.NoError(t, s.Migrate(context.Background()))
 			require.NoError(t, s.Create(context.Background(), tenancytest.Tenant("acme")))
 			require.NoError(t, s.Migrate(context.Background()))
@@ -124,8 +121,8 @@ func TestDeleteWithoutForeignKeys(t *testing.T) {
 func TestMigrateKeepsExistingDomainsServing(t *testing.T) {
 	ctx := context.Background()
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			db := b.open(t)
+		t.Run(b.Name, func(t *testing.T) {
+			db := b.Open(t)
 			migs, err := sqldb.LoadMigrations(os.DirFS("migrations"), db.Dialect.String())
 			require.NoError(t, err)
 			require.NoError(t, db.Migrate(ctx, "tenancy", migs[:2]))

@@ -15,9 +15,9 @@ import (
 
 func TestUsageStoreConformance(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			b.open(t) // an unavailable engine skips here, once
-			tenancytest.RunUsageStoreTests(t, func(t *testing.T) tenancy.UsageStore { return newStore(t, b.open) })
+		t.Run(b.Name, func(t *testing.T) {
+			b.Open(t) // an unavailable engine skips here, once
+			tenancytest.RunUsageStoreTests(t, func(t *testing.T) tenancy.UsageStore { return newStore(t, b.Open) })
 		})
 	}
 }
@@ -26,8 +26,8 @@ func TestUsageStoreConformance(t *testing.T) {
 // replicas, count in one counter and keep one limit.
 func TestUsageSharedAcrossStores(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			db := b.open(t)
+		t.Run(b.Name, func(t *testing.T) {
+			db := b.Open(t)
 			a, err := sqlstore.New(db.DB)
 			require.NoError(t, err)
 			require.NoError(t, a.Migrate(context.Background()))

@@ -23,8 +23,8 @@ var tableScan = regexp.MustCompile(`(?i)(Seq Scan on webhook_|SCAN (webhook_\w+|
 // either engine.
 func TestClaimReadsByIndex(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			db := b.open(t)
+		t.Run(b.Name, func(t *testing.T) {
+			db := b.Open(t)
 			newStore(t, db)
 			for _, q := range sqlstore.ClaimQueries(db.Dialect == sqldb.SQLite, t0) {
 				plan := queryPlan(t, db, q.Query, q.Args...)
@@ -74,8 +74,8 @@ func TestListReadsByIndex(t *testing.T) {
 		add(name, "webhook_messages_tenant_created", query, args)
 	}
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			db := b.open(t)
+		t.Run(b.Name, func(t *testing.T) {
+			db := b.Open(t)
 			newStore(t, db)
 			for _, c := range cases {
 				plan := queryPlan(t, db, c.query, c.args...)

@@ -81,17 +81,11 @@ func crashMessages() int {
 
 func TestCrashAtLeastOnce(t *testing.T) {
 	n := crashMessages()
-	backends := []struct {
-		name string
-		open func(testing.TB) *sqldb.DB
-	}{
-		{"sqlite", sqldbtest.OpenSQLite},
-		{"postgres", sqldbtest.OpenPostgres},
-	}
+	backends := sqldbtest.Engines
 	binDir, bin := t.TempDir(), ""
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			db := b.open(t) // skips, with the reason, when the engine is unavailable
+		t.Run(b.Name, func(t *testing.T) {
+			db := b.Open(t) // skips, with the reason, when the engine is unavailable
 			if bin == "" {
 				bin = buildCrashWorker(t, binDir)
 			}

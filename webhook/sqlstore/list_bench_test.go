@@ -26,12 +26,9 @@ func BenchmarkListPages(b *testing.B) {
 	if os.Getenv("SAASKIT_SOAK") != "" {
 		n = 1_000_000
 	}
-	for _, be := range []struct {
-		name string
-		open func(testing.TB) *sqldb.DB
-	}{{"sqlite", sqldbtest.OpenSQLite}, {"postgres", sqldbtest.OpenPostgres}} {
-		b.Run(be.name, func(b *testing.B) {
-			db := be.open(b)
+	for _, be := range sqldbtest.Engines {
+		b.Run(be.Name, func(b *testing.B) {
+			db := be.Open(b)
 			s := newStore(b, db)
 			fillHistory(b, db, n)
 			ctx := context.Background()

@@ -24,9 +24,9 @@ import (
 // maxWait.
 func TestReserveSharesOneSchedule(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			db := b.open(t)
+			db := b.Open(t)
 			first := newStore(t, db)
 			second, err := sqlstore.New(db.DB)
 			require.NoError(t, err)
@@ -104,10 +104,10 @@ var loopback = webhook.NewDeliveryClient(webhook.DeliveryClientOptions{AllowCIDR
 // endpoint gets its limit in all, not twice it.
 func TestSharedRateLimitAcrossDispatchers(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			const limit, n = 50.0, 51
 			srv := webhooktest.NewArrivals(t)
-			st := newStore(t, b.open(t))
+			st := newStore(t, b.Open(t))
 			opts := webhook.WorkerOptions{Concurrency: 8, PerEndpoint: 8, Client: loopback, Poll: 10 * time.Millisecond, RateLimiter: st}
 			sender := newDispatcher(t, st)
 			run(t, sender, opts)
@@ -130,11 +130,11 @@ func TestSharedRateLimitAcrossDispatchers(t *testing.T) {
 // spends no attempt.
 func TestFarSlotPostpones(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			const n = 4
 			ctx := context.Background()
 			srv := webhooktest.NewArrivals(t)
-			st := newStore(t, b.open(t))
+			st := newStore(t, b.Open(t))
 			d := newDispatcher(t, st)
 			_, _, err := d.CreateEndpoint(ctx, "acme", webhook.EndpointSpec{URL: srv.URL, RateLimit: 10}) // a slot every 100 ms
 			require.NoError(t, err)

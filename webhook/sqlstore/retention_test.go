@@ -111,8 +111,8 @@ func explain(tb testing.TB, db *sqldb.DB, prefix string, noSeqScan bool, query s
 // to judge a message.
 func TestExpireReadsByIndex(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			db := b.open(t)
+		t.Run(b.Name, func(t *testing.T) {
+			db := b.Open(t)
 			newStore(t, db)
 			e := webhook.Retention{Payload: 2 * day}.At(t0)
 			for _, q := range sqlstore.ExpireQueries(e) {
@@ -135,8 +135,8 @@ func TestExpireReadsByIndex(t *testing.T) {
 func TestConcurrentExpire(t *testing.T) {
 	const n = 200 // messages, each to two endpoints
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			db := b.open(t)
+		t.Run(b.Name, func(t *testing.T) {
+			db := b.Open(t)
 			finishMessages(t, newStore(t, db), t0, "m", n)
 			var stores []*sqlstore.Store
 			for range 3 {

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/saaskit/saaskit/internal/sqldb"
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
 	"github.com/saaskit/saaskit/webhook/sqlstore"
 )
@@ -20,12 +19,9 @@ func BenchmarkMarkSeen(b *testing.B) {
 	for i := range ids {
 		ids[i] = "msg_2KWPBgLlAfxdpx2AI54p" + strconv.Itoa(i)
 	}
-	for _, be := range []struct {
-		name string
-		open func(testing.TB) *sqldb.DB
-	}{{"sqlite", sqldbtest.OpenSQLite}, {"postgres", sqldbtest.OpenPostgres}} {
-		b.Run(be.name, func(b *testing.B) {
-			seen := newStore(b, be.open(b)).Seen(sqlstore.SeenOptions{})
+	for _, be := range sqldbtest.Engines {
+		b.Run(be.Name, func(b *testing.B) {
+			seen := newStore(b, be.Open(b)).Seen(sqlstore.SeenOptions{})
 			ctx, until := context.Background(), time.Now().Add(10*time.Minute)
 			i := 0
 			b.ReportAllocs()

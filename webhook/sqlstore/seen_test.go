@@ -19,10 +19,10 @@ import (
 
 func TestSeenConformance(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			b.open(t) // an unavailable engine skips here, once
+		t.Run(b.Name, func(t *testing.T) {
+			b.Open(t) // an unavailable engine skips here, once
 			webhooktest.RunSeenStoreTests(t, func(t *testing.T, now func() time.Time) webhook.SeenStore {
-				return newStore(t, b.open(t)).Seen(sqlstore.SeenOptions{Now: now})
+				return newStore(t, b.Open(t)).Seen(sqlstore.SeenOptions{Now: now})
 			})
 		})
 	}
@@ -30,9 +30,9 @@ func TestSeenConformance(t *testing.T) {
 
 func TestRateLimiterConformance(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			b.open(t)
-			webhooktest.RunRateLimiterTests(t, func(t *testing.T) webhook.RateLimiter { return newStore(t, b.open(t)) })
+		t.Run(b.Name, func(t *testing.T) {
+			b.Open(t)
+			webhooktest.RunRateLimiterTests(t, func(t *testing.T) webhook.RateLimiter { return newStore(t, b.Open(t)) })
 		})
 	}
 }
@@ -49,9 +49,9 @@ func seenRows(t *testing.T, db *sqldb.DB) int {
 // a replay to another on the same database.
 func TestSeenSharedAcrossProcesses(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			db := b.open(t)
+			db := b.Open(t)
 			first := newStore(t, db).Seen(sqlstore.SeenOptions{})
 			second := newStore(t, sqldbtest.Reopen(t, db)).Seen(sqlstore.SeenOptions{})
 			until := time.Now().Add(time.Hour)
@@ -69,9 +69,9 @@ func TestSeenSharedAcrossProcesses(t *testing.T) {
 // asked; the others stay.
 func TestSeenExpire(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			db := b.open(t)
+			db := b.Open(t)
 			clock := testclock.New(t0)
 			seen := newStore(t, db).Seen(sqlstore.SeenOptions{Now: clock.Now})
 			for i := range 25 {
@@ -101,9 +101,9 @@ func TestSeenExpire(t *testing.T) {
 // tolerance window of ids.
 func TestMarkSeenSweeps(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			db := b.open(t)
+			db := b.Open(t)
 			clock := testclock.New(t0)
 			seen := newStore(t, db).Seen(sqlstore.SeenOptions{Now: clock.Now})
 			tx, err := db.Begin()

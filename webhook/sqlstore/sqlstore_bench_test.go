@@ -24,11 +24,8 @@ import (
 //
 // Set SAASKIT_TEST_POSTGRES_DSN for the postgres case.
 func BenchmarkClaimComplete(b *testing.B) {
-	for _, be := range []struct {
-		name string
-		open func(testing.TB) *sqldb.DB
-	}{{"sqlite", sqldbtest.OpenSQLite}, {"postgres", sqldbtest.OpenPostgres}} {
-		b.Run(be.name, func(b *testing.B) { benchClaimComplete(b, be.open(b)) })
+	for _, be := range sqldbtest.Engines {
+		b.Run(be.Name, func(b *testing.B) { benchClaimComplete(b, be.Open(b)) })
 	}
 }
 
@@ -77,14 +74,11 @@ func benchClaimComplete(b *testing.B, db *sqldb.DB) {
 //
 //	go test -run '^$' -bench ClaimBacklog -benchmem ./webhook/sqlstore/
 func BenchmarkClaimBacklog(b *testing.B) {
-	for _, be := range []struct {
-		name string
-		open func(testing.TB) *sqldb.DB
-	}{{"sqlite", sqldbtest.OpenSQLite}, {"postgres", sqldbtest.OpenPostgres}} {
+	for _, be := range sqldbtest.Engines {
 		for _, shape := range []string{"due", "backoff", "ordered"} {
 			for _, depth := range []int{1_000, 10_000, 100_000} {
-				b.Run(fmt.Sprintf("%s/%s/%d", be.name, shape, depth), func(b *testing.B) {
-					benchClaimBacklog(b, be.open(b), shape, depth)
+				b.Run(fmt.Sprintf("%s/%s/%d", be.Name, shape, depth), func(b *testing.B) {
+					benchClaimBacklog(b, be.Open(b), shape, depth)
 				})
 			}
 		}
@@ -147,12 +141,9 @@ func BenchmarkReserve(b *testing.B) {
 			}
 		}
 	})
-	for _, be := range []struct {
-		name string
-		open func(testing.TB) *sqldb.DB
-	}{{"sqlite", sqldbtest.OpenSQLite}, {"postgres", sqldbtest.OpenPostgres}} {
-		b.Run(be.name, func(b *testing.B) {
-			s := newStore(b, be.open(b))
+	for _, be := range sqldbtest.Engines {
+		b.Run(be.Name, func(b *testing.B) {
+			s := newStore(b, be.Open(b))
 			ctx, now := context.Background(), t0
 			b.ReportAllocs()
 			for b.Loop() {

@@ -25,13 +25,7 @@ import (
 
 // backends lists the engines; postgres skips, with the reason, when
 // SAASKIT_TEST_POSTGRES_DSN is unset.
-var backends = []struct {
-	name string
-	open func(testing.TB) *sqldb.DB
-}{
-	{"sqlite", sqldbtest.OpenSQLite},
-	{"postgres", sqldbtest.OpenPostgres},
-}
+var backends = sqldbtest.Engines
 
 var t0 = time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)
 
@@ -53,9 +47,9 @@ func endpoint(id string, ordered bool) *webhook.Endpoint {
 
 func TestConformance(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			b.open(t) // an unavailable engine skips here, once
-			webhooktest.RunStoreTests(t, func(t *testing.T) webhooktest.Adapter { return newStore(t, b.open(t)) })
+		t.Run(b.Name, func(t *testing.T) {
+			b.Open(t) // an unavailable engine skips here, once
+			webhooktest.RunStoreTests(t, func(t *testing.T) webhooktest.Adapter { return newStore(t, b.Open(t)) })
 		})
 	}
 }
@@ -64,9 +58,9 @@ func TestConformance(t *testing.T) {
 // its own on the same database.
 func TestShared(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			webhooktest.RunSharedTests(t, func(t *testing.T) (webhooktest.Adapter, func() webhooktest.Adapter) {
-				db := b.open(t)
+				db := b.Open(t)
 				return newStore(t, db), func() webhooktest.Adapter { return newStore(t, sqldbtest.Reopen(t, db)) }
 			})
 		})
@@ -80,9 +74,9 @@ func TestNewRejectsOtherDrivers(t *testing.T) {
 
 func TestMigrateTwiceIsNoOp(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			db := b.open(t)
+			db := b.Open(t)
 			s := newStore(t, db)
 			e := endpoint("ep1", false)
 			require.NoError(t, s.CreateEndpoint(ctx, e))
@@ -95,7 +89,7 @@ func TestMigrateTwiceIsNoOp(t *testing.T) {
 			var after int
 			require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM saaskit_migrations WHERE component = 'webhook'").Scan(&after))
 			assert.Equal(t, before, after)
-			files, err := os.ReadDir(filepath.Join("migrations", b.name))
+			files, err := os.ReadDir(filepath.Join("migrations", b.Name))
 			require.NoError(t, err)
 			assert.Equal(t, len(files), after, "every migration recorded once")
 			_, err = s.GetEndpoint(ctx, "acme", "ep1")
@@ -110,10 +104,10 @@ func TestMigrateTwiceIsNoOp(t *testing.T) {
 // TestTxQueueConformance: the transactional outbox, on both engines.
 func TestTxQueueConformance(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			b.open(t) // an unavailable engine skips here, once
+		t.Run(b.Name, func(t *testing.T) {
+			b.Open(t) // an unavailable engine skips here, once
 			webhooktest.RunTxQueueTests(t, func(t *testing.T) (webhooktest.TxAdapter, *sql.DB) {
-				db := b.open(t)
+				db := b.Open(t)
 				return newStore(t, db), db.DB
 			})
 		})
@@ -125,9 +119,9 @@ func TestTxQueueConformance(t *testing.T) {
 // seq order is commit order and the first message goes first.
 func TestOrderedEnqueueFollowsCommitOrder(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			db := b.open(t)
+			db := b.Open(t)
 			s := newStore(t, db)
 			ord := endpoint("ord", true)
 			tx, err := db.BeginTx(ctx, nil)
@@ -167,13 +161,13 @@ func TestConcurrentClaimers(t *testing.T) {
 	)
 	for _, b := range backends {
 		for _, separate := range []bool{false, true} {
-			name := b.name + "/shared_handle"
+			name := b.Name + "/shared_handle"
 			if separate {
-				name = b.name + "/handle_each"
+				name = b.Name + "/handle_each"
 			}
 			t.Run(name, func(t *testing.T) {
 				ctx := context.Background()
-				db := b.open(t)
+				db := b.Open(t)
 				s := newStore(t, db)
 				eps := make([]*webhook.Endpoint, nEndpoints)
 				ordered := map[string]bool{}
@@ -325,9 +319,9 @@ func TestClaimSkipsLockedRows(t *testing.T) {
 // TestCompleteAfterErase: a delivery erased while out is ErrNotFound.
 func TestCompleteAfterErase(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			s := newStore(t, b.open(t))
+			s := newStore(t, b.Open(t))
 			require.NoError(t, s.Enqueue(ctx, message("acme", "m1"), []*webhook.Endpoint{endpoint("ep", false)}))
 			claimed, err := s.Claim(ctx, t0, time.Minute, 1, 1)
 			require.NoError(t, err)
@@ -378,9 +372,9 @@ var loopbackCIDRs = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 // watches the pool's wait count instead of a clock.
 func TestSendTxUsesOnlyTheTransaction(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			db := b.open(t)
+			db := b.Open(t)
 			st := newStore(t, db)
 			d := newDispatcher(t, st)
 			_, _, err := d.CreateEndpoint(ctx, "acme", webhook.EndpointSpec{URL: "https://hooks.example.com/x"})
@@ -422,9 +416,9 @@ func TestSendTxUsesOnlyTheTransaction(t *testing.T) {
 // avoid sequential scans, which it prefers for a table this small.
 func TestAttemptHistoryReadsByIndex(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			db := b.open(t)
+			db := b.Open(t)
 			s := newStore(t, db)
 			w := webhook.WindowEnding(t0, time.Hour, webhook.MaxAttemptBuckets)
 			got, err := s.AttemptHistory(ctx, "acme", w)
@@ -448,9 +442,9 @@ func TestAttemptHistoryReadsByIndex(t *testing.T) {
 // whose lease was lost is refused alone.
 func TestCompleteBatch(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			db := b.open(t)
+			db := b.Open(t)
 			s := newStore(t, db)
 			e := endpoint("ep1", false)
 			require.NoError(t, s.CreateEndpoint(ctx, e))
@@ -518,9 +512,9 @@ func TestCompleteBatch(t *testing.T) {
 // commit or roll back with it, all together.
 func TestSendManyTx(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			db := b.open(t)
+			db := b.Open(t)
 			st := newStore(t, db)
 			d := newDispatcher(t, st)
 			for _, tenant := range []string{"acme", "globex"} {

@@ -16,10 +16,7 @@ import (
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
 )
 
-var engines = []struct {
-	name string
-	open func(testing.TB) *sqldb.DB
-}{{"sqlite", sqldbtest.OpenSQLite}, {"postgres", sqldbtest.OpenPostgres}}
+var engines = sqldbtest.Engines
 
 // newStore returns a migrated Store over db.
 func newStore(t *testing.T, db *sqldb.DB) *sqlstore.Store {
@@ -33,17 +30,17 @@ func newStore(t *testing.T, db *sqldb.DB) *sqlstore.Store {
 
 func TestConformance(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
-			audittest.RunStoreTests(t, func(t *testing.T) audit.Store { return newStore(t, e.open(t)) })
+		t.Run(e.Name, func(t *testing.T) {
+			audittest.RunStoreTests(t, func(t *testing.T) audit.Store { return newStore(t, e.Open(t)) })
 		})
 	}
 }
 
 func TestTampering(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			audittest.RunTamperTests(t, func(t *testing.T) (audit.Store, audittest.Tamperer) {
-				db := e.open(t)
+				db := e.Open(t)
 				return newStore(t, db), sqlTamperer{db}
 			})
 		})
@@ -83,9 +80,9 @@ func (s sqlTamperer) Renumber(t testing.TB, tenantID string, from, to uint64) {
 // one chain.
 func TestAppendersInSeveralProcesses(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			ctx := context.Background()
-			db := e.open(t)
+			db := e.Open(t)
 			newStore(t, db)
 			const procs, each = 4, 25
 			var wg sync.WaitGroup

@@ -23,32 +23,29 @@ const EnvPostgresDSN = "SAASKIT_TEST_POSTGRES_DSN"
 // skipPostgres is the reason printed when PostgreSQL tests are skipped.
 const skipPostgres = EnvPostgresDSN + " is unset: skipping PostgreSQL"
 
-// Backend is a database engine that tests can run on.
-type Backend struct {
+// Engine is a database engine that tests run on.
+type Engine struct {
 	// Name is "sqlite" or "postgres".
 	Name string
-	// Open returns a fresh, empty database, closed and removed when t ends.
+	// Open returns a fresh, empty database, closed and removed when t
+	// ends.
 	Open func(t testing.TB) *sqldb.DB
 }
 
-// Backends returns the engines available here: SQLite always, PostgreSQL
-// when SAASKIT_TEST_POSTGRES_DSN is set.
-func Backends(t testing.TB) []Backend {
-	t.Helper()
-	bs := []Backend{{Name: "sqlite", Open: OpenSQLite}}
-	if os.Getenv(EnvPostgresDSN) != "" {
-		bs = append(bs, Backend{Name: "postgres", Open: OpenPostgres})
-	}
-	return bs
-}
+// Engines are the engines every SQL adapter is tested on, for tests
+// and benchmarks that iterate themselves; ForEach and EachEngine run
+// subtests over them. Without SAASKIT_TEST_POSTGRES_DSN, PostgreSQL's
+// Open skips with the reason.
+var Engines = []Engine{{Name: "sqlite", Open: OpenSQLite}, {Name: "postgres", Open: OpenPostgres}}
 
 // ForEach runs fn as a subtest named after each engine, each with a fresh
 // database. Without SAASKIT_TEST_POSTGRES_DSN the postgres subtest is
 // skipped with the reason.
 func ForEach(t *testing.T, fn func(t *testing.T, db *sqldb.DB)) {
 	t.Helper()
-	t.Run("sqlite", func(t *testing.T) { fn(t, OpenSQLite(t)) })
-	t.Run("postgres", func(t *testing.T) { fn(t, OpenPostgres(t)) })
+	for _, e := range Engines {
+		t.Run(e.Name, func(t *testing.T) { fn(t, e.Open(t)) })
+	}
 }
 
 // EachEngine runs fn as a subtest named after each engine with that
@@ -56,8 +53,9 @@ func ForEach(t *testing.T, fn func(t *testing.T, db *sqldb.DB)) {
 // SAASKIT_TEST_POSTGRES_DSN, opening PostgreSQL skips with the reason.
 func EachEngine(t *testing.T, fn func(t *testing.T, open func(testing.TB) *sqldb.DB)) {
 	t.Helper()
-	t.Run("sqlite", func(t *testing.T) { fn(t, OpenSQLite) })
-	t.Run("postgres", func(t *testing.T) { fn(t, OpenPostgres) })
+	for _, e := range Engines {
+		t.Run(e.Name, func(t *testing.T) { fn(t, e.Open) })
+	}
 }
 
 // OpenSQLite opens a new SQLite database file under t.TempDir().
