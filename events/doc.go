@@ -38,7 +38,10 @@
 //     only when the event was dead-lettered or will never reach it
 //     (events/jetstream: purged by an erasure, or outside its subjects).
 //   - Handled once per consumer: the Inbox records the position handled
-//     in the handler's own transaction.
+//     in the handler's own transaction (events/sqlstore). An Inbox
+//     outside the handler's database (events/redisstore, for handlers
+//     whose state lives elsewhere) records it after the handler returns,
+//     so a process that dies in between runs that handler again.
 //
 // # Lanes and leases
 //
