@@ -219,7 +219,9 @@ func TestTargetingByUsage(t *testing.T) {
 	require.NoError(t, err)
 	banner := func(tenant string) bool {
 		var on bool
-		h := m.Middleware("api_calls")(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		mw, err := m.Middleware("api_calls")
+		require.NoError(t, err)
+		h := mw(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 			on, _ = ev.Bool("upgrade-banner", flags.TenantContext(r.Context(), nil), false)
 		}))
 		ctx := tenancy.WithTenant(context.Background(), &tenancy.Tenant{ID: tenant, Plan: "free"})

@@ -146,7 +146,9 @@
 // lost. Add counts overage without a limit. Metering.Middleware counts
 // a request each, answers 429 problem+json past the limit, and puts the
 // tenant's usage into the request context, where package flags reads it
-// for targeting as tenantUsage. Counts are exported as the OpenTelemetry
+// for targeting as tenantUsage; it refuses, when made, a name that no
+// plan limits, so a misspelt metric fails at start-up. Report gives a
+// tenant's usage, limit and reset time, for its own usage page. Counts are exported as the OpenTelemetry
 // counters saaskit.tenancy.usage and saaskit.tenancy.usage.refused, by
 // tenant.id and saaskit.tenancy.metric. tenancytest.RunUsageStoreTests
 // is the suite every UsageStore passes.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -69,6 +70,30 @@ func validEntitlementName(s string) bool {
 		}
 	}
 	return true
+}
+
+// limited reports whether a plan has a limit on name.
+func (e *Entitlements) limited(name string) bool {
+	for _, p := range e.plans {
+		if _, ok := p.Limits[name]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// limitNames returns the names the plans limit, sorted.
+func (e *Entitlements) limitNames() []string {
+	var names []string
+	for _, p := range e.plans {
+		for l := range p.Limits {
+			if !slices.Contains(names, l) {
+				names = append(names, l)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // Has reports whether tenant t may use feature: its override if it has

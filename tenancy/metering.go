@@ -212,14 +212,26 @@ func (m *Metering) Context(ctx context.Context, metrics ...string) (context.Cont
 	return WithUsage(ctx, usage), nil
 }
 
-// Middleware consumes one of the metric name per request (it runs after the
-// resolution Middleware, whose tenant it reads) and puts the tenant's
-// usage of it, and of MeteringOptions.InContext, into the request
-// context (UsageFromContext). A request over the tenant's limit gets 429
+// Middleware returns a middleware that consumes one of the metric name
+// per request (it runs after the resolution Middleware, whose tenant it
+// reads) and puts the tenant's usage of it, and of
+// MeteringOptions.InContext, into the request context
+// (UsageFromContext). A request over the tenant's limit gets 429
 // problem+json, with Retry-After set to the start of the next period. A
 // request without a tenant passes uncounted. When the store fails the
 // request gets 503: a counter that cannot be kept is not skipped.
-func (m *Metering) Middleware(name string) func(http.Handler) http.Handler {
+//
+// name is checked here, so a misspelt metric fails at start-up rather
+// than on every request: it must be a valid entitlement name and, when
+// the Metering has Entitlements, a limit of at least one of their
+// plans.
+func (m *Metering) Middleware(name string) (func(http.Handler) http.Handler, error) {
+	if !validEntitlementName(name) {
+		return nil, fmt.Errorf("tenancy: metering middleware: %w", fieldErr("metric", fmt.Sprintf("%q must be 1 to 64 characters of a-z, 0-9, '_', '-', '.'", name)))
+	}
+	if m.ent != nil && !m.ent.limited(name) {
+		return nil, fmt.Errorf("tenancy: metering middleware: %w", fieldErr("metric", fmt.Sprintf("%q is a limit of no plan; they limit %q", name, m.ent.limitNames())))
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx := r.Context()
@@ -249,7 +261,44 @@ func (m *Metering) Middleware(name string) func(http.Handler) http.Handler {
 			}
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
+	}, nil
+}
+
+// UsageReport is where a tenant stands on a metered name in the current
+// period, as a tenant's usage page or API shows it.
+type UsageReport struct {
+	Metric string `json:"metric"`
+	Used   int64  `json:"used"`
+	// Limit is the tenant's limit for the period; nil when it has none.
+	Limit *int64 `json:"limit"`
+	// Remaining is what the tenant may still use, 0 or more; nil when
+	// it has no limit.
+	Remaining *int64    `json:"remaining"`
+	Period    string    `json:"period"` // "month" or "day"
+	Start     time.Time `json:"period_start"`
+	Reset     time.Time `json:"resets_at"` // the next period's start
+}
+
+// Report returns the tenant of ctx's usage of the metric name in the
+// current period, with its limit (Entitlements.Limit). Without a tenant
+// in ctx it returns ErrNoTenant.
+func (m *Metering) Report(ctx context.Context, name string) (*UsageReport, error) {
+	key, t, err := m.key(ctx, name)
+	if err != nil {
+		return nil, err
 	}
+	used, err := m.store.Usage(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("tenancy: usage of %s: %w", name, err)
+	}
+	rep := &UsageReport{Metric: name, Used: used, Period: m.opts.Period.String(), Start: key.Start, Reset: m.opts.Period.Next(key.Start)}
+	if m.ent != nil {
+		if limit, ok := m.ent.Limit(t, name); ok {
+			remaining := max(limit-used, 0)
+			rep.Limit, rep.Remaining = &limit, &remaining
+		}
+	}
+	return rep, nil
 }
 
 // planName names plan p in a message.

@@ -191,11 +191,13 @@ func TestMeteringMiddleware(t *testing.T) {
 	clock := testclock.New(meteringT0)
 	m, _ := newMetering(t, tenancy.MeteringOptions{Now: clock.Now, InContext: []string{"emails"}})
 	var seen map[string]int64
-	h := m.Middleware("api_calls")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mw, err := m.Middleware("api_calls")
+	require.NoError(t, err)
+	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen = tenancy.UsageFromContext(r.Context())
 	}))
 	ctx := tenantCtx("acme", "free")
-	_, err := m.Add(ctx, "emails", 4)
+	_, err = m.Add(ctx, "emails", 4)
 	require.NoError(t, err)
 	serve := func(ctx context.Context) *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()
@@ -220,6 +222,60 @@ func TestMeteringMiddleware(t *testing.T) {
 	assert.Nil(t, seen)
 }
 
+// TestMeteringMiddlewareRefusesUnknownMetric: a metric name the plans
+// do not limit, or that is no valid name, is refused when the
+// middleware is made, not answered 503 on each request.
+func TestMeteringMiddlewareRefusesUnknownMetric(t *testing.T) {
+	m, _ := newMetering(t, tenancy.MeteringOptions{})
+	for _, name := range []string{"api_call", "API_CALLS", "", "api calls"} {
+		mw, err := m.Middleware(name)
+		require.ErrorIs(t, err, tenancy.ErrInvalid, "%q", name)
+		assert.Nil(t, mw)
+	}
+	_, err := m.Middleware("api_call")
+	assert.ErrorContains(t, err, `"api_call" is a limit of no plan; they limit ["api_calls"]`)
+
+	free, err := tenancy.NewMetering(memstore.New(), nil, tenancy.MeteringOptions{})
+	require.NoError(t, err)
+	_, err = free.Middleware("builds")
+	assert.NoError(t, err, "without Entitlements any valid name is metered, unlimited")
+	_, err = free.Middleware("Builds")
+	assert.ErrorIs(t, err, tenancy.ErrInvalid)
+}
+
+func TestMeteringReport(t *testing.T) {
+	clock := testclock.New(meteringT0)
+	m, _ := newMetering(t, tenancy.MeteringOptions{Now: clock.Now})
+	ctx := tenantCtx("acme", "free")
+	_, err := m.Consume(ctx, "api_calls", 2)
+	require.NoError(t, err)
+	_, err = m.Add(ctx, "emails", 7)
+	require.NoError(t, err)
+	_, err = m.Consume(tenantCtx("globex", "free"), "api_calls", 3)
+	require.NoError(t, err)
+
+	limit, remaining := int64(3), int64(1)
+	rep, err := m.Report(ctx, "api_calls")
+	require.NoError(t, err)
+	assert.Equal(t, tenancy.UsageReport{Metric: "api_calls", Used: 2, Limit: &limit, Remaining: &remaining, Period: "month",
+		Start: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), Reset: time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)}, *rep)
+
+	rep, err = m.Report(ctx, "emails")
+	require.NoError(t, err)
+	assert.EqualValues(t, 7, rep.Used)
+	assert.Nil(t, rep.Limit, "no plan limits emails")
+	assert.Nil(t, rep.Remaining)
+
+	over := tenancy.WithTenant(context.Background(), &tenancy.Tenant{ID: "acme", Plan: "free", Settings: map[string]string{"limit.api_calls": "1"}})
+	rep, err = m.Report(over, "api_calls")
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, *rep.Limit, "the tenant's override")
+	assert.EqualValues(t, 0, *rep.Remaining, "never below zero")
+
+	_, err = m.Report(context.Background(), "api_calls")
+	assert.ErrorIs(t, err, tenancy.ErrNoTenant)
+}
+
 type failingUsage struct{}
 
 func (failingUsage) AddUsage(context.Context, tenancy.UsageKey, int64, int64) (int64, bool, error) {
@@ -234,7 +290,9 @@ func TestMeteringMiddlewareStoreFailure(t *testing.T) {
 	m, err := tenancy.NewMetering(failingUsage{}, nil, tenancy.MeteringOptions{Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	called := false
-	h := m.Middleware("api_calls")(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true }))
+	mw, err := m.Middleware("api_calls")
+	require.NoError(t, err)
+	h := mw(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true }))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil).WithContext(tenantCtx("acme", "free")))
 	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)

@@ -519,6 +519,7 @@ type app struct {
 	resolve        func(http.Handler) http.Handler
 	limit          *tenancy.RateLimiter
 	meter          *tenancy.Metering
+	meterAPICalls  func(http.Handler) http.Handler // counts a call to the tenant API
 	templates      *tenancy.Templates
 	users          *users
 	hooks          *hooks
@@ -575,9 +576,13 @@ func newApp(reg *tenancy.Registry, store *sqlstore.Store, limits tenancy.LimitSt
 	if err != nil {
 		return nil, err
 	}
+	meterAPICalls, err := meter.Middleware(apiCalls)
+	if err != nil {
+		return nil, err
+	}
 	defaults, _ := fs.Sub(templateFiles, "templates")
 	return &app{
-		reg: reg, store: store, logger: logger, limit: limit, meter: meter,
+		reg: reg, store: store, logger: logger, limit: limit, meter: meter, meterAPICalls: meterAPICalls,
 		users: &users{db: store.DB(), keys: keys, hooks: hooks, logger: logger},
 		hooks: hooks,
 		resolve: tenancy.Middleware(tenancy.MiddlewareOptions{
@@ -652,7 +657,7 @@ func (a *app) routes() http.Handler {
 // and the tenant's usage this month reaches flags targeting as
 // tenantUsage.api_calls.
 func (a *app) authed(h http.HandlerFunc, scopes ...string) http.Handler {
-	return a.resolve(a.limit.Middleware(tenancy.RequireAuth(scopes...)(a.meter.Middleware(apiCalls)(a.api.Middleware(knownID(h))))))
+	return a.resolve(a.limit.Middleware(tenancy.RequireAuth(scopes...)(a.meterAPICalls(a.api.Middleware(knownID(h))))))
 }
 
 // route is one route of the demo: of the tenant API, with the scopes
