@@ -40,7 +40,9 @@
 // setting overrides its plan's); past them it gets 429 until the next
 // month. The calls are counted in the database, so replicas share the
 // counts, and flags can target tenants by this month's calls
-// (tenantUsage.api_calls).
+// (tenantUsage.api_calls). A tenant reads its own usage and limits:
+//
+//	curl -H "Authorization: Bearer $ACME" http://localhost:8080/api/usage
 //
 // The API is versioned by date (2024-01-01, 2024-06-01, 2025-01-01): send
 // API-Version, or let the tenant be pinned to the version current at its
@@ -548,6 +550,10 @@ var plans = map[string]tenancy.Plan{
 // apiCalls is the metered name of a request to the tenant API.
 const apiCalls = "api_calls"
 
+// metered are the names the demo counts per tenant and period, in the
+// order GET /api/usage lists them.
+var metered = []string{apiCalls}
+
 func newApp(reg *tenancy.Registry, store *sqlstore.Store, limits tenancy.LimitStore, keys *skcrypto.Keyring, hooks *hooks, domain string, logger *slog.Logger) (*app, error) {
 	sub, err := tenancy.Subdomain(reg, []string{domain}, "www", "api")
 	if err != nil {
@@ -673,6 +679,7 @@ type route struct {
 func (a *app) tenantAPI() []route {
 	return []route{
 		{"GET /api/tenant", a.tenant, nil},
+		{"GET /api/usage", a.usage, nil},
 		{"POST /api/keys", a.createKey, []string{"keys:write"}},
 		{"POST /api/users", a.users.create, nil},
 		{"GET /api/users", a.users.find, nil},
@@ -761,6 +768,30 @@ func (a *app) tenant(w http.ResponseWriter, r *http.Request) {
 	t, _ := tenancy.FromContext(r.Context())
 	a.logger.InfoContext(r.Context(), "tenant read")
 	writeJSON(w, http.StatusOK, t)
+}
+
+// usageResponse is the body of GET /api/usage.
+type usageResponse struct {
+	Tenant string                 `json:"tenant"`
+	Usage  []*tenancy.UsageReport `json:"usage"`
+}
+
+// usage answers the calling tenant's usage of each metered name this
+// period, with its limits: the tenant is the API key's (a host or
+// header naming another is refused before), and the call itself counts.
+func (a *app) usage(w http.ResponseWriter, r *http.Request) {
+	t, _ := tenancy.FromContext(r.Context())
+	out := usageResponse{Tenant: t.ID, Usage: make([]*tenancy.UsageReport, 0, len(metered))}
+	for _, name := range metered {
+		rep, err := a.meter.Report(r.Context(), name)
+		if err != nil {
+			a.logger.ErrorContext(r.Context(), "usage report", slog.String("error", err.Error()))
+			problem.Write(w, problem.Details{Status: http.StatusInternalServerError, Detail: "internal error"})
+			return
+		}
+		out.Usage = append(out.Usage, rep)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // createKey issues an API key for the caller's tenant (the route needs

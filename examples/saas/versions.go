@@ -71,6 +71,8 @@ func apiOperations() []versioning.Operation {
 		{Route: "GET /api/users/lookup", Summary: "Find users by email address (before 2025-01-01)", Type: "user",
 			Responses: map[int]versioning.Schema{http.StatusOK: {"type": "array", "items": before}}},
 		{Route: "DELETE /api/users/{id}", Summary: "Erase a user", Responses: map[int]versioning.Schema{http.StatusNoContent: nil}},
+		{Route: "GET /api/usage", Summary: "The calling tenant's usage and limits this period, per metered name",
+			Responses: map[int]versioning.Schema{http.StatusOK: versioning.SchemaFor(usageResponse{})}},
 	}
 }
 
