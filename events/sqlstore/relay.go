@@ -18,6 +18,10 @@ import (
 // written by a transaction that had ended when the watermark was set.
 const relayedSQL = `(o.relayed_at IS NOT NULL OR (o.seq <= l.relayed_seq AND o.xid < l.relayed_xmin))`
 
+// lateSQL holds for a lane l that it has events committed behind its
+// watermark and not relayed yet.
+const lateSQL = `EXISTS (SELECT 1 FROM events_outbox o WHERE o.lane = l.lane AND o.xid >= l.relayed_xmin AND o.seq <= l.relayed_seq AND o.relayed_at IS NULL)`
+
 // cursor is where a claimed batch lies in its lane (events.Batch.Cursor).
 type cursor struct {
 	// late: the batch holds events committed behind the watermark, and
@@ -63,11 +67,12 @@ func (s *Store) Claim(ctx context.Context, now time.Time, leaseFor time.Duration
 		now := sqldb.Timestamp(now)
 		var lane int
 		var mark, markXmin int64
-		err = tx.QueryRowContext(ctx, s.q(`SELECT l.lane, l.relayed_seq, l.relayed_xmin FROM events_lanes l
+		var late bool // the lane has events committed behind its watermark
+		err = tx.QueryRowContext(ctx, s.q(`SELECT l.lane, l.relayed_seq, l.relayed_xmin, `+lateSQL+` FROM events_lanes l
 			WHERE l.lease_until <= ? AND (
 				EXISTS (SELECT 1 FROM events_outbox o WHERE o.lane = l.lane AND o.seq > l.relayed_seq AND o.relayed_at IS NULL)
-				OR EXISTS (SELECT 1 FROM events_outbox o WHERE o.lane = l.lane AND o.xid >= l.relayed_xmin AND o.seq <= l.relayed_seq AND o.relayed_at IS NULL))
-			ORDER BY l.lease_until, l.lane LIMIT 1`+s.db.Dialect.SkipLocked()), now).Scan(&lane, &mark, &markXmin)
+				OR `+lateSQL+`)
+			ORDER BY l.lease_until, l.lane LIMIT 1`+s.db.Dialect.SkipLocked()), now).Scan(&lane, &mark, &markXmin, &late)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -80,9 +85,14 @@ func (s *Store) Claim(ctx context.Context, now time.Time, leaseFor time.Duration
 			return err
 		}
 		const columns = `SELECT id, tenant_id, event_type, version, aggregate_key, aggregate_seq, subject_key, trace, payload, occurred_at, seq, xid FROM events_outbox `
-		c := &cursor{late: true, xmin: xmin}
-		evs, err := s.claimRows(ctx, tx, c, columns+`WHERE lane = ? AND xid >= ? AND seq <= ? AND relayed_at IS NULL ORDER BY seq LIMIT ?`,
-			lane, markXmin, mark, max)
+		c := &cursor{late: late, xmin: xmin}
+		var evs []*events.Event
+		if late {
+			evs, err = s.claimRows(ctx, tx, c, columns+`WHERE lane = ? AND xid >= ? AND seq <= ? AND relayed_at IS NULL ORDER BY seq LIMIT ?`,
+				lane, markXmin, mark, max)
+		}
+		// Events committed behind the watermark since the lane was read
+		// have a writer at or above xmin: the next claim finds them.
 		if err == nil && len(evs) == 0 {
 			c.late = false
 			evs, err = s.claimRows(ctx, tx, c, columns+`WHERE lane = ? AND seq > ? AND relayed_at IS NULL ORDER BY seq LIMIT ?`,
@@ -131,14 +141,15 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, c *cursor, query stri
 
 // Complete implements events.Store. When the batch's leading events
 // were relayed and b still holds its lease, the lane's watermark moves
-// past them in one update; the other relayed events are marked one by
-// one (idempotently, whoever holds the lane).
+// past them in the update that releases the lane; the other relayed
+// events are marked one by one (idempotently, whoever holds the lane).
 func (s *Store) Complete(ctx context.Context, b *events.Batch, relayed []string, now time.Time) error {
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		now := sqldb.Timestamp(now)
 		marks := relayed
-		if c, ok := b.Cursor.(*cursor); ok && !c.late && len(c.seqs) == len(b.Events) {
-			covered, err := s.moveWatermark(ctx, tx, b, c, relayed)
+		c, ok := b.Cursor.(*cursor)
+		if lead := leadingRelayed(b, relayed); ok && !c.late && len(c.seqs) == len(b.Events) && lead > 0 {
+			covered, err := s.releaseAndMoveWatermark(ctx, tx, b, c, lead, now)
 			if err != nil {
 				return err
 			}
@@ -148,6 +159,9 @@ func (s *Store) Complete(ctx context.Context, b *events.Batch, relayed []string,
 					marks = append(marks, id)
 				}
 			}
+		} else if _, err := tx.ExecContext(ctx, s.q(`UPDATE events_lanes SET lease_token = NULL, lease_until = ? WHERE lane = ? AND lease_token = ?`),
+			now, b.Lane, b.Token); err != nil {
+			return err
 		}
 		for len(marks) > 0 {
 			chunk := marks[:min(len(marks), 500)]
@@ -163,9 +177,7 @@ func (s *Store) Complete(ctx context.Context, b *events.Batch, relayed []string,
 				return err
 			}
 		}
-		_, err := tx.ExecContext(ctx, s.q(`UPDATE events_lanes SET lease_token = NULL, lease_until = ? WHERE lane = ? AND lease_token = ?`),
-			now, b.Lane, b.Token)
-		return err
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("events sqlstore: complete lane %d: %w", b.Lane, err)
@@ -173,13 +185,9 @@ func (s *Store) Complete(ctx context.Context, b *events.Batch, relayed []string,
 	return nil
 }
 
-// moveWatermark moves the lane's watermark past the batch's leading
-// relayed events, if b still holds the lane, and returns the IDs the
-// watermark now covers: those written by a transaction below the
-// claim's xmin. Every unrelayed event between the old watermark and the
-// new one was in the batch, or was written by a transaction at or above
-// xmin, which Claim finds by its xid later.
-func (s *Store) moveWatermark(ctx context.Context, tx *sql.Tx, b *events.Batch, c *cursor, relayed []string) (map[string]bool, error) {
+// leadingRelayed returns how many of b's events, from the first, are
+// among relayed.
+func leadingRelayed(b *events.Batch, relayed []string) int {
 	done := make(map[string]bool, len(relayed))
 	for _, id := range relayed {
 		done[id] = true
@@ -188,17 +196,31 @@ func (s *Store) moveWatermark(ctx context.Context, tx *sql.Tx, b *events.Batch, 
 	for lead < len(b.Events) && done[b.Events[lead].ID] {
 		lead++
 	}
-	if lead == 0 {
-		return nil, nil
-	}
-	res, err := tx.ExecContext(ctx, s.q(`UPDATE events_lanes SET relayed_seq = ?, relayed_xmin = ?
-		WHERE lane = ? AND lease_token = ? AND relayed_seq < ? AND relayed_xmin <= ?`),
-		c.seqs[lead-1], c.xmin, b.Lane, b.Token, c.seqs[lead-1], c.xmin)
-	if err != nil {
+	return lead
+}
+
+// releaseAndMoveWatermark releases the lane, if b still holds it, and
+// moves its watermark past the batch's lead leading events, unless it
+// is already further. It returns the IDs the watermark then covers:
+// those of the lead events written by a transaction below the claim's
+// xmin. Every unrelayed event between the old watermark and the new one
+// was in the batch, or was written by a transaction at or above xmin,
+// which Claim finds by its xid later.
+func (s *Store) releaseAndMoveWatermark(ctx context.Context, tx *sql.Tx, b *events.Batch, c *cursor, lead int, now time.Time) (map[string]bool, error) {
+	seq := c.seqs[lead-1]
+	var moved bool
+	err := tx.QueryRowContext(ctx, s.q(`UPDATE events_lanes SET
+			relayed_seq = CASE WHEN relayed_seq < ? AND relayed_xmin <= ? THEN ? ELSE relayed_seq END,
+			relayed_xmin = CASE WHEN relayed_seq < ? AND relayed_xmin <= ? THEN ? ELSE relayed_xmin END,
+			lease_token = NULL, lease_until = ?
+		WHERE lane = ? AND lease_token = ?
+		RETURNING relayed_seq = ? AND relayed_xmin = ?`),
+		seq, c.xmin, seq, seq, c.xmin, c.xmin, now, b.Lane, b.Token, seq, c.xmin).Scan(&moved)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return nil, err // the lease is gone: every event is marked on its own
+	if !moved { // the lease is gone, or the watermark is past: every event is marked on its own
+		return nil, nil
 	}
 	covered := make(map[string]bool, lead)
 	for i, e := range b.Events[:lead] {
