@@ -17,6 +17,7 @@ import (
 	ejs "github.com/saaskit/saaskit/events/jetstream"
 	"github.com/saaskit/saaskit/events/memstore"
 	"github.com/saaskit/saaskit/events/sqlstore"
+	"github.com/saaskit/saaskit/internal/sqldb"
 	"github.com/saaskit/saaskit/internal/sqldb/sqldbtest"
 )
 
@@ -125,15 +126,24 @@ func BenchmarkRelay(b *testing.B) {
 }
 
 // BenchmarkEndToEndLag writes one event per op at 1,000 events/s into
-// a SQLite outbox, each in its own transaction followed by
+// an outbox on each engine, each in its own transaction followed by
 // Relay.Notify, and reports the lag from commit to the consumer's
-// handler: p50-ms and p99-ms.
+// handler (default options on both sides): p50-ms and p99-ms.
 func BenchmarkEndToEndLag(b *testing.B) {
+	for _, engine := range sqldbtest.Engines {
+		b.Run(engine.Name, func(b *testing.B) {
+			db := engine.Open(b) // PostgreSQL skips without SAASKIT_TEST_POSTGRES_DSN
+			benchmarkLag(b, db)
+		})
+	}
+}
+
+// benchmarkLag is BenchmarkEndToEndLag on db.
+func benchmarkLag(b *testing.B, db *sqldb.DB) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, js := connect(b)
 	stream, prefix := newStream(b, js)
-	db := sqldbtest.OpenSQLite(b)
 	store, err := sqlstore.New(db.DB)
 	require.NoError(b, err)
 	require.NoError(b, store.Migrate(ctx))

@@ -41,14 +41,22 @@ type ConsumerOptions struct {
 	// delivers again (a consumer that died). It must be longer than the
 	// longest run of the handler. Default 30 s.
 	AckWait time.Duration
-	// MaxAckPending is how many events may be in flight unacked. The
-	// default, 1, hands events over in stream order; more lets the stream
-	// run ahead while a failing event backs off. An event that arrives
-	// before the one before it in its aggregate is handled (Early) is held
-	// in the consumer, unanswered and kept from redelivery, and runs
-	// right after its predecessor: it never spends MaxDeliver, however
-	// long its predecessor backs off. Held events count toward
-	// MaxAckPending.
+	// MaxAckPending is how many events may be in flight unacked: handed
+	// to this consumer, waiting for the handler or held, and not yet
+	// answered. Default 16. With 1 each event waits for the stream to
+	// hear the ack of the one before it, a round trip that caps the
+	// consumer below about a thousand events a second on a busy
+	// machine. Events still run one at a time, in stream order; more in
+	// flight also lets the stream run ahead while a failing event backs
+	// off. An event that arrives before the one before it in its
+	// aggregate is handled (Early) is held in the consumer, unanswered
+	// and kept from redelivery, and runs right after its predecessor: it
+	// never spends MaxDeliver, however long its predecessor backs off.
+	// Held events count toward MaxAckPending. An event waiting its turn
+	// behind slow handlers is not kept alive: keep MaxAckPending times
+	// the handler's longest run below AckWait, or the stream delivers
+	// the waiting events again (handled once all the same: the Inbox
+	// sees the second copy as a duplicate).
 	MaxAckPending int
 	// EarlyDelay is how often the consumer tries its held Early events
 	// again, for predecessors that another process of the same durable
@@ -114,7 +122,7 @@ func NewConsumer(ctx context.Context, js jetstream.JetStream, stream, name strin
 		opts.AckWait = 30 * time.Second
 	}
 	if opts.MaxAckPending <= 0 {
-		opts.MaxAckPending = 1
+		opts.MaxAckPending = 16
 	}
 	if opts.EarlyDelay <= 0 {
 		opts.EarlyDelay = 20 * time.Millisecond

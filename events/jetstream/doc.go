@@ -39,8 +39,9 @@
 // and tracestate headers, and each handler runs in a
 // saaskit.events.handle consumer span continuing it.
 //
-// With MaxAckPending above 1 the stream runs ahead, and an event can
-// arrive while the one before it in its aggregate backs off. The
+// The stream runs ahead of the handler, up to MaxAckPending events (16
+// by default), and an event can arrive while the one before it in its
+// aggregate backs off. The
 // consumer holds such an event (Early) in the process, keeping it from
 // redelivery with progress acks, and runs it as soon as its predecessor
 // is handled (by this process, or, checked every EarlyDelay, by another

@@ -231,7 +231,8 @@ func TestConsumerGoesOnWithoutErasedEvents(t *testing.T) {
 
 // TestConsumerGoesOnPastEventsOutsideItsSubjects: a consumer that
 // takes only some of an aggregate's event types never gets the others;
-// the gap check lets the events after them through, in order.
+// the gap check lets the events after them through, in order, while
+// another aggregate's events go on.
 func TestConsumerGoesOnPastEventsOutsideItsSubjects(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -265,7 +266,8 @@ func TestConsumerGoesOnPastEventsOutsideItsSubjects(t *testing.T) {
 	wg.Wait()
 	mu.Lock()
 	defer mu.Unlock()
-	assert.Equal(t, []string{booked.ID, other.ID, delivered.ID}, handled)
+	assert.ElementsMatch(t, []string{booked.ID, other.ID, delivered.ID}, handled)
+	assert.Less(t, slices.Index(handled, booked.ID), slices.Index(handled, delivered.ID), "order/1's events in order")
 }
 
 // lockedBuffer is a bytes.Buffer that a logger may write to while a
