@@ -115,7 +115,11 @@
 // <data>/dev-dns.txt instead of the DNS: the demo publishes acme's
 // app.customer.test there, so it is verified at start, while globex's
 // shop.globex.test stays pending until its record is added and checked
-// on the console's Domains page. Never use -tls in production:
+// on the console's Domains page. With or without -tls, domains due a
+// re-check are checked every minute (each once an hour), and each turn
+// (domain.verified, domain.failing, domain.recovered, domain.revoked)
+// goes to the tenant's webhooks and the events outbox. Never use -tls
+// in production:
 //
 //	go run ./examples/saas -tls
 //	curl --cacert data/pebble-root.pem --resolve app.customer.test:8443:127.0.0.1 https://app.customer.test:8443/
@@ -313,15 +317,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		zone = &devZone{path: filepath.Join(cfg.dataDir, devZoneFile)}
 		regOpts.Domains.Resolver = zone
 	}
+	// Domain events (verified, failing, recovered, revoked) go to the
+	// tenant's webhooks and the events outbox, once those are open.
+	domainEvents := &domainEvents{logger: logger}
+	regOpts.Domains.OnEvent = domainEvents.send
 	reg := tenancy.NewRegistry(store, store, regOpts)
 	defer reg.Close()
 	if err := seed(ctx, reg, stdout); err != nil {
 		return err
-	}
-	if zone != nil {
-		if err := seedDevDomains(ctx, reg, zone); err != nil {
-			return err
-		}
 	}
 
 	keys, root, err := openKeyring(ctx, store.DB(), cfg.dataDir)
@@ -355,6 +358,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer hooks.bus.close()
 	hooks.db = store.DB()
+	domainEvents.hooks = hooks
+	if zone != nil {
+		if err := seedDevDomains(ctx, reg, zone); err != nil {
+			return err
+		}
+	}
 	featCtx, stopFeatures := context.WithCancel(context.Background())
 	feats, featuresDone, err := newFeatures(featCtx, store.DB(), stdout, logger)
 	if err != nil {
@@ -405,6 +414,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	backupsDone := make(chan struct{})
 	go func() { defer close(backupsDone); app.backups.run(backupCtx) }()
 	defer func() { stopBackups(); <-backupsDone }()
+	// Custom domains are checked again on a schedule, not only when the
+	// console's Check now is pressed: a domain whose proof has gone
+	// turns failing, then is revoked.
+	domainsCtx, stopDomainChecks := context.WithCancel(context.Background())
+	domainChecksDone := make(chan struct{})
+	go func() { defer close(domainChecksDone); checkDomains(domainsCtx, reg, logger) }()
+	defer func() { stopDomainChecks(); <-domainChecksDone }()
 	if app.console, err = newConsole(ctx, app); err != nil {
 		return err
 	}

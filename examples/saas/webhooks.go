@@ -38,8 +38,9 @@ type hooks struct {
 	received map[string][]json.RawMessage // tenant → events received, in order
 }
 
-// eventTypes is the catalogue of the events the demo sends, as
-// {"type": ..., "data": ...}; the dispatcher enforces it.
+// eventTypes is the catalogue of the user events the demo sends, as
+// {"type": ..., "data": ...}; the dispatcher enforces it, with the
+// domain events (domainEventTypes).
 var eventTypes = []webhook.EventType{
 	{Name: "user.created", Description: "A user was created. data is the user.", Schema: json.RawMessage(`{
 		"type": "object", "required": ["type", "data"],
@@ -72,7 +73,7 @@ func newHooks(ctx context.Context, st *webhookstore.Store, shared sharedState, k
 	if err := st.Migrate(ctx); err != nil {
 		return nil, err
 	}
-	catalogue, err := webhook.NewCatalogue(withVersions(eventTypes, api)...)
+	catalogue, err := webhook.NewCatalogue(withVersions(append(slices.Clone(eventTypes), domainEventTypes...), api)...)
 	if err != nil {
 		return nil, err
 	}
@@ -125,11 +126,11 @@ func (h *hooks) emit(ctx context.Context, tx *sql.Tx, tenantID, eventType, subje
 	if _, err := h.d.SendTx(ctx, tx, msg); err != nil {
 		return err
 	}
-	// A user's events are one aggregate, handled in order, except
-	// user.erased: an erasure purges the user's earlier events from the
-	// stream, and a consumer must not wait for them. It carries no
-	// personal data, so no subject either.
-	aggregate := "user/" + resource
+	// A resource's events are one aggregate (user/<id>, domain/<name>),
+	// handled in order, except user.erased: an erasure purges the user's
+	// earlier events from the stream, and a consumer must not wait for
+	// them. It carries no personal data, so no subject either.
+	aggregate := payloadType(eventType) + "/" + resource
 	if eventType == "user.erased" {
 		aggregate = ""
 	}
