@@ -409,7 +409,8 @@ func (c *console) record(ctx context.Context, tenantID, action string, details m
 
 type tenantRow struct {
 	*tenancy.Tenant
-	Audit audit.Report
+	Audit    audit.Report
+	APICalls *tenancy.UsageReport // this month's
 }
 
 func (c *console) tenants(r *http.Request) (*tenancy.Tenant, any, error) {
@@ -423,7 +424,11 @@ func (c *console) tenants(r *http.Request) (*tenancy.Tenant, any, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		rows = append(rows, tenantRow{t, report})
+		calls, err := c.app.meter.Report(tenancy.WithTenant(r.Context(), t), apiCalls)
+		if err != nil {
+			return nil, nil, err
+		}
+		rows = append(rows, tenantRow{t, report, calls})
 	}
 	return nil, rows, nil
 }

@@ -142,8 +142,9 @@ func (b *browser) eventually(path, sel, want string) {
 }
 
 // TestDemoConsole drives the operator console in headless Chromium: the
-// operator logs in with the token, repoints a webhook endpoint that went
-// away and retries its dead letter, kills and revives a flag and sees
+// operator logs in with the token, sees each tenant's API calls this
+// month, adds a custom domain and sees it pending with the record to
+// publish, repoints a webhook endpoint that went away and retries its dead letter, kills and revives a flag and sees
 // the gated API follow, starts an erasure and sees it complete, and logs
 // out. It skips when no Chromium is installed, unless
 // SAASKIT_REQUIRE_CHROMIUM is set, as CI sets it.
@@ -172,6 +173,18 @@ func TestDemoConsole(t *testing.T) {
 		assert.Equal(t, "/console/tenants", b.location())
 		assert.Contains(t, b.text("#tenant-acme .audit"), "verified")
 		assert.Contains(t, b.text("#tenant-globex"), "Globex")
+		assert.Regexp(t, `^\d+ of 1000000$`, b.text("#tenant-acme .usage"), "acme's API calls this month, of pro's")
+	})
+
+	t.Run("custom domains", func(t *testing.T) {
+		b.open("/console/tenants/acme/domains", "#domain-name")
+		b.do(chromedp.SendKeys(chromedp.ID("domain-name"), "shop.acme.example"))
+		b.click("#add-domain")
+		assert.Contains(t, b.text("#flash"), "Domain shop.acme.example added")
+		row := `[id="domain-shop.acme.example"]`
+		assert.Equal(t, "pending", b.text(row+" .state"), "no proof checked yet")
+		assert.Equal(t, "_saaskit-challenge.shop.acme.example", b.text(row+" .record"))
+		assert.Len(t, b.text(row+" .token"), 32)
 	})
 
 	t.Run("forms need the session's CSRF token", func(t *testing.T) {

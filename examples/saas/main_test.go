@@ -743,6 +743,7 @@ func TestWalkthrough(t *testing.T) {
 		`"type":"user.created"`, "404\n", "401\n", "403\n", `"slug":"acme"`, `"tenant":"globex"`, `"action":"put_flag"`,
 		`"kind":"erasure"`, `"erased":true`, `"ok":true`, `"source":"sqlite:saas.db"`,
 		"restored saas.db as of 20", `"at": "latest"`, `"key":"new-nav","value":true`, "304\n",
+		`"metric":"api_calls"`,
 	} {
 		assert.Contains(t, string(out), want)
 	}
