@@ -7,7 +7,12 @@
 // It is a module of its own, so that gocloud.dev stays out of the
 // root module; a driver is compiled in only when the application
 // imports it (gocloud.dev/pubsub/kafkapubsub, rabbitpubsub, ...), as
-// backup/blobtarget does with gocloud.dev/blob.
+// backup/blobtarget does with gocloud.dev/blob. The tests run the
+// RabbitMQ driver against a local broker. The NATS driver,
+// gocloud.dev/pubsub/natspubsub, is a module of its own that the module
+// proxy does not serve (no version of it, as of gocloud.dev v0.49.0),
+// so it is untested here; for NATS JetStream, webhook/jetstreamdest
+// publishes directly.
 //
 // # Quick start
 //
