@@ -19,8 +19,11 @@ import (
 const relayedSQL = `(o.relayed_at IS NOT NULL OR (o.seq <= l.relayed_seq AND o.xid < l.relayed_xmin))`
 
 // lateSQL holds for a lane l that it has events committed behind its
-// watermark and not relayed yet.
-const lateSQL = `EXISTS (SELECT 1 FROM events_outbox o WHERE o.lane = l.lane AND o.xid >= l.relayed_xmin AND o.seq <= l.relayed_seq AND o.relayed_at IS NULL)`
+// watermark and not relayed yet. It looks through the index on (lane,
+// xid), which finds none at once; "seq + 0" keeps PostgreSQL from
+// walking the primary key instead, from the first event of the outbox
+// up to the watermark.
+const lateSQL = `EXISTS (SELECT 1 FROM events_outbox o WHERE o.lane = l.lane AND o.xid >= l.relayed_xmin AND o.seq + 0 <= l.relayed_seq AND o.relayed_at IS NULL)`
 
 // cursor is where a claimed batch lies in its lane (events.Batch.Cursor).
 type cursor struct {
