@@ -17,16 +17,48 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// builds are the binaries Build made in this test process, by package
+// directory, kept in one temporary directory until RemoveBuilds.
+var builds struct {
+	sync.Mutex
+	dir  string
+	bins map[string]string
+}
+
 // Build builds the main package pkg (a path such as "." or "../saas")
-// into the test's temporary directory and returns the binary's path.
+// once per test process and returns the binary's path; later calls for
+// the same package return the same binary. A package's TestMain calls
+// RemoveBuilds when its tests are done.
 func Build(t testing.TB, pkg string) string {
 	t.Helper()
 	abs, err := filepath.Abs(pkg)
 	require.NoError(t, err)
-	bin := filepath.Join(t.TempDir(), filepath.Base(abs))
+	builds.Lock()
+	defer builds.Unlock()
+	if bin, ok := builds.bins[abs]; ok {
+		return bin
+	}
+	if builds.dir == "" {
+		builds.dir, err = os.MkdirTemp("", "proctest-")
+		require.NoError(t, err)
+		builds.bins = map[string]string{}
+	}
+	bin := filepath.Join(builds.dir, filepath.Base(abs))
 	out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
 	require.NoError(t, err, "go build %s: %s", pkg, out)
+	builds.bins[abs] = bin
 	return bin
+}
+
+// RemoveBuilds deletes the binaries Build made. Call it from TestMain
+// after m.Run.
+func RemoveBuilds() {
+	builds.Lock()
+	defer builds.Unlock()
+	if builds.dir != "" {
+		_ = os.RemoveAll(builds.dir)
+		builds.dir, builds.bins = "", nil
+	}
 }
 
 // Proc is a running program whose standard output the test reads.
