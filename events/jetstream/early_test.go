@@ -200,28 +200,20 @@ func TestConsumerGoesOnWithoutErasedEvents(t *testing.T) {
 			alice3 := publish("user/alice", "alice", "user.erased")
 			bob3 := publish("user/bob", "bob", "user.deleted")
 
-			var mu sync.Mutex
-			var handled []string
-			h := func(_ context.Context, e *events.Event) error {
-				mu.Lock()
-				defer mu.Unlock()
-				handled = append(handled, e.ID)
-				return nil
-			}
+			var handled handledIDs
 			var logs lockedBuffer
-			cons, err := ejs.NewConsumer(ctx, js, stream, "billing", memstore.NewInbox(), h, ejs.ConsumerOptions{
+			cons, err := ejs.NewConsumer(ctx, js, stream, "billing", memstore.NewInbox(), handled.handle, ejs.ConsumerOptions{
 				MaxAckPending: maxAckPending, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			require.NoError(t, err)
 			var wg sync.WaitGroup
 			wg.Go(func() { _ = cons.Run(ctx) })
-			await.True(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(handled) == 4 }, "the events left handled")
+			await.True(t, func() bool { return len(handled.list()) == 4 }, "the events left handled")
 			cancel()
 			wg.Wait()
 
-			mu.Lock()
-			defer mu.Unlock()
-			assert.ElementsMatch(t, []string{bob1.ID, bob2.ID, alice3.ID, bob3.ID}, handled)
-			assert.Equal(t, []string{bob1.ID, bob2.ID, bob3.ID}, slices.DeleteFunc(slices.Clone(handled), func(id string) bool { return id == alice3.ID }),
+			ids := handled.list()
+			assert.ElementsMatch(t, []string{bob1.ID, bob2.ID, alice3.ID, bob3.ID}, ids)
+			assert.Equal(t, []string{bob1.ID, bob2.ID, bob3.ID}, slices.DeleteFunc(ids, func(id string) bool { return id == alice3.ID }),
 				"bob's events in order")
 			assert.Contains(t, logs.String(), "event="+alice3.ID, "the skipped gap is logged")
 			assert.Empty(t, streamMessages(t, js, ejs.DeadLetterStream(stream)))
@@ -248,26 +240,18 @@ func TestConsumerGoesOnPastEventsOutsideItsSubjects(t *testing.T) {
 	other := publish("order/2", "", "shipment.booked")
 	delivered := publish("order/1", "", "shipment.delivered")
 
-	var mu sync.Mutex
-	var handled []string
-	h := func(_ context.Context, e *events.Event) error {
-		mu.Lock()
-		defer mu.Unlock()
-		handled = append(handled, e.ID)
-		return nil
-	}
-	cons, err := ejs.NewConsumer(ctx, js, stream, "shipping", memstore.NewInbox(), h, ejs.ConsumerOptions{
+	var handled handledIDs
+	cons, err := ejs.NewConsumer(ctx, js, stream, "shipping", memstore.NewInbox(), handled.handle, ejs.ConsumerOptions{
 		Subjects: []string{prefix + ".*.*.shipment.*"}, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = cons.Run(ctx) })
-	await.True(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(handled) == 3 }, "the consumer's events handled")
+	await.True(t, func() bool { return len(handled.list()) == 3 }, "the consumer's events handled")
 	cancel()
 	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	assert.ElementsMatch(t, []string{booked.ID, other.ID, delivered.ID}, handled)
-	assert.Less(t, slices.Index(handled, booked.ID), slices.Index(handled, delivered.ID), "order/1's events in order")
+	ids := handled.list()
+	assert.ElementsMatch(t, []string{booked.ID, other.ID, delivered.ID}, ids)
+	assert.Less(t, slices.Index(ids, booked.ID), slices.Index(ids, delivered.ID), "order/1's events in order")
 }
 
 // lockedBuffer is a bytes.Buffer that a logger may write to while a

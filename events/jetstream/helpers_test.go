@@ -4,13 +4,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/saaskit/saaskit/events"
 	ejs "github.com/saaskit/saaskit/events/jetstream"
 	"github.com/saaskit/saaskit/internal/natstest"
 )
@@ -60,4 +63,25 @@ func streamMessages(t testing.TB, js jetstream.JetStream, stream string) []jetst
 		}
 		require.NoError(t, batch.Error())
 	}
+}
+
+// handledIDs records, in order, the IDs of the events a handler ran for.
+type handledIDs struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+// handle is an events.Handler that records e.
+func (h *handledIDs) handle(_ context.Context, e *events.Event) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ids = append(h.ids, e.ID)
+	return nil
+}
+
+// list returns the IDs recorded so far.
+func (h *handledIDs) list() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.ids)
 }

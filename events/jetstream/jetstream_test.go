@@ -226,20 +226,12 @@ func TestUndecodableMessageIsDeadLettered(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []error{nil}, pub.Publish(ctx, []*events.Event{good}))
 
-	var mu sync.Mutex
-	var handled []string
-	cons, err := ejs.NewConsumer(ctx, js, stream, "billing", memstore.NewInbox(), func(_ context.Context, e *events.Event) error {
-		mu.Lock()
-		defer mu.Unlock()
-		handled = append(handled, e.ID)
-		return nil
-	}, ejs.ConsumerOptions{})
+	var handled handledIDs
+	cons, err := ejs.NewConsumer(ctx, js, stream, "billing", memstore.NewInbox(), handled.handle, ejs.ConsumerOptions{})
 	require.NoError(t, err)
 	go func() { _ = cons.Run(ctx) }()
-	await.True(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(handled) == 1 }, "the event after the bad message is handled")
-	mu.Lock()
-	assert.Equal(t, []string{"good"}, handled)
-	mu.Unlock()
+	await.True(t, func() bool { return len(handled.list()) == 1 }, "the event after the bad message is handled")
+	assert.Equal(t, []string{"good"}, handled.list())
 	dead := streamMessages(t, js, ejs.DeadLetterStream(stream))
 	require.Len(t, dead, 1)
 	assert.Equal(t, "bad", dead[0].Headers().Get(ejs.HeaderID))
