@@ -205,13 +205,7 @@ func TestConsumerGoesOnWithoutErasedEvents(t *testing.T) {
 			cons, err := ejs.NewConsumer(ctx, js, stream, "billing", memstore.NewInbox(), handled.handle, ejs.ConsumerOptions{
 				MaxAckPending: maxAckPending, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			require.NoError(t, err)
-			var wg sync.WaitGroup
-			wg.Go(func() { _ = cons.Run(ctx) })
-			await.True(t, func() bool { return len(handled.list()) == 4 }, "the events left handled")
-			cancel()
-			wg.Wait()
-
-			ids := handled.list()
+			ids := handled.runUntil(t, cons, 4, "the events left handled")
 			assert.ElementsMatch(t, []string{bob1.ID, bob2.ID, alice3.ID, bob3.ID}, ids)
 			assert.Equal(t, []string{bob1.ID, bob2.ID, bob3.ID}, slices.DeleteFunc(ids, func(id string) bool { return id == alice3.ID }),
 				"bob's events in order")
@@ -244,12 +238,7 @@ func TestConsumerGoesOnPastEventsOutsideItsSubjects(t *testing.T) {
 	cons, err := ejs.NewConsumer(ctx, js, stream, "shipping", memstore.NewInbox(), handled.handle, ejs.ConsumerOptions{
 		Subjects: []string{prefix + ".*.*.shipment.*"}, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = cons.Run(ctx) })
-	await.True(t, func() bool { return len(handled.list()) == 3 }, "the consumer's events handled")
-	cancel()
-	wg.Wait()
-	ids := handled.list()
+	ids := handled.runUntil(t, cons, 3, "the consumer's events handled")
 	assert.ElementsMatch(t, []string{booked.ID, other.ID, delivered.ID}, ids)
 	assert.Less(t, slices.Index(ids, booked.ID), slices.Index(ids, delivered.ID), "order/1's events in order")
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/saaskit/saaskit/events"
 	ejs "github.com/saaskit/saaskit/events/jetstream"
+	"github.com/saaskit/saaskit/internal/await"
 	"github.com/saaskit/saaskit/internal/natstest"
 )
 
@@ -84,4 +85,17 @@ func (h *handledIDs) list() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return slices.Clone(h.ids)
+}
+
+// runUntil runs cons until the recorder holds n events, stops it, and
+// returns their IDs.
+func (h *handledIDs) runUntil(t *testing.T, cons *ejs.Consumer, n int, what string) []string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = cons.Run(ctx) })
+	await.True(t, func() bool { return len(h.list()) == n }, what)
+	cancel()
+	wg.Wait()
+	return h.list()
 }

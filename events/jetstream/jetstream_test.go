@@ -229,9 +229,7 @@ func TestUndecodableMessageIsDeadLettered(t *testing.T) {
 	var handled handledIDs
 	cons, err := ejs.NewConsumer(ctx, js, stream, "billing", memstore.NewInbox(), handled.handle, ejs.ConsumerOptions{})
 	require.NoError(t, err)
-	go func() { _ = cons.Run(ctx) }()
-	await.True(t, func() bool { return len(handled.list()) == 1 }, "the event after the bad message is handled")
-	assert.Equal(t, []string{"good"}, handled.list())
+	assert.Equal(t, []string{"good"}, handled.runUntil(t, cons, 1, "the event after the bad message is handled"))
 	dead := streamMessages(t, js, ejs.DeadLetterStream(stream))
 	require.Len(t, dead, 1)
 	assert.Equal(t, "bad", dead[0].Headers().Get(ejs.HeaderID))
